@@ -34,8 +34,10 @@ export interface ImageEncoder {
   /**
    * [n, H, W, 3] -> [n, D]: pooled (and projected) embeddings, not normalised.
    * `training` turns on dropout (LoRA dropout); everything else is deterministic.
+   * `dropoutSeed` fixes the dropout masks, so that the gradient cache's second
+   * pass over a chunk reproduces the first exactly.
    */
-  embed(pixels: Tensor4D, options?: { training?: boolean }): Tensor2D;
+  embed(pixels: Tensor4D, options?: { training?: boolean; dropoutSeed?: number }): Tensor2D;
   /**
    * The variables an optimizer updates, by their Hugging Face / PEFT tensor
    * names (e.g. `encoder.layer.0.attention.attention.query.lora_A.weight`), so
