@@ -396,7 +396,9 @@ export function validateConfigText(text: string): ValidationResult {
 function crossKeyChecks(values: ConfigValues, entryOf: (key: string) => ConfigEntry | undefined): Diagnostic[] {
   const out: Diagnostic[] = [];
   const merged = { ...defaultConfig(), ...values } as TrainConfig;
-  if (!merged.use_lora) {
+  // A key that is present but invalid already has its error; don't reason from its default.
+  const known = (key: keyof TrainConfig) => !entryOf(key) || key in values;
+  if (known('use_lora') && !merged.use_lora) {
     for (const spec of CONFIG_KEYS) {
       if (spec.section !== 'lora' || spec.key === 'use_lora') continue;
       const e = entryOf(spec.key);
@@ -411,7 +413,8 @@ function crossKeyChecks(values: ConfigValues, entryOf: (key: string) => ConfigEn
       }
     }
   }
-  if (merged.use_gradient_cache && merged.batch_size % merged.gradient_cache_chunk_size !== 0) {
+  const cacheKeys = ['use_gradient_cache', 'batch_size', 'gradient_cache_chunk_size'] as const;
+  if (cacheKeys.every(known) && merged.use_gradient_cache && merged.batch_size % merged.gradient_cache_chunk_size !== 0) {
     const e = entryOf('gradient_cache_chunk_size') ?? entryOf('batch_size');
     out.push({
       severity: 'warning',

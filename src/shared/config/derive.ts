@@ -1,0 +1,118 @@
+/**
+ * Artifacts derived from the schema table: the JSON Schema shipped for other
+ * YAML tools, and the Markdown config reference. `npm run gen` writes both;
+ * a test checks the committed copies are current.
+ */
+import { CONFIG_KEYS, PATH_BASE_NOTE, type KeySpec } from './schema';
+import { keysBySection } from './validate';
+
+type JsonSchema = Record<string, unknown>;
+
+function valueSchema(spec: KeySpec): JsonSchema {
+  const s: JsonSchema = {};
+  switch (spec.type) {
+    case 'string':
+    case 'path':
+      s.type = 'string';
+      break;
+    case 'integer':
+      s.type = 'integer';
+      break;
+    case 'number':
+      s.type = 'number';
+      break;
+    case 'boolean':
+      s.type = 'boolean';
+      break;
+    case 'string[]':
+      s.type = 'array';
+      s.items = { type: 'string' };
+      if (spec.minItems !== undefined) s.minItems = spec.minItems;
+      break;
+    case 'string-map':
+      s.type = 'object';
+      s.additionalProperties = { type: 'string' };
+      if (spec.mapKeys) s.propertyNames = { enum: [...spec.mapKeys] };
+      break;
+  }
+  if (spec.enum) s.enum = spec.enum.filter((e) => e.implemented !== false).map((e) => e.value);
+  if (spec.min !== undefined) s.minimum = spec.min;
+  if (spec.max !== undefined) s.maximum = spec.max;
+  if (spec.exclusiveMin !== undefined) s.exclusiveMinimum = spec.exclusiveMin;
+  if (spec.multipleOf !== undefined) s.multipleOf = spec.multipleOf;
+  if (spec.nullable) return { anyOf: [s, { type: 'null' }] };
+  return s;
+}
+
+/** JSON Schema (draft-07, what the YAML extension understands) for training configs. */
+export function toJsonSchema(): JsonSchema {
+  const properties: Record<string, JsonSchema> = {};
+  for (const spec of CONFIG_KEYS as readonly KeySpec[]) {
+    const description = `${spec.summary}\n\n${spec.doc}`;
+    properties[spec.key] = { ...valueSchema(spec), description, markdownDescription: description, default: spec.default };
+    for (const alias of spec.aliases ?? []) {
+      properties[alias] = { ...valueSchema(spec), description: `Alias of \`${spec.key}\`. ${spec.summary}`, markdownDescription: `Alias of \`${spec.key}\`. ${spec.summary}` };
+    }
+  }
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    $id: 'https://vembed.invalid/schemas/vembed-config.schema.json',
+    title: 'vembed training config',
+    description: 'Fine-tuning config for image-to-image retrieval (generated from src/shared/config/schema.ts; do not edit).',
+    type: 'object',
+    additionalProperties: false,
+    properties,
+  };
+}
+
+function cell(v: unknown): string {
+  const s = v === null ? 'null' : typeof v === 'string' ? v : JSON.stringify(v);
+  return s.replace(/\|/g, '\\|');
+}
+
+function allowed(spec: KeySpec): string {
+  const parts: string[] = [];
+  if (spec.enum) {
+    parts.push(spec.enum.map((e) => (e.implemented === false ? `~~\`${e.value}\`~~` : `\`${e.value}\``)).join(', '));
+  }
+  const range: string[] = [];
+  if (spec.exclusiveMin !== undefined) range.push(`> ${spec.exclusiveMin}`);
+  if (spec.min !== undefined) range.push(`>= ${spec.min}`);
+  if (spec.max !== undefined) range.push(`<= ${spec.max}`);
+  if (spec.multipleOf !== undefined) range.push(`multiple of ${spec.multipleOf}`);
+  if (range.length) parts.push(range.join(', '));
+  if (spec.mapKeys) parts.push(`keys: ${spec.mapKeys.map((k) => `\`${k}\``).join(', ')}`);
+  if (spec.nullable) parts.push('or `null`');
+  return parts.join('; ');
+}
+
+/** The Markdown reference of every key, grouped by section. */
+export function toMarkdownReference(): string {
+  const out: string[] = [
+    '# Config reference',
+    '',
+    '<!-- Generated from src/shared/config/schema.ts by `npm run gen`. Do not edit by hand. -->',
+    '',
+    'Values merge in this order: built-in defaults < the YAML file < command-line `--set key=value` overrides.',
+    `${PATH_BASE_NOTE} Unknown keys are errors, not silently ignored. Values struck through are recognised from the Python tool but not implemented here; using them is an error that says so.`,
+    '',
+  ];
+  for (const { title, keys } of keysBySection()) {
+    out.push(`## ${title}`, '', '| key | type | default | allowed | |', '|---|---|---|---|---|');
+    for (const spec of keys) {
+      const name = `\`${spec.key}\`${spec.aliases?.length ? ` (alias ${spec.aliases.map((a) => `\`${a}\``).join(', ')})` : ''}`;
+      const impl = spec.implemented === 'no' ? ' **Not implemented: accepted and ignored, with a warning.**' : '';
+      out.push(`| ${name} | ${spec.type} | \`${cell(spec.default)}\` | ${allowed(spec)} | ${cell(spec.summary)}${impl} |`);
+    }
+    out.push('');
+    for (const spec of keys) {
+      out.push(`### \`${spec.key}\``, '', spec.doc, '');
+      if (spec.enum) {
+        for (const e of spec.enum) out.push(`- \`${e.value}\`: ${e.doc}${e.implemented === false ? ' (not implemented)' : ''}`);
+        out.push('');
+      }
+      if (spec.note) out.push(`Note: ${spec.note}`, '');
+    }
+  }
+  return out.join('\n');
+}
