@@ -1,7 +1,8 @@
 /** Load a training config file for the engine: validate, merge overrides, resolve paths. */
 import * as fs from 'node:fs';
-import { loadConfigText, validateConfigText, type Diagnostic } from '../../shared/config/validate';
-import { resolveConfigPath, workspaceChecks, type FileProbe } from '../../shared/config/workspaceChecks';
+import { loadConfigText, type Diagnostic } from '../../shared/config/validate';
+import { diagnoseConfig } from '../../shared/language/diagnostics';
+import { resolveConfigPath, type FileProbe } from '../../shared/config/workspaceChecks';
 import { CONFIG_KEYS, type KeySpec, type TrainConfig } from '../../shared/config/schema';
 
 export const nodeFileProbe: FileProbe = {
@@ -33,9 +34,7 @@ function readText(file: string): string {
 
 /** Everything `vembed validate` reports: schema checks plus checks against the file system. */
 export function validateConfigFile(file: string, baseDir: string = process.cwd()): Diagnostic[] {
-  const text = readText(file);
-  const v = validateConfigText(text);
-  return [...v.diagnostics, ...workspaceChecks(v.entries, baseDir, nodeFileProbe)];
+  return diagnoseConfig(readText(file), baseDir, nodeFileProbe);
 }
 
 /**
