@@ -71,6 +71,19 @@ export async function main(argv: readonly string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Started by the extension: stdin is a lifeline. When it closes, the
+  // extension host is gone; stop as on SIGINT instead of running orphaned.
+  const lifeline = process.env.VEMBED_EXIT_WITH_PARENT === '1';
+  const onParentGone = () => {
+    if (!controller.signal.aborted) {
+      reporter.info('the parent process went away: stopping.');
+      controller.abort('parent-exited');
+    }
+  };
+  if (lifeline) {
+    process.stdin.on('end', onParentGone).on('close', onParentGone).on('error', onParentGone);
+    process.stdin.resume();
+  }
   try {
     const args = parseArgs(rest, command.options);
     if (args.options.help) {
@@ -93,5 +106,6 @@ export async function main(argv: readonly string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    if (lifeline) process.stdin.off('end', onParentGone).off('close', onParentGone).off('error', onParentGone).destroy();
   }
 }
