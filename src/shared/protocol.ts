@@ -29,6 +29,8 @@ export interface RunStartedEvent extends Base {
   /** Human description of the device, e.g. "wasm (1 thread, SIMD)" or "NVIDIA H100". */
   device: string;
   runDir?: string;
+  /** The config file the run was started from (Resume starts it again from there). */
+  configFile?: string;
   /** The fully resolved config, when the command has one. */
   config?: Record<string, unknown>;
   totalSteps?: number;

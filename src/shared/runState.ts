@@ -28,6 +28,7 @@ export interface RunState {
   backend?: BackendName;
   device?: string;
   runDir?: string;
+  configFile?: string;
   config?: Record<string, unknown>;
   startedAt?: string;
   totalSteps?: number;
@@ -77,6 +78,7 @@ export function reduceRun(state: RunState, e: EngineEvent): RunState {
         device: e.device,
         startedAt: e.time,
         ...(e.runDir !== undefined ? { runDir: e.runDir } : {}),
+        ...(e.configFile !== undefined ? { configFile: e.configFile } : {}),
         ...(e.config !== undefined ? { config: e.config } : {}),
         ...(e.totalSteps !== undefined ? { totalSteps: e.totalSteps } : {}),
         ...(e.epochs !== undefined ? { epochs: e.epochs } : {}),

@@ -1,0 +1,173 @@
+/** What each vembed command does in VS Code. The engine does the work; this picks inputs and shows results. */
+import * as vscode from 'vscode';
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+import { loadConfigText } from '../shared/config/validate';
+import { resolveConfigPath } from '../shared/config/workspaceChecks';
+import { DEFAULT_CONFIG_GLOBS } from '../shared/language/detect';
+import { COMMAND_IDS } from './commands';
+import { ConfigLanguage, isConfigDocument } from './configLanguage';
+import { RunController, workingDirectoryFor } from './runController';
+import { pickRun } from './history';
+import { readRun } from './engine/runFiles';
+import { installGpuBackend, runDoctor } from './backendSetup';
+
+/** The results panel, as the commands see it (implemented in ./panel). */
+export interface PanelHost {
+  showRun(runDir: string): void;
+  showSearchResults?(imagePath: string, results: { path: string; score: number }[]): void;
+}
+
+function workspaceRoot(): string | undefined {
+  return vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+}
+
+/** The config a command acts on: its argument (CodeLens, explorer), the active editor, or a pick. */
+async function chooseConfig(arg: unknown): Promise<vscode.TextDocument | undefined> {
+  if (arg instanceof vscode.Uri) return vscode.workspace.openTextDocument(arg);
+  const active = vscode.window.activeTextEditor?.document;
+  if (active && isConfigDocument(active)) return active;
+  const globs = vscode.workspace.getConfiguration('vembed').get<string[]>('configGlobs', [...DEFAULT_CONFIG_GLOBS]);
+  const found = (await Promise.all(globs.map((g) => vscode.workspace.findFiles(g, '**/node_modules/**', 200)))).flat();
+  if (found.length === 0) {
+    void vscode.window.showWarningMessage('vembed: no training config found. Open one (e.g. examples/dinov2_i2i.yaml) or create a *_i2i.yaml file.');
+    return undefined;
+  }
+  const pick = await vscode.window.showQuickPick(
+    found.map((u) => ({ label: vscode.workspace.asRelativePath(u), uri: u })),
+    { placeHolder: 'Training config to use' },
+  );
+  return pick ? vscode.workspace.openTextDocument(pick.uri) : undefined;
+}
+
+export function registerCommands(
+  context: vscode.ExtensionContext,
+  output: vscode.LogOutputChannel,
+  language: ConfigLanguage,
+  runs: RunController,
+  panel: PanelHost,
+): void {
+  const register = (id: string, handler: (...args: unknown[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, handler));
+
+  register(COMMAND_IDS.validateConfig, async (arg: unknown) => {
+    const doc = await chooseConfig(arg);
+    if (!doc) return;
+    const name = path.basename(doc.fileName);
+    const found = language.refresh(doc);
+    if (!found) {
+      void vscode.window.showWarningMessage(`vembed: ${name} does not look like a training config (see the setting vembed.configGlobs).`);
+      return;
+    }
+    const errors = found.filter((d) => d.severity === 'error').length;
+    const warnings = found.filter((d) => d.severity === 'warning').length;
+    output.info(`validated ${doc.fileName}: ${errors} error(s), ${warnings} warning(s)`);
+    if (errors === 0) void vscode.window.showInformationMessage(`vembed: ${name} is valid${warnings ? ` (${warnings} warning(s))` : ''}.`);
+    else void vscode.window.showErrorMessage(`vembed: ${name} has ${errors} error(s); see the Problems panel.`);
+  });
+
+  register(COMMAND_IDS.train, async (arg: unknown) => {
+    if (!runs.ensureTrusted('train')) return;
+    const doc = await chooseConfig(arg);
+    if (!doc) return;
+    if (doc.isDirty) await doc.save();
+    const problems = language.refresh(doc) ?? [];
+    const errors = problems.filter((d) => d.severity === 'error').length;
+    if (errors > 0) {
+      void vscode.window.showErrorMessage(`vembed: ${path.basename(doc.fileName)} has ${errors} error(s); fix them before training (see the Problems panel).`);
+      return;
+    }
+    const cwd = workingDirectoryFor(doc.uri);
+    const config = loadConfigText(doc.getText()).config!;
+    const outputDir = resolveConfigPath(config.output_dir, cwd);
+    const p = runs.startTraining(doc.uri.fsPath, cwd, outputDir);
+    if (p) panel.showRun(outputDir);
+  });
+
+  register(COMMAND_IDS.stop, async () => {
+    const active = runs.running().filter(([key]) => !key.includes(':'));
+    if (active.length === 0) {
+      void vscode.window.showInformationMessage('vembed: no training run is in progress.');
+      return;
+    }
+    const key =
+      active.length === 1
+        ? active[0]![0]
+        : (await vscode.window.showQuickPick(active.map(([k]) => ({ label: vscode.workspace.asRelativePath(k), key: k })), { placeHolder: 'Run to stop' }))?.key;
+    if (key) await runs.stop(key);
+  });
+
+  register(COMMAND_IDS.resume, async () => {
+    if (!runs.ensureTrusted('train')) return;
+    const dir = await pickRun('Run to resume from its latest checkpoint');
+    if (!dir) return;
+    const state = readRun(dir)?.state;
+    const configFile = state?.configFile;
+    if (!configFile || !fs.existsSync(configFile)) {
+      void vscode.window.showErrorMessage(`vembed: the config this run was started with is not available (${configFile ?? 'not recorded'}); run "vembed train --config FILE --resume ${dir}" from a terminal.`);
+      return;
+    }
+    const cwd = workingDirectoryFor(vscode.Uri.file(configFile));
+    if (runs.startTraining(configFile, cwd, dir, 'latest')) panel.showRun(dir);
+  });
+
+  register(COMMAND_IDS.evaluate, async (arg: unknown) => {
+    if (!runs.ensureTrusted('evaluate models')) return;
+    const root = workspaceRoot();
+    const model = await vscode.window.showOpenDialog({
+      canSelectFolders: true,
+      canSelectFiles: false,
+      openLabel: 'Benchmark this model',
+      title: 'Model or checkpoint folder to benchmark',
+      ...(arg instanceof vscode.Uri ? { defaultUri: vscode.Uri.file(path.dirname(arg.fsPath)) } : root ? { defaultUri: vscode.Uri.file(root) } : {}),
+    });
+    if (!model?.[0]) return;
+    const sop = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use this SOP folder', title: 'Folder holding Ebay_test.txt' });
+    if (!sop?.[0]) return;
+    if (!fs.existsSync(path.join(sop[0].fsPath, 'Ebay_test.txt'))) {
+      void vscode.window.showErrorMessage(`vembed: ${sop[0].fsPath} has no Ebay_test.txt; choose the Stanford Online Products folder.`);
+      return;
+    }
+    const outDir = path.join(model[0].fsPath, 'benchmark-sop');
+    const exit = await runs.runTask('benchmark', ['benchmark', 'sop', '--model_path', model[0].fsPath, '--sop_root', sop[0].fsPath, '--output_dir', outDir], root ?? sop[0].fsPath);
+    if (exit?.state.status === 'completed') panel.showRun(outDir);
+  });
+
+  register(COMMAND_IDS.prepareSop, async () => {
+    if (!runs.ensureTrusted('prepare data')) return;
+    const sop = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Prepare this folder', title: 'Stanford Online Products folder (holding Ebay_train.txt and Ebay_test.txt)' });
+    if (!sop?.[0]) return;
+    const exit = await runs.runTask('prepare SOP data', ['prepare-sop', '--sop_root', sop[0].fsPath], workspaceRoot() ?? sop[0].fsPath);
+    if (exit?.state.status === 'completed') void vscode.window.showInformationMessage(`vembed: wrote train.jsonl and val.jsonl in ${sop[0].fsPath}.`);
+  });
+
+  register(COMMAND_IDS.openResults, async () => {
+    const dir = runs.currentTrainKey ?? (await pickRun('Run to open'));
+    if (dir) panel.showRun(dir);
+  });
+
+  register(COMMAND_IDS.findSimilar, async (arg: unknown) => {
+    if (!runs.ensureTrusted('search images')) return;
+    const image = arg instanceof vscode.Uri ? arg : (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { Images: ['jpg', 'jpeg', 'png', 'webp', 'gif', 'bmp', 'tif', 'tiff'] } }))?.[0];
+    if (!image) return;
+    const runDir = await pickRun('Search with the index of which run?');
+    if (!runDir) return;
+    const k = vscode.workspace.getConfiguration('vembed').get<number>('topK', 20);
+    const exit = await runs.runTask('search', ['search', '--index', path.join(runDir, 'index'), '--image', image.fsPath, '--k', String(k)], workingDirectoryFor(image));
+    const results = exit?.state.outputs?.results;
+    if (!results || !fs.existsSync(results)) return;
+    const hits = JSON.parse(fs.readFileSync(results, 'utf8')) as { path: string; score: number }[];
+    if (panel.showSearchResults) {
+      panel.showSearchResults(image.fsPath, hits);
+      return;
+    }
+    const pick = await vscode.window.showQuickPick(
+      hits.map((h) => ({ label: path.basename(h.path), description: h.score.toFixed(3), detail: h.path, path: h.path })),
+      { placeHolder: `Nearest images to ${path.basename(image.fsPath)}` },
+    );
+    if (pick) void vscode.commands.executeCommand('vscode.open', vscode.Uri.file(pick.path));
+  });
+
+  register(COMMAND_IDS.showLog, () => output.show(true));
+  register(COMMAND_IDS.doctor, () => runs.ensureTrusted('run the engine') && runDoctor(runs, workspaceRoot() ?? context.extensionPath, output));
+  register(COMMAND_IDS.installGpuBackend, () => installGpuBackend(context, runs, output, workspaceRoot() ?? context.extensionPath));
+}
