@@ -8,9 +8,14 @@
  * go through that copy. `useTf` switches the namespace once, at start-up.
  */
 import * as tfcore from '@tensorflow/tfjs-core';
+// tfjs-core's entry point registers forward kernels only; the gradient
+// functions (tf.grads, tf.variableGrads) live here. The registry is
+// process-global, so this also serves a tfjs-node namespace switched in below.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
 
 export type Tf = typeof tfcore;
 export type Tensor = tfcore.Tensor;
+export type Scalar = tfcore.Scalar;
 export type Rank = tfcore.Rank;
 export type Tensor1D = tfcore.Tensor1D;
 export type Tensor2D = tfcore.Tensor2D;

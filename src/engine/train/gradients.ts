@@ -1,0 +1,183 @@
+/**
+ * Parameter gradients of the embedding loss for one batch of pairs, two ways:
+ *
+ * - `plainGradients`: one tape over the whole batch. Activation memory grows
+ *   with the batch; the reference, and cheapest for small batches.
+ * - `cachedGradients`, the gradient cache (Gao et al., "Scaling Deep
+ *   Contrastive Learning Batch Size under Memory Limited Setup", 2021):
+ *   1. embed every chunk without a tape and keep only the [n, D] embeddings;
+ *   2. compute the loss and dLoss/dEmbeddings for the full batch;
+ *   3. re-embed each chunk with a tape and back-propagate
+ *      sum(embedding * cached gradient), adding up the parameter gradients.
+ *   By the chain rule the sum equals the plain gradient, while activations
+ *   exist for one chunk at a time.
+ *
+ * Both embed in the same chunks with the same per-chunk dropout seeds, so
+ * with dropout on they see the same masks and agree; masks do depend on the
+ * chunk size.
+ */
+import { tf, type Tensor, type Tensor2D, type Variable } from '../backend/tf';
+import type { ImageEncoder } from '../model/types';
+import { embeddingLoss, type BatchLabels, type LossConfig } from './loss';
+import { chunkRanges, pixelCount, uploadChunk, type PixelSource } from './pixels';
+import { chunkDropoutSeed, type PairSide } from './seeds';
+
+/** One optimizer step's worth of (query, positive) pairs. */
+export interface PairBatch {
+  queries: PixelSource;
+  positives: PixelSource;
+  /** One per pair (e.g. SOP class id); pairs sharing a label are positives of each other. */
+  labels?: BatchLabels;
+}
+
+export interface GradientOptions {
+  loss: LossConfig;
+  /** Images per forward pass. */
+  chunkSize: number;
+  /** Training mode (dropout on). */
+  training: boolean;
+  /** Run seed and step number, from which each chunk's dropout seed is derived. */
+  seed: number;
+  step: number;
+}
+
+export interface BatchGradients {
+  loss: number;
+  /**
+   * Gradients by parameter name, owned by the caller (dispose them). A
+   * parameter the loss does not depend on has no entry. Empty when the loss
+   * is not finite: nothing should be applied then, and the cache skips its
+   * expensive second pass.
+   */
+  grads: Map<string, Tensor>;
+}
+
+/** Number of pairs, after checking both sides agree. */
+export function batchSize(batch: PairBatch): number {
+  const n = pixelCount(batch.queries);
+  if (pixelCount(batch.positives) !== n) {
+    throw new Error(`A batch must hold pairs: ${n} query images but ${pixelCount(batch.positives)} positive images.`);
+  }
+  if (n < 1) throw new Error('A training batch needs at least one pair.');
+  return n;
+}
+
+function trainableList(encoder: ImageEncoder): Array<[string, Variable]> {
+  const vars = [...encoder.trainableVariables()].filter(([, v]) => v.trainable);
+  if (vars.length === 0) throw new Error('The encoder has no trainable variables: nothing to train (with use_lora, check lora_target_modules).');
+  return vars;
+}
+
+/** variableGrads keys gradients by tf variable name; give them back their parameter names. */
+function byParameterName(named: Record<string, Tensor | null>, vars: Array<[string, Variable]>): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  for (const [name, v] of vars) {
+    const g = named[v.name];
+    if (g) out.set(name, g);
+  }
+  return out;
+}
+
+function embedChunk(encoder: ImageEncoder, source: PixelSource, side: PairSide, range: { index: number; start: number; count: number }, options: GradientOptions): Tensor2D {
+  const pixels = uploadChunk(source, range.start, range.count, `${side} images`);
+  try {
+    return encoder.embed(pixels, { training: options.training, dropoutSeed: chunkDropoutSeed(options.seed, options.step, side, range.index) });
+  } finally {
+    pixels.dispose();
+  }
+}
+
+/** All embeddings of one side, chunk by chunk; recorded on the tape when one is active. */
+function embedSide(encoder: ImageEncoder, source: PixelSource, side: PairSide, options: GradientOptions): Tensor2D {
+  const parts = chunkRanges(pixelCount(source), options.chunkSize).map((r) => tf.tidy(() => embedChunk(encoder, source, side, r, options)));
+  if (parts.length === 1) return parts[0]!;
+  const all = tf.concat(parts, 0);
+  for (const p of parts) p.dispose();
+  return all;
+}
+
+export function plainGradients(encoder: ImageEncoder, batch: PairBatch, options: GradientOptions): BatchGradients {
+  batchSize(batch);
+  const vars = trainableList(encoder);
+  const { value, grads } = tf.variableGrads(() => {
+    const q = embedSide(encoder, batch.queries, 'query', options);
+    const p = embedSide(encoder, batch.positives, 'positive', options);
+    return embeddingLoss(options.loss, q, p, batch.labels);
+  }, vars.map(([, v]) => v));
+  const loss = value.dataSync()[0]!;
+  value.dispose();
+  const named = byParameterName(grads, vars);
+  if (!Number.isFinite(loss)) {
+    for (const g of named.values()) g.dispose();
+    return { loss, grads: new Map() };
+  }
+  return { loss, grads: named };
+}
+
+function accumulate(total: Map<string, Tensor>, add: Map<string, Tensor>): void {
+  for (const [name, g] of add) {
+    const prev = total.get(name);
+    if (prev) {
+      total.set(name, tf.add(prev, g));
+      prev.dispose();
+      g.dispose();
+    } else {
+      total.set(name, g);
+    }
+  }
+}
+
+export function cachedGradients(encoder: ImageEncoder, batch: PairBatch, options: GradientOptions): BatchGradients {
+  batchSize(batch);
+  const vars = trainableList(encoder);
+  const sides: Array<[PairSide, PixelSource]> = [
+    ['query', batch.queries],
+    ['positive', batch.positives],
+  ];
+
+  // 1. Embeddings without a tape: only [n, D] per side stays alive.
+  const [queries, positives] = sides.map(([side, source]) => embedSide(encoder, source, side, options)) as [Tensor2D, Tensor2D];
+
+  // 2. The full-batch loss and its gradient with respect to the embeddings.
+  let lossAndGrads: { value: Tensor; grads: Tensor[] };
+  try {
+    lossAndGrads = tf.valueAndGrads((q: Tensor, p: Tensor) => embeddingLoss(options.loss, q as Tensor2D, p as Tensor2D, batch.labels))([queries, positives]);
+  } finally {
+    queries.dispose();
+    positives.dispose();
+  }
+  const { value, grads: embeddingGrads } = lossAndGrads;
+  const loss = value.dataSync()[0]!;
+  value.dispose();
+  if (!Number.isFinite(loss)) {
+    for (const g of embeddingGrads) g.dispose();
+    return { loss, grads: new Map() };
+  }
+
+  // 3. Re-embed chunk by chunk with a tape; the cached gradient closes the chain rule.
+  const total = new Map<string, Tensor>();
+  try {
+    sides.forEach(([side, source], s) => {
+      const dEmbedding = embeddingGrads[s]! as Tensor2D;
+      for (const range of chunkRanges(pixelCount(source), options.chunkSize)) {
+        const upstream = tf.slice(dEmbedding, [range.start, 0], [range.count, dEmbedding.shape[1]]);
+        try {
+          const { value: surrogate, grads } = tf.variableGrads(
+            () => tf.sum(tf.mul(embedChunk(encoder, source, side, range, options), upstream)),
+            vars.map(([, v]) => v),
+          );
+          surrogate.dispose();
+          accumulate(total, byParameterName(grads, vars));
+        } finally {
+          upstream.dispose();
+        }
+      }
+    });
+  } catch (e) {
+    for (const g of total.values()) g.dispose();
+    throw e;
+  } finally {
+    for (const g of embeddingGrads) g.dispose();
+  }
+  return { loss, grads: total };
+}

@@ -1,0 +1,49 @@
+/**
+ * Label-aware InfoNCE (the supervised-contrastive form) on embedding pairs.
+ *
+ * logits = normalize(q) . normalize(p)^T / temperature, one row per query.
+ * For query i the positives are every p_j whose pair has the same label as
+ * pair i (p_i always), and
+ *   loss_i = -mean over positives j of log softmax_j(logits_i),
+ *   loss   = mean over i of loss_i.
+ * Without labels the only positive is p_i: plain InfoNCE, i.e. cross-entropy
+ * against the diagonal.
+ *
+ * Stated behaviour (deliberately simple):
+ * - One direction only, queries -> positives. There is no p -> q term.
+ * - Queries are contrasted against the batch's positives only, never against
+ *   other queries (nor positives against positives).
+ * Same-label positives stay in the softmax denominator as well, as in SupCon.
+ *
+ * tf.logSoftmax subtracts the row maximum before exponentiating, so large
+ * logits (tiny temperatures) do not overflow; a non-finite result can still
+ * come from non-finite embeddings, and callers check for it.
+ */
+import { tf, type Tensor2D } from '../../backend/tf';
+import type { Scalar } from '../../backend/tf';
+import { checkPairShapes, cosineSimilarities, sameLabelMask, type BatchLabels } from './common';
+
+export interface InfoNceOptions {
+  /** > 0; logits are cosine similarities divided by it. */
+  temperature: number;
+  labels?: BatchLabels;
+}
+
+export function infoNceLoss(queries: Tensor2D, positives: Tensor2D, options: InfoNceOptions): Scalar {
+  const n = checkPairShapes(queries, positives, options.labels, 'InfoNCE loss');
+  if (!(options.temperature > 0)) {
+    throw new Error(`InfoNCE loss: temperature must be > 0, got ${options.temperature}.`);
+  }
+  const mask = sameLabelMask(n, options.labels);
+  const positivesPerRow = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) positivesPerRow[i]! += mask[i * n + j]!;
+  }
+  return tf.tidy(() => {
+    const logits = tf.div(cosineSimilarities(queries, positives), options.temperature);
+    const logProb = tf.logSoftmax(logits, 1);
+    const positiveLogProb = tf.sum(tf.mul(logProb, tf.tensor2d(mask, [n, n])), 1);
+    const perQuery = tf.neg(tf.div(positiveLogProb, tf.tensor1d(positivesPerRow)));
+    return tf.mean(perQuery) as Scalar;
+  });
+}
