@@ -9,7 +9,8 @@ function findTests(dir) {
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, entry.name);
     if (entry.isDirectory()) out.push(...findTests(p));
-    else if (/\.test\.ts$/.test(entry.name)) out.push(p);
+    // End-to-end tests need code-server and Chromium: `npm run test:e2e` runs them.
+    else if (/\.test\.ts$/.test(entry.name) && !/\.e2e\.test\.ts$/.test(entry.name)) out.push(p);
   }
   return out.sort();
 }
