@@ -18,7 +18,12 @@ export interface Reporter {
 
 type Write = (s: string) => void;
 
+/** Human-mode progress lines per task at most this often (the last one always prints). */
+const PROGRESS_INTERVAL_MS = 2000;
+
 export class StreamReporter implements Reporter {
+  private readonly progressShown = new Map<string, number>();
+
   constructor(
     readonly json: boolean,
     private readonly out: Write = (s) => process.stdout.write(s),
@@ -70,9 +75,15 @@ export class StreamReporter implements Reporter {
       case 'checkpoint':
         this.out(`saved ${e.path}\n`);
         break;
-      case 'progress':
+      case 'progress': {
+        const now = Date.now();
+        const last = this.progressShown.get(e.task);
+        const finished = e.total !== undefined && e.done >= e.total;
+        if (!finished && last !== undefined && now - last < PROGRESS_INTERVAL_MS) break;
+        this.progressShown.set(e.task, now);
         this.err(`${e.task}: ${e.done}${e.total !== undefined ? `/${e.total}` : ''}${e.unit ? ` ${e.unit}` : ''}${e.message ? ` ${e.message}` : ''}\n`);
         break;
+      }
       case 'log':
         this.out(e.message + '\n');
         break;

@@ -1,0 +1,53 @@
+import { formatDiagnostic } from '../../../shared/config/validate';
+import { loadConfigFile } from '../../config/load';
+import { EventLogReporter, EVENTS_FILE } from '../../run/eventLog';
+import { acquireRunLock } from '../../run/runLock';
+import { runTraining } from '../../run/trainRun';
+import * as path from 'node:path';
+import { UsageError } from '../args';
+import { UserError, type Command } from '../command';
+import { BACKEND_OPTION, backendFromOptions } from './backendOption';
+
+export const trainCommand: Command = {
+  name: 'train',
+  summary: 'Fine-tune a model on a config: evaluates before and after every epoch, saves checkpoints.',
+  usage: '--config FILE [--set key=value ...] [--resume latest|CHECKPOINT] [--backend NAME]',
+  description: [
+    'Values merge as built-in defaults < the config file < --set overrides. The config is validated first; nothing runs if it has errors.',
+    'Writes into output_dir: checkpoint-step-N and checkpoint-epoch-E (loadable model or LoRA adapter folders, with the optimizer state to resume),',
+    'events.jsonl (every event of the run) and eval-epoch-E.json (Recall@K on val_data_path after each epoch; epoch 0 is the model before training).',
+    'SIGINT/SIGTERM (Ctrl+C) finish the current step, save a checkpoint and exit 0; --resume latest continues from there.',
+  ].join('\n'),
+  options: [
+    { name: 'config', type: 'string', metavar: 'FILE', required: true, description: 'Training config (YAML).' },
+    { name: 'set', type: 'string[]', metavar: 'KEY=VALUE', description: 'Override a config key (repeatable), e.g. --set epochs=1.' },
+    { name: 'resume', type: 'string', metavar: 'latest|DIR', description: 'Continue from the latest checkpoint in output_dir, or from the given checkpoint folder.' },
+    BACKEND_OPTION,
+  ],
+  async run({ args, reporter, signal }) {
+    const configFile = args.options.config as string;
+    if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}" (the config goes after --config)`);
+    const loaded = loadConfigFile(configFile, (args.options.set as string[] | undefined) ?? []);
+    for (const d of loaded.diagnostics) {
+      if (reporter.json) {
+        const body = { file: configFile, code: d.code, message: d.message, ...(d.range ? { line: d.range.start.line + 1 } : {}) };
+        reporter.event(d.severity === 'error' ? { type: 'error', ...body } : { type: 'warning', ...body });
+      } else process.stderr.write(formatDiagnostic(d, configFile) + '\n');
+    }
+    if (!loaded.config) throw new UserError(`${configFile} has errors; nothing was run.`, `Fix them (\`vembed validate ${configFile}\`), then train again.`, 'invalid-config', configFile);
+    const config = loaded.config;
+    const backend = await backendFromOptions(args.options.backend, reporter);
+    const release = acquireRunLock(config.output_dir);
+    const log = new EventLogReporter(reporter, path.join(config.output_dir, EVENTS_FILE));
+    try {
+      return await runTraining({ config, configFile, reporter: log, signal, backend, cwd: process.cwd(), ...(args.options.resume ? { resume: args.options.resume as string } : {}) });
+    } catch (e) {
+      // Record the failure in events.jsonl too, then let the CLI print it.
+      if (!(e instanceof UserError)) log.event({ type: 'finished', status: 'failed', seconds: 0 });
+      throw e;
+    } finally {
+      log.close();
+      release();
+    }
+  },
+};

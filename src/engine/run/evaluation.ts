@@ -1,0 +1,55 @@
+/**
+ * Evaluation during training: the SOP protocol (every image queries all the
+ * others) on the distinct images of the validation file, each labelled with
+ * its record's product. Records without a label make their query and positive
+ * a product of their own.
+ */
+import * as path from 'node:path';
+import type { PairRecord } from '../data/pairDataset';
+import { denseLabelIds } from '../data/pairDataset';
+import type { ImageEncoder } from '../model/types';
+import type { ImageLoader } from '../image/loader';
+import { evaluateRetrieval } from '../retrieval/evaluate';
+import { writeJsonAtomic } from '../util/atomic';
+import { embedImages } from './embed';
+
+export interface EvaluationSet {
+  paths: string[];
+  labels: Int32Array;
+}
+
+/** The distinct images of a pair file with their labels (first occurrence wins). */
+export function evaluationSet(records: readonly PairRecord[]): EvaluationSet {
+  const ids = denseLabelIds(records);
+  const labelOf = new Map<string, number>();
+  records.forEach((r, i) => {
+    for (const p of [r.query, r.positive]) if (!labelOf.has(p)) labelOf.set(p, ids[i]!);
+  });
+  return { paths: [...labelOf.keys()], labels: Int32Array.from(labelOf.values()) };
+}
+
+/** During training only these Ks: Recall@1000 means little on a validation set. */
+export const TRAINING_RECALL_KS = [1, 10, 100] as const;
+
+export interface EvaluationResult {
+  metrics: Record<string, number>;
+  numImages: number;
+  numValidQueries: number;
+  reportPath: string;
+  seconds: number;
+}
+
+export async function evaluateEncoder(
+  encoder: ImageEncoder,
+  loader: ImageLoader,
+  set: EvaluationSet,
+  options: { batchSize: number; outputDir: string; epoch: number; signal?: AbortSignal; onProgress?: (done: number, total: number) => void },
+): Promise<EvaluationResult> {
+  const started = performance.now();
+  const data = await embedImages(encoder, loader, set.paths, { batchSize: options.batchSize, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+  const r = await evaluateRetrieval({ data, n: set.paths.length, d: encoder.embeddingDim }, set.labels, { recallKs: TRAINING_RECALL_KS, ...(options.signal ? { signal: options.signal } : {}) });
+  const reportPath = path.join(options.outputDir, `eval-epoch-${options.epoch}.json`);
+  const seconds = (performance.now() - started) / 1000;
+  writeJsonAtomic(reportPath, { epoch: options.epoch, ...r.metrics, num_images: r.numImages, num_valid_queries: r.numValidQueries, seconds });
+  return { metrics: r.metrics, numImages: r.numImages, numValidQueries: r.numValidQueries, reportPath, seconds };
+}

@@ -1,0 +1,50 @@
+/**
+ * A reporter that also appends every event to `<output_dir>/events.jsonl`, so
+ * a finished or interrupted run can be reopened (run history, results panel)
+ * with exactly what a live follower saw.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { makeEvent, serializeEvent, type EventBody } from '../../shared/protocol';
+import type { Reporter } from '../cli/reporter';
+
+export const EVENTS_FILE = 'events.jsonl';
+
+export class EventLogReporter implements Reporter {
+  private readonly fd: number;
+
+  constructor(
+    private readonly inner: Reporter,
+    readonly file: string,
+  ) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    this.fd = fs.openSync(file, 'a');
+  }
+
+  get json(): boolean {
+    return this.inner.json;
+  }
+
+  event(body: EventBody): void {
+    // One write per line: an append of a whole line is never interleaved or torn by a kill.
+    fs.writeSync(this.fd, serializeEvent(makeEvent(body)) + '\n');
+    this.inner.event(body);
+  }
+
+  info(message: string): void {
+    if (this.inner.json) this.event({ type: 'log', level: 'info', message });
+    else this.inner.info(message);
+  }
+
+  warn(message: string, code?: string): void {
+    this.event({ type: 'warning', message, ...(code ? { code } : {}) });
+  }
+
+  result(text: string): void {
+    this.inner.result(text);
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+  }
+}

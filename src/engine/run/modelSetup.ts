@@ -1,0 +1,62 @@
+/** From a config's `model_name` (or a checkpoint) to a loaded encoder, downloading through the hub when needed. */
+import type { TrainConfig } from '../../shared/config/schema';
+import { resolveModel } from '../hub';
+import { downloadProgressEvent } from '../hub/progress';
+import { loadImageEncoder, type FinetuneMode } from '../model';
+import type { Dinov2ImageEncoder } from '../model/encoder';
+import type { Reporter } from '../cli/reporter';
+
+export interface ModelSource {
+  reporter: Reporter;
+  signal?: AbortSignal;
+  /** Folder relative paths are resolved against (the working directory). */
+  baseDir?: string;
+}
+
+/** A model folder for a hub id or a path; progress events while downloading. */
+export async function resolveModelFolder(nameOrPath: string, src: ModelSource): Promise<string> {
+  const resolved = await resolveModel(nameOrPath, {
+    ...(src.baseDir ? { baseDir: src.baseDir } : {}),
+    ...(src.signal ? { signal: src.signal } : {}),
+    onProgress: (p) => src.reporter.event(downloadProgressEvent(p, nameOrPath)),
+  });
+  if (resolved.source === 'download') src.reporter.info(`downloaded ${nameOrPath} (${resolved.downloaded.join(', ')}) into ${resolved.folder}`);
+  return resolved.folder;
+}
+
+export function finetuneMode(config: TrainConfig): FinetuneMode {
+  if (!config.use_lora) return { kind: 'full' };
+  return { kind: 'lora', settings: { r: config.lora_r, alpha: config.lora_alpha, dropout: config.lora_dropout, targetModules: config.lora_target_modules } };
+}
+
+/**
+ * The encoder a training run starts from: the config's model, or a
+ * checkpoint folder when resuming (an adapter or a full model folder).
+ */
+export async function encoderForTraining(config: TrainConfig, src: ModelSource, checkpointDir?: string): Promise<Dinov2ImageEncoder> {
+  const folder = checkpointDir ?? (await resolveModelFolder(config.model_name, src));
+  return loadImageEncoder(folder, {
+    finetune: finetuneMode(config),
+    pooling: config.pooling_method,
+    projectionDim: config.projection_dim,
+    imageSize: config.image_size,
+    resolveBase: (name) => resolveModelFolder(name, src),
+    nameOrPath: checkpointDir ? undefined : config.model_name,
+    seed: config.seed,
+  });
+}
+
+/** An encoder for inference (benchmark, embed, index, search) from a model, checkpoint or adapter folder or hub id. */
+export async function encoderForInference(
+  nameOrPath: string,
+  src: ModelSource,
+  options: { pooling?: 'cls' | 'mean'; imageSize?: number | null } = {},
+): Promise<Dinov2ImageEncoder> {
+  const folder = await resolveModelFolder(nameOrPath, src);
+  return loadImageEncoder(folder, {
+    ...(options.pooling ? { pooling: options.pooling } : {}),
+    imageSize: options.imageSize ?? null,
+    resolveBase: (name) => resolveModelFolder(name, src),
+    nameOrPath,
+  });
+}

@@ -1,0 +1,42 @@
+/**
+ * One run per output folder: a lock file holding the owner's pid. A lock left
+ * by a process that no longer exists (a crash, kill -9) is taken over.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserError } from '../cli/command';
+
+export const LOCK_FILE = '.vembed-run.lock';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function acquireRunLock(outputDir: string): () => void {
+  fs.mkdirSync(outputDir, { recursive: true });
+  const file = path.join(outputDir, LOCK_FILE);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, JSON.stringify({ pid: process.pid, started: new Date().toISOString() }), { flag: 'wx' });
+      return () => fs.rmSync(file, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let pid = 0;
+      try {
+        pid = Number(JSON.parse(fs.readFileSync(file, 'utf8')).pid);
+      } catch {
+        // unreadable: treat as stale
+      }
+      if (pid > 0 && pid !== process.pid && alive(pid)) {
+        throw new UserError(`another run (pid ${pid}) is using ${outputDir}`, 'Stop it first, or set a different output_dir.', 'run-in-progress');
+      }
+      fs.rmSync(file, { force: true });
+    }
+  }
+  throw new UserError(`could not lock ${outputDir}`, `Remove ${file} if no run is using the folder.`, 'run-in-progress');
+}
