@@ -4,28 +4,39 @@
  * runs as a separate Node process, never in the extension host.
  */
 import * as vscode from 'vscode';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { ConfigLanguage, isConfigDocument } from './configLanguage';
 import { RunController } from './runController';
-import { registerCommands, type PanelHost } from './commandHandlers';
-import { readRun } from './engine/runFiles';
-import { summarizeRun } from '../shared/runState';
+import { registerCommands } from './commandHandlers';
+import { ResultsPanels } from './panel/resultsPanel';
+import { RESULTS_VIEW_TYPE } from '../shared/panelProtocol';
 
 let runs: RunController | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel('vembed', { log: true });
   const language = new ConfigLanguage();
-  runs = new RunController(context, output);
-  context.subscriptions.push(output, language, runs);
-
-  // Until the results panel lands, a run is summarised in a message.
-  const panel: PanelHost = {
-    showRun(runDir) {
-      const run = readRun(runDir);
-      if (run) void vscode.window.showInformationMessage(`vembed run ${vscode.workspace.asRelativePath(runDir)}: ${summarizeRun(run.state)}`);
+  let panels: ResultsPanels | undefined;
+  const controller = new RunController(context, output, { onRunStarted: (dir, p) => panels?.onRunStarted(dir, p) });
+  runs = controller;
+  panels = new ResultsPanels({
+    extensionUri: context.extensionUri,
+    storageUri: context.globalStorageUri,
+    liveRun: (dir) => controller.processFor(dir),
+    // Search by image from the panel: the engine embeds the image and searches the run's index.
+    searchImage: async ({ runDir, imagePath, topK }) => {
+      if (!runDir) throw new Error('open a run first: the search uses its index');
+      if (!controller.ensureTrusted('search images')) throw new Error('the workspace is not trusted');
+      const exit = await controller.runTask('search', ['search', '--index', path.join(runDir, 'index'), '--image', imagePath, '--k', String(topK)], runDir);
+      const results = exit?.state.outputs?.results;
+      if (!results || !fs.existsSync(results)) throw new Error(exit?.state.error?.message ?? 'the search produced no results');
+      return JSON.parse(fs.readFileSync(results, 'utf8')) as { path: string; score: number }[];
     },
-  };
-  registerCommands(context, output, language, runs, panel);
+    log: output,
+  });
+  context.subscriptions.push(output, language, controller, panels, vscode.window.registerWebviewPanelSerializer(RESULTS_VIEW_TYPE, panels));
+  registerCommands(context, output, language, controller, panels);
   output.info(`vembed activated; ${vscode.workspace.textDocuments.filter(isConfigDocument).length} config(s) open; workspace ${vscode.workspace.isTrusted ? 'trusted' : 'untrusted: nothing will run'}`);
 }
 

@@ -5,6 +5,7 @@ import { validateCommand } from './validate';
 import { doctorCommand } from './doctor';
 import { benchmarkCompareCommand } from './benchmarkCompare';
 import { trainCommand } from './train';
+import { embedCommand } from './embed';
 import { prepareSopCommand } from './prepareSop';
 import { sampleDataCommand } from './sampleData';
 
@@ -15,7 +16,7 @@ export const COMMANDS: readonly Command[] = [
   sampleDataCommand,
   notYetImplemented('benchmark sop', 'Recall@K and MAP@R on the SOP test split', 'issue #5', '--model_path DIR_OR_ID --sop_root DIR'),
   benchmarkCompareCommand,
-  notYetImplemented('embed', 'Embed images into a .npy file', 'issue #11', '--model DIR_OR_ID --out FILE.npy IMAGE...'),
+  embedCommand,
   notYetImplemented('index build', 'Build a searchable image index', 'issue #5'),
   notYetImplemented('search', 'Find the nearest images in an index', 'issue #5', '--index DIR --image FILE'),
   doctorCommand,
