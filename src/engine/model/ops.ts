@@ -1,0 +1,327 @@
+/**
+ * The model's differentiable pieces, each a forward pass with a hand-written
+ * backward pass (a `Step`, see autograd.ts), plus stand-alone ops built from
+ * them.
+ *
+ * Why by hand: tfjs' built-in matMul gradient multiplies with
+ * transposeA/transposeB, which the wasm backend runs 10-70x slower than a
+ * plain matMul (measured: ~30 GFLOP/s plain, 2.3 with transposeB, 0.4 with
+ * transposeA). Every matMul here, forward and backward, is plain; operands are
+ * transposed explicitly. A frozen weight gets no gradient computed (it would
+ * cost as much as the forward matMul).
+ */
+import { tf, type Tensor, type Tensor2D, type Tensor3D, type Variable } from '../backend/tf';
+import { Rng } from '../util/rng';
+import { customOp, stepOp, type ParamGrads, type Saved, type Step } from './autograd';
+
+export interface LoraAdapter {
+  /** [in, r] (PEFT's lora_A.weight transposed). */
+  a: Variable;
+  /** [r, out] (PEFT's lora_B.weight transposed). */
+  b: Variable;
+  scale: number;
+  dropout: number;
+  /** Position among the model's adapters: picks this adapter's dropout seed. */
+  index: number;
+}
+
+export interface Linear {
+  /** Module path, e.g. `encoder.layer.0.attention.attention.query`. */
+  path: string;
+  /** [in, out]: PyTorch's [out, in] transposed, so the forward is a plain matMul. */
+  weight: Variable;
+  /** [out] */
+  bias: Variable | null;
+  lora: LoraAdapter | null;
+}
+
+export interface Norm {
+  weight: Variable;
+  bias: Variable;
+}
+
+/** What a forward pass needs besides tensors and weights. */
+export interface StepContext {
+  /** Turns on LoRA dropout. */
+  training: boolean;
+  /** Dropout seed of the adapter with the given index (only asked when training). */
+  dropoutSeed(adapterIndex: number): number;
+}
+
+const INFERENCE: StepContext = { training: false, dropoutSeed: () => 0 };
+
+/** Swap the last two axes. */
+export function transposeLast2(t: Tensor): Tensor {
+  const perm = t.shape.map((_, i) => i);
+  const r = t.rank;
+  perm[r - 2] = r - 1;
+  perm[r - 1] = r - 2;
+  return tf.transpose(t, perm);
+}
+
+// ------------------------------------------------------------------ pieces
+
+/**
+ * Inverted-dropout mask (kept entries 1/(1-rate), dropped 0) from our Rng:
+ * the same on every backend, a few times faster than tfjs' seeded generator
+ * (measured), and cheap enough to draw again in the backward pass instead of
+ * keeping it.
+ */
+export function dropoutMask(shape: number[], rate: number, seed: number): Tensor {
+  const rng = new Rng(seed);
+  const scale = 1 / (1 - rate);
+  const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < values.length; i++) values[i] = rng.next() >= rate ? scale : 0;
+  return tf.tensor(values, shape, 'float32');
+}
+
+/**
+ * Linear layer with its LoRA update, if any:
+ *   y = x W + b + scale · (dropout(x) A) B,   x [N, in] -> y [N, out].
+ * Keeps x only when W or A trains, and the [N, r] down-projection only when B
+ * trains; the dropout mask is drawn again from its seed.
+ */
+export function linearStep(x: Tensor2D, layer: Linear, ctx: StepContext, saved: Saved, grads: ParamGrads): Step<Tensor2D> {
+  const { weight, bias, lora } = layer;
+  let y = (bias ? tf.fused.matMul({ a: x, b: weight, bias }) : tf.matMul(x, weight)) as Tensor2D;
+  const needX = weight.trainable || (lora !== null && lora.a.trainable);
+  const keptX = needX ? saved.keep(x) : null;
+  let keptDown: (() => Tensor2D) | null = null;
+  const dropped = lora !== null && ctx.training && lora.dropout > 0;
+  const seed = dropped ? ctx.dropoutSeed(lora.index) : 0;
+  if (lora) {
+    const input = dropped ? tf.mul(x, dropoutMask(x.shape, lora.dropout, seed)) : x;
+    const down = tf.mul(tf.matMul(input as Tensor2D, lora.a), lora.scale) as Tensor2D; // [N, r]
+    if (lora.b.trainable) keptDown = saved.keep(down);
+    y = tf.add(y, tf.matMul(down, lora.b)) as Tensor2D;
+  }
+  return {
+    y,
+    back: (dy) => {
+      let dx = tf.matMul(dy, tf.transpose(weight));
+      if (weight.trainable) grads.add(weight, tf.matMul(tf.transpose(keptX!()), dy));
+      if (bias?.trainable) grads.add(bias, tf.sum(dy, 0));
+      if (lora) {
+        if (keptDown) grads.add(lora.b, tf.matMul(tf.transpose(keptDown()), dy));
+        const dDown = tf.mul(tf.matMul(dy, tf.transpose(lora.b)), lora.scale) as Tensor2D; // [N, r]
+        const mask = dropped ? dropoutMask(x.shape, lora.dropout, seed) : null;
+        if (lora.a.trainable) {
+          const input = mask ? tf.mul(keptX!(), mask) : keptX!();
+          grads.add(lora.a, tf.matMul(tf.transpose(input as Tensor2D), dDown));
+        }
+        const dInput = tf.matMul(dDown, tf.transpose(lora.a));
+        dx = tf.add(dx, mask ? tf.mul(dInput, mask) : dInput);
+      }
+      return [dx];
+    },
+  };
+}
+
+/** LayerNorm over the last axis of x [N, D], as torch.nn.LayerNorm (biased variance, eps inside the root). */
+export function layerNormStep(x: Tensor2D, norm: Norm, eps: number, saved: Saved, grads: ParamGrads): Step<Tensor2D> {
+  const mean = tf.mean(x, -1, true);
+  const centered = tf.sub(x, mean);
+  const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), -1, true), eps));
+  const normalized = tf.mul(centered, rstd) as Tensor2D;
+  const keptXhat = saved.keep(normalized);
+  const keptRstd = saved.keep(rstd);
+  return {
+    y: tf.add(tf.mul(normalized, norm.weight), norm.bias),
+    back: (dy) => {
+      const xhat = keptXhat();
+      const dxhat = tf.mul(dy, norm.weight);
+      const meanDxhat = tf.mean(dxhat, -1, true);
+      const meanDxhatXhat = tf.mean(tf.mul(dxhat, xhat), -1, true);
+      if (norm.weight.trainable) grads.add(norm.weight, tf.sum(tf.mul(dy, xhat), 0));
+      if (norm.bias.trainable) grads.add(norm.bias, tf.sum(dy, 0));
+      return [tf.mul(tf.sub(tf.sub(dxhat, meanDxhat), tf.mul(xhat, meanDxhatXhat)), keptRstd())];
+    },
+  };
+}
+
+const INV_SQRT2 = Math.SQRT1_2;
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+/** Exact GELU, x · Φ(x) with Φ from erf (not the tanh approximation). */
+export function geluStep<T extends Tensor>(x: T, saved: Saved): Step<T> {
+  const cdf = tf.mul(0.5, tf.add(1, tf.erf(tf.mul(x, INV_SQRT2))));
+  const keptX = saved.keep(x);
+  const keptCdf = saved.keep(cdf);
+  return {
+    y: tf.mul(x, cdf) as T,
+    back: (dy) => {
+      const x0 = keptX();
+      // d/dx x·Φ(x) = Φ(x) + x·φ(x)
+      const pdf = tf.mul(INV_SQRT_2PI, tf.exp(tf.mul(-0.5, tf.square(x0))));
+      return [tf.mul(dy, tf.add(keptCdf(), tf.mul(x0, pdf)))];
+    },
+  };
+}
+
+/** SwiGLU gate: [N, 2h] = [x1 | x2] -> SiLU(x1) · x2 [N, h]. */
+export function swigluStep(both: Tensor2D, saved: Saved): Step<Tensor2D> {
+  const [x1, x2] = tf.split(both, 2, 1) as [Tensor2D, Tensor2D];
+  const sig = tf.sigmoid(x1);
+  const silu = tf.mul(x1, sig);
+  const kept1 = saved.keep(x1);
+  const kept2 = saved.keep(x2);
+  return {
+    y: tf.mul(silu, x2) as Tensor2D,
+    back: (dy) => {
+      const a = kept1();
+      const s = tf.sigmoid(a);
+      // d SiLU(a)/da = σ(a) · (1 + a · (1 − σ(a)))
+      const dSilu = tf.mul(s, tf.add(1, tf.mul(a, tf.sub(1, s))));
+      return [tf.concat([tf.mul(tf.mul(dy, kept2()), dSilu), tf.mul(dy, tf.mul(a, s))], 1)];
+    },
+  };
+}
+
+/** x [N, D] times a per-channel factor [D] (LayerScale); keeps x only when the factor trains. */
+export function scaleStep(x: Tensor2D, lambda: Variable, saved: Saved, grads: ParamGrads): Step<Tensor2D> {
+  const keptX = lambda.trainable ? saved.keep(x) : null;
+  return {
+    y: tf.mul(x, lambda),
+    back: (dy) => {
+      if (keptX) grads.add(lambda, tf.sum(tf.mul(dy, keptX()), 0));
+      return [tf.mul(dy, lambda)];
+    },
+  };
+}
+
+/** How attention multiplies per (image, head) block. */
+export type AttentionStrategy = 'blocks' | 'batched';
+
+/**
+ * 'blocks' on wasm, whose batched (rank-3) matMul is a naive loop (~2
+ * GFLOP/s, measured) while rank-2 products go to XNNPACK (~20-30 GFLOP/s);
+ * 'batched' elsewhere (native TensorFlow batches well, and the blocks' host
+ * round trip would cost a device sync on a GPU).
+ */
+export function defaultAttentionStrategy(): AttentionStrategy {
+  return tf.getBackend() === 'wasm' ? 'blocks' : 'batched';
+}
+
+/**
+ * Split a [rows, cols] tensor into `count` row blocks of `shape`, through the
+ * host: on wasm, `slice` and `split` copy their whole input on every call and
+ * `gather` walks elements one by one, while a read and a write are two
+ * memcpys (measured).
+ */
+function hostBlocks(t: Tensor2D, count: number, shape: [number, number]): Tensor2D[] {
+  const data = t.dataSync() as Float32Array;
+  const size = shape[0] * shape[1];
+  const out: Tensor2D[] = [];
+  for (let b = 0; b < count; b++) out.push(tf.tensor2d(data.subarray(b * size, (b + 1) * size), shape));
+  return out;
+}
+
+/**
+ * Multi-head attention core: softmax(scale · q kᵀ) v for every image and
+ * head. q, k, v, y: [n*T, H*dh], rows grouped by image, columns by head.
+ * Keeps q, k, v and the attention probabilities.
+ */
+export function attentionStep(q: Tensor2D, k: Tensor2D, v: Tensor2D, n: number, heads: number, scale: number, saved: Saved, strategy: AttentionStrategy = defaultAttentionStrategy()): Step<Tensor2D> {
+  const [rows, width] = q.shape;
+  const T = rows / n;
+  const dh = width / heads;
+  const B = n * heads;
+  // [n*T, H*dh] -> [n*H, T, dh]: block b = (image, head).
+  const byHead = (t: Tensor): Tensor3D => tf.reshape(tf.transpose(tf.reshape(t, [n, T, heads, dh]), [0, 2, 1, 3]), [B, T, dh]);
+  // [n*T, H*dh] -> [n*H, dh, T]: each block transposed.
+  const byHeadT = (t: Tensor): Tensor3D => tf.reshape(tf.transpose(tf.reshape(t, [n, T, heads, dh]), [0, 2, 3, 1]), [B, dh, T]);
+  // [n*H, T, dh] -> [n*T, H*dh]
+  const fromHeads = (t: Tensor): Tensor2D => tf.reshape(tf.transpose(tf.reshape(t, [n, heads, T, dh]), [0, 2, 1, 3]), [rows, width]);
+  // Per block: x [B, r, s] · y [B, s, t] -> [B, r, t].
+  const bmm = (x: Tensor3D, y: Tensor3D): Tensor3D => {
+    if (strategy === 'batched') return tf.matMul(x, y);
+    const [, r, sx] = x.shape;
+    const [, sy, cols] = y.shape;
+    const xs = hostBlocks(tf.reshape(x, [B, r * sx]), B, [r, sx]);
+    const ys = hostBlocks(tf.reshape(y, [B, sy * cols]), B, [sy, cols]);
+    return tf.reshape(tf.concat(xs.map((xb, b) => tf.matMul(xb, ys[b]!)), 0), [B, r, cols]);
+  };
+
+  // Scaling q (n*T*D values) is cheaper than scaling the scores (n*H*T*T).
+  const probs = tf.softmax(bmm(byHead(tf.mul(q, scale)), byHeadT(k))); // [B, T, T]
+  const kq = saved.keep(q);
+  const kk = saved.keep(k);
+  const kv = saved.keep(v);
+  const kp = saved.keep(probs);
+  return {
+    y: fromHeads(bmm(probs, byHead(v))),
+    back: (dy) => {
+      const P = kp();
+      const dOut = byHead(dy); // [B, T, dh]
+      const dP = bmm(dOut, byHeadT(kv())); // [B, T, T]
+      const dV = bmm(tf.transpose(P, [0, 2, 1]), dOut); // [B, T, dh]
+      // softmax backward: dS = P ⊙ (dP − rowsum(dP ⊙ P))
+      const dS = tf.mul(P, tf.sub(dP, tf.sum(tf.mul(dP, P), 2, true))) as Tensor3D;
+      const dQ = tf.mul(bmm(dS, byHead(kk())), scale); // [B, T, dh]
+      const dK = bmm(tf.transpose(dS, [0, 2, 1]), byHead(tf.mul(kq(), scale))); // [B, T, dh]
+      return [fromHeads(dQ), fromHeads(dK), fromHeads(dV)];
+    },
+  };
+}
+
+// ------------------------------------------------------------------ stand-alone ops
+
+/**
+ * a · b for rank-2 or equal-batch rank-3 operands. `grads` says which
+ * operands need a gradient (defaults: both); constants need none.
+ */
+export function matMul<T extends Tensor>(a: T, b: Tensor, grads: { a: boolean; b: boolean } = { a: true, b: true }): T {
+  if (!grads.a && !grads.b) return tf.matMul(a as never, b as never) as unknown as T;
+  const inputs = [grads.a ? a : null, grads.b ? b : null].filter((t): t is T => t !== null);
+  return customOp(inputs, (xs, save) => {
+    const A = grads.a ? xs[0]! : a;
+    const B = grads.b ? xs[grads.a ? 1 : 0]! : b;
+    // Keep alive only what the backward reads: dA needs B, dB needs A.
+    save([grads.a ? B : A, grads.b ? A : B]);
+    return {
+      value: tf.matMul(A as never, B as never),
+      gradFunc: (dy, [forDa, forDb]) => {
+        const out: Tensor[] = [];
+        if (grads.a) out.push(tf.matMul(dy as never, transposeLast2(forDa!) as never));
+        if (grads.b) out.push(tf.matMul(transposeLast2(forDb!) as never, dy as never));
+        return out;
+      },
+    };
+  }) as T;
+}
+
+/** x [N, in] · W [in, out] + b as one op (LoRA too, when the layer has it). */
+export function linear(x: Tensor2D, weight: Variable, bias: Variable | null, ctx: StepContext = INFERENCE, lora: LoraAdapter | null = null): Tensor2D {
+  const layer: Linear = { path: '', weight, bias, lora };
+  const params = [weight, ...(bias ? [bias] : []), ...(lora ? [lora.a, lora.b] : [])];
+  return stepOp([x], params, ([X], saved, grads) => linearStep(X as Tensor2D, layer, ctx, saved, grads) as Step) as Tensor2D;
+}
+
+export function layerNorm(x: Tensor2D, weight: Variable, bias: Variable, eps: number): Tensor2D {
+  return stepOp([x], [weight, bias], ([X], saved, grads) => layerNormStep(X as Tensor2D, { weight, bias }, eps, saved, grads) as Step) as Tensor2D;
+}
+
+export function gelu<T extends Tensor>(x: T): T {
+  return stepOp([x], [], ([X], saved) => geluStep(X!, saved)) as T;
+}
+
+export function scaleChannels(x: Tensor2D, lambda: Variable): Tensor2D {
+  return stepOp([x], [lambda], ([X], saved, grads) => scaleStep(X as Tensor2D, lambda, saved, grads) as Step) as Tensor2D;
+}
+
+export function attentionCore(q: Tensor2D, k: Tensor2D, v: Tensor2D, n: number, heads: number, scale: number, strategy: AttentionStrategy = defaultAttentionStrategy()): Tensor2D {
+  return stepOp([q, k, v], [], ([Q, K, V], saved) => attentionStep(Q as Tensor2D, K as Tensor2D, V as Tensor2D, n, heads, scale, saved, strategy) as Step) as Tensor2D;
+}
+
+export function swiglu(both: Tensor2D): Tensor2D {
+  return stepOp([both], [], ([X], saved) => swigluStep(X as Tensor2D, saved) as Step) as Tensor2D;
+}
+
+/** Seeded inverted dropout (see dropoutMask); the backward pass draws the mask again. */
+export function dropout<T extends Tensor>(x: T, rate: number, seed: number): T {
+  if (rate <= 0) return x;
+  return customOp([x], (xs) => ({
+    value: tf.mul(xs[0]!, dropoutMask(x.shape, rate, seed)),
+    gradFunc: (dy) => [tf.mul(dy, dropoutMask(x.shape, rate, seed))],
+  })) as T;
+}

@@ -1,0 +1,71 @@
+/**
+ * Save an encoder so that Python loads it:
+ * - a full model in the Hugging Face layout (`config.json`,
+ *   `model.safetensors`, `preprocessor_config.json`), which
+ *   `Dinov2Model.from_pretrained(dir)` reads; attached LoRA adapters are
+ *   folded into the weights;
+ * - a LoRA adapter in PEFT's layout (`adapter_config.json`,
+ *   `adapter_model.safetensors`), which `PeftModel.from_pretrained(base, dir)`
+ *   reads.
+ * Both add the embedding head files (head.ts). Each file is written
+ * atomically; the functions are synchronous, so a caller can fill a temporary
+ * folder and rename it (`writeDirAtomic`).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { writeSafetensors, type TensorToWrite } from '../io/safetensors';
+import { writeJsonAtomic } from '../util/atomic';
+import { imageProcessingJson } from './config';
+import type { Dinov2ImageEncoder } from './encoder';
+import { writeEmbeddingHead } from './head';
+import { MODEL_WEIGHTS_FILE } from './load';
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, adapterConfigJson, peftKey } from './lora';
+
+/** transformers checks this metadata before loading a safetensors checkpoint. */
+const PT_METADATA = { format: 'pt' };
+
+function modelClass(encoder: Dinov2ImageEncoder): string {
+  return encoder.config.modelType === 'dinov2_with_registers' ? 'Dinov2WithRegistersModel' : 'Dinov2Model';
+}
+
+function refuseMixedFolder(dir: string, kind: 'model' | 'adapter'): void {
+  const clash = kind === 'model' ? ADAPTER_CONFIG_FILE : 'config.json';
+  if (fs.existsSync(path.join(dir, clash))) {
+    throw new Error(`${dir} already holds ${clash} (a ${kind === 'model' ? 'LoRA adapter' : 'full model'}); save the ${kind} into an empty or ${kind} folder`);
+  }
+}
+
+function writePreprocessor(dir: string, encoder: Dinov2ImageEncoder): void {
+  writeJsonAtomic(path.join(dir, 'preprocessor_config.json'), imageProcessingJson(encoder.processing, encoder.preprocessorRaw));
+}
+
+/** Write the whole model (adapters merged in) in the Hugging Face layout. */
+export function saveFullModel(encoder: Dinov2ImageEncoder, dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  refuseMixedFolder(dir, 'model');
+  writeSafetensors(path.join(dir, MODEL_WEIGHTS_FILE), encoder.hfTensors(), PT_METADATA);
+  const config = { ...encoder.config.raw, architectures: [modelClass(encoder)], model_type: encoder.config.modelType, torch_dtype: 'float32' };
+  writeJsonAtomic(path.join(dir, 'config.json'), config);
+  writePreprocessor(dir, encoder);
+  writeEmbeddingHead(dir, encoder);
+}
+
+/**
+ * Write the LoRA adapters in PEFT's layout. `baseModelNameOrPath` (default:
+ * what the base was loaded as) is what Python will load under the adapter.
+ */
+export function saveAdapter(encoder: Dinov2ImageEncoder, dir: string, options: { baseModelNameOrPath?: string } = {}): void {
+  const settings = encoder.loraSettings;
+  if (!settings) throw new Error('this encoder has no LoRA adapters to save (merged or never added); save it as a full model instead');
+  fs.mkdirSync(dir, { recursive: true });
+  refuseMixedFolder(dir, 'adapter');
+  const tensors = new Map<string, TensorToWrite>();
+  for (const [modulePath, { a, b }] of encoder.loraTensors()) {
+    tensors.set(peftKey(modulePath, 'A'), a);
+    tensors.set(peftKey(modulePath, 'B'), b);
+  }
+  writeSafetensors(path.join(dir, ADAPTER_WEIGHTS_FILE), tensors, PT_METADATA);
+  writeJsonAtomic(path.join(dir, ADAPTER_CONFIG_FILE), adapterConfigJson(settings, options.baseModelNameOrPath ?? encoder.nameOrPath, modelClass(encoder)));
+  writePreprocessor(dir, encoder);
+  writeEmbeddingHead(dir, encoder);
+}
