@@ -24,7 +24,9 @@ import { buildPage, launch, pageRecords, postToPage, startServer, type BrowserSe
 
 const repo = path.resolve(__dirname, '../..');
 const artifacts = path.join(repo, '.test-output', 'webview');
+// The README's screenshots are refreshed only on request, so a test run never edits committed files.
 const readmeShots = path.join(repo, 'media', 'screenshots');
+const updateReadmeShots = process.env.VEMBED_UPDATE_SCREENSHOTS === '1';
 
 let tmp: string;
 let server: PageServer;
@@ -42,7 +44,7 @@ before(async () => {
   server = await startServer(dist, [tmp]);
   chromium = await launch();
   fs.mkdirSync(artifacts, { recursive: true });
-  fs.mkdirSync(readmeShots, { recursive: true });
+  if (updateReadmeShots) fs.mkdirSync(readmeShots, { recursive: true });
 });
 
 after(async () => {
@@ -144,7 +146,7 @@ async function selectTab(page: Page, tab: string): Promise<void> {
 async function shot(page: Page, name: string, readme?: string): Promise<void> {
   await page.waitForTimeout(150); // let the last frame paint
   await page.screenshot({ path: path.join(artifacts, name) });
-  if (readme) fs.copyFileSync(path.join(artifacts, name), path.join(readmeShots, readme));
+  if (readme && updateReadmeShots) fs.copyFileSync(path.join(artifacts, name), path.join(readmeShots, readme));
 }
 
 test('a live run: curves grow as events arrive, header shows throughput, ETA, backend and device', async () => {
