@@ -2,6 +2,7 @@
 //   dist/extension/extension.js  VS Code extension host (CommonJS, `vscode` external)
 //   dist/engine/vembed.js        the engine / CLI, run as a separate Node process
 //   dist/engine/image-worker.js  its image decoding worker threads
+//   dist/engine/search-worker.js its all-pairs similarity worker threads
 //   dist/webview/main.js         the results panel's page script (browser IIFE)
 // plus the tfjs wasm binaries next to the engine bundle.
 import * as esbuild from 'esbuild';
@@ -28,7 +29,7 @@ const builds = [
   },
   {
     // The image worker runs in worker threads of the engine and must sit next to it (src/engine/image/spawnWorker.ts).
-    entryPoints: { vembed: 'src/engine/cli/bin.ts', 'image-worker': 'src/engine/image/worker.ts' },
+    entryPoints: { vembed: 'src/engine/cli/bin.ts', 'image-worker': 'src/engine/image/worker.ts', 'search-worker': 'src/engine/retrieval/allPairsWorker.ts' },
     outdir: 'dist/engine',
     platform: 'node',
     format: 'cjs',
