@@ -9,6 +9,7 @@
  *   cut-outs are shown on white. (PIL's `convert("RGB")`, which Hugging Face
  *   uses, drops alpha instead, exposing whatever colour transparent pixels hold.)
  */
+import * as fs from 'node:fs';
 import sharp from 'sharp';
 
 /** 8-bit RGB, 3 bytes a pixel, row-major, no padding. */
@@ -82,6 +83,13 @@ export interface ImageHeader {
  * sharp can decode, without decoding its pixels.
  */
 export async function probeImage(file: string): Promise<ImageHeader> {
+  // Ask the file system first: libvips' answer for a missing file depends on
+  // its caches and load (sometimes "unsupported image format").
+  try {
+    if (!(await fs.promises.stat(file)).isFile()) throw new ImageReadError(file, 'not a file');
+  } catch (e) {
+    throw e instanceof ImageReadError ? e : new ImageReadError(file, cleanReason(e));
+  }
   let meta: sharp.Metadata;
   try {
     meta = await sharp(file, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS }).metadata();
