@@ -69,7 +69,8 @@ export class StreamReporter implements Reporter {
         const m = Object.entries(e.metrics)
           .map(([k, v]) => `${k} ${(v * 100).toFixed(2)}%`)
           .join(', ');
-        this.out(`evaluation (${e.split}, ${e.epoch === 0 ? 'before training' : `epoch ${e.epoch}`}): ${m} over ${e.numValidQueries} queries\n`);
+        const when = e.split === 'val' ? `, ${e.epoch === 0 ? 'before training' : `epoch ${e.epoch}`}` : '';
+        this.out(`evaluation (${e.split}${when}): ${m} over ${e.numValidQueries} queries\n`);
         break;
       }
       case 'checkpoint':

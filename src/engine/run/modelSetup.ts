@@ -2,7 +2,8 @@
 import type { TrainConfig } from '../../shared/config/schema';
 import { resolveModel } from '../hub';
 import { downloadProgressEvent } from '../hub/progress';
-import { loadImageEncoder, type FinetuneMode } from '../model';
+import * as path from 'node:path';
+import { isAdapterFolder, loadImageEncoder, type FinetuneMode } from '../model';
 import type { Dinov2ImageEncoder } from '../model/encoder';
 import type { Reporter } from '../cli/reporter';
 
@@ -15,6 +16,9 @@ export interface ModelSource {
 
 /** A model folder for a hub id or a path; progress events while downloading. */
 export async function resolveModelFolder(nameOrPath: string, src: ModelSource): Promise<string> {
+  // A LoRA adapter folder (a checkpoint of a LoRA run) is a model too; its base is resolved when it loads.
+  const local = path.resolve(src.baseDir ?? process.cwd(), nameOrPath);
+  if (isAdapterFolder(local)) return local;
   const resolved = await resolveModel(nameOrPath, {
     ...(src.baseDir ? { baseDir: src.baseDir } : {}),
     ...(src.signal ? { signal: src.signal } : {}),

@@ -1,0 +1,92 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserError, type Command } from '../command';
+import { loadSopImageList, findMissingImages } from '../../data/sopList';
+import { runSopBenchmark } from '../../retrieval/sopBenchmark';
+import { buildIndex } from '../../retrieval/imageIndex';
+import { readReport, compareReports, formatComparisonText } from '../../retrieval/compare';
+import { embedImages } from '../../run/embed';
+import { encoderForInference } from '../../run/modelSetup';
+import { BACKEND_OPTION, backendFromOptions } from './backendOption';
+import { BATCH_OPTION, IMAGE_SIZE_OPTION, POOL_OPTION, WORKERS_OPTION, evalLoader, poolFrom } from './modelOptions';
+
+export const benchmarkSopCommand: Command = {
+  name: 'benchmark sop',
+  summary: 'Recall@1/10/100/1000 and MAP@R on the SOP test split (every image queries all the others).',
+  usage: '--model_path DIR_OR_ID --sop_root DIR [--output_dir DIR] [--batch_size N] [--compare BEFORE_REPORT]',
+  description: [
+    'Embeds every image of Ebay_test.txt; each image queries all the OTHER test images by cosine similarity; a query counts only if its product has another image.',
+    'Writes into --output_dir (default <model_path>/benchmark-sop, or ./benchmark-sop for a hub id): sop_report.json, sop_report.md, embeddings.npy (float32 [N, D], Ebay_test.txt order),',
+    'labels.npy (class ids), metadata.jsonl, neighbours.json (+ .npy arrays: each query\'s top neighbours, for the results panel) and index/ (a searchable index for `vembed search`).',
+  ].join('\n'),
+  options: [
+    { name: 'model_path', type: 'string', metavar: 'DIR_OR_ID', required: true, description: 'Model folder, checkpoint, LoRA adapter folder or hub id.' },
+    { name: 'sop_root', type: 'string', metavar: 'DIR', required: true, description: 'Stanford Online Products folder (holding Ebay_test.txt).' },
+    { name: 'output_dir', type: 'string', metavar: 'DIR', description: 'Where to write the report and arrays.' },
+    { name: 'list', type: 'string', metavar: 'FILE', default: 'Ebay_test.txt', description: 'The image list inside --sop_root.' },
+    { name: 'compare', type: 'string', metavar: 'REPORT', description: 'A previous sop_report.json (e.g. before fine-tuning): print the before/after table.' },
+    { name: 'neighbours', type: 'integer', metavar: 'K', default: 20, description: 'Neighbours kept per query for the results panel.' },
+    POOL_OPTION,
+    BATCH_OPTION,
+    WORKERS_OPTION,
+    IMAGE_SIZE_OPTION,
+    BACKEND_OPTION,
+  ],
+  async run({ args, reporter, signal }) {
+    const o = args.options;
+    const sopRoot = path.resolve(o.sop_root as string);
+    const listFile = path.join(sopRoot, o.list as string);
+    if (!fs.existsSync(listFile)) throw new UserError(`${listFile} not found`, '--sop_root must be the Stanford Online Products folder (with Ebay_test.txt).', 'data', listFile);
+    const list = loadSopImageList(listFile, sopRoot);
+    const missing = findMissingImages(sopRoot, list.images);
+    if (missing.length > 0) {
+      throw new UserError(`${missing.length} of ${list.images.length} images listed in ${listFile} are missing, e.g. ${missing.slice(0, 3).map((m) => `line ${m.line}: ${m.path}`).join('; ')}`, 'Check --sop_root, or restore the images.', 'data', listFile);
+    }
+    const modelPath = o.model_path as string;
+    const local = fs.existsSync(path.resolve(modelPath));
+    const outDir = path.resolve((o.output_dir as string | undefined) ?? (local ? path.join(modelPath, 'benchmark-sop') : 'benchmark-sop'));
+    const started = performance.now();
+    const backend = await backendFromOptions(o.backend, reporter);
+    reporter.event({ type: 'run_started', command: 'benchmark sop', backend: backend.name, device: backend.device, runDir: outDir });
+    const encoder = await encoderForInference(modelPath, { reporter, signal, baseDir: process.cwd() }, { pooling: poolFrom(o.pool), imageSize: (o.image_size as number | undefined) ?? null });
+    const loader = evalLoader(encoder.processing, o.num_workers as number);
+    reporter.info(`benchmark: ${list.images.length} images of ${list.numProducts} products in ${list.numSuperClasses} super classes; model ${modelPath} at ${encoder.processing.imageSize}px`);
+    try {
+      const modelName = local ? path.resolve(modelPath) : modelPath;
+      let embeddings: Float32Array = new Float32Array(0);
+      const result = await runSopBenchmark({
+        images: list.images.map((im) => ({ path: im.path, label: im.classId, superClass: im.superClassId })),
+        imageRoot: sopRoot,
+        embedder: async (paths, onProgress) => (embeddings = await embedImages(encoder, loader, paths, { batchSize: o.batch_size as number, signal, ...(onProgress ? { onProgress } : {}) })),
+        onEmbedProgress: (done, total) => reporter.event({ type: 'progress', task: 'embedding', done, total, unit: 'images' }),
+        outDir,
+        run: { model: modelName, backend: backend.name, device: backend.device, image_size: encoder.processing.imageSize, pooling: encoder.pooling },
+        evaluate: { neighbours: o.neighbours as number, signal, onProgress: (done: number, total: number) => reporter.event({ type: 'progress', task: 'searching', done, total }) },
+      });
+      // The same embeddings as a searchable index (`vembed search`, Find Similar Images, the panel's search).
+      const indexDir = path.join(outDir, 'index');
+      buildIndex(indexDir, {
+        embeddings: { data: embeddings, n: list.images.length, d: encoder.embeddingDim },
+        records: list.images.map((im) => ({ path: im.path, label: im.classId, super_class: im.superClassId })),
+        model: { name: modelName },
+        imageRoot: sopRoot,
+      });
+      const ev = result.evaluation;
+      reporter.event({ type: 'evaluation', epoch: 0, step: 0, split: 'sop-test', metrics: ev.metrics, numImages: ev.numImages, numValidQueries: ev.numValidQueries, reportPath: result.files.report });
+      reporter.result(fs.readFileSync(result.files.markdown, 'utf8'));
+      if (o.compare) reporter.result(formatComparisonText(compareReports(readReport(path.resolve(o.compare as string)), readReport(result.files.report))));
+      reporter.info(`wrote ${outDir} (report, embeddings, neighbours, index)`);
+      reporter.event({
+        type: 'finished',
+        status: 'completed',
+        seconds: (performance.now() - started) / 1000,
+        outputs: { report: result.files.report, markdown: result.files.markdown, neighbours: result.files.neighbours, embeddings: result.files.embeddings, index: indexDir },
+      });
+      return 0;
+    } finally {
+      await loader.close();
+      encoder.dispose();
+    }
+  },
+};
+

@@ -1,0 +1,117 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { UsageError } from '../args';
+import { UserError, type Command } from '../command';
+import { loadSopImageList } from '../../data/sopList';
+import { loadPairDataset } from '../../data/pairDataset';
+import { defaultConfig } from '../../../shared/config/schema';
+import { buildIndexFromImages, loadIndex } from '../../retrieval/imageIndex';
+import type { ImageRecord } from '../../retrieval/metadataFile';
+import { writeJsonAtomic } from '../../util/atomic';
+import { embedImages } from '../../run/embed';
+import { encoderForInference } from '../../run/modelSetup';
+import { BACKEND_OPTION, backendFromOptions } from './backendOption';
+import { BATCH_OPTION, IMAGE_SIZE_OPTION, POOL_OPTION, WORKERS_OPTION, evalLoader, poolFrom } from './modelOptions';
+
+/** The images to index: an SOP list (Ebay_*.txt) or a pair file's distinct images. */
+async function imagesFrom(file: string): Promise<{ records: ImageRecord[]; imageRoot: string }> {
+  if (/\.txt$/i.test(file)) {
+    const list = loadSopImageList(file);
+    return { records: list.images.map((im) => ({ path: im.path, label: im.classId, super_class: im.superClassId })), imageRoot: list.root };
+  }
+  const pairs = await loadPairDataset(file, { ...defaultConfig(), validate_data: true, skip_invalid_records: false });
+  const seen = new Map<string, ImageRecord>();
+  for (const r of pairs.records) {
+    for (const p of [r.query, r.positive]) {
+      if (!seen.has(p)) seen.set(p, { path: path.relative(pairs.imageRoot, p), ...(r.label !== null ? { label: r.label } : {}) });
+    }
+  }
+  return { records: [...seen.values()], imageRoot: pairs.imageRoot };
+}
+
+export const indexBuildCommand: Command = {
+  name: 'index build',
+  summary: 'Embed a set of images into a searchable index folder.',
+  usage: '--model DIR_OR_ID --images FILE --out DIR [--batch_size N]',
+  description: 'FILE is an SOP list (Ebay_test.txt) or a JSONL/CSV/TSV pair file (its distinct images). The index folder holds embeddings.npy (L2-normalised float32 [N, D], ready for FAISS IndexFlatIP), metadata.jsonl (one image a line) and index.json.',
+  options: [
+    { name: 'model', type: 'string', metavar: 'DIR_OR_ID', required: true, description: 'Model folder, checkpoint, adapter folder or hub id.' },
+    { name: 'images', type: 'string', metavar: 'FILE', required: true, description: 'Ebay_*.txt or a pair file.' },
+    { name: 'out', type: 'string', metavar: 'DIR', required: true, description: 'The index folder to write.' },
+    POOL_OPTION,
+    BATCH_OPTION,
+    WORKERS_OPTION,
+    IMAGE_SIZE_OPTION,
+    BACKEND_OPTION,
+  ],
+  async run({ args, reporter, signal }) {
+    const o = args.options;
+    const started = performance.now();
+    const { records, imageRoot } = await imagesFrom(path.resolve(o.images as string));
+    const backend = await backendFromOptions(o.backend, reporter);
+    reporter.event({ type: 'run_started', command: 'index build', backend: backend.name, device: backend.device });
+    const modelPath = o.model as string;
+    const encoder = await encoderForInference(modelPath, { reporter, signal, baseDir: process.cwd() }, { pooling: poolFrom(o.pool), imageSize: (o.image_size as number | undefined) ?? null });
+    const loader = evalLoader(encoder.processing, o.num_workers as number);
+    try {
+      const out = path.resolve(o.out as string);
+      const manifest = await buildIndexFromImages(out, {
+        records,
+        imageRoot,
+        model: { name: fs.existsSync(path.resolve(modelPath)) ? path.resolve(modelPath) : modelPath },
+        embedder: (paths, onProgress) => embedImages(encoder, loader, paths, { batchSize: o.batch_size as number, signal, ...(onProgress ? { onProgress } : {}) }),
+        onProgress: (done, total) => reporter.event({ type: 'progress', task: 'embedding', done, total, unit: 'images' }),
+      });
+      reporter.info(`wrote index ${out}: ${manifest.count} images, ${manifest.dim}-d`);
+      reporter.event({ type: 'finished', status: 'completed', seconds: (performance.now() - started) / 1000, outputs: { index: out } });
+      return 0;
+    } finally {
+      await loader.close();
+      encoder.dispose();
+    }
+  },
+};
+
+export const searchCommand: Command = {
+  name: 'search',
+  summary: 'Find the images of an index nearest to a query image.',
+  usage: '--index DIR --image FILE [--k N] [--json]',
+  description: "Embeds the query with the index's own model (recorded in index.json) and ranks the index by cosine similarity. With --json the results are also written to a file named in the finished event (outputs.results).",
+  options: [
+    { name: 'index', type: 'string', metavar: 'DIR', required: true, description: 'An index folder (`vembed index build`, or index/ of a benchmark).' },
+    { name: 'image', type: 'string', metavar: 'FILE', required: true, description: 'The query image.' },
+    { name: 'k', type: 'integer', metavar: 'N', short: 'k', default: 10, description: 'How many results.' },
+    { name: 'out', type: 'string', metavar: 'FILE', description: 'Write the results as JSON here.' },
+    BATCH_OPTION,
+    BACKEND_OPTION,
+  ],
+  async run({ args, reporter, signal }) {
+    const o = args.options;
+    const k = o.k as number;
+    if (k < 1) throw new UsageError('--k must be at least 1');
+    const image = path.resolve(o.image as string);
+    if (!fs.existsSync(image)) throw new UserError(`query image not found: ${image}`);
+    const started = performance.now();
+    const backend = await backendFromOptions(o.backend, reporter);
+    reporter.event({ type: 'run_started', command: 'search', backend: backend.name, device: backend.device });
+    const index = loadIndex(path.resolve(o.index as string));
+    const encoder = await encoderForInference(index.manifest.model.name, { reporter, signal, baseDir: process.cwd() });
+    const loader = evalLoader(encoder.processing, 0);
+    try {
+      const q = await embedImages(encoder, loader, [image], { batchSize: 1, signal });
+      const hits = index.search({ data: q, n: 1, d: encoder.embeddingDim }, { k })[0]!;
+      const results = hits.map((h) => ({ rank: h.rank, score: h.score, path: index.imagePath(h.index), label: h.record.label ?? null }));
+      for (const r of results) reporter.result(`${String(r.rank).padStart(3)}  ${r.score.toFixed(4)}  ${r.path}`);
+      // With --json the caller (the extension) reads the results from a file of its own, never from the index folder.
+      const outFile = o.out ? path.resolve(o.out as string) : reporter.json ? path.join(os.tmpdir(), `vembed-search-${process.pid}-${Date.now()}.json`) : undefined;
+      if (outFile) writeJsonAtomic(outFile, results);
+      reporter.event({ type: 'finished', status: 'completed', seconds: (performance.now() - started) / 1000, ...(outFile ? { outputs: { results: outFile } } : {}) });
+      return 0;
+    } finally {
+      index.dispose();
+      await loader.close();
+      encoder.dispose();
+    }
+  },
+};
