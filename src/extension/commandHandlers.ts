@@ -9,7 +9,7 @@ import { COMMAND_IDS } from './commands';
 import { ConfigLanguage, isConfigDocument } from './configLanguage';
 import { RunController, workingDirectoryFor } from './runController';
 import { pickRun } from './history';
-import { readRun } from './engine/runFiles';
+import { findRunIndex, readRun } from './engine/runFiles';
 import { installGpuBackend, runDoctor } from './backendSetup';
 
 /** The results panel, as the commands see it (implemented in ./panel). */
@@ -152,7 +152,12 @@ export function registerCommands(
     const runDir = await pickRun('Search with the index of which run?');
     if (!runDir) return;
     const k = vscode.workspace.getConfiguration('vembed').get<number>('topK', 20);
-    const exit = await runs.runTask('search', ['search', '--index', path.join(runDir, 'index'), '--image', image.fsPath, '--k', String(k)], workingDirectoryFor(image));
+    const index = findRunIndex(runDir);
+    if (!index) {
+      void vscode.window.showWarningMessage('vembed: that run has no search index yet. Benchmark it first ("vembed: Evaluate"), which builds one.');
+      return;
+    }
+    const exit = await runs.runTask('search', ['search', '--index', index, '--image', image.fsPath, '--k', String(k)], workingDirectoryFor(image));
     const results = exit?.state.outputs?.results;
     if (!results || !fs.existsSync(results)) return;
     const hits = JSON.parse(fs.readFileSync(results, 'utf8')) as { path: string; score: number }[];

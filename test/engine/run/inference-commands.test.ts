@@ -18,7 +18,7 @@ const root = path.resolve(__dirname, '../../..');
 const bin = path.join(root, 'bin', 'vembed.js');
 let work: string;
 let sop: string;
-let model: string;
+
 
 function vembed(args: string[]) {
   const r = spawnSync(process.execPath, [bin, ...args], { cwd: work, encoding: 'utf8', timeout: 120000 });
@@ -30,7 +30,7 @@ const finished = (es: EngineEvent[]) => es.find((e): e is Extract<EngineEvent, {
 
 before(async () => {
   work = tempDir('infer');
-  model = await writeTinyModel(path.join(work, 'model'));
+  await writeTinyModel(path.join(work, "model"));
   sop = await makeSopTree();
 });
 
