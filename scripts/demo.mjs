@@ -1,14 +1,70 @@
-// `npm run demo`: the README's main job. Until training lands (issue #4) it
-// shows what works today: config validation and the compute backend.
+// `npm run demo`: the README's main job, on the built-in sample data set.
+//
+//   1. puts the sample set (SOP layout) in data/sample-sop and its train/val pairs next to it;
+//   2. benchmarks the starting model on the sample's test split (the "zero-shot" numbers);
+//   3. fine-tunes it with examples/demo_i2i.yaml (evaluating on val after every epoch);
+//   4. benchmarks the fine-tuned checkpoint the same way and prints the before/after table.
+//
+// Everything goes through the `vembed` CLI, exactly as a user would run it.
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const vembed = (args) => spawnSync(process.execPath, [path.join(root, 'bin/vembed.js'), ...args], { cwd: root, stdio: 'inherit' }).status;
+const CONFIG = 'examples/demo_i2i.yaml';
+const SOP = 'data/sample-sop';
 
-console.log('== vembed doctor');
-if (vembed(['doctor']) !== 0) process.exit(1);
-console.log('\n== vembed validate examples/dinov2_i2i.yaml');
-if (vembed(['validate', 'examples/dinov2_i2i.yaml']) !== 0) process.exit(1);
-console.log('\nThe fine-tuning demo on the built-in sample data is not implemented yet (issue #4).');
+function vembed(args, { capture = false } = {}) {
+  console.log(`\n$ vembed ${args.join(' ')}`);
+  const r = spawnSync(process.execPath, [path.join(root, 'bin/vembed.js'), ...args], { cwd: root, stdio: capture ? ['ignore', 'pipe', 'inherit'] : 'inherit', encoding: 'utf8' });
+  if (r.status !== 0) {
+    console.error(`\ndemo: \`vembed ${args[0]}\` failed (exit ${r.status}); see above.`);
+    process.exit(r.status ?? 1);
+  }
+  return r.stdout;
+}
+
+const started = Date.now();
+const config = YAML.parse(fs.readFileSync(path.join(root, CONFIG), 'utf8'));
+const runDir = path.resolve(root, config.output_dir);
+const imageSize = String(config.image_size);
+
+// A demo run starts from scratch: its folder is the demo's own output.
+if (fs.existsSync(runDir)) {
+  console.log(`demo: removing the previous demo run ${path.relative(root, runDir)}`);
+  fs.rmSync(runDir, { recursive: true, force: true });
+}
+
+vembed(['doctor']);
+vembed(['sample-data', '--out', SOP]);
+
+const before = path.join(runDir, 'zero-shot');
+vembed(['benchmark', 'sop', '--model_path', config.model_name, '--sop_root', SOP, '--output_dir', before, '--image_size', imageSize]);
+
+vembed(['train', '--config', CONFIG]);
+
+const events = fs.readFileSync(path.join(runDir, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const last = events.filter((e) => e.type === 'checkpoint').at(-1);
+if (!last) {
+  console.error('demo: training wrote no checkpoint');
+  process.exit(1);
+}
+// The fine-tuned model's benchmark goes next to its checkpoint, where the results panel finds it.
+const after = path.join(last.path, 'benchmark-sop');
+vembed(['benchmark', 'sop', '--model_path', last.path, '--sop_root', SOP, '--output_dir', after, '--image_size', imageSize]);
+
+console.log('\n== Before / after fine-tuning (sample test split: every image queries all the others)\n');
+const table = vembed(['benchmark', 'compare', path.join(before, 'sop_report.json'), path.join(after, 'sop_report.json')], { capture: true });
+process.stdout.write(table);
+
+const minutes = ((Date.now() - started) / 60000).toFixed(1);
+const anImage = fs.readdirSync(path.join(root, SOP, 'food_final')).filter((f) => f.endsWith('.jpg')).sort()[0];
+console.log(`
+Done in ${minutes} min. Results:
+  run (events, checkpoints, per-epoch eval):  ${path.relative(root, runDir)}/
+  zero-shot benchmark:                        ${path.relative(root, before)}/sop_report.md
+  fine-tuned benchmark + neighbours + index:  ${path.relative(root, after)}/
+In VS Code: "vembed: Open Results" and pick ${path.relative(root, runDir)} to see the curves and click through the queries.
+Try a search:  npx vembed search --index ${path.relative(root, path.join(after, 'index'))} --image ${SOP}/food_final/${anImage}`);

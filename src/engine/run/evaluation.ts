@@ -10,6 +10,8 @@ import { denseLabelIds } from '../data/pairDataset';
 import type { ImageEncoder } from '../model/types';
 import type { ImageLoader } from '../image/loader';
 import { evaluateRetrieval } from '../retrieval/evaluate';
+import { writeSopOutputs } from '../retrieval/sopReport';
+import { buildIndex } from '../retrieval/imageIndex';
 import { writeJsonAtomic } from '../util/atomic';
 import { embedImages } from './embed';
 
@@ -36,14 +38,20 @@ export interface EvaluationResult {
   numImages: number;
   numValidQueries: number;
   reportPath: string;
+  /** The latest evaluation's neighbours and search index (for the results panel's gallery and search). */
+  neighboursPath: string;
+  indexDir: string;
   seconds: number;
 }
+
+/** Folder (in output_dir) holding the latest evaluation's embeddings, neighbours and index. */
+export const LATEST_EVAL_DIR = 'eval-latest';
 
 export async function evaluateEncoder(
   encoder: ImageEncoder,
   loader: ImageLoader,
   set: EvaluationSet,
-  options: { batchSize: number; outputDir: string; epoch: number; signal?: AbortSignal; onProgress?: (done: number, total: number) => void },
+  options: { batchSize: number; outputDir: string; epoch: number; imageRoot: string; model: string; backend: string; signal?: AbortSignal; onProgress?: (done: number, total: number) => void },
 ): Promise<EvaluationResult> {
   const started = performance.now();
   const data = await embedImages(encoder, loader, set.paths, { batchSize: options.batchSize, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
@@ -51,5 +59,12 @@ export async function evaluateEncoder(
   const reportPath = path.join(options.outputDir, `eval-epoch-${options.epoch}.json`);
   const seconds = (performance.now() - started) / 1000;
   writeJsonAtomic(reportPath, { epoch: options.epoch, ...r.metrics, num_images: r.numImages, num_valid_queries: r.numValidQueries, seconds });
-  return { metrics: r.metrics, numImages: r.numImages, numValidQueries: r.numValidQueries, reportPath, seconds };
+  // The panel's query gallery and search by image use these; each evaluation replaces the last.
+  const latest = path.join(options.outputDir, LATEST_EVAL_DIR);
+  const records = set.paths.map((p, i) => ({ path: path.relative(options.imageRoot, p), label: set.labels[i]! }));
+  const embeddings = { data, n: set.paths.length, d: encoder.embeddingDim };
+  const files = writeSopOutputs(latest, { evaluation: r, embeddings, labels: set.labels, records, imageRoot: options.imageRoot, run: { model: options.model, backend: options.backend, epoch: options.epoch } });
+  const indexDir = path.join(latest, 'index');
+  buildIndex(indexDir, { embeddings, records, model: { name: options.model }, imageRoot: options.imageRoot });
+  return { metrics: r.metrics, numImages: r.numImages, numValidQueries: r.numValidQueries, reportPath, neighboursPath: files.neighbours, indexDir, seconds };
 }

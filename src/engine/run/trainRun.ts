@@ -178,11 +178,17 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
       batchSize: evalBatch,
       outputDir,
       epoch,
+      imageRoot: val!.imageRoot,
+      // What the index must embed queries with: the checkpoint just saved (the base model before training).
+      model: lastCheckpoint ?? config.model_name,
+      backend: opts.backend.name,
       signal,
       onProgress: (done, total) => reporter.event({ type: 'progress', task: `evaluating (epoch ${epoch})`, done, total, unit: 'images' }),
     });
     reporter.event({ type: 'evaluation', epoch, step: globalStep, split: 'val', metrics: r.metrics, numImages: r.numImages, numValidQueries: r.numValidQueries, reportPath: r.reportPath });
+    latestEval = r;
   };
+  let latestEval: Awaited<ReturnType<typeof evaluateEncoder>> | undefined;
 
   let status: 'completed' | 'stopped' | 'failed' = 'completed';
   try {
@@ -270,7 +276,9 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
     encoder.dispose();
   }
   const seconds = (performance.now() - started) / 1000;
-  reporter.event({ type: 'finished', status, seconds, ...(lastCheckpoint ? { lastCheckpoint } : {}), outputs: { events: path.join(outputDir, 'events.jsonl') } });
+  const outputs: Record<string, string> = { events: path.join(outputDir, 'events.jsonl') };
+  if (latestEval) Object.assign(outputs, { neighbours: latestEval.neighboursPath, index: latestEval.indexDir, report_after: latestEval.reportPath });
+  reporter.event({ type: 'finished', status, seconds, ...(lastCheckpoint ? { lastCheckpoint } : {}), outputs });
   if (!reporter.json && status === 'completed') reporter.info(`done: ${globalStep} steps in ${seconds.toFixed(0)}s; checkpoints in ${outputDir}`);
   return status === 'failed' ? 1 : 0;
 }

@@ -84,6 +84,12 @@ test('a run: evaluation before training, steps, epoch checkpoints, evaluation pe
     enc.dispose();
   }
   assert.ok(fs.existsSync(path.join(dir, 'out/eval-epoch-2.json')));
+  // The last evaluation's neighbours and index, for the results panel, named by the finished event.
+  const fin = r.events.at(-1) as Extract<EngineEvent, { type: 'finished' }>;
+  assert.ok(fs.existsSync(fin.outputs!.neighbours!), 'neighbours file');
+  const index = JSON.parse(fs.readFileSync(path.join(fin.outputs!.index!, 'index.json'), 'utf8'));
+  assert.equal(index.count, 12);
+  assert.equal(index.model.name, ckpts.at(-1)!.path, 'queries must be embedded with the evaluated checkpoint');
   reference = losses(r.events);
 });
 
