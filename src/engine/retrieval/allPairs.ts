@@ -15,10 +15,9 @@
  * blockSize^2 similarities per thread, 2k neighbours per image per thread,
  * and one slot per same-class pair.
  */
-import * as fs from 'node:fs';
 import * as os from 'node:os';
-import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../util/startWorker';
 import { tf } from '../backend/tf';
 import { AllPairsEngine, type ClassPairs, type EngineInputs, type EngineState } from './allPairsEngine';
 import type { WorkerReply, WorkerRequest } from './allPairsProtocol';
@@ -169,15 +168,7 @@ class WorkerExecutor implements Executor {
 
 /** Start the worker: the bundled file if present, else the TypeScript source through tsx (tests, scripts). */
 function spawnSearchWorker(inputs: EngineInputs): Worker {
-  const bundled = path.join(__dirname, BUNDLED_SEARCH_WORKER_FILE);
-  if (fs.existsSync(bundled)) return new Worker(bundled, { workerData: { inputs } });
-  const source = path.join(__dirname, 'allPairsWorker.ts');
-  if (fs.existsSync(source)) {
-    // `--import tsx` does not reach a worker's entry module on Node 20: register tsx's require hook first.
-    const tsxCjs = require.resolve('tsx/cjs');
-    return new Worker(`require(${JSON.stringify(tsxCjs)});\nrequire(${JSON.stringify(source)});`, { eval: true, workerData: { inputs } });
-  }
-  throw new Error(`search worker not found: expected ${bundled} (run \`npm run build\`) or ${source}`);
+  return startWorker(__dirname, BUNDLED_SEARCH_WORKER_FILE, 'allPairsWorker.ts', { inputs });
 }
 
 function resolveThreads(requested: number | 'auto' | undefined, n: number, blockSize: number): number {

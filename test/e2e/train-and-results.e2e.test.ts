@@ -1,0 +1,71 @@
+/**
+ * The main path in a real VS Code: open a config, run "vembed: Train" from the
+ * command palette, see the run finish in the status bar, then the results
+ * panel: its Recall table, the query gallery, and a click on a query showing
+ * its neighbours.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { findTools, markedProcesses, waitFor, withVsCode } from './harness';
+import { tempDir, writeConfig, writePairData, writeTinyModel } from '../engine/run/fixtures';
+
+const tools = findTools();
+const skip = typeof tools === 'string' && process.env.VEMBED_E2E_REQUIRED !== '1' ? `e2e tools not installed (${tools})` : false;
+
+test('Train from the palette finishes in the status bar; the panel shows Recall and a query\'s neighbours', { skip, timeout: 300_000 }, async (t) => {
+  const workspace = tempDir('e2e-train');
+  await writeTinyModel(path.join(workspace, 'model'));
+  fs.mkdirSync(path.join(workspace, 'data'));
+  await writePairData(path.join(workspace, 'data'));
+  const config = writeConfig(workspace, { epochs: 2 });
+  fs.renameSync(config, path.join(workspace, 'tiny_i2i.yaml'));
+  let marker = '';
+  try {
+    await withVsCode({ name: 'train-and-results', workspace }, async ({ workbench, page, marker: m }) => {
+      marker = m;
+      await workbench.openFile('tiny_i2i.yaml');
+      await workbench.runCommand('vembed: Train');
+
+      const done = await waitFor(
+        () => workbench.statusBar(),
+        (items) => items.some((i) => /vembed: training (finished|failed)/.test(i.text)),
+        'the run to finish in the status bar',
+        180_000,
+        1000,
+      );
+      const item = done.find((i) => /vembed: training/.test(i.text))!;
+      t.diagnostic(`status bar: ${item.text}`);
+      assert.match(item.text, /vembed: training finished R@1 \d+\.\d%/);
+      assert.ok(fs.existsSync(path.join(workspace, 'out', 'checkpoint-epoch-2', 'adapter_model.safetensors')));
+
+      // The panel opened with the run; its Recall table has before training, epoch 1 and epoch 2.
+      const { frame } = await workbench.findInWebviews('#evaluations', 60_000);
+      const rows = await waitFor(
+        () => frame.$$eval('#evaluations vscode-table-body vscode-table-row', (rs) => rs.map((r) => r.textContent ?? '')),
+        (rs) => rs.length >= 3,
+        'three evaluation rows',
+        30_000,
+      );
+      assert.match(rows[0]!, /before training/);
+      await workbench.screenshot('panel-training');
+
+      // The queries of the last evaluation: click one, its neighbours appear.
+      await frame.click('vscode-tab-header[data-tab=queries]');
+      await frame.waitForSelector('#gallery-grid .cell', { timeout: 30_000 });
+      const cells = await frame.$$eval('#gallery-grid .cell', (c) => c.length);
+      assert.equal(cells, 12, 'the 12 images of val.jsonl');
+      await frame.click('#gallery-grid .cell >> nth=0');
+      await frame.waitForSelector('#query-detail .nv-item', { timeout: 30_000 });
+      const neighbours = await frame.$$eval('#query-detail .nv-item', (els) => els.map((e) => ({ score: Number((e as HTMLElement).dataset.score), same: (e as HTMLElement).dataset.same })));
+      assert.ok(neighbours.length >= 10, `neighbours shown: ${neighbours.length}`);
+      assert.ok(neighbours.every((n, i) => i === 0 || n.score <= neighbours[i - 1]!.score), 'best first');
+      await workbench.screenshot('panel-query');
+      void page;
+    });
+  } finally {
+    fs.rmSync(workspace, { recursive: true, force: true });
+  }
+  assert.deepEqual(markedProcesses(marker), [], 'processes outlived the session');
+});
