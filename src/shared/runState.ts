@@ -3,7 +3,7 @@
  * the results panel all read runs through this one reducer, whether the events
  * arrive live from an engine process or from a finished run's events.jsonl.
  */
-import type { BackendName, EngineEvent, Metrics } from './protocol';
+import type { BackendName, EngineEvent, EvaluationEvent } from './protocol';
 
 export type RunStatus = 'starting' | 'running' | 'stopping' | 'completed' | 'stopped' | 'failed';
 
@@ -12,15 +12,8 @@ export interface Point {
   value: number;
 }
 
-export interface EvaluationRecord {
-  epoch: number;
-  step: number;
-  split: string;
-  metrics: Metrics;
-  numImages: number;
-  numValidQueries: number;
-  reportPath?: string;
-}
+/** An evaluation as the run keeps it: the event without its envelope. */
+export type EvaluationRecord = Omit<EvaluationEvent, 'v' | 'time' | 'type'>;
 
 export interface RunState {
   status: RunStatus;
@@ -102,15 +95,7 @@ export function reduceRun(state: RunState, e: EngineEvent): RunState {
     case 'epoch':
       return { ...state, epoch: e.epoch, step: e.step };
     case 'evaluation': {
-      const record: EvaluationRecord = {
-        epoch: e.epoch,
-        step: e.step,
-        split: e.split,
-        metrics: e.metrics,
-        numImages: e.numImages,
-        numValidQueries: e.numValidQueries,
-        ...(e.reportPath !== undefined ? { reportPath: e.reportPath } : {}),
-      };
+      const { v: _v, time: _time, type: _type, ...record } = e;
       const others = state.evaluations.filter((r) => !(r.epoch === e.epoch && r.split === e.split));
       return { ...state, evaluations: [...others, record].sort((a, b) => a.epoch - b.epoch || a.step - b.step) };
     }

@@ -46,26 +46,7 @@ export function score(v: number): string {
   return v.toFixed(3);
 }
 
-/** "recall@10" -> "Recall@10", "map@r" -> "MAP@R"; other names as they are. */
-export function metricLabel(name: string): string {
-  const recall = /^recall@(\d+)$/i.exec(name);
-  if (recall) return `Recall@${recall[1]}`;
-  if (/^map@r$/i.test(name)) return 'MAP@R';
-  return name;
-}
-
-/** Metric order in tables: Recall@K by K, then MAP@R, then the rest by name. */
-export function compareMetrics(a: string, b: string): number {
-  const rank = (m: string): [number, number, string] => {
-    const r = /^recall@(\d+)$/i.exec(m);
-    if (r) return [0, Number(r[1]), m];
-    if (/^map@r$/i.test(m)) return [1, 0, m];
-    return [2, 0, m];
-  };
-  const [ga, ka, na] = rank(a);
-  const [gb, kb, nb] = rank(b);
-  return ga - gb || ka - kb || na.localeCompare(nb);
-}
+export { compareMetrics, metricLabel } from '../../src/shared/metrics';
 
 /** Last path segment, for compact labels (works for / and \ paths). */
 export function baseName(p: string): string {

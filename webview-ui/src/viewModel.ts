@@ -6,6 +6,7 @@
 import type { GalleryData, PanelMessage } from '../../src/shared/panelProtocol';
 import type { EvaluationRecord, RunState } from '../../src/shared/runState';
 import { baseName, compareMetrics, metricLabel } from './format';
+import { comparisonRows, type ComparisonRow } from '../../src/shared/metrics';
 import { PAGE_SIZE, filteredQueries, neighboursOf, pageCount, type PanelModel } from './state';
 
 // ---------------------------------------------------------------------------
@@ -117,14 +118,8 @@ export function reportTable(model: PanelModel): EvaluationTable | null {
   };
 }
 
-export interface BeforeAfterRow {
-  metric: string;
-  label: string;
-  before?: number;
-  after?: number;
-  /** after - before, as a fraction (shown in percentage points). */
-  delta?: number;
-}
+/** Rows hold fractions here (shown in percentage points). */
+export type BeforeAfterRow = ComparisonRow;
 
 export interface BeforeAfter {
   beforeLabel: string;
@@ -146,18 +141,7 @@ export function beforeAfter(model: PanelModel): BeforeAfter | null {
   const before = model.reports.before ?? (first ? { label: 'epoch 0, before training', metrics: first.metrics } : undefined);
   const after = model.reports.after ?? (last ? { label: `epoch ${last.epoch}`, metrics: last.metrics } : undefined);
   if (!before || !after) return null;
-  const names = new Set([...Object.keys(before.metrics), ...Object.keys(after.metrics)]);
-  const rows = [...names].sort(compareMetrics).map((metric): BeforeAfterRow => {
-    const b = before.metrics[metric];
-    const a = after.metrics[metric];
-    return {
-      metric,
-      label: metricLabel(metric),
-      ...(b !== undefined ? { before: b } : {}),
-      ...(a !== undefined ? { after: a } : {}),
-      ...(a !== undefined && b !== undefined ? { delta: a - b } : {}),
-    };
-  });
+  const rows: BeforeAfterRow[] = comparisonRows(before.metrics, after.metrics);
   return {
     beforeLabel: before.label,
     afterLabel: after.label,

@@ -11,8 +11,8 @@
  * into place, so a crash never leaves a torn checkpoint.
  */
 import * as fs from 'node:fs';
+import { writeFileAtomicWith } from '../util/atomic';
 import * as os from 'node:os';
-import * as path from 'node:path';
 
 /** Bytes per element of every dtype the format defines (we read only F32/F16/BF16). */
 const DTYPE_BYTES: Readonly<Record<string, number>> = {
@@ -301,10 +301,7 @@ export function writeSafetensors(file: string, tensors: ReadonlyMap<string, Tens
   const lengthBytes = Buffer.alloc(8);
   lengthBytes.writeBigUInt64LE(BigInt(json.length));
 
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
-  const fd = fs.openSync(tmp, 'w');
-  try {
+  writeFileAtomicWith(file, (fd) => {
     writeAll(fd, lengthBytes);
     writeAll(fd, json);
     for (const [name, t] of entries) {
@@ -314,14 +311,7 @@ export function writeSafetensors(file: string, tensors: ReadonlyMap<string, Tens
       }
       writeAll(fd, float32Bytes(data));
     }
-    fs.fsyncSync(fd);
-  } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
+  });
 }
 
 function float32Bytes(data: Float32Array): Uint8Array {

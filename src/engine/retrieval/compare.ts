@@ -6,7 +6,8 @@
  * above 1 is read as already in percent (some tools write 55.01 for 55.01%).
  */
 import * as fs from 'node:fs';
-import { metricKeys, metricLabel } from './sopReport';
+import { metricKeys } from './sopReport';
+import { comparisonRows, type ComparisonRow as SharedComparisonRow } from '../../shared/metrics';
 
 export interface LoadedReport {
   file: string;
@@ -76,15 +77,8 @@ export function readReport(file: string): LoadedReport {
   return parseReport(text, file);
 }
 
-export interface ComparisonRow {
-  metric: string;
-  label: string;
-  /** Percent; undefined when the report lacks the metric. */
-  before?: number;
-  after?: number;
-  /** after - before, in percentage points. */
-  delta?: number;
-}
+/** Rows hold percentages here (reports are read as percent); delta is in percentage points. */
+export type ComparisonRow = SharedComparisonRow;
 
 export interface Comparison {
   rows: ComparisonRow[];
@@ -95,18 +89,7 @@ export interface Comparison {
 }
 
 export function compareReports(before: LoadedReport, after: LoadedReport): Comparison {
-  const keys = metricKeys({ ...before.metrics, ...after.metrics });
-  const rows = keys.map((metric): ComparisonRow => {
-    const b = before.metrics[metric];
-    const a = after.metrics[metric];
-    return {
-      metric,
-      label: metricLabel(metric),
-      ...(b !== undefined ? { before: b } : {}),
-      ...(a !== undefined ? { after: a } : {}),
-      ...(a !== undefined && b !== undefined ? { delta: a - b } : {}),
-    };
-  });
+  const rows: ComparisonRow[] = comparisonRows(before.metrics, after.metrics);
   const warnings: string[] = [];
   if (before.numImages !== undefined && after.numImages !== undefined && before.numImages !== after.numImages) {
     warnings.push(`the reports cover different image sets (${before.numImages} vs ${after.numImages} images), so the numbers are not directly comparable`);

@@ -14,6 +14,7 @@
  * Every file is written atomically.
  */
 import * as fs from 'node:fs';
+import { metricLabel } from '../../shared/metrics';
 import * as path from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic';
 import { writeNpy } from '../io/npy';
@@ -106,13 +107,6 @@ function round(x: number, digits: number): number {
 }
 
 const percent = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? 'n/a' : `${(100 * v).toFixed(2)}%`);
-
-/** The metric name as a table shows it: recall@10 -> Recall@10, map@r -> MAP@R. */
-export function metricLabel(key: string): string {
-  if (key === 'map@r') return 'MAP@R';
-  const m = /^recall@(\d+)$/.exec(key);
-  return m ? `Recall@${m[1]}` : key;
-}
 
 /** Metric keys of a report, Recall@K by K then MAP@R. */
 export function metricKeys(report: Record<string, unknown>): string[] {

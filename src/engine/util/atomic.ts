@@ -10,12 +10,13 @@ function tempName(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
 }
 
-export function writeFileAtomic(target: string, data: string | Uint8Array): void {
+/** Atomically write a file whose bytes `write` streams into the open descriptor (large files, no second copy). */
+export function writeFileAtomicWith(target: string, write: (fd: number) => void): void {
   fs.mkdirSync(path.dirname(target), { recursive: true });
   const tmp = tempName(target);
   const fd = fs.openSync(tmp, 'w');
   try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    write(fd);
     fs.fsyncSync(fd);
   } catch (e) {
     fs.closeSync(fd);
@@ -24,6 +25,10 @@ export function writeFileAtomic(target: string, data: string | Uint8Array): void
   }
   fs.closeSync(fd);
   fs.renameSync(tmp, target);
+}
+
+export function writeFileAtomic(target: string, data: string | Uint8Array): void {
+  writeFileAtomicWith(target, (fd) => fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data));
 }
 
 export function writeJsonAtomic(target: string, value: unknown): void {

@@ -5,10 +5,7 @@ import { loadSopImageList, findMissingImages } from '../../data/sopList';
 import { runSopBenchmark } from '../../retrieval/sopBenchmark';
 import { buildIndex } from '../../retrieval/imageIndex';
 import { readReport, compareReports, formatComparisonText } from '../../retrieval/compare';
-import { embedImages } from '../../run/embed';
-import { encoderForInference } from '../../run/modelSetup';
-import { BACKEND_OPTION, backendFromOptions } from './backendOption';
-import { BATCH_OPTION, IMAGE_SIZE_OPTION, POOL_OPTION, WORKERS_OPTION, evalLoader, poolFrom } from './modelOptions';
+import { INFERENCE_OPTIONS, withInferenceModel } from './modelOptions';
 
 export const benchmarkSopCommand: Command = {
   name: 'benchmark sop',
@@ -26,13 +23,10 @@ export const benchmarkSopCommand: Command = {
     { name: 'list', type: 'string', metavar: 'FILE', default: 'Ebay_test.txt', description: 'The image list inside --sop_root.' },
     { name: 'compare', type: 'string', metavar: 'REPORT', description: 'A previous sop_report.json (e.g. before fine-tuning): print the before/after table.' },
     { name: 'neighbours', type: 'integer', metavar: 'K', default: 20, description: 'Neighbours kept per query for the results panel.' },
-    POOL_OPTION,
-    BATCH_OPTION,
-    WORKERS_OPTION,
-    IMAGE_SIZE_OPTION,
-    BACKEND_OPTION,
+    ...INFERENCE_OPTIONS,
   ],
-  async run({ args, reporter, signal }) {
+  async run(ctx) {
+    const { args, reporter, signal } = ctx;
     const o = args.options;
     const sopRoot = path.resolve(o.sop_root as string);
     const listFile = path.join(sopRoot, o.list as string);
@@ -46,18 +40,14 @@ export const benchmarkSopCommand: Command = {
     const local = fs.existsSync(path.resolve(modelPath));
     const outDir = path.resolve((o.output_dir as string | undefined) ?? (local ? path.join(modelPath, 'benchmark-sop') : 'benchmark-sop'));
     const started = performance.now();
-    const backend = await backendFromOptions(o.backend, reporter);
-    reporter.event({ type: 'run_started', command: 'benchmark sop', backend: backend.name, device: backend.device, runDir: outDir });
-    const encoder = await encoderForInference(modelPath, { reporter, signal, baseDir: process.cwd() }, { pooling: poolFrom(o.pool), imageSize: (o.image_size as number | undefined) ?? null });
-    const loader = evalLoader(encoder.processing, o.num_workers as number);
-    reporter.info(`benchmark: ${list.images.length} images of ${list.numProducts} products in ${list.numSuperClasses} super classes; model ${modelPath} at ${encoder.processing.imageSize}px`);
-    try {
+    return withInferenceModel(modelPath, 'benchmark sop', ctx, async ({ encoder, backend, embed }) => {
+      reporter.info(`benchmark: ${list.images.length} images of ${list.numProducts} products in ${list.numSuperClasses} super classes; model ${modelPath} at ${encoder.processing.imageSize}px`);
       const modelName = local ? path.resolve(modelPath) : modelPath;
       let embeddings: Float32Array = new Float32Array(0);
       const result = await runSopBenchmark({
         images: list.images.map((im) => ({ path: im.path, label: im.classId, superClass: im.superClassId })),
         imageRoot: sopRoot,
-        embedder: async (paths, onProgress) => (embeddings = await embedImages(encoder, loader, paths, { batchSize: o.batch_size as number, signal, ...(onProgress ? { onProgress } : {}) })),
+        embedder: async (paths, onProgress) => (embeddings = await embed(paths, onProgress)),
         onEmbedProgress: (done, total) => reporter.event({ type: 'progress', task: 'embedding', done, total, unit: 'images' }),
         outDir,
         run: { model: modelName, backend: backend.name, device: backend.device, image_size: encoder.processing.imageSize, pooling: encoder.pooling },
@@ -83,10 +73,7 @@ export const benchmarkSopCommand: Command = {
         outputs: { report: result.files.report, markdown: result.files.markdown, neighbours: result.files.neighbours, embeddings: result.files.embeddings, index: indexDir },
       });
       return 0;
-    } finally {
-      await loader.close();
-      encoder.dispose();
-    }
+    }, outDir);
   },
 };
 

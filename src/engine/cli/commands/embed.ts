@@ -3,10 +3,7 @@ import * as path from 'node:path';
 import { UsageError } from '../args';
 import { UserError, type Command } from '../command';
 import { writeNpy } from '../../io/npy';
-import { embedImages } from '../../run/embed';
-import { encoderForInference } from '../../run/modelSetup';
-import { BACKEND_OPTION, backendFromOptions } from './backendOption';
-import { BATCH_OPTION, IMAGE_SIZE_OPTION, POOL_OPTION, WORKERS_OPTION, evalLoader, poolFrom } from './modelOptions';
+import { INFERENCE_OPTIONS, withInferenceModel } from './modelOptions';
 
 /** Image paths from a list file: one a line, blank lines and # comments skipped, relative to the list's folder. */
 function readList(file: string): string[] {
@@ -33,36 +30,22 @@ export const embedCommand: Command = {
     { name: 'model', type: 'string', metavar: 'DIR_OR_ID', required: true, description: 'Model folder, LoRA adapter folder, checkpoint, or hub id.' },
     { name: 'out', type: 'string', metavar: 'FILE.npy', required: true, description: 'Where to write the embeddings.' },
     { name: 'list', type: 'string', metavar: 'FILE', description: 'A file listing image paths, one a line.' },
-    POOL_OPTION,
-    BATCH_OPTION,
-    WORKERS_OPTION,
-    IMAGE_SIZE_OPTION,
-    BACKEND_OPTION,
+    ...INFERENCE_OPTIONS,
   ],
-  async run({ args, reporter, signal }) {
+  async run(ctx) {
+    const { args, reporter } = ctx;
     const o = args.options;
     const images = [...args.positionals.map((p) => path.resolve(p)), ...(o.list ? readList(o.list as string) : [])];
     if (images.length === 0) throw new UsageError('no images: give image paths and/or --list FILE');
     const out = path.resolve(o.out as string);
     if (!out.endsWith('.npy')) throw new UsageError(`--out must name a .npy file, got ${o.out as string}`);
     const started = performance.now();
-    const backend = await backendFromOptions(o.backend, reporter);
-    reporter.event({ type: 'run_started', command: 'embed', backend: backend.name, device: backend.device });
-    const encoder = await encoderForInference(o.model as string, { reporter, signal, baseDir: process.cwd() }, { pooling: poolFrom(o.pool), imageSize: (o.image_size as number | undefined) ?? null });
-    const loader = evalLoader(encoder.processing, o.num_workers as number);
-    try {
-      const data = await embedImages(encoder, loader, images, {
-        batchSize: o.batch_size as number,
-        signal,
-        onProgress: (done, total) => reporter.event({ type: 'progress', task: 'embedding', done, total, unit: 'images' }),
-      });
+    return withInferenceModel(o.model as string, 'embed', ctx, async ({ encoder, embed }) => {
+      const data = await embed(images, (done, total) => reporter.event({ type: 'progress', task: 'embedding', done, total, unit: 'images' }));
       writeNpy(out, { dtype: '<f4', shape: [images.length, encoder.embeddingDim], data });
       reporter.info(`wrote ${out}: ${images.length} x ${encoder.embeddingDim} float32 (${encoder.pooling} pooling, ${encoder.processing.imageSize}px)`);
       reporter.event({ type: 'finished', status: 'completed', seconds: (performance.now() - started) / 1000, outputs: { embeddings: out } });
       return 0;
-    } finally {
-      await loader.close();
-      encoder.dispose();
-    }
+    });
   },
 };

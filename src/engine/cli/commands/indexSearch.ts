@@ -9,10 +9,8 @@ import { defaultConfig } from '../../../shared/config/schema';
 import { buildIndexFromImages, loadIndex } from '../../retrieval/imageIndex';
 import type { ImageRecord } from '../../retrieval/metadataFile';
 import { writeJsonAtomic } from '../../util/atomic';
-import { embedImages } from '../../run/embed';
-import { encoderForInference } from '../../run/modelSetup';
-import { BACKEND_OPTION, backendFromOptions } from './backendOption';
-import { BATCH_OPTION, IMAGE_SIZE_OPTION, POOL_OPTION, WORKERS_OPTION, evalLoader, poolFrom } from './modelOptions';
+import { BACKEND_OPTION } from './backendOption';
+import { BATCH_OPTION, INFERENCE_OPTIONS, withInferenceModel } from './modelOptions';
 
 /** The images to index: an SOP list (Ebay_*.txt) or a pair file's distinct images. */
 async function imagesFrom(file: string): Promise<{ records: ImageRecord[]; imageRoot: string }> {
@@ -39,37 +37,27 @@ export const indexBuildCommand: Command = {
     { name: 'model', type: 'string', metavar: 'DIR_OR_ID', required: true, description: 'Model folder, checkpoint, adapter folder or hub id.' },
     { name: 'images', type: 'string', metavar: 'FILE', required: true, description: 'Ebay_*.txt or a pair file.' },
     { name: 'out', type: 'string', metavar: 'DIR', required: true, description: 'The index folder to write.' },
-    POOL_OPTION,
-    BATCH_OPTION,
-    WORKERS_OPTION,
-    IMAGE_SIZE_OPTION,
-    BACKEND_OPTION,
+    ...INFERENCE_OPTIONS,
   ],
-  async run({ args, reporter, signal }) {
+  async run(ctx) {
+    const { args, reporter } = ctx;
     const o = args.options;
     const started = performance.now();
     const { records, imageRoot } = await imagesFrom(path.resolve(o.images as string));
-    const backend = await backendFromOptions(o.backend, reporter);
-    reporter.event({ type: 'run_started', command: 'index build', backend: backend.name, device: backend.device });
     const modelPath = o.model as string;
-    const encoder = await encoderForInference(modelPath, { reporter, signal, baseDir: process.cwd() }, { pooling: poolFrom(o.pool), imageSize: (o.image_size as number | undefined) ?? null });
-    const loader = evalLoader(encoder.processing, o.num_workers as number);
-    try {
+    return withInferenceModel(modelPath, 'index build', ctx, async ({ embed }) => {
       const out = path.resolve(o.out as string);
       const manifest = await buildIndexFromImages(out, {
         records,
         imageRoot,
         model: { name: fs.existsSync(path.resolve(modelPath)) ? path.resolve(modelPath) : modelPath },
-        embedder: (paths, onProgress) => embedImages(encoder, loader, paths, { batchSize: o.batch_size as number, signal, ...(onProgress ? { onProgress } : {}) }),
+        embedder: embed,
         onProgress: (done, total) => reporter.event({ type: 'progress', task: 'embedding', done, total, unit: 'images' }),
       });
       reporter.info(`wrote index ${out}: ${manifest.count} images, ${manifest.dim}-d`);
       reporter.event({ type: 'finished', status: 'completed', seconds: (performance.now() - started) / 1000, outputs: { index: out } });
       return 0;
-    } finally {
-      await loader.close();
-      encoder.dispose();
-    }
+    });
   },
 };
 
@@ -86,32 +74,30 @@ export const searchCommand: Command = {
     BATCH_OPTION,
     BACKEND_OPTION,
   ],
-  async run({ args, reporter, signal }) {
+  async run(ctx) {
+    const { args, reporter } = ctx;
     const o = args.options;
     const k = o.k as number;
     if (k < 1) throw new UsageError('--k must be at least 1');
     const image = path.resolve(o.image as string);
     if (!fs.existsSync(image)) throw new UserError(`query image not found: ${image}`);
     const started = performance.now();
-    const backend = await backendFromOptions(o.backend, reporter);
-    reporter.event({ type: 'run_started', command: 'search', backend: backend.name, device: backend.device });
     const index = loadIndex(path.resolve(o.index as string));
-    const encoder = await encoderForInference(index.manifest.model.name, { reporter, signal, baseDir: process.cwd() });
-    const loader = evalLoader(encoder.processing, 0);
     try {
-      const q = await embedImages(encoder, loader, [image], { batchSize: 1, signal });
-      const hits = index.search({ data: q, n: 1, d: encoder.embeddingDim }, { k })[0]!;
-      const results = hits.map((h) => ({ rank: h.rank, score: h.score, path: index.imagePath(h.index), label: h.record.label ?? null }));
-      for (const r of results) reporter.result(`${String(r.rank).padStart(3)}  ${r.score.toFixed(4)}  ${r.path}`);
-      // With --json the caller (the extension) reads the results from a file of its own, never from the index folder.
-      const outFile = o.out ? path.resolve(o.out as string) : reporter.json ? path.join(os.tmpdir(), `vembed-search-${process.pid}-${Date.now()}.json`) : undefined;
-      if (outFile) writeJsonAtomic(outFile, results);
-      reporter.event({ type: 'finished', status: 'completed', seconds: (performance.now() - started) / 1000, ...(outFile ? { outputs: { results: outFile } } : {}) });
-      return 0;
+      // Queries are embedded with the model the index was built with.
+      return await withInferenceModel(index.manifest.model.name, 'search', ctx, async ({ encoder, embed }) => {
+        const q = await embed([image]);
+        const hits = index.search({ data: q, n: 1, d: encoder.embeddingDim }, { k })[0]!;
+        const results = hits.map((h) => ({ rank: h.rank, score: h.score, path: index.imagePath(h.index), label: h.record.label ?? null }));
+        for (const r of results) reporter.result(`${String(r.rank).padStart(3)}  ${r.score.toFixed(4)}  ${r.path}`);
+        // With --json the caller (the extension) reads the results from a file of its own, never from the index folder.
+        const outFile = o.out ? path.resolve(o.out as string) : reporter.json ? path.join(os.tmpdir(), `vembed-search-${process.pid}-${Date.now()}.json`) : undefined;
+        if (outFile) writeJsonAtomic(outFile, results);
+        reporter.event({ type: 'finished', status: 'completed', seconds: (performance.now() - started) / 1000, ...(outFile ? { outputs: { results: outFile } } : {}) });
+        return 0;
+      });
     } finally {
       index.dispose();
-      await loader.close();
-      encoder.dispose();
     }
   },
 };

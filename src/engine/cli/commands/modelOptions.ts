@@ -1,13 +1,22 @@
-/** Options shared by the commands that embed images with a model. */
+/** What the commands that embed images with a model share: their options and the model's lifetime. */
 import type { OptionSpec } from '../args';
-import { imageLoaderFromConfig } from '../../image/loader';
+import type { CommandContext } from '../command';
+import { imageLoaderFromConfig, type ImageLoader } from '../../image/loader';
 import { defaultConfig } from '../../../shared/config/schema';
 import type { ImageProcessing } from '../../model/types';
+import type { Dinov2ImageEncoder } from '../../model/encoder';
+import type { ActiveBackend } from '../../backend/ladder';
+import { embedImages } from '../../run/embed';
+import { encoderForInference } from '../../run/modelSetup';
+import { BACKEND_OPTION, backendFromOptions } from './backendOption';
 
 export const POOL_OPTION: OptionSpec = { name: 'pool', type: 'string', metavar: 'cls|mean', description: "Pooled output: the CLS token or the mean of the patch tokens (default: the model's own, else cls)." };
 export const BATCH_OPTION: OptionSpec = { name: 'batch_size', type: 'integer', metavar: 'N', default: 32, description: 'Images per forward pass (memory, not results).' };
 export const WORKERS_OPTION: OptionSpec = { name: 'num_workers', type: 'integer', metavar: 'N', default: 1, description: 'Image decoding threads (0: on the main thread).' };
 export const IMAGE_SIZE_OPTION: OptionSpec = { name: 'image_size', type: 'integer', metavar: 'PX', description: "Input size (a multiple of 14); default: the model's preprocessor_config.json." };
+
+/** The options of every command that embeds images. */
+export const INFERENCE_OPTIONS: readonly OptionSpec[] = [POOL_OPTION, BATCH_OPTION, WORKERS_OPTION, IMAGE_SIZE_OPTION, BACKEND_OPTION];
 
 export function poolFrom(value: unknown): 'cls' | 'mean' | undefined {
   if (value === undefined) return undefined;
@@ -16,6 +25,37 @@ export function poolFrom(value: unknown): 'cls' | 'mean' | undefined {
 }
 
 /** An evaluation-only image loader (no augmentation, no cache). */
-export function evalLoader(processing: ImageProcessing, numWorkers: number) {
+export function evalLoader(processing: ImageProcessing, numWorkers: number): ImageLoader {
   return imageLoaderFromConfig({ ...defaultConfig(), num_workers: numWorkers, enable_image_cache: false }, processing);
+}
+
+export interface InferenceModel {
+  encoder: Dinov2ImageEncoder;
+  backend: ActiveBackend;
+  /** [N, D] embeddings of the images, in order, with the command's batch size and signal. */
+  embed(paths: string[], onProgress?: (done: number, total: number) => void): Promise<Float32Array>;
+}
+
+/**
+ * Activate the backend, announce the run, load the model with the command's
+ * options, run `fn`, and release the model and the image workers whatever happens.
+ */
+export async function withInferenceModel<T>(modelPath: string, command: string, ctx: CommandContext, fn: (m: InferenceModel) => Promise<T>, runDir?: string): Promise<T> {
+  const { args, reporter, signal } = ctx;
+  const o = args.options;
+  const backend = await backendFromOptions(o.backend, reporter);
+  reporter.event({ type: 'run_started', command, backend: backend.name, device: backend.device, ...(runDir ? { runDir } : {}) });
+  const encoder = await encoderForInference(modelPath, { reporter, signal, baseDir: process.cwd() }, { pooling: poolFrom(o.pool), imageSize: (o.image_size as number | undefined) ?? null });
+  const loader = evalLoader(encoder.processing, (o.num_workers as number | undefined) ?? 0);
+  const batchSize = (o.batch_size as number | undefined) ?? 32;
+  try {
+    return await fn({
+      encoder,
+      backend,
+      embed: (paths, onProgress) => embedImages(encoder, loader, paths, { batchSize, signal, ...(onProgress ? { onProgress } : {}) }),
+    });
+  } finally {
+    await loader.close();
+    encoder.dispose();
+  }
 }
