@@ -2,7 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
+import * as fs from 'node:fs';
 import { EngineProcess, EngineRegistry } from '../../src/extension/engine/engineProcess';
+import { tempDir, writeConfig, writePairData, writeTinyModel } from '../engine/run/fixtures';
 
 const root = path.resolve(__dirname, '../..');
 const enginePath = path.join(root, 'dist/engine/vembed.js');
@@ -44,4 +46,41 @@ test('one run per output folder', async () => {
   assert.equal(reg.get('/out/a'), undefined, 'a finished run frees its folder');
   reg.start('/out/a', launch(['--version']));
   reg.dispose();
+});
+
+test('stop() sends SIGINT: the engine finishes its step, saves a checkpoint and exits 0', async () => {
+  const dir = tempDir('stop');
+  try {
+    await writeTinyModel(path.join(dir, 'model'));
+    fs.mkdirSync(path.join(dir, 'data'));
+    await writePairData(path.join(dir, 'data'));
+    // Many small steps, so the stop lands in the middle of the run.
+    writeConfig(dir, { epochs: 50, batch_size: 4, gradient_cache_chunk_size: 2, val_data_path: null });
+    const p = new EngineProcess({ ...launch(['train', '--config', 'train_i2i.yaml']), cwd: dir }).start();
+    await new Promise<void>((resolve) => p.on('event', (e) => e.type === 'step' && e.step === 2 && resolve()));
+    const exit = await p.stop(20000);
+    assert.equal(exit.code, 0, exit.logTail.join('\n'));
+    assert.equal(exit.state.status, 'stopped');
+    const last = exit.state.checkpoints.at(-1);
+    assert.ok(last && (last.kind === 'stop' || last.kind === 'epoch'), JSON.stringify(exit.state.checkpoints));
+    assert.ok(fs.existsSync(path.join(last.path, 'trainer_state.json')));
+    assert.ok(exit.state.step < 50 * 6, 'stopped before the end');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an engine that ignores SIGINT is terminated after the grace period', async () => {
+  // A script that traps SIGINT and idles stands in for a hung engine.
+  const dir = tempDir('hung');
+  const script = path.join(dir, 'hung.js');
+  fs.writeFileSync(script, "process.on('SIGINT', () => {}); setInterval(() => {}, 1000); process.stdout.write('up\\n');");
+  const p = new EngineProcess({ nodePath: process.execPath, enginePath: script, args: [], cwd: dir }).start();
+  await new Promise<void>((resolve) => p.on('log', (l) => l === 'up' && resolve()));
+  const started = Date.now();
+  const exit = await p.stop(500);
+  fs.rmSync(dir, { recursive: true, force: true });
+  assert.equal(exit.signal, 'SIGTERM');
+  assert.ok(Date.now() - started < 5000);
+  assert.equal(exit.state.status, 'failed');
 });
