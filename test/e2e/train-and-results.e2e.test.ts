@@ -1,15 +1,32 @@
 /**
- * The main path in a real VS Code: open a config, run "vembed: Train" from the
- * command palette, see the run finish in the status bar, then the results
- * panel: its Recall table, the query gallery, and a click on a query showing
- * its neighbours.
+ * The main path in a real VS Code, on the built-in sample data (a slice of
+ * data/sample-sop, to keep it quick) with a tiny model: open a config, run
+ * "vembed: Train" from the command palette, see the run finish in the status
+ * bar, then the results panel: its Recall table, the query gallery, and a
+ * click on a query showing its neighbours.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { findTools, markedProcesses, waitFor, withVsCode } from './harness';
-import { tempDir, writeConfig, writePairData, writeTinyModel } from '../engine/run/fixtures';
+import { tempDir, writeConfig, writeTinyModel } from '../engine/run/fixtures';
+
+const SAMPLE = path.resolve(__dirname, '../../data/sample-sop');
+
+/** The first `n` records of a sample pair file, with the images they use copied into `dir`. */
+function sampleSlice(file: string, n: number, dir: string): string[] {
+  const lines = fs.readFileSync(path.join(SAMPLE, file), 'utf8').trim().split('\n').slice(0, n);
+  for (const line of lines) {
+    const r = JSON.parse(line) as { query_image: string; positive: string };
+    for (const img of [r.query_image, r.positive]) {
+      fs.mkdirSync(path.dirname(path.join(dir, img)), { recursive: true });
+      fs.copyFileSync(path.join(SAMPLE, img), path.join(dir, img));
+    }
+  }
+  fs.writeFileSync(path.join(dir, file), lines.join('\n') + '\n');
+  return lines;
+}
 
 const tools = findTools();
 const skip = typeof tools === 'string' && process.env.VEMBED_E2E_REQUIRED !== '1' ? `e2e tools not installed (${tools})` : false;
@@ -18,8 +35,10 @@ test('Train from the palette finishes in the status bar; the panel shows Recall 
   const workspace = tempDir('e2e-train');
   await writeTinyModel(path.join(workspace, 'model'));
   fs.mkdirSync(path.join(workspace, 'data'));
-  await writePairData(path.join(workspace, 'data'));
-  const config = writeConfig(workspace, { epochs: 2 });
+  sampleSlice('train.jsonl', 40, path.join(workspace, 'data'));
+  const val = sampleSlice('val.jsonl', 30, path.join(workspace, 'data'));
+  const valImages = new Set(val.flatMap((l) => Object.values(JSON.parse(l) as Record<string, unknown>).filter((v) => typeof v === 'string'))).size;
+  const config = writeConfig(workspace, { epochs: 2, batch_size: 10, gradient_cache_chunk_size: 5 });
   fs.renameSync(config, path.join(workspace, 'tiny_i2i.yaml'));
   let marker = '';
   try {
@@ -55,7 +74,7 @@ test('Train from the palette finishes in the status bar; the panel shows Recall 
       await frame.click('vscode-tab-header[data-tab=queries]');
       await frame.waitForSelector('#gallery-grid .cell', { timeout: 30_000 });
       const cells = await frame.$$eval('#gallery-grid .cell', (c) => c.length);
-      assert.equal(cells, 12, 'the 12 images of val.jsonl');
+      assert.equal(cells, valImages, 'the distinct images of val.jsonl');
       await frame.click('#gallery-grid .cell >> nth=0');
       await frame.waitForSelector('#query-detail .nv-item', { timeout: 30_000 });
       const neighbours = await frame.$$eval('#query-detail .nv-item', (els) => els.map((e) => ({ score: Number((e as HTMLElement).dataset.score), same: (e as HTMLElement).dataset.same })));
