@@ -17,17 +17,21 @@ import { embedImages } from './embed';
 
 export interface EvaluationSet {
   paths: string[];
+  /** Dense class ids for the protocol. */
   labels: Int32Array;
+  /** The labels as the data file wrote them (product ids), for the panel; null where it had none. */
+  originalLabels: (number | string | null)[];
 }
 
 /** The distinct images of a pair file with their labels (first occurrence wins). */
 export function evaluationSet(records: readonly PairRecord[]): EvaluationSet {
   const ids = denseLabelIds(records);
-  const labelOf = new Map<string, number>();
+  const labelOf = new Map<string, { id: number; original: number | string | null }>();
   records.forEach((r, i) => {
-    for (const p of [r.query, r.positive]) if (!labelOf.has(p)) labelOf.set(p, ids[i]!);
+    for (const p of [r.query, r.positive]) if (!labelOf.has(p)) labelOf.set(p, { id: ids[i]!, original: r.label });
   });
-  return { paths: [...labelOf.keys()], labels: Int32Array.from(labelOf.values()) };
+  const entries = [...labelOf.values()];
+  return { paths: [...labelOf.keys()], labels: Int32Array.from(entries, (e) => e.id), originalLabels: entries.map((e) => e.original) };
 }
 
 /** During training only these Ks: Recall@1000 means little on a validation set. */
@@ -61,7 +65,7 @@ export async function evaluateEncoder(
   writeJsonAtomic(reportPath, { epoch: options.epoch, ...r.metrics, num_images: r.numImages, num_valid_queries: r.numValidQueries, seconds });
   // The panel's query gallery and search by image use these; each evaluation replaces the last.
   const latest = path.join(options.outputDir, LATEST_EVAL_DIR);
-  const records = set.paths.map((p, i) => ({ path: path.relative(options.imageRoot, p), label: set.labels[i]! }));
+  const records = set.paths.map((p, i) => ({ path: path.relative(options.imageRoot, p), label: set.originalLabels[i] ?? set.labels[i]! }));
   const embeddings = { data, n: set.paths.length, d: encoder.embeddingDim };
   const files = writeSopOutputs(latest, { evaluation: r, embeddings, labels: set.labels, records, imageRoot: options.imageRoot, run: { model: options.model, backend: options.backend, epoch: options.epoch } });
   const indexDir = path.join(latest, 'index');
