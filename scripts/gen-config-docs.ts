@@ -4,7 +4,8 @@ import { toJsonSchema, toMarkdownReference } from '../src/shared/config/derive';
 import { writeFileAtomic } from '../src/engine/util/atomic';
 
 export const GENERATED_FILES: Record<string, () => string> = {
-  'schemas/vembed-config.schema.json': () => JSON.stringify(toJsonSchema(), null, 2) + '\n',
+  'schemas/vembed-config.schema.json': () => JSON.stringify(toJsonSchema('strict'), null, 2) + '\n',
+  'schemas/vembed-config.editor.schema.json': () => JSON.stringify(toJsonSchema('editor'), null, 2) + '\n',
   'docs/config-reference.md': () => toMarkdownReference(),
 };
 

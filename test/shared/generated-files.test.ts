@@ -21,3 +21,17 @@ test('the JSON Schema lists every key and alias, and nothing else', () => {
   assert.equal(schema.additionalProperties, false);
   assert.deepEqual(schema.properties.loss_type.enum, ['infonce', 'triplet'], 'only implemented values are offered');
 });
+
+test('the schema VS Code gets through yamlValidation documents but never validates (vembed reports the problems)', () => {
+  const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+  const url = manifest.contributes.yamlValidation[0].url as string;
+  const schema = JSON.parse(fs.readFileSync(path.join(root, url), 'utf8'));
+  const validating = ['enum', 'minimum', 'maximum', 'exclusiveMinimum', 'multipleOf', 'type', 'anyOf', 'items', 'propertyNames', 'minItems'];
+  assert.notEqual(schema.additionalProperties, false);
+  for (const [key, prop] of Object.entries(schema.properties as Record<string, Record<string, unknown>>)) {
+    for (const k of validating) assert.equal(prop[k], undefined, `${key}.${k}`);
+    assert.ok(typeof prop.markdownDescription === 'string' && prop.markdownDescription.length > 0, key);
+  }
+  assert.deepEqual(schema.properties.loss_type.examples, ['infonce', 'triplet']);
+  assert.deepEqual(schema.properties.model_name.examples.slice(0, 1), ['facebook/dinov2-small']);
+});

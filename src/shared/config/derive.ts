@@ -44,23 +44,41 @@ function valueSchema(spec: KeySpec): JsonSchema {
   return s;
 }
 
-/** JSON Schema (draft-07, what the YAML extension understands) for training configs. */
-export function toJsonSchema(): JsonSchema {
+/**
+ * The editor variant: documentation, defaults and suggested values only, no
+ * validation keywords. VS Code's YAML extension takes it through the
+ * `yamlValidation` contribution for hover and completion, while every
+ * diagnostic comes from vembed itself, so the two never report the same
+ * problem twice or disagree.
+ */
+function editorSchema(spec: KeySpec): JsonSchema {
+  const suggestions = [...(spec.enum?.filter((e) => e.implemented !== false).map((e) => e.value) ?? []), ...(spec.type === 'boolean' ? [true, false] : []), ...(spec.examples ?? [])];
+  return suggestions.length > 0 ? { examples: suggestions } : {};
+}
+
+/**
+ * JSON Schema (draft-07, what the YAML extension understands) for training
+ * configs: `strict` for other YAML tools (it validates), otherwise the editor
+ * variant (see editorSchema).
+ */
+export function toJsonSchema(variant: 'strict' | 'editor' = 'strict'): JsonSchema {
   const properties: Record<string, JsonSchema> = {};
+  const shape = variant === 'strict' ? valueSchema : editorSchema;
   for (const spec of CONFIG_KEYS as readonly KeySpec[]) {
     const description = `${spec.summary}\n\n${spec.doc}`;
-    properties[spec.key] = { ...valueSchema(spec), description, markdownDescription: description, default: spec.default };
+    properties[spec.key] = { ...shape(spec), description, markdownDescription: description, default: spec.default };
     for (const alias of spec.aliases ?? []) {
-      properties[alias] = { ...valueSchema(spec), description: `Alias of \`${spec.key}\`. ${spec.summary}`, markdownDescription: `Alias of \`${spec.key}\`. ${spec.summary}` };
+      properties[alias] = { ...shape(spec), description: `Alias of \`${spec.key}\`. ${spec.summary}`, markdownDescription: `Alias of \`${spec.key}\`. ${spec.summary}` };
     }
   }
+  const name = variant === 'strict' ? 'vembed-config.schema.json' : 'vembed-config.editor.schema.json';
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
-    $id: 'https://vembed.invalid/schemas/vembed-config.schema.json',
+    $id: `https://vembed.invalid/schemas/${name}`,
     title: 'vembed training config',
-    description: 'Fine-tuning config for image-to-image retrieval (generated from src/shared/config/schema.ts; do not edit).',
+    description: `Fine-tuning config for image-to-image retrieval (generated from src/shared/config/schema.ts; do not edit).${variant === 'editor' ? ' Editor variant: documentation only; vembed reports the problems.' : ''}`,
     type: 'object',
-    additionalProperties: false,
+    ...(variant === 'strict' ? { additionalProperties: false } : {}),
     properties,
   };
 }
