@@ -1,11 +1,12 @@
 /** The README.md model card of models/vembed-tiny (written by build.ts from what the build measured). */
 import type { TinyArchitecture } from './initModel';
-import type { PretrainSet } from './pretrainSet';
+import type { PositiveMode, PretrainSet } from './pretrainSet';
 import type { Evaluation, TrainOutcome } from './trainCli';
 
 export interface CardFacts {
   command: string;
   seed: number;
+  positives: PositiveMode;
   arch: TinyArchitecture;
   parameters: number;
   weightsMegabytes: number;
@@ -28,6 +29,26 @@ const minutes = (s: number) => `${(s / 60).toFixed(1)} min`;
 function evaluationRow(e: Evaluation, what: string): string {
   const m = e.metrics;
   return `| ${what} | ${pct(m['recall@1'])} | ${pct(m['recall@10'])} | ${pct(m['recall@100'])} | ${pct(m['map@r'])} |`;
+}
+
+function selfPositives(f: CardFacts): string {
+  return `A query's positive is **the same picture**, augmented independently on each side by the trainer (random
+resized crop down to ${100 * Number(f.training.crop_scale_min)}% of the area, horizontal flip, colour jitter of ±${100 * Number(f.training.color_jitter)}%), as in
+self-supervised pretraining; every other picture in the batch is a negative, except other views of the same
+drawing that happen to share the batch (they count as positives: the label is the drawing). So the model
+learns to recognise a picture under cropping and colour changes, but is (almost) never asked to match two
+*different* views of a drawing, on other backgrounds, turned, scaled and lit differently. That is left to
+fine-tuning, as with DINOv2 and real product photos, and it is what \`npm run demo\` shows. (Built with
+\`--positives views\`, where another view of the drawing is the positive, the model learns those invariances here
+already, from the sample set's own renderer, and the demo's fine-tuning then adds only about 2 points of Recall@1.)
+`;
+}
+
+function viewPositives(): string {
+  return `A query's positive is another view of the same drawing; every other drawing in the batch is a negative.
+The model thus learns the invariances between views from the sample set's own renderer, so fine-tuning on the
+sample set (\`npm run demo\`) adds little on top.
+`;
 }
 
 export function modelCardText(f: CardFacts): string {
@@ -77,17 +98,16 @@ By top-level folder: ${folders}.
 
 Each drawing is rendered in ${f.viewsPerDrawing} random views (${f.set.images.toLocaleString('en-US')} JPEG images) by the sample set's own
 renderer (\`scripts/sample-data/views.ts\`: random background, clutter, scale, position, rotation, mirroring,
-lighting). The task is instance discrimination: each drawing is its own label, views of the same drawing
-are positives, every other drawing in the batch is a negative.
-
+lighting). The task is instance discrimination: each drawing is its own label.
+${f.positives === 'self' ? selfPositives(f) : viewPositives()}
 ## Training
 
 The project's own trainer, run as \`vembed train --config runs/demo-model/pretrain.yaml --json\` (backend ${f.outcome.device ?? 'wasm'}):
 full training of all weights from the random initialisation of \`randomDinov2Encoder\` (seed ${f.seed}),
 InfoNCE with temperature ${String(t.temperature)}, batch ${String(t.batch_size)} (gradient cache, chunks of ${String(t.gradient_cache_chunk_size)}),
 AdamW with learning rate ${String(t.learning_rate)}, weight decay ${String(t.weight_decay)}, ${String(t.scheduler_type)} schedule after
-${100 * Number(t.warmup_ratio)}% warmup, gradient clipping at norm 1, the trainer's default augmentation
-(random resized crop, flip, colour jitter), ${String(t.image_size)} px input, ${String(t.epochs)} epochs = ${f.outcome.steps} steps.
+${100 * Number(t.warmup_ratio)}% warmup, gradient clipping at norm 1, augmentation by random resized crop (scale
+${String(t.crop_scale_min)} to 1), flip and colour jitter ${String(t.color_jitter)}, ${String(t.image_size)} px input, ${String(t.epochs)} epochs = ${f.outcome.steps} steps.
 
 - trainer's summary: ${(f.outcome.modelLine ?? '').replace(/^model \S+: /, '')}
 - loss: first step ${f.outcome.firstLoss?.toFixed(3) ?? 'n/a'}; mean per epoch: ${lossCurve}

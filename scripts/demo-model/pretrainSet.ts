@@ -1,9 +1,9 @@
 /**
  * The pretraining set of the demo model: Openclipart drawings that are NOT in
  * the sample data set, each photographed in several random views, written as
- * JPEGs plus a JSONL of pairs in which each drawing is its own "label"
- * (instance discrimination: views of one drawing are positives of each
- * other; no human label is used).
+ * JPEGs plus JSONL files of pairs in which each drawing is its own "label"
+ * (instance discrimination; no human label is used). `writePairs` says what
+ * a query's positive is.
  *
  * Drawings are picked with the sample set's own rules (scripts/sample-data):
  * the same prechecks, rendering and duplicate test. Folders that the sample
@@ -14,6 +14,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeFileAtomic } from '../../src/engine/util/atomic';
 import { Rng } from '../../src/engine/util/rng';
 import { listSvgs, precheck, renderDrawing, sha1, thumbnail, thumbnailDistance, type Drawing } from '../sample-data/drawings';
 import { renderView } from '../sample-data/views';
@@ -34,10 +35,10 @@ export interface PretrainSetOptions {
 }
 
 export interface PretrainSet {
-  pairsFile: string;
-  /** Folder the pairs' image paths are relative to. */
+  /** Folder holding the images (see `viewPath`) and SOURCES.tsv; pair files are written here too. */
   imageRoot: string;
   drawings: number;
+  viewsPerDrawing: number;
   images: number;
   /** Drawings taken from folders the sample set does not use. */
   fromOtherFolders: number;
@@ -53,7 +54,6 @@ const DUPLICATE_DISTANCE = 6;
 /** Wider margin against the sample's drawings: better to drop a look-alike than to leak a test product. */
 const SAMPLE_LOOKALIKE_DISTANCE = 10;
 const MANIFEST = 'manifest.json';
-const PAIRS_FILE = 'pairs.jsonl';
 
 /** The sample set's drawings (paths relative to the Openclipart svg folder) and its top-level folders. */
 export function readSampleSources(file: string): { drawings: string[]; folders: Set<string> } {
@@ -85,6 +85,8 @@ function candidates(root: string, sampleFolders: Set<string>, rng: Rng): { rel: 
 }
 
 interface ManifestFacts {
+  /** Bumped when the folder's layout changes, so that an older set is rebuilt, not misread. */
+  format: number;
   seed: number;
   drawings: number;
   viewsPerDrawing: number;
@@ -99,11 +101,11 @@ function reusable(outDir: string, facts: ManifestFacts): PretrainSet | undefined
   const m = JSON.parse(fs.readFileSync(file, 'utf8')) as { facts: ManifestFacts; set: PretrainSet };
   if (JSON.stringify(m.facts) !== JSON.stringify(facts)) return undefined;
   // Paths follow the folder, wherever the checkout now is.
-  return { ...m.set, pairsFile: path.join(outDir, PAIRS_FILE), imageRoot: outDir };
+  return { ...m.set, imageRoot: outDir };
 }
 
 export async function buildPretrainSet(o: PretrainSetOptions): Promise<PretrainSet> {
-  const facts: ManifestFacts = { seed: o.seed, drawings: o.drawings, viewsPerDrawing: o.viewsPerDrawing, perFolderCap: o.perFolderCap, sampleSourcesSha1: sha1(o.sampleSources) };
+  const facts: ManifestFacts = { format: 2, seed: o.seed, drawings: o.drawings, viewsPerDrawing: o.viewsPerDrawing, perFolderCap: o.perFolderCap, sampleSourcesSha1: sha1(o.sampleSources) };
   const cached = reusable(o.outDir, facts);
   if (cached) {
     o.log(`pretraining set: reusing ${cached.drawings} drawings / ${cached.images} images in ${o.outDir}`);
@@ -163,39 +165,26 @@ export async function buildPretrainSet(o: PretrainSetOptions): Promise<PretrainS
   o.log(`pretraining set: ${picked.length} drawings chosen in ${((Date.now() - started) / 1000).toFixed(0)} s; rendering ${o.viewsPerDrawing} views each`);
 
   fs.rmSync(o.outDir, { recursive: true, force: true });
-  fs.mkdirSync(path.join(o.outDir, 'images'), { recursive: true });
-  const pairs: string[] = [];
   const sources: string[] = ['label\tsource'];
   const byFolder: Record<string, number> = {};
   const viewRngs = picked.map(() => rng.fork());
   for (const [i, { drawing }] of picked.entries()) {
-    const label = i + 1;
     const top = drawing.source.split('/')[0]!;
     byFolder[top] = (byFolder[top] ?? 0) + 1;
-    const sub = `images/${String(Math.floor(i / 100)).padStart(3, '0')}`;
-    fs.mkdirSync(path.join(o.outDir, sub), { recursive: true });
     const vr = viewRngs[i]!;
-    const views: string[] = [];
     for (let v = 0; v < o.viewsPerDrawing; v++) {
-      const rel = `${sub}/${label}_${v}.jpg`;
-      fs.writeFileSync(path.join(o.outDir, rel), await renderView(drawing, vr.fork()));
-      views.push(rel);
+      const file = path.join(o.outDir, viewPath(i, v));
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, await renderView(drawing, vr.fork()));
     }
-    // Every view is a query once per epoch; its positive is another view of the same drawing.
-    for (let v = 0; v < views.length; v++) {
-      const other = views.length === 1 ? v : (v + 1 + vr.int(views.length - 1)) % views.length;
-      pairs.push(JSON.stringify({ query_image: views[v], positive: views[other], label }));
-    }
-    sources.push(`${label}\topenclipart-svg/${drawing.source}`);
+    sources.push(`${i + 1}\topenclipart-svg/${drawing.source}`);
     if ((i + 1) % 200 === 0) o.log(`pretraining set: rendered ${i + 1}/${picked.length} drawings`);
   }
-  const pairsFile = path.join(o.outDir, PAIRS_FILE);
-  fs.writeFileSync(pairsFile, pairs.join('\n') + '\n');
   fs.writeFileSync(path.join(o.outDir, 'SOURCES.tsv'), sources.join('\n') + '\n');
   const set: PretrainSet = {
-    pairsFile,
     imageRoot: o.outDir,
     drawings: picked.length,
+    viewsPerDrawing: o.viewsPerDrawing,
     images: picked.length * o.viewsPerDrawing,
     fromOtherFolders: picked.filter((p) => p.otherFolder).length,
     byFolder,
@@ -206,4 +195,34 @@ export async function buildPretrainSet(o: PretrainSetOptions): Promise<PretrainS
   fs.writeFileSync(path.join(o.outDir, MANIFEST), JSON.stringify({ facts, set }, null, 2) + '\n');
   o.log(`pretraining set: ${set.images} images of ${set.drawings} drawings in ${set.seconds.toFixed(0)} s`);
   return set;
+}
+
+/** Where view `v` of the `index`-th drawing (0-based; its label is index + 1) is, relative to the set's folder. */
+export function viewPath(index: number, v: number): string {
+  return `images/${String(Math.floor(index / 100)).padStart(3, '0')}/${index + 1}_${v}.jpg`;
+}
+
+/**
+ * Which picture is a query's positive; either way the label is the drawing.
+ * - `views`: another view of the same drawing (different background, pose, light);
+ * - `self`: the same view, which the trainer augments independently on each
+ *   side (random crop, flip, colour jitter): self-supervised instance
+ *   discrimination, where the invariances between views are left for fine-tuning.
+ */
+export type PositiveMode = 'views' | 'self';
+
+/** Write `pairs-<mode>.jsonl` into the set's folder: every view is a query once per epoch. */
+export function writePairs(set: PretrainSet, mode: PositiveMode, seed: number): string {
+  const rng = new Rng(seed);
+  const lines: string[] = [];
+  for (let i = 0; i < set.drawings; i++) {
+    const n = set.viewsPerDrawing;
+    for (let v = 0; v < n; v++) {
+      const other = mode === 'self' || n === 1 ? v : (v + 1 + rng.int(n - 1)) % n;
+      lines.push(JSON.stringify({ query_image: viewPath(i, v), positive: viewPath(i, other), label: i + 1 }));
+    }
+  }
+  const file = path.join(set.imageRoot, `pairs-${mode}.jsonl`);
+  writeFileAtomic(file, lines.join('\n') + '\n');
+  return file;
 }
