@@ -55,6 +55,11 @@ export class Saved {
     };
   }
 
+  /** Whether `t` is kept (a step may free an intermediate early only if it is not). */
+  holds(t: Tensor): boolean {
+    return this.index.has(t.id);
+  }
+
   list(): Tensor[] {
     return this.tensors;
   }
@@ -76,6 +81,27 @@ export class ParamGrads {
   take(v: Variable): Tensor {
     return this.grads.get(v) ?? tf.zerosLike(v);
   }
+}
+
+/**
+ * Run one step's backward computation in a tidy of its own, so that its
+ * temporaries are freed as soon as it returns rather than at the end of the
+ * whole op (a layer's backward pass otherwise holds every temporary of every
+ * piece at once: ~0.5 GB for DINOv2-small at 8 images). Parameter gradients
+ * go through `add` and reach `grads` after the tidy.
+ */
+export function scopedBackward(grads: ParamGrads, body: (add: (v: Variable, g: Tensor) => void) => Tensor[]): Tensor[] {
+  const vars: Variable[] = [];
+  const { dxs, gs } = tf.tidy(() => {
+    const gs: Tensor[] = [];
+    const dxs = body((v, g) => {
+      vars.push(v);
+      gs.push(g);
+    });
+    return { dxs, gs };
+  });
+  gs.forEach((g, i) => grads.add(vars[i]!, g));
+  return dxs;
 }
 
 export interface Step<Y extends Tensor = Tensor> {
@@ -103,6 +129,8 @@ export function stepOp(inputs: Tensor[], params: Variable[], build: (xs: Tensor[
         tf.tidy(() => {
           saved.restore(kept);
           const dxs = step.back(dy);
+          // Nothing reads this op's saved tensors again; tfjs would keep them until the whole backward pass ends.
+          for (const t of kept) t.dispose();
           return [...dxs, ...trainable.map((p) => grads.take(p))];
         }),
     };

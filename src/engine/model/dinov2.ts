@@ -116,15 +116,25 @@ function embeddings(pixels: Tensor4D, w: Dinov2Weights, c: Dinov2Config, ctx: Fo
 }
 
 /**
+ * Dispose an intermediate of a layer's forward pass that no backward pass
+ * reads. Safe inside a layer: the ops of a custom op's forward pass are not
+ * on the gradient tape.
+ */
+function freeUnlessKept(t: Tensor2D, saved: Saved): void {
+  if (!saved.holds(t)) t.dispose();
+}
+
+/**
  * Attention (SelfAttention + output projection): softmax(q kᵀ / sqrt(dh)) v
  * per head, then attention.output.dense. x [n*T, D] -> [n*T, D].
  */
-function attentionBlockStep(x: Tensor2D, n: number, layer: Layer, c: Dinov2Config, ctx: StepContext, saved: Saved, grads: ParamGrads): Step<Tensor2D> {
+function attentionBlockStep(x: Tensor2D, n: number, layer: Layer, c: Dinov2Config, ctx: StepContext, saved: Saved, grads: ParamGrads, input?: () => Tensor2D): Step<Tensor2D> {
   const dh = c.hiddenSize / c.numAttentionHeads;
-  const q = linearStep(x, layer.query, ctx, saved, grads); // [n*T, D]
-  const k = linearStep(x, layer.key, ctx, saved, grads); // [n*T, D]
-  const v = linearStep(x, layer.value, ctx, saved, grads); // [n*T, D]
-  const core = attentionStep(q.y, k.y, v.y, n, c.numAttentionHeads, 1 / Math.sqrt(dh), saved);
+  const q = linearStep(x, layer.query, ctx, saved, grads, input); // [n*T, D]
+  const k = linearStep(x, layer.key, ctx, saved, grads, input); // [n*T, D]
+  const v = linearStep(x, layer.value, ctx, saved, grads, input); // [n*T, D]
+  const core = attentionStep(q.y, k.y, v.y, n, c.numAttentionHeads, 1 / Math.sqrt(dh), saved, undefined, ctx.recomputeAttention === true);
+  freeUnlessKept(q.y, saved);
   const out = linearStep(core.y, layer.output, ctx, saved, grads);
   return {
     y: out.y,
@@ -136,10 +146,13 @@ function attentionBlockStep(x: Tensor2D, n: number, layer: Layer, c: Dinov2Confi
 }
 
 /** Mlp (fc1, exact GELU, fc2) or SwiGLUFFN (weights_in, SiLU(x1) · x2, weights_out): [N, D] -> [N, D]. */
-function mlpStep(x: Tensor2D, m: Mlp, ctx: StepContext, saved: Saved, grads: ParamGrads): Step<Tensor2D> {
-  const first = linearStep(x, m.kind === 'gelu' ? m.fc1 : m.weightsIn, ctx, saved, grads);
+function mlpStep(x: Tensor2D, m: Mlp, ctx: StepContext, saved: Saved, grads: ParamGrads, input?: () => Tensor2D): Step<Tensor2D> {
+  const first = linearStep(x, m.kind === 'gelu' ? m.fc1 : m.weightsIn, ctx, saved, grads, input);
   const gate = m.kind === 'gelu' ? geluStep(first.y, saved) : swigluStep(first.y, saved);
+  // [N, 4D] intermediates that no backward pass reads go now rather than at the end of the layer.
+  freeUnlessKept(first.y, saved);
   const second = linearStep(gate.y, m.kind === 'gelu' ? m.fc2 : m.weightsOut, ctx, saved, grads);
+  freeUnlessKept(gate.y, saved);
   return {
     y: second.y,
     back: (dy) => first.back(gate.back(second.back(dy)[0] as Tensor2D)[0] as Tensor2D),
@@ -153,12 +166,13 @@ function mlpStep(x: Tensor2D, m: Mlp, ctx: StepContext, saved: Saved, grads: Par
  */
 function layerStep(x: Tensor2D, n: number, layer: Layer, c: Dinov2Config, ctx: StepContext, saved: Saved, grads: ParamGrads): Step<Tensor2D> {
   const eps = c.layerNormEps;
+  // The linears after each norm get its output again from the norm instead of keeping it.
   const norm1 = layerNormStep(x, layer.norm1, eps, saved, grads);
-  const attn = attentionBlockStep(norm1.y, n, layer, c, ctx, saved, grads);
+  const attn = attentionBlockStep(norm1.y, n, layer, c, ctx, saved, grads, norm1.output);
   const scaled1 = scaleStep(attn.y, layer.layerScale1, saved, grads);
   const x1 = tf.add(x, scaled1.y) as Tensor2D;
   const norm2 = layerNormStep(x1, layer.norm2, eps, saved, grads);
-  const ffn = mlpStep(norm2.y, layer.mlp, ctx, saved, grads);
+  const ffn = mlpStep(norm2.y, layer.mlp, ctx, saved, grads, norm2.output);
   const scaled2 = scaleStep(ffn.y, layer.layerScale2, saved, grads);
   return {
     y: tf.add(x1, scaled2.y),

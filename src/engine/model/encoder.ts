@@ -49,6 +49,8 @@ export class Dinov2ImageEncoder implements ImageEncoder {
   readonly processing: ImageProcessing;
   readonly preprocessorRaw: Record<string, unknown> | null;
   readonly nameOrPath: string;
+  /** The seed it was created with (EncoderInit.seed). */
+  readonly seed: number;
   pooling: PoolingMethod;
 
   private readonly tag = `dinov2_${++instanceCounter}`;
@@ -68,6 +70,7 @@ export class Dinov2ImageEncoder implements ImageEncoder {
     this.preprocessorRaw = init.preprocessorRaw;
     this.nameOrPath = init.nameOrPath;
     this.pooling = init.pooling;
+    this.seed = init.seed;
     this.rng = new Rng(init.seed);
     try {
       for (const spec of paramSpecs(this.config)) {
@@ -227,6 +230,9 @@ export class Dinov2ImageEncoder implements ImageEncoder {
     return {
       training,
       dropoutSeed: (index) => new Rng((base ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0).nextUint32(),
+      // Full fine-tuning keeps the inputs of every weight gradient and the optimizer holds
+      // two moments per weight; recomputing attention keeps it in the memory LoRA needs.
+      recomputeAttention: this.trainable === 'full',
       positionEmbeddings: (gh, gw) => this.positionEmbeddings(gh, gw),
     };
   }
