@@ -15,10 +15,10 @@
  * blockSize^2 similarities per thread, 2k neighbours per image per thread,
  * and one slot per same-class pair.
  */
-import * as os from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../util/startWorker';
 import { tf } from '../backend/tf';
+import { computeThreadRequest, computeThreads, type ThreadRequest } from '../backend/threads';
 import { AllPairsEngine, type ClassPairs, type EngineInputs, type EngineState } from './allPairsEngine';
 import type { WorkerReply, WorkerRequest } from './allPairsProtocol';
 import { planBlocks, type BlockPlan, type BlockTask } from './blockPlan';
@@ -46,8 +46,8 @@ export interface AllPairsOptions {
   rankCap: number;
   /** Images per block; a block pair's similarities (blockSize^2 floats) are what one thread holds at once. */
   blockSize?: number;
-  /** Worker threads; 'auto': one per core on the wasm backend, else 1. */
-  threads?: number | 'auto';
+  /** Worker threads; 'auto': one per core on the wasm backend, else 1. Default: the process-wide choice (backend/threads.ts). */
+  threads?: ThreadRequest;
   signal?: AbortSignal;
   /** Similarities computed so far, out of `total` (n * (n - 1) / 2 plus recomputed blocks). */
   onProgress?: (done: number, total: number) => void;
@@ -171,14 +171,15 @@ function spawnSearchWorker(inputs: EngineInputs): Worker {
   return startWorker(__dirname, BUNDLED_SEARCH_WORKER_FILE, 'allPairsWorker.ts', { inputs });
 }
 
-function resolveThreads(requested: number | 'auto' | undefined, n: number, blockSize: number): number {
-  if (requested === undefined || requested === 'auto') {
+function resolveThreads(requested: ThreadRequest | undefined, n: number, blockSize: number): number {
+  const request = requested ?? computeThreadRequest();
+  if (request === 'auto') {
     // Workers only pay off on the single-threaded wasm backend, and only when the work dwarfs their start-up (~1 s).
     if (tf.getBackend() !== 'wasm' || n < Math.max(MIN_IMAGES_FOR_WORKERS, 4 * blockSize)) return 1;
-    return Math.max(1, Math.min(8, os.availableParallelism()));
+    return computeThreads('auto');
   }
-  if (!Number.isInteger(requested) || requested < 1) throw new Error(`threads must be a positive integer or 'auto', got ${requested}`);
-  return requested;
+  if (!Number.isInteger(request) || request < 1) throw new Error(`threads must be a positive integer or 'auto', got ${request}`);
+  return request;
 }
 
 function float32(length: number, shared: boolean): Float32Array {
