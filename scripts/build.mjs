@@ -3,6 +3,8 @@
 //   dist/engine/vembed.js        the engine / CLI, run as a separate Node process
 //   dist/engine/image-worker.js  its image decoding worker threads
 //   dist/engine/search-worker.js its all-pairs similarity worker threads
+//   dist/engine/embed-worker.js  its parallel embedding worker threads
+//   dist/engine/gradient-worker.js its parallel gradient-cache worker threads
 //   dist/webview/main.js         the results panel's page script (browser IIFE)
 // plus the tfjs wasm binaries next to the engine bundle.
 import * as esbuild from 'esbuild';
@@ -29,7 +31,7 @@ const builds = [
   },
   {
     // The image worker runs in worker threads of the engine and must sit next to it (src/engine/image/spawnWorker.ts).
-    entryPoints: { vembed: 'src/engine/cli/bin.ts', 'image-worker': 'src/engine/image/worker.ts', 'search-worker': 'src/engine/retrieval/allPairsWorker.ts' },
+    entryPoints: { vembed: 'src/engine/cli/bin.ts', 'image-worker': 'src/engine/image/worker.ts', 'search-worker': 'src/engine/retrieval/allPairsWorker.ts', 'embed-worker': 'src/engine/run/embedWorker.ts', 'gradient-worker': 'src/engine/train/parallel/worker.ts' },
     outdir: 'dist/engine',
     platform: 'node',
     format: 'cjs',

@@ -19,7 +19,7 @@
 import { tf, type Tensor, type Tensor2D, type Variable } from '../backend/tf';
 import type { ImageEncoder } from '../model/types';
 import { embeddingLoss, type BatchLabels, type LossConfig } from './loss';
-import { chunkRanges, pixelCount, uploadChunk, type PixelSource } from './pixels';
+import { chunkRanges, pixelCount, uploadChunk, type ChunkRange, type PixelSource } from './pixels';
 import { chunkDropoutSeed, type PairSide } from './seeds';
 
 /** One optimizer step's worth of (query, positive) pairs. */
@@ -62,7 +62,7 @@ export function batchSize(batch: PairBatch): number {
   return n;
 }
 
-function trainableList(encoder: ImageEncoder): Array<[string, Variable]> {
+export function trainableList(encoder: ImageEncoder): Array<[string, Variable]> {
   const vars = [...encoder.trainableVariables()].filter(([, v]) => v.trainable);
   if (vars.length === 0) throw new Error('The encoder has no trainable variables: nothing to train (with use_lora, check lora_target_modules).');
   return vars;
@@ -78,7 +78,8 @@ function byParameterName(named: Record<string, Tensor | null>, vars: Array<[stri
   return out;
 }
 
-function embedChunk(encoder: ImageEncoder, source: PixelSource, side: PairSide, range: { index: number; start: number; count: number }, options: GradientOptions): Tensor2D {
+/** One chunk of one side, embedded with that chunk's dropout seed; recorded on the tape when one is active. */
+export function embedChunk(encoder: ImageEncoder, source: PixelSource, side: PairSide, range: ChunkRange, options: Pick<GradientOptions, 'training' | 'seed' | 'step'>): Tensor2D {
   const pixels = uploadChunk(source, range.start, range.count, `${side} images`);
   try {
     return encoder.embed(pixels, { training: options.training, dropoutSeed: chunkDropoutSeed(options.seed, options.step, side, range.index) });
@@ -87,8 +88,67 @@ function embedChunk(encoder: ImageEncoder, source: PixelSource, side: PairSide, 
   }
 }
 
+/**
+ * The gradient cache's second pass over one chunk: parameter gradients of
+ * sum(embedding * upstream), upstream being dLoss/dEmbedding for the chunk
+ * ([count, D]). Gradients by parameter name, owned by the caller.
+ */
+export function chunkParameterGradients(
+  encoder: ImageEncoder,
+  vars: Array<[string, Variable]>,
+  source: PixelSource,
+  side: PairSide,
+  range: ChunkRange,
+  upstream: Tensor2D,
+  options: Pick<GradientOptions, 'training' | 'seed' | 'step'>,
+): Map<string, Tensor> {
+  const { value: surrogate, grads } = tf.variableGrads(
+    () => tf.sum(tf.mul(embedChunk(encoder, source, side, range, options), upstream)),
+    vars.map(([, v]) => v),
+  );
+  surrogate.dispose();
+  return byParameterName(grads, vars);
+}
+
+/** Add `add` into `total`, per name (disposing what it replaces and what it adds). */
+export function accumulateGradients(total: Map<string, Tensor>, add: Map<string, Tensor>): void {
+  for (const [name, g] of add) {
+    const prev = total.get(name);
+    if (prev) {
+      total.set(name, tf.add(prev, g));
+      prev.dispose();
+      g.dispose();
+    } else {
+      total.set(name, g);
+    }
+  }
+}
+
+/**
+ * The full-batch loss and its gradient with respect to both sides'
+ * embeddings (the gradient cache's middle step). Disposes the embeddings.
+ * The gradients are null when the loss is not finite.
+ */
+export function lossAndEmbeddingGradients(queries: Tensor2D, positives: Tensor2D, batch: PairBatch, options: GradientOptions): { loss: number; grads: [Tensor2D, Tensor2D] | null } {
+  let lossAndGrads: { value: Tensor; grads: Tensor[] };
+  try {
+    lossAndGrads = tf.valueAndGrads((q: Tensor, p: Tensor) => embeddingLoss(options.loss, q as Tensor2D, p as Tensor2D, batch.labels))([queries, positives]);
+  } finally {
+    queries.dispose();
+    positives.dispose();
+  }
+  const { value, grads } = lossAndGrads;
+  const loss = value.dataSync()[0]!;
+  value.dispose();
+  if (!Number.isFinite(loss)) {
+    for (const g of grads) g.dispose();
+    return { loss, grads: null };
+  }
+  return { loss, grads: grads as [Tensor2D, Tensor2D] };
+}
+
 /** All embeddings of one side, chunk by chunk; recorded on the tape when one is active. */
-function embedSide(encoder: ImageEncoder, source: PixelSource, side: PairSide, options: GradientOptions): Tensor2D {
+export function embedSide(encoder: ImageEncoder, source: PixelSource, side: PairSide, options: GradientOptions): Tensor2D {
   const parts = chunkRanges(pixelCount(source), options.chunkSize).map((r) => tf.tidy(() => embedChunk(encoder, source, side, r, options)));
   if (parts.length === 1) return parts[0]!;
   const all = tf.concat(parts, 0);
@@ -114,19 +174,6 @@ export function plainGradients(encoder: ImageEncoder, batch: PairBatch, options:
   return { loss, grads: named };
 }
 
-function accumulate(total: Map<string, Tensor>, add: Map<string, Tensor>): void {
-  for (const [name, g] of add) {
-    const prev = total.get(name);
-    if (prev) {
-      total.set(name, tf.add(prev, g));
-      prev.dispose();
-      g.dispose();
-    } else {
-      total.set(name, g);
-    }
-  }
-}
-
 export function cachedGradients(encoder: ImageEncoder, batch: PairBatch, options: GradientOptions): BatchGradients {
   batchSize(batch);
   const vars = trainableList(encoder);
@@ -139,35 +186,18 @@ export function cachedGradients(encoder: ImageEncoder, batch: PairBatch, options
   const [queries, positives] = sides.map(([side, source]) => embedSide(encoder, source, side, options)) as [Tensor2D, Tensor2D];
 
   // 2. The full-batch loss and its gradient with respect to the embeddings.
-  let lossAndGrads: { value: Tensor; grads: Tensor[] };
-  try {
-    lossAndGrads = tf.valueAndGrads((q: Tensor, p: Tensor) => embeddingLoss(options.loss, q as Tensor2D, p as Tensor2D, batch.labels))([queries, positives]);
-  } finally {
-    queries.dispose();
-    positives.dispose();
-  }
-  const { value, grads: embeddingGrads } = lossAndGrads;
-  const loss = value.dataSync()[0]!;
-  value.dispose();
-  if (!Number.isFinite(loss)) {
-    for (const g of embeddingGrads) g.dispose();
-    return { loss, grads: new Map() };
-  }
+  const { loss, grads: embeddingGrads } = lossAndEmbeddingGradients(queries, positives, batch, options);
+  if (!embeddingGrads) return { loss, grads: new Map() };
 
   // 3. Re-embed chunk by chunk with a tape; the cached gradient closes the chain rule.
   const total = new Map<string, Tensor>();
   try {
     sides.forEach(([side, source], s) => {
-      const dEmbedding = embeddingGrads[s]! as Tensor2D;
+      const dEmbedding = embeddingGrads[s]!;
       for (const range of chunkRanges(pixelCount(source), options.chunkSize)) {
         const upstream = tf.slice(dEmbedding, [range.start, 0], [range.count, dEmbedding.shape[1]]);
         try {
-          const { value: surrogate, grads } = tf.variableGrads(
-            () => tf.sum(tf.mul(embedChunk(encoder, source, side, range, options), upstream)),
-            vars.map(([, v]) => v),
-          );
-          surrogate.dispose();
-          accumulate(total, byParameterName(grads, vars));
+          accumulateGradients(total, chunkParameterGradients(encoder, vars, source, side, range, upstream, options));
         } finally {
           upstream.dispose();
         }

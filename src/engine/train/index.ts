@@ -7,7 +7,8 @@ export { clipGradNorm, globalGradNorm, type ClipResult } from './optim/clip';
 export { cachedGradients, plainGradients, batchSize, type BatchGradients, type GradientOptions, type PairBatch } from './gradients';
 export { chunkRanges, uploadChunk, type ChunkedPixels, type PixelSource } from './pixels';
 export { chunkDropoutSeed, type PairSide } from './seeds';
-export { trainStep, type TrainStepConfig, type TrainStepInput, type TrainStepResult } from './step';
+export { trainStep, trainStepParallel, type TrainStepConfig, type TrainStepInput, type TrainStepResult } from './step';
+export { GradientLanes, gradientWorkerCount } from './parallel/lanes';
 export { NonFiniteTrainingError } from './errors';
 export {
   checkpointName,

@@ -8,7 +8,8 @@ import type { Tensor } from '../backend/tf';
 import type { TrainConfig } from '../../shared/config/schema';
 import type { ImageEncoder } from '../model/types';
 import { NonFiniteTrainingError } from './errors';
-import { batchSize, cachedGradients, plainGradients, type GradientOptions, type PairBatch } from './gradients';
+import { batchSize, cachedGradients, plainGradients, type BatchGradients, type GradientOptions, type PairBatch } from './gradients';
+import type { GradientLanes } from './parallel/lanes';
 import type { LossConfig } from './loss';
 import type { AdamW } from './optim/adamw';
 import { clipGradNorm } from './optim/clip';
@@ -51,22 +52,32 @@ function disposeAll(grads: Map<string, Tensor>): void {
   for (const g of grads.values()) g.dispose();
 }
 
-export function trainStep(input: TrainStepInput): TrainStepResult {
-  const { encoder, optimizer, config, batch, globalStep } = input;
-  const stepNumber = globalStep + 1;
-  const lr = lrAt(input.schedule, globalStep);
+interface PreparedStep {
+  stepNumber: number;
+  lr: number;
+  useCache: boolean;
+  options: GradientOptions;
+}
+
+function prepare(input: TrainStepInput): PreparedStep {
+  const { config, batch, globalStep } = input;
   const n = batchSize(batch);
   const chunkSize = config.use_gradient_cache ? config.gradient_cache_chunk_size : n;
-  // A single chunk would embed the batch twice for nothing.
-  const useCache = config.use_gradient_cache && n > chunkSize;
-  const options: GradientOptions = {
-    loss: config,
-    chunkSize,
-    training: input.training ?? true,
-    seed: config.seed,
-    step: stepNumber,
+  const stepNumber = globalStep + 1;
+  return {
+    stepNumber,
+    lr: lrAt(input.schedule, globalStep),
+    // A single chunk would embed the batch twice for nothing.
+    useCache: config.use_gradient_cache && n > chunkSize,
+    options: { loss: config, chunkSize, training: input.training ?? true, seed: config.seed, step: stepNumber },
   };
-  const { loss, grads } = (useCache ? cachedGradients : plainGradients)(encoder, batch, options);
+}
+
+/** Finiteness checks, clipping and the optimizer update; disposes the gradients. */
+function apply(input: TrainStepInput, prepared: PreparedStep, gradients: BatchGradients): TrainStepResult {
+  const { config, optimizer } = input;
+  const { stepNumber, lr, useCache } = prepared;
+  const { loss, grads } = gradients;
   const context = { learningRate: lr, temperature: config.temperature, lossType: config.loss_type };
   if (!Number.isFinite(loss)) {
     disposeAll(grads);
@@ -80,4 +91,22 @@ export function trainStep(input: TrainStepInput): TrainStepResult {
   } finally {
     disposeAll(grads);
   }
+}
+
+export function trainStep(input: TrainStepInput): TrainStepResult {
+  const prepared = prepare(input);
+  const gradients = (prepared.useCache ? cachedGradients : plainGradients)(input.encoder, input.batch, prepared.options);
+  return apply(input, prepared, gradients);
+}
+
+/**
+ * `trainStep` with the gradient cache's chunks spread over `lanes` (the main
+ * thread and worker threads, see parallel/lanes.ts). Steps that do not use the
+ * cache run as `trainStep` does. Same results up to the order of the final
+ * gradient additions.
+ */
+export async function trainStepParallel(input: TrainStepInput, lanes: GradientLanes): Promise<TrainStepResult> {
+  const prepared = prepare(input);
+  const gradients = prepared.useCache ? await lanes.cachedGradients(input.encoder, input.batch, prepared.options) : plainGradients(input.encoder, input.batch, prepared.options);
+  return apply(input, prepared, gradients);
 }

@@ -1,0 +1,351 @@
+/**
+ * The gradient cache on every core. The wasm backend computes on one thread
+ * per instance, so the main thread and each worker thread (with its own wasm
+ * instance and a copy of the encoder) form "lanes", and a step's chunks are
+ * dealt to them in turn: chunk j of the step (queries first, then positives)
+ * goes to lane j mod lanes, lane 0 being the main thread.
+ *
+ * One step:
+ *  0. the workers get the current trainable values (they change every step);
+ *  1. every lane embeds its chunks without a tape;
+ *  2. the main thread computes the loss and dLoss/dEmbeddings;
+ *  3. every lane back-propagates its chunks with their slices of that
+ *     gradient and sums its parameter gradients; the main thread adds the
+ *     lanes' sums in lane order.
+ * Workers get a chunk's pixels with each request and keep nothing between
+ * requests but the model, so their memory does not grow with the batch.
+ * Embeddings and per-chunk gradients are those of the serial gradient cache
+ * bit for bit; only the order of the final additions differs, and it is
+ * fixed for a given number of lanes, so runs are reproducible.
+ *
+ * A worker that fails is dropped and its chunks are computed on the main
+ * thread, so a step never fails because of a worker.
+ */
+import type { Worker } from 'node:worker_threads';
+import { tf, type Tensor, type Tensor2D } from '../../backend/tf';
+import { computeThreadRequest, computeThreads, type ThreadRequest } from '../../backend/threads';
+import { Dinov2ImageEncoder } from '../../model/encoder';
+import { snapshotEncoder, trainableValues } from '../../model/snapshot';
+import type { ImageEncoder } from '../../model/types';
+import { startWorker } from '../../util/startWorker';
+import {
+  accumulateGradients,
+  batchSize,
+  cachedGradients,
+  chunkParameterGradients,
+  embedChunk,
+  lossAndEmbeddingGradients,
+  trainableList,
+  type BatchGradients,
+  type GradientOptions,
+  type PairBatch,
+} from '../gradients';
+import { chunkRanges, pixelCount, uploadChunk, type ChunkRange, type PixelSource } from '../pixels';
+import type { PairSide } from '../seeds';
+import type { ChunkSettings, EmbedJob, GradientReply, GradientRequest, GradientWorkerInit } from './protocol';
+
+/** The worker's file next to the engine bundle (scripts/build.mjs bundles worker.ts under this name). */
+export const BUNDLED_GRADIENT_WORKER_FILE = 'gradient-worker.js';
+
+/**
+ * One worker thread with a copy of the encoder. Requests may be queued: the
+ * worker answers them in order, so replies are matched first in, first out.
+ */
+class GradientWorker {
+  private readonly pending: Array<{ resolve: (r: GradientReply) => void; reject: (e: Error) => void }> = [];
+  private failure?: Error;
+
+  constructor(private readonly worker: Worker) {
+    worker.on('message', (m: GradientReply) => {
+      const p = this.pending.shift();
+      if (!p) return;
+      if (m.type === 'error') p.reject(new Error(`gradient worker: ${m.message}`));
+      else p.resolve(m);
+    });
+    worker.on('error', (e) => this.fail(new Error(`gradient worker failed: ${e.message}`)));
+    worker.on('exit', (code) => this.fail(new Error(`gradient worker exited (code ${code})`)));
+  }
+
+  get failed(): Error | undefined {
+    return this.failure;
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    for (const p of this.pending.splice(0)) p.reject(this.failure);
+  }
+
+  /** The next unrequested reply: the worker's first message, 'ready'. */
+  ready(): Promise<GradientReply> {
+    return this.expect();
+  }
+
+  private expect(): Promise<GradientReply> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.pending.push({ resolve, reject }));
+  }
+
+  async request<T extends GradientReply['type']>(message: GradientRequest, expect: T, transfer: ArrayBuffer[] = []): Promise<Extract<GradientReply, { type: T }>> {
+    const reply = this.expect();
+    if (!this.failure) this.worker.postMessage(message, transfer);
+    const r = await reply;
+    if (r.type !== expect) throw new Error(`internal: gradient worker answered ${r.type} to ${message.type}`);
+    return r as Extract<GradientReply, { type: T }>;
+  }
+
+  async close(): Promise<void> {
+    this.worker.removeAllListeners('exit');
+    this.worker.removeAllListeners('error');
+    this.worker.on('error', () => {});
+    this.fail(new Error('gradient worker closed'));
+    await this.worker.terminate();
+  }
+}
+
+/** Requests in flight per worker: enough that it never waits for this thread, few enough that little pixel data is in flight. */
+const WINDOW = 2;
+
+/** Let replies from the workers in between two chunks computed on this thread. */
+function yieldToEvents(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * How many workers to add to the main thread for `request` computing threads
+ * (default: the process-wide choice, backend/threads.ts): one per further
+ * thread on the wasm backend, none elsewhere.
+ */
+export function gradientWorkerCount(request: ThreadRequest = computeThreadRequest()): number {
+  if (request !== 'auto' && (!Number.isInteger(request) || request < 1)) throw new Error(`computing threads must be an integer >= 1 or 'auto', got ${request}`);
+  return computeThreads(request) - 1;
+}
+
+/** Worker threads that share the gradient cache's work with the main thread, for one encoder. */
+export class GradientLanes {
+  private constructor(
+    readonly encoder: Dinov2ImageEncoder,
+    private workers: GradientWorker[],
+    private readonly onNote: (message: string) => void,
+  ) {}
+
+  /**
+   * Start `count` workers (see gradientWorkerCount) with copies of `encoder`.
+   * Workers that cannot start are left out, with a note; with none, every
+   * step runs on the main thread alone.
+   */
+  static async start(encoder: Dinov2ImageEncoder, count: number, onNote: (message: string) => void = () => {}): Promise<GradientLanes> {
+    const lanes = new GradientLanes(encoder, [], onNote);
+    if (count < 1) return lanes;
+    let init: GradientWorkerInit;
+    try {
+      init = { snapshot: snapshotEncoder(encoder) };
+    } catch (e) {
+      onNote(`could not copy the model for gradient workers (${(e as Error).message}); training on the main thread only`);
+      return lanes;
+    }
+    const started = await Promise.allSettled(
+      Array.from({ length: count }, async () => {
+        const w = new GradientWorker(startWorker(__dirname, BUNDLED_GRADIENT_WORKER_FILE, 'worker.ts', init));
+        try {
+          const first = await w.ready();
+          if (first.type !== 'ready') throw new Error(`unexpected first message ${first.type}`);
+          return w;
+        } catch (e) {
+          await w.close();
+          throw e;
+        }
+      }),
+    );
+    const failures: string[] = [];
+    for (const r of started) {
+      if (r.status === 'fulfilled') lanes.workers.push(r.value);
+      else failures.push((r.reason as Error).message);
+    }
+    if (failures.length > 0) onNote(`${failures.length} of ${count} gradient worker(s) did not start (${failures[0]}); training on ${lanes.size} thread(s)`);
+    return lanes;
+  }
+
+  /** Lanes in use: the main thread plus the live workers. */
+  get size(): number {
+    return 1 + this.workers.length;
+  }
+
+  /** The workers' wasm heap sizes (each its peak) and live tf bytes. */
+  async workerMemory(): Promise<Array<{ wasmHeapBytes: number; tfBytes: number }>> {
+    const out: Array<{ wasmHeapBytes: number; tfBytes: number }> = [];
+    for (const w of this.workers) {
+      const r = await w.request({ type: 'memory' }, 'memory');
+      out.push({ wasmHeapBytes: r.wasmHeapBytes, tfBytes: r.tfBytes });
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    const workers = this.workers;
+    this.workers = [];
+    await Promise.all(workers.map((w) => w.close()));
+  }
+
+  /** Drop a failed worker; its work falls back to the main thread. */
+  private drop(w: GradientWorker, e: unknown): void {
+    if (!this.workers.includes(w)) return;
+    this.workers = this.workers.filter((x) => x !== w);
+    this.onNote(`${(e as Error).message}; its chunks run on the main thread${this.workers.length > 0 ? `, ${this.workers.length} worker(s) left` : ''}`);
+    void w.close();
+  }
+
+  /**
+   * The gradient cache over the lanes (see the file comment). Same contract as
+   * `cachedGradients`; the encoder must be the one the lanes were started with.
+   */
+  async cachedGradients(encoder: ImageEncoder, batch: PairBatch, options: GradientOptions): Promise<BatchGradients> {
+    if (encoder !== this.encoder) throw new Error('internal: gradient lanes were started for another encoder');
+    if (this.workers.length === 0) return cachedGradients(encoder, batch, options);
+    batchSize(batch);
+    const vars = trainableList(encoder);
+    const settings: ChunkSettings = { training: options.training, seed: options.seed, step: options.step };
+    const sources: Record<PairSide, PixelSource> = { query: batch.queries, positive: batch.positives };
+    const chunks: Array<{ side: PairSide; range: ChunkRange }> = [];
+    for (const side of ['query', 'positive'] as const) for (const range of chunkRanges(pixelCount(sources[side]), options.chunkSize)) chunks.push({ side, range });
+    const workers = [...this.workers];
+    // Chunk j goes to lane j mod lanes; lane 0 is this thread.
+    const laneChunks = Array.from({ length: workers.length + 1 }, (_, lane) => chunks.map((_, j) => j).filter((j) => j % (workers.length + 1) === lane));
+    const dim = encoder.embeddingDim;
+    const job = (j: number): EmbedJob => embedJob(sources[chunks[j]!.side], chunks[j]!.side, chunks[j]!.range);
+
+    // 0. The workers compute with this step's weights.
+    const values = trainableValues(this.encoder);
+    // Full fine-tuning sends every weight each step: the last worker takes the buffers instead of a copy
+    // (on wasm they are fresh copies of the heap; postMessage has cloned them for the others by then).
+    const handOver = tf.getBackend() === 'wasm' ? [...values.values()].map((v) => v.buffer as ArrayBuffer) : [];
+    const synced = workers.map((w, i) => w.request({ type: 'sync', values }, 'synced', i === workers.length - 1 ? handOver : []));
+    synced.forEach((p) => p.catch(() => undefined)); // awaited by the worker's lane, before its first chunk
+
+    // 1. Embeddings without a tape, lane by lane.
+    const embeddings = new Map<number, Tensor2D>();
+    let lossResult: ReturnType<typeof lossAndEmbeddingGradients>;
+    try {
+      await this.runLanes(workers, laneChunks, {
+        here: (j) => {
+          const c = chunks[j]!;
+          embeddings.set(j, tf.tidy(() => embedChunk(encoder, sources[c.side], c.side, c.range, settings)));
+        },
+        inWorker: async (w, mine, i) => {
+          await synced[i];
+          const got: Array<[number, Float32Array]> = [];
+          await windowed(mine, (j) => w.request({ type: 'embed', settings, job: job(j) }, 'embedded').then((r) => got.push([j, r.embedding])));
+          return () => got.forEach(([j, data]) => embeddings.set(j, tf.tensor2d(data, [chunks[j]!.range.count, dim])));
+        },
+      });
+      // 2. Loss and its gradient with respect to the embeddings, on this thread.
+      const side = (s: PairSide): Tensor2D => {
+        const parts = chunks.map((c, j) => (c.side === s ? embeddings.get(j)! : null)).filter((t): t is Tensor2D => t !== null);
+        return parts.length === 1 ? tf.clone(parts[0]!) : (tf.concat(parts, 0) as Tensor2D);
+      };
+      lossResult = lossAndEmbeddingGradients(side('query'), side('positive'), batch, options);
+    } finally {
+      for (const t of embeddings.values()) t.dispose();
+    }
+    const { loss, grads: embeddingGrads } = lossResult;
+    if (!embeddingGrads) return { loss, grads: new Map() };
+
+    // 3. Back-propagation, lane by lane; the workers' sums are added in lane order.
+    const total = new Map<string, Tensor>();
+    try {
+      const upstreamHost = [embeddingGrads[0].dataSync() as Float32Array, embeddingGrads[1].dataSync() as Float32Array];
+      const shapes = new Map(vars.map(([name, v]) => [name, v.shape] as const));
+      await this.runLanes(workers, laneChunks, {
+        here: (j) => {
+          const c = chunks[j]!;
+          const upstream = tf.slice(embeddingGrads[c.side === 'query' ? 0 : 1], [c.range.start, 0], [c.range.count, dim]);
+          try {
+            accumulateGradients(total, chunkParameterGradients(encoder, vars, sources[c.side], c.side, c.range, upstream, settings));
+          } finally {
+            upstream.dispose();
+          }
+        },
+        inWorker: async (w, mine) => {
+          await windowed(mine, (j) => {
+            const c = chunks[j]!;
+            const upstream = upstreamHost[c.side === 'query' ? 0 : 1]!.slice(c.range.start * dim, (c.range.start + c.range.count) * dim);
+            return w.request({ type: 'backward', settings, job: { ...job(j), upstream } }, 'accumulated');
+          });
+          const { grads } = await w.request({ type: 'collect' }, 'gradients');
+          return () => accumulateGradients(total, new Map([...grads].map(([name, data]) => [name, tf.tensor(data, shapes.get(name)!, 'float32')] as const)));
+        },
+      });
+    } catch (e) {
+      for (const g of total.values()) g.dispose();
+      throw e;
+    } finally {
+      for (const g of embeddingGrads) g.dispose();
+    }
+    return { loss, grads: total };
+  }
+
+  /**
+   * One phase of a step over every lane: this thread computes lane 0's chunks
+   * (`here`), yielding between them so that the workers' replies come in and
+   * their next requests go out; each worker gets its lane's chunks through
+   * `inWorker`, whose result is applied once all are in, in lane order. A
+   * worker that fails is dropped, and its whole lane is computed here.
+   */
+  private async runLanes(
+    workers: GradientWorker[],
+    laneChunks: number[][],
+    lane: { here: (j: number) => void; inWorker: (w: GradientWorker, chunks: number[], index: number) => Promise<() => void> },
+  ): Promise<void> {
+    const running = workers.map((w, i) => lane.inWorker(w, laneChunks[i + 1]!, i));
+    running.forEach((r) => r.catch(() => undefined)); // awaited below, in lane order
+    for (const j of laneChunks[0]!) {
+      lane.here(j);
+      await yieldToEvents();
+    }
+    for (let i = 0; i < workers.length; i++) {
+      let apply: () => void;
+      try {
+        apply = await running[i]!;
+      } catch (e) {
+        this.drop(workers[i]!, e);
+        laneChunks[i + 1]!.forEach(lane.here);
+        continue;
+      }
+      apply();
+    }
+  }
+}
+
+/** Run `send` for every item with at most WINDOW calls outstanding; rejects on the first failure. */
+async function windowed(items: readonly number[], send: (item: number) => Promise<unknown>): Promise<void> {
+  const inFlight: Array<Promise<unknown>> = [];
+  let next = 0;
+  for (let k = 0; k < items.length; k++) {
+    while (next < items.length && next < k + WINDOW) {
+      const p = send(items[next++]!);
+      p.catch(() => undefined); // awaited in turn below
+      inFlight.push(p);
+    }
+    await inFlight.shift();
+  }
+}
+
+/**
+ * A chunk's pixels for a worker, copied out of the batch (a view would take
+ * its whole buffer along: postMessage clones a typed array's entire buffer)
+ * or out of the callback's tensor.
+ */
+function embedJob(source: PixelSource, side: PairSide, range: ChunkRange): EmbedJob {
+  if ('data' in source && source.data instanceof Float32Array) {
+    const per = source.height * source.width * 3;
+    if (source.data.length !== source.n * per) throw new Error(`${side} images: the pixel batch says ${source.n} x ${source.height} x ${source.width} x 3 = ${source.n * per} floats but holds ${source.data.length}.`);
+    const pixels = source.data.slice(range.start * per, (range.start + range.count) * per);
+    return { side, index: range.index, pixels, count: range.count, height: source.height, width: source.width };
+  }
+  const t = uploadChunk(source, range.start, range.count, `${side} images`);
+  try {
+    const [count, height, width] = t.shape;
+    return { side, index: range.index, pixels: t.dataSync() as Float32Array, count, height, width };
+  } finally {
+    t.dispose();
+  }
+}
