@@ -17,6 +17,7 @@ import { imageLoaderFromConfig } from '../image/loader';
 import { prefetchBatches } from '../image/prefetch';
 import { augmentationSeed, type ImageJob } from '../image/transform';
 import { saveAdapter, saveFullModel } from '../model';
+import { Dinov2ImageEncoder } from '../model/encoder';
 import {
   AdamW,
   appendLossHistory,
@@ -29,7 +30,10 @@ import {
   removeStaleCheckpointTemps,
   saveCheckpoint,
   scheduleFromConfig,
+  GradientLanes,
+  gradientWorkerCount,
   trainStep,
+  trainStepParallel,
   type LoadedCheckpoint,
   type LossRecord,
 } from '../train';
@@ -139,6 +143,10 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
   let globalStep = resumed?.trainerState.globalStep ?? 0;
   let history: LossRecord[] = resumed?.trainerState.lossHistory ?? [];
   const trainable = [...params.values()].reduce((n, v) => n + v.size, 0);
+  // The gradient cache's chunks over every computing thread (wasm: one model copy per worker thread).
+  const chunked = config.use_gradient_cache && config.batch_size > config.gradient_cache_chunk_size;
+  const workers = chunked && encoder instanceof Dinov2ImageEncoder ? gradientWorkerCount() : 0;
+  const lanes = workers > 0 ? await GradientLanes.start(encoder as Dinov2ImageEncoder, workers, (m) => reporter.warn(m, 'gradient-workers')) : null;
 
   reporter.event({
     type: 'run_started',
@@ -155,7 +163,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
   reporter.info(
     `model ${config.model_name}: ${encoder.config.numHiddenLayers} layers, hidden ${encoder.config.hiddenSize}, input ${encoder.processing.imageSize}px, ` +
       `${config.use_lora ? `LoRA r=${config.lora_r}` : 'full fine-tuning'}, ${trainable.toLocaleString('en-US')} trainable parameters; ` +
-      `${train.records.length} training pairs, ${totalSteps} steps of ${config.batch_size}${valSet ? `; validation on ${valSet.paths.length} images` : ''}`,
+      `${train.records.length} training pairs, ${totalSteps} steps of ${config.batch_size}${lanes ? ` (gradient cache on ${lanes.size} threads)` : ''}${valSet ? `; validation on ${valSet.paths.length} images` : ''}`,
   );
 
   let lastCheckpoint: string | undefined = resumed?.dir;
@@ -211,14 +219,8 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
         epochStarted = performance.now();
       }
       const t0 = performance.now();
-      const result = trainStep({
-        encoder,
-        optimizer,
-        schedule,
-        config,
-        batch: { queries: q, positives: p, labels: b.indices.map((i) => labels[i]!) },
-        globalStep,
-      });
+      const stepInput = { encoder, optimizer, schedule, config, batch: { queries: q, positives: p, labels: b.indices.map((i) => labels[i]!) }, globalStep };
+      const result = lanes ? await trainStepParallel(stepInput, lanes) : trainStep(stepInput);
       globalStep = result.globalStep;
       const seconds = (performance.now() - t0) / 1000;
       stepSecondsAvg = stepSecondsAvg === undefined ? seconds : 0.8 * stepSecondsAvg + 0.2 * seconds;
@@ -271,6 +273,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
       throw e;
     }
   } finally {
+    await lanes?.close();
     await loader.close();
     optimizer.dispose();
     encoder.dispose();

@@ -24,15 +24,18 @@ export function nodeRuntime(): { nodePath: string; env: NodeJS.ProcessEnv } {
   return { nodePath: process.execPath, env: { ELECTRON_RUN_AS_NODE: '1' } };
 }
 
-/** Launch options for `vembed <args>` in `cwd`, with the backend preference from the settings. */
+/** Launch options for `vembed <args>` in `cwd`, with the backend and thread choices from the settings. */
 export function engineLaunch(context: vscode.ExtensionContext, args: string[], cwd: string, withBackend: boolean): EngineLaunch {
   const runtime = nodeRuntime();
-  const backend = vscode.workspace.getConfiguration('vembed').get<string>('backend', 'auto');
+  const settings = vscode.workspace.getConfiguration('vembed');
+  const backend = settings.get<string>('backend', 'auto');
+  const threads = String(settings.get<string | number>('threads', 'auto')).trim();
+  const compute = withBackend ? [...(backend !== 'auto' ? ['--backend', backend] : []), ...(threads !== 'auto' && threads !== '' ? ['--threads', threads] : [])] : [];
   const extraPath = backendsDir(context);
   return {
     nodePath: runtime.nodePath,
     enginePath: engineBundle(context),
-    args: withBackend && backend !== 'auto' ? [...args, '--backend', backend] : args,
+    args: [...args, ...compute],
     cwd,
     env: {
       ...runtime.env,

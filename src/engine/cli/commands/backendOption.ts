@@ -1,5 +1,6 @@
-/** The `--backend` option of every command that computes, and its activation. */
+/** The `--backend` and `--threads` options of every command that computes, and the backend's activation. */
 import { activateBackend, parseBackendPreference, type ActiveBackend } from '../../backend/ladder';
+import { computeThreads, parseThreadRequest, setComputeThreads } from '../../backend/threads';
 import { UsageError, type OptionSpec } from '../args';
 import type { Reporter } from '../reporter';
 
@@ -10,12 +11,40 @@ export const BACKEND_OPTION: OptionSpec = {
   description: 'Compute backend: auto (best available), tfjs-node-gpu, tfjs-node, wasm or cpu. Also VEMBED_BACKEND.',
 };
 
-/** Activate the backend asked for (flag, then VEMBED_BACKEND, then auto) and say which one runs. */
-export async function backendFromOptions(value: unknown, reporter: Reporter): Promise<ActiveBackend> {
-  const raw = typeof value === 'string' ? value : process.env.VEMBED_BACKEND;
+export const THREADS_OPTION: OptionSpec = {
+  name: 'threads',
+  type: 'string',
+  metavar: 'auto|N',
+  description: 'Threads that compute on the WebAssembly backend, each with its own copy of the model: auto (one per core) or a number. Native TensorFlow uses every core itself. Also VEMBED_THREADS.',
+};
+
+/** Both options, in the order help lists them. */
+export const COMPUTE_OPTIONS: readonly OptionSpec[] = [BACKEND_OPTION, THREADS_OPTION];
+
+export interface ComputeSetup extends ActiveBackend {
+  /** Threads that compute (see backend/threads.ts). */
+  threads: number;
+}
+
+/**
+ * Activate the backend asked for (flag, then VEMBED_BACKEND, then auto), set
+ * the thread count (flag, then VEMBED_THREADS, then auto) and say which runs.
+ */
+export async function backendFromOptions(options: { backend?: unknown; threads?: unknown }, reporter: Reporter): Promise<ComputeSetup> {
+  const rawThreads = typeof options.threads === 'string' ? options.threads : process.env.VEMBED_THREADS;
+  const request = parseThreadRequest(rawThreads);
+  if (request === null) throw new UsageError(`${typeof options.threads === 'string' ? '--threads' : 'VEMBED_THREADS='}${rawThreads}: expected auto or a whole number >= 1.`);
+  setComputeThreads(request);
+  const raw = typeof options.backend === 'string' ? options.backend : process.env.VEMBED_BACKEND;
   const pref = parseBackendPreference(raw);
   if (!pref) throw new UsageError(`--backend ${raw}: expected auto, tfjs-node-gpu, tfjs-node, wasm or cpu.`);
   const backend = await activateBackend(pref);
   for (const s of backend.skipped) if (pref === 'auto' && s.reason && !/not installed/.test(s.reason)) reporter.warn(`backend ${s.name} skipped: ${s.reason}`, 'backend-skipped');
-  return backend;
+  return { ...backend, device: describeDevice(backend), threads: computeThreads(request) };
+}
+
+/** The backend's device, with the threads vembed adds on wasm: "WebAssembly (1 thread, SIMD)" becomes "WebAssembly (2 threads, SIMD)". */
+function describeDevice(backend: ActiveBackend): string {
+  const threads = computeThreads();
+  return backend.name === 'wasm' && threads > 1 ? backend.device.replace(/\b1 thread\b/, `${threads} threads`) : backend.device;
 }

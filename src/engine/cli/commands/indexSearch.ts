@@ -9,7 +9,7 @@ import { defaultConfig } from '../../../shared/config/schema';
 import { buildIndexFromImages, loadIndex } from '../../retrieval/imageIndex';
 import type { ImageRecord } from '../../retrieval/metadataFile';
 import { writeJsonAtomic } from '../../util/atomic';
-import { BACKEND_OPTION } from './backendOption';
+import { COMPUTE_OPTIONS } from './backendOption';
 import { BATCH_OPTION, INFERENCE_OPTIONS, withInferenceModel } from './modelOptions';
 
 /** The images to index: an SOP list (Ebay_*.txt) or a pair file's distinct images. */
@@ -72,7 +72,7 @@ export const searchCommand: Command = {
     { name: 'k', type: 'integer', metavar: 'N', short: 'k', default: 10, description: 'How many results.' },
     { name: 'out', type: 'string', metavar: 'FILE', description: 'Write the results as JSON here.' },
     BATCH_OPTION,
-    BACKEND_OPTION,
+    ...COMPUTE_OPTIONS,
   ],
   async run(ctx) {
     const { args, reporter } = ctx;

@@ -8,7 +8,7 @@ import type { Dinov2ImageEncoder } from '../../model/encoder';
 import type { ActiveBackend } from '../../backend/ladder';
 import { embedImages } from '../../run/embed';
 import { encoderForInference } from '../../run/modelSetup';
-import { BACKEND_OPTION, backendFromOptions } from './backendOption';
+import { backendFromOptions, COMPUTE_OPTIONS } from './backendOption';
 
 export const POOL_OPTION: OptionSpec = { name: 'pool', type: 'string', metavar: 'cls|mean', description: "Pooled output: the CLS token or the mean of the patch tokens (default: the model's own, else cls)." };
 export const BATCH_OPTION: OptionSpec = { name: 'batch_size', type: 'integer', metavar: 'N', default: 32, description: 'Images per forward pass (memory, not results).' };
@@ -16,7 +16,7 @@ export const WORKERS_OPTION: OptionSpec = { name: 'num_workers', type: 'integer'
 export const IMAGE_SIZE_OPTION: OptionSpec = { name: 'image_size', type: 'integer', metavar: 'PX', description: "Input size (a multiple of 14); default: the model's preprocessor_config.json." };
 
 /** The options of every command that embeds images. */
-export const INFERENCE_OPTIONS: readonly OptionSpec[] = [POOL_OPTION, BATCH_OPTION, WORKERS_OPTION, IMAGE_SIZE_OPTION, BACKEND_OPTION];
+export const INFERENCE_OPTIONS: readonly OptionSpec[] = [POOL_OPTION, BATCH_OPTION, WORKERS_OPTION, IMAGE_SIZE_OPTION, ...COMPUTE_OPTIONS];
 
 export function poolFrom(value: unknown): 'cls' | 'mean' | undefined {
   if (value === undefined) return undefined;
@@ -43,7 +43,7 @@ export interface InferenceModel {
 export async function withInferenceModel<T>(modelPath: string, command: string, ctx: CommandContext, fn: (m: InferenceModel) => Promise<T>, runDir?: string): Promise<T> {
   const { args, reporter, signal } = ctx;
   const o = args.options;
-  const backend = await backendFromOptions(o.backend, reporter);
+  const backend = await backendFromOptions(o, reporter);
   reporter.event({ type: 'run_started', command, backend: backend.name, device: backend.device, ...(runDir ? { runDir } : {}) });
   const encoder = await encoderForInference(modelPath, { reporter, signal, baseDir: process.cwd() }, { pooling: poolFrom(o.pool), imageSize: (o.image_size as number | undefined) ?? null });
   const loader = evalLoader(encoder.processing, (o.num_workers as number | undefined) ?? 0);

@@ -6,12 +6,12 @@ import { runTraining } from '../../run/trainRun';
 import * as path from 'node:path';
 import { UsageError } from '../args';
 import { UserError, type Command } from '../command';
-import { BACKEND_OPTION, backendFromOptions } from './backendOption';
+import { backendFromOptions, COMPUTE_OPTIONS } from './backendOption';
 
 export const trainCommand: Command = {
   name: 'train',
   summary: 'Fine-tune a model on a config: evaluates before and after every epoch, saves checkpoints.',
-  usage: '--config FILE [--set key=value ...] [--resume latest|CHECKPOINT] [--backend NAME]',
+  usage: '--config FILE [--set key=value ...] [--resume latest|CHECKPOINT] [--backend NAME] [--threads auto|N]',
   description: [
     'Values merge as built-in defaults < the config file < --set overrides. The config is validated first; nothing runs if it has errors.',
     'Writes into output_dir: checkpoint-step-N and checkpoint-epoch-E (loadable model or LoRA adapter folders, with the optimizer state to resume),',
@@ -22,7 +22,7 @@ export const trainCommand: Command = {
     { name: 'config', type: 'string', metavar: 'FILE', required: true, description: 'Training config (YAML).' },
     { name: 'set', type: 'string[]', metavar: 'KEY=VALUE', description: 'Override a config key (repeatable), e.g. --set epochs=1.' },
     { name: 'resume', type: 'string', metavar: 'latest|DIR', description: 'Continue from the latest checkpoint in output_dir, or from the given checkpoint folder.' },
-    BACKEND_OPTION,
+    ...COMPUTE_OPTIONS,
   ],
   async run({ args, reporter, signal }) {
     const configFile = args.options.config as string;
@@ -36,7 +36,7 @@ export const trainCommand: Command = {
     }
     if (!loaded.config) throw new UserError(`${configFile} has errors; nothing was run.`, `Fix them (\`vembed validate ${configFile}\`), then train again.`, 'invalid-config', configFile);
     const config = loaded.config;
-    const backend = await backendFromOptions(args.options.backend, reporter);
+    const backend = await backendFromOptions(args.options, reporter);
     const release = acquireRunLock(config.output_dir);
     const log = new EventLogReporter(reporter, path.join(config.output_dir, EVENTS_FILE));
     try {
