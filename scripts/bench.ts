@@ -1,0 +1,270 @@
+/**
+ * `npm run bench`: speed and memory of vembed's model on this machine, next
+ * to PyTorch's on the same model shape, batch and protocol.
+ *
+ *   npx tsx scripts/bench.ts [--quick] [--no-torch] [--no-search] [--only embed,lora,full,search]
+ *                            [--embed-batch 32] [--batches N] [--train-batch 128] [--chunk 8] [--steps 1]
+ *                            [--warmup-batch N] [--threads auto|N] [--torch-threads N] [--json FILE]
+ *
+ * For DINOv2-small geometry at 224 px with random weights, it measures
+ *   - embedding throughput (images/s), batches of --embed-batch;
+ *   - training throughput (images/s: two per pair) with LoRA and with full
+ *     fine-tuning, one step of --train-batch pairs with the gradient cache
+ *     (--chunk images per forward pass), after an untimed warm-up step of
+ *     2 x --chunk pairs for small steps (none for steps of 64 pairs or more,
+ *     where one-off costs are a small share);
+ *   - the peak memory of each: process RSS (all threads), and for TF.js the
+ *     wasm heap of every thread (each heap only grows, so its size is its peak);
+ *   - the full SOP protocol search at SOP size (60,502 x 384).
+ * Each measurement runs in a process of its own, so each peak is its own.
+ * Where /usr/bin/python3 has torch, scripts/bench/torch_peer.py measures the
+ * same with PyTorch (--torch-threads, default OMP_NUM_THREADS or 2) and the
+ * ratios are printed.
+ *
+ * --quick: 2 embedding batches and a 16-pair training step (the gradient cache
+ * makes time per image and memory independent of the batch size, so it
+ * measures the same rates, with more noise): about 10 minutes on 2 cores. A
+ * full run (batch 128) takes 20 to 30 minutes there.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { flagNumber, flagSet, flagString } from './bench/flags';
+import type { OursResult } from './bench/ours';
+import type { SearchResult } from './bench/search';
+
+const ROOT = path.resolve(__dirname, '..');
+const PYTHON = '/usr/bin/python3';
+const GB = 1e9;
+
+interface TorchResult {
+  mode: string;
+  torch: string;
+  threads: number;
+  images: number;
+  seconds: number;
+  images_per_s: number;
+  peak_rss_bytes: number;
+}
+
+type Mode = 'embed' | 'lora' | 'full';
+
+interface Settings {
+  quick: boolean;
+  /** Pairs of the untimed warm-up step; 0 for a large step, where one-off costs are a small share. */
+  warmupBatch: number;
+  torchThreads: string;
+  embedBatch: number;
+  batches: number;
+  trainBatch: number;
+  chunk: number;
+  steps: number;
+  threads: string;
+  torch: boolean;
+  only: Set<string>;
+}
+
+function settings(): Settings {
+  const quick = flagSet('quick');
+  const only = new Set(flagString('only', 'embed,lora,full,search').split(',').map((s) => s.trim()));
+  for (const o of only) if (!['embed', 'lora', 'full', 'search'].includes(o)) throw new Error(`--only takes embed, lora, full and search, got "${o}"`);
+  if (flagSet('no-search')) only.delete('search');
+  const trainBatch = flagNumber('train-batch', quick ? 16 : 128);
+  const chunk = flagNumber('chunk', 8);
+  return {
+    quick,
+    warmupBatch: flagNumber('warmup-batch', trainBatch >= 64 ? 0 : 2 * chunk),
+    torchThreads: flagString('torch-threads', process.env.OMP_NUM_THREADS ?? '2'),
+    embedBatch: flagNumber('embed-batch', 32),
+    batches: flagNumber('batches', quick ? 2 : 4),
+    trainBatch,
+    chunk,
+    steps: flagNumber('steps', 1),
+    threads: flagString('threads', 'auto'),
+    torch: !flagSet('no-torch'),
+    only,
+  };
+}
+
+/** Run a child to completion; its stderr shows through, its last stdout line is its JSON result. */
+function runChild(command: string, args: string[], env: NodeJS.ProcessEnv, label: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => {
+      err += b.toString();
+      process.stderr.write(b);
+    });
+    child.on('error', (e) => reject(new Error(`${label}: ${e.message}`)));
+    child.on('close', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0 || !last.startsWith('{')) {
+        reject(new Error(`${label} failed (exit code ${code}): ${(err.trim().split('\n').pop() ?? '').slice(0, 400)}`));
+        return;
+      }
+      resolve(JSON.parse(last));
+    });
+  });
+}
+
+function ours(args: string[], label: string): Promise<unknown> {
+  return runChild(process.execPath, ['--import', 'tsx', path.join('scripts', 'bench', ...args.slice(0, 1)), ...args.slice(1)], process.env, label);
+}
+
+function torchAvailable(): { ok: true; version: string } | { ok: false; why: string } {
+  if (!fs.existsSync(PYTHON)) return { ok: false, why: `${PYTHON} does not exist` };
+  const r = spawnSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', timeout: 120000 });
+  if (r.status !== 0) return { ok: false, why: `${PYTHON} cannot import torch (${(r.stderr || r.error?.message || '').trim().split('\n').pop()})` };
+  return { ok: true, version: r.stdout.trim() };
+}
+
+function torchPeer(mode: Mode, s: Settings): Promise<unknown> {
+  const args = [path.join('scripts', 'bench', 'torch_peer.py'), '--mode', mode];
+  if (mode === 'embed') args.push('--batch', String(s.embedBatch), '--batches', String(s.batches));
+  else args.push('--train-batch', String(s.trainBatch), '--chunk', String(s.chunk), '--steps', String(s.steps), '--warmup-batch', String(s.warmupBatch));
+  const env = { ...process.env, OMP_NUM_THREADS: s.torchThreads, OPENBLAS_NUM_THREADS: s.torchThreads, MKL_NUM_THREADS: s.torchThreads };
+  return runChild(PYTHON, args, env, `PyTorch ${mode}`);
+}
+
+function oursMode(mode: Mode, s: Settings): Promise<unknown> {
+  const args = ['ours.ts', '--mode', mode, '--threads', s.threads];
+  if (mode === 'embed') args.push('--batch', String(s.embedBatch), '--batches', String(s.batches));
+  else args.push('--train-batch', String(s.trainBatch), '--chunk', String(s.chunk), '--steps', String(s.steps), '--warmup-batch', String(s.warmupBatch));
+  return ours(args, `vembed ${mode}`);
+}
+
+// ---------------------------------------------------------------- formatting
+
+const gb = (b: number): string => `${(b / GB).toFixed(2)} GB`;
+const rate = (r: number): string => `${r.toFixed(2)} img/s`;
+
+function pad(cells: string[], widths: number[]): string {
+  return cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+}
+
+function verdict(ok: boolean): string {
+  return ok ? 'met' : 'NOT met';
+}
+
+interface Row {
+  what: string;
+  ours: string;
+  torch: string;
+  ratio: string;
+  goal: string;
+}
+
+function table(rows: Row[]): string {
+  const header = { what: '', ours: 'vembed (TF.js wasm)', torch: 'PyTorch', ratio: 'vembed/PyTorch', goal: 'goal' };
+  const all = [header, ...rows];
+  const widths = (['what', 'ours', 'torch', 'ratio', 'goal'] as const).map((k) => Math.max(...all.map((r) => r[k].length)));
+  return all.map((r) => pad([r.what, r.ours, r.torch, r.ratio, r.goal], widths)).join('\n');
+}
+
+async function main(): Promise<void> {
+  const s = settings();
+  const started = performance.now();
+  const loadBefore = os.loadavg()[0]!;
+  const torch = s.torch ? torchAvailable() : ({ ok: false, why: 'skipped (--no-torch)' } as const);
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  const tfjs = (JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules/@tensorflow/tfjs-core/package.json'), 'utf8')) as { version: string }).version;
+  console.error(`npm run bench${s.quick ? ' --quick' : ''}: measuring (each line below is one process)...`);
+
+  const results: { ours: Partial<Record<Mode, OursResult>>; torch: Partial<Record<Mode, TorchResult>>; search?: SearchResult; errors: string[] } = { ours: {}, torch: {}, errors: [] };
+  const attempt = async <T>(label: string, run: () => Promise<unknown>, store: (r: T) => void): Promise<void> => {
+    const t0 = performance.now();
+    try {
+      store((await run()) as T);
+      console.error(`  ${label}: done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    } catch (e) {
+      results.errors.push((e as Error).message);
+      console.error(`  ${label}: ${(e as Error).message}`);
+    }
+  };
+  // Ours then PyTorch, mode by mode, so that both sides of a ratio see the machine in the same state.
+  for (const mode of ['embed', 'lora', 'full'] as const) {
+    if (!s.only.has(mode)) continue;
+    await attempt<OursResult>(`vembed ${mode}`, () => oursMode(mode, s), (r) => (results.ours[mode] = r));
+    if (torch.ok) await attempt<TorchResult>(`PyTorch ${mode}`, () => torchPeer(mode, s), (r) => (results.torch[mode] = r));
+  }
+  if (s.only.has('search')) await attempt<SearchResult>('SOP-size search', () => ours(['search.ts', '--threads', s.threads], 'search'), (r) => (results.search = r));
+  const loadAfter = os.loadavg()[0]!;
+
+  // ---- report
+  const lines: string[] = [];
+  lines.push(`$ npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`);
+  lines.push(`DINOv2-small geometry (hidden 384, 12 layers, 6 heads, patch 14; random weights), 224 px`);
+  lines.push(`machine: ${os.availableParallelism()} cores (${cpu.trim()}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; TF.js ${tfjs} wasm`);
+  lines.push(`PyTorch: ${torch.ok ? `${torch.version}, ${s.torchThreads} thread(s) (OMP_NUM_THREADS; scripts/bench/torch_peer.py)` : `not measured: ${torch.why}`}`);
+  lines.push(`load average (1 min): ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after; ${((performance.now() - started) / 60000).toFixed(1)} min in all`);
+  lines.push('');
+  const rows: Row[] = [];
+  const pair = (mode: Mode, what: string, goalRatio: number, goalText: string): void => {
+    const o = results.ours[mode];
+    const t = results.torch[mode];
+    if (!o && !t) return;
+    const ratio = o && t ? o.imagesPerSecond / t.images_per_s : undefined;
+    const lanes = o ? (mode === 'embed' ? `${o.threads} worker${o.threads === 1 ? '' : 's'}` : `${o.threads} lane${o.threads === 1 ? '' : 's'}`) : '';
+    rows.push({
+      what,
+      ours: o ? `${rate(o.imagesPerSecond)} (${lanes})` : 'failed',
+      torch: t ? rate(t.images_per_s) : '-',
+      ratio: ratio !== undefined ? ratio.toFixed(2) : '-',
+      goal: ratio !== undefined ? `>= ${goalText}: ${verdict(ratio >= goalRatio)}` : `>= ${goalText}`,
+    });
+  };
+  const trainWhat = `${s.trainBatch} pairs, chunk ${s.chunk}`;
+  pair('embed', `embedding (batches of ${s.embedBatch})`, 1, 'PyTorch');
+  pair('lora', `training LoRA r=16 (${trainWhat})`, 0.5, '0.5 x PyTorch');
+  pair('full', `training full (${trainWhat})`, 0.5, '0.5 x PyTorch');
+  const memory = (mode: Mode, what: string, limit?: number): void => {
+    const o = results.ours[mode];
+    const t = results.torch[mode];
+    if (!o && !t) return;
+    const heaps = o ? o.wasmHeapBytes.map((b) => (b / GB).toFixed(2)).join(' + ') : '';
+    rows.push({
+      what: `  peak memory, ${what}`,
+      ours: o ? `${gb(o.peakRssBytes)} RSS (wasm heaps ${heaps} GB)` : '-',
+      torch: t ? `${gb(t.peak_rss_bytes)} RSS` : '-',
+      ratio: o && t ? (o.peakRssBytes / t.peak_rss_bytes).toFixed(2) : '-',
+      goal: limit !== undefined && o ? `< ${limit} GB: ${verdict(o.peakRssBytes < limit * GB)}` : '',
+    });
+  };
+  memory('embed', 'embedding');
+  memory('lora', 'LoRA', 3);
+  memory('full', 'full', 3);
+  if (results.search) {
+    const r = results.search;
+    rows.push({
+      what: `SOP-size search (${r.n.toLocaleString('en-US')} x ${r.dim}, R@1..1000, MAP@R)`,
+      ours: `${r.seconds.toFixed(1)} s (${r.threads} thread${r.threads === 1 ? '' : 's'}), ${gb(r.peakRssBytes)} RSS`,
+      torch: '-',
+      ratio: '-',
+      goal: `< 60 s: ${verdict(r.seconds < 60)}`,
+    });
+  }
+  lines.push(table(rows));
+  lines.push('');
+  lines.push('training img/s counts both images of a pair; wasm heaps: main thread first, then each worker (a heap never shrinks: its size is its peak).');
+  const notes = [...Object.values(results.ours).flatMap((o) => o?.notes ?? []), ...results.errors];
+  if (results.search?.threadNote) notes.push(`search: ${results.search.threadNote}`);
+  for (const n of notes) lines.push(`note: ${n}`);
+  console.log(lines.join('\n'));
+
+  const jsonFile = flagString('json', '');
+  if (jsonFile) {
+    const file = path.resolve(jsonFile);
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify({ settings: { ...s, only: [...s.only] }, loadBefore, loadAfter, results }, null, 2) + '\n');
+    fs.renameSync(tmp, file);
+  }
+  if (results.errors.length > 0) process.exitCode = 1;
+}
+
+main().catch((e: unknown) => {
+  console.error((e as Error).stack ?? String(e));
+  process.exitCode = 1;
+});

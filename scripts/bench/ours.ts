@@ -1,0 +1,174 @@
+/**
+ * One measurement of `npm run bench` on the TF.js side, in a process of its
+ * own (so that its peak memory is its own): DINOv2-small geometry with
+ * random weights on the wasm backend.
+ *
+ *   npx tsx scripts/bench/ours.ts --mode embed|lora|full [options]
+ *
+ *   embed  inference throughput: --batches timed batches of --batch images,
+ *          after one warm-up batch per thread, spread over --threads worker
+ *          threads (auto: one per core; 0 or 1: the main thread) as
+ *          `embedImages` does.
+ *   lora   --steps training steps of --train-batch pairs with the gradient
+ *          cache (--chunk images per forward pass) over --threads threads, the
+ *          main thread and gradient workers (auto: one per core): LoRA
+ *          r=16, alpha=32, dropout 0.05 on query/key/value/dense, InfoNCE,
+ *          AdamW, clipping at 1.0; after one untimed step of --warmup-batch
+ *          pairs (default 2 x --chunk).
+ *   full   the same with every weight trained.
+ *
+ * Prints one JSON line (see `OursResult`).
+ */
+import { activateBackend } from '../../src/engine/backend/ladder';
+import type { Dinov2ImageEncoder } from '../../src/engine/model/encoder';
+import { randomDinov2Encoder } from '../../src/engine/model/random';
+import type { PixelBatch } from '../../src/engine/model/types';
+import { embedPixels } from '../../src/engine/run/embedPixels';
+import { embedBatchesInParallel, embeddingThreads, startEmbedWorkers, type BatchJob } from '../../src/engine/run/parallelEmbed';
+import { AdamW } from '../../src/engine/train/optim/adamw';
+import { wasmHeapBytes } from '../../src/engine/train/parallel/memory';
+import { GradientLanes, gradientWorkerCount } from '../../src/engine/train/parallel/lanes';
+import { trainStepParallel, type TrainStepConfig } from '../../src/engine/train/step';
+import { Rng } from '../../src/engine/util/rng';
+import { flagNumber, flagString } from './flags';
+
+export interface OursResult {
+  mode: 'embed' | 'lora' | 'full';
+  device: string;
+  size: number;
+  /** Threads computing: embedding workers, or training lanes (main thread + workers). */
+  threads: number;
+  images: number;
+  seconds: number;
+  cpuSeconds: number;
+  imagesPerSecond: number;
+  /** Peak resident memory of the whole process, all threads (getrusage maxrss). */
+  peakRssBytes: number;
+  /** Wasm heap per thread (each its peak): the main thread's first. */
+  wasmHeapBytes: number[];
+  batch?: number;
+  trainBatch?: number;
+  chunk?: number;
+  steps?: number;
+  loss?: number;
+  trainable?: number;
+  notes: string[];
+}
+
+function randomPixels(n: number, size: number, seed: number): PixelBatch {
+  const rng = new Rng(seed);
+  const data = new Float32Array(n * size * size * 3);
+  for (let i = 0; i < data.length; i++) data[i] = rng.uniform(-2, 2);
+  return { data, n, height: size, width: size };
+}
+
+function threadsFlag(): number | 'auto' {
+  const t = flagString('threads', 'auto');
+  return t === 'auto' ? 'auto' : Number(t);
+}
+
+async function measureEmbedding(encoder: Dinov2ImageEncoder, size: number, notes: string[]): Promise<Omit<OursResult, 'mode' | 'device' | 'size' | 'peakRssBytes' | 'notes'>> {
+  const batch = flagNumber('batch', 32);
+  const timed = flagNumber('batches', 4);
+  const requested = threadsFlag();
+  const threads = embeddingThreads(requested, encoder, 1_000_000, 1_000_000);
+  const pixels = randomPixels(batch, size, 1);
+  const dim = encoder.embeddingDim;
+  if (threads === 0) {
+    await embedPixels(encoder, pixels); // warm-up: heap growth, operator caches
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (let b = 0; b < timed; b++) await embedPixels(encoder, pixels);
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(c0);
+    return { threads: 1, images: batch * timed, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, imagesPerSecond: (batch * timed) / seconds, wasmHeapBytes: [wasmHeapBytes()], batch };
+  }
+  const { workers, notes: startNotes } = await startEmbedWorkers(encoder, threads);
+  notes.push(...startNotes);
+  if (workers.length === 0) throw new Error(`no embedding worker started: ${startNotes.join('; ')}`);
+  try {
+    const run = async (count: number): Promise<void> => {
+      const batches: BatchJob[] = Array.from({ length: count }, (_, i) => ({ start: i * batch, count: batch }));
+      await embedBatchesInParallel({
+        workers,
+        batches,
+        load: async () => pixels,
+        embedHere: (px) => embedPixels(encoder, px),
+        out: new Float32Array(count * batch * dim),
+        dim,
+        onNote: (m) => notes.push(m),
+      });
+    };
+    await run(workers.length); // warm-up: one batch per worker
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    await run(timed);
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(c0);
+    const heaps = [wasmHeapBytes(), ...(await Promise.all(workers.map((w) => w.memory()))).map((m) => m.wasmHeapBytes)];
+    return { threads: workers.length, images: batch * timed, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, imagesPerSecond: (batch * timed) / seconds, wasmHeapBytes: heaps, batch };
+  } finally {
+    await Promise.all(workers.map((w) => w.close()));
+  }
+}
+
+async function measureTraining(encoder: Dinov2ImageEncoder, size: number, notes: string[]): Promise<Omit<OursResult, 'mode' | 'device' | 'size' | 'peakRssBytes' | 'notes'>> {
+  const trainBatch = flagNumber('train-batch', 128);
+  const chunk = flagNumber('chunk', 8);
+  const steps = flagNumber('steps', 1);
+  // Two chunks a side: the warm-up takes the gradient cache's path (one chunk would take the plain one) on every lane.
+  const warmup = flagNumber('warmup-batch', 2 * chunk);
+  const config: TrainStepConfig = { loss_type: 'infonce', temperature: 0.05, triplet_margin: 0.2, max_grad_norm: 1.0, use_gradient_cache: true, gradient_cache_chunk_size: chunk, seed: 42 };
+  const optimizer = new AdamW(encoder.trainableVariables(), { weightDecay: 0.01 });
+  // --threads counts every computing thread; the main thread is one of the lanes.
+  const threads = threadsFlag();
+  const lanes = await GradientLanes.start(encoder, gradientWorkerCount(threads), (m) => notes.push(m));
+  try {
+    let globalStep = 0;
+    const step = async (pairs: number): Promise<number> => {
+      const queries = randomPixels(pairs, size, 100 + globalStep);
+      const positives = randomPixels(pairs, size, 200 + globalStep);
+      const labels = Array.from({ length: pairs }, (_, i) => i);
+      const r = await trainStepParallel({ encoder, optimizer, schedule: () => 5e-5, config, batch: { queries, positives, labels }, globalStep }, lanes);
+      globalStep = r.globalStep;
+      return r.loss;
+    };
+    if (warmup > 0) await step(warmup);
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    let loss = NaN;
+    for (let s = 0; s < steps; s++) loss = await step(trainBatch);
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(c0);
+    const heaps = [wasmHeapBytes(), ...(await lanes.workerMemory()).map((m) => m.wasmHeapBytes)];
+    const images = 2 * trainBatch * steps;
+    const trainable = [...encoder.trainableVariables().values()].reduce((n, v) => n + v.size, 0);
+    return { threads: lanes.size, images, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, imagesPerSecond: images / seconds, wasmHeapBytes: heaps, trainBatch, chunk, steps, loss, trainable };
+  } finally {
+    await lanes.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const mode = flagString('mode', 'embed');
+  if (mode !== 'embed' && mode !== 'lora' && mode !== 'full') throw new Error(`--mode takes embed, lora or full, got ${mode}`);
+  const size = flagNumber('size', 224);
+  const backend = await activateBackend('wasm');
+  const encoder = randomDinov2Encoder({}, { seed: 1 });
+  const notes: string[] = [];
+  if (mode === 'lora') {
+    encoder.addLora({ r: 16, alpha: 32, dropout: 0.05, targetModules: null });
+    encoder.setTrainable('lora');
+  } else if (mode === 'full') {
+    encoder.setTrainable('full');
+  }
+  const measured = mode === 'embed' ? await measureEmbedding(encoder, size, notes) : await measureTraining(encoder, size, notes);
+  encoder.dispose();
+  const result: OursResult = { mode, device: backend.device, size, ...measured, peakRssBytes: process.resourceUsage().maxRSS * 1024, notes };
+  console.log(JSON.stringify(result));
+}
+
+main().catch((e: unknown) => {
+  console.error((e as Error).stack ?? String(e));
+  process.exitCode = 1;
+});
