@@ -10,7 +10,8 @@
  *          threads (auto: one per core; 0 or 1: the main thread) as
  *          `embedImages` does.
  *   lora   --steps training steps of --train-batch pairs with the gradient
- *          cache (--chunk images per forward pass) over --threads threads, the
+ *          cache (--chunk images per forward pass; pixels made a chunk at a
+ *          time, as training loads them) over --threads threads, the
  *          main thread and gradient workers (auto: one per core): LoRA
  *          r=16, alpha=32, dropout 0.05 on query/key/value/dense, InfoNCE,
  *          AdamW, clipping at 1.0; after one untimed step of --warmup-batch
@@ -28,6 +29,7 @@ import { embedBatchesInParallel, embeddingThreads, startEmbedWorkers, type Batch
 import { AdamW } from '../../src/engine/train/optim/adamw';
 import { wasmHeapBytes } from '../../src/engine/train/parallel/memory';
 import { GradientLanes, gradientWorkerCount } from '../../src/engine/train/parallel/lanes';
+import type { LoadablePixels } from '../../src/engine/train/pixels';
 import { trainStepParallel, type TrainStepConfig } from '../../src/engine/train/step';
 import { Rng } from '../../src/engine/util/rng';
 import { flagNumber, flagString } from './flags';
@@ -60,6 +62,19 @@ function randomPixels(n: number, size: number, seed: number): PixelBatch {
   const data = new Float32Array(n * size * size * 3);
   for (let i = 0; i < data.length; i++) data[i] = rng.uniform(-2, 2);
   return { data, n, height: size, width: size };
+}
+
+/** Random pixels made a chunk at a time, the same for the same range (a seed per image). */
+function randomChunks(n: number, size: number, seed: number): LoadablePixels {
+  return {
+    n,
+    load: async (start, count) => {
+      const per = size * size * 3;
+      const data = new Float32Array(count * per);
+      for (let i = 0; i < count; i++) data.set(randomPixels(1, size, seed * 100003 + start + i).data, i * per);
+      return { data, n: count, height: size, width: size };
+    },
+  };
 }
 
 function threadsFlag(): number | 'auto' {
@@ -126,8 +141,9 @@ async function measureTraining(encoder: Dinov2ImageEncoder, size: number, notes:
   try {
     let globalStep = 0;
     const step = async (pairs: number): Promise<number> => {
-      const queries = randomPixels(pairs, size, 100 + globalStep);
-      const positives = randomPixels(pairs, size, 200 + globalStep);
+      // Loaded chunk by chunk, as `vembed train` does on the CPU backends: memory does not grow with the batch.
+      const queries = randomChunks(pairs, size, 100 + globalStep);
+      const positives = randomChunks(pairs, size, 200 + globalStep);
       const labels = Array.from({ length: pairs }, (_, i) => i);
       const r = await trainStepParallel({ encoder, optimizer, schedule: () => 5e-5, config, batch: { queries, positives, labels }, globalStep }, lanes);
       globalStep = r.globalStep;

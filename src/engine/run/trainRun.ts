@@ -17,7 +17,8 @@ import { imageLoaderFromConfig } from '../image/loader';
 import { prefetchBatches } from '../image/prefetch';
 import { augmentationSeed, type ImageJob } from '../image/transform';
 import { saveAdapter, saveFullModel } from '../model';
-import { Dinov2ImageEncoder } from '../model/encoder';
+import type { PixelBatch } from '../model/types';
+import type { AnyPixelSource, LoadablePixels } from '../train/pixels';
 import {
   AdamW,
   appendLossHistory,
@@ -145,8 +146,12 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
   const trainable = [...params.values()].reduce((n, v) => n + v.size, 0);
   // The gradient cache's chunks over every computing thread (wasm: one model copy per worker thread).
   const chunked = config.use_gradient_cache && config.batch_size > config.gradient_cache_chunk_size;
-  const workers = chunked && encoder instanceof Dinov2ImageEncoder ? gradientWorkerCount() : 0;
-  const lanes = workers > 0 ? await GradientLanes.start(encoder as Dinov2ImageEncoder, workers, (m) => reporter.warn(m, 'gradient-workers')) : null;
+  const lanes = chunked ? await GradientLanes.start(encoder, gradientWorkerCount(), (m) => reporter.warn(m, 'gradient-workers')) : null;
+  // On the CPU backends a step takes far longer than decoding its images, so the gradient cache
+  // decodes each chunk's images when a lane needs them (twice a step) instead of holding the whole
+  // batch: memory then does not grow with batch_size. Native TensorFlow gets each batch decoded
+  // once, ahead of its step.
+  const lazyPixels = chunked && (opts.backend.name === 'wasm' || opts.backend.name === 'cpu');
 
   reporter.event({
     type: 'run_started',
@@ -163,7 +168,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
   reporter.info(
     `model ${config.model_name}: ${encoder.config.numHiddenLayers} layers, hidden ${encoder.config.hiddenSize}, input ${encoder.processing.imageSize}px, ` +
       `${config.use_lora ? `LoRA r=${config.lora_r}` : 'full fine-tuning'}, ${trainable.toLocaleString('en-US')} trainable parameters; ` +
-      `${train.records.length} training pairs, ${totalSteps} steps of ${config.batch_size}${lanes ? ` (gradient cache on ${lanes.size} threads)` : ''}${valSet ? `; validation on ${valSet.paths.length} images` : ''}`,
+      `${train.records.length} training pairs, ${totalSteps} steps of ${config.batch_size}${lanes && lanes.size > 1 ? ` (gradient cache on ${lanes.size} threads)` : ''}${valSet ? `; validation on ${valSet.paths.length} images` : ''}`,
   );
 
   let lastCheckpoint: string | undefined = resumed?.dir;
@@ -204,7 +209,14 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
     const startEpoch = resumed?.trainerState.epoch ?? 0;
     const startPosition = resumed?.trainerState.positionInEpoch ?? 0;
     const batches = [...takeSteps(batchesFrom(train.records, config, startEpoch, startPosition), totalSteps - globalStep)];
-    const load2 = async (b: Batch) => {
+    const load2 = async (b: Batch): Promise<{ b: Batch; q: AnyPixelSource; p: AnyPixelSource }> => {
+      if (lazyPixels) {
+        const side = (s: 0 | 1): LoadablePixels => {
+          const jobs = jobsFor(b, s, config.seed);
+          return { n: jobs.length, load: (start, count) => loader.load(jobs.slice(start, start + count)) };
+        };
+        return { b, q: side(0), p: side(1) };
+      }
       const [q, p] = await Promise.all([loader.load(jobsFor(b, 0, config.seed)), loader.load(jobsFor(b, 1, config.seed))]);
       return { b, q, p };
     };
@@ -220,7 +232,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
       }
       const t0 = performance.now();
       const stepInput = { encoder, optimizer, schedule, config, batch: { queries: q, positives: p, labels: b.indices.map((i) => labels[i]!) }, globalStep };
-      const result = lanes ? await trainStepParallel(stepInput, lanes) : trainStep(stepInput);
+      const result = lanes ? await trainStepParallel(stepInput, lanes) : trainStep({ ...stepInput, batch: { ...stepInput.batch, queries: q as PixelBatch, positives: p as PixelBatch } });
       globalStep = result.globalStep;
       const seconds = (performance.now() - t0) / 1000;
       stepSecondsAvg = stepSecondsAvg === undefined ? seconds : 0.8 * stepSecondsAvg + 0.2 * seconds;

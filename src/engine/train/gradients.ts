@@ -129,7 +129,7 @@ export function accumulateGradients(total: Map<string, Tensor>, add: Map<string,
  * embeddings (the gradient cache's middle step). Disposes the embeddings.
  * The gradients are null when the loss is not finite.
  */
-export function lossAndEmbeddingGradients(queries: Tensor2D, positives: Tensor2D, batch: PairBatch, options: GradientOptions): { loss: number; grads: [Tensor2D, Tensor2D] | null } {
+export function lossAndEmbeddingGradients(queries: Tensor2D, positives: Tensor2D, batch: Pick<PairBatch, 'labels'>, options: GradientOptions): { loss: number; grads: [Tensor2D, Tensor2D] | null } {
   let lossAndGrads: { value: Tensor; grads: Tensor[] };
   try {
     lossAndGrads = tf.valueAndGrads((q: Tensor, p: Tensor) => embeddingLoss(options.loss, q as Tensor2D, p as Tensor2D, batch.labels))([queries, positives]);

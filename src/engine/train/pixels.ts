@@ -68,3 +68,45 @@ export function chunkRanges(n: number, chunkSize: number): ChunkRange[] {
   }
   return ranges;
 }
+
+/**
+ * Pixels decoded when a chunk is needed, for training on the CPU backends:
+ * a batch's pixels never sit in memory at once (a 128-pair batch at 224 px
+ * is 154 MB of floats; 1,024 pairs would be 1.2 GB), so memory does not grow
+ * with batch_size. The gradient cache asks for each chunk twice, so `load`
+ * must give the same pixels for the same range every time (augmentation
+ * seeded per image).
+ */
+export interface LoadablePixels {
+  readonly n: number;
+  load(start: number, count: number): Promise<PixelBatch>;
+}
+
+export type AnyPixelSource = PixelSource | LoadablePixels;
+
+export function isLoadable(source: AnyPixelSource): source is LoadablePixels {
+  return typeof (source as LoadablePixels).load === 'function';
+}
+
+/** Pixels [start, start + count) of any source, on the CPU. */
+export async function chunkPixels(source: AnyPixelSource, start: number, count: number, what: string): Promise<PixelBatch> {
+  if (isLoadable(source)) {
+    const px = await source.load(start, count);
+    if (px.n !== count || px.data.length !== count * px.height * px.width * 3) {
+      throw new Error(`${what}: loading chunk [${start}, ${start + count}) gave ${px.n} images (${px.data.length} floats); expected ${count}.`);
+    }
+    return px;
+  }
+  if (isPixelBatch(source)) {
+    const per = source.height * source.width * 3;
+    if (source.data.length !== source.n * per) throw new Error(`${what}: the pixel batch says ${source.n} x ${source.height} x ${source.width} x 3 = ${source.n * per} floats but holds ${source.data.length}.`);
+    return { data: source.data.subarray(start * per, (start + count) * per), n: count, height: source.height, width: source.width };
+  }
+  const t = uploadChunk(source, start, count, what);
+  try {
+    const [, height, width] = t.shape;
+    return { data: t.dataSync() as Float32Array, n: count, height, width };
+  } finally {
+    t.dispose();
+  }
+}

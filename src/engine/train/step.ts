@@ -9,7 +9,8 @@ import type { TrainConfig } from '../../shared/config/schema';
 import type { ImageEncoder } from '../model/types';
 import { NonFiniteTrainingError } from './errors';
 import { batchSize, cachedGradients, plainGradients, type BatchGradients, type GradientOptions, type PairBatch } from './gradients';
-import type { GradientLanes } from './parallel/lanes';
+import type { GradientLanes, LanePairBatch } from './parallel/lanes';
+import { chunkPixels } from './pixels';
 import type { LossConfig } from './loss';
 import type { AdamW } from './optim/adamw';
 import { clipGradNorm } from './optim/clip';
@@ -59,9 +60,10 @@ interface PreparedStep {
   options: GradientOptions;
 }
 
-function prepare(input: TrainStepInput): PreparedStep {
+function prepare(input: TrainStepInput | LaneStepInput): PreparedStep {
   const { config, batch, globalStep } = input;
-  const n = batchSize(batch);
+  if (batch.queries.n !== batch.positives.n) batchSize(batch as PairBatch); // throws, naming both sizes
+  const n = batch.queries.n;
   const chunkSize = config.use_gradient_cache ? config.gradient_cache_chunk_size : n;
   const stepNumber = globalStep + 1;
   return {
@@ -74,7 +76,7 @@ function prepare(input: TrainStepInput): PreparedStep {
 }
 
 /** Finiteness checks, clipping and the optimizer update; disposes the gradients. */
-function apply(input: TrainStepInput, prepared: PreparedStep, gradients: BatchGradients): TrainStepResult {
+function apply(input: TrainStepInput | LaneStepInput, prepared: PreparedStep, gradients: BatchGradients): TrainStepResult {
   const { config, optimizer } = input;
   const { stepNumber, lr, useCache } = prepared;
   const { loss, grads } = gradients;
@@ -99,14 +101,21 @@ export function trainStep(input: TrainStepInput): TrainStepResult {
   return apply(input, prepared, gradients);
 }
 
+/** A step's input whose batch sides may also be loaded chunk by chunk (pixels.ts, LoadablePixels). */
+export interface LaneStepInput extends Omit<TrainStepInput, 'batch'> {
+  batch: LanePairBatch;
+}
+
 /**
  * `trainStep` with the gradient cache's chunks spread over `lanes` (the main
  * thread and worker threads, see parallel/lanes.ts). Steps that do not use the
- * cache run as `trainStep` does. Same results up to the order of the final
- * gradient additions.
+ * cache run as `trainStep` does (loading a lazily loaded batch whole). Same
+ * results up to the order of the final gradient additions.
  */
-export async function trainStepParallel(input: TrainStepInput, lanes: GradientLanes): Promise<TrainStepResult> {
+export async function trainStepParallel(input: LaneStepInput, lanes: GradientLanes): Promise<TrainStepResult> {
   const prepared = prepare(input);
-  const gradients = prepared.useCache ? await lanes.cachedGradients(input.encoder, input.batch, prepared.options) : plainGradients(input.encoder, input.batch, prepared.options);
-  return apply(input, prepared, gradients);
+  if (prepared.useCache) return apply(input, prepared, await lanes.cachedGradients(input.encoder, input.batch, prepared.options));
+  const { queries, positives } = input.batch;
+  const [q, p] = await Promise.all([chunkPixels(queries, 0, queries.n, 'query images'), chunkPixels(positives, 0, positives.n, 'positive images')]);
+  return apply(input, prepared, plainGradients(input.encoder, { ...input.batch, queries: q, positives: p }, prepared.options));
 }

@@ -11,6 +11,7 @@ import type { Dinov2ImageEncoder } from '../../../src/engine/model/encoder';
 import { randomDinov2Encoder } from '../../../src/engine/model/random';
 import type { PixelBatch } from '../../../src/engine/model/types';
 import { cachedGradients, type GradientOptions, type PairBatch } from '../../../src/engine/train/gradients';
+import type { LoadablePixels } from '../../../src/engine/train/pixels';
 import { AdamW } from '../../../src/engine/train/optim/adamw';
 import { GradientLanes } from '../../../src/engine/train/parallel/lanes';
 import { trainStep, trainStepParallel, type TrainStepConfig } from '../../../src/engine/train/step';
@@ -101,6 +102,58 @@ describe('gradient cache over lanes', () => {
     const parallel = await run(true);
     assertAllClose(parallel.losses, serial.losses, { rtol: 1e-5, atol: 1e-6 }, 'losses');
     for (const [name, w] of serial.weights) assertAllClose(parallel.weights.get(name)!, w, { rtol: 1e-4, atol: 1e-6 }, name);
+  });
+
+  test('sides loaded chunk by chunk: every chunk loaded once a pass, same loss and gradients as the batch in memory, with and without workers', async () => {
+    const batch = randomBatch(7, 51);
+    const serial = cachedGradients(lora, batch, options(4));
+    const s = arrays(serial.grads);
+    const loads: string[] = [];
+    const loadable = (side: string, px: PixelBatch): LoadablePixels => ({
+      n: px.n,
+      load: async (start, count) => {
+        loads.push(`${side} ${start}+${count}`);
+        await new Promise((r) => setTimeout(r, 1)); // resolves later, as decoding does
+        const per = px.height * px.width * 3;
+        return { data: px.data.slice(start * per, (start + count) * per), n: count, height: px.height, width: px.width };
+      },
+    });
+    const lazy = { queries: loadable('q', batch.queries as PixelBatch), positives: loadable('p', batch.positives as PixelBatch), labels: batch.labels! };
+    const mainOnly = await GradientLanes.start(lora, 0);
+    for (const l of [mainOnly, lanes]) {
+      loads.length = 0;
+      const got = await l.cachedGradients(lora, lazy, options(4));
+      assert.equal(got.loss, serial.loss, `${l.size} lane(s)`);
+      const g = arrays(got.grads);
+      assert.deepEqual([...g.keys()].sort(), [...s.keys()].sort());
+      for (const [name, v] of s) assertAllClose(g.get(name)!, v, TOL, `${l.size} lane(s): ${name}`);
+      // 4 chunks of 2 per side (the last one 1 image), each loaded in both passes.
+      const expected = ['q 0+2', 'q 2+2', 'q 4+2', 'q 6+1', 'p 0+2', 'p 2+2', 'p 4+2', 'p 6+1'];
+      assert.deepEqual([...loads].sort(), [...expected, ...expected].sort(), `${l.size} lane(s)`);
+    }
+    await mainOnly.close();
+  });
+
+  test('a chunk that fails to load fails the step with its error; the worker stays and the next step is right', async () => {
+    const batch = randomBatch(8, 52);
+    const px = batch.queries as PixelBatch;
+    const per = SIZE * SIZE * 3;
+    const broken: LoadablePixels = {
+      n: 8,
+      load: async (start, count) => {
+        // Chunk 3 belongs to the worker's lane (odd chunks): the failure must not be blamed on the worker.
+        if (start === 6) throw new Error('cannot decode images/x.jpg');
+        return { data: px.data.slice(start * per, (start + count) * per), n: count, height: SIZE, width: SIZE };
+      },
+    };
+    await assert.rejects(lanes.cachedGradients(lora, { ...batch, queries: broken }, options(5)), /cannot decode images\/x\.jpg/);
+    assert.equal(lanes.size, 2);
+    assert.deepEqual(notes, []);
+    const serial = cachedGradients(lora, batch, options(6));
+    const again = await lanes.cachedGradients(lora, batch, options(6));
+    assert.equal(again.loss, serial.loss);
+    const s = arrays(serial.grads);
+    for (const [name, g] of arrays(again.grads)) assertAllClose(g, s.get(name)!, TOL, name);
   });
 
   test('a worker that dies between steps: its chunks run on the main thread, with a note, and nothing changes', async () => {

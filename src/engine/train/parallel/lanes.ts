@@ -30,7 +30,6 @@ import type { ImageEncoder } from '../../model/types';
 import { startWorker } from '../../util/startWorker';
 import {
   accumulateGradients,
-  batchSize,
   cachedGradients,
   chunkParameterGradients,
   embedChunk,
@@ -40,7 +39,8 @@ import {
   type GradientOptions,
   type PairBatch,
 } from '../gradients';
-import { chunkRanges, pixelCount, uploadChunk, type ChunkRange, type PixelSource } from '../pixels';
+import { chunkPixels, chunkRanges, isLoadable, type AnyPixelSource, type ChunkRange } from '../pixels';
+import type { PixelBatch } from '../../model/types';
 import type { PairSide } from '../seeds';
 import type { ChunkSettings, EmbedJob, GradientReply, GradientRequest, GradientWorkerInit } from './protocol';
 
@@ -120,10 +120,16 @@ export function gradientWorkerCount(request: ThreadRequest = computeThreadReques
   return computeThreads(request) - 1;
 }
 
+/** A PairBatch whose sides may also be loaded chunk by chunk. */
+export interface LanePairBatch extends Omit<PairBatch, 'queries' | 'positives'> {
+  queries: AnyPixelSource;
+  positives: AnyPixelSource;
+}
+
 /** Worker threads that share the gradient cache's work with the main thread, for one encoder. */
 export class GradientLanes {
   private constructor(
-    readonly encoder: Dinov2ImageEncoder,
+    readonly encoder: ImageEncoder,
     private workers: GradientWorker[],
     private readonly onNote: (message: string) => void,
   ) {}
@@ -133,9 +139,13 @@ export class GradientLanes {
    * Workers that cannot start are left out, with a note; with none, every
    * step runs on the main thread alone.
    */
-  static async start(encoder: Dinov2ImageEncoder, count: number, onNote: (message: string) => void = () => {}): Promise<GradientLanes> {
+  static async start(encoder: ImageEncoder, count: number, onNote: (message: string) => void = () => {}): Promise<GradientLanes> {
     const lanes = new GradientLanes(encoder, [], onNote);
     if (count < 1) return lanes;
+    if (!(encoder instanceof Dinov2ImageEncoder)) {
+      onNote('gradient workers need a DINOv2 encoder to copy; training on the main thread only');
+      return lanes;
+    }
     let init: GradientWorkerInit;
     try {
       init = { snapshot: snapshotEncoder(encoder) };
@@ -197,24 +207,52 @@ export class GradientLanes {
   /**
    * The gradient cache over the lanes (see the file comment). Same contract as
    * `cachedGradients`; the encoder must be the one the lanes were started with.
+   * The sides may also be loaded chunk by chunk (LoadablePixels): each chunk
+   * is then loaded when a lane needs it (the main thread loads its next chunk
+   * while it computes one), in each of the two passes.
    */
-  async cachedGradients(encoder: ImageEncoder, batch: PairBatch, options: GradientOptions): Promise<BatchGradients> {
+  async cachedGradients(encoder: ImageEncoder, batch: LanePairBatch, options: GradientOptions): Promise<BatchGradients> {
     if (encoder !== this.encoder) throw new Error('internal: gradient lanes were started for another encoder');
-    if (this.workers.length === 0) return cachedGradients(encoder, batch, options);
-    batchSize(batch);
+    if (this.workers.length === 0 && !isLoadable(batch.queries) && !isLoadable(batch.positives)) return cachedGradients(encoder, batch as PairBatch, options);
+    if (batch.queries.n !== batch.positives.n) throw new Error(`A batch must hold pairs: ${batch.queries.n} query images but ${batch.positives.n} positive images.`);
     const vars = trainableList(encoder);
     const settings: ChunkSettings = { training: options.training, seed: options.seed, step: options.step };
-    const sources: Record<PairSide, PixelSource> = { query: batch.queries, positive: batch.positives };
+    const sources: Record<PairSide, AnyPixelSource> = { query: batch.queries, positive: batch.positives };
     const chunks: Array<{ side: PairSide; range: ChunkRange }> = [];
-    for (const side of ['query', 'positive'] as const) for (const range of chunkRanges(pixelCount(sources[side]), options.chunkSize)) chunks.push({ side, range });
+    for (const side of ['query', 'positive'] as const) for (const range of chunkRanges(sources[side].n, options.chunkSize)) chunks.push({ side, range });
     const workers = [...this.workers];
     // Chunk j goes to lane j mod lanes; lane 0 is this thread.
     const laneChunks = Array.from({ length: workers.length + 1 }, (_, lane) => chunks.map((_, j) => j).filter((j) => j % (workers.length + 1) === lane));
     const dim = encoder.embeddingDim;
-    const job = (j: number): EmbedJob => embedJob(sources[chunks[j]!.side], chunks[j]!.side, chunks[j]!.range);
+    // A chunk's pixels, loaded once per pass: the first ask starts the load, the lane that computes the chunk takes it.
+    const pass = (): { prefetch: (j: number) => void; take: (j: number) => Promise<PixelBatch> } => {
+      const loading = new Map<number, Promise<PixelBatch>>();
+      const start = (j: number): Promise<PixelBatch> => {
+        let p = loading.get(j);
+        if (!p) {
+          const c = chunks[j]!;
+          p = chunkPixels(sources[c.side], c.range.start, c.range.count, `${c.side} images`).catch((e: unknown) => {
+            throw new ChunkLoadError(e);
+          });
+          p.catch(() => undefined); // awaited by take()
+          loading.set(j, p);
+        }
+        return p;
+      };
+      return {
+        prefetch: (j) => void start(j),
+        take: (j) => {
+          const p = start(j);
+          loading.delete(j);
+          return p;
+        },
+      };
+    };
+    const job = async (px: Promise<PixelBatch>, j: number): Promise<EmbedJob> => embedJob(await px, chunks[j]!);
+    const here = (px: PixelBatch, j: number) => ({ source: px, side: chunks[j]!.side, range: { index: chunks[j]!.range.index, start: 0, count: chunks[j]!.range.count } });
 
     // 0. The workers compute with this step's weights.
-    const values = trainableValues(this.encoder);
+    const values = workers.length > 0 ? trainableValues(this.encoder as Dinov2ImageEncoder) : new Map<string, Float32Array>();
     // Full fine-tuning sends every weight each step: the last worker takes the buffers instead of a copy
     // (on wasm they are fresh copies of the heap; postMessage has cloned them for the others by then).
     const handOver = tf.getBackend() === 'wasm' ? [...values.values()].map((v) => v.buffer as ArrayBuffer) : [];
@@ -225,15 +263,24 @@ export class GradientLanes {
     const embeddings = new Map<number, Tensor2D>();
     let lossResult: ReturnType<typeof lossAndEmbeddingGradients>;
     try {
+      const first = pass();
       await this.runLanes(workers, laneChunks, {
-        here: (j) => {
-          const c = chunks[j]!;
-          embeddings.set(j, tf.tidy(() => embedChunk(encoder, sources[c.side], c.side, c.range, settings)));
+        prefetch: first.prefetch,
+        here: async (j) => {
+          const c = here(await first.take(j), j);
+          embeddings.set(j, tf.tidy(() => embedChunk(encoder, c.source, c.side, c.range, settings)));
         },
-        inWorker: async (w, mine, i) => {
+        inWorker: async (w, mine, i, halted) => {
           await synced[i];
           const got: Array<[number, Float32Array]> = [];
-          await windowed(mine, (j) => w.request({ type: 'embed', settings, job: job(j) }, 'embedded').then((r) => got.push([j, r.embedding])));
+          await windowed(
+            mine,
+            async (j) => {
+              const r = await w.request({ type: 'embed', settings, job: await job(first.take(j), j) }, 'embedded');
+              got.push([j, r.embedding]);
+            },
+            halted,
+          );
           return () => got.forEach(([j, data]) => embeddings.set(j, tf.tensor2d(data, [chunks[j]!.range.count, dim])));
         },
       });
@@ -252,24 +299,31 @@ export class GradientLanes {
     // 3. Back-propagation, lane by lane; the workers' sums are added in lane order.
     const total = new Map<string, Tensor>();
     try {
-      const upstreamHost = [embeddingGrads[0].dataSync() as Float32Array, embeddingGrads[1].dataSync() as Float32Array];
+      const upstreamHost = workers.length > 0 ? [embeddingGrads[0].dataSync() as Float32Array, embeddingGrads[1].dataSync() as Float32Array] : [];
       const shapes = new Map(vars.map(([name, v]) => [name, v.shape] as const));
+      const second = pass();
       await this.runLanes(workers, laneChunks, {
-        here: (j) => {
-          const c = chunks[j]!;
-          const upstream = tf.slice(embeddingGrads[c.side === 'query' ? 0 : 1], [c.range.start, 0], [c.range.count, dim]);
+        prefetch: second.prefetch,
+        here: async (j) => {
+          const c = here(await second.take(j), j);
+          const range = chunks[j]!.range;
+          const upstream = tf.slice(embeddingGrads[c.side === 'query' ? 0 : 1], [range.start, 0], [range.count, dim]);
           try {
-            accumulateGradients(total, chunkParameterGradients(encoder, vars, sources[c.side], c.side, c.range, upstream, settings));
+            accumulateGradients(total, chunkParameterGradients(encoder, vars, c.source, c.side, c.range, upstream, settings));
           } finally {
             upstream.dispose();
           }
         },
-        inWorker: async (w, mine) => {
-          await windowed(mine, (j) => {
-            const c = chunks[j]!;
-            const upstream = upstreamHost[c.side === 'query' ? 0 : 1]!.slice(c.range.start * dim, (c.range.start + c.range.count) * dim);
-            return w.request({ type: 'backward', settings, job: { ...job(j), upstream } }, 'accumulated');
-          });
+        inWorker: async (w, mine, _i, halted) => {
+          await windowed(
+            mine,
+            async (j) => {
+              const c = chunks[j]!;
+              const upstream = upstreamHost[c.side === 'query' ? 0 : 1]!.slice(c.range.start * dim, (c.range.start + c.range.count) * dim);
+              await w.request({ type: 'backward', settings, job: { ...(await job(second.take(j), j)), upstream } }, 'accumulated');
+            },
+            halted,
+          );
           const { grads } = await w.request({ type: 'collect' }, 'gradients');
           return () => accumulateGradients(total, new Map([...grads].map(([name, data]) => [name, tf.tensor(data, shapes.get(name)!, 'float32')] as const)));
         },
@@ -285,67 +339,100 @@ export class GradientLanes {
 
   /**
    * One phase of a step over every lane: this thread computes lane 0's chunks
-   * (`here`), yielding between them so that the workers' replies come in and
-   * their next requests go out; each worker gets its lane's chunks through
-   * `inWorker`, whose result is applied once all are in, in lane order. A
-   * worker that fails is dropped, and its whole lane is computed here.
+   * (`here`, with the next one's pixels loading meanwhile), yielding between
+   * them so that the workers' replies come in and their next requests go out;
+   * each worker gets its lane's chunks through `inWorker`, whose result is
+   * applied once all are in, in lane order. A worker that fails is dropped,
+   * and its whole lane is computed here. Anything else that fails (a chunk
+   * that cannot be loaded, an error on this thread) stops every lane and,
+   * once they have settled, fails the phase.
    */
   private async runLanes(
     workers: GradientWorker[],
     laneChunks: number[][],
-    lane: { here: (j: number) => void; inWorker: (w: GradientWorker, chunks: number[], index: number) => Promise<() => void> },
+    lane: {
+      prefetch: (j: number) => void;
+      here: (j: number) => Promise<void>;
+      inWorker: (w: GradientWorker, chunks: number[], index: number, halted: () => boolean) => Promise<() => void>;
+    },
   ): Promise<void> {
-    const running = workers.map((w, i) => lane.inWorker(w, laneChunks[i + 1]!, i));
+    let failure: { error: unknown } | undefined;
+    const halted = (): boolean => failure !== undefined;
+    const fail = (e: unknown): void => {
+      failure ??= { error: e instanceof ChunkLoadError ? e.original : e };
+    };
+    const running = workers.map((w, i) => lane.inWorker(w, laneChunks[i + 1]!, i, halted));
     running.forEach((r) => r.catch(() => undefined)); // awaited below, in lane order
-    for (const j of laneChunks[0]!) {
-      lane.here(j);
-      await yieldToEvents();
-    }
+    const hereAll = async (mine: number[]): Promise<void> => {
+      try {
+        for (let k = 0; k < mine.length && !halted(); k++) {
+          if (k + 1 < mine.length) lane.prefetch(mine[k + 1]!);
+          await lane.here(mine[k]!);
+          await yieldToEvents();
+        }
+      } catch (e) {
+        fail(e);
+      }
+    };
+    await hereAll(laneChunks[0]!);
     for (let i = 0; i < workers.length; i++) {
       let apply: () => void;
       try {
         apply = await running[i]!;
       } catch (e) {
+        if (halted()) continue;
+        if (e instanceof ChunkLoadError) {
+          // Not the worker's fault: computing its lane here would fail the same way.
+          fail(e);
+          continue;
+        }
         this.drop(workers[i]!, e);
-        laneChunks[i + 1]!.forEach(lane.here);
+        await hereAll(laneChunks[i + 1]!);
         continue;
       }
-      apply();
+      if (!halted()) apply();
     }
-  }
-}
-
-/** Run `send` for every item with at most WINDOW calls outstanding; rejects on the first failure. */
-async function windowed(items: readonly number[], send: (item: number) => Promise<unknown>): Promise<void> {
-  const inFlight: Array<Promise<unknown>> = [];
-  let next = 0;
-  for (let k = 0; k < items.length; k++) {
-    while (next < items.length && next < k + WINDOW) {
-      const p = send(items[next++]!);
-      p.catch(() => undefined); // awaited in turn below
-      inFlight.push(p);
-    }
-    await inFlight.shift();
+    if (failure) throw failure.error;
   }
 }
 
 /**
- * A chunk's pixels for a worker, copied out of the batch (a view would take
- * its whole buffer along: postMessage clones a typed array's entire buffer)
- * or out of the callback's tensor.
+ * Run `send` for every item with at most WINDOW calls outstanding, until
+ * `halted()`. On a failure it sends nothing more, waits for the calls in
+ * flight (so that no reply is left for a later request to mistake for its
+ * own) and rejects with the first failure.
  */
-function embedJob(source: PixelSource, side: PairSide, range: ChunkRange): EmbedJob {
-  if ('data' in source && source.data instanceof Float32Array) {
-    const per = source.height * source.width * 3;
-    if (source.data.length !== source.n * per) throw new Error(`${side} images: the pixel batch says ${source.n} x ${source.height} x ${source.width} x 3 = ${source.n * per} floats but holds ${source.data.length}.`);
-    const pixels = source.data.slice(range.start * per, (range.start + range.count) * per);
-    return { side, index: range.index, pixels, count: range.count, height: source.height, width: source.width };
-  }
-  const t = uploadChunk(source, range.start, range.count, `${side} images`);
+async function windowed(items: readonly number[], send: (item: number) => Promise<unknown>, halted: () => boolean): Promise<void> {
+  const inFlight: Array<Promise<unknown>> = [];
+  let next = 0;
   try {
-    const [count, height, width] = t.shape;
-    return { side, index: range.index, pixels: t.dataSync() as Float32Array, count, height, width };
-  } finally {
-    t.dispose();
+    for (let k = 0; k < items.length && !halted(); k++) {
+      while (next < items.length && next < k + WINDOW && !halted()) {
+        const p = send(items[next++]!);
+        p.catch(() => undefined); // awaited in turn below
+        inFlight.push(p);
+      }
+      await inFlight.shift();
+    }
+  } catch (e) {
+    await Promise.allSettled(inFlight);
+    throw e;
   }
+  if (halted()) await Promise.allSettled(inFlight);
+}
+
+/** A chunk's pixels could not be loaded: the step fails (the worker that wanted them is fine). */
+class ChunkLoadError extends Error {
+  constructor(readonly original: unknown) {
+    super((original as Error)?.message ?? String(original));
+  }
+}
+
+/**
+ * A chunk's pixels for a worker. Copied: a view would take its whole buffer
+ * along (postMessage clones a typed array's entire buffer).
+ */
+function embedJob(px: PixelBatch, chunk: { side: PairSide; range: ChunkRange }): EmbedJob {
+  const pixels = px.data.byteOffset === 0 && px.data.length === px.data.buffer.byteLength / 4 ? px.data : px.data.slice();
+  return { side: chunk.side, index: chunk.range.index, pixels, count: chunk.range.count, height: px.height, width: px.width };
 }
