@@ -23,7 +23,7 @@ import { tf, type Tensor2D, type Tensor3D, type Tensor4D, type Variable } from '
 import { stepOp, type ParamGrads, type Saved, type Step } from './autograd';
 import type { Dinov2Config } from './config';
 import { gridResizeMatrix } from './interpolate';
-import { attentionStep, geluStep, layerNormStep, linear, linearStep, matMul, scaleStep, swigluStep, type Linear, type Norm, type StepContext } from './ops';
+import { attentionStep, clsAttentionStep, geluStep, layerNormStep, linear, linearStep, matMul, scaleStep, swigluStep, type Linear, type Norm, type StepContext } from './ops';
 
 export type { LoraAdapter, Linear, Norm } from './ops';
 
@@ -185,6 +185,50 @@ function layerStep(x: Tensor2D, n: number, layer: Layer, c: Dinov2Config, ctx: S
   };
 }
 
+/** Each image's CLS row (rows 0, T, 2T, ...): [n*T, D] -> [n, D]; its gradient goes back in place, zeros elsewhere. */
+function clsRowsStep(x: Tensor2D, n: number): Step<Tensor2D> {
+  const [rows, D] = x.shape;
+  const T = rows / n;
+  return {
+    y: tf.reshape(tf.slice(tf.reshape(x, [n, T, D]), [0, 0, 0], [n, 1, D]), [n, D]),
+    back: (dy) => [tf.reshape(tf.pad(tf.reshape(dy, [n, 1, D]), [[0, 0], [0, T - 1], [0, 0]]), [rows, D])],
+  };
+}
+
+/**
+ * The last layer when only the CLS token's output is read (CLS pooling):
+ * every token still gives a key and a value, but only CLS asks a query, and
+ * the output projection, the MLP and both residuals run on its row alone.
+ * Same values as layerStep's CLS rows; for DINOv2-small at 224 px it skips
+ * ~7% of the forward pass. [n*T, D] -> [n, D].
+ */
+function clsLayerStep(x: Tensor2D, n: number, layer: Layer, c: Dinov2Config, ctx: StepContext, saved: Saved, grads: ParamGrads): Step<Tensor2D> {
+  const eps = c.layerNormEps;
+  const dh = c.hiddenSize / c.numAttentionHeads;
+  const norm1 = layerNormStep(x, layer.norm1, eps, saved, grads); // [n*T, D]
+  const k = linearStep(norm1.y, layer.key, ctx, saved, grads, norm1.output); // [n*T, D]
+  const v = linearStep(norm1.y, layer.value, ctx, saved, grads, norm1.output); // [n*T, D]
+  const clsIn = clsRowsStep(norm1.y, n); // [n, D]
+  const q = linearStep(clsIn.y, layer.query, ctx, saved, grads); // [n, D]
+  const core = clsAttentionStep(q.y, k.y, v.y, n, c.numAttentionHeads, 1 / Math.sqrt(dh), saved); // [n, D]
+  const out = linearStep(core.y, layer.output, ctx, saved, grads);
+  const scaled1 = scaleStep(out.y, layer.layerScale1, saved, grads);
+  const residual = clsRowsStep(x, n);
+  const x1 = tf.add(residual.y, scaled1.y) as Tensor2D; // [n, D]
+  const norm2 = layerNormStep(x1, layer.norm2, eps, saved, grads);
+  const ffn = mlpStep(norm2.y, layer.mlp, ctx, saved, grads, norm2.output);
+  const scaled2 = scaleStep(ffn.y, layer.layerScale2, saved, grads);
+  return {
+    y: tf.add(x1, scaled2.y),
+    back: (dy) => {
+      const dx1 = tf.add(dy, norm2.back(ffn.back(scaled2.back(dy)[0] as Tensor2D)[0] as Tensor2D)[0]!) as Tensor2D;
+      const [dq, dk, dv] = core.back(out.back(scaled1.back(dx1)[0] as Tensor2D)[0] as Tensor2D) as Tensor2D[];
+      const dNorm1 = tf.addN([k.back(dk!)[0]!, v.back(dv!)[0]!, clsIn.back(q.back(dq!)[0] as Tensor2D)[0]!]) as Tensor2D;
+      return [tf.add(norm1.back(dNorm1)[0]!, residual.back(dx1)[0]!)];
+    },
+  };
+}
+
 function linearParams(l: Linear): Variable[] {
   return [l.weight, ...(l.bias ? [l.bias] : []), ...(l.lora ? [l.lora.a, l.lora.b] : [])];
 }
@@ -203,17 +247,22 @@ function layerParams(layer: Layer): Variable[] {
   ];
 }
 
-/** Encoder: the stack of layers, each one node on the gradient tape. */
-function encoder(x: Tensor2D, n: number, w: Dinov2Weights, c: Dinov2Config, ctx: ForwardContext): Tensor2D {
+/** Encoder: a stack of layers, each one node on the gradient tape. */
+function encoder(x: Tensor2D, n: number, layers: readonly Layer[], c: Dinov2Config, ctx: ForwardContext): Tensor2D {
   let h = x;
-  for (const layer of w.layers) {
+  for (const layer of layers) {
     h = stepOp([h], layerParams(layer), ([input], saved, grads) => layerStep(input as Tensor2D, n, layer, c, ctx, saved, grads) as Step) as Tensor2D;
   }
   return h;
 }
 
-/** The whole model: pixels [n, H, W, C] (normalised) -> last_hidden_state [n, T, D] after the final layernorm. */
-export function dinov2Forward(pixels: Tensor4D, w: Dinov2Weights, c: Dinov2Config, ctx: ForwardContext): Tensor3D {
+/** The final layernorm, as one node on the tape: [N, D] -> [N, D]. */
+function finalNorm(h: Tensor2D, w: Dinov2Weights, c: Dinov2Config): Tensor2D {
+  return stepOp([h], [w.layernorm.weight, w.layernorm.bias], ([x], saved, grads) => layerNormStep(x as Tensor2D, w.layernorm, c.layerNormEps, saved, grads) as Step) as Tensor2D;
+}
+
+/** Token embeddings after checking the input: pixels [n, H, W, C] -> [n*T, D] and T. */
+function inputTokens(pixels: Tensor4D, w: Dinov2Weights, c: Dinov2Config, ctx: ForwardContext): { tokens: Tensor2D; T: number } {
   const [n, height, width, channels] = pixels.shape;
   const p = c.patchSize;
   if (height % p !== 0 || width % p !== 0) {
@@ -222,9 +271,29 @@ export function dinov2Forward(pixels: Tensor4D, w: Dinov2Weights, c: Dinov2Confi
   if (channels !== c.numChannels) throw new Error(`images have ${channels} channels; the model expects ${c.numChannels} (RGB)`);
   const tokens = embeddings(pixels, w, c, ctx); // [n, T, D]
   const T = tokens.shape[1];
-  const hidden = encoder(tf.reshape(tokens, [n * T, c.hiddenSize]), n, w, c, ctx);
-  const normed = stepOp([hidden], [w.layernorm.weight, w.layernorm.bias], ([h], saved, grads) => layerNormStep(h as Tensor2D, w.layernorm, c.layerNormEps, saved, grads) as Step) as Tensor2D;
-  return tf.reshape(normed, [n, T, c.hiddenSize]);
+  return { tokens: tf.reshape(tokens, [n * T, c.hiddenSize]), T };
+}
+
+/** The whole model: pixels [n, H, W, C] (normalised) -> last_hidden_state [n, T, D] after the final layernorm. */
+export function dinov2Forward(pixels: Tensor4D, w: Dinov2Weights, c: Dinov2Config, ctx: ForwardContext): Tensor3D {
+  const n = pixels.shape[0];
+  const { tokens, T } = inputTokens(pixels, w, c, ctx);
+  return tf.reshape(finalNorm(encoder(tokens, n, w.layers, c, ctx), w, c), [n, T, c.hiddenSize]);
+}
+
+/**
+ * The pooled output, [n, D]: `pool(dinov2Forward(...))`, except that with
+ * CLS pooling the last layer computes the CLS rows alone (clsLayerStep) and
+ * the final layernorm runs on them only.
+ */
+export function dinov2Pooled(pixels: Tensor4D, w: Dinov2Weights, c: Dinov2Config, ctx: ForwardContext, method: PoolingMethod): Tensor2D {
+  if (method !== 'cls') return pool(dinov2Forward(pixels, w, c, ctx), method, c.numRegisterTokens);
+  const n = pixels.shape[0];
+  const { tokens } = inputTokens(pixels, w, c, ctx);
+  const last = w.layers[w.layers.length - 1]!;
+  const h = encoder(tokens, n, w.layers.slice(0, -1), c, ctx);
+  const cls = stepOp([h], layerParams(last), ([input], saved, grads) => clsLayerStep(input as Tensor2D, n, last, c, ctx, saved, grads) as Step) as Tensor2D;
+  return finalNorm(cls, w, c);
 }
 
 export type PoolingMethod = 'cls' | 'mean';

@@ -12,7 +12,7 @@ import { tf, type Tensor2D, type Tensor3D, type Tensor4D, type Variable } from '
 import type { TensorToWrite } from '../io/safetensors';
 import { Rng } from '../util/rng';
 import type { Dinov2Config } from './config';
-import { dinov2Forward, pool, projectionHead, resizePositionEmbeddings, type Dinov2Weights, type ForwardContext, type Layer, type Linear, type LoraAdapter, type Norm, type PoolingMethod } from './dinov2';
+import { dinov2Forward, dinov2Pooled, projectionHead, resizePositionEmbeddings, type Dinov2Weights, type ForwardContext, type Layer, type Linear, type LoraAdapter, type Norm, type PoolingMethod } from './dinov2';
 import { initLoraA, loraScale, loraVariableName, selectLoraModules, validateLoraSettings, type LoraSettings } from './lora';
 import { fromHfLayout, paramSpecs, storedShape, toHfLayout, type ParamSpec } from './params';
 import type { ImageEncoder, ImageProcessing } from './types';
@@ -179,8 +179,7 @@ export class Dinov2ImageEncoder implements ImageEncoder {
   embed(pixels: Tensor4D, options: { training?: boolean; dropoutSeed?: number } = {}): Tensor2D {
     this.assertLive();
     return tf.tidy(() => {
-      const last = dinov2Forward(pixels, this.weights, this.config, this.context(options));
-      const pooled = pool(last, this.pooling, this.config.numRegisterTokens);
+      const pooled = dinov2Pooled(pixels, this.weights, this.config, this.context(options), this.pooling);
       return this.head ? projectionHead(pooled, this.head) : pooled;
     });
   }

@@ -463,6 +463,51 @@ export function scaleChannels(x: Tensor2D, lambda: Variable): Tensor2D {
   return stepOp([x], [lambda], ([X], saved, grads) => scaleStep(X as Tensor2D, lambda, saved, grads) as Step) as Tensor2D;
 }
 
+/**
+ * Attention with one query per image (the CLS token of the last layer, when
+ * only its output is read): softmax(scale · q kᵀ) v per head over all T keys.
+ * q [n, H*dh]; k, v [n*T, H*dh] -> [n, H*dh]. With a single query row, each
+ * (image, head) product is a [1, dh] x [dh, T] sliver, so broadcast products
+ * over [n, T, H, dh] stand in for n·H tiny matMuls. Keeps q, k, v and the
+ * [n, T, H] probabilities.
+ */
+export function clsAttentionStep(q: Tensor2D, k: Tensor2D, v: Tensor2D, n: number, heads: number, scale: number, saved: Saved): Step<Tensor2D> {
+  const [rows, width] = k.shape;
+  const T = rows / n;
+  const dh = width / heads;
+  const byQuery = (t: Tensor): Tensor => tf.reshape(t, [n, 1, heads, dh]);
+  const byKey = (t: Tensor): Tensor => tf.reshape(t, [n, T, heads, dh]);
+  const probs = tf.tidy(() => {
+    const scores = tf.mul(tf.sum(tf.mul(byQuery(q), byKey(k)), 3), scale); // [n, T, H]
+    const e = tf.exp(tf.sub(scores, tf.max(scores, 1, true)));
+    return tf.div(e, tf.sum(e, 1, true)) as Tensor3D; // softmax over the T keys
+  });
+  const y = tf.tidy(() => tf.reshape(tf.sum(tf.mul(tf.expandDims(probs, 3), byKey(v)), 1), [n, width]) as Tensor2D);
+  const kq = saved.keep(q);
+  const kk = saved.keep(k);
+  const kv = saved.keep(v);
+  const kp = saved.keep(probs);
+  return {
+    y,
+    back: (dy) =>
+      tf.tidy(() => {
+        const P = kp(); // [n, T, H]
+        const dOut = byQuery(dy); // [n, 1, H, dh]
+        const dP = tf.sum(tf.mul(dOut, byKey(kv())), 3); // [n, T, H]
+        const dV = tf.mul(tf.expandDims(P, 3), dOut); // [n, T, H, dh]
+        // softmax backward, with the score scale folded in: dS = scale · P ⊙ (dP − Σ_T dP ⊙ P)
+        const dS = tf.expandDims(tf.mul(tf.mul(P, tf.sub(dP, tf.sum(tf.mul(dP, P), 1, true))), scale), 3); // [n, T, H, 1]
+        const dQ = tf.sum(tf.mul(dS, byKey(kk())), 1); // [n, H, dh]
+        const dK = tf.mul(dS, byQuery(kq())); // [n, T, H, dh]
+        return [tf.reshape(dQ, [n, width]), tf.reshape(dK, [rows, width]), tf.reshape(dV, [rows, width])];
+      }),
+  };
+}
+
+export function clsAttentionCore(q: Tensor2D, k: Tensor2D, v: Tensor2D, n: number, heads: number, scale: number): Tensor2D {
+  return stepOp([q, k, v], [], ([Q, K, V], saved) => clsAttentionStep(Q as Tensor2D, K as Tensor2D, V as Tensor2D, n, heads, scale, saved) as Step) as Tensor2D;
+}
+
 export function attentionCore(q: Tensor2D, k: Tensor2D, v: Tensor2D, n: number, heads: number, scale: number, strategy: AttentionStrategy = defaultAttentionStrategy(), recompute = false): Tensor2D {
   return stepOp([q, k, v], [], ([Q, K, V], saved) => attentionStep(Q as Tensor2D, K as Tensor2D, V as Tensor2D, n, heads, scale, saved, strategy, recompute) as Step) as Tensor2D;
 }
