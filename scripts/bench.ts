@@ -24,7 +24,7 @@
  * --quick: 2 embedding batches and a 16-pair training step (the gradient cache
  * makes time per image and memory independent of the batch size, so it
  * measures the same rates, with more noise): about 10 minutes on 2 cores. A
- * full run (batch 128) takes 20 to 30 minutes there.
+ * full run (batch 128) takes about 20 minutes there.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';

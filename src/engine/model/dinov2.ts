@@ -159,26 +159,34 @@ function mlpStep(x: Tensor2D, m: Mlp, ctx: StepContext, saved: Saved, grads: Par
   };
 }
 
+/** A layer's second half, with its residual: x1 + ls2 · mlp(norm2(x1)). [N, D] -> [N, D]. */
+function mlpHalfStep(x1: Tensor2D, layer: Layer, c: Dinov2Config, ctx: StepContext, saved: Saved, grads: ParamGrads): Step<Tensor2D> {
+  // The MLP's first linear gets the norm's output again from the norm instead of keeping it.
+  const norm2 = layerNormStep(x1, layer.norm2, c.layerNormEps, saved, grads);
+  const ffn = mlpStep(norm2.y, layer.mlp, ctx, saved, grads, norm2.output);
+  const scaled2 = scaleStep(ffn.y, layer.layerScale2, saved, grads);
+  return {
+    y: tf.add(x1, scaled2.y),
+    back: (dy) => [tf.add(dy, norm2.back(ffn.back(scaled2.back(dy)[0] as Tensor2D)[0] as Tensor2D)[0]!)],
+  };
+}
+
 /**
  * Layer (a pre-norm transformer block), with LayerScale on both branches:
  *   x1 = x + ls1 · attention(norm1(x));  y = x1 + ls2 · mlp(norm2(x1)).
  * [n*T, D] -> [n*T, D].
  */
 function layerStep(x: Tensor2D, n: number, layer: Layer, c: Dinov2Config, ctx: StepContext, saved: Saved, grads: ParamGrads): Step<Tensor2D> {
-  const eps = c.layerNormEps;
-  // The linears after each norm get its output again from the norm instead of keeping it.
-  const norm1 = layerNormStep(x, layer.norm1, eps, saved, grads);
+  // The attention's linears get norm1's output again from the norm instead of keeping it.
+  const norm1 = layerNormStep(x, layer.norm1, c.layerNormEps, saved, grads);
   const attn = attentionBlockStep(norm1.y, n, layer, c, ctx, saved, grads, norm1.output);
   const scaled1 = scaleStep(attn.y, layer.layerScale1, saved, grads);
   const x1 = tf.add(x, scaled1.y) as Tensor2D;
-  const norm2 = layerNormStep(x1, layer.norm2, eps, saved, grads);
-  const ffn = mlpStep(norm2.y, layer.mlp, ctx, saved, grads, norm2.output);
-  const scaled2 = scaleStep(ffn.y, layer.layerScale2, saved, grads);
+  const second = mlpHalfStep(x1, layer, c, ctx, saved, grads);
   return {
-    y: tf.add(x1, scaled2.y),
+    y: second.y,
     back: (dy) => {
-      const branch2 = norm2.back(ffn.back(scaled2.back(dy)[0] as Tensor2D)[0] as Tensor2D)[0]!;
-      const dx1 = tf.add(dy, branch2) as Tensor2D;
+      const dx1 = second.back(dy)[0] as Tensor2D;
       const branch1 = norm1.back(attn.back(scaled1.back(dx1)[0] as Tensor2D)[0] as Tensor2D)[0]!;
       return [tf.add(dx1, branch1)];
     },
@@ -203,9 +211,8 @@ function clsRowsStep(x: Tensor2D, n: number): Step<Tensor2D> {
  * ~7% of the forward pass. [n*T, D] -> [n, D].
  */
 function clsLayerStep(x: Tensor2D, n: number, layer: Layer, c: Dinov2Config, ctx: StepContext, saved: Saved, grads: ParamGrads): Step<Tensor2D> {
-  const eps = c.layerNormEps;
   const dh = c.hiddenSize / c.numAttentionHeads;
-  const norm1 = layerNormStep(x, layer.norm1, eps, saved, grads); // [n*T, D]
+  const norm1 = layerNormStep(x, layer.norm1, c.layerNormEps, saved, grads); // [n*T, D]
   const k = linearStep(norm1.y, layer.key, ctx, saved, grads, norm1.output); // [n*T, D]
   const v = linearStep(norm1.y, layer.value, ctx, saved, grads, norm1.output); // [n*T, D]
   const clsIn = clsRowsStep(norm1.y, n); // [n, D]
@@ -215,13 +222,11 @@ function clsLayerStep(x: Tensor2D, n: number, layer: Layer, c: Dinov2Config, ctx
   const scaled1 = scaleStep(out.y, layer.layerScale1, saved, grads);
   const residual = clsRowsStep(x, n);
   const x1 = tf.add(residual.y, scaled1.y) as Tensor2D; // [n, D]
-  const norm2 = layerNormStep(x1, layer.norm2, eps, saved, grads);
-  const ffn = mlpStep(norm2.y, layer.mlp, ctx, saved, grads, norm2.output);
-  const scaled2 = scaleStep(ffn.y, layer.layerScale2, saved, grads);
+  const second = mlpHalfStep(x1, layer, c, ctx, saved, grads);
   return {
-    y: tf.add(x1, scaled2.y),
+    y: second.y,
     back: (dy) => {
-      const dx1 = tf.add(dy, norm2.back(ffn.back(scaled2.back(dy)[0] as Tensor2D)[0] as Tensor2D)[0]!) as Tensor2D;
+      const dx1 = second.back(dy)[0] as Tensor2D;
       const [dq, dk, dv] = core.back(out.back(scaled1.back(dx1)[0] as Tensor2D)[0] as Tensor2D) as Tensor2D[];
       const dNorm1 = tf.addN([k.back(dk!)[0]!, v.back(dv!)[0]!, clsIn.back(q.back(dq!)[0] as Tensor2D)[0]!]) as Tensor2D;
       return [tf.add(norm1.back(dNorm1)[0]!, residual.back(dx1)[0]!)];

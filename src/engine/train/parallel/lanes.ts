@@ -249,6 +249,13 @@ export class GradientLanes {
       };
     };
     const job = async (px: Promise<PixelBatch>, j: number): Promise<EmbedJob> => embedJob(await px, chunks[j]!);
+    // When a worker is sent chunk j, start loading the chunk it will be sent when j's reply comes in (WINDOW
+    // later in its lane): a load finishes on the image workers, but this thread only sees it between two of
+    // its own chunks, and the worker should not wait for that.
+    const loadAhead = (p: { prefetch: (j: number) => void }, mine: number[], j: number): void => {
+      const next = mine[mine.indexOf(j) + WINDOW];
+      if (next !== undefined) p.prefetch(next);
+    };
     const here = (px: PixelBatch, j: number) => ({ source: px, side: chunks[j]!.side, range: { index: chunks[j]!.range.index, start: 0, count: chunks[j]!.range.count } });
 
     // 0. The workers compute with this step's weights.
@@ -276,6 +283,7 @@ export class GradientLanes {
           await windowed(
             mine,
             async (j) => {
+              loadAhead(first, mine, j);
               const r = await w.request({ type: 'embed', settings, job: await job(first.take(j), j) }, 'embedded');
               got.push([j, r.embedding]);
             },
@@ -318,6 +326,7 @@ export class GradientLanes {
           await windowed(
             mine,
             async (j) => {
+              loadAhead(second, mine, j);
               const c = chunks[j]!;
               const upstream = upstreamHost[c.side === 'query' ? 0 : 1]!.slice(c.range.start * dim, (c.range.start + c.range.count) * dim);
               await w.request({ type: 'backward', settings, job: { ...(await job(second.take(j), j)), upstream } }, 'accumulated');
