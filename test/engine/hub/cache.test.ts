@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
-import { HubError, resolveModel, type ResolveModelOptions } from '../../../src/engine/hub';
-import { COMMIT, FakeHub, gitBlobSha1, makeTempHome, sha256, tinyDinoRepo, type FakeRepo } from './fakeHub';
+import { describe, test } from 'node:test';
+import { HubError, resolveModel } from '../../../src/engine/hub';
+import { COMMIT, type FakeRepo, gitBlobSha1, sha256, tinyDinoRepo, useFakeHub } from './fakeHub';
 
 const REPO = 'facebook/dinov2-tiny';
 
@@ -30,33 +30,12 @@ function populate(cacheDir: string, repo: FakeRepo, style: 'symlink' | 'plain', 
 }
 
 describe('finding a model in the Hugging Face cache', () => {
-  let hub: FakeHub;
   let repo: FakeRepo;
-  let tmp: ReturnType<typeof makeTempHome>;
-  const opts = (extra: ResolveModelOptions = {}): ResolveModelOptions => ({
-    endpoint: hub.url,
-    cacheDir: tmp.cacheDir,
-    env: {},
-    homeDir: tmp.home,
-    baseDir: tmp.root,
-    retryDelayMs: 10,
-    ...extra,
-  });
-
-  before(async () => {
-    repo = tinyDinoRepo(REPO);
-    hub = await new FakeHub([repo]).start();
-  });
-  after(async () => hub.close());
-  beforeEach(() => {
-    tmp = makeTempHome();
-    hub.requests.length = 0;
-  });
-  afterEach(() => tmp.cleanup());
+  const fx = useFakeHub(() => [(repo = tinyDinoRepo(REPO))]);
 
   test('a cache made by huggingface_hub (symlinks into blobs) is used without any request', async () => {
-    const snap = populate(tmp.cacheDir, repo, 'symlink');
-    const result = await resolveModel(REPO, opts());
+    const snap = populate(fx.tmp.cacheDir, repo, 'symlink');
+    const result = await resolveModel(REPO, fx.opts());
     assert.deepEqual(result, {
       folder: snap,
       source: 'cache',
@@ -66,61 +45,61 @@ describe('finding a model in the Hugging Face cache', () => {
       files: ['config.json', 'model.safetensors', 'preprocessor_config.json'],
       downloaded: [],
     });
-    assert.equal(hub.requests.length, 0);
+    assert.equal(fx.hub.requests.length, 0);
   });
 
   test('plain files in the snapshot (no symlinks) are accepted', async () => {
-    const snap = populate(tmp.cacheDir, repo, 'plain');
-    const result = await resolveModel(REPO, opts());
+    const snap = populate(fx.tmp.cacheDir, repo, 'plain');
+    const result = await resolveModel(REPO, fx.opts());
     assert.equal(result.folder, snap);
-    assert.equal(hub.requests.length, 0);
+    assert.equal(fx.hub.requests.length, 0);
   });
 
   test('a ref file with a trailing newline (edited by hand) still resolves', async () => {
-    populate(tmp.cacheDir, repo, 'plain');
-    fs.writeFileSync(path.join(tmp.cacheDir, 'models--facebook--dinov2-tiny', 'refs', 'main'), COMMIT + '\n');
-    assert.equal((await resolveModel(REPO, opts())).source, 'cache');
-    assert.equal(hub.requests.length, 0);
+    populate(fx.tmp.cacheDir, repo, 'plain');
+    fs.writeFileSync(path.join(fx.tmp.cacheDir, 'models--facebook--dinov2-tiny', 'refs', 'main'), COMMIT + '\n');
+    assert.equal((await resolveModel(REPO, fx.opts())).source, 'cache');
+    assert.equal(fx.hub.requests.length, 0);
   });
 
   test('a commit id as revision maps straight to snapshots/{commit}, no ref needed', async () => {
-    const snap = populate(tmp.cacheDir, repo, 'symlink', undefined);
-    const result = await resolveModel(REPO, opts({ revision: COMMIT, offline: true }));
+    const snap = populate(fx.tmp.cacheDir, repo, 'symlink', undefined);
+    const result = await resolveModel(REPO, fx.opts({ revision: COMMIT, offline: true }));
     assert.equal(result.folder, snap);
     assert.equal(result.commit, COMMIT);
   });
 
   test('a branch other than main is looked up through its own ref', async () => {
-    const snap = populate(tmp.cacheDir, repo, 'symlink', 'v1.0');
-    assert.equal((await resolveModel(REPO, opts({ revision: 'v1.0', offline: true }))).folder, snap);
-    await assert.rejects(resolveModel(REPO, opts({ offline: true })), /has no refs\/main/);
+    const snap = populate(fx.tmp.cacheDir, repo, 'symlink', 'v1.0');
+    assert.equal((await resolveModel(REPO, fx.opts({ revision: 'v1.0', offline: true }))).folder, snap);
+    await assert.rejects(resolveModel(REPO, fx.opts({ offline: true })), /has no refs\/main/);
   });
 
   test('the cache folder comes from HF_HUB_CACHE, HF_HOME or XDG_CACHE_HOME when not given', async () => {
-    const hubCache = path.join(tmp.root, 'custom-hub');
+    const hubCache = path.join(fx.tmp.root, 'custom-hub');
     populate(hubCache, repo, 'plain');
-    const base = { endpoint: hub.url, homeDir: tmp.home, baseDir: tmp.root, offline: true };
+    const base = { endpoint: fx.hub.url, homeDir: fx.tmp.home, baseDir: fx.tmp.root, offline: true };
     assert.equal((await resolveModel(REPO, { ...base, env: { HF_HUB_CACHE: hubCache } })).source, 'cache');
 
-    const hfHome = path.join(tmp.root, 'hf-home');
+    const hfHome = path.join(fx.tmp.root, 'hf-home');
     populate(path.join(hfHome, 'hub'), repo, 'plain');
     assert.equal((await resolveModel(REPO, { ...base, env: { HF_HOME: hfHome } })).folder.startsWith(hfHome), true);
 
-    const xdg = path.join(tmp.root, 'xdg');
+    const xdg = path.join(fx.tmp.root, 'xdg');
     populate(path.join(xdg, 'huggingface', 'hub'), repo, 'plain');
     assert.equal((await resolveModel(REPO, { ...base, env: { XDG_CACHE_HOME: xdg } })).folder.startsWith(xdg), true);
 
     // Nothing set: ~/.cache/huggingface/hub under the (temporary) home.
-    populate(path.join(tmp.home, '.cache', 'huggingface', 'hub'), repo, 'plain');
-    assert.equal((await resolveModel(REPO, { ...base, env: {} })).folder.startsWith(tmp.home), true);
-    assert.equal(hub.requests.length, 0);
+    populate(path.join(fx.tmp.home, '.cache', 'huggingface', 'hub'), repo, 'plain');
+    assert.equal((await resolveModel(REPO, { ...base, env: {} })).folder.startsWith(fx.tmp.home), true);
+    assert.equal(fx.hub.requests.length, 0);
   });
 
   test('a dangling snapshot symlink (blob deleted) counts as missing and is repaired from the hub', async () => {
-    const snap = populate(tmp.cacheDir, repo, 'symlink');
+    const snap = populate(fx.tmp.cacheDir, repo, 'symlink');
     const weights = repo.files['model.safetensors']!.content;
-    fs.rmSync(path.join(tmp.cacheDir, 'models--facebook--dinov2-tiny', 'blobs', sha256(weights)));
-    const result = await resolveModel(REPO, opts());
+    fs.rmSync(path.join(fx.tmp.cacheDir, 'models--facebook--dinov2-tiny', 'blobs', sha256(weights)));
+    const result = await resolveModel(REPO, fx.opts());
     assert.deepEqual(result.downloaded, ['model.safetensors']);
     assert.ok(fs.readFileSync(path.join(snap, 'model.safetensors')).equals(weights));
   });
@@ -129,8 +108,8 @@ describe('finding a model in the Hugging Face cache', () => {
     const pt = tinyDinoRepo('org/pt-only');
     pt.files['pytorch_model.bin'] = pt.files['model.safetensors']!;
     delete pt.files['model.safetensors'];
-    populate(tmp.cacheDir, pt, 'symlink');
-    await assert.rejects(resolveModel('org/pt-only', opts({ offline: true })), (e: unknown) => {
+    populate(fx.tmp.cacheDir, pt, 'symlink');
+    await assert.rejects(resolveModel('org/pt-only', fx.opts({ offline: true })), (e: unknown) => {
       assert.ok(e instanceof HubError);
       assert.match(e.message, /lacks model\.safetensors \(the cache holds pytorch_model\.bin, which vembed does not read\)/);
       return true;
@@ -141,10 +120,10 @@ describe('finding a model in the Hugging Face cache', () => {
     const { spawnSync } = await import('node:child_process');
     const deadPid = spawnSync(process.execPath, ['-e', '']).pid;
     const etag = sha256(repo.files['model.safetensors']!.content);
-    const lock = path.join(tmp.cacheDir, '.locks', 'models--facebook--dinov2-tiny', `${etag}.vembed.lock`);
+    const lock = path.join(fx.tmp.cacheDir, '.locks', 'models--facebook--dinov2-tiny', `${etag}.vembed.lock`);
     fs.mkdirSync(path.dirname(lock), { recursive: true });
     fs.writeFileSync(lock, JSON.stringify({ pid: deadPid, host: (await import('node:os')).hostname(), token: 'old' }));
-    const result = await resolveModel(REPO, opts());
+    const result = await resolveModel(REPO, fx.opts());
     assert.ok(result.downloaded.includes('model.safetensors'));
     assert.equal(fs.existsSync(lock), false);
   });

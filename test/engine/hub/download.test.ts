@@ -1,41 +1,19 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
-import { resolveModel, type ModelProgress, type ResolveModelOptions } from '../../../src/engine/hub';
-import { COMMIT, FakeHub, gitBlobSha1, listTree, makeTempHome, sha256, tinyDinoRepo, type FakeRepo } from './fakeHub';
+import { describe, test } from 'node:test';
+import { type ModelProgress, resolveModel } from '../../../src/engine/hub';
+import { COMMIT, FakeHub, type FakeRepo, gitBlobSha1, listTree, sha256, tinyDinoRepo, useFakeHub } from './fakeHub';
 
 const REPO = 'facebook/dinov2-tiny';
 
 describe('download from the hub into the cache', () => {
-  let hub: FakeHub;
   let repo: FakeRepo;
-  let tmp: ReturnType<typeof makeTempHome>;
-  const opts = (extra: ResolveModelOptions = {}): ResolveModelOptions => ({
-    endpoint: hub.url,
-    cacheDir: tmp.cacheDir,
-    env: {},
-    homeDir: tmp.home,
-    baseDir: tmp.root,
-    retryDelayMs: 10,
-    ...extra,
-  });
-
-  before(async () => {
-    repo = tinyDinoRepo(REPO);
-    hub = await new FakeHub([repo]).start();
-  });
-  after(async () => hub.close());
-  beforeEach(() => {
-    tmp = makeTempHome();
-    hub.requests.length = 0;
-    Object.assign(hub.behaviour, { redirect: 'absolute', ignoreRange: false, cutAfterBytes: 0, cutsLeft: 0, corrupt: false, hang: false, failStatus: undefined, cdnBase: undefined });
-  });
-  afterEach(() => tmp.cleanup());
+  const fx = useFakeHub(() => [(repo = tinyDinoRepo(REPO))]);
 
   test('writes huggingface_hub layout: refs/main, snapshot symlinks into blobs named by etag', async () => {
-    const result = await resolveModel(REPO, opts());
-    const repoDir = path.join(tmp.cacheDir, 'models--facebook--dinov2-tiny');
+    const result = await resolveModel(REPO, fx.opts());
+    const repoDir = path.join(fx.tmp.cacheDir, 'models--facebook--dinov2-tiny');
     assert.equal(result.source, 'download');
     assert.equal(result.commit, COMMIT);
     assert.equal(result.folder, path.join(repoDir, 'snapshots', COMMIT));
@@ -64,13 +42,13 @@ describe('download from the hub into the cache', () => {
       assert.ok(fs.readFileSync(path.join(result.folder, name)).equals(f.content), `${name} content`);
     }
     // No lock or partial file left behind anywhere in the cache.
-    const leftovers = listTree(tmp.cacheDir).filter((p) => /\.lock$|\.incomplete$|\.tmp-/.test(p));
+    const leftovers = listTree(fx.tmp.cacheDir).filter((p) => /\.lock$|\.incomplete$|\.tmp-/.test(p));
     assert.deepEqual(leftovers, []);
   });
 
   test('sends the HEADs the hub expects and follows the LFS redirect to the CDN path', async () => {
-    await resolveModel(REPO, opts());
-    const seen = hub.requests.map((r) => `${r.method} ${r.path}`);
+    await resolveModel(REPO, fx.opts());
+    const seen = fx.hub.requests.map((r) => `${r.method} ${r.path}`);
     assert.deepEqual(seen, [
       `HEAD /${REPO}/resolve/main/config.json`,
       `HEAD /${REPO}/resolve/${COMMIT}/model.safetensors`,
@@ -82,24 +60,24 @@ describe('download from the hub into the cache', () => {
   });
 
   test('follows a relative Location as well', async () => {
-    hub.behaviour.redirect = 'relative';
-    const result = await resolveModel(REPO, opts());
+    fx.hub.behaviour.redirect = 'relative';
+    const result = await resolveModel(REPO, fx.opts());
     assert.ok(fs.readFileSync(path.join(result.folder, 'model.safetensors')).equals(repo.files['model.safetensors']!.content));
     // Relative redirects are followed already during the HEAD (a renamed repo looks like that).
-    assert.equal(hub.count((r) => r.method === 'HEAD' && r.path.startsWith('/cdn/')), 1);
+    assert.equal(fx.hub.count((r) => r.method === 'HEAD' && r.path.startsWith('/cdn/')), 1);
   });
 
   test('a second call finds the cache and makes no request', async () => {
-    await resolveModel(REPO, opts());
-    const before = hub.requests.length;
-    const again = await resolveModel(REPO, opts());
+    await resolveModel(REPO, fx.opts());
+    const before = fx.hub.requests.length;
+    const again = await resolveModel(REPO, fx.opts());
     assert.equal(again.source, 'cache');
-    assert.equal(hub.requests.length, before);
+    assert.equal(fx.hub.requests.length, before);
   });
 
   test('reports progress per file up to the total', async () => {
     const events: ModelProgress[] = [];
-    await resolveModel(REPO, opts({ onProgress: (p) => events.push(p), progressIntervalMs: 0 }));
+    await resolveModel(REPO, fx.opts({ onProgress: (p) => events.push(p), progressIntervalMs: 0 }));
     const weights = events.filter((e) => e.file === 'model.safetensors');
     const size = repo.files['model.safetensors']!.content.length;
     assert.ok(weights.length >= 2, `several updates, got ${weights.length}`);
@@ -110,11 +88,11 @@ describe('download from the hub into the cache', () => {
   });
 
   test('a revision given as a commit id is downloaded into snapshots/{commit} without a ref', async () => {
-    const result = await resolveModel(REPO, opts({ revision: COMMIT }));
+    const result = await resolveModel(REPO, fx.opts({ revision: COMMIT }));
     assert.equal(result.commit, COMMIT);
-    const repoDir = path.join(tmp.cacheDir, 'models--facebook--dinov2-tiny');
+    const repoDir = path.join(fx.tmp.cacheDir, 'models--facebook--dinov2-tiny');
     assert.equal(fs.existsSync(path.join(repoDir, 'refs')), false);
-    assert.ok(hub.requests.every((r) => !r.path.includes('/resolve/main/')));
+    assert.ok(fx.hub.requests.every((r) => !r.path.includes('/resolve/main/')));
   });
 
   test('a missing optional file is recorded in .no_exist and not asked for again', async () => {
@@ -122,10 +100,10 @@ describe('download from the hub into the cache', () => {
     delete bare.files['preprocessor_config.json'];
     const hub2 = await new FakeHub([bare]).start();
     try {
-      const o = { ...opts(), endpoint: hub2.url };
+      const o = { ...fx.opts(), endpoint: hub2.url };
       const result = await resolveModel('org/no-preprocessor', o);
       assert.deepEqual(result.files, ['config.json', 'model.safetensors']);
-      const marker = path.join(tmp.cacheDir, 'models--org--no-preprocessor', '.no_exist', COMMIT, 'preprocessor_config.json');
+      const marker = path.join(fx.tmp.cacheDir, 'models--org--no-preprocessor', '.no_exist', COMMIT, 'preprocessor_config.json');
       assert.ok(fs.existsSync(marker));
       // A cache with both required files is complete: no request at all.
       const n = hub2.requests.length;
@@ -137,22 +115,22 @@ describe('download from the hub into the cache', () => {
   });
 
   test('only missing blobs are fetched when part of the snapshot is cached', async () => {
-    await resolveModel(REPO, opts());
-    const folder = path.join(tmp.cacheDir, 'models--facebook--dinov2-tiny', 'snapshots', COMMIT);
+    await resolveModel(REPO, fx.opts());
+    const folder = path.join(fx.tmp.cacheDir, 'models--facebook--dinov2-tiny', 'snapshots', COMMIT);
     fs.rmSync(path.join(folder, 'model.safetensors'));
-    hub.requests.length = 0;
-    const result = await resolveModel(REPO, opts());
+    fx.hub.requests.length = 0;
+    const result = await resolveModel(REPO, fx.opts());
     // The blob is still in blobs/: relinked, not downloaded.
     assert.deepEqual(result.downloaded, []);
     assert.equal(result.source, 'cache');
-    assert.equal(hub.count((r) => r.method === 'GET'), 0);
+    assert.equal(fx.hub.count((r) => r.method === 'GET'), 0);
     assert.ok(fs.lstatSync(path.join(folder, 'model.safetensors')).isSymbolicLink());
   });
 
   test('two concurrent resolutions of the same model download each blob once', async () => {
-    const [a, b] = await Promise.all([resolveModel(REPO, opts()), resolveModel(REPO, opts())]);
+    const [a, b] = await Promise.all([resolveModel(REPO, fx.opts()), resolveModel(REPO, fx.opts())]);
     assert.equal(a.folder, b.folder);
-    assert.equal(hub.count((r) => r.method === 'GET' && r.path.startsWith('/cdn/')), 1);
+    assert.equal(fx.hub.count((r) => r.method === 'GET' && r.path.startsWith('/cdn/')), 1);
     assert.ok(fs.readFileSync(path.join(a.folder, 'model.safetensors')).equals(repo.files['model.safetensors']!.content));
   });
 
@@ -160,7 +138,7 @@ describe('download from the hub into the cache', () => {
     const privateRepo = tinyDinoRepo('org/private', { token: 'hf_secret' });
     const hub2 = await new FakeHub([privateRepo]).start();
     try {
-      const result = await resolveModel('org/private', { ...opts(), endpoint: hub2.url, env: { HF_TOKEN: 'hf_secret' } });
+      const result = await resolveModel('org/private', { ...fx.opts(), endpoint: hub2.url, env: { HF_TOKEN: 'hf_secret' } });
       assert.equal(result.source, 'download');
       const toHub = hub2.requests.filter((r) => r.path.includes('/resolve/'));
       assert.ok(toHub.length > 0 && toHub.every((r) => r.authorization === 'Bearer hf_secret'));
@@ -175,7 +153,7 @@ describe('download from the hub into the cache', () => {
     const cdn = await new FakeHub([privateRepo]).start();
     try {
       hub2.behaviour.cdnBase = cdn.url;
-      await resolveModel('org/private-cdn', { ...opts(), endpoint: hub2.url, token: 'hf_secret' });
+      await resolveModel('org/private-cdn', { ...fx.opts(), endpoint: hub2.url, token: 'hf_secret' });
       assert.deepEqual(
         cdn.requests.map((r) => [r.method, r.authorization]),
         [['GET', undefined]],
@@ -190,10 +168,10 @@ describe('download from the hub into the cache', () => {
     const privateRepo = tinyDinoRepo('org/private2', { token: 'hf_from_file' });
     const hub2 = await new FakeHub([privateRepo]).start();
     try {
-      const hfHome = path.join(tmp.root, 'hf-home');
+      const hfHome = path.join(fx.tmp.root, 'hf-home');
       fs.mkdirSync(hfHome);
       fs.writeFileSync(path.join(hfHome, 'token'), 'hf_from_file\n');
-      const result = await resolveModel('org/private2', { ...opts(), endpoint: hub2.url, env: { HF_HOME: hfHome } });
+      const result = await resolveModel('org/private2', { ...fx.opts(), endpoint: hub2.url, env: { HF_HOME: hfHome } });
       assert.equal(result.source, 'download');
     } finally {
       await hub2.close();

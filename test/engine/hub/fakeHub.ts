@@ -11,6 +11,8 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { after, afterEach, before, beforeEach } from 'node:test';
+import type { ResolveModelOptions } from '../../../src/engine/hub';
 
 export interface FakeFile {
   content: Buffer;
@@ -86,12 +88,23 @@ export function tinyDinoRepo(id = 'facebook/dinov2-tiny', overrides: Partial<Fak
   };
 }
 
+function defaultBehaviour(): Behaviour {
+  return { redirect: 'absolute', ignoreRange: false, cutAfterBytes: 0, cutsLeft: 0, corrupt: false, hang: false };
+}
+
 export class FakeHub {
   readonly requests: LoggedRequest[] = [];
-  readonly behaviour: Behaviour = { redirect: 'absolute', ignoreRange: false, cutAfterBytes: 0, cutsLeft: 0, corrupt: false, hang: false };
+  readonly behaviour: Behaviour = defaultBehaviour();
   private readonly repos = new Map<string, FakeRepo>();
   private readonly server = http.createServer((req, res) => this.handle(req, res));
   url = '';
+
+  /** Forget the logged requests and behave well again. */
+  reset(): void {
+    this.requests.length = 0;
+    for (const key of Object.keys(this.behaviour) as Array<keyof Behaviour>) delete this.behaviour[key];
+    Object.assign(this.behaviour, defaultBehaviour());
+  }
 
   constructor(repos: FakeRepo[]) {
     for (const r of repos) this.repos.set(r.id, r);
@@ -205,8 +218,15 @@ export class FakeHub {
   }
 }
 
+export interface TempHome {
+  root: string;
+  home: string;
+  cacheDir: string;
+  cleanup: () => void;
+}
+
 /** A temp folder that stands in for the user's home and cache; never the real ~/.cache. */
-export function makeTempHome(): { root: string; home: string; cacheDir: string; cleanup: () => void } {
+export function makeTempHome(): TempHome {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'vembed-hub-'));
   const home = path.join(root, 'home');
   const cacheDir = path.join(root, 'hf-cache');
@@ -226,4 +246,41 @@ export function listTree(dir: string): string[] {
   };
   walk(dir, '');
   return out.sort();
+}
+
+export interface HubFixture {
+  readonly hub: FakeHub;
+  readonly tmp: TempHome;
+  /** resolveModel options pointing at the hub and the test's temporary home and cache. */
+  opts(extra?: ResolveModelOptions): ResolveModelOptions;
+}
+
+/**
+ * A FakeHub serving `repos()` for the tests of one describe block, and for
+ * each test a fresh temporary home and cache, an empty request log and the
+ * hub's default behaviour. Call it inside the describe.
+ */
+export function useFakeHub(repos: () => FakeRepo[]): HubFixture {
+  let hub: FakeHub | undefined;
+  let tmp: TempHome | undefined;
+  before(async () => {
+    hub = await new FakeHub(repos()).start();
+  });
+  after(async () => hub?.close());
+  beforeEach(() => {
+    tmp = makeTempHome();
+    hub!.reset();
+  });
+  afterEach(() => tmp?.cleanup());
+  return {
+    get hub(): FakeHub {
+      if (!hub) throw new Error('the fake hub is used before it started');
+      return hub;
+    },
+    get tmp(): TempHome {
+      if (!tmp) throw new Error('the temporary home is used outside a test');
+      return tmp;
+    },
+    opts: (extra = {}) => ({ endpoint: hub!.url, cacheDir: tmp!.cacheDir, env: {}, homeDir: tmp!.home, baseDir: tmp!.root, retryDelayMs: 10, ...extra }),
+  };
 }

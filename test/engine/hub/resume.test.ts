@@ -1,49 +1,32 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
-import { HubError, resolveModel, type ResolveModelOptions } from '../../../src/engine/hub';
-import { COMMIT, FakeHub, listTree, makeTempHome, sha256, tinyDinoRepo, type FakeRepo } from './fakeHub';
+import { beforeEach, describe, test } from 'node:test';
+import { HubError, resolveModel } from '../../../src/engine/hub';
+import { COMMIT, type FakeRepo, listTree, sha256, tinyDinoRepo, useFakeHub } from './fakeHub';
 
 const REPO = 'facebook/dinov2-tiny';
 
 describe('interrupted, resumed and corrupt downloads', () => {
-  let hub: FakeHub;
   let repo: FakeRepo;
   let weights: Buffer;
-  let tmp: ReturnType<typeof makeTempHome>;
   let repoDir: string;
   let blob: string;
-  const opts = (extra: ResolveModelOptions = {}): ResolveModelOptions => ({
-    endpoint: hub.url,
-    cacheDir: tmp.cacheDir,
-    env: {},
-    homeDir: tmp.home,
-    baseDir: tmp.root,
-    retryDelayMs: 10,
-    ...extra,
-  });
-  const cdnGets = (): { range?: string }[] => hub.requests.filter((r) => r.method === 'GET' && r.path.startsWith('/cdn/'));
-
-  before(async () => {
+  const fx = useFakeHub(() => {
     repo = tinyDinoRepo(REPO);
     weights = repo.files['model.safetensors']!.content;
-    hub = await new FakeHub([repo]).start();
+    return [repo];
   });
-  after(async () => hub.close());
+  const cdnGets = (): { range?: string }[] => fx.hub.requests.filter((r) => r.method === 'GET' && r.path.startsWith('/cdn/'));
   beforeEach(() => {
-    tmp = makeTempHome();
-    repoDir = path.join(tmp.cacheDir, 'models--facebook--dinov2-tiny');
+    repoDir = path.join(fx.tmp.cacheDir, 'models--facebook--dinov2-tiny');
     blob = path.join(repoDir, 'blobs', sha256(weights));
-    hub.requests.length = 0;
-    Object.assign(hub.behaviour, { redirect: 'absolute', ignoreRange: false, cutAfterBytes: 0, cutsLeft: 0, corrupt: false, hang: false, failStatus: undefined });
   });
-  afterEach(() => tmp.cleanup());
 
   test('a connection cut half-way is resumed with Range in the same call', async () => {
     const half = weights.length >> 1;
-    Object.assign(hub.behaviour, { cutAfterBytes: half, cutsLeft: 1 });
-    const result = await resolveModel(REPO, opts());
+    Object.assign(fx.hub.behaviour, { cutAfterBytes: half, cutsLeft: 1 });
+    const result = await resolveModel(REPO, fx.opts());
     const gets = cdnGets();
     assert.equal(gets.length, 2);
     assert.equal(gets[0]!.range, undefined);
@@ -55,8 +38,8 @@ describe('interrupted, resumed and corrupt downloads', () => {
 
   test('a partial file left by a failed run is resumed by the next run', async () => {
     const cut = 100 * 1024;
-    Object.assign(hub.behaviour, { cutAfterBytes: cut, cutsLeft: 1 });
-    await assert.rejects(resolveModel(REPO, opts({ retries: 0 })), (e: unknown) => {
+    Object.assign(fx.hub.behaviour, { cutAfterBytes: cut, cutsLeft: 1 });
+    await assert.rejects(resolveModel(REPO, fx.opts({ retries: 0 })), (e: unknown) => {
       assert.ok(e instanceof HubError);
       assert.equal(e.code, 'hub-unreachable');
       assert.match(e.message, /dinov2-tiny/);
@@ -69,8 +52,8 @@ describe('interrupted, resumed and corrupt downloads', () => {
     assert.equal(fs.existsSync(path.join(repoDir, 'snapshots', COMMIT, 'model.safetensors')), false);
     assert.equal(fs.existsSync(path.join(repoDir, 'refs', 'main')), false);
 
-    hub.requests.length = 0;
-    const result = await resolveModel(REPO, opts());
+    fx.hub.requests.length = 0;
+    const result = await resolveModel(REPO, fx.opts());
     assert.deepEqual(cdnGets().map((g) => g.range), [`bytes=${cut}-`]);
     assert.ok(fs.readFileSync(path.join(result.folder, 'model.safetensors')).equals(weights));
   });
@@ -79,8 +62,8 @@ describe('interrupted, resumed and corrupt downloads', () => {
     fs.mkdirSync(path.dirname(blob), { recursive: true });
     // A stale partial file whose bytes are wrong: if it were appended to, the sha256 check would fail.
     fs.writeFileSync(`${blob}.incomplete`, Buffer.alloc(1000, 0xab));
-    hub.behaviour.ignoreRange = true;
-    const result = await resolveModel(REPO, opts());
+    fx.hub.behaviour.ignoreRange = true;
+    const result = await resolveModel(REPO, fx.opts());
     assert.deepEqual(cdnGets().map((g) => g.range), ['bytes=1000-']);
     assert.ok(fs.readFileSync(path.join(result.folder, 'model.safetensors')).equals(weights));
   });
@@ -88,14 +71,14 @@ describe('interrupted, resumed and corrupt downloads', () => {
   test('a partial file longer than the announced size is discarded', async () => {
     fs.mkdirSync(path.dirname(blob), { recursive: true });
     fs.writeFileSync(`${blob}.incomplete`, Buffer.alloc(weights.length + 10, 1));
-    const result = await resolveModel(REPO, opts());
+    const result = await resolveModel(REPO, fx.opts());
     assert.deepEqual(cdnGets().map((g) => g.range), [undefined]);
     assert.ok(fs.readFileSync(path.join(result.folder, 'model.safetensors')).equals(weights));
   });
 
   test('a sha256 mismatch is rejected and leaves no corrupt blob in the cache', async () => {
-    hub.behaviour.corrupt = true;
-    await assert.rejects(resolveModel(REPO, opts()), (e: unknown) => {
+    fx.hub.behaviour.corrupt = true;
+    await assert.rejects(resolveModel(REPO, fx.opts()), (e: unknown) => {
       assert.ok(e instanceof HubError);
       assert.equal(e.code, 'download-corrupt');
       assert.match(e.message, /model\.safetensors of facebook\/dinov2-tiny failed its integrity check/);
@@ -106,9 +89,9 @@ describe('interrupted, resumed and corrupt downloads', () => {
     assert.ok(!tree.some((p) => p.includes(sha256(weights))), `no blob, partial or link for the weights: ${tree.join(', ')}`);
     assert.ok(!tree.includes('refs/main'));
     // The next run (the proxy fixed) downloads afresh and succeeds.
-    hub.behaviour.corrupt = false;
-    hub.requests.length = 0;
-    const result = await resolveModel(REPO, opts());
+    fx.hub.behaviour.corrupt = false;
+    fx.hub.requests.length = 0;
+    const result = await resolveModel(REPO, fx.opts());
     assert.deepEqual(cdnGets().map((g) => g.range), [undefined]);
     assert.ok(fs.readFileSync(path.join(result.folder, 'model.safetensors')).equals(weights));
   });
@@ -116,7 +99,7 @@ describe('interrupted, resumed and corrupt downloads', () => {
   test('an already complete partial file is checked and moved without a request for its bytes', async () => {
     fs.mkdirSync(path.dirname(blob), { recursive: true });
     fs.writeFileSync(`${blob}.incomplete`, weights);
-    const result = await resolveModel(REPO, opts());
+    const result = await resolveModel(REPO, fx.opts());
     assert.equal(cdnGets().length, 0);
     assert.ok(result.downloaded.includes('model.safetensors'));
     assert.ok(fs.readFileSync(path.join(result.folder, 'model.safetensors')).equals(weights));
