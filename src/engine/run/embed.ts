@@ -16,8 +16,9 @@ export interface EmbedOptions {
   signal?: AbortSignal;
   /**
    * Worker threads that embed batches in parallel, each with its own copy of
-   * the model. 'auto' (default): one per core on the wasm backend when the
-   * list is long enough to pay for starting them; 0 or 1: this thread only.
+   * the model. Default: the process-wide choice (backend/threads.ts); 'auto':
+   * one per core on the wasm backend when the list is long enough to pay for
+   * starting them; 0 or 1: this thread only.
    */
   threads?: ThreadRequest;
   /** Told when workers were wanted but some or all could not start or failed (the work goes on without them). */

@@ -53,10 +53,10 @@ export interface BatchGradients {
 }
 
 /** Number of pairs, after checking both sides agree. */
-export function batchSize(batch: PairBatch): number {
-  const n = pixelCount(batch.queries);
-  if (pixelCount(batch.positives) !== n) {
-    throw new Error(`A batch must hold pairs: ${n} query images but ${pixelCount(batch.positives)} positive images.`);
+export function batchSize(batch: { queries: { readonly n: number }; positives: { readonly n: number } }): number {
+  const n = batch.queries.n;
+  if (batch.positives.n !== n) {
+    throw new Error(`A batch must hold pairs: ${n} query images but ${batch.positives.n} positive images.`);
   }
   if (n < 1) throw new Error('A training batch needs at least one pair.');
   return n;

@@ -29,19 +29,22 @@ export function pixelCount(source: PixelSource): number {
   return source.n;
 }
 
+/** Images [start, start + count) of a batch, a view of its array, after checking the array holds what the batch says. */
+function batchSlice(batch: PixelBatch, start: number, count: number, what: string): PixelBatch {
+  const { height, width, data, n } = batch;
+  const perImage = height * width * 3;
+  if (data.length !== n * perImage) {
+    throw new Error(`${what}: the pixel batch says ${n} x ${height} x ${width} x 3 = ${n * perImage} floats but holds ${data.length}.`);
+  }
+  return { data: data.subarray(start * perImage, (start + count) * perImage), n: count, height, width };
+}
+
 /** Pixels [start, start + count) of `source` as a new [count, H, W, 3] tensor. */
 export function uploadChunk(source: PixelSource, start: number, count: number, what: string): Tensor4D {
   if (!(Number.isInteger(start) && Number.isInteger(count) && start >= 0 && count >= 1 && start + count <= source.n)) {
     throw new Error(`${what}: chunk [${start}, ${start + count}) is outside the batch of ${source.n} images.`);
   }
-  if (isPixelBatch(source)) {
-    const { height, width, data, n } = source;
-    const perImage = height * width * 3;
-    if (data.length !== n * perImage) {
-      throw new Error(`${what}: the pixel batch says ${n} x ${height} x ${width} x 3 = ${n * perImage} floats but holds ${data.length}.`);
-    }
-    return tf.tensor4d(data.subarray(start * perImage, (start + count) * perImage), [count, height, width, 3], 'float32');
-  }
+  if (isPixelBatch(source)) return tf.tensor4d(batchSlice(source, start, count, what).data, [count, source.height, source.width, 3], 'float32');
   const chunk = source.chunk(start, count);
   if (chunk.rank !== 4 || chunk.shape[0] !== count || chunk.shape[3] !== 3) {
     const shape = `[${chunk.shape}]`;
@@ -97,11 +100,7 @@ export async function chunkPixels(source: AnyPixelSource, start: number, count: 
     }
     return px;
   }
-  if (isPixelBatch(source)) {
-    const per = source.height * source.width * 3;
-    if (source.data.length !== source.n * per) throw new Error(`${what}: the pixel batch says ${source.n} x ${source.height} x ${source.width} x 3 = ${source.n * per} floats but holds ${source.data.length}.`);
-    return { data: source.data.subarray(start * per, (start + count) * per), n: count, height: source.height, width: source.width };
-  }
+  if (isPixelBatch(source)) return batchSlice(source, start, count, what);
   const t = uploadChunk(source, start, count, what);
   try {
     const [, height, width] = t.shape;

@@ -62,8 +62,7 @@ interface PreparedStep {
 
 function prepare(input: TrainStepInput | LaneStepInput): PreparedStep {
   const { config, batch, globalStep } = input;
-  if (batch.queries.n !== batch.positives.n) batchSize(batch as PairBatch); // throws, naming both sizes
-  const n = batch.queries.n;
+  const n = batchSize(batch);
   const chunkSize = config.use_gradient_cache ? config.gradient_cache_chunk_size : n;
   const stepNumber = globalStep + 1;
   return {

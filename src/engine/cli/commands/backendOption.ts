@@ -21,16 +21,11 @@ export const THREADS_OPTION: OptionSpec = {
 /** Both options, in the order help lists them. */
 export const COMPUTE_OPTIONS: readonly OptionSpec[] = [BACKEND_OPTION, THREADS_OPTION];
 
-export interface ComputeSetup extends ActiveBackend {
-  /** Threads that compute (see backend/threads.ts). */
-  threads: number;
-}
-
 /**
  * Activate the backend asked for (flag, then VEMBED_BACKEND, then auto), set
  * the thread count (flag, then VEMBED_THREADS, then auto) and say which runs.
  */
-export async function backendFromOptions(options: { backend?: unknown; threads?: unknown }, reporter: Reporter): Promise<ComputeSetup> {
+export async function backendFromOptions(options: { backend?: unknown; threads?: unknown }, reporter: Reporter): Promise<ActiveBackend> {
   const rawThreads = typeof options.threads === 'string' ? options.threads : process.env.VEMBED_THREADS;
   const request = parseThreadRequest(rawThreads);
   if (request === null) throw new UsageError(`${typeof options.threads === 'string' ? '--threads' : 'VEMBED_THREADS='}${rawThreads}: expected auto or a whole number >= 1.`);
@@ -40,11 +35,10 @@ export async function backendFromOptions(options: { backend?: unknown; threads?:
   if (!pref) throw new UsageError(`--backend ${raw}: expected auto, tfjs-node-gpu, tfjs-node, wasm or cpu.`);
   const backend = await activateBackend(pref);
   for (const s of backend.skipped) if (pref === 'auto' && s.reason && !/not installed/.test(s.reason)) reporter.warn(`backend ${s.name} skipped: ${s.reason}`, 'backend-skipped');
-  return { ...backend, device: describeDevice(backend), threads: computeThreads(request) };
+  return { ...backend, device: describeDevice(backend, computeThreads(request)) };
 }
 
 /** The backend's device, with the threads vembed adds on wasm: "WebAssembly (1 thread, SIMD)" becomes "WebAssembly (2 threads, SIMD)". */
-function describeDevice(backend: ActiveBackend): string {
-  const threads = computeThreads();
+function describeDevice(backend: ActiveBackend, threads: number): string {
   return backend.name === 'wasm' && threads > 1 ? backend.device.replace(/\b1 thread\b/, `${threads} threads`) : backend.device;
 }

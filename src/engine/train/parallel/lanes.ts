@@ -30,6 +30,7 @@ import type { ImageEncoder } from '../../model/types';
 import { startWorker } from '../../util/startWorker';
 import {
   accumulateGradients,
+  batchSize,
   cachedGradients,
   chunkParameterGradients,
   embedChunk,
@@ -214,7 +215,7 @@ export class GradientLanes {
   async cachedGradients(encoder: ImageEncoder, batch: LanePairBatch, options: GradientOptions): Promise<BatchGradients> {
     if (encoder !== this.encoder) throw new Error('internal: gradient lanes were started for another encoder');
     if (this.workers.length === 0 && !isLoadable(batch.queries) && !isLoadable(batch.positives)) return cachedGradients(encoder, batch as PairBatch, options);
-    if (batch.queries.n !== batch.positives.n) throw new Error(`A batch must hold pairs: ${batch.queries.n} query images but ${batch.positives.n} positive images.`);
+    batchSize(batch);
     const vars = trainableList(encoder);
     const settings: ChunkSettings = { training: options.training, seed: options.seed, step: options.step };
     const sources: Record<PairSide, AnyPixelSource> = { query: batch.queries, positive: batch.positives };
@@ -256,7 +257,8 @@ export class GradientLanes {
       const next = mine[mine.indexOf(j) + WINDOW];
       if (next !== undefined) p.prefetch(next);
     };
-    const here = (px: PixelBatch, j: number) => ({ source: px, side: chunks[j]!.side, range: { index: chunks[j]!.range.index, start: 0, count: chunks[j]!.range.count } });
+    // Chunk j's loaded pixels as a source of their own (the chunk keeps its index, which picks its dropout seed).
+    const ownSource = (px: PixelBatch, j: number) => ({ source: px, side: chunks[j]!.side, range: { index: chunks[j]!.range.index, start: 0, count: chunks[j]!.range.count } });
 
     // 0. The workers compute with this step's weights.
     const values = workers.length > 0 ? trainableValues(this.encoder as Dinov2ImageEncoder) : new Map<string, Float32Array>();
@@ -274,7 +276,7 @@ export class GradientLanes {
       await this.runLanes(workers, laneChunks, {
         prefetch: first.prefetch,
         here: async (j) => {
-          const c = here(await first.take(j), j);
+          const c = ownSource(await first.take(j), j);
           embeddings.set(j, tf.tidy(() => embedChunk(encoder, c.source, c.side, c.range, settings)));
         },
         inWorker: async (w, mine, i, halted) => {
@@ -313,7 +315,7 @@ export class GradientLanes {
       await this.runLanes(workers, laneChunks, {
         prefetch: second.prefetch,
         here: async (j) => {
-          const c = here(await second.take(j), j);
+          const c = ownSource(await second.take(j), j);
           const range = chunks[j]!.range;
           const upstream = tf.slice(embeddingGrads[c.side === 'query' ? 0 : 1], [range.start, 0], [range.count, dim]);
           try {
