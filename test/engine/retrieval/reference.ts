@@ -68,17 +68,7 @@ export function referenceProtocol(data: Float32Array, n: number, d: number, labe
   return { rankings, sims, firstCorrectRank, apAtR, recall, mapAtR, numValid: validQueries.length };
 }
 
-/** Deterministic pseudo-random numbers for fixtures (mulberry32). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seeded } from '../../helpers/seeded';
 
 /**
  * Vectors in {-1, 0, 1}^d with exactly 16 non-zeros: once normalised their
