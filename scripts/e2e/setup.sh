@@ -20,6 +20,15 @@ CACHE="${VEMBED_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/vembed-e2e}"
 NODE_DIR="$CACHE/node-$NODE_VERSION"
 CS_DIR="$CACHE/code-server-$CODE_SERVER_VERSION"
 
+# Run from `npm test`, this script inherits what the outer npm (the machine's
+# Node) exports for its scripts: npm_config_* (a nested npm reads these as its
+# own configuration: code-server's postinstall then sees the outer
+# `npm_config_user_agent=... node/v20` and refuses to run although Node 24 runs
+# it), npm_lifecycle_* and npm_package_* (the outer package's identity). The
+# installs below are npm commands of their own: clear all of them.
+while IFS='=' read -r name _; do
+  case "$name" in npm_config_*|npm_lifecycle_*|npm_package_*|npm_command|npm_execpath|npm_node_execpath) unset "$name" ;; esac
+done < <(env)
 export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
@@ -48,8 +57,34 @@ if [ ${#missing[@]} -gt 0 ]; then
     command -v sudo >/dev/null || { echo "[e2e-setup] need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
     SUDO="sudo"
   fi
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+  # Another apt/dpkg (unattended upgrades, a second install) may hold apt's or
+  # dpkg's lock: wait for it up to VEMBED_APT_LOCK_WAIT seconds (default 300),
+  # retrying while apt answers "Could not get lock", then fail saying what to do.
+  apt_lock_wait="${VEMBED_APT_LOCK_WAIT:-300}"
+  apt_run() {
+    local deadline=$(( $(date +%s) + apt_lock_wait )) out waited=0
+    out="$(mktemp)"
+    while true; do
+      if $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=10 "$@" >"$out" 2>&1; then
+        cat "$out"; rm -f "$out"; return 0
+      fi
+      if grep -qiE 'could not get lock|unable to acquire the dpkg frontend lock|unable to lock' "$out" && [ "$(date +%s)" -lt "$deadline" ]; then
+        [ "$waited" -eq 1 ] || echo "[e2e-setup] apt/dpkg is busy (another apt or dpkg process holds its lock); waiting up to ${apt_lock_wait} s" >&2
+        waited=1; sleep 5; continue
+      fi
+      cat "$out" >&2; rm -f "$out"
+      if [ "$waited" -eq 1 ]; then
+        echo "[e2e-setup] apt-get $1: another apt or dpkg process held the lock for over ${apt_lock_wait} s." >&2
+        echo "[e2e-setup] See what it is (ps -C apt-get,apt,dpkg,unattended-upgr -o pid,etime,args), let it finish or set VEMBED_APT_LOCK_WAIT=SECONDS, then run npm test again." >&2
+      else
+        echo "[e2e-setup] apt-get $1 failed (above)." >&2
+      fi
+      echo "[e2e-setup] Or install the packages yourself: apt-get install -y ${missing[*]}" >&2
+      exit 1
+    done
+  }
+  apt_run update -q
+  apt_run install -y -q "${missing[@]}"
   step_done "installed ${missing[*]}"
 else
   step_done "already installed"
