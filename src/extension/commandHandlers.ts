@@ -9,7 +9,9 @@ import { COMMAND_IDS } from './commands';
 import { ConfigLanguage, isConfigDocument } from './configLanguage';
 import { RunController, workingDirectoryFor } from './runController';
 import { pickRun } from './history';
-import { findRunIndex, readRun } from './engine/runFiles';
+import { readRun } from './engine/runFiles';
+import { ImageSearchError, searchRunIndex, type ImageSearchHit } from './imageSearch';
+import { SEARCHABLE_IMAGE_EXTENSIONS } from '../shared/imageFiles';
 import { installGpuBackend, runDoctor } from './backendSetup';
 
 /** The results panel, as the commands see it (implemented in ./panel). */
@@ -84,7 +86,7 @@ export function registerCommands(
   });
 
   register(COMMAND_IDS.stop, async () => {
-    const active = runs.running().filter(([key]) => !key.includes(':'));
+    const active = runs.runningTraining();
     if (active.length === 0) {
       void vscode.window.showInformationMessage('vembed: no training run is in progress.');
       return;
@@ -147,20 +149,19 @@ export function registerCommands(
 
   register(COMMAND_IDS.findSimilar, async (arg: unknown) => {
     if (!runs.ensureTrusted('search images')) return;
-    const image = arg instanceof vscode.Uri ? arg : (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { Images: ['jpg', 'jpeg', 'png', 'webp', 'gif', 'bmp', 'tif', 'tiff'] } }))?.[0];
+    const image = arg instanceof vscode.Uri ? arg : (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { Images: [...SEARCHABLE_IMAGE_EXTENSIONS] } }))?.[0];
     if (!image) return;
     const runDir = await pickRun('Search with the index of which run?');
     if (!runDir) return;
     const k = vscode.workspace.getConfiguration('vembed').get<number>('topK', 20);
-    const index = findRunIndex(runDir);
-    if (!index) {
-      void vscode.window.showWarningMessage('vembed: that run has no search index yet. Benchmark it first ("vembed: Evaluate"), which builds one.');
-      return;
+    let hits: ImageSearchHit[] | undefined;
+    try {
+      hits = await searchRunIndex(runs, runDir, image.fsPath, k, workingDirectoryFor(image));
+    } catch (e) {
+      if (e instanceof ImageSearchError) void vscode.window.showWarningMessage(`vembed: ${e.message}.`);
+      else throw e;
     }
-    const exit = await runs.runTask('search', ['search', '--index', index, '--image', image.fsPath, '--k', String(k)], workingDirectoryFor(image));
-    const results = exit?.state.outputs?.results;
-    if (!results || !fs.existsSync(results)) return;
-    const hits = JSON.parse(fs.readFileSync(results, 'utf8')) as { path: string; score: number }[];
+    if (!hits) return;
     if (panel.showSearchResults) {
       panel.showSearchResults(image.fsPath, hits);
       return;

@@ -4,13 +4,12 @@
  * runs as a separate Node process, never in the extension host.
  */
 import * as vscode from 'vscode';
-import * as fs from 'node:fs';
 import { ConfigLanguage, isConfigDocument } from './configLanguage';
 import { RunController } from './runController';
 import { registerCommands } from './commandHandlers';
 import { ResultsPanels } from './panel/resultsPanel';
 import { RESULTS_VIEW_TYPE } from '../shared/panelProtocol';
-import { findRunIndex } from './engine/runFiles';
+import { searchRunIndex } from './imageSearch';
 
 let runs: RunController | undefined;
 
@@ -28,12 +27,9 @@ export function activate(context: vscode.ExtensionContext): void {
     searchImage: async ({ runDir, imagePath, topK }) => {
       if (!runDir) throw new Error('open a run first: the search uses its index');
       if (!controller.ensureTrusted('search images')) throw new Error('the workspace is not trusted');
-      const index = findRunIndex(runDir);
-      if (!index) throw new Error('this run has no search index yet: benchmark it first ("vembed: Evaluate")');
-      const exit = await controller.runTask('search', ['search', '--index', index, '--image', imagePath, '--k', String(topK)], runDir);
-      const results = exit?.state.outputs?.results;
-      if (!results || !fs.existsSync(results)) throw new Error(exit?.state.error?.message ?? 'the search produced no results');
-      return JSON.parse(fs.readFileSync(results, 'utf8')) as { path: string; score: number }[];
+      const hits = await searchRunIndex(controller, runDir, imagePath, topK, runDir);
+      if (!hits) throw new Error('the search was cancelled');
+      return hits;
     },
     log: output,
   });

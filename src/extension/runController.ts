@@ -42,8 +42,9 @@ export class RunController implements vscode.Disposable {
     return this.lastTrainKey;
   }
 
-  running(): [string, EngineProcess][] {
-    return this.registry.active();
+  /** Training runs in progress (what Stop Training offers), keyed by output folder. */
+  runningTraining(): [string, EngineProcess][] {
+    return this.registry.active('training');
   }
 
   processFor(key: string): EngineProcess | undefined {
@@ -75,7 +76,7 @@ export class RunController implements vscode.Disposable {
     const args = ['train', '--config', configFile, ...(resume ? ['--resume', resume] : [])];
     let p: EngineProcess;
     try {
-      p = this.registry.start(outputDir, engineLaunch(this.context, args, cwd, true));
+      p = this.registry.start(outputDir, engineLaunch(this.context, args, cwd, true), 'training');
     } catch (e) {
       void vscode.window.showWarningMessage(`vembed: ${(e as Error).message}`);
       return undefined;
@@ -112,7 +113,7 @@ export class RunController implements vscode.Disposable {
   async runTask(title: string, args: string[], cwd: string, key = `${title}:${cwd}`): Promise<EngineExit | undefined> {
     let p: EngineProcess;
     try {
-      p = this.registry.start(key, engineLaunch(this.context, args, cwd, true));
+      p = this.registry.start(key, engineLaunch(this.context, args, cwd, true), 'task');
     } catch (e) {
       void vscode.window.showWarningMessage(`vembed: ${(e as Error).message}`);
       return undefined;

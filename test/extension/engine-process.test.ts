@@ -48,6 +48,26 @@ test('one run per output folder', async () => {
   reg.dispose();
 });
 
+test('training runs and tasks are told apart by kind, whatever their paths hold (Windows paths have a colon)', async () => {
+  const reg = new EngineRegistry();
+  const runDir = 'C:\\Users\\ana\\runs\\demo';
+  const taskKey = 'search:C:\\Users\\ana';
+  // Processes that stay up until disposed, so both are running while we look.
+  const dir = tempDir('kinds');
+  const idleLaunch = { nodePath: process.execPath, enginePath: path.join(dir, 'idle.js'), args: [], cwd: dir };
+  fs.writeFileSync(idleLaunch.enginePath, 'setInterval(() => {}, 1000);');
+  try {
+    reg.start(runDir, idleLaunch, 'training');
+    reg.start(taskKey, idleLaunch, 'task');
+    assert.deepEqual(reg.active('training').map(([k]) => k), [runDir]);
+    assert.deepEqual(reg.active('task').map(([k]) => k), [taskKey]);
+    assert.equal(reg.active().length, 2);
+  } finally {
+    reg.dispose();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('stop() sends SIGINT: the engine finishes its step, saves a checkpoint and exits 0', async () => {
   const dir = tempDir('stop');
   try {

@@ -163,32 +163,46 @@ export class EngineProcess extends EventEmitter<EngineProcessEvents> {
 }
 
 /** At most one engine run per output folder; everything killed on dispose. */
+/**
+ * What an engine process is doing: a training run (keyed by its output folder;
+ * Stop Training acts on these) or a bounded task (preparation, evaluation,
+ * search). A typed field, not a shape of the key: keys are paths, and a path
+ * can hold any character (every Windows path has a `:`).
+ */
+export type EngineJobKind = 'training' | 'task';
+
+interface RegistryEntry {
+  readonly kind: EngineJobKind;
+  readonly process: EngineProcess;
+}
+
 export class EngineRegistry {
-  private readonly byKey = new Map<string, EngineProcess>();
+  private readonly byKey = new Map<string, RegistryEntry>();
 
   get(key: string): EngineProcess | undefined {
-    const p = this.byKey.get(key);
+    const p = this.byKey.get(key)?.process;
     return p?.running ? p : undefined;
   }
 
-  active(): [string, EngineProcess][] {
-    return [...this.byKey.entries()].filter(([, p]) => p.running);
+  /** Running processes, of one kind or of every kind. */
+  active(kind?: EngineJobKind): [string, EngineProcess][] {
+    return [...this.byKey.entries()].filter(([, e]) => e.process.running && (kind === undefined || e.kind === kind)).map(([key, e]) => [key, e.process]);
   }
 
   /** Start a run for `key` (its output folder); refuses if one is already running there. */
-  start(key: string, launch: EngineLaunch): EngineProcess {
+  start(key: string, launch: EngineLaunch, kind: EngineJobKind = 'task'): EngineProcess {
     const busy = this.get(key);
     if (busy) throw new Error(`a run is already in progress in ${key} (engine pid ${busy.pid}); stop it first or choose another output_dir`);
     const p = new EngineProcess(launch).start();
-    this.byKey.set(key, p);
+    this.byKey.set(key, { kind, process: p });
     void p.exited.then(() => {
-      if (this.byKey.get(key) === p) this.byKey.delete(key);
+      if (this.byKey.get(key)?.process === p) this.byKey.delete(key);
     });
     return p;
   }
 
   dispose(): void {
-    for (const p of this.byKey.values()) p.kill();
+    for (const e of this.byKey.values()) e.process.kill();
     this.byKey.clear();
   }
 }

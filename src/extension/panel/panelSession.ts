@@ -24,6 +24,7 @@ import {
 } from '../../shared/panelProtocol';
 import type { EngineEvent } from '../../shared/protocol';
 import type { RunState } from '../../shared/runState';
+import { IMAGE_MIME_EXTENSIONS, SEARCHABLE_IMAGE_EXTENSIONS, isSearchableImage } from '../../shared/imageFiles';
 import { GallerySource } from './gallery';
 import { readReport } from './reports';
 import { EVENTS_FILE } from '../engine/runFiles';
@@ -77,16 +78,6 @@ export interface PanelSessionDeps {
   flushMs?: number;
 }
 
-const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.bmp', '.tif', '.tiff', '.avif']);
-const MIME_EXTENSIONS: Record<string, string> = {
-  'image/jpeg': '.jpg',
-  'image/png': '.png',
-  'image/webp': '.webp',
-  'image/gif': '.gif',
-  'image/bmp': '.bmp',
-  'image/tiff': '.tif',
-  'image/avif': '.avif',
-};
 /** One event message carries at most this many events (a replayed burst stays a few hundred KB). */
 const MAX_EVENTS_PER_MESSAGE = 2000;
 /** Thumbnails sent per message, so the first cells fill in before the last are made. */
@@ -388,7 +379,7 @@ export class PanelSession {
     const bytes = Buffer.from(base64, 'base64');
     if (bytes.length === 0) throw new Error('The dropped file is empty.');
     if (bytes.length > MAX_SEARCH_IMAGE_BYTES) throw new Error(`The image is larger than ${MAX_SEARCH_IMAGE_BYTES / 1024 / 1024} MiB.`);
-    const ext = MIME_EXTENSIONS[mime];
+    const ext = IMAGE_MIME_EXTENSIONS[mime];
     if (!ext) throw new Error(`Images of type ${mime} are not supported; use JPEG, PNG, WebP, GIF, BMP, TIFF or AVIF.`);
     const name = `search-${createHash('sha256').update(bytes).digest('hex').slice(0, 24)}${ext}`;
     const target = path.join(this.deps.scratchDir, name);
@@ -455,7 +446,7 @@ export function imageFileFromUri(uri: string): string {
   }
   if (url.protocol !== 'file:') throw new Error(`Only local files can be searched (got a ${url.protocol} URI); save the image locally first.`);
   const file = fileURLToPath(url);
-  if (!IMAGE_EXTENSIONS.has(path.extname(file).toLowerCase())) throw new Error(`${path.basename(file)} is not an image (expected ${[...IMAGE_EXTENSIONS].join(', ')}).`);
+  if (!isSearchableImage(file)) throw new Error(`${path.basename(file)} is not an image vembed can search with (expected ${SEARCHABLE_IMAGE_EXTENSIONS.map((e) => `.${e}`).join(', ')}).`);
   if (!fs.existsSync(file)) throw new Error(`${file} does not exist.`);
   return file;
 }
