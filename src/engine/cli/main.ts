@@ -7,6 +7,7 @@ import { formatOptions, parseArgs, UsageError } from './args';
 import { StreamReporter } from './reporter';
 import { UserError, type Command } from './command';
 import { suggest } from '../../shared/text/suggest';
+import { fileSystemUserError } from '../util/makeDirs';
 
 const VERSION = '0.1.0';
 
@@ -96,6 +97,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       reporter.event({ type: 'error', code: 'usage', message: `vembed ${command.name}: ${e.message}`, hint: `Run \`vembed ${command.name} --help\`.` });
       return 2;
     }
+    // No space, no permission, a file in the way: the user's to fix, said with the path.
+    if (!(e instanceof UserError)) e = fileSystemUserError(e) ?? e;
     if (e instanceof UserError) {
       reporter.event({ type: 'error', code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}), ...(e.file ? { file: e.file } : {}), ...(e.line ? { line: e.line } : {}) });
       return 1;

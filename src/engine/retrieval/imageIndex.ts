@@ -85,6 +85,31 @@ export function buildIndex(dir: string, input: BuildIndexInput): IndexManifest {
   return manifest;
 }
 
+/**
+ * Why writing an index to `dir` would destroy something else, or undefined
+ * when `dir` is missing, empty, or an index already (which is then rebuilt).
+ * Writing replaces the whole folder, so a folder of other files (`--out .`)
+ * or a plain file there would be lost.
+ */
+export function indexTargetProblem(dir: string): string | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch {
+    return undefined;
+  }
+  if (!st.isDirectory()) return `${dir} is a file, not an index folder; writing the index would replace it`;
+  const names = fs.readdirSync(dir);
+  if (names.length === 0) return undefined;
+  try {
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, INDEX_MANIFEST), 'utf8')) as { format?: unknown };
+    if (manifest?.format === INDEX_FORMAT) return undefined;
+  } catch {
+    // not an index
+  }
+  return `${dir} holds ${names.length} other file(s) or folder(s) (e.g. ${names.slice(0, 3).join(', ')}) and is not an index; writing the index would delete them`;
+}
+
 /** Embeds images with the caller's model, then builds the index. */
 export async function buildIndexFromImages(
   dir: string,
