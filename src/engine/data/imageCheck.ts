@@ -31,7 +31,11 @@ export async function checkImageFiles(paths: Iterable<string>, options: ImageChe
         await probeImage(p);
         await decodeImage(p);
       } catch (e) {
-        failures.set(p, e instanceof ImageReadError ? e.reason : (e as Error).message);
+        let reason = e instanceof ImageReadError ? e.reason : (e as Error).message;
+        // libvips keeps one error buffer for the process: a decode running at the same
+        // time (the training loader's) can clear it, leaving "Unknown error". Once more, for the reason.
+        if (/^unknown error$/i.test(reason.trim())) reason = await decodeImage(p).then(() => reason, (again: unknown) => (again instanceof ImageReadError ? again.reason : reason));
+        failures.set(p, reason);
       }
       done++;
       if (options.onProgress && (done % progressEvery === 0 || done === unique.length)) options.onProgress(done, unique.length);

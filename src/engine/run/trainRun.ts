@@ -206,6 +206,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
       outputDir,
       epoch,
       imageRoot: val!.imageRoot,
+      allowOutsideRoot: config.allow_absolute_paths,
       // What the index must embed queries with: the checkpoint just saved (the base model before training).
       model: lastCheckpoint ?? config.model_name,
       backend: opts.backend.name,

@@ -55,8 +55,8 @@ export function makeDirs(dir: string): void {
       st = fs.statSync(at);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOTDIR') rethrow(e, target);
-      if (code !== 'ENOENT') rethrow(e, at);
+      // ENOTDIR: a file further up; the walk reaches it and names it below.
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') rethrow(e, at);
     }
     if (st) {
       if (!st.isDirectory()) {

@@ -160,7 +160,7 @@ test('wrong value types are malformed records', () => {
   const r = parsePairFile(f, OPTS);
   assert.deepEqual(r.problems.map((p) => p.line), [1, 2, 3, 4]);
   assert.match(r.problems[0]!.message, /`query_image` must be a path \(a string\), found 5/);
-  assert.match(r.problems[1]!.message, /`label` must be a number or a string/);
+  assert.match(r.problems[1]!.message, /`label` must be an integer product id \(e.g. 1001\) or a text id/);
   assert.match(r.problems[2]!.message, /`negatives` must be a list of paths/);
   assert.match(r.problems[3]!.message, /expected a JSON object/);
 });
