@@ -18,7 +18,8 @@ let work: string;
 
 function vembed(args: string[], options: { cwd?: string; timeout?: number } = {}) {
   const started = Date.now();
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: options.cwd ?? work, encoding: 'utf8', timeout: options.timeout ?? 60000 });
+  // SIGKILL at the timeout: a process stuck in native code ignores SIGTERM.
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: options.cwd ?? work, encoding: 'utf8', timeout: options.timeout ?? 60000, killSignal: 'SIGKILL' });
   const events = r.stdout.split('\n').map(parseEventLine).flatMap((p) => (p.kind === 'event' ? [p.event] : []));
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, events, seconds: (Date.now() - started) / 1000 };
 }
