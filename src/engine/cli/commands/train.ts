@@ -1,4 +1,5 @@
 import { formatDiagnostic } from '../../../shared/config/validate';
+import { RUN_EXISTS_ERROR } from '../../../shared/protocol';
 import { loadConfigFile } from '../../config/load';
 import { EventLogReporter, EVENTS_FILE } from '../../run/eventLog';
 import { acquireRunLock } from '../../run/runLock';
@@ -87,7 +88,7 @@ function makeRoomForRun(outputDir: string, overwrite: boolean, configFile: strin
     throw new UserError(
       `${outputDir} already holds ${describePreviousRun(previous)}; training again would replace it.`,
       `Continue it with \`vembed train --config ${configFile} --resume latest\` (add --set epochs=N or max_steps=N to extend it), replace it with --overwrite, or set another output_dir.`,
-      'run-exists',
+      RUN_EXISTS_ERROR,
       outputDir,
     );
   }
