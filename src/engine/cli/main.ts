@@ -63,9 +63,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const controller = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
-    if (controller.signal.aborted) {
-      // Second signal: the user insists.
-      process.exit(130);
+    // Second signal (the user insists), or a command with nothing to finish cleanly: stop now.
+    if (controller.signal.aborted || !command.stopsOnSignal) {
+      if (!command.stopsOnSignal) reporter.info(`${sig} received: stopping.`);
+      process.exit(sig === 'SIGTERM' ? 143 : 130);
     }
     reporter.info(`${sig} received: finishing the current step, then stopping.`);
     controller.abort(sig);
@@ -78,6 +79,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const onParentGone = () => {
     if (!controller.signal.aborted) {
       reporter.info('the parent process went away: stopping.');
+      if (!command.stopsOnSignal) process.exit(130);
       controller.abort('parent-exited');
     }
   };

@@ -3,7 +3,7 @@
 // error); each is a real `vembed` process on a tiny model and data made here.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -310,4 +310,44 @@ test('index metadata with ../ paths is refused when the index loads', () => {
   const s = vembed(['search', '--index', 'idx', '--image', path.join(work, 'data', 'p0_v0.png')], { cwd });
   assert.equal(s.code, 1, s.stdout);
   assert.match(s.stderr, /metadata\.jsonl:3: path `\.\.\/\.\.\/\.\.\/\.\.\/etc\/passwd` leaves the image root/);
+});
+
+// ---- every command stops on SIGINT/SIGTERM
+
+test('a named pipe as the config or data file is refused, not read forever', () => {
+  const fifo = path.join(work, 'pipe.yaml');
+  const made = spawnSync('mkfifo', [fifo]);
+  if (made.status !== 0) return;
+  const r = vembed(['validate', fifo], { timeout: 15000 });
+  assert.equal(r.signal, null, 'killed by the timeout: the read never ended');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /pipe\.yaml is not a regular file/);
+  const jsonl = path.join(work, 'pipe.jsonl');
+  spawnSync('mkfifo', [jsonl]);
+  const i = vembed(['index', 'build', '--model', 'model', '--images', jsonl, '--out', 'idx-pipe'], { timeout: 15000 });
+  assert.equal(i.signal, null, 'killed by the timeout: the read never ended');
+  assert.equal(i.code, 1);
+  assert.match(i.stderr, /pipe\.jsonl: not a regular file/);
+});
+
+test('SIGTERM stops embed at once (exit 143); only train finishes its step first', async () => {
+  const list = path.join(work, 'many.txt');
+  fs.writeFileSync(list, Array.from({ length: 3000 }, () => path.join(work, 'data', 'p0_v0.png')).join('\n'));
+  const child = spawn(process.execPath, [bin, 'embed', '--model', 'model', '--out', 'many.npy', '--list', list, '--batch_size', '4', '--json'], { cwd: work });
+  let out = '';
+  let sentAt = 0;
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+    if (!sentAt && /"type":"progress"/.test(out)) {
+      sentAt = Date.now();
+      child.kill('SIGTERM');
+    }
+  });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30000);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearTimeout(killer);
+  assert.ok(sentAt > 0, out.slice(-1000));
+  assert.equal(code, 143, out.slice(-1000));
+  assert.ok(Date.now() - sentAt < 5000, `${Date.now() - sentAt} ms after SIGTERM`);
+  assert.equal(fs.existsSync(path.join(work, 'many.npy')), false);
 });

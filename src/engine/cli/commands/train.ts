@@ -13,6 +13,7 @@ import { UserError, type Command } from '../command';
 import { backendFromOptions, COMPUTE_OPTIONS } from './backendOption';
 
 export const trainCommand: Command = {
+  stopsOnSignal: true,
   name: 'train',
   summary: 'Fine-tune a model on a config: evaluates before and after every epoch, saves checkpoints.',
   usage: '--config FILE [--set key=value ...] [--resume latest|CHECKPOINT | --overwrite] [--backend NAME] [--threads auto|N]',
