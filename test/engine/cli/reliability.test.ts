@@ -149,7 +149,6 @@ test('an output_dir under /proc or /sys, or behind a file, fails at once with th
     assert.doesNotMatch(r.stderr, /internal|Set VEMBED_DEBUG/, `${out}: a user error, not an internal one`);
     assert.ok(r.seconds < 15, `${out}: ${r.seconds}s`);
   }
-  fs.appendFileSync(path.join(dir, 'train_i2i.yaml'), '');
   const text = fs.readFileSync(path.join(dir, 'train_i2i.yaml'), 'utf8').replace(/^output_dir: .*$/m, 'output_dir: "/proc/vembed-test/out"');
   fs.writeFileSync(path.join(dir, 'proc.yaml'), text);
   const v = vembed(['validate', 'proc.yaml'], { cwd: dir, timeout: 20000 });
