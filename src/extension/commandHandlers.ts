@@ -8,6 +8,7 @@ import { DEFAULT_CONFIG_GLOBS } from '../shared/language/detect';
 import { COMMAND_IDS } from './commands';
 import { ConfigLanguage, isConfigDocument } from './configLanguage';
 import { RunController, workingDirectoryFor } from './runController';
+import { RUN_EXISTS_ERROR } from '../shared/protocol';
 import { pickRun } from './history';
 import { readRun } from './engine/runFiles';
 import { ImageSearchError, searchRunIndex, type ImageSearchHit } from './imageSearch';
@@ -81,8 +82,24 @@ export function registerCommands(
     const cwd = workingDirectoryFor(doc.uri);
     const config = loadConfigText(doc.getText()).config!;
     const outputDir = resolveConfigPath(config.output_dir, cwd);
-    const p = runs.startTraining(doc.uri.fsPath, cwd, outputDir);
-    if (p) panel.showRun(outputDir);
+    const start = (resume?: string, overwrite = false): void => {
+      const p = runs.startTraining(doc.uri.fsPath, cwd, outputDir, resume, overwrite);
+      if (!p) return;
+      panel.showRun(outputDir);
+      // The engine refuses an output_dir that holds an earlier run: ask, then run again with the answer.
+      void p.exited.then(async (exit) => {
+        if (exit.state.error?.code !== RUN_EXISTS_ERROR) return;
+        const choice = await vscode.window.showWarningMessage(
+          `vembed: ${exit.state.error.message}`,
+          { modal: true, detail: 'Resume continues it from its latest checkpoint. Overwrite deletes its checkpoints, events and evaluations (other files stay). To keep it, cancel and set another output_dir in the config.' },
+          'Resume',
+          'Overwrite',
+        );
+        if (choice === 'Resume') start('latest');
+        else if (choice === 'Overwrite') start(undefined, true);
+      });
+    };
+    start();
   });
 
   register(COMMAND_IDS.stop, async () => {

@@ -9,7 +9,7 @@ import { EngineRegistry, type EngineExit, type EngineProcess } from './engine/en
 import { engineLaunch } from './engine/launch';
 import { RunStatusBar } from './statusBar';
 import { COMMAND_IDS } from './commands';
-import type { EngineEvent } from '../shared/protocol';
+import { RUN_EXISTS_ERROR, type EngineEvent } from '../shared/protocol';
 import type { RunState } from '../shared/runState';
 
 export interface RunListener {
@@ -65,6 +65,8 @@ export class RunController implements vscode.Disposable {
   private async reportExit(label: string, exit: EngineExit): Promise<void> {
     this.output.info(`[${label}] engine exited with code ${exit.code}${exit.signal ? ` (${exit.signal})` : ''}: ${exit.state.status}`);
     if (exit.state.status !== 'failed') return;
+    // The engine refused an output_dir holding an earlier run: the Train command asks what to do instead.
+    if (exit.state.error?.code === RUN_EXISTS_ERROR) return;
     const tail = exit.logTail.slice(-5).join('\n');
     const message = exit.state.error ? exit.state.error.message : `the engine exited with code ${exit.code ?? exit.signal}`;
     const choice = await vscode.window.showErrorMessage(`vembed ${label} failed: ${message}`, { detail: tail, modal: false }, 'Show Log');
@@ -72,8 +74,8 @@ export class RunController implements vscode.Disposable {
   }
 
   /** Training: a background run followed by the status bar (and the panel). */
-  startTraining(configFile: string, cwd: string, outputDir: string, resume?: string): EngineProcess | undefined {
-    const args = ['train', '--config', configFile, ...(resume ? ['--resume', resume] : [])];
+  startTraining(configFile: string, cwd: string, outputDir: string, resume?: string, overwrite = false): EngineProcess | undefined {
+    const args = ['train', '--config', configFile, ...(resume ? ['--resume', resume] : []), ...(overwrite ? ['--overwrite'] : [])];
     let p: EngineProcess;
     try {
       p = this.registry.start(outputDir, engineLaunch(this.context, args, cwd, true), 'training');

@@ -101,6 +101,12 @@ export interface WarningEvent extends Base {
   line?: number;
 }
 
+/**
+ * The error code of `vembed train` refusing an output_dir that holds an earlier
+ * run; the extension answers it by asking to resume or overwrite.
+ */
+export const RUN_EXISTS_ERROR = 'run-exists';
+
 export interface ErrorEvent extends Base {
   type: 'error';
   code: string;

@@ -3,6 +3,8 @@
  * errors that name the bad flag (with a did-you-mean) instead of ignoring it.
  */
 import { suggest } from '../../shared/text/suggest';
+import { boundsProblem, type NumberBounds } from '../../shared/config/validate';
+import { specOf } from '../../shared/config/schema';
 
 export type OptionType = 'string' | 'number' | 'integer' | 'boolean' | 'string[]';
 
@@ -17,6 +19,15 @@ export interface OptionSpec {
   default?: string | number | boolean;
   /** One-letter short form, e.g. `k` for `-k`. */
   short?: string;
+  /** Limits of a number or integer option, checked as config values are (see `boundsOf`). */
+  bounds?: NumberBounds;
+}
+
+/** The limits of a config key, for a flag that takes the same values (one rule for both). */
+export function boundsOf(configKey: string): NumberBounds {
+  const spec = specOf(configKey);
+  if (!spec) throw new Error(`no config key ${configKey}`);
+  return { min: spec.min, max: spec.max, exclusiveMin: spec.exclusiveMin, multipleOf: spec.multipleOf };
 }
 
 export interface ParsedArgs {
@@ -89,6 +100,8 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[])
       if (raw.trim() === '' || !Number.isFinite(n) || (spec.type === 'integer' && !Number.isInteger(n))) {
         throw new UsageError(`--${spec.name} takes ${spec.type === 'integer' ? 'an integer' : 'a number'}, got "${raw}".`);
       }
+      const outside = spec.bounds ? boundsProblem(spec.bounds, n) : undefined;
+      if (outside) throw new UsageError(`--${spec.name} ${outside}, got ${raw}.`);
       options[spec.name] = n;
     } else {
       options[spec.name] = raw;

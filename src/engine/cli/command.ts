@@ -18,6 +18,11 @@ export interface Command {
   /** Longer help: what it does, files it reads and writes. */
   description?: string;
   options: OptionSpec[];
+  /**
+   * Whether the command watches `signal` and stops cleanly on its own (train
+   * saves a checkpoint). Others are ended by the first SIGINT/SIGTERM at once.
+   */
+  stopsOnSignal?: boolean;
   /** Resolves to the process exit code. */
   run(ctx: CommandContext): Promise<number>;
 }

@@ -7,6 +7,7 @@ import { formatOptions, parseArgs, UsageError } from './args';
 import { StreamReporter } from './reporter';
 import { UserError, type Command } from './command';
 import { suggest } from '../../shared/text/suggest';
+import { fileSystemUserError } from '../util/makeDirs';
 
 const VERSION = '0.1.0';
 
@@ -62,9 +63,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const controller = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
-    if (controller.signal.aborted) {
-      // Second signal: the user insists.
-      process.exit(130);
+    // Second signal (the user insists), or a command with nothing to finish cleanly: stop now.
+    if (controller.signal.aborted || !command.stopsOnSignal) {
+      if (!command.stopsOnSignal) reporter.info(`${sig} received: stopping.`);
+      process.exit(sig === 'SIGTERM' ? 143 : 130);
     }
     reporter.info(`${sig} received: finishing the current step, then stopping.`);
     controller.abort(sig);
@@ -77,6 +79,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const onParentGone = () => {
     if (!controller.signal.aborted) {
       reporter.info('the parent process went away: stopping.');
+      if (!command.stopsOnSignal) process.exit(130);
       controller.abort('parent-exited');
     }
   };
@@ -96,6 +99,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       reporter.event({ type: 'error', code: 'usage', message: `vembed ${command.name}: ${e.message}`, hint: `Run \`vembed ${command.name} --help\`.` });
       return 2;
     }
+    // No space, no permission, a file in the way: the user's to fix, said with the path.
+    if (!(e instanceof UserError)) e = fileSystemUserError(e) ?? e;
     if (e instanceof UserError) {
       reporter.event({ type: 'error', code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}), ...(e.file ? { file: e.file } : {}), ...(e.line ? { line: e.line } : {}) });
       return 1;

@@ -1,6 +1,7 @@
 /** Load a training config file for the engine: validate, merge overrides, resolve paths. */
 import * as fs from 'node:fs';
 import { loadConfigText, type Diagnostic } from '../../shared/config/validate';
+import { UserError } from '../cli/command';
 import { diagnoseConfig } from '../../shared/language/diagnostics';
 import { resolveConfigPath, type FileProbe } from '../../shared/config/workspaceChecks';
 import { CONFIG_KEYS, type KeySpec, type TrainConfig } from '../../shared/config/schema';
@@ -24,6 +25,14 @@ export interface LoadedConfigFile {
 }
 
 function readText(file: string): string {
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.statSync(file);
+  } catch {
+    // reported by the read below
+  }
+  // A named pipe or a device would block the read in a system call, where Ctrl+C cannot stop it.
+  if (st && !st.isFile()) throw new UserError(`${file} is ${st.isDirectory() ? 'a folder' : 'not a regular file'}, not a config file`, 'Give the path of a YAML config file.', 'config', file);
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (e) {

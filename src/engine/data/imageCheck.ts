@@ -1,9 +1,11 @@
 /**
- * Up-front check of image files: each exists and has a header sharp can
- * decode. Run before training so a bad file is reported with the records
- * that use it, not hours later in the middle of an epoch.
+ * Up-front check of image files: each exists and decodes, fully, through the
+ * same pipeline training uses (decodeImage). A header alone is not enough: a
+ * truncated JPEG has a good header and fails only when its pixels are read.
+ * Run before training so a bad file is reported with the records that use it,
+ * not in the middle of an epoch.
  */
-import { ImageReadError, probeImage } from '../image/decode';
+import { decodeImage, ImageReadError, probeImage } from '../image/decode';
 
 export interface ImageCheckOptions {
   /** Files checked at once (sharp reads headers on libuv's thread pool). */
@@ -25,9 +27,15 @@ export async function checkImageFiles(paths: Iterable<string>, options: ImageChe
       if (options.signal?.aborted) throw new Error('image check aborted');
       const p = unique[next++]!;
       try {
+        // The header first: a missing file or an oversized image is named without decoding.
         await probeImage(p);
+        await decodeImage(p);
       } catch (e) {
-        failures.set(p, e instanceof ImageReadError ? e.reason : (e as Error).message);
+        let reason = e instanceof ImageReadError ? e.reason : (e as Error).message;
+        // libvips keeps one error buffer for the process: a decode running at the same
+        // time (the training loader's) can clear it, leaving "Unknown error". Once more, for the reason.
+        if (/^unknown error$/i.test(reason.trim())) reason = await decodeImage(p).then(() => reason, (again: unknown) => (again instanceof ImageReadError ? again.reason : reason));
+        failures.set(p, reason);
       }
       done++;
       if (options.onProgress && (done % progressEvery === 0 || done === unique.length)) options.onProgress(done, unique.length);

@@ -7,8 +7,9 @@
  *
  * In JSONL, `negatives` is a list of paths. In CSV/TSV it is one field with
  * the paths separated by `|` (NEGATIVES_SEPARATOR), or a JSON list
- * (`["a.jpg", "b.jpg"]`). A CSV/TSV label that is an integer is read as a
- * number, so `1001` in a CSV and in a JSONL file are the same product.
+ * (`["a.jpg", "b.jpg"]`). A label is an integer product id or a text id
+ * (see parseLabel); an integer written as text is the integer, so `1001` in
+ * a CSV and in a JSONL file are the same product.
  */
 import * as path from 'node:path';
 import type { TrainConfig } from '../../shared/config/schema';
@@ -135,11 +136,28 @@ function delimitedRecords(text: string, file: string, delimiter: ',' | '\t', nam
   return out;
 }
 
-function parseLabel(v: unknown, fromText: boolean): { ok: true; label: Label | null } | { ok: false } {
-  if (v === undefined || v === null || v === '') return { ok: true, label: null };
-  if (typeof v === 'number' && Number.isFinite(v)) return { ok: true, label: v };
-  if (typeof v === 'string') return { ok: true, label: fromText && /^-?\d{1,15}$/.test(v.trim()) ? Number(v.trim()) : v };
-  return { ok: false };
+/**
+ * A label is the product: an integer id (SOP's class_id, e.g. 1001) or a
+ * non-empty text id (e.g. "sku-7"). An integer written as text ("1001", or a
+ * CSV field) is the integer, so one product is never two labels. Fractions
+ * (1.5), booleans, lists and an explicit `null` are refused: they are
+ * nearly always a wrong column. A record without a label leaves it out.
+ */
+function parseLabel(v: unknown, fromText: boolean): { ok: true; label: Label | null } | { ok: false; why: string } {
+  if (v === undefined || (fromText && v === '')) return { ok: true, label: null };
+  if (v === null) return { ok: false, why: 'is null; leave the key out for a record without a label' };
+  if (typeof v === 'number') {
+    if (Number.isSafeInteger(v)) return { ok: true, label: v };
+    return { ok: false, why: `must be an integer product id or a text id, found ${JSON.stringify(v)}` };
+  }
+  if (typeof v === 'string') {
+    const t = v.trim();
+    if (t === '') return { ok: false, why: 'is empty' };
+    if (/^-?\d{1,15}$/.test(t)) return { ok: true, label: Number(t) };
+    if (/^-?\d*\.\d+$|^-?\d+e/i.test(t)) return { ok: false, why: `must be an integer product id or a text id, found ${JSON.stringify(v)}` };
+    return { ok: true, label: t };
+  }
+  return { ok: false, why: `must be an integer product id (e.g. 1001) or a text id (e.g. "sku-7"), found ${JSON.stringify(v)}` };
 }
 
 function parseNegatives(v: unknown, fromText: boolean): string[] | undefined {
@@ -194,7 +212,7 @@ export function parsePairFile(file: string, options: Pick<DatasetOptions, 'image
     const query = image('query_image');
     const positive = image('positive');
     const label = parseLabel(raw.get('label'), fromText);
-    if (!label.ok) here('malformed', `${describeColumn('label', names)} must be a number or a string, found ${JSON.stringify(raw.get('label'))}`);
+    if (!label.ok) here('malformed', `${describeColumn('label', names)} ${label.why}`);
     const negRaw = parseNegatives(raw.get('negatives'), fromText);
     if (negRaw === undefined) here('malformed', `${describeColumn('negatives', names)} must be a list of paths${fromText ? ` (separated by \`${NEGATIVES_SEPARATOR}\`, or a JSON list)` : ''}`);
     const negatives: string[] = [];

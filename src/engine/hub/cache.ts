@@ -12,6 +12,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { makeDirs } from '../util/makeDirs';
 import { writeFileAtomic } from '../util/atomic';
 import { isCommitHash, repoCacheDir, repoFilePath } from './paths';
 
@@ -86,7 +87,7 @@ export function isMarkedMissing(repoDir: string, commit: string, file: string): 
 export function markMissing(repoDir: string, commit: string, file: string): void {
   const marker = repoFilePath(path.join(repoDir, '.no_exist', commit), file);
   try {
-    fs.mkdirSync(path.dirname(marker), { recursive: true });
+    makeDirs(path.dirname(marker));
     fs.closeSync(fs.openSync(marker, 'a'));
   } catch {
     // Only an optimisation for later look-ups; a read-only cache must not fail the run.
@@ -116,7 +117,7 @@ function tempSibling(target: string): string {
  * processes doing the same thing both succeed.
  */
 export function linkIntoSnapshot(blob: string, pointer: string): 'symlink' | 'hardlink' | 'copy' {
-  fs.mkdirSync(path.dirname(pointer), { recursive: true });
+  makeDirs(path.dirname(pointer));
   const tmp = tempSibling(pointer);
   let how: 'symlink' | 'hardlink' | 'copy';
   try {

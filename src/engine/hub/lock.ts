@@ -15,6 +15,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { makeDirs } from '../util/makeDirs';
 import { delay } from './http';
 
 export interface LockOptions {
@@ -86,7 +87,7 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, op
   const staleMs = options.staleMs ?? 60_000;
   const refreshMs = options.refreshMs ?? Math.max(50, Math.floor(staleMs / 6));
   const pollMs = options.pollMs ?? 200;
-  fs.mkdirSync(path.dirname(lockPath), { recursive: true });
+  makeDirs(path.dirname(lockPath));
   const me: LockOwner = { pid: process.pid, host: os.hostname(), token: Math.random().toString(36).slice(2) };
 
   for (;;) {

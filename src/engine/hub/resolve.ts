@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { makeDirs } from '../util/makeDirs';
 import { blobPath, isMarkedMissing, isPresentFile, linkIntoSnapshot, lookupCache, markMissing, writeRef, type CacheLookup } from './cache';
 import { HubError, safetensorsOnlyHint, TransferError } from './errors';
 import { isUnreachable } from './http';
@@ -298,7 +299,7 @@ async function downloadSnapshot(client: HubClient, repoId: string, cacheDir: str
 
   const folder = path.join(repoDir, 'snapshots', commit);
   const downloaded: string[] = [];
-  fs.mkdirSync(path.join(repoDir, 'blobs'), { recursive: true });
+  makeDirs(path.join(repoDir, 'blobs'));
   for (const [file, meta] of metas) {
     const pointer = repoFilePath(folder, file);
     if (isPresentFile(pointer)) continue;

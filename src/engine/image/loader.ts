@@ -61,6 +61,22 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: 
   return { promise, resolve, reject };
 }
 
+/**
+ * The most decoding threads worth starting: two per core. Each worker keeps
+ * two jobs in flight and decoding is CPU-bound, so beyond that threads only
+ * wait for a core while each costs its own V8 heap and libvips state
+ * (`--num_workers 1000` started ~950 threads and took 4.6 GB for one image).
+ */
+export function maxImageWorkers(cores: number = os.availableParallelism()): number {
+  return Math.max(1, 2 * cores);
+}
+
+/** What to tell the user when a loader starts fewer threads than num_workers asked for. */
+export function workersCappedMessage(loader: Pick<ImageLoader, 'numWorkers' | 'requestedWorkers'>): string | undefined {
+  if (loader.numWorkers >= loader.requestedWorkers) return undefined;
+  return `num_workers ${loader.requestedWorkers}: starting ${loader.numWorkers} decoding threads (two per core on this machine); more would only add memory.`;
+}
+
 /** Jobs running at once on the main thread (decoding is asynchronous in sharp). */
 const MAIN_THREAD_CONCURRENCY = 2;
 
@@ -81,7 +97,13 @@ export class ImageLoader {
     this.cacheMax = options.cacheMaxBytes ?? Math.min(2 * 1024 ** 3, Math.floor(os.totalmem() / 4));
   }
 
+  /** Worker threads this loader uses: num_workers, capped at maxImageWorkers(). */
   get numWorkers(): number {
+    return Math.min(this.options.numWorkers, maxImageWorkers());
+  }
+
+  /** What num_workers asked for. */
+  get requestedWorkers(): number {
     return this.options.numWorkers;
   }
 
@@ -96,7 +118,7 @@ export class ImageLoader {
     const size = this.settings.processing.imageSize;
     const per = pixelsPerImage(this.settings.processing);
     const data = new Float32Array(jobs.length * per);
-    const results = this.options.numWorkers === 0 ? this.runOnMainThread(jobs) : this.runOnWorkers(jobs);
+    const results = this.numWorkers === 0 ? this.runOnMainThread(jobs) : this.runOnWorkers(jobs);
     // Wait for every job, even after a failure, so no work for this batch is left running.
     const settled = await Promise.allSettled(results.map((r, i) => r.then((pixels) => data.set(pixels, i * per))));
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -138,7 +160,7 @@ export class ImageLoader {
 
   private startWorkers(): PoolWorker[] {
     const init = { settings: this.settings, maxActive: 2 };
-    const pool = Array.from({ length: this.options.numWorkers }, (): PoolWorker => {
+    const pool = Array.from({ length: this.numWorkers }, (): PoolWorker => {
       const pw: PoolWorker = { worker: spawnImageWorker(init), pending: new Map() };
       pw.worker.on('message', (msg: ResultMessage) => this.onResult(pw, msg));
       pw.worker.on('error', (e) => this.fail(new Error(`image worker failed: ${e.message}`)));

@@ -20,6 +20,7 @@ import { expectNpy, readNpy, writeNpy } from '../io/npy';
 import { checkEmbeddings, l2NormalizeRows, type Embedder, type EmbeddingMatrix } from './embeddings';
 import { keepOnDevice, prepareGallery, releaseFromDevice, searchExact, type PreparedGallery } from './exactSearch';
 import { METADATA_FILE, readMetadata, writeMetadata, type ImageRecord } from './metadataFile';
+import { resolveImagePath } from '../data/imagePaths';
 
 export const INDEX_MANIFEST = 'index.json';
 export const INDEX_FORMAT = 'vembed-index';
@@ -45,6 +46,12 @@ export interface IndexManifest {
   dtype: 'float32';
   created: string;
   image_root?: string;
+  /**
+   * Whether metadata paths may be absolute or leave image_root (`../x.jpg`):
+   * the data rule (allow_absolute_paths), recorded by the builder. Without it
+   * such paths are refused when the index is loaded.
+   */
+  allow_outside_root?: boolean;
   files: { embeddings: string; metadata: string };
 }
 
@@ -56,6 +63,8 @@ export interface BuildIndexInput {
   model: ModelReference;
   /** Folder the records' relative paths start from. */
   imageRoot?: string;
+  /** Records may name images outside imageRoot (the data's allow_absolute_paths). */
+  allowOutsideRoot?: boolean;
 }
 
 export function buildIndex(dir: string, input: BuildIndexInput): IndexManifest {
@@ -74,8 +83,13 @@ export function buildIndex(dir: string, input: BuildIndexInput): IndexManifest {
     dtype: 'float32',
     created: new Date().toISOString(),
     ...(input.imageRoot ? { image_root: input.imageRoot } : {}),
+    ...(input.allowOutsideRoot ? { allow_outside_root: true } : {}),
     files: { embeddings: INDEX_EMBEDDINGS, metadata: METADATA_FILE },
   };
+  records.forEach((r, i) => {
+    const problem = recordPathProblem(r.path, input.imageRoot ?? dir, input.allowOutsideRoot === true);
+    if (problem) throw new Error(`image record ${i}: ${problem}`);
+  });
   const normalised = l2NormalizeRows(embeddings);
   writeDirAtomic(dir, (tmp) => {
     writeNpy(path.join(tmp, INDEX_EMBEDDINGS), { dtype: '<f4', shape: [embeddings.n, embeddings.d], data: normalised.data });
@@ -83,6 +97,31 @@ export function buildIndex(dir: string, input: BuildIndexInput): IndexManifest {
     writeJsonAtomic(path.join(tmp, INDEX_MANIFEST), manifest);
   });
   return manifest;
+}
+
+/**
+ * Why writing an index to `dir` would destroy something else, or undefined
+ * when `dir` is missing, empty, or an index already (which is then rebuilt).
+ * Writing replaces the whole folder, so a folder of other files (`--out .`)
+ * or a plain file there would be lost.
+ */
+export function indexTargetProblem(dir: string): string | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch {
+    return undefined;
+  }
+  if (!st.isDirectory()) return `${dir} is a file, not an index folder; writing the index would replace it`;
+  const names = fs.readdirSync(dir);
+  if (names.length === 0) return undefined;
+  try {
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, INDEX_MANIFEST), 'utf8')) as { format?: unknown };
+    if (manifest?.format === INDEX_FORMAT) return undefined;
+  } catch {
+    // not an index
+  }
+  return `${dir} holds ${names.length} other file(s) or folder(s) (e.g. ${names.slice(0, 3).join(', ')}) and is not an index; writing the index would delete them`;
 }
 
 /** Embeds images with the caller's model, then builds the index. */
@@ -171,6 +210,13 @@ export class ImageIndex {
   }
 }
 
+/** The data files' rule (imagePaths.ts) applied to an index record's path; undefined when it is fine. */
+function recordPathProblem(p: string, root: string, allowOutsideRoot: boolean): string | undefined {
+  if (typeof p !== 'string') return undefined;
+  const r = resolveImagePath(p, root, allowOutsideRoot);
+  return r.ok ? undefined : r.message.replace('(set allow_absolute_paths: true to allow it)', '(an index allows that only when built from data with allow_absolute_paths: true)').replace('(set allow_absolute_paths: true to allow them)', '(an index allows that only when built from data with allow_absolute_paths: true)');
+}
+
 export function loadIndex(dir: string): ImageIndex {
   const manifestFile = path.join(dir, INDEX_MANIFEST);
   let manifest: IndexManifest;
@@ -197,8 +243,25 @@ export function loadIndex(dir: string): ImageIndex {
   if (records.length !== manifest.count) {
     throw new Error(`${metadataFile}: ${records.length} records for ${manifest.count} embeddings; rebuild the index`);
   }
+  // Search results are opened and shown: a record may not point outside the index's image root.
+  const root = path.resolve(dir, manifest.image_root ?? '.');
+  const bad = records.findIndex((r) => recordPathProblem(r.path, root, manifest.allow_outside_root === true) !== undefined);
+  if (bad >= 0) {
+    throw new Error(`${metadataFile}:${metadataLine(metadataFile, bad)}: ${recordPathProblem(records[bad]!.path, root, manifest.allow_outside_root === true)}`);
+  }
   let embeddings: EmbeddingMatrix = { data: array.data as Float32Array, n: manifest.count, d: manifest.dim };
   // An index written by another tool may hold raw embeddings; cosine search needs unit rows.
   if (!manifest.normalised) embeddings = l2NormalizeRows(embeddings);
   return new ImageIndex(dir, manifest, embeddings, records);
+}
+
+/** The 1-based line of the `index`-th record (blank lines are skipped when reading). */
+function metadataLine(file: string, index: number): number {
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  let seen = -1;
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i]!.trim() === '') continue;
+    if (++seen === index) return i + 1;
+  }
+  return index + 1;
 }

@@ -13,9 +13,9 @@
  *
  * Every file is written atomically.
  */
-import * as fs from 'node:fs';
 import { metricLabel } from '../../shared/metrics';
 import * as path from 'node:path';
+import { makeDirs } from '../util/makeDirs';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic';
 import { writeNpy } from '../io/npy';
 import type { EmbeddingMatrix } from './embeddings';
@@ -146,7 +146,7 @@ export function writeSopOutputs(dir: string, out: SopOutputs): SopOutputFiles {
   }
   const records = out.records ?? out.paths?.map((p, i): ImageRecord => ({ path: p, label: labels[i]! }));
   if (records && records.length !== embeddings.n) throw new Error(`${records.length} image records for ${embeddings.n} embeddings`);
-  fs.mkdirSync(dir, { recursive: true });
+  makeDirs(dir);
 
   const files: SopOutputFiles = {
     report: path.join(dir, REPORT_JSON),

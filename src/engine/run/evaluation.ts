@@ -55,7 +55,7 @@ export async function evaluateEncoder(
   encoder: ImageEncoder,
   loader: ImageLoader,
   set: EvaluationSet,
-  options: { batchSize: number; outputDir: string; epoch: number; imageRoot: string; model: string; backend: string; signal?: AbortSignal; onProgress?: (done: number, total: number) => void },
+  options: { batchSize: number; outputDir: string; epoch: number; imageRoot: string; allowOutsideRoot?: boolean; model: string; backend: string; signal?: AbortSignal; onProgress?: (done: number, total: number) => void },
 ): Promise<EvaluationResult> {
   const started = performance.now();
   const data = await embedImages(encoder, loader, set.paths, { batchSize: options.batchSize, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
@@ -65,10 +65,15 @@ export async function evaluateEncoder(
   writeJsonAtomic(reportPath, { epoch: options.epoch, ...r.metrics, num_images: r.numImages, num_valid_queries: r.numValidQueries, seconds });
   // The panel's query gallery and search by image use these; each evaluation replaces the last.
   const latest = path.join(options.outputDir, LATEST_EVAL_DIR);
-  const records = set.paths.map((p, i) => ({ path: path.relative(options.imageRoot, p), label: set.originalLabels[i] ?? set.labels[i]! }));
+  // Paths inside the image root are stored relative to it; others (allow_absolute_paths) absolute.
+  const records = set.paths.map((p, i) => {
+    const rel = path.relative(options.imageRoot, p);
+    const inside = rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+    return { path: inside ? rel : p, label: set.originalLabels[i] ?? set.labels[i]! };
+  });
   const embeddings = { data, n: set.paths.length, d: encoder.embeddingDim };
   const files = writeSopOutputs(latest, { evaluation: r, embeddings, labels: set.labels, records, imageRoot: options.imageRoot, run: { model: options.model, backend: options.backend, epoch: options.epoch } });
   const indexDir = path.join(latest, 'index');
-  buildIndex(indexDir, { embeddings, records, model: { name: options.model }, imageRoot: options.imageRoot });
+  buildIndex(indexDir, { embeddings, records, model: { name: options.model }, imageRoot: options.imageRoot, allowOutsideRoot: options.allowOutsideRoot === true });
   return { metrics: r.metrics, numImages: r.numImages, numValidQueries: r.numValidQueries, reportPath, neighboursPath: files.neighbours, indexDir, seconds };
 }

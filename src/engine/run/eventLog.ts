@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { makeDirs } from '../util/makeDirs';
 import { makeEvent, serializeEvent, type EventBody } from '../../shared/protocol';
 import type { Reporter } from '../cli/reporter';
 
@@ -17,7 +18,7 @@ export class EventLogReporter implements Reporter {
     private readonly inner: Reporter,
     readonly file: string,
   ) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    makeDirs(path.dirname(file));
     this.fd = fs.openSync(file, 'a');
   }
 

@@ -6,12 +6,33 @@ import * as path from 'node:path';
 import { isAdapterFolder, loadImageEncoder, type FinetuneMode } from '../model';
 import type { Dinov2ImageEncoder } from '../model/encoder';
 import type { Reporter } from '../cli/reporter';
+import { UserError } from '../cli/command';
 
 export interface ModelSource {
   reporter: Reporter;
   signal?: AbortSignal;
   /** Folder relative paths are resolved against (the working directory). */
   baseDir?: string;
+}
+
+/**
+ * The base model of the adapter in `adapterFolder`. A failure says where the
+ * name came from: the adapter's adapter_config.json (base_model_name_or_path),
+ * which the user never typed and may not know to look at.
+ */
+export function adapterBaseResolver(adapterFolder: string, src: ModelSource): (name: string) => Promise<string> {
+  return async (name) => {
+    try {
+      return await resolveModelFolder(name, src);
+    } catch (e) {
+      if (!(e instanceof Error)) throw e;
+      const configFile = path.join(adapterFolder, 'adapter_config.json');
+      const where = `the LoRA adapter ${adapterFolder} names its base model "${name}" (base_model_name_or_path in ${configFile}), which cannot be loaded: `;
+      const hint = `Make "${name}" available, or set base_model_name_or_path in ${configFile} to the base model's folder or hub id.`;
+      if (e instanceof UserError) throw new UserError(where + e.message, e.hint ? `${hint} ${e.hint}` : hint, e.code, configFile);
+      throw new UserError(where + e.message, hint, 'model', configFile);
+    }
+  };
 }
 
 /** A model folder for a hub id or a path; progress events while downloading. */
@@ -44,7 +65,7 @@ export async function encoderForTraining(config: TrainConfig, src: ModelSource, 
     pooling: config.pooling_method,
     projectionDim: config.projection_dim,
     imageSize: config.image_size,
-    resolveBase: (name) => resolveModelFolder(name, src),
+    resolveBase: adapterBaseResolver(folder, src),
     nameOrPath: checkpointDir ? undefined : config.model_name,
     seed: config.seed,
   });
@@ -60,7 +81,7 @@ export async function encoderForInference(
   return loadImageEncoder(folder, {
     ...(options.pooling ? { pooling: options.pooling } : {}),
     imageSize: options.imageSize ?? null,
-    resolveBase: (name) => resolveModelFolder(name, src),
+    resolveBase: adapterBaseResolver(folder, src),
     nameOrPath,
   });
 }

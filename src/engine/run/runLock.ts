@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { makeDirs } from '../util/makeDirs';
 import { UserError } from '../cli/command';
 
 export const LOCK_FILE = '.vembed-run.lock';
@@ -18,7 +19,7 @@ function alive(pid: number): boolean {
 }
 
 export function acquireRunLock(outputDir: string): () => void {
-  fs.mkdirSync(outputDir, { recursive: true });
+  makeDirs(outputDir);
   const file = path.join(outputDir, LOCK_FILE);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {

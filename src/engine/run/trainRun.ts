@@ -13,7 +13,7 @@ import type { ActiveBackend } from '../backend/ladder';
 import { UserError } from '../cli/command';
 import type { Reporter } from '../cli/reporter';
 import { denseLabelIds, loadPairDataset, type LoadedPairs, type PairRecord } from '../data/pairDataset';
-import { imageLoaderFromConfig } from '../image/loader';
+import { imageLoaderFromConfig, workersCappedMessage } from '../image/loader';
 import { prefetchBatches } from '../image/prefetch';
 import { augmentationSeed, type ImageJob } from '../image/transform';
 import { saveAdapter, saveFullModel } from '../model';
@@ -40,6 +40,9 @@ import {
 } from '../train';
 import { Rng } from '../util/rng';
 import { encoderForTraining } from './modelSetup';
+import { BatchImageScreen } from './batchImages';
+import { formatProblem } from '../data/problems';
+import { ImageReadError } from '../image/decode';
 import { evaluateEncoder, evaluationSet, type EvaluationSet } from './evaluation';
 
 export interface TrainRunOptions {
@@ -136,10 +139,21 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
   // ---- model and optimizer
   const encoder = await encoderForTraining(config, { reporter, signal, baseDir: opts.cwd }, resumed?.dir);
   const loader = imageLoaderFromConfig(config, encoder.processing);
+  const capped = workersCappedMessage(loader);
+  if (capped) reporter.warn(capped, 'workers-capped');
   const params = encoder.trainableVariables();
   const optimizer = new AdamW(params, { weightDecay: config.weight_decay, excludeFromDecay: isExcludedFromWeightDecay });
   if (resumed?.optimizerState) optimizer.importState(resumed.optimizerState);
-  const totalSteps = resumed?.trainerState.totalSteps ?? plannedSteps(config, train.records.length);
+  // The current config decides the length, also when resuming: `--resume latest --set max_steps=N`
+  // (or epochs=N) extends or shortens the run. The schedule then follows the new length.
+  const totalSteps = plannedSteps(config, train.records.length);
+  if (resumed && resumed.trainerState.totalSteps !== totalSteps) {
+    const at = resumed.trainerState.globalStep;
+    reporter.info(
+      `the run now has ${totalSteps} steps (it was planned for ${resumed.trainerState.totalSteps}; epochs ${config.epochs}, max_steps ${config.max_steps}); the learning-rate schedule follows the new length.` +
+        (at >= totalSteps ? ` ${path.basename(resumed.dir)} is at step ${at} already: nothing to train.` : ''),
+    );
+  }
   const schedule = scheduleFromConfig(config, totalSteps);
   let globalStep = resumed?.trainerState.globalStep ?? 0;
   let history: LossRecord[] = resumed?.trainerState.lossHistory ?? [];
@@ -192,6 +206,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
       outputDir,
       epoch,
       imageRoot: val!.imageRoot,
+      allowOutsideRoot: config.allow_absolute_paths,
       // What the index must embed queries with: the checkpoint just saved (the base model before training).
       model: lastCheckpoint ?? config.model_name,
       backend: opts.backend.name,
@@ -203,13 +218,19 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
   };
   let latestEval: Awaited<ReturnType<typeof evaluateEncoder>> | undefined;
 
+  const screen = config.validate_data
+    ? undefined
+    : new BatchImageScreen(config.skip_invalid_records, train.imageRoot, (p) => reporter.warn(`skipped the record at ${formatProblem(p)} (skip_invalid_records)`, 'record-skipped'));
   let status: 'completed' | 'stopped' | 'failed' = 'completed';
   try {
     if (!resumed) await evaluate(0);
     const startEpoch = resumed?.trainerState.epoch ?? 0;
     const startPosition = resumed?.trainerState.positionInEpoch ?? 0;
     const batches = [...takeSteps(batchesFrom(train.records, config, startEpoch, startPosition), totalSteps - globalStep)];
-    const load2 = async (b: Batch): Promise<{ b: Batch; q: AnyPixelSource; p: AnyPixelSource }> => {
+    const load2 = async (whole: Batch): Promise<{ b: Batch; q: AnyPixelSource; p: AnyPixelSource }> => {
+      // Without validate_data the images were not decoded before the run: decode each batch's once here.
+      const b = screen ? { ...whole, ...(await screen.screen(whole, signal)) } : whole;
+      if (b.records.length < 2) throw new UserError(`the batch of step ${globalStep + 1} has ${b.records.length} readable record(s) left; contrastive training needs at least 2.`, 'Fix the images of the skipped records.', 'data');
       if (lazyPixels) {
         const side = (s: 0 | 1): LoadablePixels => {
           const jobs = jobsFor(b, s, config.seed);
@@ -279,6 +300,11 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
         message: `out of memory at step ${globalStep + 1}: ${(e as Error).message.split('\n')[0]}`,
         hint: `Use a smaller gradient_cache_chunk_size (now ${config.gradient_cache_chunk_size}${config.use_gradient_cache ? '' : '; or turn on use_gradient_cache'}), eval_batch_size or image_size. The last checkpoint is ${lastCheckpoint ?? 'none'}.`,
       });
+    } else if (e instanceof ImageReadError) {
+      // An image that decoded before and fails now (changed on disk during the run): name its records.
+      const users = train.records.filter((r) => r.query === e.path || r.positive === e.path);
+      const where = users.slice(0, 3).map((r) => `${r.file}:${r.line}`).join(', ');
+      throw new UserError(`${where || e.path}: cannot read image ${e.path} at step ${globalStep + 1}: ${e.reason}`, `Fix the image, then continue with --resume latest (the last checkpoint is ${lastCheckpoint ?? 'none'}).`, 'bad-data', users[0]?.file, users[0]?.line);
     } else if (signal.aborted && (e as Error).name === 'EmbeddingAborted') {
       status = 'stopped';
     } else {
@@ -290,6 +316,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
     optimizer.dispose();
     encoder.dispose();
   }
+  if (screen && screen.skipped.size > 0) reporter.warn(`training: skipped ${screen.skipped.size} record(s) whose images could not be read (skip_invalid_records).`, 'records-skipped');
   const seconds = (performance.now() - started) / 1000;
   const outputs: Record<string, string> = { events: path.join(outputDir, 'events.jsonl') };
   if (latestEval) Object.assign(outputs, { neighbours: latestEval.neighboursPath, index: latestEval.indexDir, report_after: latestEval.reportPath });

@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { makeDirs } from './makeDirs';
 
 function tempName(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
@@ -12,7 +13,7 @@ function tempName(target: string): string {
 
 /** Atomically write a file whose bytes `write` streams into the open descriptor (large files, no second copy). */
 export function writeFileAtomicWith(target: string, write: (fd: number) => void): void {
-  fs.mkdirSync(path.dirname(target), { recursive: true });
+  makeDirs(path.dirname(target));
   const tmp = tempName(target);
   const fd = fs.openSync(tmp, 'w');
   try {
@@ -41,7 +42,7 @@ export function writeJsonAtomic(target: string, value: unknown): void {
  * `target` is replaced only after the new one is complete.
  */
 export function writeDirAtomic(target: string, fill: (tmpDir: string) => void): void {
-  fs.mkdirSync(path.dirname(target), { recursive: true });
+  makeDirs(path.dirname(target));
   const tmp = tempName(target);
   fs.mkdirSync(tmp);
   try {

@@ -305,7 +305,7 @@ export const CONFIG_KEYS = [
     type: 'boolean',
     default: true,
     summary: 'Check every record and image file before training starts.',
-    doc: 'Reports every bad record with its file and line (missing column, missing or unreadable image) before any compute is spent.',
+    doc: 'Reports every bad record with its file and line (missing column, missing or unreadable image) before any compute is spent. Every image is decoded once, fully, as training decodes it, so a truncated file is found here. When false, each batch\'s images are decoded before its step instead, and a bad one stops the run naming its record (or is skipped with `skip_invalid_records`).',
     implemented: 'yes',
   },
   {
@@ -325,7 +325,7 @@ export const CONFIG_KEYS = [
     min: 0,
     max: 64,
     summary: 'Worker threads that decode and augment images; 0 decodes on the main thread.',
-    doc: 'Decoding runs off the engine\'s main thread so the model stays fed.',
+    doc: 'Decoding runs off the engine\'s main thread so the model stays fed. At most two threads per core are started (more would only wait for a core and add memory); a warning says when fewer than asked run.',
     implemented: 'yes',
   },
   {

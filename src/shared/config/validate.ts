@@ -25,6 +25,7 @@ export type Severity = 'error' | 'warning' | 'info';
 export type DiagnosticCode =
   | 'yaml-syntax'
   | 'yaml-alias-bomb'
+  | 'too-large'
   | 'not-a-mapping'
   | 'duplicate-key'
   | 'unknown-key'
@@ -80,6 +81,15 @@ export interface ParsedConfig {
 /** Aliases expanded per document before we call it an attack (YAML "billion laughs"). */
 const MAX_ALIAS_COUNT = 100;
 
+/**
+ * Limits on a config's size. Every key of the schema with a long comment fits
+ * in a few kilobytes; these leave room for comments and long lists while
+ * keeping parsing and validation well under a second for anything accepted.
+ */
+export const MAX_CONFIG_BYTES = 256 * 1024;
+/** Keys in all the mappings of a config together (the schema has under 100). */
+export const MAX_CONFIG_KEYS = 2000;
+
 function makeRangeMapper(lc: LineCounter, textLength: number) {
   const pos = (offset: number): Position => {
     const p = lc.linePos(Math.max(0, Math.min(offset, textLength)));
@@ -95,22 +105,43 @@ function nodeRange(node: Node | null | undefined): [number, number] | undefined 
 
 /** Parse the YAML and list the top-level entries, reporting syntax and structure problems. */
 export function parseConfigText(text: string): ParsedConfig {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
-  const toRange = makeRangeMapper(lc, text.length);
   const diagnostics: Diagnostic[] = [];
   const entries: ConfigEntry[] = [];
-
-  for (const err of doc.errors) {
-    const duplicate = err.code === 'DUPLICATE_KEY';
+  if (text.length > MAX_CONFIG_BYTES) {
     diagnostics.push({
       severity: 'error',
-      code: duplicate ? 'duplicate-key' : 'yaml-syntax',
-      message: duplicate ? 'This key is set twice; YAML keeps neither silently here. Remove one of them.' : `YAML syntax error: ${firstLine(err.message)}`,
-      range: toRange(err.pos[0], err.pos[1]),
+      code: 'too-large',
+      message: `This config is ${Math.round(text.length / 1024)} KB; a training config is at most ${MAX_CONFIG_BYTES / 1024} KB. Is this the right file?`,
+      range: { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } },
     });
+    return { entries, diagnostics };
+  }
+  const lc = new LineCounter();
+  // Duplicate keys are found below in one pass: the library's own check compares
+  // each key with every earlier one (quadratic: 100k keys took over a minute).
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
+  const toRange = makeRangeMapper(lc, text.length);
+
+  for (const err of doc.errors) {
+    diagnostics.push({ severity: 'error', code: 'yaml-syntax', message: `YAML syntax error: ${firstLine(err.message)}`, range: toRange(err.pos[0], err.pos[1]) });
   }
   if (doc.errors.length > 0) return { entries, diagnostics };
+
+  const keys = mappingKeys(doc.contents);
+  if (keys.count > MAX_CONFIG_KEYS) {
+    diagnostics.push({
+      severity: 'error',
+      code: 'too-large',
+      message: `This config has ${keys.count} keys; a training config has at most ${MAX_CONFIG_KEYS}. Is this the right file?`,
+      range: toRange(0, 0),
+    });
+    return { entries, diagnostics };
+  }
+  for (const dup of keys.duplicates) {
+    const r = nodeRange(dup) ?? [0, 0];
+    diagnostics.push({ severity: 'error', code: 'duplicate-key', message: 'This key is set twice; YAML keeps neither silently here. Remove one of them.', range: toRange(r[0], r[1]) });
+  }
+  if (keys.duplicates.length > 0) return { entries, diagnostics };
 
   const root = doc.contents;
   if (root === null || (isScalar(root) && (root.value === null || root.value === ''))) return { entries, diagnostics };
@@ -159,6 +190,33 @@ export function parseConfigText(text: string): ParsedConfig {
     });
   }
   return { entries, diagnostics };
+}
+
+/**
+ * Every mapping's keys, counted, with the second and later occurrence of a key
+ * within one mapping: one pass with a set per mapping (linear in the keys).
+ */
+function mappingKeys(root: unknown): { count: number; duplicates: Node[] } {
+  let count = 0;
+  const duplicates: Node[] = [];
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (isMap(node)) {
+      const seen = new Set<string>();
+      for (const pair of node.items as Pair<Node, Node | null>[]) {
+        count++;
+        const k = pair.key;
+        const name = isScalar(k) ? `${typeof k.value}:${String(k.value)}` : `node:${String(k)}`;
+        if (seen.has(name)) duplicates.push(k);
+        else seen.add(name);
+        stack.push(pair.value);
+      }
+    } else if (isSeq(node)) {
+      for (const item of node.items) stack.push(item);
+    }
+  }
+  return { count, duplicates };
 }
 
 function findFirstAlias(node: unknown): Node | undefined {
@@ -297,20 +355,33 @@ export function checkValue(spec: KeySpec, value: unknown): ValueProblem[] {
   return [];
 }
 
+/** The numeric limits of a key (or of a command-line flag that takes the same values). */
+export type NumberBounds = Pick<KeySpec, 'min' | 'max' | 'exclusiveMin' | 'multipleOf'>;
+
+/**
+ * Why `n` is outside `bounds` ("must be >= 1 and <= 65536"), or undefined
+ * when it is inside. Config values and command-line flags are judged by this
+ * one function, so `--batch_size 0` and `eval_batch_size: 0` get the same rule.
+ */
+export function boundsProblem(bounds: NumberBounds, n: number): string | undefined {
+  const limits: string[] = [];
+  if (bounds.exclusiveMin !== undefined) limits.push(`> ${bounds.exclusiveMin}`);
+  if (bounds.min !== undefined) limits.push(`>= ${bounds.min}`);
+  if (bounds.max !== undefined) limits.push(`<= ${bounds.max}`);
+  const outside =
+    (bounds.exclusiveMin !== undefined && n <= bounds.exclusiveMin) ||
+    (bounds.min !== undefined && n < bounds.min) ||
+    (bounds.max !== undefined && n > bounds.max);
+  if (outside) return `must be ${limits.join(' and ')}`;
+  if (bounds.multipleOf !== undefined && n % bounds.multipleOf !== 0) return `must be a multiple of ${bounds.multipleOf}`;
+  return undefined;
+}
+
 function checkRange(spec: KeySpec, n: number): ValueProblem[] {
   const k = spec.key;
-  const bounds: string[] = [];
-  if (spec.exclusiveMin !== undefined) bounds.push(`> ${spec.exclusiveMin}`);
-  if (spec.min !== undefined) bounds.push(`>= ${spec.min}`);
-  if (spec.max !== undefined) bounds.push(`<= ${spec.max}`);
-  const outside =
-    (spec.exclusiveMin !== undefined && n <= spec.exclusiveMin) ||
-    (spec.min !== undefined && n < spec.min) ||
-    (spec.max !== undefined && n > spec.max);
-  const notMultiple = spec.multipleOf !== undefined && n % spec.multipleOf !== 0;
-  if (!outside && !notMultiple) return [];
+  const what = boundsProblem(spec, n);
+  if (what === undefined) return [];
   const near = nearestAllowed(spec, n);
-  const what = outside ? `must be ${bounds.join(' and ')}` : `must be a multiple of ${spec.multipleOf}`;
   return [
     {
       code: 'out-of-range',

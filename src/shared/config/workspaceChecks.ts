@@ -47,6 +47,10 @@ export function workspaceChecks(entries: readonly ConfigEntry[], baseDir: string
         });
       }
     }
+    if (key === 'output_dir') {
+      const problem = outputDirProblem(resolveConfigPath(e.value, baseDir), fs);
+      if (problem) out.push({ severity: 'error', code: 'wrong-type', key, range: e.valueRange, message: `\`output_dir\`: ${problem}` });
+    }
     if (key === 'model_name' && !KNOWN_MODEL_IDS.includes(e.value)) {
       const abs = resolveConfigPath(e.value, baseDir);
       if (fs.kind(abs) === 'dir') {
@@ -67,4 +71,21 @@ export function workspaceChecks(entries: readonly ConfigEntry[], baseDir: string
     }
   }
   return out;
+}
+
+/** Kernel file systems where no run folder can be made (mkdir there fails or, under /proc, never ends in Node). */
+const VIRTUAL_ROOTS = ['/proc', '/sys', '/dev'];
+
+/** Why a run folder cannot be made at `abs`: a virtual file system, or a file where a folder must be. */
+export function outputDirProblem(abs: string, fs: FileProbe): string | undefined {
+  const posix = abs.replace(/\\/g, '/');
+  const root = VIRTUAL_ROOTS.find((r) => posix === r || posix.startsWith(r + '/'));
+  if (root) return `${abs} is under ${root}, a kernel file system where folders cannot be made. Choose a folder on a disk.`;
+  // The nearest part of the path that exists must be a folder.
+  for (let at = abs; ; at = path.dirname(at)) {
+    const kind = fs.kind(at);
+    if (kind === 'dir') return undefined;
+    if (kind === 'file') return at === abs ? `${abs} is a file, not a folder.` : `${at} is a file, so ${abs} cannot be made.`;
+    if (path.dirname(at) === at) return undefined;
+  }
 }

@@ -160,7 +160,7 @@ test('wrong value types are malformed records', () => {
   const r = parsePairFile(f, OPTS);
   assert.deepEqual(r.problems.map((p) => p.line), [1, 2, 3, 4]);
   assert.match(r.problems[0]!.message, /`query_image` must be a path \(a string\), found 5/);
-  assert.match(r.problems[1]!.message, /`label` must be a number or a string/);
+  assert.match(r.problems[1]!.message, /`label` must be an integer product id \(e.g. 1001\) or a text id/);
   assert.match(r.problems[2]!.message, /`negatives` must be a list of paths/);
   assert.match(r.problems[3]!.message, /expected a JSON object/);
 });
@@ -182,4 +182,17 @@ test('an unterminated quote in a CSV is reported at the row it starts on', () =>
 test('denseLabelIds: one id per label; unlabelled records get their own', () => {
   const ids = denseLabelIds([{ label: 7 }, { label: 'a' }, { label: 7 }, { label: null }, { label: null }, { label: '7' }, { label: 'a' }]);
   assert.deepEqual([...ids], [0, 1, 0, 2, 3, 4, 1]);
+});
+
+test('labels: integer ids or text ids; 1.5, null, true, "" and "2.5" are refused; "1001" is the integer 1001', () => {
+  const rec = (label: string) => `{"query_image": "img/0.png", "positive": "img/1.png", "label": ${label}}`;
+  const f = write('labels.jsonl', [rec('1001'), rec('"1001"'), rec('"sku-7"'), rec('1.5'), rec('null'), rec('true'), rec('""'), rec('"2.5"'), '{"query_image": "img/0.png", "positive": "img/1.png"}'].join('\n'));
+  const r = parsePairFile(f, OPTS);
+  assert.deepEqual(r.records.map((x) => [x.line, x.label]), [[1, 1001], [2, 1001], [3, 'sku-7'], [9, null]]);
+  assert.deepEqual(r.problems.map((p) => p.line), [4, 5, 6, 7, 8]);
+  assert.match(r.problems[0]!.message, /`label` must be an integer product id or a text id, found 1\.5/);
+  assert.match(r.problems[1]!.message, /`label` is null; leave the key out for a record without a label/);
+  assert.match(r.problems[2]!.message, /found true/);
+  assert.match(r.problems[3]!.message, /`label` is empty/);
+  assert.match(r.problems[4]!.message, /found "2\.5"/);
 });

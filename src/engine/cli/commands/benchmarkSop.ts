@@ -6,6 +6,20 @@ import { runSopBenchmark } from '../../retrieval/sopBenchmark';
 import { buildIndex } from '../../retrieval/imageIndex';
 import { readReport, compareReports, formatComparisonText } from '../../retrieval/compare';
 import { INFERENCE_OPTIONS, withInferenceModel } from './modelOptions';
+import { checkWritableDir } from '../../util/makeDirs';
+import { ImageReadError } from '../../image/decode';
+
+/** An image that cannot be decoded is reported with the line of the list that names it. */
+async function withListLine<T>(listFile: string, images: readonly { path: string; line: number }[], fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (!(e instanceof ImageReadError)) throw e;
+    const hit = images.find((im) => path.resolve(im.path) === path.resolve(e.path) || e.path.endsWith(path.sep + im.path));
+    const where = hit ? `${listFile}:${hit.line}` : listFile;
+    throw new UserError(`${where}: cannot read image ${e.path}: ${e.reason}`, 'Replace or remove the image (and its line), then run the benchmark again.', 'bad-data', listFile, hit?.line);
+  }
+}
 
 export const benchmarkSopCommand: Command = {
   name: 'benchmark sop',
@@ -39,6 +53,7 @@ export const benchmarkSopCommand: Command = {
     const modelPath = o.model_path as string;
     const local = fs.existsSync(path.resolve(modelPath));
     const outDir = path.resolve((o.output_dir as string | undefined) ?? (local ? path.join(modelPath, 'benchmark-sop') : 'benchmark-sop'));
+    checkWritableDir(outDir);
     const started = performance.now();
     return withInferenceModel(modelPath, 'benchmark sop', ctx, async ({ encoder, backend, embed }) => {
       reporter.info(`benchmark: ${list.images.length} images of ${list.numProducts} products in ${list.numSuperClasses} super classes; model ${modelPath} at ${encoder.processing.imageSize}px`);
@@ -47,7 +62,7 @@ export const benchmarkSopCommand: Command = {
       const result = await runSopBenchmark({
         images: list.images.map((im) => ({ path: im.path, label: im.classId, superClass: im.superClassId })),
         imageRoot: sopRoot,
-        embedder: async (paths, onProgress) => (embeddings = await embed(paths, onProgress)),
+        embedder: async (paths, onProgress) => (embeddings = await withListLine(listFile, list.images, () => embed(paths, onProgress))),
         onEmbedProgress: (done, total) => reporter.event({ type: 'progress', task: 'embedding', done, total, unit: 'images' }),
         outDir,
         run: { model: modelName, backend: backend.name, device: backend.device, image_size: encoder.processing.imageSize, pooling: encoder.pooling },

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { UsageError } from '../args';
 import { UserError, type Command } from '../command';
 import { writeNpy } from '../../io/npy';
+import { checkWritableDir } from '../../util/makeDirs';
 import { INFERENCE_OPTIONS, withInferenceModel } from './modelOptions';
 
 /** Image paths from a list file: one a line, blank lines and # comments skipped, relative to the list's folder. */
@@ -39,6 +40,9 @@ export const embedCommand: Command = {
     if (images.length === 0) throw new UsageError('no images: give image paths and/or --list FILE');
     const out = path.resolve(o.out as string);
     if (!out.endsWith('.npy')) throw new UsageError(`--out must name a .npy file, got ${o.out as string}`);
+    // Before any work: the file's folder can be made and written, and --out is not a folder.
+    if (fs.existsSync(out) && fs.statSync(out).isDirectory()) throw new UserError(`--out ${out} is a folder; name a .npy file`, undefined, 'file-system', out);
+    checkWritableDir(path.dirname(out));
     const started = performance.now();
     return withInferenceModel(o.model as string, 'embed', ctx, async ({ encoder, embed }) => {
       const data = await embed(images, (done, total) => reporter.event({ type: 'progress', task: 'embedding', done, total, unit: 'images' }));

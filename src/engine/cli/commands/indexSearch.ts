@@ -6,7 +6,8 @@ import { UserError, type Command } from '../command';
 import { loadSopImageList } from '../../data/sopList';
 import { loadPairDataset } from '../../data/pairDataset';
 import { defaultConfig } from '../../../shared/config/schema';
-import { buildIndexFromImages, loadIndex } from '../../retrieval/imageIndex';
+import { buildIndexFromImages, indexTargetProblem, loadIndex } from '../../retrieval/imageIndex';
+import { checkWritableDir } from '../../util/makeDirs';
 import type { ImageRecord } from '../../retrieval/metadataFile';
 import { writeJsonAtomic } from '../../util/atomic';
 import { COMPUTE_OPTIONS } from './backendOption';
@@ -31,22 +32,29 @@ async function imagesFrom(file: string): Promise<{ records: ImageRecord[]; image
 export const indexBuildCommand: Command = {
   name: 'index build',
   summary: 'Embed a set of images into a searchable index folder.',
-  usage: '--model DIR_OR_ID --images FILE --out DIR [--batch_size N]',
-  description: 'FILE is an SOP list (Ebay_test.txt) or a JSONL/CSV/TSV pair file (its distinct images). The index folder holds embeddings.npy (L2-normalised float32 [N, D], ready for FAISS IndexFlatIP), metadata.jsonl (one image a line) and index.json.',
+  usage: '--model DIR_OR_ID --images FILE --out DIR [--batch_size N] [--force]',
+  description:
+    'FILE is an SOP list (Ebay_test.txt) or a JSONL/CSV/TSV pair file (its distinct images). The index folder holds embeddings.npy (L2-normalised float32 [N, D], ready for FAISS IndexFlatIP), metadata.jsonl (one image a line) and index.json. ' +
+    'DIR is replaced as a whole: an existing index is rebuilt, but a folder holding other files, or a file, is refused unless --force.',
   options: [
     { name: 'model', type: 'string', metavar: 'DIR_OR_ID', required: true, description: 'Model folder, checkpoint, adapter folder or hub id.' },
     { name: 'images', type: 'string', metavar: 'FILE', required: true, description: 'Ebay_*.txt or a pair file.' },
     { name: 'out', type: 'string', metavar: 'DIR', required: true, description: 'The index folder to write.' },
+    { name: 'force', type: 'boolean', description: 'Replace DIR even if it holds other files or is a file (they are deleted).' },
     ...INFERENCE_OPTIONS,
   ],
   async run(ctx) {
     const { args, reporter } = ctx;
     const o = args.options;
     const started = performance.now();
+    const out = path.resolve(o.out as string);
+    // Before any work: the index replaces the folder as a whole, so refuse to delete what is not an index.
+    const problem = indexTargetProblem(out);
+    if (problem && o.force !== true) throw new UserError(problem, 'Choose an empty or new folder for --out, or add --force to replace it.', 'output-exists', out);
+    checkWritableDir(path.dirname(out));
     const { records, imageRoot } = await imagesFrom(path.resolve(o.images as string));
     const modelPath = o.model as string;
     return withInferenceModel(modelPath, 'index build', ctx, async ({ embed }) => {
-      const out = path.resolve(o.out as string);
       const manifest = await buildIndexFromImages(out, {
         records,
         imageRoot,

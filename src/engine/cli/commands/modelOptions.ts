@@ -1,18 +1,20 @@
 /** What the commands that embed images with a model share: their options and the model's lifetime. */
-import type { OptionSpec } from '../args';
+import { boundsOf, type OptionSpec } from '../args';
 import type { CommandContext } from '../command';
-import { imageLoaderFromConfig, type ImageLoader } from '../../image/loader';
+import { imageLoaderFromConfig, workersCappedMessage, type ImageLoader } from '../../image/loader';
 import { defaultConfig } from '../../../shared/config/schema';
 import type { ImageProcessing } from '../../model/types';
 import type { Dinov2ImageEncoder } from '../../model/encoder';
 import type { ActiveBackend } from '../../backend/ladder';
 import { embedImages } from '../../run/embed';
 import { encoderForInference } from '../../run/modelSetup';
+import { assertFiniteEmbeddings } from '../../run/finiteEmbeddings';
 import { backendFromOptions, COMPUTE_OPTIONS } from './backendOption';
 
 export const POOL_OPTION: OptionSpec = { name: 'pool', type: 'string', metavar: 'cls|mean', description: "Pooled output: the CLS token or the mean of the patch tokens (default: the model's own, else cls)." };
-export const BATCH_OPTION: OptionSpec = { name: 'batch_size', type: 'integer', metavar: 'N', default: 32, description: 'Images per forward pass (memory, not results).' };
-export const WORKERS_OPTION: OptionSpec = { name: 'num_workers', type: 'integer', metavar: 'N', default: 1, description: 'Image decoding threads (0: on the main thread).' };
+// Embedding batches take the limits of the config's eval_batch_size, decoding threads those of num_workers.
+export const BATCH_OPTION: OptionSpec = { name: 'batch_size', type: 'integer', metavar: 'N', default: 32, bounds: boundsOf('eval_batch_size'), description: 'Images per forward pass (memory, not results).' };
+export const WORKERS_OPTION: OptionSpec = { name: 'num_workers', type: 'integer', metavar: 'N', default: 1, bounds: boundsOf('num_workers'), description: 'Image decoding threads (0: on the main thread; more than two per core are not started).' };
 export const IMAGE_SIZE_OPTION: OptionSpec = { name: 'image_size', type: 'integer', metavar: 'PX', description: "Input size (a multiple of 14); default: the model's preprocessor_config.json." };
 
 /** The options of every command that embeds images. */
@@ -47,12 +49,18 @@ export async function withInferenceModel<T>(modelPath: string, command: string, 
   reporter.event({ type: 'run_started', command, backend: backend.name, device: backend.device, ...(runDir ? { runDir } : {}) });
   const encoder = await encoderForInference(modelPath, { reporter, signal, baseDir: process.cwd() }, { pooling: poolFrom(o.pool), imageSize: (o.image_size as number | undefined) ?? null });
   const loader = evalLoader(encoder.processing, (o.num_workers as number | undefined) ?? 0);
+  const capped = workersCappedMessage(loader);
+  if (capped) reporter.warn(capped, 'workers-capped');
   const batchSize = (o.batch_size as number | undefined) ?? 32;
   try {
     return await fn({
       encoder,
       backend,
-      embed: (paths, onProgress) => embedImages(encoder, loader, paths, { batchSize, signal, ...(onProgress ? { onProgress } : {}) }),
+      embed: async (paths, onProgress) => {
+        const data = await embedImages(encoder, loader, paths, { batchSize, signal, ...(onProgress ? { onProgress } : {}) });
+        assertFiniteEmbeddings(data, paths, encoder, modelPath);
+        return data;
+      },
     });
   } finally {
     await loader.close();

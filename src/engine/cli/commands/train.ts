@@ -1,27 +1,34 @@
 import { formatDiagnostic } from '../../../shared/config/validate';
+import { RUN_EXISTS_ERROR } from '../../../shared/protocol';
 import { loadConfigFile } from '../../config/load';
 import { EventLogReporter, EVENTS_FILE } from '../../run/eventLog';
 import { acquireRunLock } from '../../run/runLock';
 import { runTraining } from '../../run/trainRun';
+import { clearPreviousRun, describePreviousRun, findPreviousRun, isWorthKeeping } from '../../run/previousRun';
+import { checkWritableDir } from '../../util/makeDirs';
+import type { Reporter } from '../reporter';
 import * as path from 'node:path';
 import { UsageError } from '../args';
 import { UserError, type Command } from '../command';
 import { backendFromOptions, COMPUTE_OPTIONS } from './backendOption';
 
 export const trainCommand: Command = {
+  stopsOnSignal: true,
   name: 'train',
   summary: 'Fine-tune a model on a config: evaluates before and after every epoch, saves checkpoints.',
-  usage: '--config FILE [--set key=value ...] [--resume latest|CHECKPOINT] [--backend NAME] [--threads auto|N]',
+  usage: '--config FILE [--set key=value ...] [--resume latest|CHECKPOINT | --overwrite] [--backend NAME] [--threads auto|N]',
   description: [
     'Values merge as built-in defaults < the config file < --set overrides. The config is validated first; nothing runs if it has errors.',
     'Writes into output_dir: checkpoint-step-N and checkpoint-epoch-E (loadable model or LoRA adapter folders, with the optimizer state to resume),',
     'events.jsonl (every event of the run) and eval-epoch-E.json (Recall@K on val_data_path after each epoch; epoch 0 is the model before training).',
     'SIGINT/SIGTERM (Ctrl+C) finish the current step, save a checkpoint and exit 0; --resume latest continues from there.',
+    'An output_dir holding an earlier run (checkpoints, or a finished run) is refused: continue it with --resume latest, replace it with --overwrite, or set another output_dir.',
   ].join('\n'),
   options: [
     { name: 'config', type: 'string', metavar: 'FILE', required: true, description: 'Training config (YAML).' },
     { name: 'set', type: 'string[]', metavar: 'KEY=VALUE', description: 'Override a config key (repeatable), e.g. --set epochs=1.' },
-    { name: 'resume', type: 'string', metavar: 'latest|DIR', description: 'Continue from the latest checkpoint in output_dir, or from the given checkpoint folder.' },
+    { name: 'resume', type: 'string', metavar: 'latest|DIR', description: 'Continue from the latest checkpoint in output_dir, or from the given checkpoint folder (--set epochs=/max_steps= extend the run).' },
+    { name: 'overwrite', type: 'boolean', description: "Replace an earlier run in output_dir (its checkpoints, events.jsonl and evaluations; other files stay)." },
     ...COMPUTE_OPTIONS,
   ],
   async run({ args, reporter, signal }) {
@@ -36,11 +43,28 @@ export const trainCommand: Command = {
     }
     if (!loaded.config) throw new UserError(`${configFile} has errors; nothing was run.`, `Fix them (\`vembed validate ${configFile}\`), then train again.`, 'invalid-config', configFile);
     const config = loaded.config;
-    const backend = await backendFromOptions(args.options, reporter);
+    const resume = args.options.resume as string | undefined;
+    const overwrite = args.options.overwrite === true;
+    if (resume && overwrite) throw new UsageError('--resume continues the earlier run and --overwrite replaces it: give one of them.');
+    // Before any work: the output folder can be made and written (not under /proc, no file in the way, permissions, space).
+    checkWritableDir(config.output_dir);
     const release = acquireRunLock(config.output_dir);
+    try {
+      if (!resume) makeRoomForRun(config.output_dir, overwrite, configFile, reporter);
+    } catch (e) {
+      release();
+      throw e;
+    }
+    let backend;
+    try {
+      backend = await backendFromOptions(args.options, reporter);
+    } catch (e) {
+      release();
+      throw e;
+    }
     const log = new EventLogReporter(reporter, path.join(config.output_dir, EVENTS_FILE));
     try {
-      return await runTraining({ config, configFile, reporter: log, signal, backend, cwd: process.cwd(), ...(args.options.resume ? { resume: args.options.resume as string } : {}) });
+      return await runTraining({ config, configFile, reporter: log, signal, backend, cwd: process.cwd(), ...(resume ? { resume } : {}) });
     } catch (e) {
       // Record the failure in events.jsonl too, then let the CLI print it.
       if (!(e instanceof UserError)) log.event({ type: 'finished', status: 'failed', seconds: 0 });
@@ -51,3 +75,24 @@ export const trainCommand: Command = {
     }
   },
 };
+
+/**
+ * A new run must not silently replace an earlier one's checkpoints and
+ * evaluations. An earlier run worth keeping (a checkpoint, or a completed run)
+ * is refused unless `--overwrite`; what an attempt that saved nothing left
+ * (events of a run that failed early) is cleared, so events.jsonl holds one run.
+ */
+function makeRoomForRun(outputDir: string, overwrite: boolean, configFile: string, reporter: Reporter): void {
+  const previous = findPreviousRun(outputDir);
+  if (!previous) return;
+  if (isWorthKeeping(previous) && !overwrite) {
+    throw new UserError(
+      `${outputDir} already holds ${describePreviousRun(previous)}; training again would replace it.`,
+      `Continue it with \`vembed train --config ${configFile} --resume latest\` (add --set epochs=N or max_steps=N to extend it), replace it with --overwrite, or set another output_dir.`,
+      RUN_EXISTS_ERROR,
+      outputDir,
+    );
+  }
+  const removed = clearPreviousRun(outputDir);
+  reporter.info(`${overwrite ? 'replacing' : 'clearing'} ${describePreviousRun(previous)} in ${outputDir} (${removed} file(s) and folder(s) removed).`);
+}
