@@ -15,18 +15,12 @@ import { loadImageEncoder } from '../../../src/engine/model';
 import type { Dinov2ImageEncoder } from '../../../src/engine/model/encoder';
 import { dinov2OnnxModel, INPUT_NAME, OUTPUT_NAME } from '../../../src/engine/onnx/dinov2Graph';
 import { createOnnxSession } from '../../../src/engine/onnx/runtime';
+import { toNchw } from './helpers';
 import { expectedOutputs, FIXTURES, fixtureInputs, maxAbsDiff, pixels, take, useWasm, VARIANTS } from '../model/helpers';
 
 const TOLERANCE = 1e-4;
 
 before(useWasm);
-
-/** NHWC -> NCHW. */
-export function toNchw(data: Float32Array, [n, h, w, c]: number[]): Float32Array {
-  const out = new Float32Array(data.length);
-  for (let i = 0; i < n!; i++) for (let y = 0; y < h!; y++) for (let x = 0; x < w!; x++) for (let k = 0; k < c!; k++) out[((i * c! + k) * h! + y) * w! + x] = data[((i * h! + y) * w! + x) * c! + k]!;
-  return out;
-}
 
 async function onnxEmbed(encoder: Dinov2ImageEncoder, input: { shape: number[]; data: Float32Array }, layout: 'nchw' | 'nhwc'): Promise<Float32Array> {
   const [n, h, w, c] = input.shape as [number, number, number, number];
