@@ -1,14 +1,14 @@
 /** What the commands that embed images with a model share: their options and the model's lifetime. */
 import type { OptionSpec } from '../args';
-import type { CommandContext } from '../command';
+import { UserError, type CommandContext } from '../command';
 import { imageLoaderFromConfig, type ImageLoader } from '../../image/loader';
 import { defaultConfig } from '../../../shared/config/schema';
 import type { ImageProcessing } from '../../model/types';
 import type { Dinov2ImageEncoder } from '../../model/encoder';
-import type { ActiveBackend } from '../../backend/ladder';
 import { embedImages } from '../../run/embed';
 import { encoderForInference } from '../../run/modelSetup';
-import { backendFromOptions, COMPUTE_OPTIONS } from './backendOption';
+import { backendFromOptions, COMPUTE_OPTIONS, type CommandBackend } from './backendOption';
+import { OnnxPixelEmbedder } from '../../onnx/embedder';
 
 export const POOL_OPTION: OptionSpec = { name: 'pool', type: 'string', metavar: 'cls|mean', description: "Pooled output: the CLS token or the mean of the patch tokens (default: the model's own, else cls)." };
 export const BATCH_OPTION: OptionSpec = { name: 'batch_size', type: 'integer', metavar: 'N', default: 32, description: 'Images per forward pass (memory, not results).' };
@@ -31,7 +31,7 @@ export function evalLoader(processing: ImageProcessing, numWorkers: number): Ima
 
 export interface InferenceModel {
   encoder: Dinov2ImageEncoder;
-  backend: ActiveBackend;
+  backend: CommandBackend;
   /** [N, D] embeddings of the images, in order, with the command's batch size and signal. */
   embed(paths: string[], onProgress?: (done: number, total: number) => void): Promise<Float32Array>;
 }
@@ -44,17 +44,27 @@ export async function withInferenceModel<T>(modelPath: string, command: string, 
   const { args, reporter, signal } = ctx;
   const o = args.options;
   const backend = await backendFromOptions(o, reporter);
-  reporter.event({ type: 'run_started', command, backend: backend.name, device: backend.device, ...(runDir ? { runDir } : {}) });
+  const onnx = backend.onnx;
+  reporter.event({ type: 'run_started', command, backend: onnx?.name ?? backend.name, device: onnx?.line ?? backend.device, ...(runDir ? { runDir } : {}) });
   const encoder = await encoderForInference(modelPath, { reporter, signal, baseDir: process.cwd() }, { pooling: poolFrom(o.pool), imageSize: (o.image_size as number | undefined) ?? null });
+  let onnxEmbedder: OnnxPixelEmbedder | null = null;
+  try {
+    if (onnx) onnxEmbedder = await OnnxPixelEmbedder.create(encoder, onnx);
+  } catch (e) {
+    encoder.dispose();
+    throw new UserError(`ONNX Runtime (${onnx!.name}) could not run the model: ${(e as Error).message.split('\n')[0]}`, 'Run `vembed doctor`, or choose another --backend (e.g. onnx-cpu or wasm).');
+  }
   const loader = evalLoader(encoder.processing, (o.num_workers as number | undefined) ?? 0);
   const batchSize = (o.batch_size as number | undefined) ?? 32;
+  const pixelEmbedder = onnxEmbedder ? onnxEmbedder.embed.bind(onnxEmbedder) : undefined;
   try {
     return await fn({
       encoder,
       backend,
-      embed: (paths, onProgress) => embedImages(encoder, loader, paths, { batchSize, signal, ...(onProgress ? { onProgress } : {}) }),
+      embed: (paths, onProgress) => embedImages(encoder, loader, paths, { batchSize, signal, ...(onProgress ? { onProgress } : {}), ...(pixelEmbedder ? { pixelEmbedder } : {}) }),
     });
   } finally {
+    await onnxEmbedder?.release();
     await loader.close();
     encoder.dispose();
   }
