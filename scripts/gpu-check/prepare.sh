@@ -22,7 +22,11 @@ mkdir -p "$OUT/stage/node_modules/onnxruntime-node/bin/napi-v6/linux" "$OUT/stag
 cp -r node_modules/onnxruntime-node/package.json node_modules/onnxruntime-node/dist "$OUT/stage/node_modules/onnxruntime-node/"
 cp -r node_modules/onnxruntime-node/bin/napi-v6/linux/x64 "$OUT/stage/node_modules/onnxruntime-node/bin/napi-v6/linux/"
 cp -r node_modules/onnxruntime-common/package.json node_modules/onnxruntime-common/dist "$OUT/stage/node_modules/onnxruntime-common/"
-# sharp (image decoding) is not needed: the check embeds random pixels; doctor does not load it.
+# sharp (image decoding, ~15 MB with libvips) would not fit the 64 MiB: the check embeds random pixels and
+# doctor decodes nothing, so a stand-in satisfies the engine bundle's top-level require and fails if used.
+mkdir -p "$OUT/stage/node_modules/sharp"
+echo '{"name":"sharp","version":"0.0.0-gpu-check-stub","main":"index.js"}' > "$OUT/stage/node_modules/sharp/package.json"
+echo 'module.exports = () => { throw new Error("sharp is not carried by the GPU check (it embeds random pixels, no images)"); };' > "$OUT/stage/node_modules/sharp/index.js"
 tar -C "$OUT/stage" -czf "$OUT/vembed.tgz" engine node_modules
 rm -rf "$OUT/stage"
 
