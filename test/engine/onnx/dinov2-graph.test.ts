@@ -15,6 +15,8 @@ import { loadImageEncoder } from '../../../src/engine/model';
 import type { Dinov2ImageEncoder } from '../../../src/engine/model/encoder';
 import { dinov2OnnxModel, INPUT_NAME, OUTPUT_NAME } from '../../../src/engine/onnx/dinov2Graph';
 import { createOnnxSession } from '../../../src/engine/onnx/runtime';
+import { OnnxPixelEmbedder } from '../../../src/engine/onnx/embedder';
+import { tf } from '../../../src/engine/backend/tf';
 import { toNchw } from './helpers';
 import { expectedOutputs, FIXTURES, fixtureInputs, maxAbsDiff, pixels, take, useWasm, VARIANTS } from '../model/helpers';
 
@@ -84,6 +86,29 @@ describe('DINOv2 ONNX graph in onnxruntime-node matches the PyTorch reference', 
         const d = maxAbsDiff(await onnxEmbed(encoder, input, 'nhwc'), tfjs);
         assert.ok(d < TOLERANCE, `differs by ${d}`);
       }
+    } finally {
+      encoder.dispose();
+    }
+  });
+
+  test('the engine\'s embedder reads the weights as they are when it is built (per-epoch evaluation after training changed them)', async () => {
+    const encoder = await loadImageEncoder(path.join(FIXTURES, 'swiglu'));
+    try {
+      const [, input] = [...fixtureInputs()][0]!;
+      const px = { data: input.data, n: input.shape[0]!, height: input.shape[1]!, width: input.shape[2]! };
+      const before = await OnnxPixelEmbedder.create(encoder, { device: 'cpu', threads: 1 });
+      const old = await before.embed(px);
+      await before.release();
+      // A training step's worth of change to every layer's first linear weight.
+      for (const [name, v] of encoder.baseVariables()) if (name.endsWith('mlp.weights_in.weight')) v.assign(tf.tidy(() => tf.mul(v, 1.5)) as typeof v);
+      const after = await OnnxPixelEmbedder.create(encoder, { device: 'cpu', threads: 1 });
+      const now = await after.embed(px);
+      await after.release();
+      const x = pixels(input);
+      const tfjs = take(encoder.embed(x));
+      x.dispose();
+      assert.ok(maxAbsDiff(now, tfjs) < TOLERANCE, `differs from TF.js by ${maxAbsDiff(now, tfjs)}`);
+      assert.ok(maxAbsDiff(old, tfjs) > 1e-2, 'the change must show in the embeddings');
     } finally {
       encoder.dispose();
     }
