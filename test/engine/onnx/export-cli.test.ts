@@ -93,6 +93,18 @@ describe('vembed export onnx: the file runs in Python onnxruntime and gives vemb
     });
   });
 
+  test('bad input: --size off the patch grid and a non-.onnx --out are refused, naming the value and what to do', () => {
+    const run = (args: string[]) => spawnSync(process.execPath, [bin, 'export', 'onnx', '--model', path.join(FIXTURES, 'plain'), ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    const size = run(['--out', path.join(dir, 'bad.onnx'), '--size', '50']);
+    assert.equal(size.status, 1);
+    assert.match(size.stderr, /--size 50 is not a multiple of the model's patch size 14/);
+    assert.match(size.stderr, /Try --size 56/);
+    assert.equal(fs.existsSync(path.join(dir, 'bad.onnx')), false);
+    const out = run(['--out', path.join(dir, 'model.bin')]);
+    assert.equal(out.status, 2);
+    assert.match(out.stderr, /--out must name a \.onnx file/);
+  });
+
   test('equals transformers\' Dinov2Model / Dinov2WithRegistersModel (pooler_output) on tiny models saved by transformers', () => {
     const made = path.join(dir, 'hf');
     runPython([

@@ -37,11 +37,12 @@ export const exportOnnxCommand: Command = {
     // The model is read with the TF.js backend (its weights and their resize live there).
     const backend = await backendFromOptions({}, reporter);
     reporter.event({ type: 'run_started', command: 'export onnx', backend: backend.name, device: backend.device });
-    const encoder = await encoderForInference(o.model as string, { reporter, signal, baseDir: process.cwd() }, { pooling: poolFrom(o.pool), imageSize: size ?? null });
+    // Loaded at its own size; the graph is built for --size (the position table is resized for it).
+    const encoder = await encoderForInference(o.model as string, { reporter, signal, baseDir: process.cwd() }, { pooling: poolFrom(o.pool) });
     try {
-      const px = encoder.processing.imageSize;
+      const px = size ?? encoder.processing.imageSize;
       const p = encoder.config.patchSize;
-      if (px % p !== 0) throw new UserError(`--size ${px} is not a multiple of the model's patch size ${p}`, `try --size ${Math.max(1, Math.round(px / p)) * p}`);
+      if (px % p !== 0) throw new UserError(`--size ${px} is not a multiple of the model's patch size ${p}`, `Try --size ${Math.max(1, Math.round(px / p)) * p}.`);
       const model = dinov2OnnxModel(encoder, { height: px, width: px, layout: 'nchw' }, EXPORT_VERSION);
       writeFileAtomicWith(out, (fd) => {
         for (const chunk of model.chunks()) {
