@@ -14,6 +14,8 @@ export interface OnnxChoice {
   threads: number;
   /** "ONNX Runtime 1.30 CPU (2 threads)". */
   line: string;
+  /** Asked for by name (an error if it cannot run the model), not taken by `auto` (which falls back to TF.js). */
+  explicit: boolean;
 }
 
 /** The ONNX Runtime device a --backend value names, or undefined when it names none. */
@@ -37,5 +39,5 @@ export function chooseOnnx(raw: string | undefined, tfBackend: BackendName, thre
     return null;
   }
   const device = asked ?? 'cpu';
-  return { name: `onnx-${device}`, device, threads, line: onnxDeviceLine(loaded.ort, device, threads) };
+  return { name: `onnx-${device}`, device, threads, line: onnxDeviceLine(loaded.ort, device, threads), explicit: asked !== undefined };
 }

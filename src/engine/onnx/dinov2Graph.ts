@@ -186,7 +186,12 @@ class Dinov2GraphWriter {
   }
 }
 
+/** The encoder as an ONNX graph, not yet serialized (to write it with or without external data). */
+export function dinov2OnnxGraph(encoder: Dinov2ImageEncoder, options: Dinov2GraphOptions): GraphBuilder {
+  return new Dinov2GraphWriter(encoder).build(options);
+}
+
 /** The encoder as an ONNX ModelProto: input `pixel_values`, output `embedding` [N, D] (pooled, projected, not normalised). */
 export function dinov2OnnxModel(encoder: Dinov2ImageEncoder, options: Dinov2GraphOptions, producerVersion: string): ProtoMessage {
-  return new Dinov2GraphWriter(encoder).build(options).toModel({ name: 'vembed', version: producerVersion });
+  return dinov2OnnxGraph(encoder, options).toModel({ name: 'vembed', version: producerVersion });
 }

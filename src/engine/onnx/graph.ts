@@ -14,8 +14,24 @@ export const OPSET = 17;
 /** IR version 8 is the one opset 17 came with; every ONNX runtime since 2022 reads it. */
 const IR_VERSION = 8;
 
-/** Protobuf's hard limit on one message: larger models need external data, which this writer does not produce. */
+/** Protobuf's hard limit on one message: larger models keep their weights in an external data file. */
 export const MAX_MODEL_BYTES = 2 ** 31 - 1;
+/** With external data, initializers of at least this many bytes go to the data file (small ones stay inline). */
+const EXTERNAL_MIN_BYTES = 1024;
+
+interface Initializer {
+  name: string;
+  dataType: number;
+  raw: Uint8Array;
+  dims: readonly number[];
+}
+
+/** A written model: the ModelProto and, with external data, the data file's chunks in order. */
+export interface WrittenModel {
+  model: ProtoMessage;
+  /** Empty unless external data was asked for. */
+  data: Uint8Array[];
+}
 
 export type Attribute = { int: number } | { float: number } | { ints: readonly number[] } | { string: string };
 
@@ -30,7 +46,7 @@ interface ValueInfo {
 
 export class GraphBuilder {
   private readonly nodes: ProtoMessage[] = [];
-  private readonly initializers: ProtoMessage[] = [];
+  private readonly initializers: Initializer[] = [];
   private readonly inputs: ValueInfo[] = [];
   private readonly outputs: ValueInfo[] = [];
   private readonly names = new Set<string>();
@@ -79,12 +95,7 @@ export class GraphBuilder {
     const expected = dims.reduce((a, b) => a * b, 1);
     if (expected !== count) throw new Error(`internal: initializer ${prefix} has ${count} values for dims [${dims.join(', ')}]`);
     const name = this.fresh(prefix);
-    const t = new ProtoMessage();
-    for (const d of dims) t.int(1, d); // dims (unpacked is valid too; packed saves nothing for a few dims)
-    t.int(2, dataType).string(8, name);
-    // raw_data is little-endian; typed arrays are in the machine's order, little-endian on every platform Node ships for.
-    t.bytes(9, raw);
-    this.initializers.push(t);
+    this.initializers.push({ name, dataType, raw, dims });
     return name;
   }
 
@@ -107,22 +118,55 @@ export class GraphBuilder {
 
   /** The ModelProto. Throws when it would exceed protobuf's 2 GB limit. */
   toModel(producer: { name: string; version: string }): ProtoMessage {
+    return this.write(producer, null).model;
+  }
+
+  /**
+   * The ModelProto with its large initializers in an external data file
+   * named `dataFile` (a path relative to the model file, as ONNX's
+   * external-data convention has it), for models over 2 GB.
+   */
+  toModelWithExternalData(producer: { name: string; version: string }, dataFile: string): WrittenModel {
+    return this.write(producer, dataFile);
+  }
+
+  private write(producer: { name: string; version: string }, dataFile: string | null): WrittenModel {
     const g = new ProtoMessage();
     for (const n of this.nodes) g.message(1, n);
     g.string(2, this.name);
-    for (const t of this.initializers) g.message(5, t);
+    const data: Uint8Array[] = [];
+    let offset = 0;
+    for (const init of this.initializers) {
+      const t = new ProtoMessage();
+      for (const d of init.dims) t.int(1, d); // dims (unpacked is valid too; packed saves nothing for a few dims)
+      t.int(2, init.dataType).string(8, init.name);
+      if (dataFile !== null && init.raw.byteLength >= EXTERNAL_MIN_BYTES) {
+        // TensorProto.external_data (13): location, offset, length; data_location (14) = EXTERNAL (1).
+        const entry = (key: string, value: string) => new ProtoMessage().string(1, key).string(2, value);
+        t.message(13, entry('location', dataFile)).message(13, entry('offset', String(offset))).message(13, entry('length', String(init.raw.byteLength)));
+        t.int(14, 1);
+        data.push(init.raw);
+        offset += init.raw.byteLength;
+      } else {
+        // raw_data is little-endian; typed arrays are in the machine's order, little-endian on every platform Node ships for.
+        t.bytes(9, init.raw);
+      }
+      g.message(5, t);
+    }
     for (const v of this.inputs) g.message(11, valueInfo(v));
     for (const v of this.outputs) g.message(12, valueInfo(v));
     const opset = new ProtoMessage().string(1, '').int(2, OPSET);
     const model = new ProtoMessage().int(1, IR_VERSION).string(2, producer.name).string(3, producer.version).message(7, g).message(8, opset);
     if (model.byteLength > MAX_MODEL_BYTES) {
-      throw new Error(
-        `the ONNX model would be ${(model.byteLength / 2 ** 30).toFixed(2)} GiB; one ONNX file holds at most 2 GiB and this exporter does not write external data yet (models up to DINOv2-large fit)`,
+      throw new ModelTooLarge(
+        `the ONNX model would be ${(model.byteLength / 2 ** 30).toFixed(2)} GiB; one ONNX file holds at most 2 GiB, so its weights must go to an external data file`,
       );
     }
-    return model;
+    return { model, data };
   }
 }
+
+export class ModelTooLarge extends Error {}
 
 function attribute(name: string, value: Attribute): ProtoMessage {
   const a = new ProtoMessage().string(1, name);

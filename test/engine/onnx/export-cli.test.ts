@@ -93,6 +93,33 @@ describe('vembed export onnx: the file runs in Python onnxruntime and gives vemb
     });
   });
 
+  test('--external_data: weights in FILE.onnx.data (ONNX external data, as models over 2 GB need); onnx.checker passes and onnxruntime gives the same embeddings', () => {
+    const inline = path.join(dir, 'inline.onnx');
+    const external = path.join(dir, 'external.onnx');
+    vembed(['export', 'onnx', '--model', path.join(FIXTURES, 'registers'), '--out', inline, '--size', '70']);
+    vembed(['export', 'onnx', '--model', path.join(FIXTURES, 'registers'), '--out', external, '--size', '70', '--external_data']);
+    assert.ok(fs.existsSync(`${external}.data`));
+    assert.ok(fs.statSync(external).size < fs.statSync(inline).size / 4, 'the weights left the model file');
+    const r = JSON.parse(
+      runPython([
+        '-c',
+        `
+import sys, json, numpy as np, onnx, onnxruntime as ort
+onnx.checker.check_model(sys.argv[2], full_check=True)
+m = onnx.load(sys.argv[2], load_external_data=False)
+x = np.random.default_rng(0).random((2, 3, 70, 70), dtype=np.float32)
+a = ort.InferenceSession(sys.argv[1]).run(['embedding'], {'pixel_values': x})[0]
+b = ort.InferenceSession(sys.argv[2]).run(['embedding'], {'pixel_values': x})[0]
+print(json.dumps({'external': sum(1 for t in m.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL), 'diff': float(np.abs(a - b).max())}))
+`,
+        inline,
+        external,
+      ]),
+    ) as { external: number; diff: number };
+    assert.ok(r.external > 0);
+    assert.equal(r.diff, 0);
+  });
+
   test('bad input: --size off the patch grid and a non-.onnx --out are refused, naming the value and what to do', () => {
     const run = (args: string[]) => spawnSync(process.execPath, [bin, 'export', 'onnx', '--model', path.join(FIXTURES, 'plain'), ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
     const size = run(['--out', path.join(dir, 'bad.onnx'), '--size', '50']);

@@ -51,8 +51,13 @@ export async function withInferenceModel<T>(modelPath: string, command: string, 
   try {
     if (onnx) onnxEmbedder = await OnnxPixelEmbedder.create(encoder, onnx);
   } catch (e) {
-    encoder.dispose();
-    throw new UserError(`ONNX Runtime (${onnx!.name}) could not run the model: ${(e as Error).message.split('\n')[0]}`, 'Run `vembed doctor`, or choose another --backend (e.g. onnx-cpu or wasm).');
+    const why = `ONNX Runtime (${onnx!.name}) could not run the model: ${(e as Error).message.split('\n')[0]}`;
+    if (onnx!.explicit) {
+      encoder.dispose();
+      throw new UserError(why, 'Run `vembed doctor`, or choose another --backend (e.g. onnx-cpu or wasm).');
+    }
+    // auto: the TF.js backend the run already has (e.g. a model over ONNX's 2 GB in-memory limit).
+    reporter.warn(`${why}; embedding with TF.js (${backend.device})`, 'onnx-fallback');
   }
   const loader = evalLoader(encoder.processing, (o.num_workers as number | undefined) ?? 0);
   const batchSize = (o.batch_size as number | undefined) ?? 32;
