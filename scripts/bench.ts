@@ -2,12 +2,16 @@
  * `npm run bench`: speed and memory of vembed's model on this machine, next
  * to PyTorch's on the same model shape, batch and protocol.
  *
- *   npx tsx scripts/bench.ts [--quick] [--no-torch] [--no-search] [--only embed,lora,full,search]
+ *   npx tsx scripts/bench.ts [--quick] [--no-torch] [--no-search] [--only embed,onnx,command,lora,full,search]
  *                            [--embed-batch 32] [--batches N] [--train-batch 128] [--chunk 8] [--steps 1]
  *                            [--warmup-batch N] [--threads auto|N] [--torch-threads N] [--json FILE]
  *
  * For DINOv2-small geometry at 224 px with random weights, it measures
- *   - embedding throughput (images/s), batches of --embed-batch;
+ *   - embedding throughput (images/s), batches of --embed-batch, on TF.js
+ *     wasm and on ONNX Runtime's CPU provider (onnx), and from the latter the
+ *     estimated time of the whole SOP protocol (60,502 images, then the
+ *     measured search);
+ *   - the whole-command time of `vembed embed` on 96 sample images (command);
  *   - training throughput (images/s: two per pair) with LoRA and with full
  *     fine-tuning, one step of --train-batch pairs with the gradient cache
  *     (--chunk images per forward pass), after an untimed warm-up step of
@@ -33,6 +37,17 @@ import * as path from 'node:path';
 import { flagNumber, flagSet, flagString } from './bench/flags';
 import type { OursResult } from './bench/ours';
 import type { SearchResult } from './bench/search';
+
+/** scripts/bench/command.ts's result. */
+interface CommandResult {
+  backend: string;
+  device: string;
+  images: number;
+  seconds: number;
+}
+
+/** Stanford Online Products' test split: the images a zero-shot benchmark embeds. */
+const SOP_TEST_IMAGES = 60_502;
 
 const ROOT = path.resolve(__dirname, '..');
 const PYTHON = '/usr/bin/python3';
@@ -67,8 +82,8 @@ interface Settings {
 
 function settings(): Settings {
   const quick = flagSet('quick');
-  const only = new Set(flagString('only', 'embed,lora,full,search').split(',').map((s) => s.trim()));
-  for (const o of only) if (!['embed', 'lora', 'full', 'search'].includes(o)) throw new Error(`--only takes embed, lora, full and search, got "${o}"`);
+  const only = new Set(flagString('only', 'embed,onnx,command,lora,full,search').split(',').map((s) => s.trim()));
+  for (const o of only) if (!['embed', 'onnx', 'command', 'lora', 'full', 'search'].includes(o)) throw new Error(`--only takes embed, onnx, command, lora, full and search, got "${o}"`);
   if (flagSet('no-search')) only.delete('search');
   const trainBatch = flagNumber('train-batch', quick ? 16 : 128);
   const chunk = flagNumber('chunk', 8);
@@ -173,7 +188,11 @@ async function main(): Promise<void> {
   const tfjs = (JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules/@tensorflow/tfjs-core/package.json'), 'utf8')) as { version: string }).version;
   console.error(`npm run bench${s.quick ? ' --quick' : ''}: measuring (each line below is one process)...`);
 
-  const results: { ours: Partial<Record<Mode, OursResult>>; torch: Partial<Record<Mode, TorchResult>>; search?: SearchResult; errors: string[] } = { ours: {}, torch: {}, errors: [] };
+  const results: { ours: Partial<Record<Mode, OursResult>>; torch: Partial<Record<Mode, TorchResult>>; onnx?: OursResult; command?: CommandResult; search?: SearchResult; errors: string[] } = {
+    ours: {},
+    torch: {},
+    errors: [],
+  };
   const attempt = async <T>(label: string, run: () => Promise<unknown>, store: (r: T) => void): Promise<void> => {
     const t0 = performance.now();
     try {
@@ -189,6 +208,13 @@ async function main(): Promise<void> {
     if (!s.only.has(mode)) continue;
     await attempt<OursResult>(`vembed ${mode}`, () => oursMode(mode, s), (r) => (results.ours[mode] = r));
     if (torch.ok) await attempt<TorchResult>(`PyTorch ${mode}`, () => torchPeer(mode, s), (r) => (results.torch[mode] = r));
+    if (mode === 'embed' && s.only.has('onnx')) {
+      const args = ['ours.ts', '--mode', 'embed-onnx', '--threads', s.threads, '--batch', String(s.embedBatch), '--batches', String(s.batches)];
+      await attempt<OursResult>('vembed embed, ONNX Runtime', () => ours(args, 'vembed embed-onnx'), (r) => (results.onnx = r));
+    }
+  }
+  if (s.only.has('command')) {
+    await attempt<CommandResult>('vembed embed, whole command', () => ours(['command.ts', '--images', '96', '--threads', s.threads], 'vembed embed command'), (r) => (results.command = r));
   }
   if (s.only.has('search')) await attempt<SearchResult>('SOP-size search', () => ours(['search.ts', '--threads', s.threads], 'search'), (r) => (results.search = r));
   const loadAfter = os.loadavg()[0]!;
@@ -233,7 +259,24 @@ async function main(): Promise<void> {
       goal: limit !== undefined && o ? `< ${limit} GB: ${verdict(o.peakRssBytes < limit * GB)}` : '',
     });
   };
+  const onnx = results.onnx;
+  if (onnx) {
+    const t = results.torch.embed;
+    const ratio = t ? onnx.imagesPerSecond / t.images_per_s : undefined;
+    rows.push({
+      what: `embedding, ONNX Runtime CPU (batches of ${onnx.batch ?? s.embedBatch})`,
+      ours: `${rate(onnx.imagesPerSecond)} (${onnx.threads} intra-op thread${onnx.threads === 1 ? '' : 's'})`,
+      torch: t ? rate(t.images_per_s) : '-',
+      ratio: ratio !== undefined ? ratio.toFixed(2) : '-',
+      goal: ratio !== undefined ? `>= 3 x PyTorch: ${verdict(ratio >= 3)}` : '>= 3 x PyTorch',
+    });
+  }
   memory('embed', 'embedding');
+  if (onnx) rows.push({ what: '  peak memory, ONNX Runtime embedding', ours: `${gb(onnx.peakRssBytes)} RSS`, torch: '-', ratio: '-', goal: `< 2 GB: ${verdict(onnx.peakRssBytes < 2 * GB)}` });
+  if (results.command) {
+    const c = results.command;
+    rows.push({ what: `vembed embed, ${c.images} images, whole command (${c.backend})`, ours: `${c.seconds.toFixed(1)} s`, torch: '-', ratio: '-', goal: '' });
+  }
   memory('lora', 'LoRA', 3);
   memory('full', 'full', 3);
   if (results.search) {
@@ -244,6 +287,18 @@ async function main(): Promise<void> {
       torch: '-',
       ratio: '-',
       goal: `< 60 s: ${verdict(r.seconds < 60)}`,
+    });
+  }
+  if (onnx && results.search) {
+    // Estimated, not run: SOP's test images at the measured ONNX Runtime rate, plus the measured search.
+    const embedS = SOP_TEST_IMAGES / onnx.imagesPerSecond;
+    const t = results.torch.embed;
+    rows.push({
+      what: `SOP protocol, estimated (${SOP_TEST_IMAGES.toLocaleString('en-US')} images + search)`,
+      ours: `${((embedS + results.search.seconds) / 60).toFixed(0)} min (ONNX Runtime)`,
+      torch: t ? `${((SOP_TEST_IMAGES / t.images_per_s + results.search.seconds) / 60).toFixed(0)} min` : '-',
+      ratio: '-',
+      goal: '',
     });
   }
   lines.push(table(rows));

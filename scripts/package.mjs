@@ -6,8 +6,9 @@
 // native binary and libvips must be inside, so dependency detection stays on);
 // .vscodeignore keeps everything esbuild already bundled out. After packing,
 // the .vsix is opened and checked: size limit, no tfjs-node, the bundles are
-// there, and every package the bundles load from disk at run time loads from
-// the unpacked extension folder.
+// there, ONNX Runtime's native library of this target only (no other
+// platform's, no CUDA/TensorRT provider), and every package the bundles load
+// from disk at run time loads from the unpacked extension folder.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { builtinModules } from 'node:module';
@@ -17,16 +18,19 @@ import { fileURLToPath } from 'node:url';
 import * as zlib from 'node:zlib';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const MAX_BYTES = 30 * 1024 * 1024;
+// ONNX Runtime's CPU library is most of it (linux-x64: 45 MB, ~18 MB compressed).
+const MAX_BYTES = 50 * 1024 * 1024;
 // Loaded from disk at run time but allowed to be absent: the host provides
 // `vscode`; tfjs-node(-gpu) are installed on demand; `encoding` is an optional
 // require of node-fetch (inside tfjs-core), guarded by try/catch.
 const PROVIDED_OR_OPTIONAL = new Set(['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'encoding']);
 // Beyond loading: exercise the native part (sharp loads libvips lazily for some operations).
 const SMOKE = {
+  'onnxruntime-node': `async (ort) => { if (!ort.listSupportedBackends().some((b) => b.name === 'cpu')) throw new Error('no CPU provider'); }`,
   sharp: `async (sharp) => { const png = await sharp({ create: { width: 2, height: 2, channels: 3, background: '#f00' } }).png().toBuffer(); if (png.length < 8) throw new Error('empty PNG'); }`,
 };
 const FORBIDDEN_PREFIXES = ['extension/node_modules/@tensorflow/tfjs-node'];
+const ORT_BIN = 'extension/node_modules/onnxruntime-node/bin/napi-v6/';
 const REQUIRED_ENTRIES = ['extension/package.json', 'extension/dist/extension/extension.js', 'extension/dist/engine/vembed.js', 'extension/LICENSE.txt'];
 
 function parseArgs(argv) {
@@ -64,6 +68,22 @@ function currentTarget() {
   }
   if (process.platform === 'darwin' || process.platform === 'win32') return `${process.platform}-${arch}`;
   fail(`no VS Code target for platform ${process.platform}`);
+}
+
+/** onnxruntime-node's native folder (under bin/napi-v6/) for a vsce target; null where it ships none (alpine, armhf). */
+function ortNativeFolder(target) {
+  const [platform, arch] = target.split('-');
+  if (!['linux', 'darwin', 'win32'].includes(platform) || !['x64', 'arm64'].includes(arch)) return null;
+  return `${platform}/${arch}`;
+}
+
+/** .vscodeignore plus the one native ONNX Runtime folder of this target, as a temporary file for vsce --ignoreFile. */
+function ignoreFileFor(target) {
+  const folder = ortNativeFolder(target);
+  const extra = folder ? `\n# scripts/package.mjs, target ${target}: ONNX Runtime's library for it, without GPU providers.\n!node_modules/onnxruntime-node/bin/napi-v6/${folder}/onnxruntime_binding.node\n!node_modules/onnxruntime-node/bin/napi-v6/${folder}/libonnxruntime.*\n!node_modules/onnxruntime-node/bin/napi-v6/${folder}/onnxruntime.dll\n!node_modules/onnxruntime-node/bin/napi-v6/${folder}/DirectML.dll\n!node_modules/onnxruntime-node/bin/napi-v6/${folder}/dxcompiler.dll\n!node_modules/onnxruntime-node/bin/napi-v6/${folder}/dxil.dll\n` : '';
+  const file = path.join(os.tmpdir(), `vembed-vscodeignore-${process.pid}`);
+  fs.writeFileSync(file, fs.readFileSync(path.join(root, '.vscodeignore'), 'utf8') + extra);
+  return file;
 }
 
 /** sharp's native package for a vsce target; it must be the one installed in node_modules. */
@@ -161,6 +181,13 @@ function checkPackage(vsixPath, target) {
     if (FORBIDDEN_PREFIXES.some((p) => e.name.startsWith(p))) problems.push(`${e.name} must not be packaged (tfjs-node is installed on demand)`);
   }
   for (const r of REQUIRED_ENTRIES) if (!names.has(r)) problems.push(`${r} is missing`);
+  const ortFolder = ortNativeFolder(target);
+  for (const e of entries) {
+    if (!e.name.startsWith(ORT_BIN) || e.name.endsWith('/')) continue;
+    if (!ortFolder || !e.name.startsWith(`${ORT_BIN}${ortFolder}/`)) problems.push(`${e.name}: another platform's ONNX Runtime library must not be packaged (target ${target})`);
+    if (/providers_(cuda|tensorrt)|nvinfer|cudnn|cublas/i.test(e.name)) problems.push(`${e.name}: GPU providers are installed on demand, not packaged`);
+  }
+  if (ortFolder && !names.has(`${ORT_BIN}${ortFolder}/onnxruntime_binding.node`)) problems.push(`${ORT_BIN}${ortFolder}/onnxruntime_binding.node (ONNX Runtime for ${target}) is missing`);
   if (![...names].some((n) => n.startsWith('extension/dist/engine/') && n.endsWith('.wasm'))) problems.push('the tfjs wasm binaries are missing from extension/dist/engine/');
 
   // Unpack and load each external package from the extension folder, as the extension host would.
@@ -173,6 +200,8 @@ function checkPackage(vsixPath, target) {
     const mustLoad = externals.filter((n) => !PROVIDED_OR_OPTIONAL.has(n));
     // sharp is kept external on purpose; check it even while no bundle requires it yet.
     if (!mustLoad.includes('sharp')) mustLoad.push('sharp');
+    // The engine loads onnxruntime-node by a resolved path (onnx/runtime.ts), which the scan above cannot see.
+    if (ortFolder && !mustLoad.includes('onnxruntime-node')) mustLoad.push('onnxruntime-node');
     for (const name of mustLoad) {
       const load = `require(require.resolve(${JSON.stringify(name)}, { paths: [${JSON.stringify(ext)}] }))`;
       const script = SMOKE[name] ? `(${SMOKE[name]})(${load}).catch((e) => { console.error(e); process.exit(1); })` : load;
@@ -208,13 +237,15 @@ if (!manifest.scripts?.['vscode:prepublish']) {
 }
 const vsce = path.join(root, 'node_modules/@vscode/vsce/vsce');
 const tmpOut = `${out}.tmp-${process.pid}.vsix`;
+const ignoreFile = ignoreFileFor(opts.target);
 const s = run(
   process.execPath,
   // No repository field (private project): say so instead of being asked. The
   // README's relative links stay as they are (no repository URL to prefix).
-  [vsce, 'package', '--target', opts.target, '--out', tmpOut, '--allow-missing-repository', '--no-rewrite-relative-links', '--no-yarn', '--dependencies'],
+  [vsce, 'package', '--target', opts.target, '--out', tmpOut, '--allow-missing-repository', '--no-rewrite-relative-links', '--no-yarn', '--dependencies', '--ignoreFile', ignoreFile],
   'vsce package',
 );
+fs.rmSync(ignoreFile, { force: true });
 console.log(`package: vsce package (${s.toFixed(1)} s)`);
 
 let result;

@@ -17,6 +17,10 @@
  *          AdamW, clipping at 1.0; after one untimed step of --warmup-batch
  *          pairs (default 2 x --chunk).
  *   full   the same with every weight trained.
+ *   embed-onnx  inference throughput on ONNX Runtime's CPU provider
+ *          (src/engine/onnx): --batches timed batches of --batch images
+ *          after one warm-up batch, --threads intra-op threads (auto: one
+ *          per core), as `vembed embed --backend onnx` runs them.
  *
  * Prints one JSON line (see `OursResult`).
  */
@@ -33,9 +37,12 @@ import type { LoadablePixels } from '../../src/engine/train/pixels';
 import { trainStepParallel, type TrainStepConfig } from '../../src/engine/train/step';
 import { Rng } from '../../src/engine/util/rng';
 import { flagNumber, flagString } from './flags';
+import { computeThreads } from '../../src/engine/backend/threads';
+import { OnnxPixelEmbedder } from '../../src/engine/onnx/embedder';
+import { chooseOnnx } from '../../src/engine/onnx/backendChoice';
 
 export interface OursResult {
-  mode: 'embed' | 'lora' | 'full';
+  mode: 'embed' | 'lora' | 'full' | 'embed-onnx';
   device: string;
   size: number;
   /** Threads computing: embedding workers, or training lanes (main thread + workers). */
@@ -127,6 +134,27 @@ async function measureEmbedding(encoder: Dinov2ImageEncoder, size: number, notes
   }
 }
 
+async function measureOnnxEmbedding(encoder: Dinov2ImageEncoder, size: number, device: { line: string }): Promise<Omit<OursResult, 'mode' | 'device' | 'size' | 'peakRssBytes' | 'notes'>> {
+  const batch = flagNumber('batch', 32);
+  const timed = flagNumber('batches', 4);
+  const threads = computeThreads(threadsFlag());
+  const choice = chooseOnnx('onnx-cpu', 'wasm', threads)!;
+  device.line = choice.line;
+  const embedder = await OnnxPixelEmbedder.create(encoder, choice);
+  try {
+    const pixels = randomPixels(batch, size, 1);
+    await embedder.embed(pixels); // warm-up: the session's first run allocates its arena
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (let b = 0; b < timed; b++) await embedder.embed(pixels);
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(c0);
+    return { threads, images: batch * timed, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, imagesPerSecond: (batch * timed) / seconds, wasmHeapBytes: [wasmHeapBytes()], batch };
+  } finally {
+    await embedder.release();
+  }
+}
+
 async function measureTraining(encoder: Dinov2ImageEncoder, size: number, notes: string[]): Promise<Omit<OursResult, 'mode' | 'device' | 'size' | 'peakRssBytes' | 'notes'>> {
   const trainBatch = flagNumber('train-batch', 128);
   const chunk = flagNumber('chunk', 8);
@@ -167,7 +195,7 @@ async function measureTraining(encoder: Dinov2ImageEncoder, size: number, notes:
 
 async function main(): Promise<void> {
   const mode = flagString('mode', 'embed');
-  if (mode !== 'embed' && mode !== 'lora' && mode !== 'full') throw new Error(`--mode takes embed, lora or full, got ${mode}`);
+  if (mode !== 'embed' && mode !== 'lora' && mode !== 'full' && mode !== 'embed-onnx') throw new Error(`--mode takes embed, lora, full or embed-onnx, got ${mode}`);
   const size = flagNumber('size', 224);
   const backend = await activateBackend('wasm');
   const encoder = randomDinov2Encoder({}, { seed: 1 });
@@ -178,9 +206,11 @@ async function main(): Promise<void> {
   } else if (mode === 'full') {
     encoder.setTrainable('full');
   }
-  const measured = mode === 'embed' ? await measureEmbedding(encoder, size, notes) : await measureTraining(encoder, size, notes);
+  const device = { line: backend.device };
+  const measured =
+    mode === 'embed' ? await measureEmbedding(encoder, size, notes) : mode === 'embed-onnx' ? await measureOnnxEmbedding(encoder, size, device) : await measureTraining(encoder, size, notes);
   encoder.dispose();
-  const result: OursResult = { mode, device: backend.device, size, ...measured, peakRssBytes: process.resourceUsage().maxRSS * 1024, notes };
+  const result: OursResult = { mode, device: device.line, size, ...measured, peakRssBytes: process.resourceUsage().maxRSS * 1024, notes };
   console.log(JSON.stringify(result));
 }
 

@@ -12,6 +12,11 @@ export const PROTOCOL_VERSION = 1;
 /** Compute backends, best first (see src/engine/backend). */
 export type BackendName = 'tfjs-node-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
 export const BACKEND_LADDER: readonly BackendName[] = ['tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'];
+/** ONNX Runtime with an execution provider: runs inference (embedding, evaluation, search), not training. */
+export type OnnxBackendName = 'onnx-cpu' | 'onnx-webgpu' | 'onnx-cuda' | 'onnx-dml';
+export const ONNX_BACKENDS: readonly OnnxBackendName[] = ['onnx-cpu', 'onnx-webgpu', 'onnx-cuda', 'onnx-dml'];
+/** What a run computes on, as its run_started event names it. */
+export type ComputeBackendName = BackendName | OnnxBackendName;
 
 /** Metric names as in the reports: `recall@1`, `recall@10`, ..., `map@r`. */
 export type Metrics = Record<string, number>;
@@ -25,7 +30,7 @@ interface Base {
 export interface RunStartedEvent extends Base {
   type: 'run_started';
   command: string;
-  backend: BackendName;
+  backend: ComputeBackendName;
   /** Human description of the device, e.g. "wasm (1 thread, SIMD)" or "NVIDIA H100". */
   device: string;
   runDir?: string;

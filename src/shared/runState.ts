@@ -3,7 +3,7 @@
  * the results panel all read runs through this one reducer, whether the events
  * arrive live from an engine process or from a finished run's events.jsonl.
  */
-import type { BackendName, EngineEvent, EvaluationEvent } from './protocol';
+import type { ComputeBackendName, EngineEvent, EvaluationEvent } from './protocol';
 
 export type RunStatus = 'starting' | 'running' | 'stopping' | 'completed' | 'stopped' | 'failed';
 
@@ -18,7 +18,7 @@ export type EvaluationRecord = Omit<EvaluationEvent, 'v' | 'time' | 'type'>;
 export interface RunState {
   status: RunStatus;
   command?: string;
-  backend?: BackendName;
+  backend?: ComputeBackendName;
   device?: string;
   runDir?: string;
   configFile?: string;

@@ -22,6 +22,19 @@ export const CUDA_LIBRARIES: readonly string[] = [
   'libcudnn.so.8',
 ];
 
+/**
+ * What onnxruntime-node's CUDA provider (1.2x, the CUDA 12 build) loads:
+ * CUDA 12 runtime and math libraries and cuDNN 9.
+ */
+export const ORT_CUDA12_LIBRARIES: readonly string[] = [
+  'libcudart.so.12',
+  'libcublas.so.12',
+  'libcublasLt.so.12',
+  'libcufft.so.11',
+  'libcurand.so.10',
+  'libcudnn.so.9',
+];
+
 function ldconfigLibraries(): Set<string> {
   const names = new Set<string>();
   const r = spawnSync('ldconfig', ['-p'], { encoding: 'utf8' });
@@ -34,8 +47,8 @@ function ldconfigLibraries(): Set<string> {
   return names;
 }
 
-/** The libraries of CUDA_LIBRARIES not found on this machine (Linux only; empty elsewhere). */
-export function missingCudaLibraries(env: NodeJS.ProcessEnv = process.env): string[] {
+/** The libraries of `libraries` (default: tfjs-node-gpu's) not found on this machine (Linux only; empty elsewhere). */
+export function missingCudaLibraries(env: NodeJS.ProcessEnv = process.env, libraries: readonly string[] = CUDA_LIBRARIES): string[] {
   if (process.platform !== 'linux') return [];
   const dirs = [
     ...(env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
@@ -44,5 +57,5 @@ export function missingCudaLibraries(env: NodeJS.ProcessEnv = process.env): stri
     '/usr/lib/x86_64-linux-gnu',
   ];
   const cached = ldconfigLibraries();
-  return CUDA_LIBRARIES.filter((lib) => !cached.has(lib) && !dirs.some((d) => fs.existsSync(path.join(d, lib))));
+  return libraries.filter((lib) => !cached.has(lib) && !dirs.some((d) => fs.existsSync(path.join(d, lib))));
 }

@@ -185,6 +185,16 @@ export class Dinov2ImageEncoder implements ImageEncoder {
   }
 
   /**
+   * The weights the forward pass reads, LoRA adapters attached as they are,
+   * and the projection head ([D, P]) if any: for building other forms of the
+   * same model from the same structures (onnx/dinov2Graph.ts). Read-only.
+   */
+  forwardWeights(): { weights: Dinov2Weights; head: Variable | null } {
+    this.assertLive();
+    return { weights: this.weights, head: this.head };
+  }
+
+  /**
    * Every base parameter by Hugging Face name, trainable or not. Linear
    * weights are stored [in, out] (PyTorch's transposed) and the patch
    * projection [p*p*C, D] (params.ts); everything else as in PyTorch.

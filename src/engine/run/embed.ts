@@ -21,6 +21,12 @@ export interface EmbedOptions {
    * starting them; 0 or 1: this thread only.
    */
   threads?: ThreadRequest;
+  /**
+   * Embeds a preprocessed batch instead of the encoder's TF.js forward pass
+   * (ONNX Runtime: onnx/embedder.ts); it uses the cores itself, so no
+   * embedding workers are started.
+   */
+  pixelEmbedder?: (pixels: PixelBatch) => Promise<Float32Array>;
   /** Told when workers were wanted but some or all could not start or failed (the work goes on without them). */
   onNote?: (message: string) => void;
 }
@@ -42,7 +48,8 @@ export async function embedImages(encoder: ImageEncoder, loader: ImageLoader, pa
   };
   const note = options.onNote ?? ((message: string) => process.emitWarning(message, { code: 'VEMBED_EMBED_WORKERS' }));
 
-  const threads = embeddingThreads(options.threads, encoder, paths.length, batches.length);
+  const threads = options.pixelEmbedder ? 0 : embeddingThreads(options.threads, encoder, paths.length, batches.length);
+  const embedHere = options.pixelEmbedder ?? ((px: PixelBatch) => embedPixels(encoder, px));
   if (threads > 1 && encoder instanceof Dinov2ImageEncoder) {
     const { workers, notes } = await startEmbedWorkers(encoder, threads);
     if (notes.length > 0) note(`${notes.length} of ${threads} embedding worker(s) did not start (${notes[0]}); ${workers.length > 0 ? `embedding with ${workers.length}` : 'embedding on the main thread'}`);
@@ -59,7 +66,7 @@ export async function embedImages(encoder: ImageEncoder, loader: ImageLoader, pa
   // Decode the next batch in the loader's workers while this one runs through the model.
   for await (const { b, pixels } of prefetchBatches(batches, async (b) => ({ b, pixels: await load(b) }))) {
     checkAbort();
-    out.set(await embedPixels(encoder, pixels), b.start * d);
+    out.set(await embedHere(pixels), b.start * d);
     batchDone(b);
   }
   return out;

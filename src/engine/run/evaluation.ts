@@ -14,6 +14,9 @@ import { writeSopOutputs } from '../retrieval/sopReport';
 import { buildIndex } from '../retrieval/imageIndex';
 import { writeJsonAtomic } from '../util/atomic';
 import { embedImages } from './embed';
+import { Dinov2ImageEncoder } from '../model/encoder';
+import { OnnxPixelEmbedder } from '../onnx/embedder';
+import type { OnnxChoice } from '../onnx/backendChoice';
 
 export interface EvaluationSet {
   paths: string[];
@@ -55,10 +58,42 @@ export async function evaluateEncoder(
   encoder: ImageEncoder,
   loader: ImageLoader,
   set: EvaluationSet,
-  options: { batchSize: number; outputDir: string; epoch: number; imageRoot: string; allowOutsideRoot?: boolean; model: string; backend: string; signal?: AbortSignal; onProgress?: (done: number, total: number) => void },
+  options: {
+    batchSize: number;
+    outputDir: string;
+    epoch: number;
+    imageRoot: string;
+    allowOutsideRoot?: boolean;
+    model: string;
+    backend: string;
+    /** Embed with ONNX Runtime: a graph built from the encoder's weights as they are now. */
+    onnx?: OnnxChoice | null;
+    /** Told when ONNX Runtime was asked for and could not run (the evaluation goes on with TF.js). */
+    onNote?: (message: string) => void;
+    signal?: AbortSignal;
+    onProgress?: (done: number, total: number) => void;
+  },
 ): Promise<EvaluationResult> {
   const started = performance.now();
-  const data = await embedImages(encoder, loader, set.paths, { batchSize: options.batchSize, ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) });
+  let onnx: OnnxPixelEmbedder | null = null;
+  if (options.onnx && encoder instanceof Dinov2ImageEncoder) {
+    try {
+      onnx = await OnnxPixelEmbedder.create(encoder, options.onnx);
+    } catch (e) {
+      options.onNote?.(`evaluating with TF.js: ONNX Runtime (${options.onnx.name}) could not run the model (${(e as Error).message.split('\n')[0]})`);
+    }
+  }
+  let data: Float32Array;
+  try {
+    data = await embedImages(encoder, loader, set.paths, {
+      batchSize: options.batchSize,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(onnx ? { pixelEmbedder: onnx.embed.bind(onnx) } : {}),
+    });
+  } finally {
+    await onnx?.release();
+  }
   const r = await evaluateRetrieval({ data, n: set.paths.length, d: encoder.embeddingDim }, set.labels, { recallKs: TRAINING_RECALL_KS, ...(options.signal ? { signal: options.signal } : {}) });
   const reportPath = path.join(options.outputDir, `eval-epoch-${options.epoch}.json`);
   const seconds = (performance.now() - started) / 1000;

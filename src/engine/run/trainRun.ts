@@ -10,6 +10,7 @@
 import * as path from 'node:path';
 import type { TrainConfig } from '../../shared/config/schema';
 import type { ActiveBackend } from '../backend/ladder';
+import type { OnnxChoice } from '../onnx/backendChoice';
 import { UserError } from '../cli/command';
 import type { Reporter } from '../cli/reporter';
 import { denseLabelIds, loadPairDataset, type LoadedPairs, type PairRecord } from '../data/pairDataset';
@@ -50,7 +51,8 @@ export interface TrainRunOptions {
   configFile: string;
   reporter: Reporter;
   signal: AbortSignal;
-  backend: ActiveBackend;
+  /** TF.js trains; ONNX Runtime, when chosen, embeds for the evaluation after every epoch. */
+  backend: ActiveBackend & { onnx?: OnnxChoice | null };
   /** `latest`, or a checkpoint folder. */
   resume?: string;
   cwd: string;
@@ -179,6 +181,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
     epochs: config.epochs,
     ...(resumed ? { resumedFrom: resumed.dir } : {}),
   });
+  if (opts.backend.onnx) reporter.info(`evaluation embeds with ${opts.backend.onnx.line} (a graph of the weights as they are after each epoch)`);
   reporter.info(
     `model ${config.model_name}: ${encoder.config.numHiddenLayers} layers, hidden ${encoder.config.hiddenSize}, input ${encoder.processing.imageSize}px, ` +
       `${config.use_lora ? `LoRA r=${config.lora_r}` : 'full fine-tuning'}, ${trainable.toLocaleString('en-US')} trainable parameters; ` +
@@ -209,7 +212,9 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
       allowOutsideRoot: config.allow_absolute_paths,
       // What the index must embed queries with: the checkpoint just saved (the base model before training).
       model: lastCheckpoint ?? config.model_name,
-      backend: opts.backend.name,
+      backend: opts.backend.onnx?.name ?? opts.backend.name,
+      onnx: opts.backend.onnx ?? null,
+      onNote: (message) => reporter.warn(message, 'onnx-fallback'),
       signal,
       onProgress: (done, total) => reporter.event({ type: 'progress', task: `evaluating (epoch ${epoch})`, done, total, unit: 'images' }),
     });

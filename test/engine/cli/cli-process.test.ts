@@ -74,7 +74,11 @@ test('doctor names the backend that loads here and why the native ones do not', 
     assert.match(line(native), /loads|is not installed|failed to load/);
   }
   assert.match(line('wasm'), /^[*+] wasm\s+loads: WebAssembly/);
-  assert.match(r.stdout, /Runs will use: (wasm|tfjs-node|tfjs-node-gpu)/);
+  // onnxruntime-node is a dependency: its CPU provider loads; DirectML exists only on Windows.
+  assert.match(line('onnx-cpu'), /^\+ onnx-cpu\s+loads$/);
+  if (process.platform !== 'win32') assert.match(line('onnx-dml'), /unavailable: not built into onnxruntime-node/);
+  assert.match(line('onnx-webgpu'), /loads|unavailable: .+/);
+  assert.match(r.stdout, /Training will use: (wasm|tfjs-node|tfjs-node-gpu); embedding, evaluation and search: (onnx-cpu|tfjs-node-gpu)/);
 });
 
 test('unknown commands and options are usage errors with suggestions', () => {

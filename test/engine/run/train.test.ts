@@ -58,6 +58,8 @@ test('a run: evaluation before training, steps, epoch checkpoints, evaluation pe
   assert.equal(types[0], 'run_started');
   const started = r.events.find((e) => e.type === 'run_started') as Extract<EngineEvent, { type: 'run_started' }>;
   assert.equal(started.backend, 'wasm');
+  // Training stays on TF.js; the evaluations embed with ONNX Runtime (auto, onnxruntime-node loads here).
+  assert.ok(r.events.some((e) => e.type === 'log' && /evaluation embeds with ONNX Runtime \d+\.\d+ CPU/.test(e.message)), 'the run says evaluation uses ONNX Runtime');
   assert.equal(started.totalSteps, 6, '24 pairs / batch 8 = 3 steps per epoch, 2 epochs');
   const evals = r.events.filter((e): e is Extract<EngineEvent, { type: 'evaluation' }> => e.type === 'evaluation');
   assert.deepEqual(evals.map((e) => e.epoch), [0, 1, 2]);

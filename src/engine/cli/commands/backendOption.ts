@@ -3,12 +3,14 @@ import { activateBackend, parseBackendPreference, type ActiveBackend } from '../
 import { computeThreads, parseThreadRequest, setComputeThreads } from '../../backend/threads';
 import { UsageError, type OptionSpec } from '../args';
 import type { Reporter } from '../reporter';
+import { chooseOnnx, parseOnnxBackend, type OnnxChoice } from '../../onnx/backendChoice';
 
 export const BACKEND_OPTION: OptionSpec = {
   name: 'backend',
   type: 'string',
   metavar: 'NAME',
-  description: 'Compute backend: auto (best available), tfjs-node-gpu, tfjs-node, wasm or cpu. Also VEMBED_BACKEND.',
+  description:
+    'Compute backend: auto (best available), onnx (= onnx-cpu), onnx-webgpu, onnx-cuda, onnx-dml (ONNX Runtime, for embedding, evaluation and search; training stays on TF.js), tfjs-node-gpu, tfjs-node, wasm or cpu. auto takes ONNX Runtime for inference where it loads. Also VEMBED_BACKEND.',
 };
 
 export const THREADS_OPTION: OptionSpec = {
@@ -25,18 +27,28 @@ export const COMPUTE_OPTIONS: readonly OptionSpec[] = [BACKEND_OPTION, THREADS_O
  * Activate the backend asked for (flag, then VEMBED_BACKEND, then auto), set
  * the thread count (flag, then VEMBED_THREADS, then auto) and say which runs.
  */
-export async function backendFromOptions(options: { backend?: unknown; threads?: unknown }, reporter: Reporter): Promise<ActiveBackend> {
+export async function backendFromOptions(options: { backend?: unknown; threads?: unknown }, reporter: Reporter): Promise<CommandBackend> {
   const rawThreads = typeof options.threads === 'string' ? options.threads : process.env.VEMBED_THREADS;
   const request = parseThreadRequest(rawThreads);
   if (request === null) throw new UsageError(`${typeof options.threads === 'string' ? '--threads' : 'VEMBED_THREADS='}${rawThreads}: expected auto or a whole number >= 1.`);
   setComputeThreads(request);
   const raw = typeof options.backend === 'string' ? options.backend : process.env.VEMBED_BACKEND;
-  const pref = parseBackendPreference(raw);
-  if (!pref) throw new UsageError(`--backend ${raw}: expected auto, tfjs-node-gpu, tfjs-node, wasm or cpu.`);
+  // With ONNX Runtime for inference, TF.js still reads the weights (and trains): the best one that loads.
+  const pref = parseOnnxBackend(raw) ? 'auto' : parseBackendPreference(raw);
+  if (!pref) throw new UsageError(`--backend ${raw}: expected auto, onnx, onnx-cpu, onnx-webgpu, onnx-cuda, onnx-dml, tfjs-node-gpu, tfjs-node, wasm or cpu.`);
   const backend = await activateBackend(pref);
   for (const s of backend.skipped) if (pref === 'auto' && s.reason && !/not installed/.test(s.reason)) reporter.warn(`backend ${s.name} skipped: ${s.reason}`, 'backend-skipped');
-  return { ...backend, device: describeDevice(backend, computeThreads(request)) };
+  let onnx: OnnxChoice | null;
+  try {
+    onnx = chooseOnnx(raw, backend.name, computeThreads(request));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return { ...backend, device: describeDevice(backend, computeThreads(request)), onnx };
 }
+
+/** The TF.js backend, and ONNX Runtime when inference runs on it. */
+export type CommandBackend = ActiveBackend & { onnx: OnnxChoice | null };
 
 /** The backend's device, with the threads vembed adds on wasm: "WebAssembly (1 thread, SIMD)" becomes "WebAssembly (2 threads, SIMD)". */
 function describeDevice(backend: ActiveBackend, threads: number): string {

@@ -65,7 +65,7 @@ export const benchmarkSopCommand: Command = {
         embedder: async (paths, onProgress) => (embeddings = await withListLine(listFile, list.images, () => embed(paths, onProgress))),
         onEmbedProgress: (done, total) => reporter.event({ type: 'progress', task: 'embedding', done, total, unit: 'images' }),
         outDir,
-        run: { model: modelName, backend: backend.name, device: backend.device, image_size: encoder.processing.imageSize, pooling: encoder.pooling },
+        run: { model: modelName, backend: backend.onnx?.name ?? backend.name, device: backend.onnx?.line ?? backend.device, image_size: encoder.processing.imageSize, pooling: encoder.pooling },
         evaluate: { neighbours: o.neighbours as number, signal, onProgress: (done: number, total: number) => reporter.event({ type: 'progress', task: 'searching', done, total }) },
       });
       // The same embeddings as a searchable index (`vembed search`, Find Similar Images, the panel's search).

@@ -9,6 +9,7 @@ import { benchmarkSopCommand } from './benchmarkSop';
 import { indexBuildCommand, searchCommand } from './indexSearch';
 import { prepareSopCommand } from './prepareSop';
 import { sampleDataCommand } from './sampleData';
+import { exportOnnxCommand } from './exportOnnx';
 
 export const COMMANDS: readonly Command[] = [
   trainCommand,
@@ -20,5 +21,6 @@ export const COMMANDS: readonly Command[] = [
   embedCommand,
   indexBuildCommand,
   searchCommand,
+  exportOnnxCommand,
   doctorCommand,
 ];

@@ -1,15 +1,15 @@
 /** What the commands that embed images with a model share: their options and the model's lifetime. */
 import { boundsOf, type OptionSpec } from '../args';
-import type { CommandContext } from '../command';
+import { UserError, type CommandContext } from '../command';
 import { imageLoaderFromConfig, workersCappedMessage, type ImageLoader } from '../../image/loader';
 import { defaultConfig } from '../../../shared/config/schema';
 import type { ImageProcessing } from '../../model/types';
 import type { Dinov2ImageEncoder } from '../../model/encoder';
-import type { ActiveBackend } from '../../backend/ladder';
 import { embedImages } from '../../run/embed';
 import { encoderForInference } from '../../run/modelSetup';
 import { assertFiniteEmbeddings } from '../../run/finiteEmbeddings';
-import { backendFromOptions, COMPUTE_OPTIONS } from './backendOption';
+import { backendFromOptions, COMPUTE_OPTIONS, type CommandBackend } from './backendOption';
+import { OnnxPixelEmbedder } from '../../onnx/embedder';
 
 export const POOL_OPTION: OptionSpec = { name: 'pool', type: 'string', metavar: 'cls|mean', description: "Pooled output: the CLS token or the mean of the patch tokens (default: the model's own, else cls)." };
 // Embedding batches take the limits of the config's eval_batch_size, decoding threads those of num_workers.
@@ -33,7 +33,7 @@ export function evalLoader(processing: ImageProcessing, numWorkers: number): Ima
 
 export interface InferenceModel {
   encoder: Dinov2ImageEncoder;
-  backend: ActiveBackend;
+  backend: CommandBackend;
   /** [N, D] embeddings of the images, in order, with the command's batch size and signal. */
   embed(paths: string[], onProgress?: (done: number, total: number) => void): Promise<Float32Array>;
 }
@@ -46,23 +46,38 @@ export async function withInferenceModel<T>(modelPath: string, command: string, 
   const { args, reporter, signal } = ctx;
   const o = args.options;
   const backend = await backendFromOptions(o, reporter);
-  reporter.event({ type: 'run_started', command, backend: backend.name, device: backend.device, ...(runDir ? { runDir } : {}) });
+  const onnx = backend.onnx;
+  reporter.event({ type: 'run_started', command, backend: onnx?.name ?? backend.name, device: onnx?.line ?? backend.device, ...(runDir ? { runDir } : {}) });
   const encoder = await encoderForInference(modelPath, { reporter, signal, baseDir: process.cwd() }, { pooling: poolFrom(o.pool), imageSize: (o.image_size as number | undefined) ?? null });
+  let onnxEmbedder: OnnxPixelEmbedder | null = null;
+  try {
+    if (onnx) onnxEmbedder = await OnnxPixelEmbedder.create(encoder, onnx);
+  } catch (e) {
+    const why = `ONNX Runtime (${onnx!.name}) could not run the model: ${(e as Error).message.split('\n')[0]}`;
+    if (onnx!.explicit) {
+      encoder.dispose();
+      throw new UserError(why, 'Run `vembed doctor`, or choose another --backend (e.g. onnx-cpu or wasm).');
+    }
+    // auto: the TF.js backend the run already has (e.g. a model over ONNX's 2 GB in-memory limit).
+    reporter.warn(`${why}; embedding with TF.js (${backend.device})`, 'onnx-fallback');
+  }
   const loader = evalLoader(encoder.processing, (o.num_workers as number | undefined) ?? 0);
   const capped = workersCappedMessage(loader);
   if (capped) reporter.warn(capped, 'workers-capped');
   const batchSize = (o.batch_size as number | undefined) ?? 32;
+  const pixelEmbedder = onnxEmbedder ? onnxEmbedder.embed.bind(onnxEmbedder) : undefined;
   try {
     return await fn({
       encoder,
       backend,
       embed: async (paths, onProgress) => {
-        const data = await embedImages(encoder, loader, paths, { batchSize, signal, ...(onProgress ? { onProgress } : {}) });
+        const data = await embedImages(encoder, loader, paths, { batchSize, signal, ...(onProgress ? { onProgress } : {}), ...(pixelEmbedder ? { pixelEmbedder } : {}) });
         assertFiniteEmbeddings(data, paths, encoder, modelPath);
         return data;
       },
     });
   } finally {
+    await onnxEmbedder?.release();
     await loader.close();
     encoder.dispose();
   }

@@ -1,0 +1,68 @@
+/**
+ * Whole-command time of `vembed embed` as a user runs it (start-up, model
+ * load, image decoding, embedding, writing), in a process of its own: a
+ * random DINOv2-small at 224 px saved as a model folder, --images images of
+ * the sample set, with --backend (default onnx).
+ *
+ *   npx tsx scripts/bench/command.ts [--images 96] [--backend onnx] [--threads auto]
+ *
+ * Prints one JSON line: { backend, device, images, seconds }.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { activateBackend } from '../../src/engine/backend/ladder';
+import { randomDinov2Encoder } from '../../src/engine/model/random';
+import { saveFullModel } from '../../src/engine/model/save';
+import { parseEventLine } from '../../src/shared/protocol';
+import { flagNumber, flagString } from './flags';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+function sampleImages(count: number): string[] {
+  const base = path.join(ROOT, 'data', 'sample-sop');
+  const all = fs
+    .readFileSync(path.join(base, 'Ebay_test.txt'), 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/)[3])
+    .filter((p): p is string => Boolean(p))
+    .map((p) => path.join(base, p));
+  if (all.length < count) throw new Error(`the sample set has ${all.length} test images, fewer than --images ${count}`);
+  return all.slice(0, count);
+}
+
+async function main(): Promise<void> {
+  const count = flagNumber('images', 96);
+  const backend = flagString('backend', 'onnx');
+  const threads = flagString('threads', 'auto');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vembed-bench-command-'));
+  try {
+    await activateBackend('wasm');
+    const encoder = randomDinov2Encoder({}, { seed: 1 });
+    saveFullModel(encoder, path.join(dir, 'model'));
+    encoder.dispose();
+    const list = path.join(dir, 'images.txt');
+    fs.writeFileSync(list, sampleImages(count).join('\n') + '\n');
+    const t0 = performance.now();
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'vembed.js'), 'embed', '--model', path.join(dir, 'model'), '--out', path.join(dir, 'e.npy'), '--list', list, '--backend', backend, '--threads', threads, '--json'], {
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    if (r.status !== 0) throw new Error(`vembed embed failed (${r.status}): ${r.stderr.trim().split('\n').pop() ?? ''}`);
+    const started = r.stdout
+      .split('\n')
+      .map(parseEventLine)
+      .flatMap((p) => (p.kind === 'event' && p.event.type === 'run_started' ? [p.event] : []))[0];
+    console.log(JSON.stringify({ backend: started?.backend ?? backend, device: started?.device ?? '', images: count, seconds }));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error((e as Error).stack ?? String(e));
+  process.exitCode = 1;
+});

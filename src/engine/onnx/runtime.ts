@@ -1,0 +1,88 @@
+/**
+ * ONNX Runtime (onnxruntime-node), loaded only when asked for: the engine
+ * keeps working where the package or its native library is missing, and
+ * only the commands that run ONNX graphs pay for loading it.
+ */
+import * as path from 'node:path';
+
+export type OrtModule = typeof import('onnxruntime-node');
+export type OnnxDevice = 'cpu' | 'webgpu' | 'cuda' | 'dml';
+export const ONNX_DEVICES: readonly OnnxDevice[] = ['cpu', 'webgpu', 'cuda', 'dml'];
+
+let loaded: { ort: OrtModule; location: string } | { error: string } | undefined;
+
+/**
+ * Where to look besides normal resolution: `VEMBED_BACKEND_PATH` (folders
+ * holding a `node_modules`, where *Install GPU Backend* puts the CUDA build).
+ */
+function searchRoots(): string[] {
+  const extra = (process.env.VEMBED_BACKEND_PATH ?? '').split(path.delimiter).filter(Boolean);
+  return [...extra, process.cwd(), __dirname];
+}
+
+/** The onnxruntime-node module, or why it does not load (first line of the error). */
+export function loadOnnxRuntime(): { ort: OrtModule; location: string } | { error: string } {
+  if (loaded) return loaded;
+  try {
+    const location = require.resolve('onnxruntime-node', { paths: searchRoots() });
+    loaded = { ort: require(location) as OrtModule, location };
+  } catch (e) {
+    const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 300);
+    loaded = { error: msg.includes('Cannot find module') ? 'onnxruntime-node is not installed (npm install onnxruntime-node)' : msg };
+  }
+  return loaded;
+}
+
+export function requireOnnxRuntime(): OrtModule {
+  const r = loadOnnxRuntime();
+  if ('error' in r) throw new Error(`ONNX Runtime is not available: ${r.error}`);
+  return r.ort;
+}
+
+/** onnxruntime-node's version, e.g. "1.30.0". */
+export function onnxRuntimeVersion(ort: OrtModule): string {
+  return ort.env.versions.node ?? ort.env.versions.common ?? 'unknown';
+}
+
+/** The execution-provider name ONNX Runtime uses for a device. */
+function providerName(device: OnnxDevice): string {
+  return device;
+}
+
+/** "ONNX Runtime 1.30 CPU (2 threads)": what run logs print as the device. */
+export function onnxDeviceLine(ort: OrtModule, device: OnnxDevice, threads: number): string {
+  const v = onnxRuntimeVersion(ort).split('.').slice(0, 2).join('.');
+  const name = { cpu: 'CPU', webgpu: 'WebGPU', cuda: 'CUDA', dml: 'DirectML' }[device];
+  return `ONNX Runtime ${v} ${name}${device === 'cpu' ? ` (${threads} thread${threads === 1 ? '' : 's'})` : ''}`;
+}
+
+export interface OnnxSession {
+  run(feeds: Record<string, { data: Float32Array; dims: readonly number[] }>, output: string): Promise<{ data: Float32Array; dims: readonly number[] }>;
+  release(): Promise<void>;
+}
+
+/**
+ * A session on a serialized model. `threads`: intra-op threads (ONNX
+ * Runtime's own pool; the engine's `--threads`). Falls back to no other
+ * provider: a device asked for and missing is an error, not a silent CPU run.
+ */
+export async function createOnnxSession(model: Uint8Array, options: { device: OnnxDevice; threads: number }): Promise<OnnxSession> {
+  const ort = requireOnnxRuntime();
+  const session = await ort.InferenceSession.create(model, {
+    executionProviders: [providerName(options.device)],
+    intraOpNumThreads: options.threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
+  return {
+    async run(feeds, output) {
+      const inputs: Record<string, InstanceType<OrtModule['Tensor']>> = {};
+      for (const [name, f] of Object.entries(feeds)) inputs[name] = new ort.Tensor('float32', f.data, f.dims);
+      const result = await session.run(inputs);
+      const t = result[output];
+      if (!t) throw new Error(`internal: the ONNX model has no output ${output}`);
+      return { data: t.data as Float32Array, dims: t.dims };
+    },
+    release: () => session.release(),
+  };
+}
