@@ -16,7 +16,7 @@ import { denseLabelIds, loadPairDataset, type LoadedPairs, type PairRecord } fro
 import { imageLoaderFromConfig } from '../image/loader';
 import { prefetchBatches } from '../image/prefetch';
 import { augmentationSeed, type ImageJob } from '../image/transform';
-import { saveAdapter, saveFullModel } from '../model';
+import { saveAdapter, saveFullModel, type AdapterLayout } from '../model';
 import type { PixelBatch } from '../model/types';
 import type { AnyPixelSource, LoadablePixels } from '../train/pixels';
 import {
@@ -177,7 +177,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
     const dir = saveCheckpoint(outputDir, name, {
       trainerState: { globalStep, epoch, positionInEpoch, totalSteps, rngStates: {}, configHash: configHash(config), lossHistory: history, savedAt: new Date().toISOString() },
       optimizerState: optimizer.exportState(),
-      writeModel: (d) => (config.use_lora ? saveAdapter(encoder, d, { baseModelNameOrPath: config.model_name }) : saveFullModel(encoder, d)),
+      writeModel: (d) => (config.use_lora ? saveAdapter(encoder, d, { baseModelNameOrPath: config.model_name, layout: config.adapter_layout as AdapterLayout }) : saveFullModel(encoder, d)),
     });
     lastCheckpoint = dir;
     reporter.event({ type: 'checkpoint', path: dir, step: globalStep, epoch: kind === 'epoch' ? epoch : epoch + 1, kind });
