@@ -76,11 +76,11 @@ describe('what `vembed train` writes loads in peft / transformers and gives vemb
     await writePairData(data);
   });
 
-  /** A tiny training run on the transformers-saved plain model; returns its last checkpoint. */
-  function trainRun(tag: string, extra: Record<string, unknown>): string {
+  /** A tiny training run on a transformers-saved model (default: plain); returns its last checkpoint. */
+  function trainRun(tag: string, extra: Record<string, unknown>, model = 'plain'): string {
     const dir = path.join(work, tag);
     fs.mkdirSync(dir);
-    fs.symlinkSync(path.join(work, 'plain'), path.join(dir, 'model'));
+    fs.symlinkSync(path.join(work, model), path.join(dir, 'model'));
     fs.symlinkSync(data, path.join(dir, 'data'));
     // A high learning rate and no warm-up: after 3 steps the adapters are far from zero.
     writeConfig(dir, { epochs: 1, learning_rate: 0.01, warmup_steps: 0, val_data_path: null, ...extra });
@@ -104,6 +104,17 @@ describe('what `vembed train` writes loads in peft / transformers and gives vemb
     assert.ok(compareEmbeddings(base.file, hf.file).maxAbs > 1e-3);
   });
 
+  test("SwiGLU: targets named with transformers 5's names (q_proj, down_proj) train and load in peft as mlp.down_proj, applied, equal to vembed", () => {
+    const adapter = trainRun('swiglu5', { lora_target_modules: ['q_proj', 'down_proj'], image_size: 42 }, 'swiglu');
+    const config = JSON.parse(fs.readFileSync(path.join(adapter, 'adapter_config.json'), 'utf8')) as { target_modules: string[] };
+    assert.deepEqual(config.target_modules, ['down_proj', 'q_proj']);
+    const hf = embedHf(path.join(work, 'swiglu'), 'swiglu5.hf.npy', { adapter });
+    assert.equal(hf.report.lora_b_tensors, 4);
+    assert.equal(hf.report.lora_b_nonzero, 4, 'peft loaded zero LoRA B weights: the names did not match');
+    assert.ok((hf.report.max_abs_adapted_vs_base as number) > 1e-3, `the adapter changes the output (max |adapted - base| ${hf.report.max_abs_adapted_vs_base})`);
+    assertSame(embedVembed(adapter, 'swiglu5.vembed.npy'), hf.file, 'SwiGLU adapter, peft merged vs vembed');
+  });
+
   test('adapter_layout transformers4 writes 4.x names, which vembed reads back to the same embeddings as the 5.x file', () => {
     const adapter4 = trainRun('lora4', { adapter_layout: 'transformers4' });
     const config = JSON.parse(fs.readFileSync(path.join(adapter4, 'adapter_config.json'), 'utf8')) as { target_modules: string[] };
@@ -112,6 +123,8 @@ describe('what `vembed train` writes loads in peft / transformers and gives vemb
     const five = path.join(work, 'lora5.vembed.npy');
     assert.ok(fs.existsSync(five), 'runs after the transformers5 test');
     assertSame(embedVembed(adapter4, 'lora4.vembed.npy'), five, '4.x vs 5.x layout');
+    // Why 5.x is the default: peft on transformers 5 cannot find 4.x-named layers.
+    assert.throws(() => embedHf(path.join(work, 'plain'), 'lora4.hf.npy', { adapter: adapter4 }), /not found in the base model/);
   });
 
   test('a full fine-tuned checkpoint loads with AutoModel.from_pretrained and equals vembed embed', () => {

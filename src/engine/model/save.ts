@@ -52,6 +52,15 @@ export function saveFullModel(encoder: Dinov2ImageEncoder, dir: string): void {
 }
 
 /**
+ * adapter_config.json's `target_modules` for the encoder's adapters in a
+ * layout; throws when an adapted layer has no name there (SwiGLU's fused
+ * weights_in under transformers5), so a training run can check it up front.
+ */
+export function adapterTargetModules(encoder: Dinov2ImageEncoder, layout: AdapterLayout): string[] {
+  return targetModulesForLayout(encoder.loraModules(), encoder.modulePaths().filter((m) => m.linear).map((m) => m.path), layout);
+}
+
+/**
  * Write the LoRA adapters in PEFT's layout. `baseModelNameOrPath` (default:
  * what the base was loaded as) is what Python will load under the adapter.
  * `layout` (default transformers5) picks the module names in the file: PEFT
@@ -63,7 +72,7 @@ export function saveAdapter(encoder: Dinov2ImageEncoder, dir: string, options: {
   const settings = encoder.loraSettings;
   if (!settings) throw new Error('this encoder has no LoRA adapters to save (merged or never added); save it as a full model instead');
   // Names first: a layer with no name in this layout fails before anything is written.
-  const targetModules = targetModulesForLayout(encoder.loraModules(), encoder.modulePaths().filter((m) => m.linear).map((m) => m.path), layout);
+  const targetModules = adapterTargetModules(encoder, layout);
   fs.mkdirSync(dir, { recursive: true });
   refuseMixedFolder(dir, 'adapter');
   const tensors = new Map<string, TensorToWrite>();

@@ -16,7 +16,7 @@ import { denseLabelIds, loadPairDataset, type LoadedPairs, type PairRecord } fro
 import { imageLoaderFromConfig } from '../image/loader';
 import { prefetchBatches } from '../image/prefetch';
 import { augmentationSeed, type ImageJob } from '../image/transform';
-import { saveAdapter, saveFullModel, type AdapterLayout } from '../model';
+import { adapterTargetModules, saveAdapter, saveFullModel, type AdapterLayout } from '../model';
 import type { PixelBatch } from '../model/types';
 import type { AnyPixelSource, LoadablePixels } from '../train/pixels';
 import {
@@ -135,6 +135,16 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
 
   // ---- model and optimizer
   const encoder = await encoderForTraining(config, { reporter, signal, baseDir: opts.cwd }, resumed?.dir);
+  const adapterLayout = config.adapter_layout as AdapterLayout;
+  if (config.use_lora) {
+    // A layout that cannot name an adapted layer fails now, not at the first checkpoint.
+    try {
+      adapterTargetModules(encoder, adapterLayout);
+    } catch (e) {
+      encoder.dispose();
+      throw new UserError(`adapter_layout ${adapterLayout}: ${(e as Error).message}`, 'Set adapter_layout: transformers4, or change lora_target_modules.', 'adapter-layout');
+    }
+  }
   const loader = imageLoaderFromConfig(config, encoder.processing);
   const params = encoder.trainableVariables();
   const optimizer = new AdamW(params, { weightDecay: config.weight_decay, excludeFromDecay: isExcludedFromWeightDecay });
@@ -177,7 +187,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
     const dir = saveCheckpoint(outputDir, name, {
       trainerState: { globalStep, epoch, positionInEpoch, totalSteps, rngStates: {}, configHash: configHash(config), lossHistory: history, savedAt: new Date().toISOString() },
       optimizerState: optimizer.exportState(),
-      writeModel: (d) => (config.use_lora ? saveAdapter(encoder, d, { baseModelNameOrPath: config.model_name, layout: config.adapter_layout as AdapterLayout }) : saveFullModel(encoder, d)),
+      writeModel: (d) => (config.use_lora ? saveAdapter(encoder, d, { baseModelNameOrPath: config.model_name, layout: adapterLayout }) : saveFullModel(encoder, d)),
     });
     lastCheckpoint = dir;
     reporter.event({ type: 'checkpoint', path: dir, step: globalStep, epoch: kind === 'epoch' ? epoch : epoch + 1, kind });

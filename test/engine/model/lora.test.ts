@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tf, type Tensor4D } from '../../../src/engine/backend/tf';
 import { readSafetensors } from '../../../src/engine/io/safetensors';
-import { loadImageEncoder, saveAdapter, type Dinov2ImageEncoder, type LoraSettings } from '../../../src/engine/model';
+import { adapterTargetModules, loadImageEncoder, saveAdapter, type Dinov2ImageEncoder, type LoraSettings } from '../../../src/engine/model';
 import { randomDinov2Encoder } from '../../../src/engine/model/random';
 import { FIXTURES, fixtureInputs, maxAbsDiff, pixels, take, tempDir, useWasm } from './helpers';
 
@@ -245,6 +245,9 @@ describe('LoRA', () => {
   test("SwiGLU's fused weights_in cannot be written in the transformers5 layout: a clear error, and the 4.x layout works", async () => {
     const swiglu = await loadImageEncoder(path.join(FIXTURES, 'swiglu'), { finetune: { kind: 'lora', settings: { ...LORA, targetModules: ['weights_in', 'weights_out'] } } });
     try {
+      // Training checks this up front (adapterTargetModules), before any step.
+      assert.throws(() => adapterTargetModules(swiglu, 'transformers5'), /two layers in transformers 5/);
+      assert.deepEqual(adapterTargetModules(swiglu, 'transformers4'), ['weights_in', 'weights_out']);
       assert.throws(() => saveAdapter(swiglu, path.join(dir, 'swiglu5')), /two layers in transformers 5 \(mlp\.gate_proj, mlp\.up_proj\).*adapter_layout: transformers4/);
       assert.ok(!fs.existsSync(path.join(dir, 'swiglu5', 'adapter_config.json')), 'nothing written');
       saveAdapter(swiglu, path.join(dir, 'swiglu4'), { layout: 'transformers4' });
