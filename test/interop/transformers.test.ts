@@ -47,6 +47,7 @@ function embedVembed(model: string, out: string): string {
 
 function assertSame(a: string, b: string, what: string): void {
   const { minCosine, maxAbs } = compareEmbeddings(a, b);
+  if (process.env.VEMBED_INTEROP_VERBOSE) console.log(`${what}: min cosine ${minCosine}, max |diff| ${maxAbs}`);
   assert.ok(minCosine >= MIN_COSINE && maxAbs <= MAX_ABS, `${what}: min cosine ${minCosine}, max |diff| ${maxAbs}`);
 }
 
