@@ -13,7 +13,6 @@
 
 /** Which transformers generation's module names an adapter file uses. */
 export type AdapterLayout = 'transformers5' | 'transformers4';
-export const ADAPTER_LAYOUTS: readonly AdapterLayout[] = ['transformers5', 'transformers4'];
 export const DEFAULT_ADAPTER_LAYOUT: AdapterLayout = 'transformers5';
 
 /**
@@ -45,15 +44,6 @@ export function toTransformers5Path(path4: string): string | null {
   if (tail === 'attention.attention' || tail === 'attention.output') return null;
   if (SPLIT_IN_TRANSFORMERS5.some(([old]) => tail === old)) return null;
   return path4;
-}
-
-/** The engine (4.x) module path of a 5.x module path, or null when 5.x has no such single layer here. */
-export function fromTransformers5Path(path5: string): string | null {
-  const m = LAYER_PREFIX.exec(path5);
-  if (!m) return path5;
-  const [, prefix, tail] = m;
-  for (const [old, renamed] of LAYER_RENAMES) if (tail === renamed) return prefix + old;
-  return prefix + tail;
 }
 
 /** The path of an engine module in a layout. */
