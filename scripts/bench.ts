@@ -21,9 +21,12 @@
  *     wasm heap of every thread (each heap only grows, so its size is its peak);
  *   - the full SOP protocol search at SOP size (60,502 x 384).
  * Each measurement runs in a process of its own, so each peak is its own.
- * Where /usr/bin/python3 has torch, scripts/bench/torch_peer.py measures the
- * same with PyTorch (--torch-threads, default OMP_NUM_THREADS or 2) and the
- * ratios are printed.
+ * scripts/bench/torch_peer.py measures the same with PyTorch
+ * (--torch-threads, default OMP_NUM_THREADS or 2) in the environment of
+ * scripts/python/setup.sh (torch 2.13, transformers 5.18, peft 0.21; made on
+ * first use): transformers' own Dinov2Model (peft for LoRA), which the ratios
+ * compare with, and the hand-written model of the earlier peer as a second
+ * column.
  *
  * --quick: 2 embedding batches and a 16-pair training step (the gradient cache
  * makes time per image and memory independent of the batch size, so it
@@ -50,7 +53,10 @@ interface CommandResult {
 const SOP_TEST_IMAGES = 60_502;
 
 const ROOT = path.resolve(__dirname, '..');
-const PYTHON = '/usr/bin/python3';
+const SETUP = path.join(ROOT, 'scripts', 'python', 'setup.sh');
+let PYTHON = '';
+/** The peer models of torch_peer.py: `hf` (transformers + peft; the ratios) and `handwritten`. */
+type PeerModel = 'hf' | 'handwritten';
 const GB = 1e9;
 
 interface TorchResult {
@@ -130,18 +136,22 @@ function ours(args: string[], label: string): Promise<unknown> {
 }
 
 function torchAvailable(): { ok: true; version: string } | { ok: false; why: string } {
-  if (!fs.existsSync(PYTHON)) return { ok: false, why: `${PYTHON} does not exist` };
-  const r = spawnSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', timeout: 120000 });
+  // The reference environment: its set-up prints the python on its last line.
+  const setup = spawnSync('bash', [SETUP], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 1_800_000 });
+  if (setup.status !== 0) return { ok: false, why: `scripts/python/setup.sh failed (exit code ${setup.status}); see its output above` };
+  PYTHON = setup.stdout.trim().split('\n').pop() ?? '';
+  if (!fs.existsSync(PYTHON)) return { ok: false, why: `scripts/python/setup.sh named no python (${PYTHON})` };
+  const r = spawnSync(PYTHON, ['-c', 'import torch, transformers, peft; print(f"torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}")'], { encoding: 'utf8', timeout: 120000 });
   if (r.status !== 0) return { ok: false, why: `${PYTHON} cannot import torch (${(r.stderr || r.error?.message || '').trim().split('\n').pop()})` };
   return { ok: true, version: r.stdout.trim() };
 }
 
-function torchPeer(mode: Mode, s: Settings): Promise<unknown> {
-  const args = [path.join('scripts', 'bench', 'torch_peer.py'), '--mode', mode];
+function torchPeer(mode: Mode, s: Settings, model: PeerModel): Promise<unknown> {
+  const args = [path.join('scripts', 'bench', 'torch_peer.py'), '--mode', mode, '--model', model];
   if (mode === 'embed') args.push('--batch', String(s.embedBatch), '--batches', String(s.batches));
   else args.push('--train-batch', String(s.trainBatch), '--chunk', String(s.chunk), '--steps', String(s.steps), '--warmup-batch', String(s.warmupBatch));
   const env = { ...process.env, OMP_NUM_THREADS: s.torchThreads, OPENBLAS_NUM_THREADS: s.torchThreads, MKL_NUM_THREADS: s.torchThreads };
-  return runChild(PYTHON, args, env, `PyTorch ${mode}`);
+  return runChild(PYTHON, args, env, `PyTorch ${model} ${mode}`);
 }
 
 function oursMode(mode: Mode, s: Settings): Promise<unknown> {
@@ -168,15 +178,17 @@ interface Row {
   what: string;
   ours: string;
   torch: string;
+  /** The hand-written PyTorch model of the earlier peer. */
+  hand: string;
   ratio: string;
   goal: string;
 }
 
 function table(rows: Row[]): string {
-  const header = { what: '', ours: 'vembed (TF.js wasm)', torch: 'PyTorch', ratio: 'vembed/PyTorch', goal: 'goal' };
+  const header = { what: '', ours: 'vembed (TF.js wasm)', torch: 'PyTorch (transformers)', hand: 'PyTorch (hand-written)', ratio: 'vembed/transformers', goal: 'goal' };
   const all = [header, ...rows];
-  const widths = (['what', 'ours', 'torch', 'ratio', 'goal'] as const).map((k) => Math.max(...all.map((r) => r[k].length)));
-  return all.map((r) => pad([r.what, r.ours, r.torch, r.ratio, r.goal], widths)).join('\n');
+  const widths = (['what', 'ours', 'torch', 'hand', 'ratio', 'goal'] as const).map((k) => Math.max(...all.map((r) => r[k].length)));
+  return all.map((r) => pad([r.what, r.ours, r.torch, r.hand, r.ratio, r.goal], widths)).join('\n');
 }
 
 async function main(): Promise<void> {
@@ -188,9 +200,18 @@ async function main(): Promise<void> {
   const tfjs = (JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules/@tensorflow/tfjs-core/package.json'), 'utf8')) as { version: string }).version;
   console.error(`npm run bench${s.quick ? ' --quick' : ''}: measuring (each line below is one process)...`);
 
-  const results: { ours: Partial<Record<Mode, OursResult>>; torch: Partial<Record<Mode, TorchResult>>; onnx?: OursResult; command?: CommandResult; search?: SearchResult; errors: string[] } = {
+  const results: {
+    ours: Partial<Record<Mode, OursResult>>;
+    torch: Partial<Record<Mode, TorchResult>>;
+    torchHand: Partial<Record<Mode, TorchResult>>;
+    onnx?: OursResult;
+    command?: CommandResult;
+    search?: SearchResult;
+    errors: string[];
+  } = {
     ours: {},
     torch: {},
+    torchHand: {},
     errors: [],
   };
   const attempt = async <T>(label: string, run: () => Promise<unknown>, store: (r: T) => void): Promise<void> => {
@@ -207,7 +228,10 @@ async function main(): Promise<void> {
   for (const mode of ['embed', 'lora', 'full'] as const) {
     if (!s.only.has(mode)) continue;
     await attempt<OursResult>(`vembed ${mode}`, () => oursMode(mode, s), (r) => (results.ours[mode] = r));
-    if (torch.ok) await attempt<TorchResult>(`PyTorch ${mode}`, () => torchPeer(mode, s), (r) => (results.torch[mode] = r));
+    if (torch.ok) {
+      await attempt<TorchResult>(`PyTorch transformers ${mode}`, () => torchPeer(mode, s, 'hf'), (r) => (results.torch[mode] = r));
+      await attempt<TorchResult>(`PyTorch hand-written ${mode}`, () => torchPeer(mode, s, 'handwritten'), (r) => (results.torchHand[mode] = r));
+    }
     if (mode === 'embed' && s.only.has('onnx')) {
       const args = ['ours.ts', '--mode', 'embed-onnx', '--threads', s.threads, '--batch', String(s.embedBatch), '--batches', String(s.batches)];
       await attempt<OursResult>('vembed embed, ONNX Runtime', () => ours(args, 'vembed embed-onnx'), (r) => (results.onnx = r));
@@ -224,13 +248,14 @@ async function main(): Promise<void> {
   lines.push(`$ npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`);
   lines.push(`DINOv2-small geometry (hidden 384, 12 layers, 6 heads, patch 14; random weights), 224 px`);
   lines.push(`machine: ${os.availableParallelism()} cores (${cpu.trim()}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; TF.js ${tfjs} wasm`);
-  lines.push(`PyTorch: ${torch.ok ? `${torch.version}, ${s.torchThreads} thread(s) (OMP_NUM_THREADS; scripts/bench/torch_peer.py)` : `not measured: ${torch.why}`}`);
+  lines.push(`PyTorch: ${torch.ok ? `${torch.version}, ${s.torchThreads} thread(s) (OMP_NUM_THREADS; scripts/bench/torch_peer.py: transformers' Dinov2Model + peft, and the hand-written model)` : `not measured: ${torch.why}`}`);
   lines.push(`load average (1 min): ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after; ${((performance.now() - started) / 60000).toFixed(1)} min in all`);
   lines.push('');
   const rows: Row[] = [];
   const pair = (mode: Mode, what: string, goalRatio: number, goalText: string): void => {
     const o = results.ours[mode];
     const t = results.torch[mode];
+    const h = results.torchHand[mode];
     if (!o && !t) return;
     const ratio = o && t ? o.imagesPerSecond / t.images_per_s : undefined;
     const lanes = o ? (mode === 'embed' ? `${o.threads} worker${o.threads === 1 ? '' : 's'}` : `${o.threads} lane${o.threads === 1 ? '' : 's'}`) : '';
@@ -238,6 +263,7 @@ async function main(): Promise<void> {
       what,
       ours: o ? `${rate(o.imagesPerSecond)} (${lanes})` : 'failed',
       torch: t ? rate(t.images_per_s) : '-',
+      hand: h ? rate(h.images_per_s) : '-',
       ratio: ratio !== undefined ? ratio.toFixed(2) : '-',
       goal: ratio !== undefined ? `>= ${goalText}: ${verdict(ratio >= goalRatio)}` : `>= ${goalText}`,
     });
@@ -249,12 +275,14 @@ async function main(): Promise<void> {
   const memory = (mode: Mode, what: string, limit?: number): void => {
     const o = results.ours[mode];
     const t = results.torch[mode];
+    const h = results.torchHand[mode];
     if (!o && !t) return;
     const heaps = o ? o.wasmHeapBytes.map((b) => (b / GB).toFixed(2)).join(' + ') : '';
     rows.push({
       what: `  peak memory, ${what}`,
       ours: o ? `${gb(o.peakRssBytes)} RSS (wasm heaps ${heaps} GB)` : '-',
       torch: t ? `${gb(t.peak_rss_bytes)} RSS` : '-',
+      hand: h ? `${gb(h.peak_rss_bytes)} RSS` : '-',
       ratio: o && t ? (o.peakRssBytes / t.peak_rss_bytes).toFixed(2) : '-',
       goal: limit !== undefined && o ? `< ${limit} GB: ${verdict(o.peakRssBytes < limit * GB)}` : '',
     });
@@ -267,15 +295,16 @@ async function main(): Promise<void> {
       what: `embedding, ONNX Runtime CPU (batches of ${onnx.batch ?? s.embedBatch})`,
       ours: `${rate(onnx.imagesPerSecond)} (${onnx.threads} intra-op thread${onnx.threads === 1 ? '' : 's'})`,
       torch: t ? rate(t.images_per_s) : '-',
+      hand: results.torchHand.embed ? rate(results.torchHand.embed.images_per_s) : '-',
       ratio: ratio !== undefined ? ratio.toFixed(2) : '-',
       goal: ratio !== undefined ? `>= 3 x PyTorch: ${verdict(ratio >= 3)}` : '>= 3 x PyTorch',
     });
   }
   memory('embed', 'embedding');
-  if (onnx) rows.push({ what: '  peak memory, ONNX Runtime embedding', ours: `${gb(onnx.peakRssBytes)} RSS`, torch: '-', ratio: '-', goal: `< 2 GB: ${verdict(onnx.peakRssBytes < 2 * GB)}` });
+  if (onnx) rows.push({ what: '  peak memory, ONNX Runtime embedding', ours: `${gb(onnx.peakRssBytes)} RSS`, torch: '-', hand: '-', ratio: '-', goal: `< 2 GB: ${verdict(onnx.peakRssBytes < 2 * GB)}` });
   if (results.command) {
     const c = results.command;
-    rows.push({ what: `vembed embed, ${c.images} images, whole command (${c.backend})`, ours: `${c.seconds.toFixed(1)} s`, torch: '-', ratio: '-', goal: '' });
+    rows.push({ what: `vembed embed, ${c.images} images, whole command (${c.backend})`, ours: `${c.seconds.toFixed(1)} s`, torch: '-', hand: '-', ratio: '-', goal: '' });
   }
   memory('lora', 'LoRA', 3);
   memory('full', 'full', 3);
@@ -285,6 +314,7 @@ async function main(): Promise<void> {
       what: `SOP-size search (${r.n.toLocaleString('en-US')} x ${r.dim}, R@1..1000, MAP@R)`,
       ours: `${r.seconds.toFixed(1)} s (${r.threads} thread${r.threads === 1 ? '' : 's'}), ${gb(r.peakRssBytes)} RSS`,
       torch: '-',
+      hand: '-',
       ratio: '-',
       goal: `< 60 s: ${verdict(r.seconds < 60)}`,
     });
@@ -297,6 +327,7 @@ async function main(): Promise<void> {
       what: `SOP protocol, estimated (${SOP_TEST_IMAGES.toLocaleString('en-US')} images + search)`,
       ours: `${((embedS + results.search.seconds) / 60).toFixed(0)} min (ONNX Runtime)`,
       torch: t ? `${((SOP_TEST_IMAGES / t.images_per_s + results.search.seconds) / 60).toFixed(0)} min` : '-',
+      hand: '-',
       ratio: '-',
       goal: '',
     });

@@ -1,15 +1,26 @@
 #!/usr/bin/env python3
-"""PyTorch peer of `npm run bench`: the same measurements on an independent,
-DINOv2-small-shaped model written here from the architecture (random weights),
-so the TF.js numbers have a reference on the same machine.
+"""PyTorch peer of `npm run bench`: the same measurements on a DINOv2-small-shaped
+model with random weights, so the TF.js numbers have a reference on the same
+machine.
 
-    OMP_NUM_THREADS=2 /usr/bin/python3 scripts/bench/torch_peer.py --mode embed|lora|full [options]
+    OMP_NUM_THREADS=2 PYTHON scripts/bench/torch_peer.py --mode embed|lora|full [--model hf|handwritten] [options]
+
+PYTHON: the environment of scripts/python/setup.sh (torch 2.13, transformers
+5.18, peft 0.21), which `npm run bench` finds itself.
+
+Models:
+  hf           (default) what a user runs: transformers' own Dinov2Model
+               (its default attention implementation), LoRA through peft's
+               LoraConfig / get_peft_model.
+  handwritten  an independent model written here from the architecture (the
+               peer before transformers was available), LoRA hand-written too.
 
 Modes (one per process, so each peak RSS is that mode's own):
   embed  inference throughput: batches of --batch images, no autograd.
   lora   one training step of --train-batch pairs with the gradient cache
          (--chunk images per forward pass), LoRA r=16 alpha=32 dropout 0.05
-         on query/key/value/attention-output, AdamW, clipping at 1.0.
+         on query/key/value/attention-output (q_proj, k_proj, v_proj, o_proj
+         in transformers 5), AdamW, clipping at 1.0.
   full   the same step with every weight trained.
 
 Prints one JSON line on stdout: {"mode", "images_per_s", "seconds", ...,
@@ -121,6 +132,34 @@ def add_lora(model: Dinov2Like, r=16, alpha=32.0, dropout=0.05):
             setattr(layer, name, LoraLinear(getattr(layer, name), r, alpha, dropout))
 
 
+class HfDinov2(nn.Module):
+    """transformers' Dinov2Model with DINOv2-small's config (518-px position embeddings, resized by the model), returning the pooled CLS token."""
+
+    def __init__(self):
+        super().__init__()
+        try:
+            from transformers import Dinov2Config, Dinov2Model
+        except ImportError as e:
+            print(f"transformers is not importable with {sys.executable} ({e}); use the environment of scripts/python/setup.sh", file=sys.stderr)
+            sys.exit(3)
+        config = Dinov2Config(hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536, patch_size=14, image_size=518, layerscale_value=1.0)
+        self.model = Dinov2Model(config)
+
+    def forward(self, pixels):
+        return self.model(pixel_values=pixels).pooler_output
+
+
+def add_peft_lora(model: HfDinov2, r=16, alpha=32.0, dropout=0.05):
+    """LoRA as a user adds it: peft on transformers 5's attention projections (peft freezes the rest)."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError as e:
+        print(f"peft is not importable with {sys.executable} ({e}); use the environment of scripts/python/setup.sh", file=sys.stderr)
+        sys.exit(3)
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"])
+    model.model = get_peft_model(model.model, config)
+
+
 # ---------------------------------------------------------------- training step
 
 
@@ -172,6 +211,7 @@ def peak_rss_bytes():
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mode", choices=["embed", "lora", "full"], required=True)
+    ap.add_argument("--model", choices=["hf", "handwritten"], default="hf")
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--batch", type=int, default=32, help="images per inference batch (embed)")
     ap.add_argument("--batches", type=int, default=3, help="timed inference batches after one warm-up batch (embed)")
@@ -182,9 +222,14 @@ def main():
     args = ap.parse_args()
 
     torch.manual_seed(0)
-    model = Dinov2Like()
+    model = HfDinov2() if args.model == "hf" else Dinov2Like()
     shape = (3, args.size, args.size)
-    out = {"mode": args.mode, "torch": torch.__version__, "threads": torch.get_num_threads(), "size": args.size}
+    out = {"mode": args.mode, "model": args.model, "torch": torch.__version__, "threads": torch.get_num_threads(), "size": args.size}
+    if args.model == "hf":
+        import transformers
+
+        out["transformers"] = transformers.__version__
+        out["attn_implementation"] = model.model.config._attn_implementation
 
     if args.mode == "embed":
         model.eval()
@@ -199,7 +244,13 @@ def main():
         out.update(batch=args.batch, images=images, seconds=seconds, images_per_s=images / seconds)
     else:
         if args.mode == "lora":
-            add_lora(model)
+            if args.model == "hf":
+                add_peft_lora(model)
+                import peft
+
+                out["peft"] = peft.__version__
+            else:
+                add_lora(model)
         model.train()
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=5e-5, weight_decay=0.01)

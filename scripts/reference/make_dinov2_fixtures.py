@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Independent reference for the TypeScript DINOv2 (src/engine/model).
 
 Builds tiny random DINOv2 models with its own PyTorch implementation, written
@@ -23,8 +23,11 @@ adapter_model.safetensors; r=2, alpha=4 on query/key/value/dense) for the
 `plain` model, base_model_name_or_path "tiny-random/dinov2-plain" (tests map
 it to the plain folder), with outputs computed as W + (alpha/r) * B @ A.
 
-Run: OMP_NUM_THREADS=1 /usr/bin/python3 scripts/reference/make_dinov2_fixtures.py
-(needs torch and numpy only; the safetensors files are written by hand).
+Run: OMP_NUM_THREADS=1 "$(bash scripts/python/setup.sh | tail -1)" scripts/reference/make_dinov2_fixtures.py
+(needs torch and numpy only; the safetensors files are written by hand). Made
+with Debian's PyTorch 1.13; torch 2.13 of the reference environment writes
+the same bytes. The adapter uses transformers 4.x module names (the
+`transformers4` adapter layout).
 """
 import json
 import math

@@ -3,7 +3,8 @@ reference retrieval metrics computed with NumPy, independently of the
 TypeScript code.
 
 Run from the repository root:
-    OMP_NUM_THREADS=1 /usr/bin/python3 scripts/reference/retrieval_reference.py
+    OMP_NUM_THREADS=1 "$(bash scripts/python/setup.sh | tail -1)" scripts/reference/retrieval_reference.py
+(the reference environment, numpy 2.4, writes the same bytes as the committed files)
 
 Writes test/fixtures/retrieval/*.npy and random_reference.json.
 """

@@ -8,5 +8,6 @@ export { Dinov2ImageEncoder, PROJECTION_WEIGHT, type TrainableSet } from './enco
 export { HEAD_CONFIG_FILE, HEAD_WEIGHTS_FILE } from './head';
 export { isAdapterFolder, loadImageEncoder, MODEL_WEIGHTS_FILE, type FinetuneMode, type LoadImageEncoderOptions } from './load';
 export { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, DEFAULT_LORA_TARGETS, LoraError, type LoraSettings } from './lora';
-export { saveAdapter, saveFullModel } from './save';
+export { adapterTargetModules, saveAdapter, saveFullModel } from './save';
+export { DEFAULT_ADAPTER_LAYOUT, type AdapterLayout } from './moduleNames';
 export type { ImageEncoder, ImageProcessing, PixelBatch } from './types';

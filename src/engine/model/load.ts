@@ -10,6 +10,7 @@ import type { PoolingMethod } from './dinov2';
 import { Dinov2ImageEncoder, type TensorReader } from './encoder';
 import { readEmbeddingHead } from './head';
 import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, LoraError, parseAdapterConfig, peftKey, selectLoraModules, type LoraSettings } from './lora';
+import { toTransformers5Path } from './moduleNames';
 import type { ParamSpec } from './params';
 
 /** What trains after loading. */
@@ -136,13 +137,22 @@ function attachSavedAdapters(encoder: Dinov2ImageEncoder, folder: string, settin
       used.add(key);
       return weights.read(key);
     };
+    // An adapter names its modules as transformers 4.x or 5.x did (moduleNames.ts): read whichever the file holds.
+    const keyOf = (modulePath: string, which: 'A' | 'B'): string => {
+      const candidates = [peftKey(modulePath, which, 'transformers4')];
+      if (toTransformers5Path(modulePath) !== null) candidates.push(peftKey(modulePath, which, 'transformers5'));
+      return candidates.find((k) => weights.has(k)) ?? candidates[candidates.length - 1];
+    };
     encoder.addLora(settings, (modulePath) => {
       const [inF, outF] = encoder.linearShape(modulePath);
-      return { a: read(peftKey(modulePath, 'A'), [settings.r, inF]), b: read(peftKey(modulePath, 'B'), [outF, settings.r]) };
+      return { a: read(keyOf(modulePath, 'A'), [settings.r, inF]), b: read(keyOf(modulePath, 'B'), [outF, settings.r]) };
     });
     const extra = weights.names().filter((n) => !used.has(n));
     if (extra.length > 0) {
-      throw new LoraError(`${file}: holds ${extra.length} tensor(s) that no adapted layer uses, e.g. "${extra[0]}"; adapter_config.json's target_modules does not match the weights`);
+      const split = extra.some((n) => /\.mlp\.(?:gate_proj|up_proj)\./.test(n));
+      throw new LoraError(
+        `${file}: holds ${extra.length} tensor(s) that no adapted layer uses, e.g. "${extra[0]}"; ${split ? "adapters on transformers 5's split SwiGLU input layers (gate_proj, up_proj) cannot be loaded: this engine keeps them fused (weights_in)" : "adapter_config.json's target_modules does not match the weights"}`,
+      );
     }
   } finally {
     weights.close();

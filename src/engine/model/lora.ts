@@ -18,6 +18,7 @@
  * src/peft/tuners/lora); only the plain LoRA forward is implemented.
  */
 import { Rng } from '../util/rng';
+import { LINEAR_NAMES_TEXT, moduleAliases, pathInLayout, type AdapterLayout } from './moduleNames';
 
 export interface LoraSettings {
   r: number;
@@ -50,14 +51,23 @@ export function validateLoraSettings(s: LoraSettings, where: string): void {
   if (Array.isArray(s.targetModules) && s.targetModules.length === 0) throw new LoraError(`${where}: lora_target_modules is an empty list; give at least one module name or null for the default`);
 }
 
-/** Whether PEFT would put an adapter on the module at `path`. */
+/** Whether PEFT would put an adapter on the module at `path` (one spelling of its name). */
+function matchesName(path: string, targets: readonly string[] | string): boolean {
+  if (typeof targets === 'string') {
+    if (targets === 'all-linear') return true;
+    return new RegExp(`^(?:${targets})$`).test(path);
+  }
+  return targets.some((name) => path === name || path.endsWith(`.${name}`));
+}
+
+/**
+ * Whether PEFT would put an adapter on the engine module at `path`, under
+ * either transformers generation's names: targets written for 4.x (`query`)
+ * and for 5.x (`q_proj`) both select the layer (moduleNames.ts).
+ */
 export function matchesTarget(path: string, targets: string[] | string | null): boolean {
   const t = targets ?? DEFAULT_LORA_TARGETS;
-  if (typeof t === 'string') {
-    if (t === 'all-linear') return true;
-    return new RegExp(`^(?:${t})$`).test(path);
-  }
-  return t.some((name) => path === name || path.endsWith(`.${name}`));
+  return moduleAliases(path).some((alias) => matchesName(alias, t));
 }
 
 /**
@@ -73,14 +83,14 @@ export function selectLoraModules(modules: ReadonlyArray<{ path: string; linear:
     if (!hit) continue;
     if (!m.linear) {
       throw new LoraError(
-        `LoRA target ${JSON.stringify(targets)} matches \`${m.path}\`, which is not a linear layer; adapters go on linear layers only (query, key, value, dense, fc1, fc2, weights_in, weights_out)`,
+        `LoRA target ${JSON.stringify(targets)} matches \`${m.path}\`, which is not a linear layer; adapters go on linear layers only (${LINEAR_NAMES_TEXT})`,
       );
     }
     chosen.push(m.path);
   }
   if (chosen.length === 0) {
     throw new LoraError(
-      `LoRA target modules ${JSON.stringify(targets ?? DEFAULT_LORA_TARGETS)} match no linear layer of this model; DINOv2's are query, key, value, dense (attention output), fc1, fc2 (or weights_in, weights_out with SwiGLU)`,
+      `LoRA target modules ${JSON.stringify(targets ?? DEFAULT_LORA_TARGETS)} match no linear layer of this model; DINOv2's are named as in ${LINEAR_NAMES_TEXT}`,
     );
   }
   return chosen;
@@ -102,9 +112,37 @@ export function initLoraA(r: number, inFeatures: number, rng: Rng): Float32Array
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
 export const ADAPTER_WEIGHTS_FILE = 'adapter_model.safetensors';
 
-/** Key of a tensor in adapter_model.safetensors. */
-export function peftKey(modulePath: string, which: 'A' | 'B'): string {
-  return `base_model.model.${modulePath}.lora_${which}.weight`;
+/** Key of a tensor in adapter_model.safetensors for an engine module, with the module named as `layout` names it. */
+export function peftKey(modulePath: string, which: 'A' | 'B', layout: AdapterLayout = 'transformers4'): string {
+  return `base_model.model.${pathInLayout(modulePath, layout)}.lora_${which}.weight`;
+}
+
+/**
+ * `target_modules` to write for the adapted engine modules `chosen`, named
+ * as `layout` names them: the short names (`q_proj`, ...) when they select
+ * exactly those modules among `allLinear`, otherwise the full module paths
+ * (PEFT matches a full path too). Derived from the chosen modules rather than
+ * copied from the settings, so a config written with the other generation's
+ * names (or a regular expression over them) still gives a file whose names
+ * exist in the base model PEFT loads it on.
+ */
+export function targetModulesForLayout(chosen: readonly string[], allLinear: readonly string[], layout: AdapterLayout): string[] {
+  const inLayout = (p: string) => pathInLayout(p, layout);
+  const wanted = new Set(chosen.map(inLayout));
+  const leaves = [...new Set([...wanted].map((p) => p.slice(p.lastIndexOf('.') + 1)))].sort();
+  const selectedByLeaves = allLinear.map(inLayoutOrNull(layout)).filter((p): p is string => p !== null && matchesName(p, leaves));
+  const exact = selectedByLeaves.length === wanted.size && selectedByLeaves.every((p) => wanted.has(p));
+  return exact ? leaves : [...wanted].sort();
+}
+
+function inLayoutOrNull(layout: AdapterLayout): (p: string) => string | null {
+  return (p) => {
+    try {
+      return pathInLayout(p, layout);
+    } catch {
+      return null;
+    }
+  };
 }
 
 /** Name of an adapter variable in `trainableVariables()`. */
@@ -165,10 +203,8 @@ export function parseAdapterConfig(json: Record<string, unknown>, source: string
  * written: older releases reject keys they do not know, newer ones default the
  * fields left out.
  */
-export function adapterConfigJson(settings: LoraSettings, baseModelNameOrPath: string | null, baseModelClass: string): Record<string, unknown> {
+export function adapterConfigJson(settings: LoraSettings, targetModules: string[], baseModelNameOrPath: string | null, baseModelClass: string): Record<string, unknown> {
   const moduleFile = baseModelClass === 'Dinov2WithRegistersModel' ? 'dinov2_with_registers.modeling_dinov2_with_registers' : 'dinov2.modeling_dinov2';
-  // PEFT stores a list of names as a set; sorted keeps the file stable.
-  const targetModules = typeof settings.targetModules === 'string' ? settings.targetModules : [...new Set(settings.targetModules ?? DEFAULT_LORA_TARGETS)].sort();
   return {
     alpha_pattern: {},
     auto_mapping: { base_model_class: baseModelClass, parent_library: `transformers.models.${moduleFile}` },

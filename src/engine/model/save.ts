@@ -19,7 +19,8 @@ import { imageProcessingJson } from './config';
 import type { Dinov2ImageEncoder } from './encoder';
 import { writeEmbeddingHead } from './head';
 import { MODEL_WEIGHTS_FILE } from './load';
-import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, adapterConfigJson, peftKey } from './lora';
+import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, adapterConfigJson, peftKey, targetModulesForLayout } from './lora';
+import { DEFAULT_ADAPTER_LAYOUT, type AdapterLayout } from './moduleNames';
 
 /** transformers checks this metadata before loading a safetensors checkpoint. */
 const PT_METADATA = { format: 'pt' };
@@ -51,21 +52,36 @@ export function saveFullModel(encoder: Dinov2ImageEncoder, dir: string): void {
 }
 
 /**
+ * adapter_config.json's `target_modules` for the encoder's adapters in a
+ * layout; throws when an adapted layer has no name there (SwiGLU's fused
+ * weights_in under transformers5), so a training run can check it up front.
+ */
+export function adapterTargetModules(encoder: Dinov2ImageEncoder, layout: AdapterLayout): string[] {
+  return targetModulesForLayout(encoder.loraModules(), encoder.modulePaths().filter((m) => m.linear).map((m) => m.path), layout);
+}
+
+/**
  * Write the LoRA adapters in PEFT's layout. `baseModelNameOrPath` (default:
  * what the base was loaded as) is what Python will load under the adapter.
+ * `layout` (default transformers5) picks the module names in the file: PEFT
+ * finds an adapter's modules by name, so a file loads only under the
+ * transformers generation whose names it uses (moduleNames.ts).
  */
-export function saveAdapter(encoder: Dinov2ImageEncoder, dir: string, options: { baseModelNameOrPath?: string } = {}): void {
+export function saveAdapter(encoder: Dinov2ImageEncoder, dir: string, options: { baseModelNameOrPath?: string; layout?: AdapterLayout } = {}): void {
+  const layout = options.layout ?? DEFAULT_ADAPTER_LAYOUT;
   const settings = encoder.loraSettings;
   if (!settings) throw new Error('this encoder has no LoRA adapters to save (merged or never added); save it as a full model instead');
+  // Names first: a layer with no name in this layout fails before anything is written.
+  const targetModules = adapterTargetModules(encoder, layout);
   fs.mkdirSync(dir, { recursive: true });
   refuseMixedFolder(dir, 'adapter');
   const tensors = new Map<string, TensorToWrite>();
   for (const [modulePath, { a, b }] of encoder.loraTensors()) {
-    tensors.set(peftKey(modulePath, 'A'), a);
-    tensors.set(peftKey(modulePath, 'B'), b);
+    tensors.set(peftKey(modulePath, 'A', layout), a);
+    tensors.set(peftKey(modulePath, 'B', layout), b);
   }
   writeSafetensors(path.join(dir, ADAPTER_WEIGHTS_FILE), tensors, PT_METADATA);
-  writeJsonAtomic(path.join(dir, ADAPTER_CONFIG_FILE), adapterConfigJson(settings, options.baseModelNameOrPath ?? encoder.nameOrPath, modelClass(encoder)));
+  writeJsonAtomic(path.join(dir, ADAPTER_CONFIG_FILE), adapterConfigJson(settings, targetModules, options.baseModelNameOrPath ?? encoder.nameOrPath, modelClass(encoder)));
   writePreprocessor(dir, encoder);
   writeEmbeddingHead(dir, encoder);
 }

@@ -17,7 +17,7 @@ import { denseLabelIds, loadPairDataset, type LoadedPairs, type PairRecord } fro
 import { imageLoaderFromConfig, workersCappedMessage } from '../image/loader';
 import { prefetchBatches } from '../image/prefetch';
 import { augmentationSeed, type ImageJob } from '../image/transform';
-import { saveAdapter, saveFullModel } from '../model';
+import { adapterTargetModules, saveAdapter, saveFullModel, type AdapterLayout } from '../model';
 import type { PixelBatch } from '../model/types';
 import type { AnyPixelSource, LoadablePixels } from '../train/pixels';
 import {
@@ -140,6 +140,16 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
 
   // ---- model and optimizer
   const encoder = await encoderForTraining(config, { reporter, signal, baseDir: opts.cwd }, resumed?.dir);
+  const adapterLayout = config.adapter_layout as AdapterLayout;
+  if (config.use_lora) {
+    // A layout that cannot name an adapted layer fails now, not at the first checkpoint.
+    try {
+      adapterTargetModules(encoder, adapterLayout);
+    } catch (e) {
+      encoder.dispose();
+      throw new UserError(`adapter_layout ${adapterLayout}: ${(e as Error).message}`, 'Set adapter_layout: transformers4, or change lora_target_modules.', 'adapter-layout');
+    }
+  }
   const loader = imageLoaderFromConfig(config, encoder.processing);
   const capped = workersCappedMessage(loader);
   if (capped) reporter.warn(capped, 'workers-capped');
@@ -194,7 +204,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
     const dir = saveCheckpoint(outputDir, name, {
       trainerState: { globalStep, epoch, positionInEpoch, totalSteps, rngStates: {}, configHash: configHash(config), lossHistory: history, savedAt: new Date().toISOString() },
       optimizerState: optimizer.exportState(),
-      writeModel: (d) => (config.use_lora ? saveAdapter(encoder, d, { baseModelNameOrPath: config.model_name }) : saveFullModel(encoder, d)),
+      writeModel: (d) => (config.use_lora ? saveAdapter(encoder, d, { baseModelNameOrPath: config.model_name, layout: adapterLayout }) : saveFullModel(encoder, d)),
     });
     lastCheckpoint = dir;
     reporter.event({ type: 'checkpoint', path: dir, step: globalStep, epoch: kind === 'epoch' ? epoch : epoch + 1, kind });

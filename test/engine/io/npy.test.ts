@@ -1,10 +1,10 @@
 // NumPy .npy reading and writing: byte-identical to np.save, readable by np.load, clear errors.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { runPython } from '../../helpers/python';
 import { decodeNpy, encodeNpy, NpyError, readNpy, toInt32, writeNpy, type NpyArray } from '../../../src/engine/io/npy';
 
 const FIXTURES = path.join(__dirname, '..', '..', 'fixtures', 'retrieval');
@@ -119,16 +119,8 @@ test('toInt32 converts int64 class ids and refuses overflow', () => {
   assert.throws(() => toInt32({ dtype: '<f4', shape: [1], data: new Float32Array(1) }), /expected integers, found <f4/);
 });
 
-function numpyAvailable(): boolean {
-  const r = spawnSync('/usr/bin/python3', ['-c', 'import numpy'], { encoding: 'utf8' });
-  return r.status === 0;
-}
-
-test('NumPy reads the files we write', (t) => {
-  if (!numpyAvailable()) {
-    t.skip('/usr/bin/python3 with numpy is not available; the byte-for-byte comparison above still covers the format');
-    return;
-  }
+// NumPy of the reference environment (scripts/python/setup.sh), which npm test makes: no skip.
+test('NumPy reads the files we write', () => {
   const files = {
     f4: { dtype: '<f4', shape: [2, 3], data: Float32Array.from([0.25, -1, 3.5, 1e-7, 0, 42]) },
     i8: { dtype: '<i8', shape: [3], data: BigInt64Array.from([11319n, -3n, 2n ** 40n]) },
@@ -149,9 +141,7 @@ test('NumPy reads the files we write', (t) => {
     '    out[name] = {"dtype": a.dtype.str, "shape": list(a.shape), "values": a.ravel().tolist(), "c": bool(a.flags.c_contiguous), "version": list(v), "offset": offset}',
     'print(json.dumps(out))',
   ].join('\n');
-  const r = spawnSync('/usr/bin/python3', ['-c', script, dir], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } });
-  assert.equal(r.status, 0, r.stderr);
-  const seen = JSON.parse(r.stdout) as Record<string, { dtype: string; shape: number[]; values: number[]; c: boolean; version: number[]; offset: number }>;
+  const seen = JSON.parse(runPython(['-c', script, dir])) as Record<string, { dtype: string; shape: number[]; values: number[]; c: boolean; version: number[]; offset: number }>;
   for (const [name, a] of Object.entries(files)) {
     const s = seen[name]!;
     assert.equal(s.dtype, a.dtype, name);

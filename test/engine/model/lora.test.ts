@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tf, type Tensor4D } from '../../../src/engine/backend/tf';
 import { readSafetensors } from '../../../src/engine/io/safetensors';
-import { loadImageEncoder, saveAdapter, type Dinov2ImageEncoder, type LoraSettings } from '../../../src/engine/model';
+import { adapterTargetModules, loadImageEncoder, saveAdapter, type Dinov2ImageEncoder, type LoraSettings } from '../../../src/engine/model';
 import { randomDinov2Encoder } from '../../../src/engine/model/random';
 import { FIXTURES, fixtureInputs, maxAbsDiff, pixels, take, tempDir, useWasm } from './helpers';
 
@@ -122,13 +122,14 @@ describe('LoRA', () => {
     }
   });
 
-  test('a saved adapter is PEFT files (config fields, key names, [r, in] / [out, r]) and loads back to the same outputs', async () => {
+  test('a saved adapter (transformers4 layout) is PEFT files (config fields, key names, [r, in] / [out, r]) and loads back to the same outputs', async () => {
     const lora = await loraEncoder();
     const out = path.join(dir, 'adapter');
     try {
       randomiseB(lora);
       const expected = take(lora.embed(x));
-      saveAdapter(lora, out);
+      // The 4.x layout: the Python reference fixture was made under transformers 4.x.
+      saveAdapter(lora, out, { layout: 'transformers4' });
       const config = JSON.parse(fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
       assert.equal(config.peft_type, 'LORA');
       assert.equal(config.r, 4);
@@ -182,6 +183,76 @@ describe('LoRA', () => {
       }
     } finally {
       lora.dispose();
+    }
+  });
+
+  test('adapter layouts: transformers5 by default (q_proj ... o_proj), both read back to the same outputs, targets may use either names', async () => {
+    const lora = await loraEncoder();
+    const out5 = path.join(dir, 'layout5');
+    const out4 = path.join(dir, 'layout4');
+    try {
+      randomiseB(lora);
+      const expected = take(lora.embed(x));
+      saveAdapter(lora, out5);
+      saveAdapter(lora, out4, { layout: 'transformers4' });
+      const config5 = JSON.parse(fs.readFileSync(path.join(out5, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+      assert.deepEqual(config5.target_modules, ['k_proj', 'o_proj', 'q_proj', 'v_proj']);
+      const keys5 = [...readSafetensors(path.join(out5, 'adapter_model.safetensors')).tensors.keys()].sort();
+      assert.deepEqual(
+        keys5.filter((k) => k.includes('layer.0.')),
+        ['k_proj', 'o_proj', 'q_proj', 'v_proj'].flatMap((m) => ['A', 'B'].map((w) => `base_model.model.encoder.layer.0.attention.${m}.lora_${w}.weight`)),
+      );
+      const keys4 = [...readSafetensors(path.join(out4, 'adapter_model.safetensors')).tensors.keys()];
+      assert.equal(keys4.length, keys5.length);
+      assert.ok(keys4.every((k) => !/_proj\./.test(k)));
+      for (const folder of [out5, out4]) {
+        const loaded = await loadImageEncoder(folder, { resolveBase });
+        try {
+          assert.deepEqual(take(loaded.embed(x)), expected, `${path.basename(folder)} reads back to the same embeddings`);
+        } finally {
+          loaded.dispose();
+        }
+      }
+    } finally {
+      lora.dispose();
+    }
+    // 5.x target names select the same layers as their 4.x twins, and are written in the layout asked for.
+    const named5 = await loraEncoder({ ...LORA, targetModules: ['q_proj', 'v_proj', 'fc2'] });
+    const named4 = await loraEncoder({ ...LORA, targetModules: ['query', 'value', 'fc2'] });
+    try {
+      assert.deepEqual(named5.loraModules(), named4.loraModules());
+      assert.equal(named5.loraModules().length, 6);
+      const back4 = path.join(dir, 'named5-as-4');
+      saveAdapter(named5, back4, { layout: 'transformers4' });
+      const c = JSON.parse(fs.readFileSync(path.join(back4, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+      assert.deepEqual(c.target_modules, ['fc2', 'query', 'value']);
+    } finally {
+      named5.dispose();
+      named4.dispose();
+    }
+    // A regular expression that picks one layer's query is written as that layer's full 5.x path, not as every q_proj.
+    const one = await loraEncoder({ ...LORA, targetModules: 'encoder\\.layer\\.0\\.attention\\.attention\\.query' });
+    try {
+      const d = path.join(dir, 'one5');
+      saveAdapter(one, d);
+      const c = JSON.parse(fs.readFileSync(path.join(d, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+      assert.deepEqual(c.target_modules, ['encoder.layer.0.attention.q_proj']);
+    } finally {
+      one.dispose();
+    }
+  });
+
+  test("SwiGLU's fused weights_in cannot be written in the transformers5 layout: a clear error, and the 4.x layout works", async () => {
+    const swiglu = await loadImageEncoder(path.join(FIXTURES, 'swiglu'), { finetune: { kind: 'lora', settings: { ...LORA, targetModules: ['weights_in', 'weights_out'] } } });
+    try {
+      // Training checks this up front (adapterTargetModules), before any step.
+      assert.throws(() => adapterTargetModules(swiglu, 'transformers5'), /two layers in transformers 5/);
+      assert.deepEqual(adapterTargetModules(swiglu, 'transformers4'), ['weights_in', 'weights_out']);
+      assert.throws(() => saveAdapter(swiglu, path.join(dir, 'swiglu5')), /two layers in transformers 5 \(mlp\.gate_proj, mlp\.up_proj\).*adapter_layout: transformers4/);
+      assert.ok(!fs.existsSync(path.join(dir, 'swiglu5', 'adapter_config.json')), 'nothing written');
+      saveAdapter(swiglu, path.join(dir, 'swiglu4'), { layout: 'transformers4' });
+    } finally {
+      swiglu.dispose();
     }
   });
 

@@ -23,6 +23,8 @@ export const trainCommand: Command = {
     'events.jsonl (every event of the run) and eval-epoch-E.json (Recall@K on val_data_path after each epoch; epoch 0 is the model before training).',
     'SIGINT/SIGTERM (Ctrl+C) finish the current step, save a checkpoint and exit 0; --resume latest continues from there.',
     'An output_dir holding an earlier run (checkpoints, or a finished run) is refused: continue it with --resume latest, replace it with --overwrite, or set another output_dir.',
+    'LoRA adapters name their layers as transformers 5.x does (attention.q_proj/k_proj/v_proj/o_proj; loads in peft on transformers 5);',
+    '--set adapter_layout=transformers4 writes the 4.x names (attention.attention.query/key/value, attention.output.dense) for older stacks.',
   ].join('\n'),
   options: [
     { name: 'config', type: 'string', metavar: 'FILE', required: true, description: 'Training config (YAML).' },
