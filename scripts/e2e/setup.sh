@@ -47,48 +47,9 @@ rm -rf "$CACHE"/.node-* "$CACHE"/.code-server-*
 
 # --- Debian packages ---------------------------------------------------------
 step "Debian packages: chromium, libkrb5-dev"
-missing=()
-for pkg in chromium libkrb5-dev; do
-  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed$'; then missing+=("$pkg"); fi
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "[e2e-setup] need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
-    SUDO="sudo"
-  fi
-  # Another apt/dpkg (unattended upgrades, a second install) may hold apt's or
-  # dpkg's lock: wait for it up to VEMBED_APT_LOCK_WAIT seconds (default 300),
-  # retrying while apt answers "Could not get lock", then fail saying what to do.
-  apt_lock_wait="${VEMBED_APT_LOCK_WAIT:-300}"
-  apt_run() {
-    local deadline=$(( $(date +%s) + apt_lock_wait )) out waited=0
-    out="$(mktemp)"
-    while true; do
-      if $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=10 "$@" >"$out" 2>&1; then
-        cat "$out"; rm -f "$out"; return 0
-      fi
-      if grep -qiE 'could not get lock|unable to acquire the dpkg frontend lock|unable to lock' "$out" && [ "$(date +%s)" -lt "$deadline" ]; then
-        [ "$waited" -eq 1 ] || echo "[e2e-setup] apt/dpkg is busy (another apt or dpkg process holds its lock); waiting up to ${apt_lock_wait} s" >&2
-        waited=1; sleep 5; continue
-      fi
-      cat "$out" >&2; rm -f "$out"
-      if [ "$waited" -eq 1 ]; then
-        echo "[e2e-setup] apt-get $1: another apt or dpkg process held the lock for over ${apt_lock_wait} s." >&2
-        echo "[e2e-setup] See what it is (ps -C apt-get,apt,dpkg,unattended-upgr -o pid,etime,args), let it finish or set VEMBED_APT_LOCK_WAIT=SECONDS, then run npm test again." >&2
-      else
-        echo "[e2e-setup] apt-get $1 failed (above)." >&2
-      fi
-      echo "[e2e-setup] Or install the packages yourself: apt-get install -y ${missing[*]}" >&2
-      exit 1
-    done
-  }
-  apt_run update -q
-  apt_run install -y -q "${missing[@]}"
-  step_done "installed ${missing[*]}"
-else
-  step_done "already installed"
-fi
+# Installed ones are skipped; apt's lock is waited for (see apt-install.sh).
+VEMBED_APT_TAG=e2e-setup bash "$(dirname "$0")/apt-install.sh" chromium libkrb5-dev
+step_done "present"
 command -v chromium >/dev/null || { echo "[e2e-setup] chromium is installed but not on PATH" >&2; exit 1; }
 
 # --- Node 24 -----------------------------------------------------------------
