@@ -47,6 +47,8 @@ interface CommandResult {
   device: string;
   images: number;
   seconds: number;
+  /** transformers on PyTorch doing the same (torch_command.py), when torch is there. */
+  peer?: { seconds: number; maxAbsDiff: number };
 }
 
 /** Stanford Online Products' test split: the images a zero-shot benchmark embeds. */
@@ -238,7 +240,8 @@ async function main(): Promise<void> {
     }
   }
   if (s.only.has('command')) {
-    await attempt<CommandResult>('vembed embed, whole command', () => ours(['command.ts', '--images', '96', '--threads', s.threads], 'vembed embed command'), (r) => (results.command = r));
+    const peer = torch.ok ? ['--python', PYTHON, '--torch_threads', s.torchThreads] : [];
+    await attempt<CommandResult>('vembed embed, whole command', () => ours(['command.ts', '--images', '96', '--threads', s.threads, ...peer], 'vembed embed command'), (r) => (results.command = r));
   }
   if (s.only.has('search')) await attempt<SearchResult>('SOP-size search', () => ours(['search.ts', '--threads', s.threads], 'search'), (r) => (results.search = r));
   const loadAfter = os.loadavg()[0]!;
@@ -304,7 +307,15 @@ async function main(): Promise<void> {
   if (onnx) rows.push({ what: '  peak memory, ONNX Runtime embedding', ours: `${gb(onnx.peakRssBytes)} RSS`, torch: '-', hand: '-', ratio: '-', goal: `< 2 GB: ${verdict(onnx.peakRssBytes < 2 * GB)}` });
   if (results.command) {
     const c = results.command;
-    rows.push({ what: `vembed embed, ${c.images} images, whole command (${c.backend})`, ours: `${c.seconds.toFixed(1)} s`, torch: '-', hand: '-', ratio: '-', goal: '' });
+    const p = c.peer;
+    rows.push({
+      what: `vembed embed, ${c.images} images, whole command (${c.backend})`,
+      ours: `${c.seconds.toFixed(1)} s`,
+      torch: p ? `${p.seconds.toFixed(1)} s (max diff ${p.maxAbsDiff.toExponential(1)})` : '-',
+      hand: '-',
+      ratio: p ? (p.seconds / c.seconds).toFixed(2) : '-',
+      goal: p ? `faster than PyTorch: ${verdict(c.seconds < p.seconds)}` : 'faster than PyTorch',
+    });
   }
   memory('lora', 'LoRA', 3);
   memory('full', 'full', 3);

@@ -33,8 +33,10 @@ export async function checkImageFiles(paths: Iterable<string>, options: ImageChe
       } catch (e) {
         let reason = e instanceof ImageReadError ? e.reason : (e as Error).message;
         // libvips keeps one error buffer for the process: a decode running at the same
-        // time (the training loader's) can clear it, leaving "Unknown error". Once more, for the reason.
-        if (/^unknown error$/i.test(reason.trim())) reason = await decodeImage(p).then(() => reason, (again: unknown) => (again instanceof ImageReadError ? again.reason : reason));
+        // time (the training loader's) can clear it, leaving "Unknown error". Again (a few times), for the reason.
+        for (let retry = 0; retry < 3 && /^unknown error$/i.test(reason.trim()); retry++) {
+          reason = await decodeImage(p).then(() => reason, (again: unknown) => (again instanceof ImageReadError ? again.reason : reason));
+        }
         failures.set(p, reason);
       }
       done++;
