@@ -262,3 +262,20 @@ export function imageProcessingJson(processing: ImageProcessing, raw: Json | nul
     do_resize: true,
   };
 }
+
+/**
+ * config.json fields that transformers types as float. JSON in JavaScript has
+ * one number type, so 1.0 read from a file is written back as `1`, and
+ * transformers 5 refuses an int there ("Field 'layerscale_value' expected
+ * float, got int"): DINOv2's own configs hold layerscale_value 1.0 and
+ * dropout rates 0.0.
+ */
+const FLOAT_CONFIG_FIELDS = new Set(['layerscale_value', 'layer_norm_eps', 'drop_path_rate', 'hidden_dropout_prob', 'attention_probs_dropout_prob', 'initializer_range']);
+
+/** config.json's text, with integral values of float fields written as floats (`1.0`), as Python writes them. */
+export function configJsonText(config: Record<string, unknown>): string {
+  const marker = '\u0000float:';
+  const text = JSON.stringify(config, (key, value: unknown) => (FLOAT_CONFIG_FIELDS.has(key) && typeof value === 'number' && Number.isInteger(value) ? `${marker}${value}` : value), 2);
+  // The marker is a string JSON.stringify escapes as \u0000float:N; put the bare float in its place.
+  return text.replace(/"\\u0000float:(-?\d+)"/g, '$1.0') + '\n';
+}

@@ -14,8 +14,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeSafetensors, type TensorToWrite } from '../io/safetensors';
-import { writeJsonAtomic } from '../util/atomic';
-import { imageProcessingJson } from './config';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic';
+import { configJsonText, imageProcessingJson } from './config';
 import type { Dinov2ImageEncoder } from './encoder';
 import { writeEmbeddingHead } from './head';
 import { MODEL_WEIGHTS_FILE } from './load';
@@ -46,7 +46,7 @@ export function saveFullModel(encoder: Dinov2ImageEncoder, dir: string): void {
   refuseMixedFolder(dir, 'model');
   writeSafetensors(path.join(dir, MODEL_WEIGHTS_FILE), encoder.hfTensors(), PT_METADATA);
   const config = { ...encoder.config.raw, architectures: [modelClass(encoder)], model_type: encoder.config.modelType, torch_dtype: 'float32' };
-  writeJsonAtomic(path.join(dir, 'config.json'), config);
+  writeFileAtomic(path.join(dir, 'config.json'), configJsonText(config));
   writePreprocessor(dir, encoder);
   writeEmbeddingHead(dir, encoder);
 }
