@@ -44,11 +44,10 @@ function sopLikeLabels(n: number, classes: number): Int32Array {
   if (n < 2 * classes) throw new Error(`need n >= 2 * classes (${n} < ${2 * classes})`);
   const sizes = new Int32Array(classes).fill(2);
   let left = n - 2 * classes;
-  let c = 0;
   let x = 12345;
   while (left > 0) {
     x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    c = x % classes;
+    const c = x % classes;
     if (sizes[c]! < 12) {
       sizes[c]!++;
       left--;

@@ -16,10 +16,10 @@ let runs: RunController | undefined;
 export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel('vembed', { log: true });
   const language = new ConfigLanguage();
-  let panels: ResultsPanels | undefined;
-  const controller = new RunController(context, output, { onRunStarted: (dir, p) => panels?.onRunStarted(dir, p) });
+  // The panels follow runs the controller starts; runs start only after activation, when `panels` exists.
+  const controller = new RunController(context, output, { onRunStarted: (dir, p) => panels.onRunStarted(dir, p) });
   runs = controller;
-  panels = new ResultsPanels({
+  const panels = new ResultsPanels({
     extensionUri: context.extensionUri,
     storageUri: context.globalStorageUri,
     liveRun: (dir) => controller.processFor(dir),

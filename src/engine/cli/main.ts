@@ -100,9 +100,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 2;
     }
     // No space, no permission, a file in the way: the user's to fix, said with the path.
-    if (!(e instanceof UserError)) e = fileSystemUserError(e) ?? e;
-    if (e instanceof UserError) {
-      reporter.event({ type: 'error', code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}), ...(e.file ? { file: e.file } : {}), ...(e.line ? { line: e.line } : {}) });
+    const userError = e instanceof UserError ? e : fileSystemUserError(e);
+    if (userError) {
+      const u = userError;
+      reporter.event({ type: 'error', code: u.code, message: u.message, ...(u.hint ? { hint: u.hint } : {}), ...(u.file ? { file: u.file } : {}), ...(u.line ? { line: u.line } : {}) });
       return 1;
     }
     const err = e as Error;

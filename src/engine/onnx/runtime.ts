@@ -25,6 +25,8 @@ export function loadOnnxRuntime(): { ort: OrtModule; location: string } | { erro
   if (loaded) return loaded;
   try {
     const location = require.resolve('onnxruntime-node', { paths: searchRoots() });
+    // Loaded at run time, from wherever it is installed: the engine must start where it is missing.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     loaded = { ort: require(location) as OrtModule, location };
   } catch (e) {
     const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 300);

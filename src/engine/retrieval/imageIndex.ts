@@ -224,8 +224,8 @@ export function loadIndex(dir: string): ImageIndex {
     manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as IndexManifest;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`${manifestFile}: not found; ${dir} is not an index (build one with \`vembed index build\`)`);
-    throw new Error(`${manifestFile}: not valid JSON (${(e as Error).message})`);
+    if (code === 'ENOENT') throw new Error(`${manifestFile}: not found; ${dir} is not an index (build one with \`vembed index build\`)`, { cause: e });
+    throw new Error(`${manifestFile}: not valid JSON (${(e as Error).message})`, { cause: e });
   }
   if (manifest?.format !== INDEX_FORMAT) throw new Error(`${manifestFile}: "format" is ${JSON.stringify(manifest?.format)}, expected "${INDEX_FORMAT}"`);
   if (manifest.version !== 1) throw new Error(`${manifestFile}: version ${JSON.stringify(manifest.version)} is not supported (this vembed reads version 1)`);

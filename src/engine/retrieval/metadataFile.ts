@@ -32,7 +32,7 @@ export function readMetadata(file: string): ImageRecord[] {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(code === 'ENOENT' ? `${file}: not found` : `${file}: cannot read (${(e as Error).message})`);
+    throw new Error(code === 'ENOENT' ? `${file}: not found` : `${file}: cannot read (${(e as Error).message})`, { cause: e });
   }
   const records: ImageRecord[] = [];
   const lines = text.split('\n');
@@ -43,7 +43,7 @@ export function readMetadata(file: string): ImageRecord[] {
     try {
       value = JSON.parse(line);
     } catch (e) {
-      throw new Error(`${file}:${i + 1}: not valid JSON (${(e as Error).message})`);
+      throw new Error(`${file}:${i + 1}: not valid JSON (${(e as Error).message})`, { cause: e });
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value) || typeof (value as ImageRecord).path !== 'string') {
       throw new Error(`${file}:${i + 1}: expected an object with a "path" string, found ${line.slice(0, 80)}`);

@@ -112,7 +112,7 @@ export function readNeighbours(dirOrManifest: string): LoadedNeighbours {
     manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as NeighboursManifest;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(code === 'ENOENT' ? `${file}: not found; run the benchmark first` : `${file}: not valid JSON (${(e as Error).message})`);
+    throw new Error(code === 'ENOENT' ? `${file}: not found; run the benchmark first` : `${file}: not valid JSON (${(e as Error).message})`, { cause: e });
   }
   if (manifest?.format !== NEIGHBOURS_FORMAT) throw new Error(`${file}: not a neighbours manifest (format is ${JSON.stringify(manifest?.format)}, expected "${NEIGHBOURS_FORMAT}")`);
   if (manifest.version !== 1) throw new Error(`${file}: version ${manifest.version} is not supported (this vembed reads version 1)`);

@@ -68,7 +68,7 @@ export class ThumbnailCache {
           .webp({ quality: 75 })
           .toBuffer();
       } catch (e) {
-        throw new Error(`cannot make a thumbnail of ${abs}: ${firstLine((e as Error).message)}`);
+        throw new Error(`cannot make a thumbnail of ${abs}: ${firstLine((e as Error).message)}`, { cause: e });
       }
       await writeAtomic(target, data);
       return target;

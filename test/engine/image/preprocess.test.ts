@@ -38,7 +38,11 @@ async function rawPng(file: string) {
 function firstDifference(a: Uint8Array, b: Uint8Array): string {
   let count = 0;
   let first = -1;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) (count++, first < 0 && (first = i));
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] === b[i]) continue;
+    count++;
+    if (first < 0) first = i;
+  }
   return count === 0 ? 'identical' : `${count} bytes differ, first at ${first}: ${a[first]} vs ${b[first]}`;
 }
 
