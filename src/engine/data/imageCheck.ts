@@ -24,7 +24,7 @@ export async function checkImageFiles(paths: Iterable<string>, options: ImageChe
   const progressEvery = Math.max(1, Math.floor(unique.length / 100));
   const worker = async () => {
     while (next < unique.length) {
-      if (options.signal?.aborted) throw new Error('image check aborted');
+      if (options.signal?.aborted) throw new ImageCheckAborted();
       const p = unique[next++]!;
       try {
         // The header first: a missing file or an oversized image is named without decoding.
@@ -45,4 +45,12 @@ export async function checkImageFiles(paths: Iterable<string>, options: ImageChe
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, unique.length) }, worker));
   return failures;
+}
+
+/** The check was stopped through its signal (Ctrl+C): a stop, not a failure. */
+export class ImageCheckAborted extends Error {
+  constructor() {
+    super('image check stopped');
+    this.name = 'ImageCheckAborted';
+  }
 }

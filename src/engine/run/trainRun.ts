@@ -43,6 +43,7 @@ import { Rng } from '../util/rng';
 import { encoderForTraining } from './modelSetup';
 import { BatchImageScreen } from './batchImages';
 import { formatProblem } from '../data/problems';
+import { ImageCheckAborted } from '../data/imageCheck';
 import { ImageReadError } from '../image/decode';
 import { evaluateEncoder, evaluationSet, type EvaluationSet } from './evaluation';
 
@@ -120,9 +121,19 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
     if (r.skipped > 0) reporter.warn(`${what}: skipped ${r.skipped} invalid record(s) of ${r.file} (skip_invalid_records).`, 'records-skipped');
     return r;
   };
-  const train = await load(config.data_path, 'training');
+  let train: LoadedPairs;
+  let val: LoadedPairs | undefined;
+  try {
+    train = await load(config.data_path, 'training');
+    val = config.val_data_path ? await load(config.val_data_path, 'validation') : undefined;
+  } catch (e) {
+    // Ctrl+C while the images are checked: nothing was trained, so nothing to save; a clean stop.
+    if (!(e instanceof ImageCheckAborted)) throw e;
+    reporter.event({ type: 'finished', status: 'stopped', seconds: (performance.now() - started) / 1000, outputs: {} });
+    if (!reporter.json) reporter.info('stopped while checking the images; nothing was trained');
+    return 0;
+  }
   if (train.records.length < 2) throw new UserError(`${train.file} has ${train.records.length} usable record(s); contrastive training needs at least 2.`, undefined, 'data');
-  const val = config.val_data_path ? await load(config.val_data_path, 'validation') : undefined;
   const valSet: EvaluationSet | undefined = val ? evaluationSet(val.records) : undefined;
   const labels = denseLabelIds(train.records);
 

@@ -350,3 +350,40 @@ test('SIGTERM stops embed at once (exit 143); only train finishes its step first
   assert.ok(Date.now() - sentAt < 5000, `${Date.now() - sentAt} ms after SIGTERM`);
   assert.equal(fs.existsSync(path.join(work, 'many.npy')), false);
 });
+
+test('Ctrl+C while train checks its images is a clean stop (exit 0, finished: stopped), not an internal error', async () => {
+  // Every image of the built-in sample set, each decoded in full by the check: long enough to interrupt.
+  const sample = path.join(root, 'data', 'sample-sop');
+  const images = fs
+    .readFileSync(path.join(sample, 'Ebay_train.txt'), 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/)[3])
+    .filter((p): p is string => Boolean(p));
+  const dir = path.join(work, 'stop-in-check');
+  fs.mkdirSync(dir);
+  fs.symlinkSync(path.join(work, 'model'), path.join(dir, 'model'));
+  const pairs = images.map((p, i) => JSON.stringify({ query_image: p, positive: images[(i + 1) % images.length], label: i }));
+  fs.writeFileSync(path.join(dir, 'pairs.jsonl'), pairs.join('\n') + '\n');
+  writeConfig(dir, { data_path: 'pairs.jsonl', image_root: sample, val_data_path: null, validate_data: true });
+  const child = spawn(process.execPath, [bin, 'train', '--config', 'train_i2i.yaml', '--json'], { cwd: dir });
+  let out = '';
+  let sent = false;
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+    if (!sent && /"task":"checking training images"/.test(out)) {
+      sent = true;
+      child.kill('SIGINT');
+    }
+  });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 60000);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearTimeout(killer);
+  assert.ok(sent, out.slice(-1000));
+  const events = out.split('\n').map(parseEventLine).flatMap((p) => (p.kind === 'event' ? [p.event] : []));
+  assert.deepEqual(errorsOf(events), [], out.slice(-1000));
+  assert.equal(code, 0, out.slice(-1000));
+  const finished = events.find((e) => e.type === 'finished');
+  assert.equal(finished && finished.type === 'finished' ? finished.status : undefined, 'stopped');
+  assert.ok(!events.some((e) => e.type === 'step'), 'no step ran');
+});
