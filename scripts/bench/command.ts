@@ -18,6 +18,7 @@ import { activateBackend } from '../../src/engine/backend/ladder';
 import { randomDinov2Encoder } from '../../src/engine/model/random';
 import { saveFullModel } from '../../src/engine/model/save';
 import { parseEventLine } from '../../src/shared/protocol';
+import { readSopList } from '../../src/engine/data/sopList';
 import { readNpy } from '../../src/engine/io/npy';
 import { flagNumber, flagString } from './flags';
 
@@ -25,13 +26,7 @@ const ROOT = path.resolve(__dirname, '..', '..');
 
 function sampleImages(count: number): string[] {
   const base = path.join(ROOT, 'data', 'sample-sop');
-  const all = fs
-    .readFileSync(path.join(base, 'Ebay_test.txt'), 'utf8')
-    .split('\n')
-    .slice(1)
-    .map((l) => l.trim().split(/\s+/)[3])
-    .filter((p): p is string => Boolean(p))
-    .map((p) => path.join(base, p));
+  const all = readSopList(path.join(base, 'Ebay_test.txt')).map((image) => path.join(base, image.path));
   if (all.length < count) throw new Error(`the sample set has ${all.length} test images, fewer than --images ${count}`);
   return all.slice(0, count);
 }

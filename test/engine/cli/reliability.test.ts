@@ -11,6 +11,7 @@ import sharp from 'sharp';
 import { parseEventLine, type EngineEvent } from '../../../src/shared/protocol';
 import { tempDir, writeConfig, writePairData, writeTinyModel } from '../run/fixtures';
 import { makeSopTree, TEST } from '../data/sopTree';
+import { readSopList } from '../../../src/engine/data/sopList';
 
 const root = path.resolve(__dirname, '../../..');
 const bin = path.join(root, 'bin', 'vembed.js');
@@ -354,12 +355,7 @@ test('SIGTERM stops embed at once (exit 143); only train finishes its step first
 test('Ctrl+C while train checks its images is a clean stop (exit 0, finished: stopped), not an internal error', async () => {
   // Every image of the built-in sample set, each decoded in full by the check: long enough to interrupt.
   const sample = path.join(root, 'data', 'sample-sop');
-  const images = fs
-    .readFileSync(path.join(sample, 'Ebay_train.txt'), 'utf8')
-    .split('\n')
-    .slice(1)
-    .map((l) => l.trim().split(/\s+/)[3])
-    .filter((p): p is string => Boolean(p));
+  const images = readSopList(path.join(sample, 'Ebay_train.txt')).map((image) => image.path);
   const dir = path.join(work, 'stop-in-check');
   fs.mkdirSync(dir);
   fs.symlinkSync(path.join(work, 'model'), path.join(dir, 'model'));
