@@ -12,10 +12,16 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.node } },
     rules: {
       // `_`-prefixed names mark parameters kept for a signature.
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
     },
   },
-  { files: ['webview-ui/**/*.ts', 'test/webview/**/*.ts', 'test/e2e/**/*.ts'], languageOptions: { globals: { ...globals.browser, ...globals.node } } },
+  {
+    files: ['webview-ui/**/*.ts', 'test/webview/**/*.ts', 'test/e2e/**/*.ts'],
+    languageOptions: { globals: { ...globals.browser, ...globals.node } },
+  },
   // Plain JavaScript: the CommonJS launcher (bin/) and scripts load with require().
   { files: ['**/*.js', '**/*.cjs'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
   // The browser-test harness page runs in Chromium.

@@ -27,25 +27,39 @@ async function main() {
   const total = arg('images', 320);
   const cache = process.argv.includes('--cache');
   const list = readSopList(path.join(root, 'Ebay_train.txt'));
-  const processing = { imageSize: size, resizeShortestEdge: Math.round((size * 256) / 224), mean: [0.485, 0.456, 0.406] as [number, number, number], std: [0.229, 0.224, 0.225] as [number, number, number], rescaleFactor: 1 / 255 };
+  const processing = {
+    imageSize: size,
+    resizeShortestEdge: Math.round((size * 256) / 224),
+    mean: [0.485, 0.456, 0.406] as [number, number, number],
+    std: [0.229, 0.224, 0.225] as [number, number, number],
+    rescaleFactor: 1 / 255,
+  };
   const augmentation = augmentationFromConfig(defaultConfig());
   const jobsFor = (start: number, n: number): ImageJob[] =>
     Array.from({ length: n }, (_, k) => {
       const i = (start + k) % list.length;
-      return { path: path.join(root, list[i]!.path), transform: { kind: 'train', seed: augmentationSeed(42, 1, i, 0) } };
+      return {
+        path: path.join(root, list[i]!.path),
+        transform: { kind: 'train', seed: augmentationSeed(42, 1, i, 0) },
+      };
     });
 
-  console.log(`decode + augment (random resized crop, flip, colour jitter) to ${size}x${size}, batches of ${batch}, ${total} images, cache ${cache ? 'on' : 'off'}`);
+  console.log(
+    `decode + augment (random resized crop, flip, colour jitter) to ${size}x${size}, batches of ${batch}, ${total} images, cache ${cache ? 'on' : 'off'}`,
+  );
   console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}`);
   for (const numWorkers of [0, 1, 2]) {
     const loader = new ImageLoader({ processing, augmentation, numWorkers, cacheImages: cache });
     try {
       await loader.load(jobsFor(0, batch));
       const t0 = process.hrtime.bigint();
-      for (let done = 0; done < total; done += batch) await loader.load(jobsFor(batch + done, Math.min(batch, total - done)));
+      for (let done = 0; done < total; done += batch)
+        await loader.load(jobsFor(batch + done, Math.min(batch, total - done)));
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       const label = numWorkers === 0 ? 'main thread' : `${numWorkers} worker thread${numWorkers > 1 ? 's' : ''}`;
-      console.log(`  ${label.padEnd(16)} ${(total / seconds).toFixed(1).padStart(7)} images/s  (${((seconds * 1000) / total).toFixed(1)} ms/image)`);
+      console.log(
+        `  ${label.padEnd(16)} ${(total / seconds).toFixed(1).padStart(7)} images/s  (${((seconds * 1000) / total).toFixed(1)} ms/image)`,
+      );
     } finally {
       await loader.close();
     }

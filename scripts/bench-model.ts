@@ -54,7 +54,9 @@ async function main(): Promise<void> {
   if (!backend) throw new Error('unknown --backend');
   const active = await activateBackend(backend);
   const load = (await import('node:os')).loadavg()[0]!.toFixed(1);
-  console.log(`backend: ${active.name} (${active.device}); DINOv2-small geometry (hidden 384, 12 layers, 6 heads), ${size} px, batch ${batch}; load average ${load}`);
+  console.log(
+    `backend: ${active.name} (${active.device}); DINOv2-small geometry (hidden 384, 12 layers, 6 heads), ${size} px, batch ${batch}; load average ${load}`,
+  );
 
   const encoder = randomDinov2Encoder({}, { seed: 1 });
   const pixels = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 3) as Tensor4D;
@@ -77,7 +79,10 @@ async function main(): Promise<void> {
     for (let i = 0; i <= repeats; i++) {
       step.push(
         time(() => {
-          const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(encoder.embed(pixels, { training: true, dropoutSeed: i }))) as never, vars);
+          const { value, grads } = tf.variableGrads(
+            () => tf.mean(tf.square(encoder.embed(pixels, { training: true, dropoutSeed: i }))) as never,
+            vars,
+          );
           value.dataSync();
           value.dispose();
           tf.dispose(Object.values(grads));
@@ -99,7 +104,9 @@ async function main(): Promise<void> {
   const mem = tf.memory();
   // The wasm heap never shrinks, so its size is the peak of the whole run.
   const heap = (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.buffer.byteLength;
-  console.log(`tensors alive: ${mem.numTensors} (${(mem.numBytes / 1e6).toFixed(1)} MB)${heap ? `; wasm heap peak ${(heap / 1e6).toFixed(0)} MB` : ''}`);
+  console.log(
+    `tensors alive: ${mem.numTensors} (${(mem.numBytes / 1e6).toFixed(1)} MB)${heap ? `; wasm heap peak ${(heap / 1e6).toFixed(0)} MB` : ''}`,
+  );
   pixels.dispose();
   encoder.dispose();
 }

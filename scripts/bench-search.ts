@@ -69,7 +69,9 @@ async function main(): Promise<void> {
   const threads = threadsFlag === 'auto' ? 'auto' : Number(threadsFlag);
   const blockSize = Number(flag('block', '2048'));
   const backend = await activateBackend(flag('backend', 'wasm') as BackendPreference);
-  console.log(`backend ${backend.name} (${backend.device}); n=${n} classes=${classes} d=${d} block=${blockSize} threads=${threadsFlag}`);
+  console.log(
+    `backend ${backend.name} (${backend.device}); n=${n} classes=${classes} d=${d} block=${blockSize} threads=${threadsFlag}`,
+  );
 
   const data = normals(n * d, 42);
   const labels = sopLikeLabels(n, classes);
@@ -95,9 +97,17 @@ async function main(): Promise<void> {
   const cpu = process.cpuUsage(cpu0);
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
-  console.log(`protocol: ${seconds.toFixed(1)} s wall, ${cpuSeconds.toFixed(1)} s CPU (all threads), on ${ev.threads} thread(s)${ev.threadNote ? ` (${ev.threadNote})` : ''}; load average ${os.loadavg()[0]!.toFixed(1)} on ${os.availableParallelism()} cores`);
-  console.log(`  ${Object.entries(ev.metrics).map(([k, v]) => `${k} ${(100 * v).toFixed(3)}%`).join(', ')}; ${ev.numValidQueries} valid queries`);
-  console.log(`  peak process RSS ${mib(peakRss)} (all threads; maxRSS ${mib(process.resourceUsage().maxRSS * 1024)}), peak tf memory per thread ${mib(ev.peakTfBytes)}`);
+  console.log(
+    `protocol: ${seconds.toFixed(1)} s wall, ${cpuSeconds.toFixed(1)} s CPU (all threads), on ${ev.threads} thread(s)${ev.threadNote ? ` (${ev.threadNote})` : ''}; load average ${os.loadavg()[0]!.toFixed(1)} on ${os.availableParallelism()} cores`,
+  );
+  console.log(
+    `  ${Object.entries(ev.metrics)
+      .map(([k, v]) => `${k} ${(100 * v).toFixed(3)}%`)
+      .join(', ')}; ${ev.numValidQueries} valid queries`,
+  );
+  console.log(
+    `  peak process RSS ${mib(peakRss)} (all threads; maxRSS ${mib(process.resourceUsage().maxRSS * 1024)}), peak tf memory per thread ${mib(ev.peakTfBytes)}`,
+  );
 
   // Index search (what `vembed search` does per query): gallery prepared and kept in tf memory once.
   const t1 = performance.now();

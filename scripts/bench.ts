@@ -90,8 +90,14 @@ interface Settings {
 
 function settings(): Settings {
   const quick = flagSet('quick');
-  const only = new Set(flagString('only', 'embed,onnx,command,lora,full,search').split(',').map((s) => s.trim()));
-  for (const o of only) if (!['embed', 'onnx', 'command', 'lora', 'full', 'search'].includes(o)) throw new Error(`--only takes embed, onnx, command, lora, full and search, got "${o}"`);
+  const only = new Set(
+    flagString('only', 'embed,onnx,command,lora,full,search')
+      .split(',')
+      .map((s) => s.trim()),
+  );
+  for (const o of only)
+    if (!['embed', 'onnx', 'command', 'lora', 'full', 'search'].includes(o))
+      throw new Error(`--only takes embed, onnx, command, lora, full and search, got "${o}"`);
   if (flagSet('no-search')) only.delete('search');
   const trainBatch = flagNumber('train-batch', quick ? 16 : 128);
   const chunk = flagNumber('chunk', 8);
@@ -134,32 +140,78 @@ function runChild(command: string, args: string[], env: NodeJS.ProcessEnv, label
 }
 
 function ours(args: string[], label: string): Promise<unknown> {
-  return runChild(process.execPath, ['--import', 'tsx', path.join('scripts', 'bench', ...args.slice(0, 1)), ...args.slice(1)], process.env, label);
+  return runChild(
+    process.execPath,
+    ['--import', 'tsx', path.join('scripts', 'bench', ...args.slice(0, 1)), ...args.slice(1)],
+    process.env,
+    label,
+  );
 }
 
 function torchAvailable(): { ok: true; version: string } | { ok: false; why: string } {
   // The reference environment: its set-up prints the python on its last line.
-  const setup = spawnSync('bash', [SETUP], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 1_800_000 });
-  if (setup.status !== 0) return { ok: false, why: `scripts/python/setup.sh failed (exit code ${setup.status}); see its output above` };
+  const setup = spawnSync('bash', [SETUP], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 1_800_000,
+  });
+  if (setup.status !== 0)
+    return { ok: false, why: `scripts/python/setup.sh failed (exit code ${setup.status}); see its output above` };
   PYTHON = setup.stdout.trim().split('\n').pop() ?? '';
   if (!fs.existsSync(PYTHON)) return { ok: false, why: `scripts/python/setup.sh named no python (${PYTHON})` };
-  const r = spawnSync(PYTHON, ['-c', 'import torch, transformers, peft; print(f"torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}")'], { encoding: 'utf8', timeout: 120000 });
-  if (r.status !== 0) return { ok: false, why: `${PYTHON} cannot import torch (${(r.stderr || r.error?.message || '').trim().split('\n').pop()})` };
+  const r = spawnSync(
+    PYTHON,
+    [
+      '-c',
+      'import torch, transformers, peft; print(f"torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}")',
+    ],
+    { encoding: 'utf8', timeout: 120000 },
+  );
+  if (r.status !== 0)
+    return {
+      ok: false,
+      why: `${PYTHON} cannot import torch (${(r.stderr || r.error?.message || '').trim().split('\n').pop()})`,
+    };
   return { ok: true, version: r.stdout.trim() };
 }
 
 function torchPeer(mode: Mode, s: Settings, model: PeerModel): Promise<unknown> {
   const args = [path.join('scripts', 'bench', 'torch_peer.py'), '--mode', mode, '--model', model];
   if (mode === 'embed') args.push('--batch', String(s.embedBatch), '--batches', String(s.batches));
-  else args.push('--train-batch', String(s.trainBatch), '--chunk', String(s.chunk), '--steps', String(s.steps), '--warmup-batch', String(s.warmupBatch));
-  const env = { ...process.env, OMP_NUM_THREADS: s.torchThreads, OPENBLAS_NUM_THREADS: s.torchThreads, MKL_NUM_THREADS: s.torchThreads };
+  else
+    args.push(
+      '--train-batch',
+      String(s.trainBatch),
+      '--chunk',
+      String(s.chunk),
+      '--steps',
+      String(s.steps),
+      '--warmup-batch',
+      String(s.warmupBatch),
+    );
+  const env = {
+    ...process.env,
+    OMP_NUM_THREADS: s.torchThreads,
+    OPENBLAS_NUM_THREADS: s.torchThreads,
+    MKL_NUM_THREADS: s.torchThreads,
+  };
   return runChild(PYTHON, args, env, `PyTorch ${model} ${mode}`);
 }
 
 function oursMode(mode: Mode, s: Settings): Promise<unknown> {
   const args = ['ours.ts', '--mode', mode, '--threads', s.threads];
   if (mode === 'embed') args.push('--batch', String(s.embedBatch), '--batches', String(s.batches));
-  else args.push('--train-batch', String(s.trainBatch), '--chunk', String(s.chunk), '--steps', String(s.steps), '--warmup-batch', String(s.warmupBatch));
+  else
+    args.push(
+      '--train-batch',
+      String(s.trainBatch),
+      '--chunk',
+      String(s.chunk),
+      '--steps',
+      String(s.steps),
+      '--warmup-batch',
+      String(s.warmupBatch),
+    );
   return ours(args, `vembed ${mode}`);
 }
 
@@ -169,7 +221,10 @@ const gb = (b: number): string => `${(b / GB).toFixed(2)} GB`;
 const rate = (r: number): string => `${r.toFixed(2)} img/s`;
 
 function pad(cells: string[], widths: number[]): string {
-  return cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return cells
+    .map((c, i) => c.padEnd(widths[i]!))
+    .join('  ')
+    .trimEnd();
 }
 
 function verdict(ok: boolean): string {
@@ -187,9 +242,18 @@ interface Row {
 }
 
 function table(rows: Row[]): string {
-  const header = { what: '', ours: 'vembed (TF.js wasm)', torch: 'PyTorch (transformers)', hand: 'PyTorch (hand-written)', ratio: 'vembed/transformers', goal: 'goal' };
+  const header = {
+    what: '',
+    ours: 'vembed (TF.js wasm)',
+    torch: 'PyTorch (transformers)',
+    hand: 'PyTorch (hand-written)',
+    ratio: 'vembed/transformers',
+    goal: 'goal',
+  };
   const all = [header, ...rows];
-  const widths = (['what', 'ours', 'torch', 'hand', 'ratio', 'goal'] as const).map((k) => Math.max(...all.map((r) => r[k].length)));
+  const widths = (['what', 'ours', 'torch', 'hand', 'ratio', 'goal'] as const).map((k) =>
+    Math.max(...all.map((r) => r[k].length)),
+  );
   return all.map((r) => pad([r.what, r.ours, r.torch, r.hand, r.ratio, r.goal], widths)).join('\n');
 }
 
@@ -199,7 +263,11 @@ async function main(): Promise<void> {
   const loadBefore = os.loadavg()[0]!;
   const torch = s.torch ? torchAvailable() : ({ ok: false, why: 'skipped (--no-torch)' } as const);
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
-  const tfjs = (JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules/@tensorflow/tfjs-core/package.json'), 'utf8')) as { version: string }).version;
+  const tfjs = (
+    JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules/@tensorflow/tfjs-core/package.json'), 'utf8')) as {
+      version: string;
+    }
+  ).version;
   console.error(`npm run bench${s.quick ? ' --quick' : ''}: measuring (each line below is one process)...`);
 
   const results: {
@@ -229,30 +297,71 @@ async function main(): Promise<void> {
   // Ours then PyTorch, mode by mode, so that both sides of a ratio see the machine in the same state.
   for (const mode of ['embed', 'lora', 'full'] as const) {
     if (!s.only.has(mode)) continue;
-    await attempt<OursResult>(`vembed ${mode}`, () => oursMode(mode, s), (r) => (results.ours[mode] = r));
+    await attempt<OursResult>(
+      `vembed ${mode}`,
+      () => oursMode(mode, s),
+      (r) => (results.ours[mode] = r),
+    );
     if (torch.ok) {
-      await attempt<TorchResult>(`PyTorch transformers ${mode}`, () => torchPeer(mode, s, 'hf'), (r) => (results.torch[mode] = r));
-      await attempt<TorchResult>(`PyTorch hand-written ${mode}`, () => torchPeer(mode, s, 'handwritten'), (r) => (results.torchHand[mode] = r));
+      await attempt<TorchResult>(
+        `PyTorch transformers ${mode}`,
+        () => torchPeer(mode, s, 'hf'),
+        (r) => (results.torch[mode] = r),
+      );
+      await attempt<TorchResult>(
+        `PyTorch hand-written ${mode}`,
+        () => torchPeer(mode, s, 'handwritten'),
+        (r) => (results.torchHand[mode] = r),
+      );
     }
     if (mode === 'embed' && s.only.has('onnx')) {
-      const args = ['ours.ts', '--mode', 'embed-onnx', '--threads', s.threads, '--batch', String(s.embedBatch), '--batches', String(s.batches)];
-      await attempt<OursResult>('vembed embed, ONNX Runtime', () => ours(args, 'vembed embed-onnx'), (r) => (results.onnx = r));
+      const args = [
+        'ours.ts',
+        '--mode',
+        'embed-onnx',
+        '--threads',
+        s.threads,
+        '--batch',
+        String(s.embedBatch),
+        '--batches',
+        String(s.batches),
+      ];
+      await attempt<OursResult>(
+        'vembed embed, ONNX Runtime',
+        () => ours(args, 'vembed embed-onnx'),
+        (r) => (results.onnx = r),
+      );
     }
   }
   if (s.only.has('command')) {
     const peer = torch.ok ? ['--python', PYTHON, '--torch_threads', s.torchThreads] : [];
-    await attempt<CommandResult>('vembed embed, whole command', () => ours(['command.ts', '--images', '96', '--threads', s.threads, ...peer], 'vembed embed command'), (r) => (results.command = r));
+    await attempt<CommandResult>(
+      'vembed embed, whole command',
+      () => ours(['command.ts', '--images', '96', '--threads', s.threads, ...peer], 'vembed embed command'),
+      (r) => (results.command = r),
+    );
   }
-  if (s.only.has('search')) await attempt<SearchResult>('SOP-size search', () => ours(['search.ts', '--threads', s.threads], 'search'), (r) => (results.search = r));
+  if (s.only.has('search'))
+    await attempt<SearchResult>(
+      'SOP-size search',
+      () => ours(['search.ts', '--threads', s.threads], 'search'),
+      (r) => (results.search = r),
+    );
   const loadAfter = os.loadavg()[0]!;
 
   // ---- report
   const lines: string[] = [];
   lines.push(`$ npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`);
   lines.push(`DINOv2-small geometry (hidden 384, 12 layers, 6 heads, patch 14; random weights), 224 px`);
-  lines.push(`machine: ${os.availableParallelism()} cores (${cpu.trim()}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; TF.js ${tfjs} wasm`);
-  lines.push(`PyTorch: ${torch.ok ? `${torch.version}, ${s.torchThreads} thread(s) (OMP_NUM_THREADS; scripts/bench/torch_peer.py: transformers' Dinov2Model + peft, and the hand-written model)` : `not measured: ${torch.why}`}`);
-  lines.push(`load average (1 min): ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after; ${((performance.now() - started) / 60000).toFixed(1)} min in all`);
+  lines.push(
+    `machine: ${os.availableParallelism()} cores (${cpu.trim()}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; TF.js ${tfjs} wasm`,
+  );
+  lines.push(
+    `PyTorch: ${torch.ok ? `${torch.version}, ${s.torchThreads} thread(s) (OMP_NUM_THREADS; scripts/bench/torch_peer.py: transformers' Dinov2Model + peft, and the hand-written model)` : `not measured: ${torch.why}`}`,
+  );
+  lines.push(
+    `load average (1 min): ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after; ${((performance.now() - started) / 60000).toFixed(1)} min in all`,
+  );
   lines.push('');
   const rows: Row[] = [];
   const pair = (mode: Mode, what: string, goalRatio: number, goalText: string): void => {
@@ -261,7 +370,11 @@ async function main(): Promise<void> {
     const h = results.torchHand[mode];
     if (!o && !t) return;
     const ratio = o && t ? o.imagesPerSecond / t.images_per_s : undefined;
-    const lanes = o ? (mode === 'embed' ? `${o.threads} worker${o.threads === 1 ? '' : 's'}` : `${o.threads} lane${o.threads === 1 ? '' : 's'}`) : '';
+    const lanes = o
+      ? mode === 'embed'
+        ? `${o.threads} worker${o.threads === 1 ? '' : 's'}`
+        : `${o.threads} lane${o.threads === 1 ? '' : 's'}`
+      : '';
     rows.push({
       what,
       ours: o ? `${rate(o.imagesPerSecond)} (${lanes})` : 'failed',
@@ -304,7 +417,15 @@ async function main(): Promise<void> {
     });
   }
   memory('embed', 'embedding');
-  if (onnx) rows.push({ what: '  peak memory, ONNX Runtime embedding', ours: `${gb(onnx.peakRssBytes)} RSS`, torch: '-', hand: '-', ratio: '-', goal: `< 2 GB: ${verdict(onnx.peakRssBytes < 2 * GB)}` });
+  if (onnx)
+    rows.push({
+      what: '  peak memory, ONNX Runtime embedding',
+      ours: `${gb(onnx.peakRssBytes)} RSS`,
+      torch: '-',
+      hand: '-',
+      ratio: '-',
+      goal: `< 2 GB: ${verdict(onnx.peakRssBytes < 2 * GB)}`,
+    });
   if (results.command) {
     const c = results.command;
     const p = c.peer;
@@ -345,7 +466,9 @@ async function main(): Promise<void> {
   }
   lines.push(table(rows));
   lines.push('');
-  lines.push('training img/s counts both images of a pair; wasm heaps: main thread first, then each worker (a heap never shrinks: its size is its peak).');
+  lines.push(
+    'training img/s counts both images of a pair; wasm heaps: main thread first, then each worker (a heap never shrinks: its size is its peak).',
+  );
   const notes = [...Object.values(results.ours).flatMap((o) => o?.notes ?? []), ...results.errors];
   if (results.search?.threadNote) notes.push(`search: ${results.search.threadNote}`);
   for (const n of notes) lines.push(`note: ${n}`);
@@ -355,7 +478,10 @@ async function main(): Promise<void> {
   if (jsonFile) {
     const file = path.resolve(jsonFile);
     const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify({ settings: { ...s, only: [...s.only] }, loadBefore, loadAfter, results }, null, 2) + '\n');
+    fs.writeFileSync(
+      tmp,
+      JSON.stringify({ settings: { ...s, only: [...s.only] }, loadBefore, loadAfter, results }, null, 2) + '\n',
+    );
     fs.renameSync(tmp, file);
   }
   if (results.errors.length > 0) process.exitCode = 1;

@@ -31,7 +31,13 @@ const builds = [
   },
   {
     // The image worker runs in worker threads of the engine and must sit next to it (src/engine/image/spawnWorker.ts).
-    entryPoints: { vembed: 'src/engine/cli/bin.ts', 'image-worker': 'src/engine/image/worker.ts', 'search-worker': 'src/engine/retrieval/allPairsWorker.ts', 'embed-worker': 'src/engine/run/embedWorker.ts', 'gradient-worker': 'src/engine/train/parallel/worker.ts' },
+    entryPoints: {
+      vembed: 'src/engine/cli/bin.ts',
+      'image-worker': 'src/engine/image/worker.ts',
+      'search-worker': 'src/engine/retrieval/allPairsWorker.ts',
+      'embed-worker': 'src/engine/run/embedWorker.ts',
+      'gradient-worker': 'src/engine/train/parallel/worker.ts',
+    },
     outdir: 'dist/engine',
     platform: 'node',
     format: 'cjs',
@@ -56,7 +62,14 @@ function copyWasmBinaries() {
   }
 }
 
-const common = { absWorkingDir: root, bundle: true, sourcemap: !production, minify: production, logLevel: 'warning', legalComments: 'none' };
+const common = {
+  absWorkingDir: root,
+  bundle: true,
+  sourcemap: !production,
+  minify: production,
+  logLevel: 'warning',
+  legalComments: 'none',
+};
 copyWasmBinaries();
 if (watch) {
   for (const b of builds) (await esbuild.context({ ...common, ...b })).watch();

@@ -18,7 +18,11 @@ const SOP = 'data/sample-sop';
 
 function vembed(args, { capture = false } = {}) {
   console.log(`\n$ vembed ${args.join(' ')}`);
-  const r = spawnSync(process.execPath, [path.join(root, 'bin/vembed.js'), ...args], { cwd: root, stdio: capture ? ['ignore', 'pipe', 'inherit'] : 'inherit', encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [path.join(root, 'bin/vembed.js'), ...args], {
+    cwd: root,
+    stdio: capture ? ['ignore', 'pipe', 'inherit'] : 'inherit',
+    encoding: 'utf8',
+  });
   if (r.status !== 0) {
     console.error(`\ndemo: \`vembed ${args[0]}\` failed (exit ${r.status}); see above.`);
     process.exit(r.status ?? 1);
@@ -41,11 +45,26 @@ vembed(['doctor']);
 vembed(['sample-data', '--out', SOP]);
 
 const before = path.join(runDir, 'zero-shot');
-vembed(['benchmark', 'sop', '--model_path', config.model_name, '--sop_root', SOP, '--output_dir', before, '--image_size', imageSize]);
+vembed([
+  'benchmark',
+  'sop',
+  '--model_path',
+  config.model_name,
+  '--sop_root',
+  SOP,
+  '--output_dir',
+  before,
+  '--image_size',
+  imageSize,
+]);
 
 vembed(['train', '--config', CONFIG]);
 
-const events = fs.readFileSync(path.join(runDir, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const events = fs
+  .readFileSync(path.join(runDir, 'events.jsonl'), 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => JSON.parse(l));
 const last = events.filter((e) => e.type === 'checkpoint').at(-1);
 if (!last) {
   console.error('demo: training wrote no checkpoint');
@@ -53,14 +72,31 @@ if (!last) {
 }
 // The fine-tuned model's benchmark goes next to its checkpoint, where the results panel finds it.
 const after = path.join(last.path, 'benchmark-sop');
-vembed(['benchmark', 'sop', '--model_path', last.path, '--sop_root', SOP, '--output_dir', after, '--image_size', imageSize]);
+vembed([
+  'benchmark',
+  'sop',
+  '--model_path',
+  last.path,
+  '--sop_root',
+  SOP,
+  '--output_dir',
+  after,
+  '--image_size',
+  imageSize,
+]);
 
 console.log('\n== Before / after fine-tuning (sample test split: every image queries all the others)\n');
-const table = vembed(['benchmark', 'compare', path.join(before, 'sop_report.json'), path.join(after, 'sop_report.json')], { capture: true });
+const table = vembed(
+  ['benchmark', 'compare', path.join(before, 'sop_report.json'), path.join(after, 'sop_report.json')],
+  { capture: true },
+);
 process.stdout.write(table);
 
 const minutes = ((Date.now() - started) / 60000).toFixed(1);
-const anImage = fs.readdirSync(path.join(root, SOP, 'food_final')).filter((f) => f.endsWith('.jpg')).sort()[0];
+const anImage = fs
+  .readdirSync(path.join(root, SOP, 'food_final'))
+  .filter((f) => f.endsWith('.jpg'))
+  .sort()[0];
 console.log(`
 Done in ${minutes} min. Results:
   run (events, checkpoints, per-epoch eval):  ${path.relative(root, runDir)}/

@@ -31,7 +31,12 @@ const SMOKE = {
 };
 const FORBIDDEN_PREFIXES = ['extension/node_modules/@tensorflow/tfjs-node'];
 const ORT_BIN = 'extension/node_modules/onnxruntime-node/bin/napi-v6/';
-const REQUIRED_ENTRIES = ['extension/package.json', 'extension/dist/extension/extension.js', 'extension/dist/engine/vembed.js', 'extension/LICENSE.txt'];
+const REQUIRED_ENTRIES = [
+  'extension/package.json',
+  'extension/dist/extension/extension.js',
+  'extension/dist/engine/vembed.js',
+  'extension/LICENSE.txt',
+];
 
 function parseArgs(argv) {
   const opts = { target: currentTarget(), out: undefined };
@@ -45,7 +50,9 @@ function parseArgs(argv) {
     if (a === '--target') opts.target = value();
     else if (a === '--out') opts.out = path.resolve(value());
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node scripts/package.mjs [--target <vsce target, default: this machine>] [--out <file.vsix>]');
+      console.log(
+        'usage: node scripts/package.mjs [--target <vsce target, default: this machine>] [--out <file.vsix>]',
+      );
       process.exit(0);
     } else fail(`unknown argument ${a} (see --help)`);
   }
@@ -80,7 +87,9 @@ function ortNativeFolder(target) {
 /** .vscodeignore plus the one native ONNX Runtime folder of this target, as a temporary file for vsce --ignoreFile. */
 function ignoreFileFor(target) {
   const folder = ortNativeFolder(target);
-  const extra = folder ? `\n# scripts/package.mjs, target ${target}: ONNX Runtime's library for it, without GPU providers.\n!node_modules/onnxruntime-node/bin/napi-v6/${folder}/onnxruntime_binding.node\n!node_modules/onnxruntime-node/bin/napi-v6/${folder}/libonnxruntime.*\n!node_modules/onnxruntime-node/bin/napi-v6/${folder}/onnxruntime.dll\n!node_modules/onnxruntime-node/bin/napi-v6/${folder}/DirectML.dll\n!node_modules/onnxruntime-node/bin/napi-v6/${folder}/dxcompiler.dll\n!node_modules/onnxruntime-node/bin/napi-v6/${folder}/dxil.dll\n` : '';
+  const extra = folder
+    ? `\n# scripts/package.mjs, target ${target}: ONNX Runtime's library for it, without GPU providers.\n!node_modules/onnxruntime-node/bin/napi-v6/${folder}/onnxruntime_binding.node\n!node_modules/onnxruntime-node/bin/napi-v6/${folder}/libonnxruntime.*\n!node_modules/onnxruntime-node/bin/napi-v6/${folder}/onnxruntime.dll\n!node_modules/onnxruntime-node/bin/napi-v6/${folder}/DirectML.dll\n!node_modules/onnxruntime-node/bin/napi-v6/${folder}/dxcompiler.dll\n!node_modules/onnxruntime-node/bin/napi-v6/${folder}/dxil.dll\n`
+    : '';
   const file = path.join(os.tmpdir(), `vembed-vscodeignore-${process.pid}`);
   fs.writeFileSync(file, fs.readFileSync(path.join(root, '.vscodeignore'), 'utf8') + extra);
   return file;
@@ -167,8 +176,13 @@ function externalRequires(bundleFiles) {
 
 /** The line of a Node error dump that says what went wrong. */
 function firstErrorLine(stderr = '') {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
-  return lines.find((l) => /^(\w*Error|Cannot find module)/.test(l) || /Error: /.test(l)) ?? lines.slice(-3).join(' | ');
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  return (
+    lines.find((l) => /^(\w*Error|Cannot find module)/.test(l) || /Error: /.test(l)) ?? lines.slice(-3).join(' | ')
+  );
 }
 
 function checkPackage(vsixPath, target) {
@@ -176,26 +190,34 @@ function checkPackage(vsixPath, target) {
   const buf = fs.readFileSync(vsixPath);
   const entries = zipEntries(buf);
   const names = new Set(entries.map((e) => e.name));
-  if (buf.length > MAX_BYTES) problems.push(`the package is ${mb(buf.length)}, over the ${mb(MAX_BYTES)} limit: check .vscodeignore`);
+  if (buf.length > MAX_BYTES)
+    problems.push(`the package is ${mb(buf.length)}, over the ${mb(MAX_BYTES)} limit: check .vscodeignore`);
   for (const e of entries) {
-    if (FORBIDDEN_PREFIXES.some((p) => e.name.startsWith(p))) problems.push(`${e.name} must not be packaged (tfjs-node is installed on demand)`);
+    if (FORBIDDEN_PREFIXES.some((p) => e.name.startsWith(p)))
+      problems.push(`${e.name} must not be packaged (tfjs-node is installed on demand)`);
   }
   for (const r of REQUIRED_ENTRIES) if (!names.has(r)) problems.push(`${r} is missing`);
   const ortFolder = ortNativeFolder(target);
   for (const e of entries) {
     if (!e.name.startsWith(ORT_BIN) || e.name.endsWith('/')) continue;
-    if (!ortFolder || !e.name.startsWith(`${ORT_BIN}${ortFolder}/`)) problems.push(`${e.name}: another platform's ONNX Runtime library must not be packaged (target ${target})`);
-    if (/providers_(cuda|tensorrt)|nvinfer|cudnn|cublas/i.test(e.name)) problems.push(`${e.name}: GPU providers are installed on demand, not packaged`);
+    if (!ortFolder || !e.name.startsWith(`${ORT_BIN}${ortFolder}/`))
+      problems.push(`${e.name}: another platform's ONNX Runtime library must not be packaged (target ${target})`);
+    if (/providers_(cuda|tensorrt)|nvinfer|cudnn|cublas/i.test(e.name))
+      problems.push(`${e.name}: GPU providers are installed on demand, not packaged`);
   }
-  if (ortFolder && !names.has(`${ORT_BIN}${ortFolder}/onnxruntime_binding.node`)) problems.push(`${ORT_BIN}${ortFolder}/onnxruntime_binding.node (ONNX Runtime for ${target}) is missing`);
-  if (![...names].some((n) => n.startsWith('extension/dist/engine/') && n.endsWith('.wasm'))) problems.push('the tfjs wasm binaries are missing from extension/dist/engine/');
+  if (ortFolder && !names.has(`${ORT_BIN}${ortFolder}/onnxruntime_binding.node`))
+    problems.push(`${ORT_BIN}${ortFolder}/onnxruntime_binding.node (ONNX Runtime for ${target}) is missing`);
+  if (![...names].some((n) => n.startsWith('extension/dist/engine/') && n.endsWith('.wasm')))
+    problems.push('the tfjs wasm binaries are missing from extension/dist/engine/');
 
   // Unpack and load each external package from the extension folder, as the extension host would.
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vembed-vsix-'));
   try {
     extractAll(buf, entries, tmp);
     const ext = path.join(tmp, 'extension');
-    const bundles = ['dist/extension/extension.js', 'dist/engine/vembed.js'].map((b) => path.join(ext, b)).filter((f) => fs.existsSync(f));
+    const bundles = ['dist/extension/extension.js', 'dist/engine/vembed.js']
+      .map((b) => path.join(ext, b))
+      .filter((f) => fs.existsSync(f));
     const externals = externalRequires(bundles);
     const mustLoad = externals.filter((n) => !PROVIDED_OR_OPTIONAL.has(n));
     // sharp is kept external on purpose; check it even while no bundle requires it yet.
@@ -204,14 +226,27 @@ function checkPackage(vsixPath, target) {
     if (ortFolder && !mustLoad.includes('onnxruntime-node')) mustLoad.push('onnxruntime-node');
     for (const name of mustLoad) {
       const load = `require(require.resolve(${JSON.stringify(name)}, { paths: [${JSON.stringify(ext)}] }))`;
-      const script = SMOKE[name] ? `(${SMOKE[name]})(${load}).catch((e) => { console.error(e); process.exit(1); })` : load;
+      const script = SMOKE[name]
+        ? `(${SMOKE[name]})(${load}).catch((e) => { console.error(e); process.exit(1); })`
+        : load;
       const r = spawnSync(process.execPath, ['-e', script], { cwd: tmp, encoding: 'utf8' });
-      if (r.status !== 0) problems.push(`'${name}' (required by the bundles) does not load from the package: ${firstErrorLine(r.stderr)}`);
+      if (r.status !== 0)
+        problems.push(
+          `'${name}' (required by the bundles) does not load from the package: ${firstErrorLine(r.stderr)}`,
+        );
     }
     if (!names.has(`extension/node_modules/${sharpNativePackage(target)}/package.json`)) {
-      problems.push(`${sharpNativePackage(target)} (sharp's native part for ${target}) is not in the package; is node_modules installed on a ${target} machine?`);
+      problems.push(
+        `${sharpNativePackage(target)} (sharp's native part for ${target}) is not in the package; is node_modules installed on a ${target} machine?`,
+      );
     }
-    return { entries, bytes: buf.length, loaded: mustLoad, skipped: externals.filter((n) => PROVIDED_OR_OPTIONAL.has(n)), problems };
+    return {
+      entries,
+      bytes: buf.length,
+      loaded: mustLoad,
+      skipped: externals.filter((n) => PROVIDED_OR_OPTIONAL.has(n)),
+      problems,
+    };
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
@@ -225,7 +260,9 @@ const opts = parseArgs(process.argv.slice(2));
 const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
 const out = opts.out ?? path.join(root, `${manifest.name}-${opts.target}-${manifest.version}.vsix`);
 if (!fs.existsSync(path.join(root, 'node_modules', sharpNativePackage(opts.target), 'package.json'))) {
-  fail(`${sharpNativePackage(opts.target)} is not installed, so a ${opts.target} package would lack sharp's native part; package on a ${opts.target} machine`);
+  fail(
+    `${sharpNativePackage(opts.target)} is not installed, so a ${opts.target} package would lack sharp's native part; package on a ${opts.target} machine`,
+  );
 }
 fs.mkdirSync(path.dirname(out), { recursive: true });
 
@@ -242,7 +279,20 @@ const s = run(
   process.execPath,
   // No repository field (private project): say so instead of being asked. The
   // README's relative links stay as they are (no repository URL to prefix).
-  [vsce, 'package', '--target', opts.target, '--out', tmpOut, '--allow-missing-repository', '--no-rewrite-relative-links', '--no-yarn', '--dependencies', '--ignoreFile', ignoreFile],
+  [
+    vsce,
+    'package',
+    '--target',
+    opts.target,
+    '--out',
+    tmpOut,
+    '--allow-missing-repository',
+    '--no-rewrite-relative-links',
+    '--no-yarn',
+    '--dependencies',
+    '--ignoreFile',
+    ignoreFile,
+  ],
   'vsce package',
 );
 fs.rmSync(ignoreFile, { force: true });
@@ -264,5 +314,7 @@ const files = result.entries.filter((e) => !e.name.endsWith('/'));
 const unpacked = files.reduce((a, e) => a + e.size, 0);
 console.log(`package: ${path.relative(process.cwd(), out) || out}`);
 console.log(`package: target ${opts.target}, ${files.length} files, ${mb(result.bytes)} (${mb(unpacked)} unpacked)`);
-console.log(`package: loads from the unpacked package: ${result.loaded.join(', ')}; left to the host or optional: ${result.skipped.join(', ') || 'none'}`);
+console.log(
+  `package: loads from the unpacked package: ${result.loaded.join(', ')}; left to the host or optional: ${result.skipped.join(', ') || 'none'}`,
+);
 console.log(`package: done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

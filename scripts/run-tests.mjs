@@ -16,10 +16,15 @@ function findTests(dir) {
 }
 
 const args = process.argv.slice(2);
-const files = args.length > 0 ? args.flatMap((a) => (fs.statSync(a).isDirectory() ? findTests(a) : [a])) : findTests('test');
+const files =
+  args.length > 0 ? args.flatMap((a) => (fs.statSync(a).isDirectory() ? findTests(a) : [a])) : findTests('test');
 if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files], { stdio: 'inherit' });
+const r = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files],
+  { stdio: 'inherit' },
+);
 process.exit(r.status ?? 1);

@@ -44,35 +44,81 @@ async function main(): Promise<void> {
     const list = path.join(dir, 'images.txt');
     fs.writeFileSync(list, sampleImages(count).join('\n') + '\n');
     const t0 = performance.now();
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'vembed.js'), 'embed', '--model', path.join(dir, 'model'), '--out', path.join(dir, 'e.npy'), '--list', list, '--backend', backend, '--threads', threads, '--json'], {
-      encoding: 'utf8',
-      maxBuffer: 64 << 20,
-    });
+    const r = spawnSync(
+      process.execPath,
+      [
+        path.join(ROOT, 'bin', 'vembed.js'),
+        'embed',
+        '--model',
+        path.join(dir, 'model'),
+        '--out',
+        path.join(dir, 'e.npy'),
+        '--list',
+        list,
+        '--backend',
+        backend,
+        '--threads',
+        threads,
+        '--json',
+      ],
+      {
+        encoding: 'utf8',
+        maxBuffer: 64 << 20,
+      },
+    );
     const seconds = (performance.now() - t0) / 1000;
-    if (r.status !== 0) throw new Error(`vembed embed failed (${r.status}): ${r.stderr.trim().split('\n').pop() ?? ''}`);
+    if (r.status !== 0)
+      throw new Error(`vembed embed failed (${r.status}): ${r.stderr.trim().split('\n').pop() ?? ''}`);
     const started = r.stdout
       .split('\n')
       .map(parseEventLine)
       .flatMap((p) => (p.kind === 'event' && p.event.type === 'run_started' ? [p.event] : []))[0];
     const python = flagString('python', '');
     const peer = python ? torchCommand(python, dir, list, flagString('torch_threads', '2')) : undefined;
-    console.log(JSON.stringify({ backend: started?.backend ?? backend, device: started?.device ?? '', images: count, seconds, ...(peer ? { peer } : {}) }));
+    console.log(
+      JSON.stringify({
+        backend: started?.backend ?? backend,
+        device: started?.device ?? '',
+        images: count,
+        seconds,
+        ...(peer ? { peer } : {}),
+      }),
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
 /** The transformers peer on the same model and list: its whole-process time, and how far its rows are from vembed's. */
-function torchCommand(python: string, dir: string, list: string, threads: string): { seconds: number; maxAbsDiff: number } {
+function torchCommand(
+  python: string,
+  dir: string,
+  list: string,
+  threads: string,
+): { seconds: number; maxAbsDiff: number } {
   const out = path.join(dir, 'torch.npy');
   const env = { ...process.env, OMP_NUM_THREADS: threads, MKL_NUM_THREADS: threads, OPENBLAS_NUM_THREADS: threads };
   const t0 = performance.now();
-  const r = spawnSync(python, [path.join(ROOT, 'scripts', 'bench', 'torch_command.py'), '--model', path.join(dir, 'model'), '--list', list, '--out', out], { encoding: 'utf8', env, maxBuffer: 64 << 20 });
+  const r = spawnSync(
+    python,
+    [
+      path.join(ROOT, 'scripts', 'bench', 'torch_command.py'),
+      '--model',
+      path.join(dir, 'model'),
+      '--list',
+      list,
+      '--out',
+      out,
+    ],
+    { encoding: 'utf8', env, maxBuffer: 64 << 20 },
+  );
   const seconds = (performance.now() - t0) / 1000;
-  if (r.status !== 0) throw new Error(`torch_command.py failed (${r.status}): ${r.stderr.trim().split('\n').pop() ?? ''}`);
+  if (r.status !== 0)
+    throw new Error(`torch_command.py failed (${r.status}): ${r.stderr.trim().split('\n').pop() ?? ''}`);
   const ours = readNpy(path.join(dir, 'e.npy')).data as Float32Array;
   const theirs = readNpy(out).data as Float32Array;
-  if (ours.length !== theirs.length) throw new Error(`vembed wrote ${ours.length} values, transformers ${theirs.length}`);
+  if (ours.length !== theirs.length)
+    throw new Error(`vembed wrote ${ours.length} values, transformers ${theirs.length}`);
   let maxAbsDiff = 0;
   for (let i = 0; i < ours.length; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(ours[i]! - theirs[i]!));
   return { seconds, maxAbsDiff };

@@ -29,7 +29,12 @@ import type { Dinov2ImageEncoder } from '../../src/engine/model/encoder';
 import { randomDinov2Encoder } from '../../src/engine/model/random';
 import type { PixelBatch } from '../../src/engine/model/types';
 import { embedPixels } from '../../src/engine/run/embedPixels';
-import { embedBatchesInParallel, embeddingThreads, startEmbedWorkers, type BatchJob } from '../../src/engine/run/parallelEmbed';
+import {
+  embedBatchesInParallel,
+  embeddingThreads,
+  startEmbedWorkers,
+  type BatchJob,
+} from '../../src/engine/run/parallelEmbed';
 import { AdamW } from '../../src/engine/train/optim/adamw';
 import { wasmHeapBytes } from '../../src/engine/train/parallel/memory';
 import { GradientLanes, gradientWorkerCount } from '../../src/engine/train/parallel/lanes';
@@ -89,7 +94,11 @@ function threadsFlag(): number | 'auto' {
   return t === 'auto' ? 'auto' : Number(t);
 }
 
-async function measureEmbedding(encoder: Dinov2ImageEncoder, size: number, notes: string[]): Promise<Omit<OursResult, 'mode' | 'device' | 'size' | 'peakRssBytes' | 'notes'>> {
+async function measureEmbedding(
+  encoder: Dinov2ImageEncoder,
+  size: number,
+  notes: string[],
+): Promise<Omit<OursResult, 'mode' | 'device' | 'size' | 'peakRssBytes' | 'notes'>> {
   const batch = flagNumber('batch', 32);
   const timed = flagNumber('batches', 4);
   const requested = threadsFlag();
@@ -103,7 +112,15 @@ async function measureEmbedding(encoder: Dinov2ImageEncoder, size: number, notes
     for (let b = 0; b < timed; b++) await embedPixels(encoder, pixels);
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(c0);
-    return { threads: 1, images: batch * timed, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, imagesPerSecond: (batch * timed) / seconds, wasmHeapBytes: [wasmHeapBytes()], batch };
+    return {
+      threads: 1,
+      images: batch * timed,
+      seconds,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      imagesPerSecond: (batch * timed) / seconds,
+      wasmHeapBytes: [wasmHeapBytes()],
+      batch,
+    };
   }
   const { workers, notes: startNotes } = await startEmbedWorkers(encoder, threads);
   notes.push(...startNotes);
@@ -128,13 +145,25 @@ async function measureEmbedding(encoder: Dinov2ImageEncoder, size: number, notes
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(c0);
     const heaps = [wasmHeapBytes(), ...(await Promise.all(workers.map((w) => w.memory()))).map((m) => m.wasmHeapBytes)];
-    return { threads: workers.length, images: batch * timed, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, imagesPerSecond: (batch * timed) / seconds, wasmHeapBytes: heaps, batch };
+    return {
+      threads: workers.length,
+      images: batch * timed,
+      seconds,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      imagesPerSecond: (batch * timed) / seconds,
+      wasmHeapBytes: heaps,
+      batch,
+    };
   } finally {
     await Promise.all(workers.map((w) => w.close()));
   }
 }
 
-async function measureOnnxEmbedding(encoder: Dinov2ImageEncoder, size: number, device: { line: string }): Promise<Omit<OursResult, 'mode' | 'device' | 'size' | 'peakRssBytes' | 'notes'>> {
+async function measureOnnxEmbedding(
+  encoder: Dinov2ImageEncoder,
+  size: number,
+  device: { line: string },
+): Promise<Omit<OursResult, 'mode' | 'device' | 'size' | 'peakRssBytes' | 'notes'>> {
   const batch = flagNumber('batch', 32);
   const timed = flagNumber('batches', 4);
   const threads = computeThreads(threadsFlag());
@@ -149,19 +178,39 @@ async function measureOnnxEmbedding(encoder: Dinov2ImageEncoder, size: number, d
     for (let b = 0; b < timed; b++) await embedder.embed(pixels);
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(c0);
-    return { threads, images: batch * timed, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, imagesPerSecond: (batch * timed) / seconds, wasmHeapBytes: [wasmHeapBytes()], batch };
+    return {
+      threads,
+      images: batch * timed,
+      seconds,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      imagesPerSecond: (batch * timed) / seconds,
+      wasmHeapBytes: [wasmHeapBytes()],
+      batch,
+    };
   } finally {
     await embedder.release();
   }
 }
 
-async function measureTraining(encoder: Dinov2ImageEncoder, size: number, notes: string[]): Promise<Omit<OursResult, 'mode' | 'device' | 'size' | 'peakRssBytes' | 'notes'>> {
+async function measureTraining(
+  encoder: Dinov2ImageEncoder,
+  size: number,
+  notes: string[],
+): Promise<Omit<OursResult, 'mode' | 'device' | 'size' | 'peakRssBytes' | 'notes'>> {
   const trainBatch = flagNumber('train-batch', 128);
   const chunk = flagNumber('chunk', 8);
   const steps = flagNumber('steps', 1);
   // Two chunks a side: the warm-up takes the gradient cache's path (one chunk would take the plain one) on every lane.
   const warmup = flagNumber('warmup-batch', 2 * chunk);
-  const config: TrainStepConfig = { loss_type: 'infonce', temperature: 0.05, triplet_margin: 0.2, max_grad_norm: 1.0, use_gradient_cache: true, gradient_cache_chunk_size: chunk, seed: 42 };
+  const config: TrainStepConfig = {
+    loss_type: 'infonce',
+    temperature: 0.05,
+    triplet_margin: 0.2,
+    max_grad_norm: 1.0,
+    use_gradient_cache: true,
+    gradient_cache_chunk_size: chunk,
+    seed: 42,
+  };
   const optimizer = new AdamW(encoder.trainableVariables(), { weightDecay: 0.01 });
   // --threads counts every computing thread; the main thread is one of the lanes.
   const threads = threadsFlag();
@@ -173,7 +222,10 @@ async function measureTraining(encoder: Dinov2ImageEncoder, size: number, notes:
       const queries = randomChunks(pairs, size, 100 + globalStep);
       const positives = randomChunks(pairs, size, 200 + globalStep);
       const labels = Array.from({ length: pairs }, (_, i) => i);
-      const r = await trainStepParallel({ encoder, optimizer, schedule: () => 5e-5, config, batch: { queries, positives, labels }, globalStep }, lanes);
+      const r = await trainStepParallel(
+        { encoder, optimizer, schedule: () => 5e-5, config, batch: { queries, positives, labels }, globalStep },
+        lanes,
+      );
       globalStep = r.globalStep;
       return r.loss;
     };
@@ -187,7 +239,19 @@ async function measureTraining(encoder: Dinov2ImageEncoder, size: number, notes:
     const heaps = [wasmHeapBytes(), ...(await lanes.workerMemory()).map((m) => m.wasmHeapBytes)];
     const images = 2 * trainBatch * steps;
     const trainable = [...encoder.trainableVariables().values()].reduce((n, v) => n + v.size, 0);
-    return { threads: lanes.size, images, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, imagesPerSecond: images / seconds, wasmHeapBytes: heaps, trainBatch, chunk, steps, loss, trainable };
+    return {
+      threads: lanes.size,
+      images,
+      seconds,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      imagesPerSecond: images / seconds,
+      wasmHeapBytes: heaps,
+      trainBatch,
+      chunk,
+      steps,
+      loss,
+      trainable,
+    };
   } finally {
     await lanes.close();
   }
@@ -195,7 +259,8 @@ async function measureTraining(encoder: Dinov2ImageEncoder, size: number, notes:
 
 async function main(): Promise<void> {
   const mode = flagString('mode', 'embed');
-  if (mode !== 'embed' && mode !== 'lora' && mode !== 'full' && mode !== 'embed-onnx') throw new Error(`--mode takes embed, lora, full or embed-onnx, got ${mode}`);
+  if (mode !== 'embed' && mode !== 'lora' && mode !== 'full' && mode !== 'embed-onnx')
+    throw new Error(`--mode takes embed, lora, full or embed-onnx, got ${mode}`);
   const size = flagNumber('size', 224);
   const backend = await activateBackend('wasm');
   const encoder = randomDinov2Encoder({}, { seed: 1 });
@@ -208,9 +273,20 @@ async function main(): Promise<void> {
   }
   const device = { line: backend.device };
   const measured =
-    mode === 'embed' ? await measureEmbedding(encoder, size, notes) : mode === 'embed-onnx' ? await measureOnnxEmbedding(encoder, size, device) : await measureTraining(encoder, size, notes);
+    mode === 'embed'
+      ? await measureEmbedding(encoder, size, notes)
+      : mode === 'embed-onnx'
+        ? await measureOnnxEmbedding(encoder, size, device)
+        : await measureTraining(encoder, size, notes);
   encoder.dispose();
-  const result: OursResult = { mode, device: device.line, size, ...measured, peakRssBytes: process.resourceUsage().maxRSS * 1024, notes };
+  const result: OursResult = {
+    mode,
+    device: device.line,
+    size,
+    ...measured,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    notes,
+  };
   console.log(JSON.stringify(result));
 }
 

@@ -38,7 +38,10 @@ async function main(): Promise<void> {
       out.dispose();
       return;
     }
-    const { value, grads } = tf.variableGrads(() => tf.sum(encoder.embed(pixels, { training: true, dropoutSeed: 1 })) as never, vars);
+    const { value, grads } = tf.variableGrads(
+      () => tf.sum(encoder.embed(pixels, { training: true, dropoutSeed: 1 })) as never,
+      vars,
+    );
     value.dataSync();
     value.dispose();
     tf.dispose(Object.values(grads));
@@ -53,7 +56,7 @@ async function main(): Promise<void> {
   const kernels = info.kernels.filter((k) => tf.getKernel(k.name, tf.getBackend()) !== undefined);
   for (const k of kernels) {
     const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-    const key = `${k.name} ${k.inputShapes.map((s) => (s ? `[${s.join(",")}]` : "-")).join(' ')}`;
+    const key = `${k.name} ${k.inputShapes.map((s) => (s ? `[${s.join(',')}]` : '-')).join(' ')}`;
     const e = byKey.get(key) ?? { calls: 0, ms: 0 };
     e.calls++;
     e.ms += ms;
@@ -61,13 +64,19 @@ async function main(): Promise<void> {
     total += ms;
   }
   const byName = new Map<string, number>();
-  for (const k of kernels) byName.set(k.name, (byName.get(k.name) ?? 0) + (typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0));
-  console.log(`${mode}, batch ${batch} at ${size} px: ${kernels.length} kernels, ${total.toFixed(0)} ms in kernels, ${wall.toFixed(0)} ms wall (profiling included); peak ${(info.peakBytes / 1e6).toFixed(0)} MB`);
+  for (const k of kernels)
+    byName.set(k.name, (byName.get(k.name) ?? 0) + (typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0));
+  console.log(
+    `${mode}, batch ${batch} at ${size} px: ${kernels.length} kernels, ${total.toFixed(0)} ms in kernels, ${wall.toFixed(0)} ms wall (profiling included); peak ${(info.peakBytes / 1e6).toFixed(0)} MB`,
+  );
   console.log('by kernel:');
-  for (const [name, ms] of [...byName].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`  ${name.padEnd(20)} ${ms.toFixed(0).padStart(7)} ms ${((100 * ms) / total).toFixed(1).padStart(5)}%`);
+  for (const [name, ms] of [...byName].sort((a, b) => b[1] - a[1]).slice(0, top))
+    console.log(`  ${name.padEnd(20)} ${ms.toFixed(0).padStart(7)} ms ${((100 * ms) / total).toFixed(1).padStart(5)}%`);
   console.log('by kernel and input shapes:');
   for (const [key, e] of [...byKey].sort((a, b) => b[1].ms - a[1].ms).slice(0, top)) {
-    console.log(`  ${e.ms.toFixed(0).padStart(7)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}% ${String(e.calls).padStart(5)}x  ${key}`);
+    console.log(
+      `  ${e.ms.toFixed(0).padStart(7)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}% ${String(e.calls).padStart(5)}x  ${key}`,
+    );
   }
   pixels.dispose();
   encoder.dispose();

@@ -27,9 +27,10 @@ export interface SearchResult {
 
 /** Product sizes between 2 and 12 adding up to n, as a shuffled label per image. */
 function productLabels(n: number, classes: number, rng: Rng): Int32Array {
-  if (n < 2 * classes || n > 12 * classes) throw new Error(`--n must lie between 2 and 12 times --classes (${n} vs ${classes})`);
+  if (n < 2 * classes || n > 12 * classes)
+    throw new Error(`--n must lie between 2 and 12 times --classes (${n} vs ${classes})`);
   const sizes = new Int32Array(classes).fill(2);
-  for (let left = n - 2 * classes; left > 0; ) {
+  for (let left = n - 2 * classes; left > 0;) {
     const c = rng.int(classes);
     if (sizes[c]! < 12) {
       sizes[c]!++;
@@ -57,9 +58,12 @@ async function main(): Promise<void> {
   // Products as clusters: each image is its product's centre plus noise, so the metrics are not trivial.
   const centres = Float32Array.from({ length: classes * dim }, () => rng.uniform(-1, 1));
   const data = new Float32Array(n * dim);
-  for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) data[i * dim + j] = centres[labels[i]! * dim + j]! + rng.uniform(-1.5, 1.5);
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < dim; j++) data[i * dim + j] = centres[labels[i]! * dim + j]! + rng.uniform(-1.5, 1.5);
   const c0 = process.cpuUsage();
-  const ev = await evaluateRetrieval({ data, n, d: dim }, labels, { threads: threadsText === 'auto' ? 'auto' : Number(threadsText) });
+  const ev = await evaluateRetrieval({ data, n, d: dim }, labels, {
+    threads: threadsText === 'auto' ? 'auto' : Number(threadsText),
+  });
   const cpu = process.cpuUsage(c0);
   const result: SearchResult = {
     n,

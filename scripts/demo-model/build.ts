@@ -30,7 +30,12 @@ import { buildPretrainSet, readSampleSources, writePairs, type PositiveMode } fr
 import { REPO_ROOT, runTrainCli, yamlText } from './trainCli';
 
 /** The model: DINOv2's layout, ~1.9 M parameters (7.6 MB), trained and used at 84 px. */
-export const ARCHITECTURE: TinyArchitecture = { hidden_size: 192, num_hidden_layers: 4, num_attention_heads: 3, image_size: 84 };
+export const ARCHITECTURE: TinyArchitecture = {
+  hidden_size: 192,
+  num_hidden_layers: 4,
+  num_attention_heads: 3,
+  image_size: 84,
+};
 
 /** The pretraining set. */
 export const DATA = { drawings: 1200, viewsPerDrawing: 4, perFolderCap: 100 } as const;
@@ -71,9 +76,11 @@ const log = (line: string) => console.log(`[${new Date().toISOString().slice(11,
 
 async function main(): Promise<void> {
   const seed = Number(arg('seed', '1'));
-  if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seed must be a non-negative integer, got ${arg('seed', '')}`);
+  if (!Number.isInteger(seed) || seed < 0)
+    throw new Error(`--seed must be a non-negative integer, got ${arg('seed', '')}`);
   const positives = arg('positives', DEFAULT_POSITIVES);
-  if (positives !== 'self' && positives !== 'views') throw new Error(`--positives must be "self" or "views", got "${positives}"`);
+  if (positives !== 'self' && positives !== 'views')
+    throw new Error(`--positives must be "self" or "views", got "${positives}"`);
   const work = path.resolve(REPO_ROOT, arg('work', 'runs/demo-model'));
   const out = path.resolve(REPO_ROOT, arg('out', 'models/vembed-tiny'));
   const started = Date.now();
@@ -109,16 +116,28 @@ async function main(): Promise<void> {
     output_dir: rel(outputDir),
   };
   const configFile = path.join(work, 'pretrain.yaml');
-  writeFileAtomic(configFile, yamlText(config, `Pretraining of models/vembed-tiny, written by scripts/demo-model/build.ts (seed ${seed}, positives: ${positives}).`));
+  writeFileAtomic(
+    configFile,
+    yamlText(
+      config,
+      `Pretraining of models/vembed-tiny, written by scripts/demo-model/build.ts (seed ${seed}, positives: ${positives}).`,
+    ),
+  );
   log(`pretraining: vembed train --config ${rel(configFile)} (${TRAINING.epochs} epochs of ${set.images} pairs)`);
   const outcome = await runTrainCli(rel(configFile), {
     backend: 'wasm',
     onEvent: (e) => {
-      if (e.type === 'step' && ((e.step as number) % 10 === 0 || e.step === 1)) log(`  step ${String(e.step)}: loss ${(e.loss as number).toFixed(3)}`);
-      if (e.type === 'epoch') log(`  epoch ${String(e.epoch)}: mean loss ${(e.meanLoss as number).toFixed(3)} in ${(e.seconds as number).toFixed(0)} s`);
+      if (e.type === 'step' && ((e.step as number) % 10 === 0 || e.step === 1))
+        log(`  step ${String(e.step)}: loss ${(e.loss as number).toFixed(3)}`);
+      if (e.type === 'epoch')
+        log(
+          `  epoch ${String(e.epoch)}: mean loss ${(e.meanLoss as number).toFixed(3)} in ${(e.seconds as number).toFixed(0)} s`,
+        );
       if (e.type === 'evaluation') {
         const m = e.metrics as Record<string, number>;
-        log(`  sample test split after epoch ${String(e.epoch)}: Recall@1 ${(100 * m['recall@1']!).toFixed(2)}%, Recall@10 ${(100 * m['recall@10']!).toFixed(2)}%`);
+        log(
+          `  sample test split after epoch ${String(e.epoch)}: Recall@1 ${(100 * m['recall@1']!).toFixed(2)}%, Recall@10 ${(100 * m['recall@10']!).toFixed(2)}%`,
+        );
       }
     },
   });
@@ -146,10 +165,13 @@ async function main(): Promise<void> {
     buildSeconds: (Date.now() - started) / 1000,
   });
   writeDirAtomic(out, (tmp) => {
-    for (const f of FILES_TO_SHIP) if (fs.existsSync(path.join(checkpoint, f))) fs.copyFileSync(path.join(checkpoint, f), path.join(tmp, f));
+    for (const f of FILES_TO_SHIP)
+      if (fs.existsSync(path.join(checkpoint, f))) fs.copyFileSync(path.join(checkpoint, f), path.join(tmp, f));
     fs.writeFileSync(path.join(tmp, 'README.md'), card);
   });
-  log(`wrote ${rel(out)} (${FILES_TO_SHIP.filter((f) => fs.existsSync(path.join(out, f))).join(', ')}, README.md) in ${((Date.now() - started) / 60000).toFixed(1)} min in all`);
+  log(
+    `wrote ${rel(out)} (${FILES_TO_SHIP.filter((f) => fs.existsSync(path.join(out, f))).join(', ')}, README.md) in ${((Date.now() - started) / 60000).toFixed(1)} min in all`,
+  );
 }
 
 main().catch((e) => {

@@ -33,7 +33,11 @@ export function saveInitialModel(arch: TinyArchitecture, seed: number, dir: stri
   try {
     saveFullModel(encoder, dir);
     const ratio = DINOV2_PROCESSING.resizeShortestEdge / DINOV2_PROCESSING.imageSize;
-    const processing = { ...DINOV2_PROCESSING, imageSize: arch.image_size, resizeShortestEdge: Math.round(arch.image_size * ratio) };
+    const processing = {
+      ...DINOV2_PROCESSING,
+      imageSize: arch.image_size,
+      resizeShortestEdge: Math.round(arch.image_size * ratio),
+    };
     writeJsonAtomic(path.join(dir, 'preprocessor_config.json'), imageProcessingJson(processing, null));
     let parameters = 0;
     for (const t of encoder.hfTensors().values()) parameters += t.shape.reduce((a, b) => a * b, 1);

@@ -16,7 +16,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../../src/engine/util/atomic';
 import { Rng } from '../../src/engine/util/rng';
-import { listSvgs, precheck, renderDrawing, sha1, thumbnail, thumbnailDistance, type Drawing } from '../sample-data/drawings';
+import {
+  listSvgs,
+  precheck,
+  renderDrawing,
+  sha1,
+  thumbnail,
+  thumbnailDistance,
+  type Drawing,
+} from '../sample-data/drawings';
 import { renderView } from '../sample-data/views';
 
 export interface PretrainSetOptions {
@@ -57,14 +65,21 @@ const MANIFEST = 'manifest.json';
 
 /** The sample set's drawings (paths relative to the Openclipart svg folder) and its top-level folders. */
 export function readSampleSources(file: string): { drawings: string[]; folders: Set<string> } {
-  if (!fs.existsSync(file)) throw new Error(`${file} not found: the sample data set (data/sample-sop) is needed to know which drawings to exclude`);
-  const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  if (!fs.existsSync(file))
+    throw new Error(
+      `${file} not found: the sample data set (data/sample-sop) is needed to know which drawings to exclude`,
+    );
+  const lines = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '');
   const header = lines[0]?.split('\t') ?? [];
   const col = header.indexOf('source');
   if (col < 0) throw new Error(`${file}:1: expected a header with a \`source\` column, got "${lines[0] ?? ''}"`);
   const drawings = lines.slice(1).map((l, i) => {
     const source = l.split('\t')[col];
-    if (!source?.startsWith('openclipart-svg/')) throw new Error(`${file}:${i + 2}: source "${source ?? ''}" does not start with openclipart-svg/`);
+    if (!source?.startsWith('openclipart-svg/'))
+      throw new Error(`${file}:${i + 2}: source "${source ?? ''}" does not start with openclipart-svg/`);
     return source.slice('openclipart-svg/'.length);
   });
   return { drawings, folders: new Set(drawings.map((d) => d.split('/')[0]!)) };
@@ -105,13 +120,23 @@ function reusable(outDir: string, facts: ManifestFacts): PretrainSet | undefined
 }
 
 export async function buildPretrainSet(o: PretrainSetOptions): Promise<PretrainSet> {
-  const facts: ManifestFacts = { format: 2, seed: o.seed, drawings: o.drawings, viewsPerDrawing: o.viewsPerDrawing, perFolderCap: o.perFolderCap, sampleSourcesSha1: sha1(o.sampleSources) };
+  const facts: ManifestFacts = {
+    format: 2,
+    seed: o.seed,
+    drawings: o.drawings,
+    viewsPerDrawing: o.viewsPerDrawing,
+    perFolderCap: o.perFolderCap,
+    sampleSourcesSha1: sha1(o.sampleSources),
+  };
   const cached = reusable(o.outDir, facts);
   if (cached) {
     o.log(`pretraining set: reusing ${cached.drawings} drawings / ${cached.images} images in ${o.outDir}`);
     return cached;
   }
-  if (!fs.existsSync(o.sourceRoot)) throw new Error(`${o.sourceRoot} not found: install Debian's openclipart-svg package (apt-get install openclipart-svg)`);
+  if (!fs.existsSync(o.sourceRoot))
+    throw new Error(
+      `${o.sourceRoot} not found: install Debian's openclipart-svg package (apt-get install openclipart-svg)`,
+    );
   const started = Date.now();
   const rng = new Rng(o.seed);
   const sample = readSampleSources(o.sampleSources);
@@ -121,7 +146,10 @@ export async function buildPretrainSet(o: PretrainSetOptions): Promise<PretrainS
   const sampleThumbs: Uint8Array[] = [];
   for (const rel of sample.drawings) {
     const file = path.join(o.sourceRoot, rel);
-    if (!fs.existsSync(file)) throw new Error(`${o.sampleSources}: ${rel} is not in ${o.sourceRoot}; is this the openclipart-svg package the sample set was made from?`);
+    if (!fs.existsSync(file))
+      throw new Error(
+        `${o.sampleSources}: ${rel} is not in ${o.sourceRoot}; is this the openclipart-svg package the sample set was made from?`,
+      );
     sampleHashes.add(sha1(file));
     const d = await renderDrawing(o.sourceRoot, rel);
     if (typeof d !== 'string') sampleThumbs.push(await thumbnail(d));
@@ -161,8 +189,11 @@ export async function buildPretrainSet(o: PretrainSetOptions): Promise<PretrainS
     perFolder.set(folder, (perFolder.get(folder) ?? 0) + 1);
     picked.push({ drawing: d, otherFolder: c.otherFolder });
   }
-  if (picked.length < o.drawings) o.log(`pretraining set: only ${picked.length} usable drawings (asked for ${o.drawings})`);
-  o.log(`pretraining set: ${picked.length} drawings chosen in ${((Date.now() - started) / 1000).toFixed(0)} s; rendering ${o.viewsPerDrawing} views each`);
+  if (picked.length < o.drawings)
+    o.log(`pretraining set: only ${picked.length} usable drawings (asked for ${o.drawings})`);
+  o.log(
+    `pretraining set: ${picked.length} drawings chosen in ${((Date.now() - started) / 1000).toFixed(0)} s; rendering ${o.viewsPerDrawing} views each`,
+  );
 
   fs.rmSync(o.outDir, { recursive: true, force: true });
   const sources: string[] = ['label\tsource'];

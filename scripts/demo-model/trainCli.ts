@@ -49,10 +49,33 @@ interface Event {
  * Train with `configFile` (paths in it relative to the repository root).
  * `onEvent` sees every event, e.g. to print progress.
  */
-export function runTrainCli(configFile: string, options: { backend?: string; onEvent?: (e: Event) => void } = {}): Promise<TrainOutcome> {
-  const args = ['--import', require.resolve('tsx'), CLI_ENTRY, 'train', '--config', configFile, '--json', ...(options.backend ? ['--backend', options.backend] : [])];
+export function runTrainCli(
+  configFile: string,
+  options: { backend?: string; onEvent?: (e: Event) => void } = {},
+): Promise<TrainOutcome> {
+  const args = [
+    '--import',
+    require.resolve('tsx'),
+    CLI_ENTRY,
+    'train',
+    '--config',
+    configFile,
+    '--json',
+    ...(options.backend ? ['--backend', options.backend] : []),
+  ];
   const child = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: TrainOutcome = { status: 'unknown', seconds: 0, steps: 0, epochLosses: [], firstLoss: undefined, lastLoss: undefined, evaluations: [], lastCheckpoint: undefined, device: undefined, modelLine: undefined };
+  const out: TrainOutcome = {
+    status: 'unknown',
+    seconds: 0,
+    steps: 0,
+    epochLosses: [],
+    firstLoss: undefined,
+    lastLoss: undefined,
+    evaluations: [],
+    lastCheckpoint: undefined,
+    device: undefined,
+    modelLine: undefined,
+  };
   const errors: string[] = [];
   let stderrTail = '';
   let pending = '';
@@ -81,7 +104,11 @@ export function runTrainCli(configFile: string, options: { backend?: string; onE
         out.epochLosses.push(e.meanLoss as number);
         break;
       case 'evaluation':
-        out.evaluations.push({ epoch: e.epoch as number, step: e.step as number, metrics: e.metrics as Record<string, number> });
+        out.evaluations.push({
+          epoch: e.epoch as number,
+          step: e.step as number,
+          metrics: e.metrics as Record<string, number>,
+        });
         break;
       case 'error':
         errors.push(`${String(e.message)}${e.hint ? ` (${String(e.hint)})` : ''}`);
@@ -108,7 +135,12 @@ export function runTrainCli(configFile: string, options: { backend?: string; onE
     child.on('close', (code) => {
       handle(pending);
       if (code === 0 && out.status === 'completed') resolve(out);
-      else reject(new Error(`vembed train --config ${configFile} exited with ${code} (status ${out.status})${errors.length ? `: ${errors.join('; ')}` : ''}\n${stderrTail}`));
+      else
+        reject(
+          new Error(
+            `vembed train --config ${configFile} exited with ${code} (status ${out.status})${errors.length ? `: ${errors.join('; ')}` : ''}\n${stderrTail}`,
+          ),
+        );
     });
   });
 }

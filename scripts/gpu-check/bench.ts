@@ -20,7 +20,11 @@ function flag(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
 }
 
-async function rate(embedder: OnnxPixelEmbedder, pixels: PixelBatch, batches: number): Promise<{ imagesPerSecond: number; out: Float32Array }> {
+async function rate(
+  embedder: OnnxPixelEmbedder,
+  pixels: PixelBatch,
+  batches: number,
+): Promise<{ imagesPerSecond: number; out: Float32Array }> {
   let out = await embedder.embed(pixels); // warm-up: kernels compiled, buffers allocated
   const t0 = performance.now();
   for (let b = 0; b < batches; b++) out = await embedder.embed(pixels);
@@ -44,15 +48,27 @@ async function main(): Promise<void> {
   const cpu = await OnnxPixelEmbedder.create(encoder, { device: 'cpu', threads });
   const onCpu = await rate(cpu, pixels, Number(flag('cpu-batches', '2')));
   await cpu.release();
-  console.log(`${onnxDeviceLine(loaded.ort, 'cpu', threads)}: ${onCpu.imagesPerSecond.toFixed(1)} img/s (batch ${batch}, 224 px, DINOv2-small geometry)`);
+  console.log(
+    `${onnxDeviceLine(loaded.ort, 'cpu', threads)}: ${onCpu.imagesPerSecond.toFixed(1)} img/s (batch ${batch}, 224 px, DINOv2-small geometry)`,
+  );
 
   const gpu = await OnnxPixelEmbedder.create(encoder, { device, threads });
   const onGpu = await rate(gpu, pixels, Number(flag('batches', '10')));
   await gpu.release();
   let maxDiff = 0;
   for (let i = 0; i < onCpu.out.length; i++) maxDiff = Math.max(maxDiff, Math.abs(onCpu.out[i]! - onGpu.out[i]!));
-  console.log(`${onnxDeviceLine(loaded.ort, device, threads)}: ${onGpu.imagesPerSecond.toFixed(1)} img/s; max |difference| to the CPU provider: ${maxDiff.toExponential(2)}`);
-  console.log(JSON.stringify({ device, batch, cpuImagesPerSecond: onCpu.imagesPerSecond, gpuImagesPerSecond: onGpu.imagesPerSecond, maxAbsDiff: maxDiff }));
+  console.log(
+    `${onnxDeviceLine(loaded.ort, device, threads)}: ${onGpu.imagesPerSecond.toFixed(1)} img/s; max |difference| to the CPU provider: ${maxDiff.toExponential(2)}`,
+  );
+  console.log(
+    JSON.stringify({
+      device,
+      batch,
+      cpuImagesPerSecond: onCpu.imagesPerSecond,
+      gpuImagesPerSecond: onGpu.imagesPerSecond,
+      maxAbsDiff: maxDiff,
+    }),
+  );
   encoder.dispose();
 }
 

@@ -30,13 +30,24 @@ const MAX_RENDER_PIXELS = 4096 * 4096;
 // Names of sheets of several objects, borders and backgrounds, which are not one "product".
 const NOT_A_PRODUCT = /collection|set_|_set|sheet|border|pattern|frame|background|banner|icons?_(?:set|pack)|template/i;
 
-export type Rejection = 'size' | 'name' | 'embedded-raster' | 'render-failed' | 'too-large' | 'empty' | 'too-small' | 'too-sparse' | 'duplicate';
+export type Rejection =
+  | 'size'
+  | 'name'
+  | 'embedded-raster'
+  | 'render-failed'
+  | 'too-large'
+  | 'empty'
+  | 'too-small'
+  | 'too-sparse'
+  | 'duplicate';
 
 /** SVG files under `dir`, relative to `root`, sorted. */
 export function listSvgs(root: string, dir: string): string[] {
   const out: string[] = [];
   const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    for (const e of fs
+      .readdirSync(d, { withFileTypes: true })
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
       else if (e.isFile() && e.name.toLowerCase().endsWith('.svg')) out.push(path.relative(root, p));
@@ -86,7 +97,10 @@ export async function renderDrawing(root: string, rel: string): Promise<Drawing 
     const longest = Math.max(meta.width ?? 0, meta.height ?? 0);
     if (!longest) return 'render-failed';
     const density = Math.min(2400, Math.max(1, (72 * RENDER_SIZE) / longest));
-    rgba = await sharp(file, { density, limitInputPixels: MAX_RENDER_PIXELS }).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+    rgba = await sharp(file, { density, limitInputPixels: MAX_RENDER_PIXELS })
+      .ensureAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
   } catch (e) {
     return /pixel limit/i.test((e as Error).message) ? 'too-large' : 'render-failed';
   }
@@ -106,7 +120,12 @@ export async function renderDrawing(root: string, rel: string): Promise<Drawing 
 
 /** A 16x16 greyscale thumbnail on white, to spot the same drawing filed twice. */
 export async function thumbnail(d: Drawing): Promise<Uint8Array> {
-  const buf = await sharp(d.png).flatten({ background: '#ffffff' }).resize(16, 16, { fit: 'fill' }).greyscale().raw().toBuffer();
+  const buf = await sharp(d.png)
+    .flatten({ background: '#ffffff' })
+    .resize(16, 16, { fit: 'fill' })
+    .greyscale()
+    .raw()
+    .toBuffer();
   return new Uint8Array(buf);
 }
 

@@ -13,12 +13,34 @@ import * as path from 'node:path';
 import { Rng } from '../../src/engine/util/rng';
 import { writeDirAtomic } from '../../src/engine/util/atomic';
 import { formatPrepareSummary, prepareSop } from '../../src/engine/data/prepareSop';
-import { listSvgs, precheck, renderDrawing, sha1, thumbnail, thumbnailDistance, type Drawing, type Rejection } from './drawings';
+import {
+  listSvgs,
+  precheck,
+  renderDrawing,
+  sha1,
+  thumbnail,
+  thumbnailDistance,
+  type Drawing,
+  type Rejection,
+} from './drawings';
 import { JPEG_QUALITY, renderView } from './views';
 import { readmeText } from './readme';
 
 /** Openclipart folders used as super classes, in super-class id order. */
-export const CATEGORIES = ['animals', 'buildings', 'computer', 'education', 'food', 'office', 'people', 'plants', 'recreation', 'signs_and_symbols', 'tools', 'transportation'] as const;
+export const CATEGORIES = [
+  'animals',
+  'buildings',
+  'computer',
+  'education',
+  'food',
+  'office',
+  'people',
+  'plants',
+  'recreation',
+  'signs_and_symbols',
+  'tools',
+  'transportation',
+] as const;
 export const PRODUCTS_PER_CATEGORY = 24;
 export const VIEWS_PER_PRODUCT = 5;
 /** Thumbnails closer than this (mean absolute grey difference, 0..255) count as the same drawing. */
@@ -37,7 +59,13 @@ interface Product {
   classId: number;
 }
 
-async function pickDrawings(root: string, category: string, rng: Rng, seenHashes: Set<string>, seenThumbs: Uint8Array[]) {
+async function pickDrawings(
+  root: string,
+  category: string,
+  rng: Rng,
+  seenHashes: Set<string>,
+  seenThumbs: Uint8Array[],
+) {
   const candidates = rng.shuffle(listSvgs(root, category));
   const picked: Drawing[] = [];
   const rejected = new Map<Rejection, number>();
@@ -68,7 +96,8 @@ async function pickDrawings(root: string, category: string, rng: Rng, seenHashes
     seenThumbs.push(thumb);
     picked.push(d);
   }
-  if (picked.length < PRODUCTS_PER_CATEGORY) throw new Error(`${category}: only ${picked.length} usable drawings of ${candidates.length}`);
+  if (picked.length < PRODUCTS_PER_CATEGORY)
+    throw new Error(`${category}: only ${picked.length} usable drawings of ${candidates.length}`);
   return { picked, rejected, examined: candidates.indexOf(picked.at(-1)!.source) + 1 };
 }
 
@@ -76,7 +105,8 @@ async function main() {
   const out = path.resolve(arg('out', path.join(__dirname, '../../data/sample-sop')));
   const root = path.resolve(arg('source', '/usr/share/openclipart/svg'));
   const seed = Number(arg('seed', '2024'));
-  if (!fs.existsSync(root)) throw new Error(`${root} not found: install Debian's openclipart-svg package (apt-get install openclipart-svg)`);
+  if (!fs.existsSync(root))
+    throw new Error(`${root} not found: install Debian's openclipart-svg package (apt-get install openclipart-svg)`);
   const started = Date.now();
   const rng = new Rng(seed);
 
@@ -90,11 +120,20 @@ async function main() {
     const why = [...rejected].map(([k, n]) => `${k} ${n}`).join(', ');
     console.log(`${category}: ${picked.length} drawings from ${examined} examined${why ? ` (skipped: ${why})` : ''}`);
     // Half of each category's products for training, the other half for testing: disjoint products, as in SOP.
-    picked.forEach((drawing, j) => products.push({ category, superClassId: i + 1, drawing, split: j < PRODUCTS_PER_CATEGORY / 2 ? 'train' : 'test', classId: 0 }));
+    picked.forEach((drawing, j) =>
+      products.push({
+        category,
+        superClassId: i + 1,
+        drawing,
+        split: j < PRODUCTS_PER_CATEGORY / 2 ? 'train' : 'test',
+        classId: 0,
+      }),
+    );
   }
   // Class ids: all training products first, then the test products (SOP numbers them the same way).
   let nextClass = 1;
-  for (const split of ['train', 'test'] as const) for (const p of products.filter((x) => x.split === split)) p.classId = nextClass++;
+  for (const split of ['train', 'test'] as const)
+    for (const p of products.filter((x) => x.split === split)) p.classId = nextClass++;
 
   // Views are rendered (asynchronously) into a staging folder next to `out`,
   // which then replaces `out` in one rename.
@@ -121,12 +160,24 @@ async function main() {
     fs.writeFileSync(path.join(staging, 'Ebay_test.txt'), [header, ...lists.test].join('\n') + '\n');
     fs.writeFileSync(
       path.join(staging, 'SOURCES.tsv'),
-      ['class_id\tsplit\tsuper_class\tsource'].concat(products.map((p) => `${p.classId}\t${p.split}\t${p.category}_final\topenclipart-svg/${p.drawing.source}`)).join('\n') + '\n',
+      ['class_id\tsplit\tsuper_class\tsource']
+        .concat(
+          products.map((p) => `${p.classId}\t${p.split}\t${p.category}_final\topenclipart-svg/${p.drawing.source}`),
+        )
+        .join('\n') + '\n',
     );
     const bytes = dirBytes(staging);
     fs.writeFileSync(
       path.join(staging, 'README.md'),
-      readmeText({ categories: CATEGORIES, productsPerCategory: PRODUCTS_PER_CATEGORY, viewsPerProduct: VIEWS_PER_PRODUCT, seed, jpegQuality: JPEG_QUALITY, totalImages: imageId - 1, megabytes: bytes / 1e6 }),
+      readmeText({
+        categories: CATEGORIES,
+        productsPerCategory: PRODUCTS_PER_CATEGORY,
+        viewsPerProduct: VIEWS_PER_PRODUCT,
+        seed,
+        jpegQuality: JPEG_QUALITY,
+        totalImages: imageId - 1,
+        megabytes: bytes / 1e6,
+      }),
     );
     const summary = prepareSop({ sopRoot: staging });
     writeDirAtomic(out, (tmp) => {
@@ -134,8 +185,12 @@ async function main() {
       fs.rmSync(tmp, { recursive: true, force: true });
       fs.renameSync(staging, tmp);
     });
-    console.log(formatPrepareSummary(summary).replace(new RegExp(staging.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'g'), out));
-    console.log(`wrote ${imageId - 1} images (${(dirBytes(out) / 1e6).toFixed(1)} MB) to ${out} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    console.log(
+      formatPrepareSummary(summary).replace(new RegExp(staging.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'g'), out),
+    );
+    console.log(
+      `wrote ${imageId - 1} images (${(dirBytes(out) / 1e6).toFixed(1)} MB) to ${out} in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    );
   } finally {
     fs.rmSync(staging, { recursive: true, force: true });
   }

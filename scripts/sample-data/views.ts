@@ -19,7 +19,10 @@ const CANVASES: ReadonlyArray<[number, number]> = [
 
 export const JPEG_QUALITY = 80;
 
-const hex = (v: number) => Math.max(0, Math.min(255, Math.round(v))).toString(16).padStart(2, '0');
+const hex = (v: number) =>
+  Math.max(0, Math.min(255, Math.round(v)))
+    .toString(16)
+    .padStart(2, '0');
 
 function randomColour(rng: Rng, lightness: [number, number]): string {
   // HSL -> RGB, enough for backgrounds.
@@ -29,7 +32,18 @@ function randomColour(rng: Rng, lightness: [number, number]): string {
   const c = (1 - Math.abs(2 * l - 1)) * s;
   const x = c * (1 - Math.abs(((h / 60) % 2) - 1));
   const m = l - c / 2;
-  const [r, g, b] = h < 60 ? [c, x, 0] : h < 120 ? [x, c, 0] : h < 180 ? [0, c, x] : h < 240 ? [0, x, c] : h < 300 ? [x, 0, c] : [c, 0, x];
+  const [r, g, b] =
+    h < 60
+      ? [c, x, 0]
+      : h < 120
+        ? [x, c, 0]
+        : h < 180
+          ? [0, c, x]
+          : h < 240
+            ? [0, x, c]
+            : h < 300
+              ? [x, 0, c]
+              : [c, 0, x];
   return `#${hex((r + m) * 255)}${hex((g + m) * 255)}${hex((b + m) * 255)}`;
 }
 
@@ -56,7 +70,10 @@ async function background(w: number, h: number, rng: Rng): Promise<Buffer> {
     const noise = Buffer.alloc(gw * gh * 3);
     const base = rng.uniform(light[0], light[1]) * 255;
     for (let i = 0; i < noise.length; i++) noise[i] = Math.max(0, Math.min(255, base + rng.uniform(-40, 40)));
-    return sharp(noise, { raw: { width: gw, height: gh, channels: 3 } }).resize(w, h, { kernel: 'cubic' }).raw().toBuffer();
+    return sharp(noise, { raw: { width: gw, height: gh, channels: 3 } })
+      .resize(w, h, { kernel: 'cubic' })
+      .raw()
+      .toBuffer();
   }
   return sharp(Buffer.from(svg)).flatten({ background: a }).raw().toBuffer();
 }
@@ -86,7 +103,9 @@ function lightPatch(w: number, h: number, rng: Rng): Buffer {
   const cy = rng.uniform(0, 1).toFixed(2);
   const colour = rng.next() < 0.6 ? '#ffffff' : '#000000';
   const opacity = rng.uniform(0.15, 0.4).toFixed(2);
-  return Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}"><defs><radialGradient id="r" cx="${cx}" cy="${cy}" r="0.7"><stop offset="0" stop-color="${colour}" stop-opacity="${opacity}"/><stop offset="1" stop-color="${colour}" stop-opacity="0"/></radialGradient></defs><rect width="100%" height="100%" fill="url(#r)"/></svg>`);
+  return Buffer.from(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}"><defs><radialGradient id="r" cx="${cx}" cy="${cy}" r="0.7"><stop offset="0" stop-color="${colour}" stop-opacity="${opacity}"/><stop offset="1" stop-color="${colour}" stop-opacity="0"/></radialGradient></defs><rect width="100%" height="100%" fill="url(#r)"/></svg>`,
+  );
 }
 
 /** One JPEG view of `drawing`; everything random comes from `rng`. */
@@ -99,7 +118,10 @@ export async function renderView(drawing: Drawing, rng: Rng): Promise<Buffer> {
 
   let object = sharp(drawing.png).resize(longest, longest, { fit: 'inside', kernel: 'lanczos3' });
   if (mirror) object = object.flop();
-  const rotated = await object.rotate(angle, { background: { r: 0, g: 0, b: 0, alpha: 0 } }).png().toBuffer({ resolveWithObject: true });
+  const rotated = await object
+    .rotate(angle, { background: { r: 0, g: 0, b: 0, alpha: 0 } })
+    .png()
+    .toBuffer({ resolveWithObject: true });
   const ow = rotated.info.width;
   const oh = rotated.info.height;
   // Centre plus a shift of up to 15% of the canvas; the object may be cut at the edge.
@@ -112,7 +134,10 @@ export async function renderView(drawing: Drawing, rng: Rng): Promise<Buffer> {
     .extend({ top: margin, bottom: margin, left: margin, right: margin, background: { r: 0, g: 0, b: 0, alpha: 0 } })
     .png()
     .toBuffer();
-  const placed = await sharp(padded).extract({ left: margin - x, top: margin - y, width: w, height: h }).png().toBuffer();
+  const placed = await sharp(padded)
+    .extract({ left: margin - x, top: margin - y, width: w, height: h })
+    .png()
+    .toBuffer();
 
   const bg = await background(w, h, rng);
   const brightness = rng.uniform(0.75, 1.2);

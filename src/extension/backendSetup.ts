@@ -30,7 +30,11 @@ export const GPU_BACKENDS = [
   },
 ] as const;
 
-export async function runDoctor(controller: RunController, cwd: string, output: vscode.LogOutputChannel): Promise<void> {
+export async function runDoctor(
+  controller: RunController,
+  cwd: string,
+  output: vscode.LogOutputChannel,
+): Promise<void> {
   const lines: string[] = [];
   const exit = await controller.runTask('doctor', ['doctor'], cwd, 'doctor');
   if (!exit) return;
@@ -43,7 +47,13 @@ export async function runDoctor(controller: RunController, cwd: string, output: 
   else void vscode.window.showInformationMessage(`vembed computes on: ${selected}. Details in the vembed output.`);
 }
 
-function run(cmd: string, args: string[], cwd: string, onLine: (l: string) => void, token: vscode.CancellationToken): Promise<number> {
+function run(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  onLine: (l: string) => void,
+  token: vscode.CancellationToken,
+): Promise<number> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd, shell: process.platform === 'win32' });
     const forward = (chunk: Buffer) => chunk.toString('utf8').split(/\r?\n/).filter(Boolean).forEach(onLine);
@@ -64,7 +74,12 @@ function run(cmd: string, args: string[], cwd: string, onLine: (l: string) => vo
  * so they need internet), then run Doctor, which names missing CUDA
  * libraries.
  */
-export async function installGpuBackend(context: vscode.ExtensionContext, controller: RunController, output: vscode.LogOutputChannel, cwd: string): Promise<void> {
+export async function installGpuBackend(
+  context: vscode.ExtensionContext,
+  controller: RunController,
+  output: vscode.LogOutputChannel,
+  cwd: string,
+): Promise<void> {
   if (!controller.ensureTrusted('install packages')) return;
   const picked = await vscode.window.showQuickPick(
     GPU_BACKENDS.map((b) => ({ label: b.label, description: b.description, detail: b.detail, backend: b })),
@@ -74,16 +89,23 @@ export async function installGpuBackend(context: vscode.ExtensionContext, contro
   const { spec, npmArgs, download } = picked.backend;
   const dir = backendsDir(context);
   fs.mkdirSync(dir, { recursive: true });
-  if (!fs.existsSync(`${dir}/package.json`)) fs.writeFileSync(`${dir}/package.json`, JSON.stringify({ name: 'vembed-backends', private: true }, null, 2));
+  if (!fs.existsSync(`${dir}/package.json`))
+    fs.writeFileSync(`${dir}/package.json`, JSON.stringify({ name: 'vembed-backends', private: true }, null, 2));
   output.show(true);
   const code = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `vembed: installing ${spec}`, cancellable: true },
     async (progress, token) => {
       progress.report({ message: `npm install (${download})` });
-      return run('npm', ['install', '--no-audit', '--no-fund', '--prefix', dir, ...npmArgs, spec], dir, (l) => {
-        output.info(`[install] ${l}`);
-        progress.report({ message: l.slice(0, 120) });
-      }, token);
+      return run(
+        'npm',
+        ['install', '--no-audit', '--no-fund', '--prefix', dir, ...npmArgs, spec],
+        dir,
+        (l) => {
+          output.info(`[install] ${l}`);
+          progress.report({ message: l.slice(0, 120) });
+        },
+        token,
+      );
     },
   );
   if (code !== 0) {

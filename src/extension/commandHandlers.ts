@@ -33,7 +33,9 @@ async function chooseConfig(arg: unknown): Promise<vscode.TextDocument | undefin
   const globs = vscode.workspace.getConfiguration('vembed').get<string[]>('configGlobs', [...DEFAULT_CONFIG_GLOBS]);
   const found = (await Promise.all(globs.map((g) => vscode.workspace.findFiles(g, '**/node_modules/**', 200)))).flat();
   if (found.length === 0) {
-    void vscode.window.showWarningMessage('vembed: no training config found. Open one (e.g. examples/dinov2_i2i.yaml) or create a *_i2i.yaml file.');
+    void vscode.window.showWarningMessage(
+      'vembed: no training config found. Open one (e.g. examples/dinov2_i2i.yaml) or create a *_i2i.yaml file.',
+    );
     return undefined;
   }
   const pick = await vscode.window.showQuickPick(
@@ -50,7 +52,8 @@ export function registerCommands(
   runs: RunController,
   panel: PanelHost,
 ): void {
-  const register = (id: string, handler: (...args: unknown[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, handler));
+  const register = (id: string, handler: (...args: unknown[]) => unknown) =>
+    context.subscriptions.push(vscode.commands.registerCommand(id, handler));
 
   register(COMMAND_IDS.validateConfig, async (arg: unknown) => {
     const doc = await chooseConfig(arg);
@@ -58,13 +61,18 @@ export function registerCommands(
     const name = path.basename(doc.fileName);
     const found = language.refresh(doc);
     if (!found) {
-      void vscode.window.showWarningMessage(`vembed: ${name} does not look like a training config (see the setting vembed.configGlobs).`);
+      void vscode.window.showWarningMessage(
+        `vembed: ${name} does not look like a training config (see the setting vembed.configGlobs).`,
+      );
       return;
     }
     const errors = found.filter((d) => d.severity === 'error').length;
     const warnings = found.filter((d) => d.severity === 'warning').length;
     output.info(`validated ${doc.fileName}: ${errors} error(s), ${warnings} warning(s)`);
-    if (errors === 0) void vscode.window.showInformationMessage(`vembed: ${name} is valid${warnings ? ` (${warnings} warning(s))` : ''}.`);
+    if (errors === 0)
+      void vscode.window.showInformationMessage(
+        `vembed: ${name} is valid${warnings ? ` (${warnings} warning(s))` : ''}.`,
+      );
     else void vscode.window.showErrorMessage(`vembed: ${name} has ${errors} error(s); see the Problems panel.`);
   });
 
@@ -76,7 +84,9 @@ export function registerCommands(
     const problems = language.refresh(doc) ?? [];
     const errors = problems.filter((d) => d.severity === 'error').length;
     if (errors > 0) {
-      void vscode.window.showErrorMessage(`vembed: ${path.basename(doc.fileName)} has ${errors} error(s); fix them before training (see the Problems panel).`);
+      void vscode.window.showErrorMessage(
+        `vembed: ${path.basename(doc.fileName)} has ${errors} error(s); fix them before training (see the Problems panel).`,
+      );
       return;
     }
     const cwd = workingDirectoryFor(doc.uri);
@@ -91,7 +101,11 @@ export function registerCommands(
         if (exit.state.error?.code !== RUN_EXISTS_ERROR) return;
         const choice = await vscode.window.showWarningMessage(
           `vembed: ${exit.state.error.message}`,
-          { modal: true, detail: 'Resume continues it from its latest checkpoint. Overwrite deletes its checkpoints, events and evaluations (other files stay). To keep it, cancel and set another output_dir in the config.' },
+          {
+            modal: true,
+            detail:
+              'Resume continues it from its latest checkpoint. Overwrite deletes its checkpoints, events and evaluations (other files stay). To keep it, cancel and set another output_dir in the config.',
+          },
           'Resume',
           'Overwrite',
         );
@@ -111,7 +125,12 @@ export function registerCommands(
     const key =
       active.length === 1
         ? active[0]![0]
-        : (await vscode.window.showQuickPick(active.map(([k]) => ({ label: vscode.workspace.asRelativePath(k), key: k })), { placeHolder: 'Run to stop' }))?.key;
+        : (
+            await vscode.window.showQuickPick(
+              active.map(([k]) => ({ label: vscode.workspace.asRelativePath(k), key: k })),
+              { placeHolder: 'Run to stop' },
+            )
+          )?.key;
     if (key) await runs.stop(key);
   });
 
@@ -122,7 +141,9 @@ export function registerCommands(
     const state = readRun(dir)?.state;
     const configFile = state?.configFile;
     if (!configFile || !fs.existsSync(configFile)) {
-      void vscode.window.showErrorMessage(`vembed: the config this run was started with is not available (${configFile ?? 'not recorded'}); run "vembed train --config FILE --resume ${dir}" from a terminal.`);
+      void vscode.window.showErrorMessage(
+        `vembed: the config this run was started with is not available (${configFile ?? 'not recorded'}); run "vembed train --config FILE --resume ${dir}" from a terminal.`,
+      );
       return;
     }
     const cwd = workingDirectoryFor(vscode.Uri.file(configFile));
@@ -137,26 +158,51 @@ export function registerCommands(
       canSelectFiles: false,
       openLabel: 'Benchmark this model',
       title: 'Model or checkpoint folder to benchmark',
-      ...(arg instanceof vscode.Uri ? { defaultUri: vscode.Uri.file(path.dirname(arg.fsPath)) } : root ? { defaultUri: vscode.Uri.file(root) } : {}),
+      ...(arg instanceof vscode.Uri
+        ? { defaultUri: vscode.Uri.file(path.dirname(arg.fsPath)) }
+        : root
+          ? { defaultUri: vscode.Uri.file(root) }
+          : {}),
     });
     if (!model?.[0]) return;
-    const sop = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use this SOP folder', title: 'Folder holding Ebay_test.txt' });
+    const sop = await vscode.window.showOpenDialog({
+      canSelectFolders: true,
+      canSelectFiles: false,
+      openLabel: 'Use this SOP folder',
+      title: 'Folder holding Ebay_test.txt',
+    });
     if (!sop?.[0]) return;
     if (!fs.existsSync(path.join(sop[0].fsPath, 'Ebay_test.txt'))) {
-      void vscode.window.showErrorMessage(`vembed: ${sop[0].fsPath} has no Ebay_test.txt; choose the Stanford Online Products folder.`);
+      void vscode.window.showErrorMessage(
+        `vembed: ${sop[0].fsPath} has no Ebay_test.txt; choose the Stanford Online Products folder.`,
+      );
       return;
     }
     const outDir = path.join(model[0].fsPath, 'benchmark-sop');
-    const exit = await runs.runTask('benchmark', ['benchmark', 'sop', '--model_path', model[0].fsPath, '--sop_root', sop[0].fsPath, '--output_dir', outDir], root ?? sop[0].fsPath);
+    const exit = await runs.runTask(
+      'benchmark',
+      ['benchmark', 'sop', '--model_path', model[0].fsPath, '--sop_root', sop[0].fsPath, '--output_dir', outDir],
+      root ?? sop[0].fsPath,
+    );
     if (exit?.state.status === 'completed') panel.showRun(outDir);
   });
 
   register(COMMAND_IDS.prepareSop, async () => {
     if (!runs.ensureTrusted('prepare data')) return;
-    const sop = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Prepare this folder', title: 'Stanford Online Products folder (holding Ebay_train.txt and Ebay_test.txt)' });
+    const sop = await vscode.window.showOpenDialog({
+      canSelectFolders: true,
+      canSelectFiles: false,
+      openLabel: 'Prepare this folder',
+      title: 'Stanford Online Products folder (holding Ebay_train.txt and Ebay_test.txt)',
+    });
     if (!sop?.[0]) return;
-    const exit = await runs.runTask('prepare SOP data', ['prepare-sop', '--sop_root', sop[0].fsPath], workspaceRoot() ?? sop[0].fsPath);
-    if (exit?.state.status === 'completed') void vscode.window.showInformationMessage(`vembed: wrote train.jsonl and val.jsonl in ${sop[0].fsPath}.`);
+    const exit = await runs.runTask(
+      'prepare SOP data',
+      ['prepare-sop', '--sop_root', sop[0].fsPath],
+      workspaceRoot() ?? sop[0].fsPath,
+    );
+    if (exit?.state.status === 'completed')
+      void vscode.window.showInformationMessage(`vembed: wrote train.jsonl and val.jsonl in ${sop[0].fsPath}.`);
   });
 
   register(COMMAND_IDS.openResults, async () => {
@@ -166,7 +212,15 @@ export function registerCommands(
 
   register(COMMAND_IDS.findSimilar, async (arg: unknown) => {
     if (!runs.ensureTrusted('search images')) return;
-    const image = arg instanceof vscode.Uri ? arg : (await vscode.window.showOpenDialog({ canSelectMany: false, filters: { Images: [...SEARCHABLE_IMAGE_EXTENSIONS] } }))?.[0];
+    const image =
+      arg instanceof vscode.Uri
+        ? arg
+        : (
+            await vscode.window.showOpenDialog({
+              canSelectMany: false,
+              filters: { Images: [...SEARCHABLE_IMAGE_EXTENSIONS] },
+            })
+          )?.[0];
     if (!image) return;
     const runDir = await pickRun('Search with the index of which run?');
     if (!runDir) return;
@@ -184,13 +238,23 @@ export function registerCommands(
       return;
     }
     const pick = await vscode.window.showQuickPick(
-      hits.map((h) => ({ label: path.basename(h.path), description: h.score.toFixed(3), detail: h.path, path: h.path })),
+      hits.map((h) => ({
+        label: path.basename(h.path),
+        description: h.score.toFixed(3),
+        detail: h.path,
+        path: h.path,
+      })),
       { placeHolder: `Nearest images to ${path.basename(image.fsPath)}` },
     );
     if (pick) void vscode.commands.executeCommand('vscode.open', vscode.Uri.file(pick.path));
   });
 
   register(COMMAND_IDS.showLog, () => output.show(true));
-  register(COMMAND_IDS.doctor, () => runs.ensureTrusted('run the engine') && runDoctor(runs, workspaceRoot() ?? context.extensionPath, output));
-  register(COMMAND_IDS.installGpuBackend, () => installGpuBackend(context, runs, output, workspaceRoot() ?? context.extensionPath));
+  register(
+    COMMAND_IDS.doctor,
+    () => runs.ensureTrusted('run the engine') && runDoctor(runs, workspaceRoot() ?? context.extensionPath, output),
+  );
+  register(COMMAND_IDS.installGpuBackend, () =>
+    installGpuBackend(context, runs, output, workspaceRoot() ?? context.extensionPath),
+  );
 }

@@ -59,7 +59,11 @@ export function isConfigDocument(doc: vscode.TextDocument): boolean {
 
 function toVscodeDiagnostic(d: ConfigDiagnostic): vscode.Diagnostic {
   const severity =
-    d.severity === 'error' ? vscode.DiagnosticSeverity.Error : d.severity === 'warning' ? vscode.DiagnosticSeverity.Warning : vscode.DiagnosticSeverity.Information;
+    d.severity === 'error'
+      ? vscode.DiagnosticSeverity.Error
+      : d.severity === 'warning'
+        ? vscode.DiagnosticSeverity.Warning
+        : vscode.DiagnosticSeverity.Information;
   const range = d.range ? toRange(d.range) : new vscode.Range(0, 0, 0, 0);
   const diag = new vscode.Diagnostic(range, d.message.replace(/`/g, "'"), severity);
   diag.source = 'vembed';
@@ -89,12 +93,27 @@ export class ConfigLanguage implements vscode.Disposable {
       vscode.workspace.onDidChangeTextDocument((e) => this.schedule(e.document)),
       vscode.workspace.onDidCloseTextDocument((doc) => this.forget(doc)),
       vscode.workspace.onDidChangeConfiguration((e) => {
-        if (e.affectsConfiguration('vembed.configGlobs')) vscode.workspace.textDocuments.forEach((doc) => this.refresh(doc));
+        if (e.affectsConfiguration('vembed.configGlobs'))
+          vscode.workspace.textDocuments.forEach((doc) => this.refresh(doc));
       }),
-      vscode.languages.registerCompletionItemProvider(SELECTOR, { provideCompletionItems: (doc, pos) => this.completions(doc, pos) }, ':', ' ', '/', '-'),
+      vscode.languages.registerCompletionItemProvider(
+        SELECTOR,
+        { provideCompletionItems: (doc, pos) => this.completions(doc, pos) },
+        ':',
+        ' ',
+        '/',
+        '-',
+      ),
       vscode.languages.registerHoverProvider(SELECTOR, { provideHover: (doc, pos) => this.hover(doc, pos) }),
-      vscode.languages.registerCodeActionsProvider(SELECTOR, { provideCodeActions: (doc, range) => this.codeActions(doc, range) }, { providedCodeActionKinds: [vscode.CodeActionKind.QuickFix] }),
-      vscode.languages.registerCodeLensProvider(SELECTOR, { onDidChangeCodeLenses: this.lensChanged.event, provideCodeLenses: (doc) => this.lenses(doc) }),
+      vscode.languages.registerCodeActionsProvider(
+        SELECTOR,
+        { provideCodeActions: (doc, range) => this.codeActions(doc, range) },
+        { providedCodeActionKinds: [vscode.CodeActionKind.QuickFix] },
+      ),
+      vscode.languages.registerCodeLensProvider(SELECTOR, {
+        onDidChangeCodeLenses: this.lensChanged.event,
+        provideCodeLenses: (doc) => this.lenses(doc),
+      }),
     );
     vscode.workspace.textDocuments.forEach((doc) => this.refresh(doc));
   }
@@ -134,7 +153,9 @@ export class ConfigLanguage implements vscode.Disposable {
     const base = baseDirOf(doc);
     const listDir = (rel: string): DirEntry[] | undefined => {
       try {
-        return fs.readdirSync(path.join(base, rel), { withFileTypes: true }).map((e) => ({ name: e.name, isDir: e.isDirectory() }));
+        return fs
+          .readdirSync(path.join(base, rel), { withFileTypes: true })
+          .map((e) => ({ name: e.name, isDir: e.isDirectory() }));
       } catch {
         return undefined;
       }
@@ -169,7 +190,9 @@ export class ConfigLanguage implements vscode.Disposable {
       for (const e of a.edits) edit.replace(doc.uri, toRange(e.range), e.newText);
       action.edit = edit;
       action.isPreferred = a.isPreferred;
-      const match = shown.find((s) => s.code === a.diagnostic.code && a.diagnostic.range && s.range.isEqual(toRange(a.diagnostic.range)));
+      const match = shown.find(
+        (s) => s.code === a.diagnostic.code && a.diagnostic.range && s.range.isEqual(toRange(a.diagnostic.range)),
+      );
       if (match) action.diagnostics = [match];
       return action;
     });
@@ -178,7 +201,14 @@ export class ConfigLanguage implements vscode.Disposable {
   private lenses(doc: vscode.TextDocument): vscode.CodeLens[] {
     const raw = this.raw.get(doc.uri.toString());
     if (!raw) return [];
-    return codeLenses(doc.getText(), raw).map((l) => new vscode.CodeLens(toRange(l.range), { title: l.title, command: LENS_COMMANDS[l.action], arguments: [doc.uri] }));
+    return codeLenses(doc.getText(), raw).map(
+      (l) =>
+        new vscode.CodeLens(toRange(l.range), {
+          title: l.title,
+          command: LENS_COMMANDS[l.action],
+          arguments: [doc.uri],
+        }),
+    );
   }
 
   dispose(): void {

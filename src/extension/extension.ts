@@ -33,9 +33,17 @@ export function activate(context: vscode.ExtensionContext): void {
     },
     log: output,
   });
-  context.subscriptions.push(output, language, controller, panels, vscode.window.registerWebviewPanelSerializer(RESULTS_VIEW_TYPE, panels));
+  context.subscriptions.push(
+    output,
+    language,
+    controller,
+    panels,
+    vscode.window.registerWebviewPanelSerializer(RESULTS_VIEW_TYPE, panels),
+  );
   registerCommands(context, output, language, controller, panels);
-  output.info(`vembed activated; ${vscode.workspace.textDocuments.filter(isConfigDocument).length} config(s) open; workspace ${vscode.workspace.isTrusted ? 'trusted' : 'untrusted: nothing will run'}`);
+  output.info(
+    `vembed activated; ${vscode.workspace.textDocuments.filter(isConfigDocument).length} config(s) open; workspace ${vscode.workspace.isTrusted ? 'trusted' : 'untrusted: nothing will run'}`,
+  );
 }
 
 /** Engine processes are killed with the extension: nothing is left running. */

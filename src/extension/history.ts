@@ -16,13 +16,20 @@ export async function findRuns(): Promise<RunOnDisk[]> {
 export async function pickRun(placeHolder: string): Promise<string | undefined> {
   const runs = await findRuns();
   if (runs.length === 0) {
-    void vscode.window.showInformationMessage(`vembed: no runs found in this workspace (a run folder holds ${EVENTS_FILE}). Train first.`);
+    void vscode.window.showInformationMessage(
+      `vembed: no runs found in this workspace (a run folder holds ${EVENTS_FILE}). Train first.`,
+    );
     return undefined;
   }
   const items = runs.map((r) => ({
     label: vscode.workspace.asRelativePath(r.dir),
     description: summarizeRun(r.state),
-    detail: [r.state.startedAt && new Date(r.state.startedAt).toLocaleString(), r.state.backend && `backend ${r.state.backend}`].filter(Boolean).join(' · '),
+    detail: [
+      r.state.startedAt && new Date(r.state.startedAt).toLocaleString(),
+      r.state.backend && `backend ${r.state.backend}`,
+    ]
+      .filter(Boolean)
+      .join(' · '),
     dir: r.dir,
   }));
   const chosen = await vscode.window.showQuickPick(items, { placeHolder, matchOnDescription: true });

@@ -16,16 +16,31 @@ export interface ImageSearchHit {
 export class ImageSearchError extends Error {}
 
 /** The run's nearest images to `imagePath`; `undefined` when the user cancelled the search. */
-export async function searchRunIndex(runs: RunController, runDir: string, imagePath: string, topK: number, cwd: string): Promise<ImageSearchHit[] | undefined> {
+export async function searchRunIndex(
+  runs: RunController,
+  runDir: string,
+  imagePath: string,
+  topK: number,
+  cwd: string,
+): Promise<ImageSearchHit[] | undefined> {
   const index = findRunIndex(runDir);
-  if (!index) throw new ImageSearchError('that run has no search index yet: benchmark it first ("vembed: Evaluate"), which builds one');
-  const exit = await runs.runTask('search', ['search', '--index', index, '--image', imagePath, '--k', String(topK)], cwd);
+  if (!index)
+    throw new ImageSearchError(
+      'that run has no search index yet: benchmark it first ("vembed: Evaluate"), which builds one',
+    );
+  const exit = await runs.runTask(
+    'search',
+    ['search', '--index', index, '--image', imagePath, '--k', String(topK)],
+    cwd,
+  );
   if (!exit || exit.state.status !== 'completed') {
     // Failures were shown by runTask (with the engine's message and Show Log); a cancel is no error.
-    if (exit?.state.status === 'failed') throw new ImageSearchError(exit.state.error?.message ?? 'the search failed (see the vembed log)');
+    if (exit?.state.status === 'failed')
+      throw new ImageSearchError(exit.state.error?.message ?? 'the search failed (see the vembed log)');
     return undefined;
   }
   const results = exit.state.outputs?.results;
-  if (!results || !fs.existsSync(results)) throw new ImageSearchError('the search produced no results file (see the vembed log)');
+  if (!results || !fs.existsSync(results))
+    throw new ImageSearchError('the search produced no results file (see the vembed log)');
   return JSON.parse(fs.readFileSync(results, 'utf8')) as ImageSearchHit[];
 }

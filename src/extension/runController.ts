@@ -31,9 +31,14 @@ export class RunController implements vscode.Disposable {
   /** Nothing runs in an untrusted workspace; say so instead of failing silently. */
   ensureTrusted(what: string): boolean {
     if (vscode.workspace.isTrusted) return true;
-    void vscode.window.showWarningMessage(`vembed does not ${what} in an untrusted workspace. Trust the workspace to run the engine; config IntelliSense works either way.`, 'Manage Workspace Trust').then((choice) => {
-      if (choice) void vscode.commands.executeCommand('workbench.trust.manage');
-    });
+    void vscode.window
+      .showWarningMessage(
+        `vembed does not ${what} in an untrusted workspace. Trust the workspace to run the engine; config IntelliSense works either way.`,
+        'Manage Workspace Trust',
+      )
+      .then((choice) => {
+        if (choice) void vscode.commands.executeCommand('workbench.trust.manage');
+      });
     return false;
   }
 
@@ -52,30 +57,53 @@ export class RunController implements vscode.Disposable {
   }
 
   private log(label: string, p: EngineProcess): void {
-    p.on('log', (line, stream) => (stream === 'stderr' ? this.output.warn(`[${label}] ${line}`) : this.output.info(`[${label}] ${line}`)));
+    p.on('log', (line, stream) =>
+      stream === 'stderr' ? this.output.warn(`[${label}] ${line}`) : this.output.info(`[${label}] ${line}`),
+    );
     p.on('event', (e: EngineEvent) => {
       if (e.type === 'log') this.output.info(`[${label}] ${e.message}`);
       else if (e.type === 'warning') this.output.warn(`[${label}] ${e.message}`);
       else if (e.type === 'error') this.output.error(`[${label}] ${e.message}${e.hint ? ` (${e.hint})` : ''}`);
       else if (e.type === 'checkpoint') this.output.info(`[${label}] saved ${e.path}`);
-      else if (e.type === 'evaluation') this.output.info(`[${label}] evaluation epoch ${e.epoch}: ${JSON.stringify(e.metrics)}`);
+      else if (e.type === 'evaluation')
+        this.output.info(`[${label}] evaluation epoch ${e.epoch}: ${JSON.stringify(e.metrics)}`);
     });
   }
 
   private async reportExit(label: string, exit: EngineExit): Promise<void> {
-    this.output.info(`[${label}] engine exited with code ${exit.code}${exit.signal ? ` (${exit.signal})` : ''}: ${exit.state.status}`);
+    this.output.info(
+      `[${label}] engine exited with code ${exit.code}${exit.signal ? ` (${exit.signal})` : ''}: ${exit.state.status}`,
+    );
     if (exit.state.status !== 'failed') return;
     // The engine refused an output_dir holding an earlier run: the Train command asks what to do instead.
     if (exit.state.error?.code === RUN_EXISTS_ERROR) return;
     const tail = exit.logTail.slice(-5).join('\n');
-    const message = exit.state.error ? exit.state.error.message : `the engine exited with code ${exit.code ?? exit.signal}`;
-    const choice = await vscode.window.showErrorMessage(`vembed ${label} failed: ${message}`, { detail: tail, modal: false }, 'Show Log');
+    const message = exit.state.error
+      ? exit.state.error.message
+      : `the engine exited with code ${exit.code ?? exit.signal}`;
+    const choice = await vscode.window.showErrorMessage(
+      `vembed ${label} failed: ${message}`,
+      { detail: tail, modal: false },
+      'Show Log',
+    );
     if (choice === 'Show Log') void vscode.commands.executeCommand(COMMAND_IDS.showLog);
   }
 
   /** Training: a background run followed by the status bar (and the panel). */
-  startTraining(configFile: string, cwd: string, outputDir: string, resume?: string, overwrite = false): EngineProcess | undefined {
-    const args = ['train', '--config', configFile, ...(resume ? ['--resume', resume] : []), ...(overwrite ? ['--overwrite'] : [])];
+  startTraining(
+    configFile: string,
+    cwd: string,
+    outputDir: string,
+    resume?: string,
+    overwrite = false,
+  ): EngineProcess | undefined {
+    const args = [
+      'train',
+      '--config',
+      configFile,
+      ...(resume ? ['--resume', resume] : []),
+      ...(overwrite ? ['--overwrite'] : []),
+    ];
     let p: EngineProcess;
     try {
       p = this.registry.start(outputDir, engineLaunch(this.context, args, cwd, true), 'training');
@@ -132,7 +160,10 @@ export class RunController implements vscode.Disposable {
           const pct = e.total ? Math.min(100, (100 * e.done) / e.total) : undefined;
           const increment = pct !== undefined ? pct - last : undefined;
           if (pct !== undefined) last = pct;
-          progress.report({ message: `${e.task}${e.total ? ` ${e.done}/${e.total}` : ''}${e.message ? `: ${e.message}` : ''}`, ...(increment !== undefined ? { increment } : {}) });
+          progress.report({
+            message: `${e.task}${e.total ? ` ${e.done}/${e.total}` : ''}${e.message ? `: ${e.message}` : ''}`,
+            ...(increment !== undefined ? { increment } : {}),
+          });
         });
         return p.exited;
       },

@@ -6,7 +6,11 @@ import { COMMAND_IDS } from './commands';
 function eta(seconds: number | undefined): string {
   if (seconds === undefined || !Number.isFinite(seconds)) return '';
   const s = Math.round(seconds);
-  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, '0')}m`;
+  return s < 60
+    ? `${s}s`
+    : s < 3600
+      ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
+      : `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, '0')}m`;
 }
 
 export class RunStatusBar implements vscode.Disposable {
@@ -55,7 +59,8 @@ export class RunStatusBar implements vscode.Disposable {
         .filter((l, i) => l !== '' || i === 5)
         .join('\n\n'),
     );
-    this.item.backgroundColor = state.status === 'failed' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
+    this.item.backgroundColor =
+      state.status === 'failed' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
     this.item.show();
   }
 

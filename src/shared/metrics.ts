@@ -34,7 +34,10 @@ export interface ComparisonRow {
 }
 
 /** One row per metric either side has, in table order. */
-export function comparisonRows(before: Readonly<Record<string, number>>, after: Readonly<Record<string, number>>): ComparisonRow[] {
+export function comparisonRows(
+  before: Readonly<Record<string, number>>,
+  after: Readonly<Record<string, number>>,
+): ComparisonRow[] {
   const names = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort(compareMetrics);
   return names.map((metric) => {
     const b = before[metric];

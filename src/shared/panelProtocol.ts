@@ -174,13 +174,18 @@ export function parsePanelMessage(x: unknown): ParsedPanelMessage {
       return { ok: true, message: { type: 'ready' } };
     case 'requestThumbnails': {
       if (!Array.isArray(x.images) || !x.images.every(isIndex)) return bad('images must be an array of image indexes');
-      if (x.images.length > MAX_THUMBNAILS_PER_REQUEST) return bad(`at most ${MAX_THUMBNAILS_PER_REQUEST} images per request`);
+      if (x.images.length > MAX_THUMBNAILS_PER_REQUEST)
+        return bad(`at most ${MAX_THUMBNAILS_PER_REQUEST} images per request`);
       return { ok: true, message: { type: 'requestThumbnails', images: x.images as number[] } };
     }
     case 'requestNeighbours':
-      return isIndex(x.query) ? { ok: true, message: { type: 'requestNeighbours', query: x.query } } : bad('query must be a query index');
+      return isIndex(x.query)
+        ? { ok: true, message: { type: 'requestNeighbours', query: x.query } }
+        : bad('query must be a query index');
     case 'openImage':
-      return isIndex(x.image) ? { ok: true, message: { type: 'openImage', image: x.image } } : bad('image must be an image index');
+      return isIndex(x.image)
+        ? { ok: true, message: { type: 'openImage', image: x.image } }
+        : bad('image must be an image index');
     case 'openSearchHit':
       if (!isShortString(x.requestId, 100) || !isIndex(x.index)) return bad('needs requestId and index');
       return { ok: true, message: { type: 'openSearchHit', requestId: x.requestId, index: x.index } };
@@ -191,13 +196,26 @@ export function parsePanelMessage(x: unknown): ParsedPanelMessage {
       if (!isObject(s)) return bad('source missing');
       if (s.kind === 'bytes') {
         if (!isShortString(s.mime, 100) || !/^image\//.test(s.mime)) return bad(`not an image type: ${String(s.mime)}`);
-        if (typeof s.base64 !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(s.base64)) return bad('base64 data missing or malformed');
-        if ((s.base64.length * 3) / 4 > MAX_SEARCH_IMAGE_BYTES + 3) return bad(`image larger than ${MAX_SEARCH_IMAGE_BYTES / 1024 / 1024} MiB`);
-        return { ok: true, message: { type: 'searchImage', requestId: x.requestId, name: x.name, source: { kind: 'bytes', mime: s.mime, base64: s.base64 } } };
+        if (typeof s.base64 !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(s.base64))
+          return bad('base64 data missing or malformed');
+        if ((s.base64.length * 3) / 4 > MAX_SEARCH_IMAGE_BYTES + 3)
+          return bad(`image larger than ${MAX_SEARCH_IMAGE_BYTES / 1024 / 1024} MiB`);
+        return {
+          ok: true,
+          message: {
+            type: 'searchImage',
+            requestId: x.requestId,
+            name: x.name,
+            source: { kind: 'bytes', mime: s.mime, base64: s.base64 },
+          },
+        };
       }
       if (s.kind === 'uri') {
         if (!isShortString(s.uri, 4096)) return bad('uri missing');
-        return { ok: true, message: { type: 'searchImage', requestId: x.requestId, name: x.name, source: { kind: 'uri', uri: s.uri } } };
+        return {
+          ok: true,
+          message: { type: 'searchImage', requestId: x.requestId, name: x.name, source: { kind: 'uri', uri: s.uri } },
+        };
       }
       return bad(`unknown source kind ${String(s.kind)}`);
     }

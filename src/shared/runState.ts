@@ -49,7 +49,17 @@ export interface RunState {
 export const MAX_POINTS = 4000;
 
 export function initialRunState(): RunState {
-  return { status: 'starting', step: 0, epoch: 0, lossCurve: [], lrCurve: [], thin: 1, evaluations: [], checkpoints: [], warnings: [] };
+  return {
+    status: 'starting',
+    step: 0,
+    epoch: 0,
+    lossCurve: [],
+    lrCurve: [],
+    thin: 1,
+    evaluations: [],
+    checkpoints: [],
+    warnings: [],
+  };
 }
 
 /** Keep every other point (doubling `thin`) when a curve is full. */
@@ -88,8 +98,12 @@ export function reduceRun(state: RunState, e: EngineEvent): RunState {
         ...(e.imagesPerSecond !== undefined ? { imagesPerSecond: e.imagesPerSecond } : {}),
         ...(e.etaSeconds !== undefined ? { etaSeconds: e.etaSeconds } : {}),
         // A resumed run repeats no steps, but keep the curves monotonic regardless.
-        lossCurve: onCurve ? [...base.lossCurve.filter((p) => p.step < e.step), { step: e.step, value: e.loss }] : base.lossCurve,
-        lrCurve: onCurve ? [...base.lrCurve.filter((p) => p.step < e.step), { step: e.step, value: e.lr }] : base.lrCurve,
+        lossCurve: onCurve
+          ? [...base.lossCurve.filter((p) => p.step < e.step), { step: e.step, value: e.loss }]
+          : base.lossCurve,
+        lrCurve: onCurve
+          ? [...base.lrCurve.filter((p) => p.step < e.step), { step: e.step, value: e.lr }]
+          : base.lrCurve,
       };
     }
     case 'epoch':
@@ -100,11 +114,17 @@ export function reduceRun(state: RunState, e: EngineEvent): RunState {
       return { ...state, evaluations: [...others, record].sort((a, b) => a.epoch - b.epoch || a.step - b.step) };
     }
     case 'checkpoint':
-      return { ...state, checkpoints: [...state.checkpoints, { path: e.path, step: e.step, epoch: e.epoch, kind: e.kind }] };
+      return {
+        ...state,
+        checkpoints: [...state.checkpoints, { path: e.path, step: e.step, epoch: e.epoch, kind: e.kind }],
+      };
     case 'warning':
       return { ...state, warnings: [...state.warnings, e.message] };
     case 'error':
-      return { ...state, error: { code: e.code, message: e.message, ...(e.hint !== undefined ? { hint: e.hint } : {}) } };
+      return {
+        ...state,
+        error: { code: e.code, message: e.message, ...(e.hint !== undefined ? { hint: e.hint } : {}) },
+      };
     case 'finished':
       return {
         ...state,
@@ -128,7 +148,10 @@ export function foldRun(events: Iterable<EngineEvent>): RunState {
 
 /** The best value of a metric over the run's evaluations (after training, i.e. epoch > 0). */
 export function bestMetric(state: RunState, metric = 'recall@1'): number | undefined {
-  const values = state.evaluations.filter((r) => r.epoch > 0).map((r) => r.metrics[metric]).filter((v): v is number => typeof v === 'number');
+  const values = state.evaluations
+    .filter((r) => r.epoch > 0)
+    .map((r) => r.metrics[metric])
+    .filter((v): v is number => typeof v === 'number');
   return values.length ? Math.max(...values) : undefined;
 }
 

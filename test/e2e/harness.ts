@@ -17,8 +17,25 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { installExtension, makeSessionDirs, sessionEnv, startCodeServer, writeUserSettings, type RunningCodeServer, type SessionDirs } from './harness/code-server';
-import { groupLeader, killGroup, markedProcesses, newMarker, ownerIsGone, sweep, sweepOrphans, type ProcInfo } from './harness/processes';
+import {
+  installExtension,
+  makeSessionDirs,
+  sessionEnv,
+  startCodeServer,
+  writeUserSettings,
+  type RunningCodeServer,
+  type SessionDirs,
+} from './harness/code-server';
+import {
+  groupLeader,
+  killGroup,
+  markedProcesses,
+  newMarker,
+  ownerIsGone,
+  sweep,
+  sweepOrphans,
+  type ProcInfo,
+} from './harness/processes';
 import { ARTIFACTS_ROOT, findTools, vsixUnderTest, type E2ETools } from './harness/tools';
 import { Workbench } from './harness/workbench';
 
@@ -100,7 +117,8 @@ function removeOrphanSessionDirs(): void {
     if (!name.startsWith(SESSION_PREFIX)) continue;
     const dir = path.join(os.tmpdir(), name);
     try {
-      if (ownerIsGone(fs.readFileSync(path.join(dir, OWNER_FILE), 'utf8').trim())) fs.rmSync(dir, { recursive: true, force: true });
+      if (ownerIsGone(fs.readFileSync(path.join(dir, OWNER_FILE), 'utf8').trim()))
+        fs.rmSync(dir, { recursive: true, force: true });
     } catch {
       // not a session folder, or another session is removing it
     }

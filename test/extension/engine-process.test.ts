@@ -27,7 +27,10 @@ test('a failing command is reported with its last log lines', async () => {
   assert.equal(exit.code, 1);
   assert.equal(exit.state.status, 'failed');
   assert.ok(exit.state.error, 'the error event is in the state');
-  assert.ok(exit.logTail.some((l) => l.includes('learning_rte')), exit.logTail.join('\n'));
+  assert.ok(
+    exit.logTail.some((l) => l.includes('learning_rte')),
+    exit.logTail.join('\n'),
+  );
 });
 
 test('a node that cannot start is a failed run, not a hang', async () => {
@@ -59,8 +62,14 @@ test('training runs and tasks are told apart by kind, whatever their paths hold 
   try {
     reg.start(runDir, idleLaunch, 'training');
     reg.start(taskKey, idleLaunch, 'task');
-    assert.deepEqual(reg.active('training').map(([k]) => k), [runDir]);
-    assert.deepEqual(reg.active('task').map(([k]) => k), [taskKey]);
+    assert.deepEqual(
+      reg.active('training').map(([k]) => k),
+      [runDir],
+    );
+    assert.deepEqual(
+      reg.active('task').map(([k]) => k),
+      [taskKey],
+    );
     assert.equal(reg.active().length, 2);
   } finally {
     reg.dispose();
@@ -94,7 +103,10 @@ test('an engine that ignores SIGINT is terminated after the grace period', async
   // A script that traps SIGINT and idles stands in for a hung engine.
   const dir = tempDir('hung');
   const script = path.join(dir, 'hung.js');
-  fs.writeFileSync(script, "process.on('SIGINT', () => {}); setInterval(() => {}, 1000); process.stdout.write('up\\n');");
+  fs.writeFileSync(
+    script,
+    "process.on('SIGINT', () => {}); setInterval(() => {}, 1000); process.stdout.write('up\\n');",
+  );
   const p = new EngineProcess({ nodePath: process.execPath, enginePath: script, args: [], cwd: dir }).start();
   await new Promise<void>((resolve) => p.on('log', (l) => l === 'up' && resolve()));
   const started = Date.now();

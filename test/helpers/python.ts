@@ -11,7 +11,11 @@ let python: string | undefined;
 /** Path of the environment's python; sets the environment up on first use. */
 export function referencePython(): string {
   if (python === undefined) {
-    const out = execFileSync('bash', [setupScript], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20 });
+    const out = execFileSync('bash', [setupScript], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 1 << 20,
+    });
     python = out.trim().split('\n').pop() as string;
   }
   return python;
@@ -28,6 +32,7 @@ export function runPython(args: string[], options: { input?: string; cwd?: strin
     // One thread each for torch/BLAS: the tests share two cores with the engine.
     env: { ...process.env, OMP_NUM_THREADS: process.env.OMP_NUM_THREADS ?? '1', TOKENIZERS_PARALLELISM: 'false' },
   });
-  if (r.status !== 0) throw new Error(`python ${args.slice(0, 2).join(' ')} failed (${r.status ?? r.signal}):\n${r.stderr}`);
+  if (r.status !== 0)
+    throw new Error(`python ${args.slice(0, 2).join(' ')} failed (${r.status ?? r.signal}):\n${r.stderr}`);
   return r.stdout;
 }

@@ -15,7 +15,12 @@ export function assertBuilt(): void {
 
 /** Runs `vembed ARGS` in `cwd` on the wasm backend; fails the test with its output when it exits non-zero. */
 export function vembed(args: string[], cwd: string): string {
-  const r = spawnSync(process.execPath, [bin, ...args, '--backend', 'wasm'], { cwd, encoding: 'utf8', timeout: 300_000, env: { ...process.env, VEMBED_THREADS: '1' } });
+  const r = spawnSync(process.execPath, [bin, ...args, '--backend', 'wasm'], {
+    cwd,
+    encoding: 'utf8',
+    timeout: 300_000,
+    env: { ...process.env, VEMBED_THREADS: '1' },
+  });
   assert.equal(r.status, 0, `vembed ${args.join(' ')} failed:\n${r.stderr}\n${r.stdout.slice(-3000)}`);
   return r.stdout;
 }

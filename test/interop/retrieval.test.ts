@@ -36,46 +36,81 @@ before(async () => {
       for (let i = 0; i < noisy.length; i++) noisy[i] = Math.max(0, Math.min(255, noisy[i]! + rng.int(121) - 60));
       const rel = `sup${p % 3}_final/${p}_${v}.png`;
       fs.mkdirSync(path.join(sop, path.dirname(rel)), { recursive: true });
-      await sharp(noisy, { raw: { width: 40, height: 40, channels: 3 } }).extract({ left: v * 2, top: v, width: 32, height: 32 }).png().toFile(path.join(sop, rel));
+      await sharp(noisy, { raw: { width: 40, height: 40, channels: 3 } })
+        .extract({ left: v * 2, top: v, width: 32, height: 32 })
+        .png()
+        .toFile(path.join(sop, rel));
       lines.push(`${id++} ${1000 + p} ${p % 3} ${rel}`);
     }
   }
   fs.writeFileSync(path.join(sop, 'Ebay_test.txt'), lines.join('\n') + '\n');
 });
-after(() => process.env.KEEP_INTEROP ? console.log(work) : fs.rmSync(work, { recursive: true, force: true }));
+after(() => (process.env.KEEP_INTEROP ? console.log(work) : fs.rmSync(work, { recursive: true, force: true })));
 
 test("benchmark sop's Recall@1 and MAP@R equal pytorch-metric-learning's precision_at_1 and mean_average_precision_at_r; Recall@10/100 a numpy count", () => {
   const out = path.join(work, 'bench');
   vembed(['benchmark', 'sop', '--model_path', 'model', '--sop_root', 'sop', '--output_dir', out], work);
   const report = JSON.parse(fs.readFileSync(path.join(out, 'sop_report.json'), 'utf8')) as Record<string, unknown>;
   const metrics = (report.metrics ?? report) as Record<string, number>;
-  const pml = JSON.parse(runPython([path.join(PY, 'sop_metrics.py'), path.join(out, 'embeddings.npy'), path.join(out, 'labels.npy'), '1', '10', '100']).trim()) as Record<string, number>;
-  assert.equal(pml.queries, products.filter((n) => n > 1).reduce((a, n) => a + n, 0), 'one-image products are not queries');
+  const pml = JSON.parse(
+    runPython([
+      path.join(PY, 'sop_metrics.py'),
+      path.join(out, 'embeddings.npy'),
+      path.join(out, 'labels.npy'),
+      '1',
+      '10',
+      '100',
+    ]).trim(),
+  ) as Record<string, number>;
+  assert.equal(
+    pml.queries,
+    products.filter((n) => n > 1).reduce((a, n) => a + n, 0),
+    'one-image products are not queries',
+  );
   // Ratios of small counts: equal up to float rounding.
-  const near = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-6, `${what}: vembed ${a}, reference ${b}`);
+  const near = (a: number, b: number, what: string) =>
+    assert.ok(Math.abs(a - b) < 1e-6, `${what}: vembed ${a}, reference ${b}`);
   near(metrics['recall@1']!, pml.precision_at_1!, 'Recall@1 vs PML precision_at_1');
   near(metrics['map@r']!, pml.map_at_r!, 'MAP@R vs PML mean_average_precision_at_r');
   near(metrics['recall@10']!, pml['recall@10']!, 'Recall@10');
   near(metrics['recall@100']!, pml['recall@100']!, 'Recall@100');
   // A random model on noisy crops: neither perfect nor nothing, so the comparison means something.
-  assert.ok(pml.precision_at_1! > 0 && pml.precision_at_1! < 1 && pml.map_at_r! < pml.precision_at_1!, JSON.stringify(pml));
+  assert.ok(
+    pml.precision_at_1! > 0 && pml.precision_at_1! < 1 && pml.map_at_r! < pml.precision_at_1!,
+    JSON.stringify(pml),
+  );
 });
 
 test('an index from `vembed index build` loads into FAISS IndexFlatIP; FAISS returns the same neighbours and scores as `vembed search`', () => {
   const index = path.join(work, 'index');
   vembed(['index', 'build', '--model', 'model', '--images', path.join(sop, 'Ebay_test.txt'), '--out', index], work);
-  const metadata = fs.readFileSync(path.join(index, 'metadata.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const metadata = fs
+    .readFileSync(path.join(index, 'metadata.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const k = 8;
   for (const query of ['sup0_final/0_1.png', 'sup1_final/4_3.png']) {
     const resultsFile = path.join(work, `results-${path.basename(query)}.json`);
-    vembed(['search', '--index', index, '--image', path.join(sop, query), '--k', String(k), '--out', resultsFile], work);
+    vembed(
+      ['search', '--index', index, '--image', path.join(sop, query), '--k', String(k), '--out', resultsFile],
+      work,
+    );
     // The results file: [{rank, score, path, label}], best first.
-    const list = JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as Array<{ rank: number; score: number; path: string }>;
+    const list = JSON.parse(fs.readFileSync(resultsFile, 'utf8')) as Array<{
+      rank: number;
+      score: number;
+      path: string;
+    }>;
     assert.equal(list.length, k);
     // FAISS gets the query's embedding from vembed embed with the same model.
     const q = path.join(work, 'q.npy');
     vembed(['embed', '--model', 'model', '--out', q, path.join(sop, query)], work);
-    const faiss = JSON.parse(runPython([path.join(PY, 'faiss_search.py'), index, q, String(k)]).trim()) as { rows: number[][]; scores: number[][]; ntotal: number };
+    const faiss = JSON.parse(runPython([path.join(PY, 'faiss_search.py'), index, q, String(k)]).trim()) as {
+      rows: number[][];
+      scores: number[][];
+      ntotal: number;
+    };
     assert.equal(faiss.ntotal, metadata.length);
     const rowOf = (r: { path: string }): number => {
       const i = metadata.findIndex((m) => path.resolve(sop, String(m.path)) === path.resolve(r.path));

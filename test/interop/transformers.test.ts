@@ -26,13 +26,22 @@ let images: string[];
 before(() => {
   assertBuilt();
   work = tempDir('interop-hf');
-  const made = JSON.parse(runPython([path.join(PY, 'make_models.py'), work]).trim().split('\n').pop()!) as { images: string[] };
+  const made = JSON.parse(
+    runPython([path.join(PY, 'make_models.py'), work])
+      .trim()
+      .split('\n')
+      .pop()!,
+  ) as { images: string[] };
   images = made.images;
 });
 after(() => fs.rmSync(work, { recursive: true, force: true }));
 
 /** Embeds `images` with transformers (optionally through a peft adapter) and returns the report and the .npy path. */
-function embedHf(model: string, out: string, options: { adapter?: string } = {}): { file: string; report: Record<string, number | string> } {
+function embedHf(
+  model: string,
+  out: string,
+  options: { adapter?: string } = {},
+): { file: string; report: Record<string, number | string> } {
   const file = path.join(work, out);
   const args = [path.join(PY, 'embed_hf.py'), model, file, ...images];
   if (options.adapter) args.push('--adapter', options.adapter);
@@ -69,7 +78,7 @@ describe('vembed embed equals transformers (its model classes and image processo
   }
 });
 
-describe('what `vembed train` writes loads in peft / transformers and gives vembed\'s embeddings', () => {
+describe("what `vembed train` writes loads in peft / transformers and gives vembed's embeddings", () => {
   let data: string;
   before(async () => {
     data = path.join(work, 'data');
@@ -91,13 +100,18 @@ describe('what `vembed train` writes loads in peft / transformers and gives vemb
 
   test('a LoRA adapter in the default (transformers 5) layout loads with PeftModel.from_pretrained, is applied, and its merged model equals vembed embed', () => {
     const adapter = trainRun('lora5', {});
-    const config = JSON.parse(fs.readFileSync(path.join(adapter, 'adapter_config.json'), 'utf8')) as { target_modules: string[] };
+    const config = JSON.parse(fs.readFileSync(path.join(adapter, 'adapter_config.json'), 'utf8')) as {
+      target_modules: string[];
+    };
     assert.deepEqual(config.target_modules, ['k_proj', 'o_proj', 'q_proj', 'v_proj']);
     const hf = embedHf(path.join(work, 'plain'), 'lora5.hf.npy', { adapter });
     // 2 layers x 4 projections, every B trained away from zero: peft found and filled every adapted layer.
     assert.equal(hf.report.lora_b_tensors, 8);
     assert.equal(hf.report.lora_b_nonzero, 8, 'peft loaded zero LoRA B weights: the names did not match');
-    assert.ok((hf.report.max_abs_adapted_vs_base as number) > 1e-3, `the adapter changes the output (max |adapted - base| ${hf.report.max_abs_adapted_vs_base})`);
+    assert.ok(
+      (hf.report.max_abs_adapted_vs_base as number) > 1e-3,
+      `the adapter changes the output (max |adapted - base| ${hf.report.max_abs_adapted_vs_base})`,
+    );
     assert.ok((hf.report.max_abs_merged_vs_adapted as number) < 1e-5);
     assertSame(embedVembed(adapter, 'lora5.vembed.npy'), hf.file, 'peft merged vs vembed on the adapter');
     // And it is not the base model's output that matched.
@@ -107,25 +121,35 @@ describe('what `vembed train` writes loads in peft / transformers and gives vemb
 
   test("SwiGLU: targets named with transformers 5's names (q_proj, down_proj) train and load in peft as mlp.down_proj, applied, equal to vembed", () => {
     const adapter = trainRun('swiglu5', { lora_target_modules: ['q_proj', 'down_proj'], image_size: 42 }, 'swiglu');
-    const config = JSON.parse(fs.readFileSync(path.join(adapter, 'adapter_config.json'), 'utf8')) as { target_modules: string[] };
+    const config = JSON.parse(fs.readFileSync(path.join(adapter, 'adapter_config.json'), 'utf8')) as {
+      target_modules: string[];
+    };
     assert.deepEqual(config.target_modules, ['down_proj', 'q_proj']);
     const hf = embedHf(path.join(work, 'swiglu'), 'swiglu5.hf.npy', { adapter });
     assert.equal(hf.report.lora_b_tensors, 4);
     assert.equal(hf.report.lora_b_nonzero, 4, 'peft loaded zero LoRA B weights: the names did not match');
-    assert.ok((hf.report.max_abs_adapted_vs_base as number) > 1e-3, `the adapter changes the output (max |adapted - base| ${hf.report.max_abs_adapted_vs_base})`);
+    assert.ok(
+      (hf.report.max_abs_adapted_vs_base as number) > 1e-3,
+      `the adapter changes the output (max |adapted - base| ${hf.report.max_abs_adapted_vs_base})`,
+    );
     assertSame(embedVembed(adapter, 'swiglu5.vembed.npy'), hf.file, 'SwiGLU adapter, peft merged vs vembed');
   });
 
   test('adapter_layout transformers4 writes 4.x names, which vembed reads back to the same embeddings as the 5.x file', () => {
     const adapter4 = trainRun('lora4', { adapter_layout: 'transformers4' });
-    const config = JSON.parse(fs.readFileSync(path.join(adapter4, 'adapter_config.json'), 'utf8')) as { target_modules: string[] };
+    const config = JSON.parse(fs.readFileSync(path.join(adapter4, 'adapter_config.json'), 'utf8')) as {
+      target_modules: string[];
+    };
     assert.deepEqual(config.target_modules, ['dense', 'key', 'query', 'value']);
     // Training is deterministic (same seed), so the 5.x run above trained the same weights.
     const five = path.join(work, 'lora5.vembed.npy');
     assert.ok(fs.existsSync(five), 'runs after the transformers5 test');
     assertSame(embedVembed(adapter4, 'lora4.vembed.npy'), five, '4.x vs 5.x layout');
     // Why 5.x is the default: peft on transformers 5 cannot find 4.x-named layers.
-    assert.throws(() => embedHf(path.join(work, 'plain'), 'lora4.hf.npy', { adapter: adapter4 }), /not found in the base model/);
+    assert.throws(
+      () => embedHf(path.join(work, 'plain'), 'lora4.hf.npy', { adapter: adapter4 }),
+      /not found in the base model/,
+    );
   });
 
   test('a full fine-tuned checkpoint loads with AutoModel.from_pretrained and equals vembed embed', () => {

@@ -1,6 +1,12 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfigText, parseOverride, validateConfigText, formatDiagnostic, type Diagnostic } from '../../src/shared/config/validate';
+import {
+  loadConfigText,
+  parseOverride,
+  validateConfigText,
+  formatDiagnostic,
+  type Diagnostic,
+} from '../../src/shared/config/validate';
 import { CONFIG_KEYS, defaultConfig, resolveKeyName, type KeySpec } from '../../src/shared/config/schema';
 
 /** Diagnostics as `line:col code` (one-based), the form a user sees. */
@@ -29,9 +35,21 @@ describe('config validation', () => {
   });
 
   test('the four problems of the issue are each named at their line', () => {
-    const text = ['model_name: facebook/dinov2-small', 'learning_rte: 1e-4', 'batch_size: "big"', 'loss_type: infonse', 'lr: 1e-4', 'learning_rate: 5.0e-5'].join('\n');
+    const text = [
+      'model_name: facebook/dinov2-small',
+      'learning_rte: 1e-4',
+      'batch_size: "big"',
+      'loss_type: infonse',
+      'lr: 1e-4',
+      'learning_rate: 5.0e-5',
+    ].join('\n');
     const { diagnostics } = validateConfigText(text);
-    assert.deepEqual(where(diagnostics), ['2:1 unknown-key', '3:13 wrong-type', '4:12 unknown-value', '5:1 alias-conflict']);
+    assert.deepEqual(where(diagnostics), [
+      '2:1 unknown-key',
+      '3:13 wrong-type',
+      '4:12 unknown-value',
+      '5:1 alias-conflict',
+    ]);
     assert.match(diagnostics[0]!.message, /Did you mean `learning_rate`\?/);
     assert.deepEqual(diagnostics[0]!.fix, { kind: 'rename-key', to: 'learning_rate' });
     assert.match(diagnostics[1]!.message, /must be an integer, got the string "big"/);
@@ -68,7 +86,9 @@ describe('config validation', () => {
   });
 
   test('out-of-range values propose the nearest allowed value', () => {
-    const d = validateConfigText('lora_dropout: 1.5\nimage_size: 100\nbatch_size: 1\n').diagnostics.filter((x) => x.code === 'out-of-range');
+    const d = validateConfigText('lora_dropout: 1.5\nimage_size: 100\nbatch_size: 1\n').diagnostics.filter(
+      (x) => x.code === 'out-of-range',
+    );
     assert.deepEqual(
       d.map((x) => [x.key, x.fix]),
       [
@@ -84,7 +104,9 @@ describe('config validation', () => {
   });
 
   test('types: booleans written as yes/no get a hint; quoted numbers get a hint; lists and maps are checked', () => {
-    const d = validateConfigText('use_lora: yes\nepochs: "3"\nlora_target_modules: query\ncolumn_mapping: {query_image: img, lable: sku}\n').diagnostics;
+    const d = validateConfigText(
+      'use_lora: yes\nepochs: "3"\nlora_target_modules: query\ncolumn_mapping: {query_image: img, lable: sku}\n',
+    ).diagnostics;
     assert.deepEqual(where(d), ['1:11 wrong-type', '2:9 wrong-type', '3:22 wrong-type', '4:17 unknown-key']);
     assert.match(d[0]!.message, /write true or false/);
     assert.match(d[1]!.message, /Remove the quotes/);
@@ -98,7 +120,9 @@ describe('config validation', () => {
   });
 
   test('cross-key checks: LoRA keys without LoRA, batch not a multiple of the chunk', () => {
-    const d = validateConfigText('use_lora: false\nlora_r: 8\nbatch_size: 30\ngradient_cache_chunk_size: 8\n').diagnostics;
+    const d = validateConfigText(
+      'use_lora: false\nlora_r: 8\nbatch_size: 30\ngradient_cache_chunk_size: 8\n',
+    ).diagnostics;
     assert.deepEqual(where(d), ['2:1 lora-unused', '4:28 chunk-divisor']);
     assert.ok(d.every((x) => x.severity === 'warning'));
   });
@@ -183,7 +207,7 @@ describe('overrides and merging', () => {
 });
 
 describe('the schema table', () => {
-  test('every default passes its own key\'s validation', () => {
+  test("every default passes its own key's validation", () => {
     for (const spec of CONFIG_KEYS as readonly KeySpec[]) {
       const text = `${spec.key}: ${JSON.stringify(spec.default)}\n`;
       const errors = validateConfigText(text).diagnostics.filter((d) => d.severity === 'error' && d.key === spec.key);

@@ -16,7 +16,10 @@ test('the committed JSON Schema and config reference are generated from the curr
 
 test('the JSON Schema lists every key and alias, and nothing else', () => {
   const schema = JSON.parse(fs.readFileSync(path.join(root, 'schemas/vembed-config.schema.json'), 'utf8'));
-  const expected = CONFIG_KEYS.flatMap((s) => [s.key, ...((s as { aliases?: readonly string[] }).aliases ?? [])]).sort();
+  const expected = CONFIG_KEYS.flatMap((s) => [
+    s.key,
+    ...((s as { aliases?: readonly string[] }).aliases ?? []),
+  ]).sort();
   assert.deepEqual(Object.keys(schema.properties).sort(), expected);
   assert.equal(schema.additionalProperties, false);
   assert.deepEqual(schema.properties.loss_type.enum, ['infonce', 'triplet'], 'only implemented values are offered');
@@ -26,7 +29,18 @@ test('the schema VS Code gets through yamlValidation documents but never validat
   const manifest = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
   const url = manifest.contributes.yamlValidation[0].url as string;
   const schema = JSON.parse(fs.readFileSync(path.join(root, url), 'utf8'));
-  const validating = ['enum', 'minimum', 'maximum', 'exclusiveMinimum', 'multipleOf', 'type', 'anyOf', 'items', 'propertyNames', 'minItems'];
+  const validating = [
+    'enum',
+    'minimum',
+    'maximum',
+    'exclusiveMinimum',
+    'multipleOf',
+    'type',
+    'anyOf',
+    'items',
+    'propertyNames',
+    'minItems',
+  ];
   assert.notEqual(schema.additionalProperties, false);
   for (const [key, prop] of Object.entries(schema.properties as Record<string, Record<string, unknown>>)) {
     for (const k of validating) assert.equal(prop[k], undefined, `${key}.${k}`);

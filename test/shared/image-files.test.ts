@@ -9,7 +9,9 @@ import { SEARCHABLE_IMAGE_EXTENSIONS, isSearchableImage } from '../../src/shared
 const manifest = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8'));
 
 function explorerMenuPattern(): RegExp {
-  const item = manifest.contributes.menus['explorer/context'].find((m: { command: string }) => m.command === 'vembed.findSimilar');
+  const item = manifest.contributes.menus['explorer/context'].find(
+    (m: { command: string }) => m.command === 'vembed.findSimilar',
+  );
   const m = /resourceExtname =~ \/(.*)\/(\w*)$/.exec(item.when as string);
   assert.ok(m, `unexpected when-clause: ${item.when}`);
   return new RegExp(m[1]!, m[2]);

@@ -24,7 +24,10 @@ describe('completion', () => {
     const { text, pos } = at('epochs: 3\nlr: 0.001\n|\n');
     const items = complete(text, pos);
     const names = labels(items);
-    assert.ok(!names.includes('epochs') && !names.includes('learning_rate'), 'present keys (and a key set through its alias) are not offered');
+    assert.ok(
+      !names.includes('epochs') && !names.includes('learning_rate'),
+      'present keys (and a key set through its alias) are not offered',
+    );
     const bs = items.find((i) => i.label === 'batch_size')!;
     assert.equal(bs.insertText, 'batch_size: 32');
     assert.match(bs.documentation!, /default `32`/);
@@ -49,11 +52,14 @@ describe('completion', () => {
   });
 
   test('enum values (implemented only), booleans, null and model ids after the colon', () => {
-    assert.deepEqual(labels(complete(...Object.values(at('loss_type: |')) as [string, never])), ['infonce', 'triplet']);
-    assert.deepEqual(labels(complete(...Object.values(at('use_lora: |')) as [string, never])), ['true', 'false']);
-    const proj = labels(complete(...Object.values(at('projection_dim: |')) as [string, never]));
+    assert.deepEqual(labels(complete(...(Object.values(at('loss_type: |')) as [string, never]))), [
+      'infonce',
+      'triplet',
+    ]);
+    assert.deepEqual(labels(complete(...(Object.values(at('use_lora: |')) as [string, never]))), ['true', 'false']);
+    const proj = labels(complete(...(Object.values(at('projection_dim: |')) as [string, never])));
     assert.ok(proj.includes('null'));
-    const models = labels(complete(...Object.values(at('model_name: |')) as [string, never]));
+    const models = labels(complete(...(Object.values(at('model_name: |')) as [string, never])));
     assert.ok(models.includes('facebook/dinov2-small') && models.includes('facebook/dinov2-with-registers-giant'));
   });
 
@@ -78,14 +84,21 @@ describe('completion', () => {
     };
     const env = { listDir: (d: string) => tree[d] };
     const top = complete(...(Object.values(at('data_path: |')) as [string, never]), env);
-    assert.deepEqual(labels(top).filter((l) => l.endsWith('/') || l.includes('.')), ['data/']);
+    assert.deepEqual(
+      labels(top).filter((l) => l.endsWith('/') || l.includes('.')),
+      ['data/'],
+    );
     const inside = complete(...(Object.values(at('data_path: "data/tr|"')) as [string, never]), env);
     assert.deepEqual(
       inside.filter((i) => i.kind === 'file').map((i) => i.insertText),
       ['data/train.jsonl'],
     );
     const roots = complete(...(Object.values(at('image_root: data/|')) as [string, never]), env);
-    assert.deepEqual(roots.filter((i) => i.kind !== 'value').map((i) => i.insertText), ['data/sop'], 'folders only for image_root');
+    assert.deepEqual(
+      roots.filter((i) => i.kind !== 'value').map((i) => i.insertText),
+      ['data/sop'],
+      'folders only for image_root',
+    );
   });
 
   test('list items and column names under their key', () => {
@@ -113,7 +126,10 @@ describe('hover', () => {
   test('an alias, an unknown key, an enum value, a not-implemented key', () => {
     assert.match(hover('lr: 1\n', { line: 0, character: 1 })!.markdown, /`lr` is an alias of `learning_rate`/);
     assert.match(hover('learning_rte: 1\n', { line: 0, character: 1 })!.markdown, /Did you mean `learning_rate`\?/);
-    assert.match(hover('retrieval_mode: t2i\n', { line: 0, character: 17 })!.markdown, /Text to image\.\n\n\*\*Not implemented by vembed\.\*\*/);
+    assert.match(
+      hover('retrieval_mode: t2i\n', { line: 0, character: 17 })!.markdown,
+      /Text to image\.\n\n\*\*Not implemented by vembed\.\*\*/,
+    );
     assert.match(hover('fp16: true\n', { line: 0, character: 1 })!.markdown, /Not implemented by vembed/);
     assert.equal(hover('  - query\n', { line: 0, character: 4 }), undefined);
   });
@@ -128,15 +144,27 @@ describe('quick fixes', () => {
   };
 
   test('rename an unknown key to the suggestion', () => {
-    assert.deepEqual(fixAll('epochs: 2\nlearning_rte: 1e-4\n', 'unknown-key'), { title: "Rename to 'learning_rate'", text: 'epochs: 2\nlearning_rate: 1e-4\n' });
+    assert.deepEqual(fixAll('epochs: 2\nlearning_rte: 1e-4\n', 'unknown-key'), {
+      title: "Rename to 'learning_rate'",
+      text: 'epochs: 2\nlearning_rate: 1e-4\n',
+    });
   });
 
   test('remove a duplicate alias, multi-line values included', () => {
-    assert.equal(fixAll('learning_rate: 0.1\nlr: 0.2\nepochs: 1\n', 'alias-conflict').text, 'learning_rate: 0.1\nepochs: 1\n');
-    assert.equal(fixAll('learning_rate: 0.1\nepochs: 1\nlr: 0.2', 'alias-conflict').text, 'learning_rate: 0.1\nepochs: 1\n');
+    assert.equal(
+      fixAll('learning_rate: 0.1\nlr: 0.2\nepochs: 1\n', 'alias-conflict').text,
+      'learning_rate: 0.1\nepochs: 1\n',
+    );
+    assert.equal(
+      fixAll('learning_rate: 0.1\nepochs: 1\nlr: 0.2', 'alias-conflict').text,
+      'learning_rate: 0.1\nepochs: 1\n',
+    );
     const t = 'use_lora: true\nfp16: true\nlora_target_modules:\n  - query\n  - value\nepochs: 1\n';
     const d = validateConfigText(t).diagnostics.find((x) => x.code === 'ignored-key')!;
-    assert.equal(applyEdits(t, codeActionsFor(t, [d])[0]!.edits), 'use_lora: true\nlora_target_modules:\n  - query\n  - value\nepochs: 1\n');
+    assert.equal(
+      applyEdits(t, codeActionsFor(t, [d])[0]!.edits),
+      'use_lora: true\nlora_target_modules:\n  - query\n  - value\nepochs: 1\n',
+    );
   });
 
   test('set an out-of-range value to the nearest allowed one, and a typo to the known value', () => {
@@ -152,18 +180,32 @@ describe('quick fixes', () => {
       if (actions.length === 0) break;
       text = applyEdits(text, actions[0]!.edits);
     }
-    assert.deepEqual(validateConfigText(text).diagnostics.filter((d) => d.severity === 'error'), []);
+    assert.deepEqual(
+      validateConfigText(text).diagnostics.filter((d) => d.severity === 'error'),
+      [],
+    );
   });
 });
 
 describe('workspace checks', () => {
-  const files: Record<string, 'file' | 'dir'> = { '/ws/data': 'dir', '/ws/data/train.jsonl': 'file', '/ws/models/tiny': 'dir', '/ws/models/tiny/config.json': 'file', '/ws/models/empty': 'dir' };
+  const files: Record<string, 'file' | 'dir'> = {
+    '/ws/data': 'dir',
+    '/ws/data/train.jsonl': 'file',
+    '/ws/models/tiny': 'dir',
+    '/ws/models/tiny/config.json': 'file',
+    '/ws/models/empty': 'dir',
+  };
   const probe: FileProbe = { kind: (p) => files[p] };
-  const codes = (text: string) => diagnoseConfig(text, '/ws', probe).map((d) => `${d.range!.start.line + 1} ${d.code} ${d.severity}`);
+  const codes = (text: string) =>
+    diagnoseConfig(text, '/ws', probe).map((d) => `${d.range!.start.line + 1} ${d.code} ${d.severity}`);
 
   test('paths that do not exist, or are of the wrong kind', () => {
     assert.deepEqual(codes('data_path: data/train.jsonl\nimage_root: data\n'), []);
-    assert.deepEqual(codes('data_path: data/missing.jsonl\nimage_root: data/train.jsonl\nval_data_path: data\n'), ['1 path-missing warning', '2 wrong-type error', '3 wrong-type error']);
+    assert.deepEqual(codes('data_path: data/missing.jsonl\nimage_root: data/train.jsonl\nval_data_path: data\n'), [
+      '1 path-missing warning',
+      '2 wrong-type error',
+      '3 wrong-type error',
+    ]);
   });
 
   test('model_name: a known id, a model folder, a folder without config.json, nonsense', () => {
@@ -178,10 +220,16 @@ describe('workspace checks', () => {
 describe('code lenses and detection', () => {
   test('Train/Validate/Benchmark on a valid config, Validate only with errors, on the first key line', () => {
     const ok = codeLenses('# header\nepochs: 1\n', []);
-    assert.deepEqual(ok.map((l) => l.action), ['train', 'validate', 'benchmark']);
+    assert.deepEqual(
+      ok.map((l) => l.action),
+      ['train', 'validate', 'benchmark'],
+    );
     assert.equal(ok[0]!.range.start.line, 1);
     const bad = 'epochs: x\n';
-    assert.deepEqual(codeLenses(bad, validateConfigText(bad).diagnostics).map((l) => l.action), ['validate']);
+    assert.deepEqual(
+      codeLenses(bad, validateConfigText(bad).diagnostics).map((l) => l.action),
+      ['validate'],
+    );
   });
 
   test('configs are recognised by name or by content, other YAML is left alone', () => {

@@ -8,7 +8,15 @@ test('events round-trip through a JSON line with the envelope', () => {
   assert.equal(line.includes('\n'), false);
   const parsed = parseEventLine(line);
   assert.equal(parsed.kind, 'event');
-  assert.deepEqual(parsed.kind === 'event' && parsed.event, { v: PROTOCOL_VERSION, time: '2026-01-02T03:04:05.000Z', type: 'step', step: 3, epoch: 1, loss: 0.5, lr: 1e-4 });
+  assert.deepEqual(parsed.kind === 'event' && parsed.event, {
+    v: PROTOCOL_VERSION,
+    time: '2026-01-02T03:04:05.000Z',
+    type: 'step',
+    step: 3,
+    epoch: 1,
+    loss: 0.5,
+    lr: 1e-4,
+  });
 });
 
 test('non-events are classified, never thrown', () => {
@@ -17,7 +25,10 @@ test('non-events are classified, never thrown', () => {
   assert.equal(parseEventLine('{"type":"step"}').kind, 'not-an-event', 'no version');
   const future = parseEventLine('{"v":2,"type":"step"}');
   assert.equal(future.kind === 'not-an-event' && future.reason, 'protocol version 2, expected 1');
-  assert.deepEqual(parseEventLine('{"v":1,"time":"t","type":"gpu_temperature"}'), { kind: 'unknown-event', type: 'gpu_temperature' });
+  assert.deepEqual(parseEventLine('{"v":1,"time":"t","type":"gpu_temperature"}'), {
+    kind: 'unknown-event',
+    type: 'gpu_temperature',
+  });
 });
 
 test('LineSplitter reassembles lines split across chunks, CRLF included', () => {

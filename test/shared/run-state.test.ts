@@ -7,14 +7,46 @@ const ev = (b: EventBody) => makeEvent(b, new Date('2026-01-01T00:00:00Z'));
 
 test('a run folds from its events', () => {
   const s = foldRun([
-    ev({ type: 'run_started', command: 'train', backend: 'wasm', device: 'WebAssembly', totalSteps: 4, epochs: 2, runDir: '/r' }),
-    ev({ type: 'evaluation', epoch: 0, step: 0, split: 'val', metrics: { 'recall@1': 0.2 }, numImages: 10, numValidQueries: 9 }),
+    ev({
+      type: 'run_started',
+      command: 'train',
+      backend: 'wasm',
+      device: 'WebAssembly',
+      totalSteps: 4,
+      epochs: 2,
+      runDir: '/r',
+    }),
+    ev({
+      type: 'evaluation',
+      epoch: 0,
+      step: 0,
+      split: 'val',
+      metrics: { 'recall@1': 0.2 },
+      numImages: 10,
+      numValidQueries: 9,
+    }),
     ev({ type: 'step', step: 1, epoch: 1, loss: 2, lr: 0.1 }),
     ev({ type: 'step', step: 2, epoch: 1, loss: 1.5, lr: 0.2, etaSeconds: 10 }),
-    ev({ type: 'evaluation', epoch: 1, step: 2, split: 'val', metrics: { 'recall@1': 0.5 }, numImages: 10, numValidQueries: 9 }),
+    ev({
+      type: 'evaluation',
+      epoch: 1,
+      step: 2,
+      split: 'val',
+      metrics: { 'recall@1': 0.5 },
+      numImages: 10,
+      numValidQueries: 9,
+    }),
     ev({ type: 'checkpoint', path: '/r/checkpoint-epoch-1', step: 2, epoch: 1, kind: 'epoch' }),
     ev({ type: 'step', step: 3, epoch: 2, loss: 1, lr: 0.1 }),
-    ev({ type: 'evaluation', epoch: 2, step: 4, split: 'val', metrics: { 'recall@1': 0.4 }, numImages: 10, numValidQueries: 9 }),
+    ev({
+      type: 'evaluation',
+      epoch: 2,
+      step: 4,
+      split: 'val',
+      metrics: { 'recall@1': 0.4 },
+      numImages: 10,
+      numValidQueries: 9,
+    }),
     ev({ type: 'warning', message: 'w' }),
     ev({ type: 'finished', status: 'completed', seconds: 12 }),
   ]);
@@ -25,7 +57,10 @@ test('a run folds from its events', () => {
     { step: 2, value: 1.5 },
     { step: 3, value: 1 },
   ]);
-  assert.deepEqual(s.evaluations.map((e) => e.epoch), [0, 1, 2]);
+  assert.deepEqual(
+    s.evaluations.map((e) => e.epoch),
+    [0, 1, 2],
+  );
   assert.equal(bestMetric(s), 0.5, 'the best after training, not the before value');
   assert.equal(s.checkpoints.length, 1);
   assert.deepEqual(s.warnings, ['w']);
@@ -40,13 +75,23 @@ test('curves stay bounded on long runs and keep their shape', () => {
   assert.ok(s.lossCurve.length <= MAX_POINTS, String(s.lossCurve.length));
   assert.ok(s.lossCurve.length >= MAX_POINTS / 4);
   assert.equal(s.lossCurve[0]!.step % s.thin, 0);
-  assert.ok(s.lossCurve.every((p, i, a) => i === 0 || p.step > a[i - 1]!.step), 'steps increase');
+  assert.ok(
+    s.lossCurve.every((p, i, a) => i === 0 || p.step > a[i - 1]!.step),
+    'steps increase',
+  );
   assert.ok(s.lossCurve[s.lossCurve.length - 1]!.step > n - 2 * s.thin, 'the latest steps are on the curve');
   assert.equal(s.step, n);
 });
 
 test('an error and a failed finish are kept', () => {
-  const s = foldRun([ev({ type: 'error', code: 'non-finite-loss', message: 'loss is NaN at step 7', hint: 'lower the learning rate' }), ev({ type: 'finished', status: 'failed', seconds: 1 })]);
+  const s = foldRun([
+    ev({ type: 'error', code: 'non-finite-loss', message: 'loss is NaN at step 7', hint: 'lower the learning rate' }),
+    ev({ type: 'finished', status: 'failed', seconds: 1 }),
+  ]);
   assert.equal(s.status, 'failed');
-  assert.deepEqual(s.error, { code: 'non-finite-loss', message: 'loss is NaN at step 7', hint: 'lower the learning rate' });
+  assert.deepEqual(s.error, {
+    code: 'non-finite-loss',
+    message: 'loss is NaN at step 7',
+    hint: 'lower the learning rate',
+  });
 });

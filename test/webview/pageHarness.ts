@@ -60,7 +60,12 @@ export async function startServer(distDir: string, fileRoots: string[]): Promise
         res.writeHead(404).end();
         return;
       }
-      res.writeHead(200, { 'content-type': TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream', 'cache-control': 'no-store' }).end(data);
+      res
+        .writeHead(200, {
+          'content-type': TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream',
+          'cache-control': 'no-store',
+        })
+        .end(data);
     });
   };
   const server = http.createServer((req, res) => {
@@ -68,10 +73,19 @@ export async function startServer(distDir: string, fileRoots: string[]): Promise
     if (url.pathname === '/panel.html') {
       const nonce = makeNonce();
       const theme = url.searchParams.get('theme') === 'light' ? 'light' : 'dark';
-      let html = buildPanelHtml({ cspSource: origin, nonce, scriptUri: `${origin}/dist/main.js`, styleUri: `${origin}/dist/main.css`, title: 'vembed results' });
+      let html = buildPanelHtml({
+        cspSource: origin,
+        nonce,
+        scriptUri: `${origin}/dist/main.js`,
+        styleUri: `${origin}/dist/main.css`,
+        title: 'vembed results',
+      });
       // The host's theme variables (VS Code puts them on <html>), then the stand-in API before the page script.
       html = html.replace('</head>', `<link id="theme" rel="stylesheet" href="${origin}/theme-${theme}.css">\n</head>`);
-      html = html.replace(`<script nonce="${nonce}"`, `<script nonce="${nonce}" src="${origin}/harness.js"></script>\n<script nonce="${nonce}"`);
+      html = html.replace(
+        `<script nonce="${nonce}"`,
+        `<script nonce="${nonce}" src="${origin}/harness.js"></script>\n<script nonce="${nonce}"`,
+      );
       res.writeHead(200, { 'content-type': TYPES['.html']!, 'cache-control': 'no-store' }).end(html);
     } else if (url.pathname.startsWith('/dist/')) {
       send(res, path.join(distDir, path.basename(url.pathname)));
@@ -107,7 +121,15 @@ export async function launch(): Promise<BrowserSession> {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   const context = await browser.newContext({ viewport: { width: 1180, height: 900 }, deviceScaleFactor: 1 });
   return {
@@ -130,7 +152,9 @@ export async function postToPage(page: Page, message: HostMessage): Promise<void
 }
 
 /** What the page recorded: messages it posted, CSP violations, uncaught errors. */
-export async function pageRecords(page: Page): Promise<{ posted: { type: string; [k: string]: unknown }[]; violations: string[]; errors: string[] }> {
+export async function pageRecords(
+  page: Page,
+): Promise<{ posted: { type: string; [k: string]: unknown }[]; violations: string[]; errors: string[] }> {
   return page.evaluate(() => {
     const w = window as unknown as { __posted: { type: string }[]; __violations: string[]; __errors: string[] };
     return { posted: w.__posted, violations: w.__violations, errors: w.__errors };

@@ -43,7 +43,10 @@ after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 function writeRun(dir: string, extraLines: string[] = []): void {
   const events = trainingRunEvents({ runDir: dir, stepsPerEpoch: 30 });
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'events.jsonl'), [...events.map((e) => JSON.stringify(e)), ...extraLines].join('\n') + '\n');
+  fs.writeFileSync(
+    path.join(dir, 'events.jsonl'),
+    [...events.map((e) => JSON.stringify(e)), ...extraLines].join('\n') + '\n',
+  );
   for (const ep of [0, 1, 2]) fs.writeFileSync(path.join(dir, `eval-epoch-${ep}.json`), JSON.stringify(reportJson(ep)));
 }
 
@@ -66,11 +69,16 @@ function session(extra: Partial<ConstructorParameters<typeof PanelSession>[0]> =
   return { s, posted, logs, opened };
 }
 
-const ofType = <T extends HostMessage['type']>(posted: HostMessage[], type: T) => posted.filter((m): m is Extract<HostMessage, { type: T }> => m.type === type);
+const ofType = <T extends HostMessage['type']>(posted: HostMessage[], type: T) =>
+  posted.filter((m): m is Extract<HostMessage, { type: T }> => m.type === type);
 
 test('a run folder reads like the live run, bad lines reported with their numbers', async () => {
   const dir = path.join(tmp, 'torn');
-  writeRun(dir, ['{"v":1,"type":"step","step":', 'not json at all', JSON.stringify({ v: 1, type: 'future_event', time: 'x' })]);
+  writeRun(dir, [
+    '{"v":1,"type":"step","step":',
+    'not json at all',
+    JSON.stringify({ v: 1, type: 'future_event', time: 'x' }),
+  ]);
   const loaded = await loadRunFolder(dir);
   const events = trainingRunEvents({ runDir: dir, stepsPerEpoch: 30 });
   assert.deepEqual(loaded.state, foldRun(events));
@@ -87,7 +95,12 @@ test('a run folder reads like the live run, bad lines reported with their number
 
   const cut = path.join(tmp, 'interrupted');
   fs.mkdirSync(cut);
-  fs.writeFileSync(path.join(cut, 'events.jsonl'), trainingRunEvents({ runDir: cut, upToStep: 10 }).map((e) => JSON.stringify(e)).join('\n'));
+  fs.writeFileSync(
+    path.join(cut, 'events.jsonl'),
+    trainingRunEvents({ runDir: cut, upToStep: 10 })
+      .map((e) => JSON.stringify(e))
+      .join('\n'),
+  );
   const interrupted = await loadRunFolder(cut);
   assert.equal(interrupted.state.status, 'stopped');
   assert.match(interrupted.problems.join('\n'), /without a "finished" event/);
@@ -101,15 +114,33 @@ test('reports and neighbours are found from the events, relative or absolute', a
     neighbours: fixture.neighboursFile,
   });
   // Relative paths in `outputs` are relative to the run folder; missing files are left out.
-  const relative = { ...state, evaluations: [], checkpoints: [], outputs: { report_after: 'eval-epoch-1.json', neighbours: 'nope.json' } };
-  assert.deepEqual(locateRunOutputs(runDir, relative), { after: path.join(runDir, 'eval-epoch-1.json'), neighbours: fixture.neighboursFile });
+  const relative = {
+    ...state,
+    evaluations: [],
+    checkpoints: [],
+    outputs: { report_after: 'eval-epoch-1.json', neighbours: 'nope.json' },
+  };
+  assert.deepEqual(locateRunOutputs(runDir, relative), {
+    after: path.join(runDir, 'eval-epoch-1.json'),
+    neighbours: fixture.neighboursFile,
+  });
   // A benchmark folder without events: its sop_report.json is the report.
-  assert.deepEqual(locateRunOutputs(runDir, { ...state, evaluations: [], outputs: {} }), { after: path.join(runDir, 'sop_report.json'), neighbours: fixture.neighboursFile });
+  assert.deepEqual(locateRunOutputs(runDir, { ...state, evaluations: [], outputs: {} }), {
+    after: path.join(runDir, 'sop_report.json'),
+    neighbours: fixture.neighboursFile,
+  });
   // The Evaluate command benchmarks a checkpoint into <checkpoint>/benchmark-sop.
   const trained = path.join(tmp, 'trained');
   fs.mkdirSync(path.join(trained, 'checkpoint-epoch-2', 'benchmark-sop'), { recursive: true });
   fs.copyFileSync(fixture.neighboursFile, path.join(trained, 'checkpoint-epoch-2', 'benchmark-sop', 'neighbours.json'));
-  const found = locateRunOutputs(trained, { ...state, outputs: {}, checkpoints: [{ path: path.join(trained, 'checkpoint-epoch-1'), step: 1, epoch: 1, kind: 'epoch' }, { path: 'checkpoint-epoch-2', step: 2, epoch: 2, kind: 'final' }] });
+  const found = locateRunOutputs(trained, {
+    ...state,
+    outputs: {},
+    checkpoints: [
+      { path: path.join(trained, 'checkpoint-epoch-1'), step: 1, epoch: 1, kind: 'epoch' },
+      { path: 'checkpoint-epoch-2', step: 2, epoch: 2, kind: 'final' },
+    ],
+  });
   assert.equal(found.neighbours, path.join(trained, 'checkpoint-epoch-2', 'benchmark-sop', 'neighbours.json'));
 });
 
@@ -117,16 +148,32 @@ test('reports: read with the engine reader, in fractions, errors name the file',
   const dir = path.join(tmp, 'reports');
   fs.mkdirSync(dir, { recursive: true });
   const write = (name: string, text: string) => (fs.writeFileSync(path.join(dir, name), text), path.join(dir, name));
-  const anchor = await readReport(write('base.json', JSON.stringify({ 'recall@1': 0.5501, 'recall@10': 0.7109, num_images: 60502, num_valid_queries: 60502, model: 'facebook/dinov2-base' })));
+  const anchor = await readReport(
+    write(
+      'base.json',
+      JSON.stringify({
+        'recall@1': 0.5501,
+        'recall@10': 0.7109,
+        num_images: 60502,
+        num_valid_queries: 60502,
+        model: 'facebook/dinov2-base',
+      }),
+    ),
+  );
   assert.equal(anchor.label, 'facebook/dinov2-base', 'named by its model when no label is given');
   assert.deepEqual(Object.keys(anchor.metrics), ['recall@1', 'recall@10']);
   assert.ok(Math.abs(anchor.metrics['recall@1']! - 0.5501) < 1e-12);
   assert.equal(anchor.numValidQueries, 60502);
   // Reports written in percent (other tools) read the same.
-  const percent = await readReport(write('pct.json', JSON.stringify({ 'recall@1': 55.01, 'map@r': 27.1 })), 'zero-shot');
+  const percent = await readReport(
+    write('pct.json', JSON.stringify({ 'recall@1': 55.01, 'map@r': 27.1 })),
+    'zero-shot',
+  );
   assert.ok(Math.abs(percent.metrics['recall@1']! - 0.5501) < 1e-12);
   assert.equal(percent.label, 'zero-shot');
-  await assert.rejects(readReport(write('torn.json', '{"recall@1": 0.5')), (e: Error) => e.message.startsWith(`${path.join(dir, 'torn.json')}: not valid JSON`));
+  await assert.rejects(readReport(write('torn.json', '{"recall@1": 0.5')), (e: Error) =>
+    e.message.startsWith(`${path.join(dir, 'torn.json')}: not valid JSON`),
+  );
   await assert.rejects(readReport(write('other.json', '{"accuracy": 0.5}')), /other\.json: no metrics found/);
 });
 
@@ -137,27 +184,53 @@ test('benchmark neighbours (engine format): "same product", ranks, super classes
   assert.equal(g.data.rankCap, fixture.rankCap);
   assert.ok(g.inline);
   // The lone image's query counts in no metric and is left out.
-  assert.deepEqual(g.data.queries.map((q) => q.image), fixture.queries.map((q) => q.image));
+  assert.deepEqual(
+    g.data.queries.map((q) => q.image),
+    fixture.queries.map((q) => q.image),
+  );
   assert.equal(g.data.queries.length, fixture.images.length - 1);
-  assert.ok(fixture.queries.some((q) => q.firstCorrectRank === null), 'the fixture has ranks beyond the cap');
+  assert.ok(
+    fixture.queries.some((q) => q.firstCorrectRank === null),
+    'the fixture has ranks beyond the cap',
+  );
   for (const [i, expected] of fixture.queries.entries()) {
     const got = g.data.queries[i]!;
     assert.equal(got.firstCorrectRank, expected.firstCorrectRank, `query ${i}`);
     assert.deepEqual(
       got.neighbours!.map((n) => [n.image, n.score, n.same]),
-      expected.neighbours.map(([img, sc]) => [img, sc, fixture.images[img]!.label === fixture.images[expected.image]!.label]),
+      expected.neighbours.map(([img, sc]) => [
+        img,
+        sc,
+        fixture.images[img]!.label === fixture.images[expected.image]!.label,
+      ]),
     );
   }
   assert.equal(g.data.images[5]!.superClass, fixture.images[5]!.superClass, 'super class from the SOP folder name');
-  assert.equal(g.imagePath(4), path.join(fixture.imageRoot, fixture.images[4]!.path), 'paths resolve against image_root of sop_report.json');
+  assert.equal(
+    g.imagePath(4),
+    path.join(fixture.imageRoot, fixture.images[4]!.path),
+    'paths resolve against image_root of sop_report.json',
+  );
   assert.equal(g.indexOfPath(path.join(fixture.imageRoot, fixture.images[7]!.path)), 7);
   assert.equal(g.neighbours(g.data.queries.length), undefined);
 
   // A small table: metadata super classes and string labels; the lazy form; errors.
   const dir = path.join(tmp, 'small-benchmark');
   fs.mkdirSync(dir, { recursive: true });
-  const table = { numQueries: 3, k: 2, rankCap: 10, indices: Int32Array.from([1, 2, 0, 2, 0, 1]), scores: Float32Array.from([0.5, 0.25, 0.5, 0.125, 0.25, 0.125]), sameClass: Uint8Array.from([0, 1, 0, 0, 1, 0]), firstCorrectRank: Int32Array.from([2, -1, 1]) };
-  writeMetadata(path.join(dir, METADATA_FILE), [{ path: '/photos/a.jpg', label: 'cup-1', super_class: 'cups' }, { path: 'b.jpg', label: 'cup-2' }, { path: 'c.jpg', label: 'cup-1' }]);
+  const table = {
+    numQueries: 3,
+    k: 2,
+    rankCap: 10,
+    indices: Int32Array.from([1, 2, 0, 2, 0, 1]),
+    scores: Float32Array.from([0.5, 0.25, 0.5, 0.125, 0.25, 0.125]),
+    sameClass: Uint8Array.from([0, 1, 0, 0, 1, 0]),
+    firstCorrectRank: Int32Array.from([2, -1, 1]),
+  };
+  writeMetadata(path.join(dir, METADATA_FILE), [
+    { path: '/photos/a.jpg', label: 'cup-1', super_class: 'cups' },
+    { path: 'b.jpg', label: 'cup-2' },
+    { path: 'c.jpg', label: 'cup-1' },
+  ]);
   const manifest = writeNeighbours(dir, table, METADATA_FILE);
   const small = await GallerySource.read(manifest, 2);
   assert.equal(small.inline, false);
@@ -165,7 +238,14 @@ test('benchmark neighbours (engine format): "same product", ranks, super classes
     { image: 0, firstCorrectRank: 2 },
     { image: 2, firstCorrectRank: 1 },
   ]);
-  assert.deepEqual(small.data.images.map((i) => [i.label, i.superClass]), [['cup-1', 'cups'], ['cup-2', undefined], ['cup-1', undefined]]);
+  assert.deepEqual(
+    small.data.images.map((i) => [i.label, i.superClass]),
+    [
+      ['cup-1', 'cups'],
+      ['cup-2', undefined],
+      ['cup-1', undefined],
+    ],
+  );
   assert.deepEqual(small.neighbours(1), [
     { image: 0, score: 0.25, same: true },
     { image: 1, score: 0.125, same: false },
@@ -174,11 +254,19 @@ test('benchmark neighbours (engine format): "same product", ranks, super classes
   assert.equal(small.imagePath(1), path.join(dir, 'b.jpg'), 'no report beside: relative to the folder');
 
   writeMetadata(path.join(dir, METADATA_FILE), [{ path: 'a.jpg' }]);
-  await assert.rejects(GallerySource.read(manifest), (e: Error) => e instanceof GalleryFileError && e.message === `${path.join(dir, METADATA_FILE)}: 1 image records for 3 images in neighbours.json; the files come from different runs`);
+  await assert.rejects(
+    GallerySource.read(manifest),
+    (e: Error) =>
+      e instanceof GalleryFileError &&
+      e.message ===
+        `${path.join(dir, METADATA_FILE)}: 1 image records for 3 images in neighbours.json; the files come from different runs`,
+  );
   writeNeighbours(dir, table);
   await assert.rejects(GallerySource.read(manifest), /names no metadata\.jsonl/);
   fs.writeFileSync(manifest, '{"format": "something-else"}');
-  await assert.rejects(GallerySource.read(manifest), (e: Error) => e.message.startsWith(`${manifest}: not a neighbours manifest`));
+  await assert.rejects(GallerySource.read(manifest), (e: Error) =>
+    e.message.startsWith(`${manifest}: not a neighbours manifest`),
+  );
   assert.equal(superClassFromPath('bicycle_final/1.JPG'), 'bicycle');
   assert.equal(superClassFromPath('1.JPG'), undefined);
 });
@@ -186,7 +274,9 @@ test('benchmark neighbours (engine format): "same product", ranks, super classes
 test('a benchmark folder (report and neighbours, no events) opens without complaint', async () => {
   const bench = path.join(tmp, 'benchmark-only');
   fs.mkdirSync(bench, { recursive: true });
-  for (const f of fs.readdirSync(fixture.runDir)) if (!f.startsWith('eval-') && f !== 'events.jsonl') fs.copyFileSync(path.join(fixture.runDir, f), path.join(bench, f));
+  for (const f of fs.readdirSync(fixture.runDir))
+    if (!f.startsWith('eval-') && f !== 'events.jsonl')
+      fs.copyFileSync(path.join(fixture.runDir, f), path.join(bench, f));
   const { s, posted } = session();
   await s.handle({ type: 'ready' });
   await s.openRun(bench);
@@ -203,7 +293,9 @@ test('a benchmark folder (report and neighbours, no events) opens without compla
 test('thumbnails: made once, refreshed when the image changes, errors name the image', async () => {
   const cache = new ThumbnailCache(path.join(tmp, 'thumb-cache'), { edge: 64 });
   const src = path.join(tmp, 'thumb-src.png');
-  await sharp({ create: { width: 300, height: 150, channels: 3, background: { r: 200, g: 30, b: 30 } } }).png().toFile(src);
+  await sharp({ create: { width: 300, height: 150, channels: 3, background: { r: 200, g: 30, b: 30 } } })
+    .png()
+    .toFile(src);
   const paths = await Promise.all(Array.from({ length: 8 }, () => cache.thumbnail(src)));
   assert.equal(new Set(paths).size, 1, 'concurrent requests share one thumbnail');
   const meta = await sharp(paths[0]!).metadata();
@@ -211,9 +303,15 @@ test('thumbnails: made once, refreshed when the image changes, errors name the i
   const firstWrite = fs.statSync(paths[0]!).mtimeMs;
   assert.equal(await cache.thumbnail(src), paths[0]);
   assert.equal(fs.statSync(paths[0]!).mtimeMs, firstWrite, 'served from the cache, not rewritten');
-  assert.deepEqual(fs.readdirSync(path.dirname(paths[0]!)).filter((f) => f.endsWith('.tmp')), [], 'no temporary files left');
+  assert.deepEqual(
+    fs.readdirSync(path.dirname(paths[0]!)).filter((f) => f.endsWith('.tmp')),
+    [],
+    'no temporary files left',
+  );
 
-  await sharp({ create: { width: 40, height: 80, channels: 3, background: { r: 0, g: 0, b: 200 } } }).png().toFile(src);
+  await sharp({ create: { width: 40, height: 80, channels: 3, background: { r: 0, g: 0, b: 200 } } })
+    .png()
+    .toFile(src);
   fs.utimesSync(src, new Date(), new Date(Date.now() + 5000));
   const changed = await cache.thumbnail(src);
   assert.notEqual(changed, paths[0]);
@@ -221,7 +319,9 @@ test('thumbnails: made once, refreshed when the image changes, errors name the i
 
   const broken = path.join(tmp, 'broken.jpg');
   fs.writeFileSync(broken, 'not an image');
-  await assert.rejects(cache.thumbnail(broken), (e: Error) => e.message.startsWith(`cannot make a thumbnail of ${broken}:`));
+  await assert.rejects(cache.thumbnail(broken), (e: Error) =>
+    e.message.startsWith(`cannot make a thumbnail of ${broken}:`),
+  );
   await assert.rejects(cache.thumbnail(path.join(tmp, 'gone.jpg')), /file not found/);
 });
 
@@ -230,7 +330,10 @@ test('a finished run: snapshot on ready, thumbnails and neighbours by index only
   await s.openRun(runDir);
   assert.equal(posted.length, 0, 'nothing is sent before the page is ready');
   await s.handle({ type: 'ready' });
-  assert.deepEqual(posted.map((m) => m.type), ['run', 'reports', 'gallery']);
+  assert.deepEqual(
+    posted.map((m) => m.type),
+    ['run', 'reports', 'gallery'],
+  );
   const run = ofType(posted, 'run')[0]!;
   assert.equal(run.runDir, runDir);
   assert.equal(run.live, false);
@@ -245,7 +348,10 @@ test('a finished run: snapshot on ready, thumbnails and neighbours by index only
 
   posted.length = 0;
   await s.handle({ type: 'requestThumbnails', images: [0, 5, 5000] });
-  const thumbs = ofType(posted, 'thumbnails').reduce<Record<string, string | null>>((acc, m) => ({ ...acc, ...m.uris }), {});
+  const thumbs = ofType(posted, 'thumbnails').reduce<Record<string, string | null>>(
+    (acc, m) => ({ ...acc, ...m.uris }),
+    {},
+  );
   assert.deepEqual(Object.keys(thumbs).sort(), ['0', '5'], 'an index past the gallery is ignored');
   for (const uri of Object.values(thumbs)) {
     assert.match(uri!, /^https:\/\/file\+\.vscode-resource\.test\/.*\.webp$/);
@@ -260,13 +366,19 @@ test('a finished run: snapshot on ready, thumbnails and neighbours by index only
   await s.handle({ type: 'requestThumbnails', images: ['../../etc/passwd'] });
   await s.handle({ type: 'openFile', path: '/etc/passwd' });
   assert.equal(opened.length, 1);
-  assert.deepEqual(logs, ['results panel: ignored a message from the page: requestThumbnails: images must be an array of image indexes', 'results panel: ignored a message from the page: unknown message type openFile']);
+  assert.deepEqual(logs, [
+    'results panel: ignored a message from the page: requestThumbnails: images must be an array of image indexes',
+    'results panel: ignored a message from the page: unknown message type openFile',
+  ]);
 
   // The page reloaded (panel hidden, then shown): everything again.
   s.pageGone();
   posted.length = 0;
   await s.handle({ type: 'ready' });
-  assert.deepEqual(posted.map((m) => m.type), ['run', 'reports', 'gallery']);
+  assert.deepEqual(
+    posted.map((m) => m.type),
+    ['run', 'reports', 'gallery'],
+  );
   s.dispose();
 });
 
@@ -278,8 +390,26 @@ test('a large gallery sends neighbours on request', async () => {
   const n = 7000;
   const k = 8;
   const indices = Int32Array.from({ length: n * k }, (_, i) => (Math.floor(i / k) + 1 + (i % k)) % n);
-  writeMetadata(path.join(big, METADATA_FILE), Array.from({ length: n }, (_, i) => ({ path: path.join(fixture.imageRoot, fixture.images[i % fixture.images.length]!.path), label: i >> 1 })));
-  writeNeighbours(big, { numQueries: n, k, rankCap: 100, indices, scores: new Float32Array(n * k).fill(0.5), sameClass: new Uint8Array(n * k), firstCorrectRank: new Int32Array(n).fill(3) }, METADATA_FILE);
+  writeMetadata(
+    path.join(big, METADATA_FILE),
+    Array.from({ length: n }, (_, i) => ({
+      path: path.join(fixture.imageRoot, fixture.images[i % fixture.images.length]!.path),
+      label: i >> 1,
+    })),
+  );
+  writeNeighbours(
+    big,
+    {
+      numQueries: n,
+      k,
+      rankCap: 100,
+      indices,
+      scores: new Float32Array(n * k).fill(0.5),
+      sameClass: new Uint8Array(n * k),
+      firstCorrectRank: new Int32Array(n).fill(3),
+    },
+    METADATA_FILE,
+  );
   const { s, posted } = session();
   await s.handle({ type: 'ready' });
   await s.openRun(big);
@@ -289,7 +419,10 @@ test('a large gallery sends neighbours on request', async () => {
   await s.handle({ type: 'requestNeighbours', query: 2 });
   const msg = ofType(posted, 'neighbours')[0]!;
   assert.equal(msg.query, 2);
-  assert.deepEqual(msg.neighbours.map((x) => x.image), [3, 4, 5, 6, 7, 8, 9, 10]);
+  assert.deepEqual(
+    msg.neighbours.map((x) => x.image),
+    [3, 4, 5, 6, 7, 8, 9, 10],
+  );
   s.dispose();
 });
 
@@ -320,7 +453,12 @@ tick();`,
   );
   const { s, posted } = session();
   await s.handle({ type: 'ready' });
-  const engine = new EngineProcess({ nodePath: process.execPath, enginePath: script, args: [recorded, liveDir, fixture.runDir], cwd: tmp });
+  const engine = new EngineProcess({
+    nodePath: process.execPath,
+    enginePath: script,
+    args: [recorded, liveDir, fixture.runDir],
+    cwd: tmp,
+  });
   engine.start();
   await s.openRun(liveDir, engine);
   const exit = await engine.exited;
@@ -333,7 +471,10 @@ tick();`,
   assert.equal(runs[runs.length - 1]!.state.status, 'completed');
   const batches = ofType(posted, 'events');
   // Batched: far fewer messages than events (how many depends on timing: a busy machine may see one burst).
-  assert.ok(batches.length >= 1 && batches.length < events.length / 3, `${batches.length} event messages for ${events.length} events`);
+  assert.ok(
+    batches.length >= 1 && batches.length < events.length / 3,
+    `${batches.length} event messages for ${events.length} events`,
+  );
   // What the page makes of the messages in order equals folding every event.
   let model = initialModel();
   for (const m of posted.slice(posted.indexOf(runs[0]!))) {
@@ -341,18 +482,29 @@ tick();`,
     model = reduce(model, { type: 'host', message: m });
   }
   assert.deepEqual(model.run, foldRun(events));
-  assert.ok(ofType(posted, 'reports').some((m) => Math.abs((m.before?.metrics['recall@1'] ?? 0) - 0.5) < 1e-12), 'reports refreshed when evaluations name them');
+  assert.ok(
+    ofType(posted, 'reports').some((m) => Math.abs((m.before?.metrics['recall@1'] ?? 0) - 0.5) < 1e-12),
+    'reports refreshed when evaluations name them',
+  );
   s.dispose();
 });
 
 test('search by image: dropped bytes reach the hook as a file; hits get thumbnails and labels', async () => {
   const unwired = session();
   await unwired.s.handle({ type: 'ready' });
-  await unwired.s.handle({ type: 'searchImage', requestId: 'page-1', name: 'q.png', source: { kind: 'bytes', mime: 'image/png', base64: 'iVBORw0KGgo=' } });
+  await unwired.s.handle({
+    type: 'searchImage',
+    requestId: 'page-1',
+    name: 'q.png',
+    source: { kind: 'bytes', mime: 'image/png', base64: 'iVBORw0KGgo=' },
+  });
   assert.match(ofType(unwired.posted, 'searchFailed')[0]!.message, /not connected to the engine/);
 
   const requests: SearchImageRequest[] = [];
-  const hits = [3, 1, 8].map((i, r) => ({ path: path.join(fixture.imageRoot, fixture.images[i]!.path), score: 0.9 - r / 10 }));
+  const hits = [3, 1, 8].map((i, r) => ({
+    path: path.join(fixture.imageRoot, fixture.images[i]!.path),
+    score: 0.9 - r / 10,
+  }));
   const { s, posted, opened } = session({
     searchImage: async (req) => {
       requests.push(req);
@@ -362,38 +514,76 @@ test('search by image: dropped bytes reach the hook as a file; hits get thumbnai
   await s.handle({ type: 'ready' });
   await s.openRun(runDir);
   const bytes = fs.readFileSync(path.join(fixture.imageRoot, fixture.images[0]!.path));
-  await s.handle({ type: 'searchImage', requestId: 'page-7', name: 'query.png', source: { kind: 'bytes', mime: 'image/png', base64: bytes.toString('base64') } });
+  await s.handle({
+    type: 'searchImage',
+    requestId: 'page-7',
+    name: 'query.png',
+    source: { kind: 'bytes', mime: 'image/png', base64: bytes.toString('base64') },
+  });
   assert.equal(requests.length, 1);
   assert.equal(requests[0]!.runDir, runDir);
   assert.equal(requests[0]!.topK, 5);
   assert.deepEqual(fs.readFileSync(requests[0]!.imagePath), bytes, 'the engine gets the same bytes');
   const result = ofType(posted, 'searchResult')[0]!;
   assert.equal(result.requestId, 'page-7');
-  assert.deepEqual(result.hits.map((h) => [h.path, h.score, h.label, h.superClass]), hits.map((h, r) => [h.path, h.score, fixture.images[[3, 1, 8][r]!]!.label, fixture.images[[3, 1, 8][r]!]!.superClass]));
+  assert.deepEqual(
+    result.hits.map((h) => [h.path, h.score, h.label, h.superClass]),
+    hits.map((h, r) => [
+      h.path,
+      h.score,
+      fixture.images[[3, 1, 8][r]!]!.label,
+      fixture.images[[3, 1, 8][r]!]!.superClass,
+    ]),
+  );
   assert.ok(result.hits.every((h) => h.thumbnail?.endsWith('.webp')));
   await s.handle({ type: 'openSearchHit', requestId: 'page-7', index: 2 });
   await s.handle({ type: 'openSearchHit', requestId: 'page-0', index: 0 });
   assert.deepEqual(opened, [hits[2]!.path]);
 
   // From the explorer: a file URI; only image files.
-  await s.handle({ type: 'searchImage', requestId: 'page-8', name: 'x', source: { kind: 'uri', uri: pathToFileURL(path.join(fixture.imageRoot, fixture.images[2]!.path)).href } });
+  await s.handle({
+    type: 'searchImage',
+    requestId: 'page-8',
+    name: 'x',
+    source: { kind: 'uri', uri: pathToFileURL(path.join(fixture.imageRoot, fixture.images[2]!.path)).href },
+  });
   assert.equal(requests[1]!.imagePath, path.join(fixture.imageRoot, fixture.images[2]!.path));
   assert.ok(ofType(posted, 'searchResult')[1]!.query.thumbnail?.endsWith('.webp'));
-  await s.handle({ type: 'searchImage', requestId: 'page-9', name: 'x', source: { kind: 'uri', uri: pathToFileURL(path.join(runDir, 'events.jsonl')).href } });
-  assert.match(ofType(posted, 'searchFailed').find((m) => m.requestId === 'page-9')!.message, /events\.jsonl is not an image/);
+  await s.handle({
+    type: 'searchImage',
+    requestId: 'page-9',
+    name: 'x',
+    source: { kind: 'uri', uri: pathToFileURL(path.join(runDir, 'events.jsonl')).href },
+  });
+  assert.match(
+    ofType(posted, 'searchFailed').find((m) => m.requestId === 'page-9')!.message,
+    /events\.jsonl is not an image/,
+  );
   assert.throws(() => imageFileFromUri('https://example.com/a.png'), /Only local files/);
 
   // A hook that fails: its message reaches the page.
-  const failing = session({ searchImage: () => Promise.reject(new Error('this run has no index; run a benchmark first')) });
+  const failing = session({
+    searchImage: () => Promise.reject(new Error('this run has no index; run a benchmark first')),
+  });
   await failing.s.handle({ type: 'ready' });
-  await failing.s.handle({ type: 'searchImage', requestId: 'page-1', name: 'q.png', source: { kind: 'bytes', mime: 'image/png', base64: bytes.toString('base64') } });
-  assert.equal(ofType(failing.posted, 'searchFailed')[0]!.message, 'Search failed: this run has no index; run a benchmark first');
+  await failing.s.handle({
+    type: 'searchImage',
+    requestId: 'page-1',
+    name: 'q.png',
+    source: { kind: 'bytes', mime: 'image/png', base64: bytes.toString('base64') },
+  });
+  assert.equal(
+    ofType(failing.posted, 'searchFailed')[0]!.message,
+    'Search failed: this run has no index; run a benchmark first',
+  );
   s.dispose();
 });
 
 test('results from the Find Similar command wait for the page and bring the Search tab forward', async () => {
   const { s, posted } = session();
-  await s.showSearchResults(path.join(fixture.imageRoot, fixture.images[0]!.path), [{ path: path.join(fixture.imageRoot, fixture.images[1]!.path), score: 0.77 }]);
+  await s.showSearchResults(path.join(fixture.imageRoot, fixture.images[0]!.path), [
+    { path: path.join(fixture.imageRoot, fixture.images[1]!.path), score: 0.77 },
+  ]);
   assert.equal(posted.length, 0, 'nothing is sent before the page is ready');
   await s.handle({ type: 'ready' });
   const r = ofType(posted, 'searchResult')[0]!;
@@ -403,18 +593,45 @@ test('results from the Find Similar command wait for the page and bring the Sear
   assert.deepEqual(posted[posted.length - 1], { type: 'showTab', tab: 'search' });
   posted.length = 0;
   await s.handle({ type: 'ready' });
-  assert.deepEqual(posted.map((m) => m.type), ['reports', 'searchResult'], 'a reload shows the result again without switching tabs');
+  assert.deepEqual(
+    posted.map((m) => m.type),
+    ['reports', 'searchResult'],
+    'a reload shows the result again without switching tabs',
+  );
   s.dispose();
 });
 
 test('page messages are validated', () => {
   assert.equal(parsePanelMessage({ type: 'ready' }).ok, true);
   assert.equal(parsePanelMessage(null).ok, false);
-  assert.equal(parsePanelMessage({ type: 'requestThumbnails', images: Array.from({ length: 600 }, (_, i) => i) }).ok, false);
+  assert.equal(
+    parsePanelMessage({ type: 'requestThumbnails', images: Array.from({ length: 600 }, (_, i) => i) }).ok,
+    false,
+  );
   assert.equal(parsePanelMessage({ type: 'requestNeighbours', query: -1 }).ok, false);
-  assert.equal(parsePanelMessage({ type: 'searchImage', requestId: 'a', name: 'b', source: { kind: 'bytes', mime: 'text/html', base64: '' } }).ok, false);
-  assert.equal(parsePanelMessage({ type: 'searchImage', requestId: 'a', name: 'b', source: { kind: 'bytes', mime: 'image/png', base64: '<script>' } }).ok, false);
-  assert.equal(parsePanelMessage({ type: 'searchImage', requestId: 'a', name: 'b', source: { kind: 'uri', uri: 'file:///a.png' } }).ok, true);
+  assert.equal(
+    parsePanelMessage({
+      type: 'searchImage',
+      requestId: 'a',
+      name: 'b',
+      source: { kind: 'bytes', mime: 'text/html', base64: '' },
+    }).ok,
+    false,
+  );
+  assert.equal(
+    parsePanelMessage({
+      type: 'searchImage',
+      requestId: 'a',
+      name: 'b',
+      source: { kind: 'bytes', mime: 'image/png', base64: '<script>' },
+    }).ok,
+    false,
+  );
+  assert.equal(
+    parsePanelMessage({ type: 'searchImage', requestId: 'a', name: 'b', source: { kind: 'uri', uri: 'file:///a.png' } })
+      .ok,
+    true,
+  );
 });
 
 test('the HTML: strict CSP, nonce on the script, escaped title', () => {
@@ -422,9 +639,18 @@ test('the HTML: strict CSP, nonce on the script, escaped title', () => {
   assert.match(nonce, /^[A-Za-z0-9+/]{22}==$/);
   assert.notEqual(nonce, makeNonce());
   const csp = contentSecurityPolicy('https://x.vscode-cdn.net', nonce);
-  assert.equal(csp, `default-src 'none'; img-src https://x.vscode-cdn.net data:; style-src https://x.vscode-cdn.net; script-src 'nonce-${nonce}'; base-uri 'none'; form-action 'none'`);
+  assert.equal(
+    csp,
+    `default-src 'none'; img-src https://x.vscode-cdn.net data:; style-src https://x.vscode-cdn.net; script-src 'nonce-${nonce}'; base-uri 'none'; form-action 'none'`,
+  );
   assert.doesNotMatch(csp, /unsafe|connect-src/);
-  const html = buildPanelHtml({ cspSource: 'https://x.vscode-cdn.net', nonce, scriptUri: 'https://x/main.js', styleUri: 'https://x/main.css', title: 'run <"a">' });
+  const html = buildPanelHtml({
+    cspSource: 'https://x.vscode-cdn.net',
+    nonce,
+    scriptUri: 'https://x/main.js',
+    styleUri: 'https://x/main.css',
+    title: 'run <"a">',
+  });
   assert.match(html, /<title>run &lt;&quot;a&quot;&gt;<\/title>/);
   assert.equal((html.match(/<script/g) ?? []).length, 1);
   assert.match(html, new RegExp(`<script nonce="${nonce.replace(/[+/]/g, '\\$&')}" src="https://x/main.js"></script>`));

@@ -20,7 +20,15 @@ import { duration } from '../../webview-ui/src/format';
 import { PAGE_SIZE } from '../../webview-ui/src/state';
 import { writeGalleryFixture, type GalleryFixture } from './fixtures/galleryFixture';
 import { reportJson, trainingRunEvents } from './fixtures/runFixture';
-import { buildPage, launch, pageRecords, postToPage, startServer, type BrowserSession, type PageServer } from './pageHarness';
+import {
+  buildPage,
+  launch,
+  pageRecords,
+  postToPage,
+  startServer,
+  type BrowserSession,
+  type PageServer,
+} from './pageHarness';
 
 const repo = path.resolve(__dirname, '../..');
 const artifacts = path.join(repo, '.test-output', 'webview');
@@ -40,7 +48,8 @@ before(async () => {
   fixture = await writeGalleryFixture(tmp, { runName: 'output_sop_dinov2_i2i' });
   const events = trainingRunEvents({ runDir: fixture.runDir });
   fs.writeFileSync(path.join(fixture.runDir, 'events.jsonl'), events.map((e) => JSON.stringify(e)).join('\n') + '\n');
-  for (const ep of [0, 1, 2]) fs.writeFileSync(path.join(fixture.runDir, `eval-epoch-${ep}.json`), JSON.stringify(reportJson(ep)));
+  for (const ep of [0, 1, 2])
+    fs.writeFileSync(path.join(fixture.runDir, `eval-epoch-${ep}.json`), JSON.stringify(reportJson(ep)));
   server = await startServer(dist, [tmp]);
   chromium = await launch();
   fs.mkdirSync(artifacts, { recursive: true });
@@ -101,7 +110,10 @@ async function openPanel(theme: 'light' | 'dark', viewport = { width: 1180, heig
     // The engine's search, standing in: the gallery images 5, 0 and 9, best first.
     searchImage: async (req) => {
       searches.push(req);
-      return [5, 0, 9].map((i, r) => ({ path: path.join(fixture.imageRoot, fixture.images[i]!.path), score: 0.91 - r * 0.07 }));
+      return [5, 0, 9].map((i, r) => ({
+        path: path.join(fixture.imageRoot, fixture.images[i]!.path),
+        score: 0.91 - r * 0.07,
+      }));
     },
     flushMs: 20,
   });
@@ -124,14 +136,21 @@ async function close(p: Panel): Promise<void> {
 }
 
 async function facts(page: Page): Promise<Record<string, string>> {
-  return page.$$eval('#run-facts .fact', (els) => Object.fromEntries(els.map((e) => [(e as HTMLElement).dataset.fact!, e.querySelector('dd')!.textContent!])));
+  return page.$$eval('#run-facts .fact', (els) =>
+    Object.fromEntries(els.map((e) => [(e as HTMLElement).dataset.fact!, e.querySelector('dd')!.textContent!])),
+  );
 }
 
 async function tableRows(page: Page, id: string): Promise<string[][]> {
-  return page.$$eval(`#${id} vscode-table-body vscode-table-row`, (rows) => rows.map((r) => [...r.querySelectorAll('vscode-table-cell')].map((c) => c.textContent!.trim())));
+  return page.$$eval(`#${id} vscode-table-body vscode-table-row`, (rows) =>
+    rows.map((r) => [...r.querySelectorAll('vscode-table-cell')].map((c) => c.textContent!.trim())),
+  );
 }
 
-async function chart(page: Page, id: string): Promise<{ points: number; firstX: string; lastX: string; last: string[] }> {
+async function chart(
+  page: Page,
+  id: string,
+): Promise<{ points: number; firstX: string; lastX: string; last: string[] }> {
   return page.$eval(`#${id}`, (e) => {
     const d = (e as HTMLElement).dataset;
     return { points: Number(d.points), firstX: d.firstX!, lastX: d.lastX!, last: d.last!.split(',') };
@@ -208,7 +227,11 @@ test('a long run stays within the chart budget', async () => {
   run.feed([makeEvent({ type: 'run_started', command: 'train', backend: 'wasm', device: 'x', totalSteps: 12000 })]);
   await p.session.openRun(path.join(tmp, 'long'), run);
   for (let b = 0; b < 6; b++) {
-    run.feed(Array.from({ length: 2000 }, (_, i) => makeEvent({ type: 'step', step: b * 2000 + i + 1, epoch: 1, loss: 4 / Math.sqrt(b * 2000 + i + 1), lr: 1e-4 })));
+    run.feed(
+      Array.from({ length: 2000 }, (_, i) =>
+        makeEvent({ type: 'step', step: b * 2000 + i + 1, epoch: 1, loss: 4 / Math.sqrt(b * 2000 + i + 1), lr: 1e-4 }),
+      ),
+    );
     await new Promise((r) => setTimeout(r, 25));
   }
   await p.page.waitForSelector('#chart-loss[data-last-x="12000"]');
@@ -238,17 +261,26 @@ test('a finished run: Recall@K per epoch, before/after, checkpoints and config',
   ]);
   const recall = await chart(p.page, 'chart-recall');
   assert.equal(recall.points, 3);
-  assert.deepEqual(recall.last.map(Number).map((v) => Math.round(v * 100) / 100), [77.48, 90.41, 96.23]);
+  assert.deepEqual(
+    recall.last.map(Number).map((v) => Math.round(v * 100) / 100),
+    [77.48, 90.41, 96.23],
+  );
   assert.equal((await chart(p.page, 'chart-loss')).points, 240);
-  assert.deepEqual((await tableRows(p.page, 'checkpoint-list')).map((r) => r.slice(0, 2)), [
-    ['checkpoint-epoch-1', 'epoch'],
-    ['checkpoint-epoch-2', 'final'],
-  ]);
+  assert.deepEqual(
+    (await tableRows(p.page, 'checkpoint-list')).map((r) => r.slice(0, 2)),
+    [
+      ['checkpoint-epoch-1', 'epoch'],
+      ['checkpoint-epoch-2', 'final'],
+    ],
+  );
   const config = Object.fromEntries(await tableRows(p.page, 'config-values'));
   assert.equal(config.model_name, 'facebook/dinov2-small');
   assert.equal(config['column_mapping.query_image'], 'query_image');
   assert.equal(config.learning_rate, '0.00005');
-  const finished = trainingRunEvents({ runDir: fixture.runDir }).find((e) => e.type === 'finished') as Extract<EngineEvent, { type: 'finished' }>;
+  const finished = trainingRunEvents({ runDir: fixture.runDir }).find((e) => e.type === 'finished') as Extract<
+    EngineEvent,
+    { type: 'finished' }
+  >;
   assert.equal((await facts(p.page)).took, duration(finished.seconds));
   await shot(p.page, 'finished-light.png', 'panel-finished.png');
   await p.page.evaluate(() => (window as unknown as { __setTheme(k: string): void }).__setTheme('dark'));
@@ -261,13 +293,22 @@ test('a finished run: Recall@K per epoch, before/after, checkpoints and config',
 test('a benchmark folder: its report as a table, its queries browsable', async () => {
   const bench = path.join(tmp, 'benchmark-sop');
   fs.mkdirSync(bench, { recursive: true });
-  for (const f of fs.readdirSync(fixture.runDir)) if (!f.startsWith('eval-') && f !== 'events.jsonl') fs.copyFileSync(path.join(fixture.runDir, f), path.join(bench, f));
+  for (const f of fs.readdirSync(fixture.runDir))
+    if (!f.startsWith('eval-') && f !== 'events.jsonl')
+      fs.copyFileSync(path.join(fixture.runDir, f), path.join(bench, f));
   const p = await openPanel('dark');
   await p.session.openRun(bench);
   await p.page.waitForSelector('#evaluations');
   assert.equal(await p.page.textContent('#recall-title'), 'Benchmark');
   const report = JSON.parse(fs.readFileSync(path.join(bench, 'sop_report.json'), 'utf8'));
-  assert.deepEqual(await tableRows(p.page, 'evaluations'), [['checkpoint-epoch-2', `${(report['recall@1'] * 100).toFixed(2)}%`, `${(report['recall@10'] * 100).toFixed(2)}%`, String(fixture.queries.length)]]);
+  assert.deepEqual(await tableRows(p.page, 'evaluations'), [
+    [
+      'checkpoint-epoch-2',
+      `${(report['recall@1'] * 100).toFixed(2)}%`,
+      `${(report['recall@10'] * 100).toFixed(2)}%`,
+      String(fixture.queries.length),
+    ],
+  ]);
   assert.equal(await p.page.isVisible('#chart-recall'), false);
   assert.equal(await p.page.isVisible('#curves'), false);
   assert.equal(await p.page.isVisible('#run-status'), false);
@@ -283,9 +324,19 @@ test('queries: pages, super class and failure filters, neighbours, keyboard', as
   await p.session.openRun(fixture.runDir);
   await p.page.waitForSelector('#comparison');
   await selectTab(p.page, 'queries');
-  await p.page.waitForFunction((n) => document.querySelectorAll('#gallery-grid img.thumb').length === n && [...document.querySelectorAll<HTMLImageElement>('#gallery-grid img.thumb')].every((i) => i.complete && i.naturalWidth > 0), PAGE_SIZE);
+  await p.page.waitForFunction(
+    (n) =>
+      document.querySelectorAll('#gallery-grid img.thumb').length === n &&
+      [...document.querySelectorAll<HTMLImageElement>('#gallery-grid img.thumb')].every(
+        (i) => i.complete && i.naturalWidth > 0,
+      ),
+    PAGE_SIZE,
+  );
   const failed = fixture.queries.filter((q) => q.firstCorrectRank !== 1).length;
-  assert.equal(await p.page.textContent('#gallery-count'), `108 of 108 queries · ${failed} (${((100 * failed) / 108).toFixed(1)}%) failed at @1`);
+  assert.equal(
+    await p.page.textContent('#gallery-count'),
+    `108 of 108 queries · ${failed} (${((100 * failed) / 108).toFixed(1)}%) failed at @1`,
+  );
   assert.equal(await p.page.textContent('#page-label'), 'Page 1 of 2');
   await p.page.click('#next-page');
   await p.page.waitForSelector('#page-label:text("Page 2 of 2")');
@@ -295,28 +346,60 @@ test('queries: pages, super class and failure filters, neighbours, keyboard', as
   await p.page.click('#superclass-filter');
   await p.page.click('#superclass-filter .option:has-text("mug (18)")');
   await p.page.waitForFunction(() => document.querySelectorAll('#gallery-grid .cell').length === 18);
-  assert.deepEqual(new Set(await p.page.$$eval('#gallery-grid .cell', (c) => c.map((e) => (e as HTMLElement).dataset.superClass))), new Set(['mug']));
+  assert.deepEqual(
+    new Set(await p.page.$$eval('#gallery-grid .cell', (c) => c.map((e) => (e as HTMLElement).dataset.superClass))),
+    new Set(['mug']),
+  );
   assert.equal(await p.page.textContent('#page-label'), 'Page 1 of 1');
 
   // Failed at @1 only.
-  const mugFailures = fixture.queries.filter((q) => fixture.images[q.image]!.superClass === 'mug' && q.firstCorrectRank !== 1);
+  const mugFailures = fixture.queries.filter(
+    (q) => fixture.images[q.image]!.superClass === 'mug' && q.firstCorrectRank !== 1,
+  );
   await p.page.click('#failed-filter');
-  await p.page.waitForFunction((n) => document.querySelectorAll('#gallery-grid .cell').length === n, mugFailures.length);
-  const ranks = await p.page.$$eval('#gallery-grid .cell', (c) => c.map((e) => (e as HTMLElement).dataset.firstCorrectRank));
-  assert.deepEqual(ranks, mugFailures.map((q) => (q.firstCorrectRank === null ? 'none' : String(q.firstCorrectRank))));
+  await p.page.waitForFunction(
+    (n) => document.querySelectorAll('#gallery-grid .cell').length === n,
+    mugFailures.length,
+  );
+  const ranks = await p.page.$$eval('#gallery-grid .cell', (c) =>
+    c.map((e) => (e as HTMLElement).dataset.firstCorrectRank),
+  );
+  assert.deepEqual(
+    ranks,
+    mugFailures.map((q) => (q.firstCorrectRank === null ? 'none' : String(q.firstCorrectRank))),
+  );
 
   // Click a query: its neighbours, same product or not, with the rank of the first correct one.
   await p.page.click('#gallery-grid .cell >> nth=0');
   await p.page.waitForSelector('#query-detail .nv-item');
   const q = mugFailures[0]!;
-  const items = await p.page.$$eval('#query-detail .nv-item', (els) => els.map((e) => ({ rank: Number((e as HTMLElement).dataset.rank), score: Number((e as HTMLElement).dataset.score), same: (e as HTMLElement).dataset.same, path: (e as HTMLElement).dataset.path })));
+  const items = await p.page.$$eval('#query-detail .nv-item', (els) =>
+    els.map((e) => ({
+      rank: Number((e as HTMLElement).dataset.rank),
+      score: Number((e as HTMLElement).dataset.score),
+      same: (e as HTMLElement).dataset.same,
+      path: (e as HTMLElement).dataset.path,
+    })),
+  );
   assert.deepEqual(
     items,
-    q.neighbours.map(([img, score], i) => ({ rank: i + 1, score, same: String(fixture.images[img]!.label === fixture.images[q.image]!.label), path: fixture.images[img]!.path })),
+    q.neighbours.map(([img, score], i) => ({
+      rank: i + 1,
+      score,
+      same: String(fixture.images[img]!.label === fixture.images[q.image]!.label),
+      path: fixture.images[img]!.path,
+    })),
   );
-  assert.equal(await p.page.getAttribute('#query-detail .nv-rank', 'data-first-correct-rank'), q.firstCorrectRank === null ? 'none' : String(q.firstCorrectRank));
+  assert.equal(
+    await p.page.getAttribute('#query-detail .nv-rank', 'data-first-correct-rank'),
+    q.firstCorrectRank === null ? 'none' : String(q.firstCorrectRank),
+  );
   assert.equal(await p.page.isVisible('#gallery-grid'), false);
-  await p.page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>('#query-detail img')].every((i) => i.complete && i.naturalWidth > 0));
+  await p.page.waitForFunction(() =>
+    [...document.querySelectorAll<HTMLImageElement>('#query-detail img')].every(
+      (i) => i.complete && i.naturalWidth > 0,
+    ),
+  );
   await shot(p.page, 'query-dark.png', 'panel-query.png');
   // Enter on a neighbour asks the extension to open it.
   await p.page.focus('#query-detail .nv-item-button >> nth=1');
@@ -338,8 +421,15 @@ test('queries: pages, super class and failure filters, neighbours, keyboard', as
   await p.page.keyboard.press('ArrowRight');
   assert.equal(await p.page.evaluate(() => (document.activeElement as HTMLElement).dataset.position), '1');
   await p.page.keyboard.press('ArrowDown');
-  assert.equal(await p.page.evaluate(() => (document.activeElement as HTMLElement).dataset.position), String(1 + columns));
-  assert.equal(await p.page.$$eval('#gallery-grid .cell[tabindex="0"]', (c) => c.length), 1, 'one tab stop in the grid');
+  assert.equal(
+    await p.page.evaluate(() => (document.activeElement as HTMLElement).dataset.position),
+    String(1 + columns),
+  );
+  assert.equal(
+    await p.page.$$eval('#gallery-grid .cell[tabindex="0"]', (c) => c.length),
+    1,
+    'one tab stop in the grid',
+  );
   await p.page.keyboard.press('End');
   assert.equal(await p.page.evaluate(() => (document.activeElement as HTMLElement).dataset.position), '17');
   await p.page.keyboard.press('Home');
@@ -347,7 +437,10 @@ test('queries: pages, super class and failure filters, neighbours, keyboard', as
   await p.page.keyboard.press('Enter');
   await p.page.waitForSelector('#query-detail .nv-item');
   const mugs = fixture.queries.filter((x) => fixture.images[x.image]!.superClass === 'mug');
-  assert.equal(await p.page.textContent('#query-detail .nv-title'), `Query ${path.basename(fixture.images[mugs[1]!.image]!.path)}`);
+  assert.equal(
+    await p.page.textContent('#query-detail .nv-title'),
+    `Query ${path.basename(fixture.images[mugs[1]!.image]!.path)}`,
+  );
   await p.page.keyboard.press('Escape');
   await p.page.waitForSelector('#gallery-grid', { state: 'visible' });
   assert.equal(await p.page.evaluate(() => (document.activeElement as HTMLElement).dataset.position), '1');
@@ -393,18 +486,31 @@ test('search by image: pick or drop a file, the answer shows with the neighbour 
   assert.equal(posted.length, 1);
   assert.deepEqual(posted[0]!.source, { kind: 'bytes', mime: 'image/png', base64: bytes.toString('base64') });
   assert.equal(posted[0]!.name, path.basename(file));
-  assert.deepEqual(fs.readFileSync(p.searches[0]!.imagePath), bytes, 'the extension wrote the same bytes for the engine');
+  assert.deepEqual(
+    fs.readFileSync(p.searches[0]!.imagePath),
+    bytes,
+    'the extension wrote the same bytes for the engine',
+  );
   assert.equal(p.searches[0]!.topK, 6);
-  assert.deepEqual(await p.page.$$eval('#search-results .nv-item', (els) => els.map((e) => (e as HTMLElement).dataset.rank)), ['1', '2', '3']);
+  assert.deepEqual(
+    await p.page.$$eval('#search-results .nv-item', (els) => els.map((e) => (e as HTMLElement).dataset.rank)),
+    ['1', '2', '3'],
+  );
   assert.match((await p.page.getAttribute('#search-results .nv-query-thumb', 'src'))!, /^data:image\/png;base64,/);
-  await p.page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>('#search-results img')].every((i) => i.complete && i.naturalWidth > 0));
+  await p.page.waitForFunction(() =>
+    [...document.querySelectorAll<HTMLImageElement>('#search-results img')].every(
+      (i) => i.complete && i.naturalWidth > 0,
+    ),
+  );
   await shot(p.page, 'search-light.png', 'panel-search.png');
 
   // Dropped from the OS: a File in the DataTransfer.
   await p.page.evaluate((b64) => {
     const dt = new DataTransfer();
     dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], 'dropped.png', { type: 'image/png' }));
-    document.getElementById('drop-zone')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    document
+      .getElementById('drop-zone')!
+      .dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
   }, bytes.toString('base64'));
   await waitFor(() => p.searches.length === 2, 'second search');
   // Dropped from VS Code's explorer: a file URI.
@@ -412,17 +518,26 @@ test('search by image: pick or drop a file, the answer shows with the neighbour 
   await p.page.evaluate((u) => {
     const dt = new DataTransfer();
     dt.setData('text/uri-list', `# from the explorer\n${u}\n`);
-    document.getElementById('drop-zone')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    document
+      .getElementById('drop-zone')!
+      .dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
   }, uri);
   await waitFor(() => p.searches.length === 3, 'third search');
   posted = (await pageRecords(p.page)).posted.filter((m) => m.type === 'searchImage');
   assert.equal(posted[1]!.name, 'dropped.png');
   assert.deepEqual(posted[2]!.source, { kind: 'uri', uri });
   assert.equal(p.searches[2]!.imagePath, path.join(fixture.imageRoot, fixture.images[7]!.path));
-  await p.page.waitForFunction((name) => document.querySelector('#search-results .nv-title')?.textContent === `Images nearest to ${name}`, path.basename(fixture.images[7]!.path));
+  await p.page.waitForFunction(
+    (name) => document.querySelector('#search-results .nv-title')?.textContent === `Images nearest to ${name}`,
+    path.basename(fixture.images[7]!.path),
+  );
 
   // Not an image: said on the page, nothing sent.
-  await p.page.setInputFiles('#search-file', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') });
+  await p.page.setInputFiles('#search-file', {
+    name: 'notes.txt',
+    mimeType: 'text/plain',
+    buffer: Buffer.from('hello'),
+  });
   await p.page.waitForSelector('#search-results .alert.error');
   assert.match((await p.page.textContent('#search-results .alert.error'))!, /notes\.txt is not an image/);
   assert.equal((await pageRecords(p.page)).posted.filter((m) => m.type === 'searchImage').length, 3);

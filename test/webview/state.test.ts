@@ -8,8 +8,30 @@ import type { GalleryData, HostMessage, RunMessage } from '../../src/shared/pane
 import { makeEvent } from '../../src/shared/protocol';
 import { MAX_POINTS, foldRun } from '../../src/shared/runState';
 import { duration, percent, points } from '../../webview-ui/src/format';
-import { PAGE_SIZE, filteredQueries, initialModel, navigate, persistedState, reduce, wantedResources, type Action, type PanelModel } from '../../webview-ui/src/state';
-import { beforeAfter, configRows, evaluationTable, galleryView, lossSeries, lrSeries, openQueryView, recallSeries, reportTable, searchView, summary } from '../../webview-ui/src/viewModel';
+import {
+  PAGE_SIZE,
+  filteredQueries,
+  initialModel,
+  navigate,
+  persistedState,
+  reduce,
+  wantedResources,
+  type Action,
+  type PanelModel,
+} from '../../webview-ui/src/state';
+import {
+  beforeAfter,
+  configRows,
+  evaluationTable,
+  galleryView,
+  lossSeries,
+  lrSeries,
+  openQueryView,
+  recallSeries,
+  reportTable,
+  searchView,
+  summary,
+} from '../../webview-ui/src/viewModel';
 import { EPOCH_METRICS, trainingRunEvents } from './fixtures/runFixture';
 
 const RUN_DIR = '/runs/output_sop_dinov2_i2i';
@@ -18,11 +40,22 @@ function apply(model: PanelModel, ...actions: Action[]): PanelModel {
   return actions.reduce(reduce, model);
 }
 const host = (message: HostMessage): Action => ({ type: 'host', message });
-const runMessage = (events = trainingRunEvents({ runDir: RUN_DIR }), live = false): RunMessage => ({ type: 'run', runDir: RUN_DIR, title: 'output_sop_dinov2_i2i', live, state: foldRun(events), problems: [] });
+const runMessage = (events = trainingRunEvents({ runDir: RUN_DIR }), live = false): RunMessage => ({
+  type: 'run',
+  runDir: RUN_DIR,
+  title: 'output_sop_dinov2_i2i',
+  live,
+  state: foldRun(events),
+  problems: [],
+});
 
 /** A gallery of `n` queries over 2 super classes; every third query fails at @1. */
 function gallery(n: number, withNeighbours = true): GalleryData {
-  const images = Array.from({ length: n }, (_, i) => ({ path: `${i % 2 ? 'mug' : 'lamp'}_final/${i}.jpg`, label: Math.floor(i / 2), superClass: i % 2 ? 'mug' : 'lamp' }));
+  const images = Array.from({ length: n }, (_, i) => ({
+    path: `${i % 2 ? 'mug' : 'lamp'}_final/${i}.jpg`,
+    label: Math.floor(i / 2),
+    superClass: i % 2 ? 'mug' : 'lamp',
+  }));
   return {
     source: '/runs/x/neighbours.json',
     k: 3,
@@ -30,7 +63,15 @@ function gallery(n: number, withNeighbours = true): GalleryData {
     queries: images.map((_, i) => ({
       image: i,
       firstCorrectRank: i % 3 === 0 ? (i % 6 === 0 ? null : 2) : 1,
-      ...(withNeighbours ? { neighbours: [1, 2, 3].map((d) => ({ image: (i + d) % n, score: 1 - d / 10, same: images[(i + d) % n]!.label === images[i]!.label })) } : {}),
+      ...(withNeighbours
+        ? {
+            neighbours: [1, 2, 3].map((d) => ({
+              image: (i + d) % n,
+              score: 1 - d / 10,
+              same: images[(i + d) % n]!.label === images[i]!.label,
+            })),
+          }
+        : {}),
     })),
   };
 }
@@ -40,7 +81,8 @@ test('a live run folds events exactly as the shared reducer does', () => {
   const split = 50;
   let m = apply(initialModel(), host(runMessage(events.slice(0, split), true)));
   assert.equal(m.live, true);
-  for (let i = split; i < events.length; i += 17) m = reduce(m, host({ type: 'events', events: events.slice(i, i + 17) }));
+  for (let i = split; i < events.length; i += 17)
+    m = reduce(m, host({ type: 'events', events: events.slice(i, i + 17) }));
   assert.deepEqual(m.run, foldRun(events));
   assert.equal(m.live, false, 'the finished event ends the live state');
   assert.equal(m.run!.status, 'completed');
@@ -62,18 +104,32 @@ test('curves, recall per epoch and the evaluation table come from the run', () =
 
   const recall = recallSeries(m.run);
   assert.deepEqual(recall.epochs, [0, 1, 2]);
-  assert.deepEqual(recall.series.map((s) => s.metric), ['recall@1', 'recall@10', 'recall@100']);
-  assert.deepEqual(recall.series[0]!.values.map((v) => Number(v!.toFixed(2))), [55.01, 73.12, 77.48]);
+  assert.deepEqual(
+    recall.series.map((s) => s.metric),
+    ['recall@1', 'recall@10', 'recall@100'],
+  );
+  assert.deepEqual(
+    recall.series[0]!.values.map((v) => Number(v!.toFixed(2))),
+    [55.01, 73.12, 77.48],
+  );
 
   const table = evaluationTable(m.run)!;
   assert.deepEqual(table.metrics, ['recall@1', 'recall@10', 'recall@100', 'map@r']);
-  assert.deepEqual(table.rows.map((r) => r.label), ['before training', 'epoch 1', 'epoch 2']);
+  assert.deepEqual(
+    table.rows.map((r) => r.label),
+    ['before training', 'epoch 1', 'epoch 2'],
+  );
   assert.equal(table.rows[2]!.values[1], EPOCH_METRICS[2]!['recall@10']);
 });
 
 test('long runs stay within the point budget on screen', () => {
-  const events = [makeEvent({ type: 'run_started', command: 'train', backend: 'wasm', device: 'x', totalSteps: 30000 })];
-  let m = apply(initialModel(), host({ type: 'run', runDir: RUN_DIR, title: 't', live: true, state: foldRun(events), problems: [] }));
+  const events = [
+    makeEvent({ type: 'run_started', command: 'train', backend: 'wasm', device: 'x', totalSteps: 30000 }),
+  ];
+  let m = apply(
+    initialModel(),
+    host({ type: 'run', runDir: RUN_DIR, title: 't', live: true, state: foldRun(events), problems: [] }),
+  );
   const batch = [];
   for (let s = 1; s <= 30000; s++) {
     batch.push(makeEvent({ type: 'step', step: s, epoch: 1, loss: 5 / Math.sqrt(s), lr: 1e-4 }));
@@ -83,7 +139,10 @@ test('long runs stay within the point budget on screen', () => {
   assert.ok(loss.steps.length <= MAX_POINTS, `${loss.steps.length} points`);
   assert.ok(loss.steps.length > MAX_POINTS / 4, 'but not thinned to nothing');
   assert.equal(m.run!.step, 30000);
-  assert.ok(loss.steps.every((s, i) => i === 0 || s > loss.steps[i - 1]!), 'steps increase');
+  assert.ok(
+    loss.steps.every((s, i) => i === 0 || s > loss.steps[i - 1]!),
+    'steps increase',
+  );
 });
 
 test('before/after: from the run evaluations, or from the reports when sent', () => {
@@ -97,9 +156,19 @@ test('before/after: from the run evaluations, or from the reports when sent', ()
   assert.ok(Math.abs(r1.delta! - 0.2247) < 1e-12);
   assert.equal(points(r1.delta), '+22.47');
 
-  m = reduce(m, host({ type: 'reports', before: { label: 'base model', metrics: { 'recall@1': 0.5501, 'recall@1000': 0.97 }, path: '/r/b.json' }, after: { label: 'fine-tuned', metrics: { 'recall@1': 0.7748, 'recall@1000': 0.99 } } }));
+  m = reduce(
+    m,
+    host({
+      type: 'reports',
+      before: { label: 'base model', metrics: { 'recall@1': 0.5501, 'recall@1000': 0.97 }, path: '/r/b.json' },
+      after: { label: 'fine-tuned', metrics: { 'recall@1': 0.7748, 'recall@1000': 0.99 } },
+    }),
+  );
   ba = beforeAfter(m)!;
-  assert.deepEqual(ba.rows.map((r) => r.label), ['Recall@1', 'Recall@1000']);
+  assert.deepEqual(
+    ba.rows.map((r) => r.label),
+    ['Recall@1', 'Recall@1000'],
+  );
   assert.equal(ba.beforeLabel, 'base model');
   assert.equal(ba.beforePath, '/r/b.json');
 
@@ -111,13 +180,24 @@ test('a benchmark folder: no run summary, its reports as the metrics table', () 
   const m = apply(
     initialModel(),
     host({ type: 'run', runDir: '/b', title: 'benchmark-sop', live: false, state: foldRun([]), problems: [] }),
-    host({ type: 'reports', after: { label: 'checkpoint-epoch-2', metrics: { 'map@r': 0.4, 'recall@1': 0.77 }, numValidQueries: 60502 } }),
+    host({
+      type: 'reports',
+      after: { label: 'checkpoint-epoch-2', metrics: { 'map@r': 0.4, 'recall@1': 0.77 }, numValidQueries: 60502 },
+    }),
   );
   assert.equal(summary(m), null);
   assert.equal(evaluationTable(m.run), null);
-  assert.deepEqual(reportTable(m), { split: 'benchmark', metrics: ['recall@1', 'map@r'], rows: [{ epoch: -1, label: 'checkpoint-epoch-2', step: 0, values: [0.77, 0.4], numValidQueries: 60502 }] });
+  assert.deepEqual(reportTable(m), {
+    split: 'benchmark',
+    metrics: ['recall@1', 'map@r'],
+    rows: [{ epoch: -1, label: 'checkpoint-epoch-2', step: 0, values: [0.77, 0.4], numValidQueries: 60502 }],
+  });
   assert.equal(beforeAfter(m), null, 'one report: no comparison');
-  assert.equal(reportTable(apply(initialModel(), host(runMessage()))), null, 'a training run shows its own evaluations');
+  assert.equal(
+    reportTable(apply(initialModel(), host(runMessage()))),
+    null,
+    'a training run shows its own evaluations',
+  );
 });
 
 test('summary: throughput and ETA while running, duration when done', () => {
@@ -133,11 +213,20 @@ test('summary: throughput and ETA while running, duration when done', () => {
   const done = summary(apply(initialModel(), host(runMessage())))!;
   assert.equal(done.etaSeconds, undefined, 'no ETA once finished');
   assert.ok(done.seconds! > 0);
-  assert.deepEqual(done.checkpoints.map((c) => c.name), ['checkpoint-epoch-1', 'checkpoint-epoch-2']);
+  assert.deepEqual(
+    done.checkpoints.map((c) => c.name),
+    ['checkpoint-epoch-1', 'checkpoint-epoch-2'],
+  );
 });
 
 test('config rows flatten nested keys and keep values readable', () => {
-  const rows = configRows({ model_name: 'facebook/dinov2-small', column_mapping: { query_image: 'q', positive: 'p' }, projection_dim: null, lora_target_modules: ['query', 'value'], empty: {} });
+  const rows = configRows({
+    model_name: 'facebook/dinov2-small',
+    column_mapping: { query_image: 'q', positive: 'p' },
+    projection_dim: null,
+    lora_target_modules: ['query', 'value'],
+    empty: {},
+  });
   assert.deepEqual(rows, [
     { key: 'model_name', value: 'facebook/dinov2-small' },
     { key: 'column_mapping.query_image', value: 'q' },
@@ -150,7 +239,10 @@ test('config rows flatten nested keys and keep values readable', () => {
 
 test('gallery: filters by super class and failure at @1, pages of PAGE_SIZE', () => {
   const g = gallery(150);
-  let m = apply(initialModel(), host(runMessage()), host({ type: 'gallery', gallery: g }), { type: 'selectTab', tab: 'queries' });
+  let m = apply(initialModel(), host(runMessage()), host({ type: 'gallery', gallery: g }), {
+    type: 'selectTab',
+    tab: 'queries',
+  });
   let v = galleryView(m)!;
   assert.equal(v.totalQueries, 150);
   assert.equal(v.pages, Math.ceil(150 / PAGE_SIZE));
@@ -182,7 +274,11 @@ test('keyboard navigation through the grid and across pages', () => {
   const cols = 8;
   assert.equal(navigate(0, 'ArrowRight', cols, total), 1);
   assert.equal(navigate(0, 'ArrowLeft', cols, total), 0, 'stays at the very first cell');
-  assert.equal(navigate(PAGE_SIZE - 1, 'ArrowRight', cols, total), PAGE_SIZE, 'right from the last cell of a page goes to the next page');
+  assert.equal(
+    navigate(PAGE_SIZE - 1, 'ArrowRight', cols, total),
+    PAGE_SIZE,
+    'right from the last cell of a page goes to the next page',
+  );
   assert.equal(navigate(PAGE_SIZE, 'ArrowLeft', cols, total), PAGE_SIZE - 1);
   assert.equal(navigate(3, 'ArrowDown', cols, total), 3 + cols);
   assert.equal(navigate(3, 'ArrowUp', cols, total), 3, 'no row above');
@@ -205,7 +301,13 @@ test('keyboard navigation through the grid and across pages', () => {
 
 test('opening a query shows its neighbours; Escape (closeQuery) keeps the focus', () => {
   const g = gallery(20);
-  let m = apply(initialModel(), host({ type: 'gallery', gallery: g }), { type: 'filter', superClass: 'mug' }, { type: 'focusCell', position: 2 }, { type: 'openQuery' });
+  let m = apply(
+    initialModel(),
+    host({ type: 'gallery', gallery: g }),
+    { type: 'filter', superClass: 'mug' },
+    { type: 'focusCell', position: 2 },
+    { type: 'openQuery' },
+  );
   const q = filteredQueries(m)[2]!;
   assert.equal(m.ui.openQuery, q);
   const view = openQueryView(m)!;
@@ -227,7 +329,10 @@ test('what the page asks the host for: visible thumbnails once, neighbours of a 
   assert.deepEqual(wantedResources(m, asked).thumbnails, [], 'nothing while the Queries tab is not shown');
   m = reduce(m, { type: 'selectTab', tab: 'queries' });
   let want = wantedResources(m, asked);
-  assert.deepEqual(want.thumbnails, Array.from({ length: PAGE_SIZE }, (_, i) => i));
+  assert.deepEqual(
+    want.thumbnails,
+    Array.from({ length: PAGE_SIZE }, (_, i) => i),
+  );
   want.thumbnails.forEach((i) => asked.thumbnails.add(i));
   assert.deepEqual(wantedResources(m, asked).thumbnails, [], 'not asked twice');
 
@@ -246,14 +351,25 @@ test('what the page asks the host for: visible thumbnails once, neighbours of a 
 });
 
 test('saved state restores the view; garbage in saved state is ignored', () => {
-  let m = apply(initialModel(), host(runMessage()), host({ type: 'gallery', gallery: gallery(150) }), { type: 'selectTab', tab: 'queries' }, { type: 'filter', superClass: 'lamp' }, { type: 'focusCell', position: 61 }, { type: 'openQuery' });
+  let m = apply(
+    initialModel(),
+    host(runMessage()),
+    host({ type: 'gallery', gallery: gallery(150) }),
+    { type: 'selectTab', tab: 'queries' },
+    { type: 'filter', superClass: 'lamp' },
+    { type: 'focusCell', position: 61 },
+    { type: 'openQuery' },
+  );
   const saved = JSON.parse(JSON.stringify(persistedState(m)));
   assert.equal(saved.runDir, RUN_DIR);
   const restored = apply(initialModel(saved), host(runMessage()), host({ type: 'gallery', gallery: gallery(150) }));
   assert.deepEqual(restored.ui, m.ui);
   assert.equal(openQueryView(restored)!.title, openQueryView(m)!.title);
 
-  const junk = initialModel({ runDir: RUN_DIR, ui: { tab: 'nonsense', page: -3, focus: 1.5, openQuery: 'x', superClass: 7 } as never });
+  const junk = initialModel({
+    runDir: RUN_DIR,
+    ui: { tab: 'nonsense', page: -3, focus: 1.5, openQuery: 'x', superClass: 7 } as never,
+  });
   assert.deepEqual(junk.ui, initialModel().ui);
 
   // Another run replaces the gallery and resets the view.
@@ -264,19 +380,46 @@ test('saved state restores the view; garbage in saved state is ignored', () => {
 });
 
 test('search: results of an older request are dropped, results from the host are shown', () => {
-  let m = apply(initialModel(), { type: 'searchStarted', requestId: 'page-1', name: 'a.jpg', preview: 'data:image/png;base64,AAAA' });
+  let m = apply(initialModel(), {
+    type: 'searchStarted',
+    requestId: 'page-1',
+    name: 'a.jpg',
+    preview: 'data:image/png;base64,AAAA',
+  });
   assert.equal(searchView(m)!.status, 'loading');
   m = apply(m, { type: 'searchStarted', requestId: 'page-2', name: 'b.jpg' });
-  m = reduce(m, host({ type: 'searchResult', requestId: 'page-1', query: { name: 'a.jpg' }, hits: [{ path: '/x/1.jpg', score: 0.9 }] }));
+  m = reduce(
+    m,
+    host({
+      type: 'searchResult',
+      requestId: 'page-1',
+      query: { name: 'a.jpg' },
+      hits: [{ path: '/x/1.jpg', score: 0.9 }],
+    }),
+  );
   assert.equal(m.search!.requestId, 'page-2', 'stale result ignored');
-  m = reduce(m, host({ type: 'searchResult', requestId: 'page-2', query: { name: 'b.jpg' }, hits: [{ path: '/x/2.jpg', score: 0.8, label: 5 }] }));
+  m = reduce(
+    m,
+    host({
+      type: 'searchResult',
+      requestId: 'page-2',
+      query: { name: 'b.jpg' },
+      hits: [{ path: '/x/2.jpg', score: 0.8, label: 5 }],
+    }),
+  );
   const v = searchView(m)!;
   assert.equal(v.status, 'ready');
-  assert.deepEqual(v.items.map((i) => [i.rank, i.name, i.score, i.same, i.label]), [[1, '2.jpg', 0.8, undefined, 5]]);
+  assert.deepEqual(
+    v.items.map((i) => [i.rank, i.name, i.score, i.same, i.label]),
+    [[1, '2.jpg', 0.8, undefined, 5]],
+  );
   assert.deepEqual(v.items[0]!.open, { type: 'openSearchHit', requestId: 'page-2', index: 0 });
   m = reduce(m, host({ type: 'searchFailed', requestId: 'page-2', message: 'no index' }));
   assert.equal(searchView(m)!.status, 'failed');
-  m = reduce(m, host({ type: 'searchResult', requestId: 'host-1', query: { name: 'c.jpg', thumbnail: 'u' }, hits: [] }));
+  m = reduce(
+    m,
+    host({ type: 'searchResult', requestId: 'host-1', query: { name: 'c.jpg', thumbnail: 'u' }, hits: [] }),
+  );
   assert.equal(searchView(m)!.query.thumbnail, 'u');
 });
 

@@ -8,7 +8,11 @@ export interface ElProps {
   attrs?: Record<string, string | number | boolean | undefined>;
 }
 
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: ElProps = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: ElProps = {},
+  ...children: Child[]
+): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   if (props.class) node.className = props.class;
   if (props.text !== undefined) node.textContent = props.text;
@@ -41,6 +45,14 @@ export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
 
 /** A thumbnail, or a placeholder box saying why there is none. */
 export function thumbnail(uri: string | null | undefined, alt: string, className = 'thumb'): HTMLElement {
-  if (uri) return el('img', { class: className, attrs: { src: uri, alt, loading: 'lazy', decoding: 'async', draggable: 'false' } });
-  return el('span', { class: `${className} thumb-placeholder`, text: uri === null ? 'no preview' : '', attrs: { role: 'img', 'aria-label': uri === null ? `${alt} (no preview)` : `${alt} (loading)` } });
+  if (uri)
+    return el('img', {
+      class: className,
+      attrs: { src: uri, alt, loading: 'lazy', decoding: 'async', draggable: 'false' },
+    });
+  return el('span', {
+    class: `${className} thumb-placeholder`,
+    text: uri === null ? 'no preview' : '',
+    attrs: { role: 'img', 'aria-label': uri === null ? `${alt} (no preview)` : `${alt} (loading)` },
+  });
 }

@@ -14,17 +14,48 @@ export const TABS: PanelTab[] = ['training', 'queries', 'search'];
 const TAB_TITLES: Record<PanelTab, string> = { training: 'Training', queries: 'Queries', search: 'Search by image' };
 
 function section(id: string, title: string, ...children: HTMLElement[]): HTMLElement {
-  return el('section', { class: 'block', attrs: { id, 'aria-labelledby': `${id}-title` } }, el('h2', { text: title, attrs: { id: `${id}-title` } }), ...children);
+  return el(
+    'section',
+    { class: 'block', attrs: { id, 'aria-labelledby': `${id}-title` } },
+    el('h2', { text: title, attrs: { id: `${id}-title` } }),
+    ...children,
+  );
 }
 
 function training(): HTMLElement {
   return el(
     'div',
     { class: 'tab-content' },
-    el('p', { class: 'muted', text: 'Nothing to show yet: no training events or reports in this folder.', attrs: { id: 'training-empty' } }),
-    section('curves', 'Loss and learning rate', el('div', { class: 'chart-row' }, el('div', { attrs: { id: 'chart-loss' } }), el('div', { attrs: { id: 'chart-lr' } }))),
-    section('recall', 'Recall per epoch', el('div', { class: 'chart-row' }, el('div', { attrs: { id: 'chart-recall' } }), el('div', { attrs: { id: 'recall-table' }, class: 'table-host' }))),
-    section('before-after', 'Before and after training', el('div', { attrs: { id: 'before-after-table' }, class: 'table-host' })),
+    el('p', {
+      class: 'muted',
+      text: 'Nothing to show yet: no training events or reports in this folder.',
+      attrs: { id: 'training-empty' },
+    }),
+    section(
+      'curves',
+      'Loss and learning rate',
+      el(
+        'div',
+        { class: 'chart-row' },
+        el('div', { attrs: { id: 'chart-loss' } }),
+        el('div', { attrs: { id: 'chart-lr' } }),
+      ),
+    ),
+    section(
+      'recall',
+      'Recall per epoch',
+      el(
+        'div',
+        { class: 'chart-row' },
+        el('div', { attrs: { id: 'chart-recall' } }),
+        el('div', { attrs: { id: 'recall-table' }, class: 'table-host' }),
+      ),
+    ),
+    section(
+      'before-after',
+      'Before and after training',
+      el('div', { attrs: { id: 'before-after-table' }, class: 'table-host' }),
+    ),
     section('checkpoints', 'Checkpoints', el('div', { attrs: { id: 'checkpoints-table' }, class: 'table-host' })),
     section('config', 'Config used', el('div', { attrs: { id: 'config-table' }, class: 'table-host' })),
   );
@@ -67,12 +98,20 @@ function search(): HTMLElement {
       'div',
       {
         class: 'drop-zone',
-        attrs: { id: 'drop-zone', tabindex: 0, role: 'button', 'aria-label': 'Drop an image here, or press Enter to choose one' },
+        attrs: {
+          id: 'drop-zone',
+          tabindex: 0,
+          role: 'button',
+          'aria-label': 'Drop an image here, or press Enter to choose one',
+        },
       },
       el('div', { text: 'Drop an image here to find the most similar images of this run.' }),
       el('div', { class: 'muted', text: 'From the explorer, hold Shift while dropping. Or:' }),
       el('vscode-button', { text: 'Choose image…', attrs: { id: 'pick-image' } }),
-      el('input', { class: 'visually-hidden', attrs: { id: 'search-file', type: 'file', accept: 'image/*', tabindex: -1, 'aria-hidden': 'true' } }),
+      el('input', {
+        class: 'visually-hidden',
+        attrs: { id: 'search-file', type: 'file', accept: 'image/*', tabindex: -1, 'aria-hidden': 'true' },
+      }),
     ),
     el('div', { attrs: { id: 'search-results' } }),
   );
@@ -83,13 +122,21 @@ export function buildLayout(root: HTMLElement): HTMLElementTagNameMap['vscode-ta
   const panels: Record<PanelTab, HTMLElement> = { training: training(), queries: queries(), search: search() };
   for (const t of TABS) {
     // vscode-tabs assigns its own ids to headers and panels: name them with data-tab.
-    tabs.append(el('vscode-tab-header', { text: TAB_TITLES[t], attrs: { slot: 'header', 'data-tab': t } }), el('vscode-tab-panel', { attrs: { 'data-tab': t } }, panels[t]));
+    tabs.append(
+      el('vscode-tab-header', { text: TAB_TITLES[t], attrs: { slot: 'header', 'data-tab': t } }),
+      el('vscode-tab-panel', { attrs: { 'data-tab': t } }, panels[t]),
+    );
   }
   root.replaceChildren(
     el(
       'header',
       { class: 'run-header' },
-      el('div', { class: 'title-row' }, el('h1', { attrs: { id: 'run-title' }, text: 'Loading…' }), el('vscode-badge', { attrs: { id: 'run-status', hidden: true } })),
+      el(
+        'div',
+        { class: 'title-row' },
+        el('h1', { attrs: { id: 'run-title' }, text: 'Loading…' }),
+        el('vscode-badge', { attrs: { id: 'run-status', hidden: true } }),
+      ),
       el('dl', { class: 'facts', attrs: { id: 'run-facts' } }),
       el('vscode-progress-bar', { attrs: { id: 'run-progress', hidden: true } }),
       el('div', { attrs: { id: 'run-alerts' } }),

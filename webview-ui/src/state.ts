@@ -52,7 +52,14 @@ export interface PanelModel {
   ui: PersistedUi;
 }
 
-export const DEFAULT_UI: PersistedUi = { tab: 'training', superClass: '', failedOnly: false, page: 0, openQuery: null, focus: 0 };
+export const DEFAULT_UI: PersistedUi = {
+  tab: 'training',
+  superClass: '',
+  failedOnly: false,
+  page: 0,
+  openQuery: null,
+  focus: 0,
+};
 
 export function initialModel(saved?: PanelPersistedState): PanelModel {
   return {
@@ -81,7 +88,8 @@ function sanitizeUi(ui: unknown): Partial<PersistedUi> {
   if (typeof u.failedOnly === 'boolean') out.failedOnly = u.failedOnly;
   if (Number.isInteger(u.page) && (u.page as number) >= 0) out.page = u.page as number;
   if (Number.isInteger(u.focus) && (u.focus as number) >= 0) out.focus = u.focus as number;
-  if (u.openQuery === null || (Number.isInteger(u.openQuery) && (u.openQuery as number) >= 0)) out.openQuery = u.openQuery as number | null;
+  if (u.openQuery === null || (Number.isInteger(u.openQuery) && (u.openQuery as number) >= 0))
+    out.openQuery = u.openQuery as number | null;
   return out;
 }
 
@@ -91,7 +99,16 @@ export function persistedState(model: PanelModel): PanelPersistedState {
 
 /** Keys that move through the gallery grid. */
 export type NavKey = 'ArrowLeft' | 'ArrowRight' | 'ArrowUp' | 'ArrowDown' | 'Home' | 'End' | 'PageUp' | 'PageDown';
-export const NAV_KEYS: ReadonlySet<string> = new Set<NavKey>(['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', 'Home', 'End', 'PageUp', 'PageDown']);
+export const NAV_KEYS: ReadonlySet<string> = new Set<NavKey>([
+  'ArrowLeft',
+  'ArrowRight',
+  'ArrowUp',
+  'ArrowDown',
+  'Home',
+  'End',
+  'PageUp',
+  'PageDown',
+]);
 
 export type Action =
   | { type: 'host'; message: HostMessage }
@@ -148,7 +165,13 @@ export function reduce(model: PanelModel, action: Action): PanelModel {
     case 'searchStarted':
       return {
         ...model,
-        search: { requestId: action.requestId, name: action.name, status: 'pending', hits: [], ...(action.preview !== undefined ? { preview: action.preview } : {}) },
+        search: {
+          requestId: action.requestId,
+          name: action.name,
+          status: 'pending',
+          hits: [],
+          ...(action.preview !== undefined ? { preview: action.preview } : {}),
+        },
       };
   }
 }
@@ -160,8 +183,22 @@ function onHostMessage(model: PanelModel, m: HostMessage): PanelModel {
       const base: PanelModel = sameRun
         ? model
         : // Another run: what belonged to the previous one goes (the host sends the new gallery and reports next).
-          { ...model, reports: {}, gallery: null, thumbs: {}, neighbours: {}, ui: model.run ? { ...DEFAULT_UI, tab: model.ui.tab } : model.ui };
-      const next: PanelModel = { ...base, run: m.state, title: m.title, live: m.live, problems: m.problems, runVersion: model.runVersion + 1 };
+          {
+            ...model,
+            reports: {},
+            gallery: null,
+            thumbs: {},
+            neighbours: {},
+            ui: model.run ? { ...DEFAULT_UI, tab: model.ui.tab } : model.ui,
+          };
+      const next: PanelModel = {
+        ...base,
+        run: m.state,
+        title: m.title,
+        live: m.live,
+        problems: m.problems,
+        runVersion: model.runVersion + 1,
+      };
       if (m.runDir !== undefined) next.runDir = m.runDir;
       else delete next.runDir;
       return next;
@@ -175,7 +212,10 @@ function onHostMessage(model: PanelModel, m: HostMessage): PanelModel {
       return { ...model, run, runVersion: model.runVersion + 1, live: finished ? false : model.live };
     }
     case 'reports':
-      return { ...model, reports: { ...(m.before ? { before: m.before } : {}), ...(m.after ? { after: m.after } : {}) } };
+      return {
+        ...model,
+        reports: { ...(m.before ? { before: m.before } : {}), ...(m.after ? { after: m.after } : {}) },
+      };
     case 'gallery': {
       const next: PanelModel = { ...model, gallery: m.gallery, neighbours: {} };
       if (m.reason !== undefined) next.galleryReason = m.reason;
@@ -197,8 +237,15 @@ function onHostMessage(model: PanelModel, m: HostMessage): PanelModel {
       // A result for an older request (the user picked another image since) is dropped.
       const fromHost = m.requestId.startsWith('host-');
       if (!fromHost && model.search?.requestId !== m.requestId) return model;
-      const preview = model.search?.requestId === m.requestId ? (model.search.preview ?? m.query.thumbnail) : m.query.thumbnail;
-      const search: SearchState = { requestId: m.requestId, name: m.query.name, status: 'done', hits: m.hits, ...(preview !== undefined ? { preview } : {}) };
+      const preview =
+        model.search?.requestId === m.requestId ? (model.search.preview ?? m.query.thumbnail) : m.query.thumbnail;
+      const search: SearchState = {
+        requestId: m.requestId,
+        name: m.query.name,
+        status: 'done',
+        hits: m.hits,
+        ...(preview !== undefined ? { preview } : {}),
+      };
       return { ...model, search };
     }
     case 'searchFailed':
@@ -243,7 +290,12 @@ export function navigate(focus: number, key: NavKey, columns: number, total: num
       break;
     case 'ArrowDown':
       // The last row may be short: go to its last cell rather than nowhere.
-      next = focus + columns <= pageEnd ? focus + columns : Math.floor(offset / columns) < Math.floor((pageEnd - pageStart) / columns) ? pageEnd : focus;
+      next =
+        focus + columns <= pageEnd
+          ? focus + columns
+          : Math.floor(offset / columns) < Math.floor((pageEnd - pageStart) / columns)
+            ? pageEnd
+            : focus;
       break;
     case 'Home':
       next = pageStart;
@@ -271,7 +323,13 @@ export function filteredQueries(model: PanelModel): number[] {
   const g = model.gallery;
   if (!g) return [];
   const { superClass, failedOnly } = model.ui;
-  if (filterCache && filterCache.gallery === g && filterCache.superClass === superClass && filterCache.failedOnly === failedOnly) return filterCache.result;
+  if (
+    filterCache &&
+    filterCache.gallery === g &&
+    filterCache.superClass === superClass &&
+    filterCache.failedOnly === failedOnly
+  )
+    return filterCache.result;
   const result: number[] = [];
   g.queries.forEach((q, i) => {
     if (failedOnly && q.firstCorrectRank === 1) return;
@@ -292,7 +350,10 @@ export function neighboursOf(model: PanelModel, query: number): GalleryNeighbour
  * of the open query's neighbours, and the open query's neighbours when the
  * gallery came without them. `asked` holds what was asked already.
  */
-export function wantedResources(model: PanelModel, asked: { thumbnails: ReadonlySet<number>; neighbours: ReadonlySet<number> }): { thumbnails: number[]; neighbours: number | null } {
+export function wantedResources(
+  model: PanelModel,
+  asked: { thumbnails: ReadonlySet<number>; neighbours: ReadonlySet<number> },
+): { thumbnails: number[]; neighbours: number | null } {
   const g = model.gallery;
   if (!g) return { thumbnails: [], neighbours: null };
   const images = new Set<number>();

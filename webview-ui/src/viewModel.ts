@@ -108,13 +108,21 @@ export function evaluationTable(run: RunState | null): EvaluationTable | null {
  */
 export function reportTable(model: PanelModel): EvaluationTable | null {
   if (mainSplit(model.run).length > 0) return null;
-  const reports = [model.reports.before, model.reports.after].filter((r): r is NonNullable<typeof r> => r !== undefined);
+  const reports = [model.reports.before, model.reports.after].filter(
+    (r): r is NonNullable<typeof r> => r !== undefined,
+  );
   if (reports.length === 0) return null;
   const metrics = [...new Set(reports.flatMap((r) => Object.keys(r.metrics)))].sort(compareMetrics);
   return {
     split: 'benchmark',
     metrics,
-    rows: reports.map((r) => ({ epoch: -1, label: r.label, step: 0, values: metrics.map((m) => r.metrics[m]), numValidQueries: r.numValidQueries ?? 0 })),
+    rows: reports.map((r) => ({
+      epoch: -1,
+      label: r.label,
+      step: 0,
+      values: metrics.map((m) => r.metrics[m]),
+      numValidQueries: r.numValidQueries ?? 0,
+    })),
   };
 }
 
@@ -138,7 +146,8 @@ export function beforeAfter(model: PanelModel): BeforeAfter | null {
   const records = mainSplit(model.run);
   const first = records.find((r) => r.epoch === 0);
   const last = [...records].reverse().find((r) => r.epoch > 0);
-  const before = model.reports.before ?? (first ? { label: 'epoch 0, before training', metrics: first.metrics } : undefined);
+  const before =
+    model.reports.before ?? (first ? { label: 'epoch 0, before training', metrics: first.metrics } : undefined);
   const after = model.reports.after ?? (last ? { label: `epoch ${last.epoch}`, metrics: last.metrics } : undefined);
   if (!before || !after) return null;
   const rows: BeforeAfterRow[] = comparisonRows(before.metrics, after.metrics);
@@ -202,7 +211,9 @@ export function summary(model: PanelModel): Summary | null {
     ...(r.backend !== undefined ? { backend: r.backend } : {}),
     ...(r.device !== undefined ? { device: r.device } : {}),
     step: r.step,
-    ...(r.totalSteps !== undefined ? { totalSteps: r.totalSteps, progress: r.totalSteps > 0 ? Math.min(1, r.step / r.totalSteps) : 0 } : {}),
+    ...(r.totalSteps !== undefined
+      ? { totalSteps: r.totalSteps, progress: r.totalSteps > 0 ? Math.min(1, r.step / r.totalSteps) : 0 }
+      : {}),
     epoch: r.epoch,
     ...(r.epochs !== undefined ? { epochs: r.epochs } : {}),
     ...(r.imagesPerSecond !== undefined ? { imagesPerSecond: r.imagesPerSecond } : {}),
@@ -258,7 +269,9 @@ function galleryCounts(g: GalleryData): { result: { name: string; count: number 
     if (sc !== undefined) counts.set(sc, (counts.get(sc) ?? 0) + 1);
     if (q.firstCorrectRank !== 1) failed++;
   }
-  const result = [...counts.entries()].map(([name, count]) => ({ name, count })).sort((a, b) => a.name.localeCompare(b.name));
+  const result = [...counts.entries()]
+    .map(([name, count]) => ({ name, count }))
+    .sort((a, b) => a.name.localeCompare(b.name));
   superClassCache = { gallery: g, result, failed };
   return superClassCache;
 }
@@ -374,7 +387,11 @@ export function searchView(model: PanelModel): NeighbourView | null {
   return {
     kind: 'search',
     title: `Images nearest to ${s.name}`,
-    query: { name: s.name, thumbnail: s.preview, facts: s.status === 'done' ? [`${s.hits.length} nearest images`] : [] },
+    query: {
+      name: s.name,
+      thumbnail: s.preview,
+      facts: s.status === 'done' ? [`${s.hits.length} nearest images`] : [],
+    },
     status: s.status === 'pending' ? 'loading' : s.status === 'done' ? 'ready' : 'failed',
     ...(s.message !== undefined ? { message: s.message } : {}),
     items: s.hits.map((h, i) => ({

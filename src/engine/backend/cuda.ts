@@ -48,7 +48,10 @@ function ldconfigLibraries(): Set<string> {
 }
 
 /** The libraries of `libraries` (default: tfjs-node-gpu's) not found on this machine (Linux only; empty elsewhere). */
-export function missingCudaLibraries(env: NodeJS.ProcessEnv = process.env, libraries: readonly string[] = CUDA_LIBRARIES): string[] {
+export function missingCudaLibraries(
+  env: NodeJS.ProcessEnv = process.env,
+  libraries: readonly string[] = CUDA_LIBRARIES,
+): string[] {
   if (process.platform !== 'linux') return [];
   const dirs = [
     ...(env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),

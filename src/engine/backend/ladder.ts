@@ -189,5 +189,10 @@ async function probeNativeInChild(name: 'tfjs-node-gpu' | 'tfjs-node', location:
   }
   const stderr = (r.stderr || r.error?.message || '').trim();
   const libLine = stderr.split('\n').find((l) => /\.so|\.dll|dylib|cannot open shared object/i.test(l));
-  return { name, ok: false, location, reason: `failed to load: ${(libLine ?? stderr.split('\n')[0] ?? 'unknown error').slice(0, 300)}` };
+  return {
+    name,
+    ok: false,
+    location,
+    reason: `failed to load: ${(libLine ?? stderr.split('\n')[0] ?? 'unknown error').slice(0, 300)}`,
+  };
 }

@@ -91,14 +91,17 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[])
       continue;
     }
     const raw = inline ?? argv[++i];
-    if (raw === undefined) throw new UsageError(`--${spec.name} needs a value${spec.metavar ? ` (${spec.metavar})` : ''}.`);
+    if (raw === undefined)
+      throw new UsageError(`--${spec.name} needs a value${spec.metavar ? ` (${spec.metavar})` : ''}.`);
     if (spec.type === 'string[]') {
       const prev = (options[spec.name] as string[] | undefined) ?? [];
       options[spec.name] = [...prev, raw];
     } else if (spec.type === 'number' || spec.type === 'integer') {
       const n = Number(raw);
       if (raw.trim() === '' || !Number.isFinite(n) || (spec.type === 'integer' && !Number.isInteger(n))) {
-        throw new UsageError(`--${spec.name} takes ${spec.type === 'integer' ? 'an integer' : 'a number'}, got "${raw}".`);
+        throw new UsageError(
+          `--${spec.name} takes ${spec.type === 'integer' ? 'an integer' : 'a number'}, got "${raw}".`,
+        );
       }
       const outside = spec.bounds ? boundsProblem(spec.bounds, n) : undefined;
       if (outside) throw new UsageError(`--${spec.name} ${outside}, got ${raw}.`);

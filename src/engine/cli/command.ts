@@ -41,7 +41,13 @@ export class UserError extends Error {
 }
 
 /** A command whose issue has not landed yet says so instead of failing silently. */
-export function notYetImplemented(name: string, summary: string, issue: string, usage = '', options: OptionSpec[] = []): Command {
+export function notYetImplemented(
+  name: string,
+  summary: string,
+  issue: string,
+  usage = '',
+  options: OptionSpec[] = [],
+): Command {
   return {
     name,
     summary: `${summary} (not implemented yet)`,

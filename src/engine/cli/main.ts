@@ -40,7 +40,15 @@ function mainHelp(): string {
 }
 
 function commandHelp(c: Command): string {
-  return [`Usage: vembed ${c.name} ${c.usage}`.trimEnd(), '', c.summary, ...(c.description ? ['', c.description] : []), '', 'Options:', formatOptions(c.options)].join('\n');
+  return [
+    `Usage: vembed ${c.name} ${c.usage}`.trimEnd(),
+    '',
+    c.summary,
+    ...(c.description ? ['', c.description] : []),
+    '',
+    'Options:',
+    formatOptions(c.options),
+  ].join('\n');
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -57,8 +65,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   const reporter = new StreamReporter(json);
   if (!command) {
     const first = argv.find((a) => !a.startsWith('-')) ?? argv[0]!;
-    const s = suggest(first, COMMANDS.map((c) => c.name.split(' ')[0]!));
-    reporter.event({ type: 'error', code: 'usage', message: `unknown command "${first}".${s ? ` Did you mean "${s}"?` : ''} Run \`vembed --help\` for the list.` });
+    const s = suggest(
+      first,
+      COMMANDS.map((c) => c.name.split(' ')[0]!),
+    );
+    reporter.event({
+      type: 'error',
+      code: 'usage',
+      message: `unknown command "${first}".${s ? ` Did you mean "${s}"?` : ''} Run \`vembed --help\` for the list.`,
+    });
     return 2;
   }
   const controller = new AbortController();
@@ -96,22 +111,40 @@ export async function main(argv: readonly string[]): Promise<number> {
     return await command.run({ args, reporter, signal: controller.signal });
   } catch (e) {
     if (e instanceof UsageError) {
-      reporter.event({ type: 'error', code: 'usage', message: `vembed ${command.name}: ${e.message}`, hint: `Run \`vembed ${command.name} --help\`.` });
+      reporter.event({
+        type: 'error',
+        code: 'usage',
+        message: `vembed ${command.name}: ${e.message}`,
+        hint: `Run \`vembed ${command.name} --help\`.`,
+      });
       return 2;
     }
     // No space, no permission, a file in the way: the user's to fix, said with the path.
     const userError = e instanceof UserError ? e : fileSystemUserError(e);
     if (userError) {
       const u = userError;
-      reporter.event({ type: 'error', code: u.code, message: u.message, ...(u.hint ? { hint: u.hint } : {}), ...(u.file ? { file: u.file } : {}), ...(u.line ? { line: u.line } : {}) });
+      reporter.event({
+        type: 'error',
+        code: u.code,
+        message: u.message,
+        ...(u.hint ? { hint: u.hint } : {}),
+        ...(u.file ? { file: u.file } : {}),
+        ...(u.line ? { line: u.line } : {}),
+      });
       return 1;
     }
     const err = e as Error;
-    reporter.event({ type: 'error', code: 'internal', message: err.message, hint: process.env.VEMBED_DEBUG ? err.stack : 'Set VEMBED_DEBUG=1 for a stack trace.' });
+    reporter.event({
+      type: 'error',
+      code: 'internal',
+      message: err.message,
+      hint: process.env.VEMBED_DEBUG ? err.stack : 'Set VEMBED_DEBUG=1 for a stack trace.',
+    });
     return 1;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    if (lifeline) process.stdin.off('end', onParentGone).off('close', onParentGone).off('error', onParentGone).destroy();
+    if (lifeline)
+      process.stdin.off('end', onParentGone).off('close', onParentGone).off('error', onParentGone).destroy();
   }
 }

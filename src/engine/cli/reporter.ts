@@ -82,7 +82,9 @@ export class StreamReporter implements Reporter {
         const finished = e.total !== undefined && e.done >= e.total;
         if (!finished && last !== undefined && now - last < PROGRESS_INTERVAL_MS) break;
         this.progressShown.set(e.task, now);
-        this.err(`${e.task}: ${e.done}${e.total !== undefined ? `/${e.total}` : ''}${e.unit ? ` ${e.unit}` : ''}${e.message ? ` ${e.message}` : ''}\n`);
+        this.err(
+          `${e.task}: ${e.done}${e.total !== undefined ? `/${e.total}` : ''}${e.unit ? ` ${e.unit}` : ''}${e.message ? ` ${e.message}` : ''}\n`,
+        );
         break;
       }
       case 'log':
@@ -92,10 +94,14 @@ export class StreamReporter implements Reporter {
         this.err(`${e.file ? `${e.file}${e.line ? `:${e.line}` : ''}: ` : ''}warning: ${e.message}\n`);
         break;
       case 'error':
-        this.err(`${e.file ? `${e.file}${e.line ? `:${e.line}` : ''}: ` : ''}error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`);
+        this.err(
+          `${e.file ? `${e.file}${e.line ? `:${e.line}` : ''}: ` : ''}error: ${e.message}\n${e.hint ? `hint: ${e.hint}\n` : ''}`,
+        );
         break;
       case 'finished':
-        this.out(`${e.status} in ${formatDuration(e.seconds)}${e.lastCheckpoint ? `; last checkpoint ${e.lastCheckpoint}` : ''}\n`);
+        this.out(
+          `${e.status} in ${formatDuration(e.seconds)}${e.lastCheckpoint ? `; last checkpoint ${e.lastCheckpoint}` : ''}\n`,
+        );
         break;
     }
   }

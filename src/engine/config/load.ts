@@ -32,12 +32,21 @@ function readText(file: string): string {
     // reported by the read below
   }
   // A named pipe or a device would block the read in a system call, where Ctrl+C cannot stop it.
-  if (st && !st.isFile()) throw new UserError(`${file} is ${st.isDirectory() ? 'a folder' : 'not a regular file'}, not a config file`, 'Give the path of a YAML config file.', 'config', file);
+  if (st && !st.isFile())
+    throw new UserError(
+      `${file} is ${st.isDirectory() ? 'a folder' : 'not a regular file'}, not a config file`,
+      'Give the path of a YAML config file.',
+      'config',
+      file,
+    );
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(code === 'ENOENT' ? `config file not found: ${file}` : `cannot read config file ${file}: ${(e as Error).message}`, { cause: e });
+    throw new Error(
+      code === 'ENOENT' ? `config file not found: ${file}` : `cannot read config file ${file}: ${(e as Error).message}`,
+      { cause: e },
+    );
   }
 }
 
@@ -50,14 +59,19 @@ export function validateConfigFile(file: string, baseDir: string = process.cwd()
  * Defaults < file < `--set` overrides, with path keys made absolute against
  * `baseDir`, the working directory (see PATH_BASE_NOTE in the schema).
  */
-export function loadConfigFile(file: string, overrides: readonly string[] = [], baseDir: string = process.cwd()): LoadedConfigFile {
+export function loadConfigFile(
+  file: string,
+  overrides: readonly string[] = [],
+  baseDir: string = process.cwd(),
+): LoadedConfigFile {
   const text = readText(file);
   const loaded = loadConfigText(text, overrides);
   if (!loaded.config) return { file, diagnostics: loaded.diagnostics };
   const config = { ...loaded.config };
   for (const spec of CONFIG_KEYS as readonly KeySpec[]) {
     const v = (config as Record<string, unknown>)[spec.key];
-    if (spec.type === 'path' && typeof v === 'string') (config as Record<string, unknown>)[spec.key] = resolveConfigPath(v, baseDir);
+    if (spec.type === 'path' && typeof v === 'string')
+      (config as Record<string, unknown>)[spec.key] = resolveConfigPath(v, baseDir);
   }
   // A local model folder is resolved like a path; a hub id stays as it is.
   const modelPath = resolveConfigPath(config.model_name, baseDir);

@@ -53,18 +53,28 @@ export function readRef(repoDir: string, revision: string): string | undefined {
  * Look a revision up in the cache. A revision that is itself a commit id maps
  * straight to `snapshots/{commit}`; any other goes through `refs/{revision}`.
  */
-export function lookupCache(cacheDir: string, repoId: string, revision: string, required: readonly string[], optional: readonly string[] = []): CacheLookup {
+export function lookupCache(
+  cacheDir: string,
+  repoId: string,
+  revision: string,
+  required: readonly string[],
+  optional: readonly string[] = [],
+): CacheLookup {
   const repoDir = repoCacheDir(cacheDir, repoId);
   const missingAll = [...required];
   if (!fs.existsSync(repoDir)) return { repoDir, present: [], missing: missingAll, state: `${repoDir} does not exist` };
   const commit = isCommitHash(revision) ? revision : readRef(repoDir, revision);
   if (!commit) {
     const snapshots = listSnapshots(repoDir);
-    const known = snapshots.length > 0 ? ` (it holds snapshots ${snapshots.slice(0, 3).join(', ')}${snapshots.length > 3 ? ', ...' : ''}: set the revision to one of them to use it)` : '';
+    const known =
+      snapshots.length > 0
+        ? ` (it holds snapshots ${snapshots.slice(0, 3).join(', ')}${snapshots.length > 3 ? ', ...' : ''}: set the revision to one of them to use it)`
+        : '';
     return { repoDir, present: [], missing: missingAll, state: `${repoDir} has no refs/${revision}${known}` };
   }
   const folder = path.join(repoDir, 'snapshots', commit);
-  if (!fs.existsSync(folder)) return { repoDir, commit, present: [], missing: missingAll, state: `${repoDir} has no snapshots/${commit}` };
+  if (!fs.existsSync(folder))
+    return { repoDir, commit, present: [], missing: missingAll, state: `${repoDir} has no snapshots/${commit}` };
   const present = [...required, ...optional].filter((f) => isPresentFile(repoFilePath(folder, f)));
   const missing = required.filter((f) => !present.includes(f));
   const state = missing.length === 0 ? `complete at ${folder}` : `${folder} lacks ${missing.join(', ')}`;
@@ -106,7 +116,10 @@ export function blobPath(repoDir: string, etag: string): string {
 }
 
 function tempSibling(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+  return path.join(
+    path.dirname(target),
+    `.${path.basename(target)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`,
+  );
 }
 
 /**

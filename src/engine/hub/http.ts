@@ -20,7 +20,15 @@ export interface HttpRequest {
 export const MAX_REDIRECTS = 10;
 
 /** Codes of a connection that never reached the server: the hub is unreachable, not failing. */
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ENETDOWN', 'EHOSTDOWN']);
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+  'ENETDOWN',
+  'EHOSTDOWN',
+]);
 
 export function isUnreachable(e: unknown): boolean {
   return e instanceof TransferError && e.kind === 'network' && UNREACHABLE_CODES.has(errorCode(e.cause) ?? '');
@@ -38,13 +46,20 @@ function errorCode(e: unknown): string | undefined {
  */
 export function send(req: HttpRequest): Promise<http.IncomingMessage> {
   const client = req.url.protocol === 'https:' ? https : req.url.protocol === 'http:' ? http : undefined;
-  if (!client) return Promise.reject(new TransferError(`unsupported URL scheme in ${req.url.href} (only http and https)`, 'network'));
+  if (!client)
+    return Promise.reject(
+      new TransferError(`unsupported URL scheme in ${req.url.href} (only http and https)`, 'network'),
+    );
   return new Promise((resolve, reject) => {
     if (req.signal?.aborted) {
       reject(abortError(req.signal));
       return;
     }
-    const r = client.request(req.url, { method: req.method, headers: req.headers, ...(req.signal ? { signal: req.signal } : {}) });
+    const r = client.request(req.url, {
+      method: req.method,
+      headers: req.headers,
+      ...(req.signal ? { signal: req.signal } : {}),
+    });
     let response: http.IncomingMessage | undefined;
     r.setTimeout(req.timeoutMs, () => {
       const err = new TransferError(`no data from ${req.url.host} for ${formatSeconds(req.timeoutMs)}`, 'timeout');
@@ -71,8 +86,10 @@ export function wrapTransportError(e: unknown, url: URL, signal?: AbortSignal): 
   if (e instanceof TransferError) return e;
   const code = errorCode(e);
   const text = e instanceof Error ? e.message : String(e);
-  if (code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT') return new TransferError(`connection to ${url.host} timed out`, 'timeout', e);
-  if (code !== undefined && UNREACHABLE_CODES.has(code)) return new TransferError(`cannot reach ${url.host} (${code})`, 'network', e);
+  if (code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT')
+    return new TransferError(`connection to ${url.host} timed out`, 'timeout', e);
+  if (code !== undefined && UNREACHABLE_CODES.has(code))
+    return new TransferError(`cannot reach ${url.host} (${code})`, 'network', e);
   if (code === 'ECONNRESET' || code === 'EPIPE' || text === 'aborted') {
     return new TransferError(`the connection to ${url.host} was cut (${code ?? text})`, 'interrupted', e);
   }
@@ -100,7 +117,8 @@ export function isRedirect(status: number): boolean {
 /** A `Location` may be absolute or relative to the URL that answered. */
 export function redirectTarget(res: http.IncomingMessage, from: URL): URL {
   const location = header(res, 'location');
-  if (!location) throw new TransferError(`${from.host} answered ${res.statusCode} without a Location header`, 'network');
+  if (!location)
+    throw new TransferError(`${from.host} answered ${res.statusCode} without a Location header`, 'network');
   return new URL(location, from);
 }
 

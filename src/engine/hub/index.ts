@@ -1,5 +1,12 @@
 /** Model resolution: a local folder, the Hugging Face cache, or a download into it. */
-export { resolveModel, MODEL_REQUIRED_FILES, MODEL_OPTIONAL_FILES, type ResolveModelOptions, type ResolvedModel, type ModelProgress } from './resolve';
+export {
+  resolveModel,
+  MODEL_REQUIRED_FILES,
+  MODEL_OPTIONAL_FILES,
+  type ResolveModelOptions,
+  type ResolvedModel,
+  type ModelProgress,
+} from './resolve';
 export { downloadProgressEvent } from './progress';
 export { HubError, type HubErrorCode } from './errors';
 export { lookupCache, type CacheLookup } from './cache';

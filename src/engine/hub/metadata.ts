@@ -89,7 +89,13 @@ async function headOnce(client: HubClient, ref: FileRef): Promise<FileMetadata |
   let linkedEtag: string | undefined;
   let linkedSize: number | undefined;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-    const res = await send({ method: 'HEAD', url, headers: hubHeaders(client, url), timeoutMs: client.timeoutMs, ...(client.signal ? { signal: client.signal } : {}) });
+    const res = await send({
+      method: 'HEAD',
+      url,
+      headers: hubHeaders(client, url),
+      timeoutMs: client.timeoutMs,
+      ...(client.signal ? { signal: client.signal } : {}),
+    });
     res.resume();
     const status = res.statusCode ?? 0;
     commit ??= header(res, 'x-repo-commit');
@@ -119,7 +125,11 @@ async function headOnce(client: HubClient, ref: FileRef): Promise<FileMetadata |
     }
     throw httpFailure(status, res, '', ref, url, client);
   }
-  throw new HubError(`more than ${MAX_REDIRECTS} redirects for ${ref.file} of ${ref.repoId}`, `Check HF_ENDPOINT (now ${client.endpoint}).`, 'hub-protocol');
+  throw new HubError(
+    `more than ${MAX_REDIRECTS} redirects for ${ref.file} of ${ref.repoId}`,
+    `Check HF_ENDPOINT (now ${client.endpoint}).`,
+    'hub-protocol',
+  );
 }
 
 function optionalEtag(res: http.IncomingMessage): string | undefined {
@@ -140,9 +150,18 @@ function complete(
     );
   }
   if (!/^[\w.-]+$/.test(m.etag) || !/^[0-9a-f]{40}$/.test(m.commit)) {
-    throw new HubError(`${url.origin} answered for ${ref.file} with a malformed commit or ETag ("${m.commit}", "${m.etag}").`, 'Check HF_ENDPOINT.', 'hub-protocol');
+    throw new HubError(
+      `${url.origin} answered for ${ref.file} with a malformed commit or ETag ("${m.commit}", "${m.etag}").`,
+      'Check HF_ENDPOINT.',
+      'hub-protocol',
+    );
   }
-  return { commit: m.commit, etag: m.etag, downloadUrl: m.downloadUrl, ...(m.size !== undefined ? { size: m.size } : {}) };
+  return {
+    commit: m.commit,
+    etag: m.etag,
+    downloadUrl: m.downloadUrl,
+    ...(m.size !== undefined ? { size: m.size } : {}),
+  };
 }
 
 /**
@@ -165,7 +184,14 @@ export async function headFile(client: HubClient, ref: FileRef): Promise<FileMet
 }
 
 /** A plain-words HubError for an HTTP failure status. */
-export function httpFailure(status: number, res: http.IncomingMessage, body: string, ref: FileRef, url: URL, client: HubClient): HubError {
+export function httpFailure(
+  status: number,
+  res: http.IncomingMessage,
+  body: string,
+  ref: FileRef,
+  url: URL,
+  client: HubClient,
+): HubError {
   const code = header(res, 'x-error-code');
   const serverText = (header(res, 'x-error-message') ?? jsonError(body) ?? '').trim().replace(/\.+$/, '');
   const said = serverText ? ` The server said: "${serverText}".` : '';
@@ -198,9 +224,19 @@ export function httpFailure(status: number, res: http.IncomingMessage, body: str
     );
   }
   if (status === 429) {
-    return new HubError(`The hub is rate-limiting requests (429) for ${ref.repoId}.${said}`, 'Wait a few minutes and try again; a HF_TOKEN raises the limits.', 'hub-server-error', status);
+    return new HubError(
+      `The hub is rate-limiting requests (429) for ${ref.repoId}.${said}`,
+      'Wait a few minutes and try again; a HF_TOKEN raises the limits.',
+      'hub-server-error',
+      status,
+    );
   }
-  return new HubError(`Unexpected answer ${status} from ${url.host} for ${ref.file} of ${ref.repoId}.${said}`, `Check HF_ENDPOINT (now ${client.endpoint}).`, 'hub-protocol', status);
+  return new HubError(
+    `Unexpected answer ${status} from ${url.host} for ${ref.file} of ${ref.repoId}.${said}`,
+    `Check HF_ENDPOINT (now ${client.endpoint}).`,
+    'hub-protocol',
+    status,
+  );
 }
 
 function jsonError(body: string): string | undefined {
@@ -224,9 +260,19 @@ export function notFoundError(nf: FileNotFound, ref: FileRef, client: HubClient)
         404,
       );
     case 'RevisionNotFound':
-      return new HubError(`${ref.repoId} has no revision "${ref.revision}" (404).`, `Use a branch, tag or commit id listed on ${page}/tree/main, or leave the revision out for "main".`, 'hub-not-found', 404);
+      return new HubError(
+        `${ref.repoId} has no revision "${ref.revision}" (404).`,
+        `Use a branch, tag or commit id listed on ${page}/tree/main, or leave the revision out for "main".`,
+        'hub-not-found',
+        404,
+      );
     case 'EntryNotFound':
-      return new HubError(`${ref.repoId} has no file ${ref.file} at revision ${ref.revision} (404).`, `Check the files on ${page}/tree/${encodeURIComponent(ref.revision)}; the model needs ${ref.file}.`, 'hub-not-found', 404);
+      return new HubError(
+        `${ref.repoId} has no file ${ref.file} at revision ${ref.revision} (404).`,
+        `Check the files on ${page}/tree/${encodeURIComponent(ref.revision)}; the model needs ${ref.file}.`,
+        'hub-not-found',
+        404,
+      );
     default:
       return new HubError(
         `${resolveUrl(client.endpoint, ref).href} was not found (404): the model id, the revision "${ref.revision}" or the file ${ref.file} is wrong.`,
@@ -238,7 +284,12 @@ export function notFoundError(nf: FileNotFound, ref: FileRef, client: HubClient)
 }
 
 /** Read a failed response's message and turn it into a HubError. */
-export async function failureFromResponse(res: http.IncomingMessage, ref: FileRef, url: URL, client: HubClient): Promise<HubError> {
+export async function failureFromResponse(
+  res: http.IncomingMessage,
+  ref: FileRef,
+  url: URL,
+  client: HubClient,
+): Promise<HubError> {
   const body = await readSmallBody(res);
   if (res.statusCode === 404) {
     const errorCode = header(res, 'x-error-code');

@@ -125,7 +125,11 @@ export function snapshotDir(cacheDir: string, repoId: string, commit: string): s
  */
 export function checkRevision(revision: string): string | undefined {
   if (revision.trim() === '') return 'the revision is empty';
-  if (revision.includes('\\') || revision.startsWith('/') || revision.split('/').some((s) => s === '..' || s === '.' || s === '')) {
+  if (
+    revision.includes('\\') ||
+    revision.startsWith('/') ||
+    revision.split('/').some((s) => s === '..' || s === '.' || s === '')
+  ) {
     return `the revision "${revision}" is not a branch, tag or commit name`;
   }
   return undefined;

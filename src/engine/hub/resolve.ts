@@ -11,11 +11,28 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { makeDirs } from '../util/makeDirs';
-import { blobPath, isMarkedMissing, isPresentFile, linkIntoSnapshot, lookupCache, markMissing, writeRef, type CacheLookup } from './cache';
+import {
+  blobPath,
+  isMarkedMissing,
+  isPresentFile,
+  linkIntoSnapshot,
+  lookupCache,
+  markMissing,
+  writeRef,
+  type CacheLookup,
+} from './cache';
 import { HubError, safetensorsOnlyHint, TransferError } from './errors';
 import { isUnreachable } from './http';
 import { withFileLock } from './lock';
-import { headFile, notFoundError, resolveUrl, type FileMetadata, type FileNotFound, type FileRef, type HubClient } from './metadata';
+import {
+  headFile,
+  notFoundError,
+  resolveUrl,
+  type FileMetadata,
+  type FileNotFound,
+  type FileRef,
+  type HubClient,
+} from './metadata';
 import {
   checkRevision,
   DEFAULT_REVISION,
@@ -125,19 +142,45 @@ export async function resolveModel(nameOrPath: string, options: ResolveModelOpti
   if (target.kind === 'local') return checkLocalFolder(target.folder, s);
 
   const revisionProblem = checkRevision(s.revision);
-  if (revisionProblem) throw new HubError(`Cannot look up ${target.repoId}: ${revisionProblem}.`, 'Use a branch (main), a tag or a 40-character commit id.', 'model-not-found');
+  if (revisionProblem)
+    throw new HubError(
+      `Cannot look up ${target.repoId}: ${revisionProblem}.`,
+      'Use a branch (main), a tag or a 40-character commit id.',
+      'model-not-found',
+    );
 
   const cacheDir = path.resolve(options.cacheDir ?? hubCacheDir(env, home));
   const lookup = lookupCache(cacheDir, target.repoId, s.revision, s.required, s.optional);
   if (lookup.folder && lookup.commit && lookup.missing.length === 0) {
-    return { folder: lookup.folder, source: 'cache', repoId: target.repoId, revision: s.revision, commit: lookup.commit, files: lookup.present, downloaded: [] };
+    return {
+      folder: lookup.folder,
+      source: 'cache',
+      repoId: target.repoId,
+      revision: s.revision,
+      commit: lookup.commit,
+      files: lookup.present,
+      downloaded: [],
+    };
   }
 
   const offline = options.offline ?? offlineFromEnv(env);
-  const ctx: MissingContext = { repoId: target.repoId, cacheDir, lookup, probedFolder: target.probedFolder, settings: s };
+  const ctx: MissingContext = {
+    repoId: target.repoId,
+    cacheDir,
+    lookup,
+    probedFolder: target.probedFolder,
+    settings: s,
+  };
   if (offline) {
     const because = options.offline !== undefined ? 'offline mode is on' : 'offline mode is on (HF_HUB_OFFLINE)';
-    throw missingFilesError(ctx, 'hub-offline', because, options.offline !== undefined ? 'turn offline mode off to let vembed download it' : 'unset HF_HUB_OFFLINE to let vembed download it');
+    throw missingFilesError(
+      ctx,
+      'hub-offline',
+      because,
+      options.offline !== undefined
+        ? 'turn offline mode off to let vembed download it'
+        : 'unset HF_HUB_OFFLINE to let vembed download it',
+    );
   }
 
   const token = options.token === false ? undefined : (options.token ?? readHubToken(env, home));
@@ -153,9 +196,22 @@ export async function resolveModel(nameOrPath: string, options: ResolveModelOpti
     return await downloadSnapshot(client, target.repoId, cacheDir, s, options);
   } catch (e) {
     if (e instanceof TransferError) {
-      if (e.kind === 'timeout') throw missingFilesError(ctx, 'hub-timeout', `the hub at ${client.endpoint} did not answer in time (${e.message})`, 'try again on a better connection');
-      const why = isUnreachable(e) ? `the hub at ${client.endpoint} cannot be reached (${e.message})` : `the download from ${client.endpoint} failed (${e.message})`;
-      throw missingFilesError(ctx, 'hub-unreachable', why, 'check the connection or proxy and run again (partial downloads resume)');
+      if (e.kind === 'timeout')
+        throw missingFilesError(
+          ctx,
+          'hub-timeout',
+          `the hub at ${client.endpoint} did not answer in time (${e.message})`,
+          'try again on a better connection',
+        );
+      const why = isUnreachable(e)
+        ? `the hub at ${client.endpoint} cannot be reached (${e.message})`
+        : `the download from ${client.endpoint} failed (${e.message})`;
+      throw missingFilesError(
+        ctx,
+        'hub-unreachable',
+        why,
+        'check the connection or proxy and run again (partial downloads resume)',
+      );
     }
     throw e;
   }
@@ -171,7 +227,11 @@ type Target = { kind: 'local'; folder: string } | { kind: 'hub'; repoId: string;
 function classifyName(nameOrPath: string, s: Settings): Target {
   const name = nameOrPath.trim();
   if (name === '') {
-    throw new HubError('model_name is empty.', 'Set it to a hub id such as facebook/dinov2-small or to a model folder.', 'model-not-found');
+    throw new HubError(
+      'model_name is empty.',
+      'Set it to a hub id such as facebook/dinov2-small or to a model folder.',
+      'model-not-found',
+    );
   }
   const candidate = path.resolve(s.baseDir, expandHome(name, s.home));
   let stat: fs.Stats | undefined;
@@ -188,7 +248,13 @@ function classifyName(nameOrPath: string, s: Settings): Target {
       'model-not-found',
     );
   }
-  const looksLikePath = path.isAbsolute(name) || name.startsWith('.') || name.startsWith('~') || name.includes('\\') || /^[A-Za-z]:/.test(name) || name.split('/').length > 2;
+  const looksLikePath =
+    path.isAbsolute(name) ||
+    name.startsWith('.') ||
+    name.startsWith('~') ||
+    name.includes('\\') ||
+    /^[A-Za-z]:/.test(name) ||
+    name.split('/').length > 2;
   if (looksLikePath || !isRepoId(name)) {
     throw new HubError(
       `model_name "${name}" is not a folder (${candidate} does not exist)${looksLikePath ? '' : ' nor a Hugging Face model id'}.`,
@@ -216,7 +282,11 @@ function checkLocalFolder(folder: string, s: Settings): ResolvedModel {
 /** Throws the safetensors-only message when the weights exist in a form vembed does not read. */
 function weightsFormatCheck(where: string, exists: (file: string) => boolean, source: string): void {
   if (exists(PICKLE_WEIGHTS)) {
-    throw new HubError(`${where} has its weights only as ${PICKLE_WEIGHTS}; vembed reads only ${WEIGHTS_FILE}.`, safetensorsOnlyHint(source), 'model-weights-format');
+    throw new HubError(
+      `${where} has its weights only as ${PICKLE_WEIGHTS}; vembed reads only ${WEIGHTS_FILE}.`,
+      safetensorsOnlyHint(source),
+      'model-weights-format',
+    );
   }
   if (exists(SHARD_INDEX)) {
     throw new HubError(
@@ -236,11 +306,19 @@ interface MissingContext {
 }
 
 /** The offline / unreachable message: the model, the missing files, where we looked, how to get them. */
-function missingFilesError(ctx: MissingContext, code: 'hub-offline' | 'hub-unreachable' | 'hub-timeout', because: string, remedy: string): HubError {
+function missingFilesError(
+  ctx: MissingContext,
+  code: 'hub-offline' | 'hub-unreachable' | 'hub-timeout',
+  because: string,
+  remedy: string,
+): HubError {
   const { repoId, cacheDir, lookup, settings } = ctx;
   const rev = settings.revision === DEFAULT_REVISION ? '' : ` --revision ${settings.revision}`;
   const revText = settings.revision === DEFAULT_REVISION ? '' : ` at revision ${settings.revision}`;
-  const alsoPickle = lookup.folder && isPresentFile(path.join(lookup.folder, PICKLE_WEIGHTS)) ? ` (the cache holds ${PICKLE_WEIGHTS}, which vembed does not read)` : '';
+  const alsoPickle =
+    lookup.folder && isPresentFile(path.join(lookup.folder, PICKLE_WEIGHTS))
+      ? ` (the cache holds ${PICKLE_WEIGHTS}, which vembed does not read)`
+      : '';
   const message =
     `Model ${repoId}${revText} is not available: ${because}, and the cache lacks ${lookup.missing.join(', ')}${alsoPickle}. ` +
     `Looked in the Hugging Face cache ${cacheDir} (${lookup.state}) and for a local folder ${ctx.probedFolder} (not found).`;
@@ -255,7 +333,11 @@ function lockPath(cacheDir: string, repoId: string, etag: string): string {
   return path.join(cacheDir, '.locks', repoFolderName(repoId), `${etag}.vembed.lock`);
 }
 
-function throttled(onProgress: ((p: ModelProgress) => void) | undefined, file: string, intervalMs: number): ((done: number, total: number | undefined) => void) | undefined {
+function throttled(
+  onProgress: ((p: ModelProgress) => void) | undefined,
+  file: string,
+  intervalMs: number,
+): ((done: number, total: number | undefined) => void) | undefined {
   if (!onProgress) return undefined;
   let last = -Infinity;
   return (done, total) => {
@@ -272,7 +354,13 @@ function throttled(onProgress: ((p: ModelProgress) => void) | undefined, file: s
  * fails before a long download), pinning all files to the commit the first
  * one resolved to; then fetch the blobs that are not cached yet.
  */
-async function downloadSnapshot(client: HubClient, repoId: string, cacheDir: string, s: Settings, options: ResolveModelOptions): Promise<ResolvedModel> {
+async function downloadSnapshot(
+  client: HubClient,
+  repoId: string,
+  cacheDir: string,
+  s: Settings,
+  options: ResolveModelOptions,
+): Promise<ResolvedModel> {
   const repoDir = repoCacheDir(cacheDir, repoId);
   const metas = new Map<string, FileMetadata>();
   let commit: string | undefined;
@@ -289,7 +377,12 @@ async function downloadSnapshot(client: HubClient, repoId: string, cacheDir: str
     commit ??= answer.commit;
     metas.set(file, answer);
   }
-  if (!commit) throw new HubError(`The hub gave no commit for ${repoId}.`, `Check HF_ENDPOINT (now ${client.endpoint}).`, 'hub-protocol');
+  if (!commit)
+    throw new HubError(
+      `The hub gave no commit for ${repoId}.`,
+      `Check HF_ENDPOINT (now ${client.endpoint}).`,
+      'hub-protocol',
+    );
   for (const [file, meta] of metas) {
     // Fetch by commit, not by branch: the branch may move between the HEAD and the GET.
     if (meta.downloadUrl.href === resolveUrl(client.endpoint, { repoId, revision: s.revision, file }).href) {
@@ -311,11 +404,21 @@ async function downloadSnapshot(client: HubClient, repoId: string, cacheDir: str
           if (isPresentFile(blob)) return; // another process finished it while we waited
           const incompletePath = `${blob}.incomplete`;
           const onBytes = throttled(options.onProgress, file, options.progressIntervalMs ?? 100);
-          await fetchBlob(client, { ref: { repoId, revision: commit as string, file }, url: meta.downloadUrl, etag: meta.etag, ...(meta.size !== undefined ? { size: meta.size } : {}), incompletePath, ...(onBytes ? { onBytes } : {}) });
+          await fetchBlob(client, {
+            ref: { repoId, revision: commit as string, file },
+            url: meta.downloadUrl,
+            etag: meta.etag,
+            ...(meta.size !== undefined ? { size: meta.size } : {}),
+            incompletePath,
+            ...(onBytes ? { onBytes } : {}),
+          });
           fs.renameSync(incompletePath, blob);
           downloaded.push(file);
         },
-        { ...(client.signal ? { signal: client.signal } : {}), ...(options.staleLockMs !== undefined ? { staleMs: options.staleLockMs } : {}) },
+        {
+          ...(client.signal ? { signal: client.signal } : {}),
+          ...(options.staleLockMs !== undefined ? { staleMs: options.staleLockMs } : {}),
+        },
       );
     }
     linkIntoSnapshot(blob, pointer);
@@ -324,10 +427,25 @@ async function downloadSnapshot(client: HubClient, repoId: string, cacheDir: str
   writeRef(repoDir, s.revision, commit);
 
   const present = [...s.required, ...s.optional].filter((f) => isPresentFile(repoFilePath(folder, f)));
-  return { folder, source: downloaded.length > 0 ? 'download' : 'cache', repoId, revision: s.revision, commit, files: present, downloaded };
+  return {
+    folder,
+    source: downloaded.length > 0 ? 'download' : 'cache',
+    repoId,
+    revision: s.revision,
+    commit,
+    files: present,
+    downloaded,
+  };
 }
 
-async function handleNotFound(client: HubClient, nf: FileNotFound, ref: FileRef, s: Settings, repoDir: string, commit: string | undefined): Promise<void> {
+async function handleNotFound(
+  client: HubClient,
+  nf: FileNotFound,
+  ref: FileRef,
+  s: Settings,
+  repoDir: string,
+  commit: string | undefined,
+): Promise<void> {
   if (nf.errorCode === 'RepoNotFound' || nf.errorCode === 'RevisionNotFound') throw notFoundError(nf, ref, client);
   if (!s.required.includes(ref.file)) {
     if (commit) markMissing(repoDir, commit, ref.file);

@@ -44,21 +44,42 @@ function parseContentRange(value: string | undefined): { start: number; total?: 
 }
 
 /** GET following redirects (absolute or relative); the token goes only to the hub's own host. */
-async function openGet(client: HubClient, startUrl: URL, offset: number): Promise<{ res: http.IncomingMessage; url: URL }> {
+async function openGet(
+  client: HubClient,
+  startUrl: URL,
+  offset: number,
+): Promise<{ res: http.IncomingMessage; url: URL }> {
   let url = startUrl;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     const headers = hubHeaders(client, url);
     if (offset > 0) headers.range = `bytes=${offset}-`;
-    const res = await send({ method: 'GET', url, headers, timeoutMs: client.timeoutMs, ...(client.signal ? { signal: client.signal } : {}) });
+    const res = await send({
+      method: 'GET',
+      url,
+      headers,
+      timeoutMs: client.timeoutMs,
+      ...(client.signal ? { signal: client.signal } : {}),
+    });
     if (!isRedirect(res.statusCode ?? 0)) return { res, url };
     res.resume();
     url = redirectTarget(res, url);
   }
-  throw new HubError(`more than ${MAX_REDIRECTS} redirects while downloading ${startUrl.href}`, `Check HF_ENDPOINT (now ${client.endpoint}).`, 'hub-protocol');
+  throw new HubError(
+    `more than ${MAX_REDIRECTS} redirects while downloading ${startUrl.href}`,
+    `Check HF_ENDPOINT (now ${client.endpoint}).`,
+    'hub-protocol',
+  );
 }
 
 /** Append the body to `file`; what arrived is flushed even when the connection breaks. */
-async function appendBody(res: http.IncomingMessage, file: string, truncate: boolean, url: URL, client: HubClient, onChunk: (n: number) => void): Promise<void> {
+async function appendBody(
+  res: http.IncomingMessage,
+  file: string,
+  truncate: boolean,
+  url: URL,
+  client: HubClient,
+  onChunk: (n: number) => void,
+): Promise<void> {
   const out = fs.createWriteStream(file, { flags: truncate ? 'w' : 'a' });
   let failure: unknown;
   try {
@@ -77,7 +98,8 @@ async function appendBody(res: http.IncomingMessage, file: string, truncate: boo
 
 async function sha256Of(file: string): Promise<string> {
   const hash = crypto.createHash('sha256');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) hash.update(chunk);
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>)
+    hash.update(chunk);
   return hash.digest('hex');
 }
 
@@ -110,7 +132,10 @@ export async function fetchBlob(client: HubClient, job: BlobFetch): Promise<void
         if (!range || range.start !== offset) {
           res.resume();
           fs.truncateSync(job.incompletePath, 0);
-          throw new TransferError(`${url.host} sent bytes from ${range?.start ?? '?'} when asked from ${offset}`, 'interrupted');
+          throw new TransferError(
+            `${url.host} sent bytes from ${range?.start ?? '?'} when asked from ${offset}`,
+            'interrupted',
+          );
         }
         size ??= range.total;
       } else if (status === 200) {

@@ -28,11 +28,23 @@ export interface AugmentationOptions {
   colorJitter: number;
 }
 
-export function augmentationFromConfig(c: Pick<TrainConfig, 'random_resized_crop' | 'crop_scale_min' | 'horizontal_flip' | 'color_jitter'>): AugmentationOptions {
-  return { randomResizedCrop: c.random_resized_crop, cropScaleMin: c.crop_scale_min, horizontalFlip: c.horizontal_flip, colorJitter: c.color_jitter };
+export function augmentationFromConfig(
+  c: Pick<TrainConfig, 'random_resized_crop' | 'crop_scale_min' | 'horizontal_flip' | 'color_jitter'>,
+): AugmentationOptions {
+  return {
+    randomResizedCrop: c.random_resized_crop,
+    cropScaleMin: c.crop_scale_min,
+    horizontalFlip: c.horizontal_flip,
+    colorJitter: c.color_jitter,
+  };
 }
 
-export const NO_AUGMENTATION: AugmentationOptions = { randomResizedCrop: false, cropScaleMin: 1, horizontalFlip: false, colorJitter: 0 };
+export const NO_AUGMENTATION: AugmentationOptions = {
+  randomResizedCrop: false,
+  cropScaleMin: 1,
+  horizontalFlip: false,
+  colorJitter: 0,
+};
 
 export interface CropRect {
   x: number;
@@ -119,7 +131,14 @@ export function colorJitter(px: Float32Array, strength: number, rng: Rng): void 
  * One training image into `out` at `offset` (NHWC float32, normalised).
  * Draw order (crop, flip, jitter) is fixed so a seed means the same image.
  */
-export function preprocessForTraining(img: RgbImage, p: ImageProcessing, aug: AugmentationOptions, seed: number, out: Float32Array, offset: number): void {
+export function preprocessForTraining(
+  img: RgbImage,
+  p: ImageProcessing,
+  aug: AugmentationOptions,
+  seed: number,
+  out: Float32Array,
+  offset: number,
+): void {
   const rng = new Rng(seed);
   const size = p.imageSize;
   let view: RgbImage;

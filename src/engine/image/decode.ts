@@ -38,7 +38,14 @@ function cleanReason(e: unknown): string {
   if (err.code === 'ENOENT') return 'file not found';
   const text = String(err.message ?? e);
   if (/Input file is missing/.test(text)) return 'file not found';
-  const lines = [...new Set(text.split('\n').map((l) => l.trim()).filter(Boolean))];
+  const lines = [
+    ...new Set(
+      text
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean),
+    ),
+  ];
   return lines.join('; ');
 }
 
@@ -57,12 +64,15 @@ function pipeline(input: string | Uint8Array): sharp.Sharp {
 export async function decodeImage(file: string, bytes?: Uint8Array): Promise<RgbImage> {
   let out: { data: Buffer; info: sharp.OutputInfo };
   try {
-    out = await pipeline(bytes ?? file).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    out = await pipeline(bytes ?? file)
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
   } catch (e) {
     throw new ImageReadError(file, cleanReason(e));
   }
   const { data, info } = out;
-  if (info.channels === 3) return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
+  if (info.channels === 3)
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
   // Defensive: a single band (should toColourspace ever keep one) is spread to RGB.
   if (info.channels === 1) {
     const rgb = new Uint8Array(info.width * info.height * 3);
@@ -97,6 +107,10 @@ export async function probeImage(file: string): Promise<ImageHeader> {
     throw new ImageReadError(file, cleanReason(e));
   }
   if (!meta.width || !meta.height || !meta.format) throw new ImageReadError(file, 'no image size in the header');
-  if (meta.width * meta.height > MAX_INPUT_PIXELS) throw new ImageReadError(file, `${meta.width}x${meta.height} is larger than the ${MAX_INPUT_PIXELS / 1e6} megapixel limit`);
+  if (meta.width * meta.height > MAX_INPUT_PIXELS)
+    throw new ImageReadError(
+      file,
+      `${meta.width}x${meta.height} is larger than the ${MAX_INPUT_PIXELS / 1e6} megapixel limit`,
+    );
   return { format: meta.format, width: meta.width, height: meta.height };
 }

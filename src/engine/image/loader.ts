@@ -92,7 +92,8 @@ export class ImageLoader {
   private closed = false;
 
   constructor(private readonly options: ImageLoaderOptions) {
-    if (!Number.isInteger(options.numWorkers) || options.numWorkers < 0) throw new Error(`num_workers must be an integer >= 0, got ${options.numWorkers}`);
+    if (!Number.isInteger(options.numWorkers) || options.numWorkers < 0)
+      throw new Error(`num_workers must be an integer >= 0, got ${options.numWorkers}`);
     this.settings = { processing: options.processing, augmentation: options.augmentation ?? NO_AUGMENTATION };
     this.cacheMax = options.cacheMaxBytes ?? Math.min(2 * 1024 ** 3, Math.floor(os.totalmem() / 4));
   }
@@ -201,15 +202,28 @@ export class ImageLoader {
       for (const w of pool) if (w.pending.size < pw.pending.size) pw = w;
       const id = this.nextId++;
       const cached = this.cache.get(job.path);
-      const shared: SharedRgbImage | undefined = cached && cached.data.buffer instanceof SharedArrayBuffer ? { buffer: cached.data.buffer, width: cached.width, height: cached.height } : undefined;
-      const task: TaskMessage = { id, job, returnDecoded: !!this.options.cacheImages && !this.cacheFull && !cached, ...(shared ? { cached: shared } : {}) };
+      const shared: SharedRgbImage | undefined =
+        cached && cached.data.buffer instanceof SharedArrayBuffer
+          ? { buffer: cached.data.buffer, width: cached.width, height: cached.height }
+          : undefined;
+      const task: TaskMessage = {
+        id,
+        job,
+        returnDecoded: !!this.options.cacheImages && !this.cacheFull && !cached,
+        ...(shared ? { cached: shared } : {}),
+      };
       return new Promise<Extract<ResultMessage, { ok: true }>>((resolve, reject) => {
         if (this.failure) return reject(this.failure);
         if (pw.pending.size === 0) pw.worker.ref();
         pw.pending.set(id, { resolve, reject, path: job.path });
         pw.worker.postMessage(task);
       }).then((r) => {
-        if (r.decoded) this.remember(job.path, { data: new Uint8Array(r.decoded.buffer), width: r.decoded.width, height: r.decoded.height });
+        if (r.decoded)
+          this.remember(job.path, {
+            data: new Uint8Array(r.decoded.buffer),
+            width: r.decoded.width,
+            height: r.decoded.height,
+          });
         return r.pixels;
       });
     });
@@ -230,7 +244,10 @@ export class ImageLoader {
 
 /** A loader set up from the training config's data and augmentation keys. */
 export function imageLoaderFromConfig(
-  config: Pick<TrainConfig, 'num_workers' | 'enable_image_cache' | 'random_resized_crop' | 'crop_scale_min' | 'horizontal_flip' | 'color_jitter'>,
+  config: Pick<
+    TrainConfig,
+    'num_workers' | 'enable_image_cache' | 'random_resized_crop' | 'crop_scale_min' | 'horizontal_flip' | 'color_jitter'
+  >,
   processing: ImageProcessing,
   extra: Pick<ImageLoaderOptions, 'cacheMaxBytes' | 'onCacheFull'> = {},
 ): ImageLoader {

@@ -2,7 +2,11 @@
  * Keep the model fed: while the consumer works on batch i, batches
  * i+1 .. i+depth are already loading.
  */
-export async function* prefetchBatches<T, R>(items: Iterable<T>, load: (item: T) => Promise<R>, depth = 1): AsyncGenerator<R> {
+export async function* prefetchBatches<T, R>(
+  items: Iterable<T>,
+  load: (item: T) => Promise<R>,
+  depth = 1,
+): AsyncGenerator<R> {
   const it = items[Symbol.iterator]();
   const queue: Promise<R>[] = [];
   const fill = (upTo: number) => {

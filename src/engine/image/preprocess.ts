@@ -35,7 +35,10 @@ export function evalResizeCrop(img: RgbImage, p: Pick<ImageProcessing, 'imageSiz
   // Smaller than the crop: zero padding around it.
   const out = new Uint8Array(crop * crop * 3);
   for (let y = 0; y < inside.height; y++) {
-    out.set(inside.data.subarray(y * inside.width * 3, (y + 1) * inside.width * 3), ((y + y0 - top) * crop + (x0 - left)) * 3);
+    out.set(
+      inside.data.subarray(y * inside.width * 3, (y + 1) * inside.width * 3),
+      ((y + y0 - top) * crop + (x0 - left)) * 3,
+    );
   }
   return { data: out, width: crop, height: crop };
 }
@@ -44,7 +47,12 @@ export function evalResizeCrop(img: RgbImage, p: Pick<ImageProcessing, 'imageSiz
  * Rescale and normalise 8-bit (or float 0..255) RGB into `out` at `offset`
  * (NHWC, float32). Math.fround reproduces numpy's float32 steps.
  */
-export function normaliseInto(rgb: Uint8Array | Float32Array, p: Pick<ImageProcessing, 'mean' | 'std' | 'rescaleFactor'>, out: Float32Array, offset: number): void {
+export function normaliseInto(
+  rgb: Uint8Array | Float32Array,
+  p: Pick<ImageProcessing, 'mean' | 'std' | 'rescaleFactor'>,
+  out: Float32Array,
+  offset: number,
+): void {
   const mean = p.mean.map(Math.fround);
   const std = p.std.map(Math.fround);
   const f = p.rescaleFactor;

@@ -104,10 +104,17 @@ export interface OutputRegion {
  * Each output pixel depends only on its own taps, so computing a region
  * gives exactly the pixels a full resize followed by a crop would.
  */
-export function resizeBicubic(src: RgbImage, outWidth: number, outHeight: number, box?: SourceBox, region?: OutputRegion): RgbImage {
+export function resizeBicubic(
+  src: RgbImage,
+  outWidth: number,
+  outHeight: number,
+  box?: SourceBox,
+  region?: OutputRegion,
+): RgbImage {
   const b = box ?? { x0: 0, y0: 0, x1: src.width, y1: src.height };
   const r = region ?? { x: 0, y: 0, width: outWidth, height: outHeight };
-  if (r.x < 0 || r.y < 0 || r.x + r.width > outWidth || r.y + r.height > outHeight) throw new Error('resizeBicubic: region outside the output');
+  if (r.x < 0 || r.y < 0 || r.x + r.width > outWidth || r.y + r.height > outHeight)
+    throw new Error('resizeBicubic: region outside the output');
   const needH = outWidth !== src.width || b.x0 !== 0 || b.x1 !== outWidth;
   const needV = outHeight !== src.height || b.y0 !== 0 || b.y1 !== outHeight;
   const tv = taps(src.height, b.y0, b.y1, outHeight);

@@ -24,7 +24,13 @@ export function pixelsPerImage(p: ImageProcessing): number {
   return p.imageSize * p.imageSize * 3;
 }
 
-export function applyTransform(img: RgbImage, transform: ImageTransform, s: PipelineSettings, out: Float32Array, offset: number): void {
+export function applyTransform(
+  img: RgbImage,
+  transform: ImageTransform,
+  s: PipelineSettings,
+  out: Float32Array,
+  offset: number,
+): void {
   if (transform.kind === 'eval') preprocessForEval(img, s.processing, out, offset);
   else preprocessForTraining(img, s.processing, s.augmentation, transform.seed, out, offset);
 }
@@ -48,7 +54,11 @@ export function augmentationSeed(runSeed: number, epoch: number, recordIndex: nu
  * Decode (unless `decoded` is given, e.g. from the cache) and transform one
  * image. Returns the pixels and the decoded image, for the cache.
  */
-export async function runImageJob(job: ImageJob, s: PipelineSettings, decoded?: RgbImage): Promise<{ pixels: Float32Array; decoded: RgbImage }> {
+export async function runImageJob(
+  job: ImageJob,
+  s: PipelineSettings,
+  decoded?: RgbImage,
+): Promise<{ pixels: Float32Array; decoded: RgbImage }> {
   const img = decoded ?? (await decodeImage(job.path));
   const pixels = new Float32Array(pixelsPerImage(s.processing));
   applyTransform(img, job.transform, s, pixels, 0);

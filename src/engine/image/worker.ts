@@ -32,12 +32,19 @@ async function run(task: TaskMessage): Promise<void> {
   let reply: ResultMessage;
   const transfer: ArrayBuffer[] = [];
   try {
-    const cached = task.cached ? { data: new Uint8Array(task.cached.buffer), width: task.cached.width, height: task.cached.height } : undefined;
+    const cached = task.cached
+      ? { data: new Uint8Array(task.cached.buffer), width: task.cached.width, height: task.cached.height }
+      : undefined;
     const { pixels, decoded } = await runImageJob(task.job, init.settings, cached);
     reply = { id: task.id, ok: true, pixels, ...(task.returnDecoded && !cached ? { decoded: toShared(decoded) } : {}) };
     transfer.push(pixels.buffer as ArrayBuffer);
   } catch (e) {
-    reply = { id: task.id, ok: false, path: task.job.path, reason: e instanceof ImageReadError ? e.reason : String((e as Error).message ?? e) };
+    reply = {
+      id: task.id,
+      ok: false,
+      path: task.job.path,
+      reason: e instanceof ImageReadError ? e.reason : String((e as Error).message ?? e),
+    };
   }
   port.postMessage(reply, transfer);
 }

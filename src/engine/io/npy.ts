@@ -107,10 +107,12 @@ export function encodeNpy(array: NpyArray): Uint8Array {
   if (!info) throw new NpyError(`unsupported dtype ${String(dtype)}; supported: ${Object.keys(DTYPES).join(', ')}`);
   if (!info.accepts(data)) throw new NpyError(`dtype ${dtype} does not match the data (${data.constructor.name})`);
   for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) throw new NpyError(`invalid shape [${shape.join(', ')}]: dimensions must be non-negative integers`);
+    if (!Number.isInteger(d) || d < 0)
+      throw new NpyError(`invalid shape [${shape.join(', ')}]: dimensions must be non-negative integers`);
   }
   const count = elementCount(shape);
-  if (count !== data.length) throw new NpyError(`shape [${shape.join(', ')}] holds ${count} elements but the data has ${data.length}`);
+  if (count !== data.length)
+    throw new NpyError(`shape [${shape.join(', ')}] holds ${count} elements but the data has ${data.length}`);
 
   // Version 1.0 has a uint16 header length (10-byte prefix); 2.0 a uint32 one (12 bytes).
   let major = 1;
@@ -151,17 +153,22 @@ interface ParsedHeader {
  */
 function parseHeader(text: string, file?: string): ParsedHeader {
   const t = text.trim();
-  if (!t.startsWith('{') || !t.endsWith('}')) throw new NpyError(`malformed header (not a dict literal): ${JSON.stringify(t.slice(0, 120))}`, file);
+  if (!t.startsWith('{') || !t.endsWith('}'))
+    throw new NpyError(`malformed header (not a dict literal): ${JSON.stringify(t.slice(0, 120))}`, file);
   const descr = /['"]descr['"]\s*:\s*['"]([^'"]*)['"]/.exec(t);
   const fortran = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(t);
   const shape = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(t);
   if (!descr) {
     if (/['"]descr['"]\s*:\s*\[/.test(t)) {
-      throw new NpyError('structured (record) arrays are not supported; save a plain numeric array (e.g. np.save(f, arr.astype(np.float32)))', file);
+      throw new NpyError(
+        'structured (record) arrays are not supported; save a plain numeric array (e.g. np.save(f, arr.astype(np.float32)))',
+        file,
+      );
     }
     throw new NpyError(`malformed header: no 'descr' key in ${JSON.stringify(t.slice(0, 120))}`, file);
   }
-  if (!fortran) throw new NpyError(`malformed header: no 'fortran_order' key in ${JSON.stringify(t.slice(0, 120))}`, file);
+  if (!fortran)
+    throw new NpyError(`malformed header: no 'fortran_order' key in ${JSON.stringify(t.slice(0, 120))}`, file);
   if (!shape) throw new NpyError(`malformed header: no 'shape' key in ${JSON.stringify(t.slice(0, 120))}`, file);
   const dims = shape[1]!
     .split(',')
@@ -187,19 +194,30 @@ function swapBytes(bytes: Uint8Array, width: number): void {
 /** Parse the bytes of an `.npy` file. `file` only names the source in errors. */
 export function decodeNpy(bytes: Uint8Array, file?: string): NpyArray {
   if (bytes.length < 10 || MAGIC.some((m, i) => bytes[i] !== m)) {
-    throw new NpyError('not a NumPy .npy file (missing the \\x93NUMPY magic); .npz archives and pickles are not supported', file);
+    throw new NpyError(
+      'not a NumPy .npy file (missing the \\x93NUMPY magic); .npz archives and pickles are not supported',
+      file,
+    );
   }
   const major = bytes[6]!;
   const minor = bytes[7]!;
-  if (major < 1 || major > 3) throw new NpyError(`unsupported .npy format version ${major}.${minor} (supported: 1.0, 2.0, 3.0)`, file);
+  if (major < 1 || major > 3)
+    throw new NpyError(`unsupported .npy format version ${major}.${minor} (supported: 1.0, 2.0, 3.0)`, file);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const prefix = major === 1 ? 10 : 12;
   if (bytes.length < prefix) throw new NpyError('truncated header', file);
   const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   const dataStart = prefix + headerLength;
-  if (bytes.length < dataStart) throw new NpyError(`truncated header: it declares ${headerLength} bytes, the file has ${bytes.length - prefix} after the prefix`, file);
+  if (bytes.length < dataStart)
+    throw new NpyError(
+      `truncated header: it declares ${headerLength} bytes, the file has ${bytes.length - prefix} after the prefix`,
+      file,
+    );
   const headerBytes = bytes.subarray(prefix, dataStart);
-  const header = parseHeader(major === 3 ? Buffer.from(headerBytes).toString('utf8') : Buffer.from(headerBytes).toString('latin1'), file);
+  const header = parseHeader(
+    major === 3 ? Buffer.from(headerBytes).toString('utf8') : Buffer.from(headerBytes).toString('latin1'),
+    file,
+  );
 
   let bigEndian = false;
   let descr = header.descr;
@@ -209,16 +227,25 @@ export function decodeNpy(bytes: Uint8Array, file?: string): NpyArray {
   }
   const dtype = DESCR_ALIASES[descr] ?? descr;
   if (!isNpyDtype(dtype)) {
-    throw new NpyError(`unsupported dtype '${header.descr}' (supported: ${Object.keys(DTYPES).join(', ')}); convert it in Python, e.g. arr.astype(np.float32)`, file);
+    throw new NpyError(
+      `unsupported dtype '${header.descr}' (supported: ${Object.keys(DTYPES).join(', ')}); convert it in Python, e.g. arr.astype(np.float32)`,
+      file,
+    );
   }
   if (header.fortranOrder && header.shape.length > 1) {
-    throw new NpyError('Fortran-order arrays are not supported; save a C-order copy: np.save(f, np.ascontiguousarray(arr))', file);
+    throw new NpyError(
+      'Fortran-order arrays are not supported; save a C-order copy: np.save(f, np.ascontiguousarray(arr))',
+      file,
+    );
   }
   const info = DTYPES[dtype];
   const count = elementCount(header.shape);
   const byteLength = count * info.bytes;
   if (bytes.length - dataStart < byteLength) {
-    throw new NpyError(`truncated data: shape (${header.shape.join(', ')}) of ${dtype} needs ${byteLength} bytes, the file has ${bytes.length - dataStart}`, file);
+    throw new NpyError(
+      `truncated data: shape (${header.shape.join(', ')}) of ${dtype} needs ${byteLength} bytes, the file has ${bytes.length - dataStart}`,
+      file,
+    );
   }
   // Copy into a fresh buffer: the source may sit at an offset the typed array cannot use.
   const own = new Uint8Array(byteLength);
@@ -252,11 +279,13 @@ export function expectNpy(array: NpyArray, dtypes: readonly NpyDtype[], rank: nu
 export function toInt32(array: NpyArray, file?: string): Int32Array {
   const { data } = array;
   if (data instanceof Int32Array) return data;
-  if (data instanceof Float32Array || data instanceof Float64Array) throw new NpyError(`expected integers, found ${array.dtype}`, file);
+  if (data instanceof Float32Array || data instanceof Float64Array)
+    throw new NpyError(`expected integers, found ${array.dtype}`, file);
   const out = new Int32Array(data.length);
   for (let i = 0; i < data.length; i++) {
     const v = Number(data[i]!);
-    if (v > 2147483647 || v < -2147483648) throw new NpyError(`value ${String(data[i])} at element ${i} does not fit in 32 bits`, file);
+    if (v > 2147483647 || v < -2147483648)
+      throw new NpyError(`value ${String(data[i])} at element ${i} does not fit in 32 bits`, file);
     out[i] = v;
   }
   return out;

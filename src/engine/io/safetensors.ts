@@ -72,13 +72,20 @@ function product(shape: readonly number[]): number {
 }
 
 /** Parse and validate a header; `fileSize` is the size of the whole file. Exported for tests. */
-export function parseHeader(file: string, headerBytes: Uint8Array, fileSize: number): { tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {
+export function parseHeader(
+  file: string,
+  headerBytes: Uint8Array,
+  fileSize: number,
+): { tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {
   const dataStart = 8 + headerBytes.length;
   let json: unknown;
   try {
     json = JSON.parse(Buffer.from(headerBytes.buffer, headerBytes.byteOffset, headerBytes.byteLength).toString('utf8'));
   } catch (e) {
-    throw new SafetensorsError(file, `the header is not valid JSON (${(e as Error).message}); the file is damaged or not a safetensors file`);
+    throw new SafetensorsError(
+      file,
+      `the header is not valid JSON (${(e as Error).message}); the file is damaged or not a safetensors file`,
+    );
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     throw new SafetensorsError(file, 'the header is not a JSON object; the file is damaged or not a safetensors file');
@@ -87,9 +94,11 @@ export function parseHeader(file: string, headerBytes: Uint8Array, fileSize: num
   let metadata: Record<string, string> = {};
   for (const [name, raw] of Object.entries(json as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new SafetensorsError(file, '`__metadata__` must be an object of strings');
+      if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+        throw new SafetensorsError(file, '`__metadata__` must be an object of strings');
       for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
-        if (typeof v !== 'string') throw new SafetensorsError(file, `\`__metadata__.${k}\` must be a string, got ${JSON.stringify(v)}`);
+        if (typeof v !== 'string')
+          throw new SafetensorsError(file, `\`__metadata__.${k}\` must be a string, got ${JSON.stringify(v)}`);
       }
       metadata = raw as Record<string, string>;
       continue;
@@ -101,21 +110,33 @@ export function parseHeader(file: string, headerBytes: Uint8Array, fileSize: num
       throw new SafetensorsError(file, `${where}: unknown dtype ${JSON.stringify(entry.dtype)}`);
     }
     if (!Array.isArray(entry.shape) || !entry.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      throw new SafetensorsError(file, `${where}: shape must be a list of non-negative integers, got ${JSON.stringify(entry.shape)}`);
+      throw new SafetensorsError(
+        file,
+        `${where}: shape must be a list of non-negative integers, got ${JSON.stringify(entry.shape)}`,
+      );
     }
     const offsets = entry.data_offsets;
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
-      throw new SafetensorsError(file, `${where}: data_offsets must be [begin, end] with non-negative integers, got ${JSON.stringify(offsets)}`);
+      throw new SafetensorsError(
+        file,
+        `${where}: data_offsets must be [begin, end] with non-negative integers, got ${JSON.stringify(offsets)}`,
+      );
     }
     const [b, e] = offsets as [number, number];
     const shape = entry.shape as number[];
     const expected = product(shape) * DTYPE_BYTES[entry.dtype]!;
     if (e < b) throw new SafetensorsError(file, `${where}: data_offsets [${b}, ${e}] end before they begin`);
     if (e - b !== expected) {
-      throw new SafetensorsError(file, `${where}: holds ${e - b} bytes but shape [${shape.join(', ')}] of ${entry.dtype} needs ${expected}`);
+      throw new SafetensorsError(
+        file,
+        `${where}: holds ${e - b} bytes but shape [${shape.join(', ')}] of ${entry.dtype} needs ${expected}`,
+      );
     }
     if (dataStart + e > fileSize) {
-      throw new SafetensorsError(file, `${where}: data [${b}, ${e}) runs past the end of the file (${fileSize - dataStart} data bytes); the file is truncated`);
+      throw new SafetensorsError(
+        file,
+        `${where}: data [${b}, ${e}) runs past the end of the file (${fileSize - dataStart} data bytes); the file is truncated`,
+      );
     }
     tensors.set(name, { name, dtype: entry.dtype, shape, begin: dataStart + b, end: dataStart + e });
   }
@@ -124,7 +145,8 @@ export function parseHeader(file: string, headerBytes: Uint8Array, fileSize: num
   for (let i = 1; i < sorted.length; i++) {
     const prev = sorted[i - 1]!;
     const cur = sorted[i]!;
-    if (cur.begin < prev.end) throw new SafetensorsError(file, `tensors "${prev.name}" and "${cur.name}" overlap in the data section`);
+    if (cur.begin < prev.end)
+      throw new SafetensorsError(file, `tensors "${prev.name}" and "${cur.name}" overlap in the data section`);
   }
   return { tensors, metadata };
 }
@@ -209,15 +231,20 @@ export class SafetensorsFile {
     }
     try {
       const size = fs.fstatSync(fd).size;
-      if (size < 8) throw new SafetensorsError(file, `only ${size} bytes; a safetensors file starts with an 8-byte header length`);
+      if (size < 8)
+        throw new SafetensorsError(file, `only ${size} bytes; a safetensors file starts with an 8-byte header length`);
       const lenBytes = new Uint8Array(8);
       readFully(fd, lenBytes, 0);
       const n = new DataView(lenBytes.buffer).getBigUint64(0, true);
       if (n > BigInt(Math.min(MAX_HEADER_BYTES, size - 8))) {
-        throw new SafetensorsError(file, `header length ${n} is larger than the file allows (${size} bytes); the file is damaged or not a safetensors file`);
+        throw new SafetensorsError(
+          file,
+          `header length ${n} is larger than the file allows (${size} bytes); the file is damaged or not a safetensors file`,
+        );
       }
       const headerBytes = new Uint8Array(Number(n));
-      if (readFully(fd, headerBytes, 8) !== headerBytes.length) throw new SafetensorsError(file, 'the header is truncated');
+      if (readFully(fd, headerBytes, 8) !== headerBytes.length)
+        throw new SafetensorsError(file, 'the header is truncated');
       const { tensors, metadata } = parseHeader(file, headerBytes, size);
       return new SafetensorsFile(file, fd, tensors, metadata);
     } catch (e) {
@@ -250,7 +277,8 @@ export class SafetensorsFile {
     const count = product(t.shape);
     // A fresh ArrayBuffer keeps the float32 view aligned.
     const bytes = new Uint8Array(t.end - t.begin);
-    if (readFully(this.fd, bytes, t.begin) !== bytes.length) throw new SafetensorsError(this.file, `tensor "${name}" is truncated`);
+    if (readFully(this.fd, bytes, t.begin) !== bytes.length)
+      throw new SafetensorsError(this.file, `tensor "${name}" is truncated`);
     return decode(bytes, t.dtype as ReadableDtype, count);
   }
 
@@ -261,7 +289,10 @@ export class SafetensorsFile {
 }
 
 /** Read every tensor of a (small) file. */
-export function readSafetensors(file: string): { tensors: Map<string, { shape: number[]; data: Float32Array }>; metadata: Record<string, string> } {
+export function readSafetensors(file: string): {
+  tensors: Map<string, { shape: number[]; data: Float32Array }>;
+  metadata: Record<string, string>;
+} {
   const f = SafetensorsFile.open(file);
   try {
     const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
@@ -282,8 +313,14 @@ function writeAll(fd: number, bytes: Uint8Array): void {
  * folder, fsync, rename). Tensors whose `data` is a function are produced one
  * at a time while writing.
  */
-export function writeSafetensors(file: string, tensors: ReadonlyMap<string, TensorToWrite> | Readonly<Record<string, TensorToWrite>>, metadata?: Readonly<Record<string, string>>): void {
-  const entries = (tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors)) as Array<[string, TensorToWrite]>;
+export function writeSafetensors(
+  file: string,
+  tensors: ReadonlyMap<string, TensorToWrite> | Readonly<Record<string, TensorToWrite>>,
+  metadata?: Readonly<Record<string, string>>,
+): void {
+  const entries = (tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors)) as Array<
+    [string, TensorToWrite]
+  >;
   entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = { ...metadata };
@@ -307,7 +344,10 @@ export function writeSafetensors(file: string, tensors: ReadonlyMap<string, Tens
     for (const [name, t] of entries) {
       const data = typeof t.data === 'function' ? t.data() : t.data;
       if (data.length !== product(t.shape)) {
-        throw new SafetensorsError(file, `tensor "${name}" has ${data.length} values but shape [${t.shape.join(', ')}] needs ${product(t.shape)}`);
+        throw new SafetensorsError(
+          file,
+          `tensor "${name}" has ${data.length} values but shape [${t.shape.join(', ')}] needs ${product(t.shape)}`,
+        );
       }
       writeAll(fd, float32Bytes(data));
     }

@@ -116,7 +116,11 @@ export interface Step<Y extends Tensor = Tensor> {
  * get gradients). The backward pass runs in a tidy, so its intermediates are
  * freed as soon as it returns.
  */
-export function stepOp(inputs: Tensor[], params: Variable[], build: (xs: Tensor[], saved: Saved, grads: ParamGrads) => Step): Tensor {
+export function stepOp(
+  inputs: Tensor[],
+  params: Variable[],
+  build: (xs: Tensor[], saved: Saved, grads: ParamGrads) => Step,
+): Tensor {
   const trainable = params.filter((p) => p.trainable);
   return customOp([...inputs, ...trainable], (xs, save) => {
     const saved = new Saved();

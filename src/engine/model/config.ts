@@ -54,7 +54,8 @@ function readJsonFile(file: string): Json {
   } catch (e) {
     throw new ModelConfigError(`${file}: not valid JSON (${(e as Error).message})`);
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ModelConfigError(`${file}: expected a JSON object`);
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new ModelConfigError(`${file}: expected a JSON object`);
   return value as Json;
 }
 
@@ -75,7 +76,8 @@ class FieldReader {
       if (fallback === undefined) this.fail(key, `is missing; a DINOv2 config.json must set it`);
       return fallback;
     }
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) this.fail(key, `must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min)
+      this.fail(key, `must be an integer >= ${min}, got ${JSON.stringify(v)}`);
     return v;
   }
 
@@ -85,7 +87,8 @@ class FieldReader {
       if (fallback === undefined) this.fail(key, `is missing; a DINOv2 config.json must set it`);
       return fallback;
     }
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) this.fail(key, `must be a positive number, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+      this.fail(key, `must be a positive number, got ${JSON.stringify(v)}`);
     return v;
   }
 
@@ -105,7 +108,8 @@ class FieldReader {
   }
 
   private intValue(key: string, v: unknown): number {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) this.fail(key, `must be a positive integer, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+      this.fail(key, `must be a positive integer, got ${JSON.stringify(v)}`);
     return v;
   }
 }
@@ -120,7 +124,10 @@ export function parseDinov2Config(json: Json, source: string): Dinov2Config {
   }
   const f = new FieldReader(json, source);
   const hiddenAct = json.hidden_act ?? 'gelu';
-  if (hiddenAct !== 'gelu') throw new ModelConfigError(`${source}: \`hidden_act\` is ${JSON.stringify(hiddenAct)}; only "gelu" (exact, erf) is implemented`);
+  if (hiddenAct !== 'gelu')
+    throw new ModelConfigError(
+      `${source}: \`hidden_act\` is ${JSON.stringify(hiddenAct)}; only "gelu" (exact, erf) is implemented`,
+    );
   const config: Dinov2Config = {
     modelType,
     hiddenSize: f.int('hidden_size', 1),
@@ -138,19 +145,28 @@ export function parseDinov2Config(json: Json, source: string): Dinov2Config {
     raw: json,
   };
   if (config.hiddenSize % config.numAttentionHeads !== 0) {
-    throw new ModelConfigError(`${source}: \`hidden_size\` ${config.hiddenSize} is not a multiple of \`num_attention_heads\` ${config.numAttentionHeads}`);
+    throw new ModelConfigError(
+      `${source}: \`hidden_size\` ${config.hiddenSize} is not a multiple of \`num_attention_heads\` ${config.numAttentionHeads}`,
+    );
   }
   if (config.imageSize % config.patchSize !== 0) {
-    throw new ModelConfigError(`${source}: \`image_size\` ${config.imageSize} is not a multiple of \`patch_size\` ${config.patchSize}`);
+    throw new ModelConfigError(
+      `${source}: \`image_size\` ${config.imageSize} is not a multiple of \`patch_size\` ${config.patchSize}`,
+    );
   }
-  if (config.numChannels !== 3) throw new ModelConfigError(`${source}: \`num_channels\` is ${config.numChannels}; only RGB (3) images are supported`);
+  if (config.numChannels !== 3)
+    throw new ModelConfigError(
+      `${source}: \`num_channels\` is ${config.numChannels}; only RGB (3) images are supported`,
+    );
   return config;
 }
 
 export function readDinov2Config(folder: string): Dinov2Config {
   const file = path.join(folder, 'config.json');
   if (!fs.existsSync(file)) {
-    throw new ModelConfigError(`${folder}: no config.json; a model folder holds config.json and model.safetensors (the Hugging Face layout)`);
+    throw new ModelConfigError(
+      `${folder}: no config.json; a model folder holds config.json and model.safetensors (the Hugging Face layout)`,
+    );
   }
   return parseDinov2Config(readJsonFile(file), file);
 }
@@ -198,27 +214,45 @@ function sizeField(v: unknown, key: string, source: string, names: string[]): nu
  * `image_size`) replaces the crop size; the resize edge keeps its ratio to
  * the crop (256/224 for DINOv2).
  */
-export function parseImageProcessing(json: Json, source: string, options: { patchSize: number; imageSize?: number | null }): ImageProcessing {
+export function parseImageProcessing(
+  json: Json,
+  source: string,
+  options: { patchSize: number; imageSize?: number | null },
+): ImageProcessing {
   const d = DINOV2_PROCESSING;
   const cropSize = json.crop_size === undefined ? d.imageSize : sizeField(json.crop_size, 'crop_size', source, []);
-  const resize = json.size === undefined ? d.resizeShortestEdge : sizeField(json.size, 'size', source, ['shortest_edge']);
+  const resize =
+    json.size === undefined ? d.resizeShortestEdge : sizeField(json.size, 'size', source, ['shortest_edge']);
   const doRescale = json.do_rescale !== false;
   const doNormalize = json.do_normalize !== false;
   const doCrop = json.do_center_crop !== false;
   const rescaleFactor = json.rescale_factor === undefined ? d.rescaleFactor : json.rescale_factor;
   if (typeof rescaleFactor !== 'number' || !(rescaleFactor > 0)) {
-    throw new ModelConfigError(`${source}: \`rescale_factor\` must be a positive number, got ${JSON.stringify(rescaleFactor)}`);
+    throw new ModelConfigError(
+      `${source}: \`rescale_factor\` must be a positive number, got ${JSON.stringify(rescaleFactor)}`,
+    );
   }
-  const mean = doNormalize ? (json.image_mean === undefined ? d.mean : triple(json.image_mean, 'image_mean', source)) : ([0, 0, 0] as [number, number, number]);
-  const std = doNormalize ? (json.image_std === undefined ? d.std : triple(json.image_std, 'image_std', source)) : ([1, 1, 1] as [number, number, number]);
-  if (std.some((s) => s <= 0)) throw new ModelConfigError(`${source}: \`image_std\` must be positive, got ${JSON.stringify(std)}`);
+  const mean = doNormalize
+    ? json.image_mean === undefined
+      ? d.mean
+      : triple(json.image_mean, 'image_mean', source)
+    : ([0, 0, 0] as [number, number, number]);
+  const std = doNormalize
+    ? json.image_std === undefined
+      ? d.std
+      : triple(json.image_std, 'image_std', source)
+    : ([1, 1, 1] as [number, number, number]);
+  if (std.some((s) => s <= 0))
+    throw new ModelConfigError(`${source}: \`image_std\` must be positive, got ${JSON.stringify(std)}`);
 
   const baseCrop = doCrop ? cropSize : resize;
   const ratio = resize / baseCrop;
   const imageSize = options.imageSize ?? baseCrop;
   if (!Number.isInteger(imageSize) || imageSize <= 0 || imageSize % options.patchSize !== 0) {
-    const from = options.imageSize != null ? 'the training config\'s `image_size`' : `${source}'s crop size`;
-    throw new ModelConfigError(`${from} is ${imageSize}; it must be a positive multiple of the patch size ${options.patchSize} (e.g. ${Math.max(1, Math.round(imageSize / options.patchSize)) * options.patchSize})`);
+    const from = options.imageSize != null ? "the training config's `image_size`" : `${source}'s crop size`;
+    throw new ModelConfigError(
+      `${from} is ${imageSize}; it must be a positive multiple of the patch size ${options.patchSize} (e.g. ${Math.max(1, Math.round(imageSize / options.patchSize)) * options.patchSize})`,
+    );
   }
   return {
     imageSize,
@@ -230,10 +264,20 @@ export function parseImageProcessing(json: Json, source: string, options: { patc
 }
 
 /** Read a folder's preprocessor_config.json (DINOv2 defaults when there is none). */
-export function readImageProcessing(folder: string, options: { patchSize: number; imageSize?: number | null }): { processing: ImageProcessing; raw: Json | null } {
+export function readImageProcessing(
+  folder: string,
+  options: { patchSize: number; imageSize?: number | null },
+): { processing: ImageProcessing; raw: Json | null } {
   const file = path.join(folder, 'preprocessor_config.json');
   const raw = fs.existsSync(file) ? readJsonFile(file) : null;
-  return { processing: parseImageProcessing(raw ?? {}, raw ? file : `${folder} (no preprocessor_config.json, DINOv2 defaults)`, options), raw };
+  return {
+    processing: parseImageProcessing(
+      raw ?? {},
+      raw ? file : `${folder} (no preprocessor_config.json, DINOv2 defaults)`,
+      options,
+    ),
+    raw,
+  };
 }
 
 /** The preprocessor_config.json to save with a model: the original, updated to what the model now expects. */
@@ -270,12 +314,26 @@ export function imageProcessingJson(processing: ImageProcessing, raw: Json | nul
  * float, got int"): DINOv2's own configs hold layerscale_value 1.0 and
  * dropout rates 0.0.
  */
-const FLOAT_CONFIG_FIELDS = new Set(['layerscale_value', 'layer_norm_eps', 'drop_path_rate', 'hidden_dropout_prob', 'attention_probs_dropout_prob', 'initializer_range']);
+const FLOAT_CONFIG_FIELDS = new Set([
+  'layerscale_value',
+  'layer_norm_eps',
+  'drop_path_rate',
+  'hidden_dropout_prob',
+  'attention_probs_dropout_prob',
+  'initializer_range',
+]);
 
 /** config.json's text, with integral values of float fields written as floats (`1.0`), as Python writes them. */
 export function configJsonText(config: Record<string, unknown>): string {
   const marker = '\u0000float:';
-  const text = JSON.stringify(config, (key, value: unknown) => (FLOAT_CONFIG_FIELDS.has(key) && typeof value === 'number' && Number.isInteger(value) ? `${marker}${value}` : value), 2);
+  const text = JSON.stringify(
+    config,
+    (key, value: unknown) =>
+      FLOAT_CONFIG_FIELDS.has(key) && typeof value === 'number' && Number.isInteger(value)
+        ? `${marker}${value}`
+        : value,
+    2,
+  );
   // The marker is a string JSON.stringify escapes as \u0000float:N; put the bare float in its place.
   return text.replace(/"\\u0000float:(-?\d+)"/g, '$1.0') + '\n';
 }

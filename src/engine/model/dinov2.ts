@@ -23,11 +23,25 @@ import { tf, type Tensor2D, type Tensor3D, type Tensor4D, type Variable } from '
 import { stepOp, type ParamGrads, type Saved, type Step } from './autograd';
 import type { Dinov2Config } from './config';
 import { gridResizeMatrix } from './interpolate';
-import { attentionStep, clsAttentionStep, geluStep, layerNormStep, linear, linearStep, matMul, scaleStep, swigluStep, type Linear, type Norm, type StepContext } from './ops';
+import {
+  attentionStep,
+  clsAttentionStep,
+  geluStep,
+  layerNormStep,
+  linear,
+  linearStep,
+  matMul,
+  scaleStep,
+  swigluStep,
+  type Linear,
+  type Norm,
+  type StepContext,
+} from './ops';
 
 export type { LoraAdapter, Linear, Norm } from './ops';
 
-export type Mlp = { kind: 'gelu'; fc1: Linear; fc2: Linear } | { kind: 'swiglu'; weightsIn: Linear; weightsOut: Linear };
+export type Mlp =
+  { kind: 'gelu'; fc1: Linear; fc2: Linear } | { kind: 'swiglu'; weightsIn: Linear; weightsOut: Linear };
 
 export interface Layer {
   norm1: Norm;
@@ -72,7 +86,10 @@ function patchEmbeddings(pixels: Tensor4D, w: Dinov2Weights, c: Dinov2Config): T
   const gh = height / p;
   const gw = width / p;
   // [n, H, W, C] = [n*gh, p, gw, p*C] -> [n*gh, gw, p, p*C] -> [n*gh*gw, p*p*C]
-  const patches = tf.reshape(tf.transpose(tf.reshape(pixels, [n * gh, p, gw, p * channels]), [0, 2, 1, 3]), [n * gh * gw, p * p * channels]) as Tensor2D;
+  const patches = tf.reshape(tf.transpose(tf.reshape(pixels, [n * gh, p, gw, p * channels]), [0, 2, 1, 3]), [
+    n * gh * gw,
+    p * p * channels,
+  ]) as Tensor2D;
   const { weight, bias } = w.patchProjection;
   return tf.reshape(linear(patches, weight, bias), [n, gh * gw, c.hiddenSize]);
 }
@@ -90,7 +107,10 @@ export function resizePositionEmbeddings(pos: Variable, c: Dinov2Config, gh: num
   const cls = tf.slice(table, [0, 0], [1, dim]);
   const grid = tf.slice(table, [1, 0], [trained, dim]);
   // [gh*gw, side*side] · [side*side, D]: all channels resized by one matMul.
-  const resize = tf.tensor2d(gridResizeMatrix(side, side, gh, gw, c.modelType === 'dinov2_with_registers'), [gh * gw, trained]);
+  const resize = tf.tensor2d(gridResizeMatrix(side, side, gh, gw, c.modelType === 'dinov2_with_registers'), [
+    gh * gw,
+    trained,
+  ]);
   const resized = matMul(resize, grid, { a: false, b: pos.trainable });
   return tf.concat([cls, resized], 0);
 }
@@ -128,12 +148,31 @@ function freeUnlessKept(t: Tensor2D, saved: Saved): void {
  * Attention (SelfAttention + output projection): softmax(q kᵀ / sqrt(dh)) v
  * per head, then attention.output.dense. x [n*T, D] -> [n*T, D].
  */
-function attentionBlockStep(x: Tensor2D, n: number, layer: Layer, c: Dinov2Config, ctx: StepContext, saved: Saved, grads: ParamGrads, input?: () => Tensor2D): Step<Tensor2D> {
+function attentionBlockStep(
+  x: Tensor2D,
+  n: number,
+  layer: Layer,
+  c: Dinov2Config,
+  ctx: StepContext,
+  saved: Saved,
+  grads: ParamGrads,
+  input?: () => Tensor2D,
+): Step<Tensor2D> {
   const dh = c.hiddenSize / c.numAttentionHeads;
   const q = linearStep(x, layer.query, ctx, saved, grads, input); // [n*T, D]
   const k = linearStep(x, layer.key, ctx, saved, grads, input); // [n*T, D]
   const v = linearStep(x, layer.value, ctx, saved, grads, input); // [n*T, D]
-  const core = attentionStep(q.y, k.y, v.y, n, c.numAttentionHeads, 1 / Math.sqrt(dh), saved, undefined, ctx.recomputeAttention === true);
+  const core = attentionStep(
+    q.y,
+    k.y,
+    v.y,
+    n,
+    c.numAttentionHeads,
+    1 / Math.sqrt(dh),
+    saved,
+    undefined,
+    ctx.recomputeAttention === true,
+  );
   freeUnlessKept(q.y, saved);
   const out = linearStep(core.y, layer.output, ctx, saved, grads);
   return {
@@ -146,7 +185,14 @@ function attentionBlockStep(x: Tensor2D, n: number, layer: Layer, c: Dinov2Confi
 }
 
 /** Mlp (fc1, exact GELU, fc2) or SwiGLUFFN (weights_in, SiLU(x1) · x2, weights_out): [N, D] -> [N, D]. */
-function mlpStep(x: Tensor2D, m: Mlp, ctx: StepContext, saved: Saved, grads: ParamGrads, input?: () => Tensor2D): Step<Tensor2D> {
+function mlpStep(
+  x: Tensor2D,
+  m: Mlp,
+  ctx: StepContext,
+  saved: Saved,
+  grads: ParamGrads,
+  input?: () => Tensor2D,
+): Step<Tensor2D> {
   const first = linearStep(x, m.kind === 'gelu' ? m.fc1 : m.weightsIn, ctx, saved, grads, input);
   const gate = m.kind === 'gelu' ? geluStep(first.y, saved) : swigluStep(first.y, saved);
   // [N, 4D] intermediates that no backward pass reads go now rather than at the end of the layer.
@@ -160,7 +206,14 @@ function mlpStep(x: Tensor2D, m: Mlp, ctx: StepContext, saved: Saved, grads: Par
 }
 
 /** A layer's second half, with its residual: x1 + ls2 · mlp(norm2(x1)). [N, D] -> [N, D]. */
-function mlpHalfStep(x1: Tensor2D, layer: Layer, c: Dinov2Config, ctx: StepContext, saved: Saved, grads: ParamGrads): Step<Tensor2D> {
+function mlpHalfStep(
+  x1: Tensor2D,
+  layer: Layer,
+  c: Dinov2Config,
+  ctx: StepContext,
+  saved: Saved,
+  grads: ParamGrads,
+): Step<Tensor2D> {
   // The MLP's first linear gets the norm's output again from the norm instead of keeping it.
   const norm2 = layerNormStep(x1, layer.norm2, c.layerNormEps, saved, grads);
   const ffn = mlpStep(norm2.y, layer.mlp, ctx, saved, grads, norm2.output);
@@ -176,7 +229,15 @@ function mlpHalfStep(x1: Tensor2D, layer: Layer, c: Dinov2Config, ctx: StepConte
  *   x1 = x + ls1 · attention(norm1(x));  y = x1 + ls2 · mlp(norm2(x1)).
  * [n*T, D] -> [n*T, D].
  */
-function layerStep(x: Tensor2D, n: number, layer: Layer, c: Dinov2Config, ctx: StepContext, saved: Saved, grads: ParamGrads): Step<Tensor2D> {
+function layerStep(
+  x: Tensor2D,
+  n: number,
+  layer: Layer,
+  c: Dinov2Config,
+  ctx: StepContext,
+  saved: Saved,
+  grads: ParamGrads,
+): Step<Tensor2D> {
   // The attention's linears get norm1's output again from the norm instead of keeping it.
   const norm1 = layerNormStep(x, layer.norm1, c.layerNormEps, saved, grads);
   const attn = attentionBlockStep(norm1.y, n, layer, c, ctx, saved, grads, norm1.output);
@@ -199,7 +260,16 @@ function clsRowsStep(x: Tensor2D, n: number): Step<Tensor2D> {
   const T = rows / n;
   return {
     y: tf.reshape(tf.slice(tf.reshape(x, [n, T, D]), [0, 0, 0], [n, 1, D]), [n, D]),
-    back: (dy) => [tf.reshape(tf.pad(tf.reshape(dy, [n, 1, D]), [[0, 0], [0, T - 1], [0, 0]]), [rows, D])],
+    back: (dy) => [
+      tf.reshape(
+        tf.pad(tf.reshape(dy, [n, 1, D]), [
+          [0, 0],
+          [0, T - 1],
+          [0, 0],
+        ]),
+        [rows, D],
+      ),
+    ],
   };
 }
 
@@ -210,7 +280,15 @@ function clsRowsStep(x: Tensor2D, n: number): Step<Tensor2D> {
  * Same values as layerStep's CLS rows; for DINOv2-small at 224 px it skips
  * ~7% of the forward pass. [n*T, D] -> [n, D].
  */
-function clsLayerStep(x: Tensor2D, n: number, layer: Layer, c: Dinov2Config, ctx: StepContext, saved: Saved, grads: ParamGrads): Step<Tensor2D> {
+function clsLayerStep(
+  x: Tensor2D,
+  n: number,
+  layer: Layer,
+  c: Dinov2Config,
+  ctx: StepContext,
+  saved: Saved,
+  grads: ParamGrads,
+): Step<Tensor2D> {
   const dh = c.hiddenSize / c.numAttentionHeads;
   const norm1 = layerNormStep(x, layer.norm1, c.layerNormEps, saved, grads); // [n*T, D]
   const k = linearStep(norm1.y, layer.key, ctx, saved, grads, norm1.output); // [n*T, D]
@@ -228,7 +306,11 @@ function clsLayerStep(x: Tensor2D, n: number, layer: Layer, c: Dinov2Config, ctx
     back: (dy) => {
       const dx1 = second.back(dy)[0] as Tensor2D;
       const [dq, dk, dv] = core.back(out.back(scaled1.back(dx1)[0] as Tensor2D)[0] as Tensor2D) as Tensor2D[];
-      const dNorm1 = tf.addN([k.back(dk!)[0]!, v.back(dv!)[0]!, clsIn.back(q.back(dq!)[0] as Tensor2D)[0]!]) as Tensor2D;
+      const dNorm1 = tf.addN([
+        k.back(dk!)[0]!,
+        v.back(dv!)[0]!,
+        clsIn.back(q.back(dq!)[0] as Tensor2D)[0]!,
+      ]) as Tensor2D;
       return [tf.add(norm1.back(dNorm1)[0]!, residual.back(dx1)[0]!)];
     },
   };
@@ -240,7 +322,8 @@ function linearParams(l: Linear): Variable[] {
 
 /** Every Variable a layer reads. */
 function layerParams(layer: Layer): Variable[] {
-  const mlpLinears = layer.mlp.kind === 'gelu' ? [layer.mlp.fc1, layer.mlp.fc2] : [layer.mlp.weightsIn, layer.mlp.weightsOut];
+  const mlpLinears =
+    layer.mlp.kind === 'gelu' ? [layer.mlp.fc1, layer.mlp.fc2] : [layer.mlp.weightsIn, layer.mlp.weightsOut];
   return [
     layer.norm1.weight,
     layer.norm1.bias,
@@ -256,24 +339,40 @@ function layerParams(layer: Layer): Variable[] {
 function encoder(x: Tensor2D, n: number, layers: readonly Layer[], c: Dinov2Config, ctx: ForwardContext): Tensor2D {
   let h = x;
   for (const layer of layers) {
-    h = stepOp([h], layerParams(layer), ([input], saved, grads) => layerStep(input as Tensor2D, n, layer, c, ctx, saved, grads) as Step) as Tensor2D;
+    h = stepOp(
+      [h],
+      layerParams(layer),
+      ([input], saved, grads) => layerStep(input as Tensor2D, n, layer, c, ctx, saved, grads) as Step,
+    ) as Tensor2D;
   }
   return h;
 }
 
 /** The final layernorm, as one node on the tape: [N, D] -> [N, D]. */
 function finalNorm(h: Tensor2D, w: Dinov2Weights, c: Dinov2Config): Tensor2D {
-  return stepOp([h], [w.layernorm.weight, w.layernorm.bias], ([x], saved, grads) => layerNormStep(x as Tensor2D, w.layernorm, c.layerNormEps, saved, grads) as Step) as Tensor2D;
+  return stepOp(
+    [h],
+    [w.layernorm.weight, w.layernorm.bias],
+    ([x], saved, grads) => layerNormStep(x as Tensor2D, w.layernorm, c.layerNormEps, saved, grads) as Step,
+  ) as Tensor2D;
 }
 
 /** Token embeddings after checking the input: pixels [n, H, W, C] -> [n*T, D] and T. */
-function inputTokens(pixels: Tensor4D, w: Dinov2Weights, c: Dinov2Config, ctx: ForwardContext): { tokens: Tensor2D; T: number } {
+function inputTokens(
+  pixels: Tensor4D,
+  w: Dinov2Weights,
+  c: Dinov2Config,
+  ctx: ForwardContext,
+): { tokens: Tensor2D; T: number } {
   const [n, height, width, channels] = pixels.shape;
   const p = c.patchSize;
   if (height % p !== 0 || width % p !== 0) {
-    throw new Error(`image size ${height}x${width} is not a multiple of the patch size ${p}; resize or crop the images to a multiple of ${p}`);
+    throw new Error(
+      `image size ${height}x${width} is not a multiple of the patch size ${p}; resize or crop the images to a multiple of ${p}`,
+    );
   }
-  if (channels !== c.numChannels) throw new Error(`images have ${channels} channels; the model expects ${c.numChannels} (RGB)`);
+  if (channels !== c.numChannels)
+    throw new Error(`images have ${channels} channels; the model expects ${c.numChannels} (RGB)`);
   const tokens = embeddings(pixels, w, c, ctx); // [n, T, D]
   const T = tokens.shape[1];
   return { tokens: tf.reshape(tokens, [n * T, c.hiddenSize]), T };
@@ -291,13 +390,23 @@ export function dinov2Forward(pixels: Tensor4D, w: Dinov2Weights, c: Dinov2Confi
  * CLS pooling the last layer computes the CLS rows alone (clsLayerStep) and
  * the final layernorm runs on them only.
  */
-export function dinov2Pooled(pixels: Tensor4D, w: Dinov2Weights, c: Dinov2Config, ctx: ForwardContext, method: PoolingMethod): Tensor2D {
+export function dinov2Pooled(
+  pixels: Tensor4D,
+  w: Dinov2Weights,
+  c: Dinov2Config,
+  ctx: ForwardContext,
+  method: PoolingMethod,
+): Tensor2D {
   if (method !== 'cls') return pool(dinov2Forward(pixels, w, c, ctx), method, c.numRegisterTokens);
   const n = pixels.shape[0];
   const { tokens } = inputTokens(pixels, w, c, ctx);
   const last = w.layers[w.layers.length - 1]!;
   const h = encoder(tokens, n, w.layers.slice(0, -1), c, ctx);
-  const cls = stepOp([h], layerParams(last), ([input], saved, grads) => clsLayerStep(input as Tensor2D, n, last, c, ctx, saved, grads) as Step) as Tensor2D;
+  const cls = stepOp(
+    [h],
+    layerParams(last),
+    ([input], saved, grads) => clsLayerStep(input as Tensor2D, n, last, c, ctx, saved, grads) as Step,
+  ) as Tensor2D;
   return finalNorm(cls, w, c);
 }
 

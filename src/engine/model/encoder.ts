@@ -12,8 +12,27 @@ import { tf, type Tensor2D, type Tensor3D, type Tensor4D, type Variable } from '
 import type { TensorToWrite } from '../io/safetensors';
 import { Rng } from '../util/rng';
 import type { Dinov2Config } from './config';
-import { dinov2Forward, dinov2Pooled, projectionHead, resizePositionEmbeddings, type Dinov2Weights, type ForwardContext, type Layer, type Linear, type LoraAdapter, type Norm, type PoolingMethod } from './dinov2';
-import { initLoraA, loraScale, loraVariableName, selectLoraModules, validateLoraSettings, type LoraSettings } from './lora';
+import {
+  dinov2Forward,
+  dinov2Pooled,
+  projectionHead,
+  resizePositionEmbeddings,
+  type Dinov2Weights,
+  type ForwardContext,
+  type Layer,
+  type Linear,
+  type LoraAdapter,
+  type Norm,
+  type PoolingMethod,
+} from './dinov2';
+import {
+  initLoraA,
+  loraScale,
+  loraVariableName,
+  selectLoraModules,
+  validateLoraSettings,
+  type LoraSettings,
+} from './lora';
 import { fromHfLayout, paramSpecs, storedShape, toHfLayout, type ParamSpec } from './params';
 import type { ImageEncoder, ImageProcessing } from './types';
 
@@ -96,7 +115,12 @@ export class Dinov2ImageEncoder implements ImageEncoder {
   }
 
   private linear(path: string, bias = true): Linear {
-    const l: Linear = { path, weight: this.v(`${path}.weight`), bias: bias ? this.v(`${path}.bias`) : null, lora: null };
+    const l: Linear = {
+      path,
+      weight: this.v(`${path}.weight`),
+      bias: bias ? this.v(`${path}.bias`) : null,
+      lora: null,
+    };
     this.linears.set(path, l);
     return l;
   }
@@ -119,7 +143,11 @@ export class Dinov2ImageEncoder implements ImageEncoder {
         layerScale1: this.v(`${p}.layer_scale1.lambda1`),
         norm2: this.norm(`${p}.norm2`),
         mlp: c.useSwigluFfn
-          ? { kind: 'swiglu', weightsIn: this.linear(`${p}.mlp.weights_in`), weightsOut: this.linear(`${p}.mlp.weights_out`) }
+          ? {
+              kind: 'swiglu',
+              weightsIn: this.linear(`${p}.mlp.weights_in`),
+              weightsOut: this.linear(`${p}.mlp.weights_out`),
+            }
           : { kind: 'gelu', fc1: this.linear(`${p}.mlp.fc1`), fc2: this.linear(`${p}.mlp.fc2`) },
         layerScale2: this.v(`${p}.layer_scale2.lambda1`),
       });
@@ -235,7 +263,8 @@ export class Dinov2ImageEncoder implements ImageEncoder {
 
   private context(options: { training?: boolean; dropoutSeed?: number }): ForwardContext {
     const training = options.training === true;
-    const base = options.dropoutSeed ?? (training && this.lora && this.lora.settings.dropout > 0 ? this.rng.nextUint32() : 0);
+    const base =
+      options.dropoutSeed ?? (training && this.lora && this.lora.settings.dropout > 0 ? this.rng.nextUint32() : 0);
     return {
       training,
       dropoutSeed: (index) => new Rng((base ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0).nextUint32(),
@@ -277,8 +306,10 @@ export class Dinov2ImageEncoder implements ImageEncoder {
    */
   setTrainable(set: TrainableSet): void {
     this.assertLive();
-    if (set === 'lora' && !this.lora) throw new Error('cannot train LoRA adapters: none were added (call addLora first)');
-    if (set === 'full' && this.lora) throw new Error('cannot fine-tune all weights while LoRA adapters are attached; merge them first (mergeLora)');
+    if (set === 'lora' && !this.lora)
+      throw new Error('cannot train LoRA adapters: none were added (call addLora first)');
+    if (set === 'full' && this.lora)
+      throw new Error('cannot fine-tune all weights while LoRA adapters are attached; merge them first (mergeLora)');
     for (const p of this.params.values()) p.variable.trainable = set === 'full' && p.spec.trainable;
     if (this.lora) {
       for (const a of this.lora.adapters.values()) {
@@ -394,7 +425,8 @@ export class Dinov2ImageEncoder implements ImageEncoder {
     const D = this.config.hiddenSize;
     if (!Number.isInteger(dim) || dim < 1) throw new Error(`projection_dim must be a positive integer, got ${dim}`);
     let data = weight;
-    if (data && data.length !== dim * D) throw new Error(`projection head weight has ${data.length} values; [${dim}, ${D}] needs ${dim * D}`);
+    if (data && data.length !== dim * D)
+      throw new Error(`projection head weight has ${data.length} values; [${dim}, ${D}] needs ${dim * D}`);
     if (!data) {
       const rng = this.rng.fork();
       const bound = 1 / Math.sqrt(D);

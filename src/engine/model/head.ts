@@ -40,22 +40,32 @@ export function readEmbeddingHead(folder: string, hiddenSize: number): Embedding
   } catch (e) {
     throw new ModelConfigError(`${file}: not valid JSON (${(e as Error).message})`);
   }
-  if (json.format !== FORMAT) throw new ModelConfigError(`${file}: \`format\` must be "${FORMAT}", got ${JSON.stringify(json.format)}`);
+  if (json.format !== FORMAT)
+    throw new ModelConfigError(`${file}: \`format\` must be "${FORMAT}", got ${JSON.stringify(json.format)}`);
   const pooling = json.pooling;
-  if (pooling !== 'cls' && pooling !== 'mean') throw new ModelConfigError(`${file}: \`pooling\` must be "cls" or "mean", got ${JSON.stringify(pooling)}`);
+  if (pooling !== 'cls' && pooling !== 'mean')
+    throw new ModelConfigError(`${file}: \`pooling\` must be "cls" or "mean", got ${JSON.stringify(pooling)}`);
   if (json.hidden_size !== undefined && json.hidden_size !== hiddenSize) {
-    throw new ModelConfigError(`${file}: written for hidden size ${String(json.hidden_size)}, but the model's is ${hiddenSize}`);
+    throw new ModelConfigError(
+      `${file}: written for hidden size ${String(json.hidden_size)}, but the model's is ${hiddenSize}`,
+    );
   }
   const dim = json.projection_dim;
   if (dim === null || dim === undefined) return { pooling, projection: null };
-  if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 1) throw new ModelConfigError(`${file}: \`projection_dim\` must be a positive integer or null, got ${JSON.stringify(dim)}`);
+  if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 1)
+    throw new ModelConfigError(
+      `${file}: \`projection_dim\` must be a positive integer or null, got ${JSON.stringify(dim)}`,
+    );
   const weightsFile = path.join(folder, HEAD_WEIGHTS_FILE);
-  if (!fs.existsSync(weightsFile)) throw new ModelConfigError(`${file} declares a projection head, but ${HEAD_WEIGHTS_FILE} is missing next to it`);
+  if (!fs.existsSync(weightsFile))
+    throw new ModelConfigError(`${file} declares a projection head, but ${HEAD_WEIGHTS_FILE} is missing next to it`);
   const { tensors } = readSafetensors(weightsFile);
   const w = tensors.get(PROJECTION_WEIGHT);
   if (!w) throw new ModelConfigError(`${weightsFile}: no tensor "${PROJECTION_WEIGHT}"`);
   if (w.shape.length !== 2 || w.shape[0] !== dim || w.shape[1] !== hiddenSize) {
-    throw new ModelConfigError(`${weightsFile}: "${PROJECTION_WEIGHT}" has shape [${w.shape.join(', ')}]; expected [${dim}, ${hiddenSize}]`);
+    throw new ModelConfigError(
+      `${weightsFile}: "${PROJECTION_WEIGHT}" has shape [${w.shape.join(', ')}]; expected [${dim}, ${hiddenSize}]`,
+    );
   }
   return { pooling, projection: { dim, weight: w.data } };
 }
@@ -63,7 +73,8 @@ export function readEmbeddingHead(folder: string, hiddenSize: number): Embedding
 /** Write the encoder's pooling and projection head into `folder`. */
 export function writeEmbeddingHead(folder: string, encoder: Dinov2ImageEncoder): void {
   const projection = encoder.projectionTensor();
-  if (projection) writeSafetensors(path.join(folder, HEAD_WEIGHTS_FILE), { [PROJECTION_WEIGHT]: projection }, { format: 'pt' });
+  if (projection)
+    writeSafetensors(path.join(folder, HEAD_WEIGHTS_FILE), { [PROJECTION_WEIGHT]: projection }, { format: 'pt' });
   else fs.rmSync(path.join(folder, HEAD_WEIGHTS_FILE), { force: true });
   writeJsonAtomic(path.join(folder, HEAD_CONFIG_FILE), {
     format: FORMAT,

@@ -72,7 +72,13 @@ export function resizeMatrix(inSize: number, outSize: number, antialias: boolean
  * The [outH*outW, inH*inW] matrix that resizes a row-major (h, w) grid:
  * kron(Rh, Rw), so that flat(out) = K · flat(in) for every channel.
  */
-export function gridResizeMatrix(inH: number, inW: number, outH: number, outW: number, antialias: boolean): Float32Array {
+export function gridResizeMatrix(
+  inH: number,
+  inW: number,
+  outH: number,
+  outW: number,
+  antialias: boolean,
+): Float32Array {
   const key = `${inH}x${inW}->${outH}x${outW}${antialias ? ' aa' : ''}`;
   let k = GRID_MATRICES.get(key);
   if (!k) {

@@ -9,7 +9,15 @@ import { ModelConfigError, readDinov2Config, readImageProcessing, type Dinov2Con
 import type { PoolingMethod } from './dinov2';
 import { Dinov2ImageEncoder, type TensorReader } from './encoder';
 import { readEmbeddingHead } from './head';
-import { ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, LoraError, parseAdapterConfig, peftKey, selectLoraModules, type LoraSettings } from './lora';
+import {
+  ADAPTER_CONFIG_FILE,
+  ADAPTER_WEIGHTS_FILE,
+  LoraError,
+  parseAdapterConfig,
+  peftKey,
+  selectLoraModules,
+  type LoraSettings,
+} from './lora';
 import { toTransformers5Path } from './moduleNames';
 import type { ParamSpec } from './params';
 
@@ -51,10 +59,15 @@ export function isAdapterFolder(folder: string): boolean {
   return fs.existsSync(path.join(folder, ADAPTER_CONFIG_FILE));
 }
 
-export async function loadImageEncoder(folder: string, options: LoadImageEncoderOptions = {}): Promise<Dinov2ImageEncoder> {
+export async function loadImageEncoder(
+  folder: string,
+  options: LoadImageEncoderOptions = {},
+): Promise<Dinov2ImageEncoder> {
   const finetune = options.finetune ?? { kind: 'none' };
   if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) {
-    throw new ModelConfigError(`${folder}: not a folder; a model is a folder with config.json and model.safetensors, or a LoRA adapter folder with adapter_config.json`);
+    throw new ModelConfigError(
+      `${folder}: not a folder; a model is a folder with config.json and model.safetensors, or a LoRA adapter folder with adapter_config.json`,
+    );
   }
   if (isAdapterFolder(folder)) return loadAdapterFolder(folder, finetune, options);
 
@@ -74,7 +87,11 @@ export async function loadImageEncoder(folder: string, options: LoadImageEncoder
   }
 }
 
-async function loadAdapterFolder(folder: string, finetune: FinetuneMode, options: LoadImageEncoderOptions): Promise<Dinov2ImageEncoder> {
+async function loadAdapterFolder(
+  folder: string,
+  finetune: FinetuneMode,
+  options: LoadImageEncoderOptions,
+): Promise<Dinov2ImageEncoder> {
   const configFile = path.join(folder, ADAPTER_CONFIG_FILE);
   let json: Record<string, unknown>;
   try {
@@ -84,12 +101,21 @@ async function loadAdapterFolder(folder: string, finetune: FinetuneMode, options
   }
   const adapter = parseAdapterConfig(json, configFile);
   const baseRef = adapter.baseModelNameOrPath;
-  if (!baseRef) throw new LoraError(`${configFile}: \`base_model_name_or_path\` is not set, so the base model is unknown; set it to a hub id (e.g. facebook/dinov2-small) or a model folder`);
+  if (!baseRef)
+    throw new LoraError(
+      `${configFile}: \`base_model_name_or_path\` is not set, so the base model is unknown; set it to a hub id (e.g. facebook/dinov2-small) or a model folder`,
+    );
   let baseFolder: string;
   if (options.resolveBase) baseFolder = await options.resolveBase(baseRef);
   else if (fs.existsSync(path.join(baseRef, 'config.json'))) baseFolder = baseRef;
-  else throw new LoraError(`${configFile}: base model "${baseRef}" is not a local model folder, and no resolver was given to fetch it`);
-  if (isAdapterFolder(baseFolder)) throw new LoraError(`${configFile}: the base model "${baseRef}" is itself an adapter (${baseFolder}); stacked adapters are not supported`);
+  else
+    throw new LoraError(
+      `${configFile}: base model "${baseRef}" is not a local model folder, and no resolver was given to fetch it`,
+    );
+  if (isAdapterFolder(baseFolder))
+    throw new LoraError(
+      `${configFile}: the base model "${baseRef}" is itself an adapter (${baseFolder}); stacked adapters are not supported`,
+    );
 
   // The adapter folder's preprocessor_config.json (if saved with it) records the size it was trained at.
   const processingFolder = fs.existsSync(path.join(folder, 'preprocessor_config.json')) ? folder : baseFolder;
@@ -99,11 +125,16 @@ async function loadAdapterFolder(folder: string, finetune: FinetuneMode, options
     if (finetune.kind === 'lora') {
       const wanted = finetune.settings;
       if (wanted.r !== settings.r || wanted.alpha !== settings.alpha) {
-        throw new LoraError(`${configFile}: the adapter has r=${settings.r}, lora_alpha=${settings.alpha}, but training asks for r=${wanted.r}, lora_alpha=${wanted.alpha}; use the adapter's values or start from the base model`);
+        throw new LoraError(
+          `${configFile}: the adapter has r=${settings.r}, lora_alpha=${settings.alpha}, but training asks for r=${wanted.r}, lora_alpha=${wanted.alpha}; use the adapter's values or start from the base model`,
+        );
       }
       const have = selectLoraModules(encoder.modulePaths(), settings.targetModules).join(',');
       const want = selectLoraModules(encoder.modulePaths(), wanted.targetModules).join(',');
-      if (have !== want) throw new LoraError(`${configFile}: the adapter's target_modules ${JSON.stringify(settings.targetModules)} select other layers than the requested ${JSON.stringify(wanted.targetModules)}`);
+      if (have !== want)
+        throw new LoraError(
+          `${configFile}: the adapter's target_modules ${JSON.stringify(settings.targetModules)} select other layers than the requested ${JSON.stringify(wanted.targetModules)}`,
+        );
       settings = { ...settings, dropout: wanted.dropout };
     }
     attachSavedAdapters(encoder, folder, settings);
@@ -125,15 +156,21 @@ function attachSavedAdapters(encoder: Dinov2ImageEncoder, folder: string, settin
   const file = path.join(folder, ADAPTER_WEIGHTS_FILE);
   if (!fs.existsSync(file)) {
     const bin = fs.existsSync(path.join(folder, 'adapter_model.bin'));
-    throw new LoraError(`${folder}: no ${ADAPTER_WEIGHTS_FILE}${bin ? ' (only adapter_model.bin, a pickle this engine cannot read; re-save it with safe_serialization=True)' : ''}`);
+    throw new LoraError(
+      `${folder}: no ${ADAPTER_WEIGHTS_FILE}${bin ? ' (only adapter_model.bin, a pickle this engine cannot read; re-save it with safe_serialization=True)' : ''}`,
+    );
   }
   const weights = SafetensorsFile.open(file);
   try {
     const used = new Set<string>();
     const read = (key: string, shape: number[]): Float32Array => {
-      if (!weights.has(key)) throw new LoraError(`${file}: no tensor "${key}"; the adapter does not fit this base model`);
+      if (!weights.has(key))
+        throw new LoraError(`${file}: no tensor "${key}"; the adapter does not fit this base model`);
       const got = weights.info(key).shape;
-      if (got.join(',') !== shape.join(',')) throw new LoraError(`${file}: tensor "${key}" has shape [${got.join(', ')}], expected [${shape.join(', ')}] (r=${settings.r})`);
+      if (got.join(',') !== shape.join(','))
+        throw new LoraError(
+          `${file}: tensor "${key}" has shape [${got.join(', ')}], expected [${shape.join(', ')}] (r=${settings.r})`,
+        );
       used.add(key);
       return weights.read(key);
     };
@@ -145,7 +182,10 @@ function attachSavedAdapters(encoder: Dinov2ImageEncoder, folder: string, settin
     };
     encoder.addLora(settings, (modulePath) => {
       const [inF, outF] = encoder.linearShape(modulePath);
-      return { a: read(keyOf(modulePath, 'A'), [settings.r, inF]), b: read(keyOf(modulePath, 'B'), [outF, settings.r]) };
+      return {
+        a: read(keyOf(modulePath, 'A'), [settings.r, inF]),
+        b: read(keyOf(modulePath, 'B'), [outF, settings.r]),
+      };
     });
     const extra = weights.names().filter((n) => !used.has(n));
     if (extra.length > 0) {
@@ -165,7 +205,9 @@ function applyHead(encoder: Dinov2ImageEncoder, folder: string, options: LoadIma
   const wanted = options.projectionDim ?? null;
   if (head?.projection) {
     if (wanted !== null && wanted !== head.projection.dim) {
-      throw new ModelConfigError(`${folder}: its projection head maps to ${head.projection.dim} dimensions, but projection_dim is ${wanted}; use ${head.projection.dim} or start from the base model`);
+      throw new ModelConfigError(
+        `${folder}: its projection head maps to ${head.projection.dim} dimensions, but projection_dim is ${wanted}; use ${head.projection.dim} or start from the base model`,
+      );
     }
     encoder.setProjectionHead(head.projection.dim, head.projection.weight);
   } else if (wanted !== null) {
@@ -174,13 +216,28 @@ function applyHead(encoder: Dinov2ImageEncoder, folder: string, options: LoadIma
 }
 
 /** Open the model's safetensors file(s) and build the encoder from them. */
-function loadBaseModel(folder: string, processingFolder: string, nameOrPath: string, options: LoadImageEncoderOptions): Dinov2ImageEncoder {
+function loadBaseModel(
+  folder: string,
+  processingFolder: string,
+  nameOrPath: string,
+  options: LoadImageEncoderOptions,
+): Dinov2ImageEncoder {
   const config = readDinov2Config(folder);
-  const { processing, raw } = readImageProcessing(processingFolder, { patchSize: config.patchSize, imageSize: options.imageSize });
+  const { processing, raw } = readImageProcessing(processingFolder, {
+    patchSize: config.patchSize,
+    imageSize: options.imageSize,
+  });
   const files = openWeights(folder);
   try {
     return new Dinov2ImageEncoder(
-      { config, processing, preprocessorRaw: raw, pooling: options.pooling ?? 'cls', nameOrPath, seed: options.seed ?? 0 },
+      {
+        config,
+        processing,
+        preprocessorRaw: raw,
+        pooling: options.pooling ?? 'cls',
+        nameOrPath,
+        seed: options.seed ?? 0,
+      },
       checkpointReader(files, config),
     );
   } finally {
@@ -239,7 +296,9 @@ function checkpointReader(files: Map<string, SafetensorsFile>, config: Dinov2Con
     const file = files.get(name);
     if (!file) {
       if (spec.fallback) return null;
-      throw new ModelConfigError(`${[...new Set(files.values())].map((f) => f.file).join(', ') || 'checkpoint'}: no tensor "${name}"; the weights do not match config.json (${config.modelType}, ${config.numHiddenLayers} layers)`);
+      throw new ModelConfigError(
+        `${[...new Set(files.values())].map((f) => f.file).join(', ') || 'checkpoint'}: no tensor "${name}"; the weights do not match config.json (${config.modelType}, ${config.numHiddenLayers} layers)`,
+      );
     }
     const got = file.info(name).shape;
     if (shapeText(got) !== shapeText(spec.hfShape)) {

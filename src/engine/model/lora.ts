@@ -45,10 +45,16 @@ export function loraScale(s: LoraSettings): number {
 }
 
 export function validateLoraSettings(s: LoraSettings, where: string): void {
-  if (!Number.isInteger(s.r) || s.r < 1) throw new LoraError(`${where}: LoRA rank r must be a positive integer, got ${s.r}`);
-  if (!(typeof s.alpha === 'number' && s.alpha > 0)) throw new LoraError(`${where}: lora_alpha must be a positive number, got ${s.alpha}`);
-  if (!(typeof s.dropout === 'number' && s.dropout >= 0 && s.dropout < 1)) throw new LoraError(`${where}: lora_dropout must be in [0, 1), got ${s.dropout}`);
-  if (Array.isArray(s.targetModules) && s.targetModules.length === 0) throw new LoraError(`${where}: lora_target_modules is an empty list; give at least one module name or null for the default`);
+  if (!Number.isInteger(s.r) || s.r < 1)
+    throw new LoraError(`${where}: LoRA rank r must be a positive integer, got ${s.r}`);
+  if (!(typeof s.alpha === 'number' && s.alpha > 0))
+    throw new LoraError(`${where}: lora_alpha must be a positive number, got ${s.alpha}`);
+  if (!(typeof s.dropout === 'number' && s.dropout >= 0 && s.dropout < 1))
+    throw new LoraError(`${where}: lora_dropout must be in [0, 1), got ${s.dropout}`);
+  if (Array.isArray(s.targetModules) && s.targetModules.length === 0)
+    throw new LoraError(
+      `${where}: lora_target_modules is an empty list; give at least one module name or null for the default`,
+    );
 }
 
 /** Whether PEFT would put an adapter on the module at `path` (one spelling of its name). */
@@ -76,7 +82,10 @@ export function matchesTarget(path: string, targets: string[] | string | null): 
  * whether it is a linear layer; matching anything else is an error, as in
  * PEFT, and so is matching nothing.
  */
-export function selectLoraModules(modules: ReadonlyArray<{ path: string; linear: boolean }>, targets: string[] | string | null): string[] {
+export function selectLoraModules(
+  modules: ReadonlyArray<{ path: string; linear: boolean }>,
+  targets: string[] | string | null,
+): string[] {
   const chosen: string[] = [];
   for (const m of modules) {
     const hit = targets === 'all-linear' ? m.linear : matchesTarget(m.path, targets);
@@ -126,11 +135,17 @@ export function peftKey(modulePath: string, which: 'A' | 'B', layout: AdapterLay
  * names (or a regular expression over them) still gives a file whose names
  * exist in the base model PEFT loads it on.
  */
-export function targetModulesForLayout(chosen: readonly string[], allLinear: readonly string[], layout: AdapterLayout): string[] {
+export function targetModulesForLayout(
+  chosen: readonly string[],
+  allLinear: readonly string[],
+  layout: AdapterLayout,
+): string[] {
   const inLayout = (p: string) => pathInLayout(p, layout);
   const wanted = new Set(chosen.map(inLayout));
   const leaves = [...new Set([...wanted].map((p) => p.slice(p.lastIndexOf('.') + 1)))].sort();
-  const selectedByLeaves = allLinear.map(inLayoutOrNull(layout)).filter((p): p is string => p !== null && matchesName(p, leaves));
+  const selectedByLeaves = allLinear
+    .map(inLayoutOrNull(layout))
+    .filter((p): p is string => p !== null && matchesName(p, leaves));
   const exact = selectedByLeaves.length === wanted.size && selectedByLeaves.every((p) => wanted.has(p));
   return exact ? leaves : [...wanted].sort();
 }
@@ -161,32 +176,53 @@ export function parseAdapterConfig(json: Record<string, unknown>, source: string
   const fail: (msg: string) => never = (msg) => {
     throw new LoraError(`${source}: ${msg}`);
   };
-  if (json.peft_type !== 'LORA') fail(`peft_type is ${JSON.stringify(json.peft_type)}; only "LORA" adapters can be loaded`);
+  if (json.peft_type !== 'LORA')
+    fail(`peft_type is ${JSON.stringify(json.peft_type)}; only "LORA" adapters can be loaded`);
   const r = json.r;
   const alpha = json.lora_alpha ?? 8;
   const dropout = json.lora_dropout ?? 0;
-  if (typeof r !== 'number' || !Number.isInteger(r) || r < 1) fail(`\`r\` must be a positive integer, got ${JSON.stringify(r)}`);
-  if (typeof alpha !== 'number' || !(alpha > 0)) fail(`\`lora_alpha\` must be a positive number, got ${JSON.stringify(alpha)}`);
-  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) fail(`\`lora_dropout\` must be in [0, 1), got ${JSON.stringify(dropout)}`);
+  if (typeof r !== 'number' || !Number.isInteger(r) || r < 1)
+    fail(`\`r\` must be a positive integer, got ${JSON.stringify(r)}`);
+  if (typeof alpha !== 'number' || !(alpha > 0))
+    fail(`\`lora_alpha\` must be a positive number, got ${JSON.stringify(alpha)}`);
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1))
+    fail(`\`lora_dropout\` must be in [0, 1), got ${JSON.stringify(dropout)}`);
   const targets = json.target_modules;
   let targetModules: string[] | string;
   if (typeof targets === 'string') targetModules = targets;
-  else if (Array.isArray(targets) && targets.length > 0 && targets.every((t) => typeof t === 'string')) targetModules = targets as string[];
-  else targetModules = fail(`\`target_modules\` must be a list of module names or a regular expression, got ${JSON.stringify(targets)}`);
+  else if (Array.isArray(targets) && targets.length > 0 && targets.every((t) => typeof t === 'string'))
+    targetModules = targets as string[];
+  else
+    targetModules = fail(
+      `\`target_modules\` must be a list of module names or a regular expression, got ${JSON.stringify(targets)}`,
+    );
 
   const unsupported: Array<[string, (v: unknown) => boolean, string]> = [
     ['bias', (v) => v !== undefined && v !== 'none', 'trained biases ("bias" other than "none")'],
     ['use_dora', (v) => v === true, 'DoRA'],
     ['fan_in_fan_out', (v) => v === true, 'fan_in_fan_out (GPT-2 Conv1D layers)'],
     ['modules_to_save', (v) => Array.isArray(v) && v.length > 0, 'modules_to_save'],
-    ['rank_pattern', (v) => !!v && typeof v === 'object' && Object.keys(v).length > 0, 'per-module ranks (rank_pattern)'],
-    ['alpha_pattern', (v) => !!v && typeof v === 'object' && Object.keys(v).length > 0, 'per-module alphas (alpha_pattern)'],
+    [
+      'rank_pattern',
+      (v) => !!v && typeof v === 'object' && Object.keys(v).length > 0,
+      'per-module ranks (rank_pattern)',
+    ],
+    [
+      'alpha_pattern',
+      (v) => !!v && typeof v === 'object' && Object.keys(v).length > 0,
+      'per-module alphas (alpha_pattern)',
+    ],
     ['layers_to_transform', (v) => v !== undefined && v !== null, 'layers_to_transform'],
     ['lora_bias', (v) => v === true, 'lora_bias'],
-    ['exclude_modules', (v) => v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0), 'exclude_modules'],
+    [
+      'exclude_modules',
+      (v) => v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0),
+      'exclude_modules',
+    ],
   ];
   for (const [key, bad, what] of unsupported) {
-    if (bad(json[key])) fail(`uses ${what} (\`${key}\`: ${JSON.stringify(json[key])}), which this engine does not implement`);
+    if (bad(json[key]))
+      fail(`uses ${what} (\`${key}\`: ${JSON.stringify(json[key])}), which this engine does not implement`);
   }
   const base = json.base_model_name_or_path;
   return {
@@ -203,8 +239,16 @@ export function parseAdapterConfig(json: Record<string, unknown>, source: string
  * written: older releases reject keys they do not know, newer ones default the
  * fields left out.
  */
-export function adapterConfigJson(settings: LoraSettings, targetModules: string[], baseModelNameOrPath: string | null, baseModelClass: string): Record<string, unknown> {
-  const moduleFile = baseModelClass === 'Dinov2WithRegistersModel' ? 'dinov2_with_registers.modeling_dinov2_with_registers' : 'dinov2.modeling_dinov2';
+export function adapterConfigJson(
+  settings: LoraSettings,
+  targetModules: string[],
+  baseModelNameOrPath: string | null,
+  baseModelClass: string,
+): Record<string, unknown> {
+  const moduleFile =
+    baseModelClass === 'Dinov2WithRegistersModel'
+      ? 'dinov2_with_registers.modeling_dinov2_with_registers'
+      : 'dinov2.modeling_dinov2';
   return {
     alpha_pattern: {},
     auto_mapping: { base_model_class: baseModelClass, parent_library: `transformers.models.${moduleFile}` },

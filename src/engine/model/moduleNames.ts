@@ -30,7 +30,9 @@ const LAYER_RENAMES: ReadonlyArray<readonly [string, string]> = [
 ];
 
 /** 4.x layers that transformers 5 split in two; an adapter on them cannot be written with 5.x names. */
-const SPLIT_IN_TRANSFORMERS5: ReadonlyArray<readonly [string, string]> = [['mlp.weights_in', 'mlp.gate_proj, mlp.up_proj']];
+const SPLIT_IN_TRANSFORMERS5: ReadonlyArray<readonly [string, string]> = [
+  ['mlp.weights_in', 'mlp.gate_proj, mlp.up_proj'],
+];
 
 const LAYER_PREFIX = /^(encoder\.layer\.\d+\.)(.*)$/;
 

@@ -100,7 +100,14 @@ function weightGradient(x: Tensor2D, dy: Tensor2D): Tensor2D {
  * from what the norm keeps anyway). Keeps the [N, r] down-projection only
  * when B trains; the dropout mask is drawn again from its seed.
  */
-export function linearStep(x: Tensor2D, layer: Linear, ctx: StepContext, saved: Saved, grads: ParamGrads, input?: () => Tensor2D): Step<Tensor2D> {
+export function linearStep(
+  x: Tensor2D,
+  layer: Linear,
+  ctx: StepContext,
+  saved: Saved,
+  grads: ParamGrads,
+  input?: () => Tensor2D,
+): Step<Tensor2D> {
   const { weight, bias, lora } = layer;
   let y = (bias ? tf.fused.matMul({ a: x, b: weight, bias }) : tf.matMul(x, weight)) as Tensor2D;
   const needX = weight.trainable || (lora !== null && lora.a.trainable);
@@ -290,27 +297,42 @@ class HeadLayout {
 
   /** [n*T, H*dh] -> [n*H, T, dh]: block b = (image, head). */
   byHead(t: Tensor): Tensor3D {
-    return tf.reshape(tf.transpose(tf.reshape(t, [this.n, this.T, this.heads, this.dh]), [0, 2, 1, 3]), [this.B, this.T, this.dh]);
+    return tf.reshape(tf.transpose(tf.reshape(t, [this.n, this.T, this.heads, this.dh]), [0, 2, 1, 3]), [
+      this.B,
+      this.T,
+      this.dh,
+    ]);
   }
 
   /** [n*T, H*dh] -> [n*H, dh, T]: each block transposed. */
   byHeadT(t: Tensor): Tensor3D {
-    return tf.reshape(tf.transpose(tf.reshape(t, [this.n, this.T, this.heads, this.dh]), [0, 2, 3, 1]), [this.B, this.dh, this.T]);
+    return tf.reshape(tf.transpose(tf.reshape(t, [this.n, this.T, this.heads, this.dh]), [0, 2, 3, 1]), [
+      this.B,
+      this.dh,
+      this.T,
+    ]);
   }
 
   /** [n*H, T, dh] -> [n*T, H*dh] */
   fromHeads(t: Tensor): Tensor2D {
-    return tf.reshape(tf.transpose(tf.reshape(t, [this.n, this.heads, this.T, this.dh]), [0, 2, 1, 3]), [this.rows, this.width]);
+    return tf.reshape(tf.transpose(tf.reshape(t, [this.n, this.heads, this.T, this.dh]), [0, 2, 1, 3]), [
+      this.rows,
+      this.width,
+    ]);
   }
 
   /** The blocks of `byHead(t)`, each [T, dh], as separate tensors. */
   blocks(t: Tensor): Tensor2D[] {
-    return tf.tidy(() => hostBlocks(tf.reshape(this.byHead(t), [this.B, this.T * this.dh]) as Tensor2D, this.B, [this.T, this.dh]));
+    return tf.tidy(() =>
+      hostBlocks(tf.reshape(this.byHead(t), [this.B, this.T * this.dh]) as Tensor2D, this.B, [this.T, this.dh]),
+    );
   }
 
   /** The blocks of `byHeadT(t)`, each [dh, T]. */
   blocksT(t: Tensor): Tensor2D[] {
-    return tf.tidy(() => hostBlocks(tf.reshape(this.byHeadT(t), [this.B, this.T * this.dh]) as Tensor2D, this.B, [this.dh, this.T]));
+    return tf.tidy(() =>
+      hostBlocks(tf.reshape(this.byHeadT(t), [this.B, this.T * this.dh]) as Tensor2D, this.B, [this.dh, this.T]),
+    );
   }
 
   /** [T, dh] blocks back to [n*T, H*dh]. */
@@ -337,14 +359,25 @@ export function attentionStep(
   recompute = false,
 ): Step<Tensor2D> {
   const layout = new HeadLayout(q.shape[0], q.shape[1], n, heads);
-  return strategy === 'batched' ? batchedAttentionStep(q, k, v, layout, scale, saved, recompute) : blockAttentionStep(q, k, v, layout, scale, saved, recompute);
+  return strategy === 'batched'
+    ? batchedAttentionStep(q, k, v, layout, scale, saved, recompute)
+    : blockAttentionStep(q, k, v, layout, scale, saved, recompute);
 }
 
 /** One batched (rank-3) matMul per product, for backends that batch well. */
-function batchedAttentionStep(q: Tensor2D, k: Tensor2D, v: Tensor2D, L: HeadLayout, scale: number, saved: Saved, recompute: boolean): Step<Tensor2D> {
+function batchedAttentionStep(
+  q: Tensor2D,
+  k: Tensor2D,
+  v: Tensor2D,
+  L: HeadLayout,
+  scale: number,
+  saved: Saved,
+  recompute: boolean,
+): Step<Tensor2D> {
   // Scaling q (n*T*D values) is cheaper than scaling the scores (n*H*T*T).
   const qs = tf.mul(q, scale);
-  const probsOf = (qScaled: Tensor, key: Tensor): Tensor3D => tf.softmax(tf.matMul(L.byHead(qScaled), L.byHeadT(key))) as Tensor3D; // [B, T, T]
+  const probsOf = (qScaled: Tensor, key: Tensor): Tensor3D =>
+    tf.softmax(tf.matMul(L.byHead(qScaled), L.byHeadT(key))) as Tensor3D; // [B, T, T]
   const probs = probsOf(qs, k);
   const kq = saved.keep(qs);
   const kk = saved.keep(k);
@@ -373,7 +406,15 @@ function batchedAttentionStep(q: Tensor2D, k: Tensor2D, v: Tensor2D, L: HeadLayo
  * separate tensors, so the largest tensors never cross to the host; only
  * q, k, v and dy ([n*T, D], H*T/dh times smaller) are split there.
  */
-function blockAttentionStep(q: Tensor2D, k: Tensor2D, v: Tensor2D, L: HeadLayout, scale: number, saved: Saved, recompute: boolean): Step<Tensor2D> {
+function blockAttentionStep(
+  q: Tensor2D,
+  k: Tensor2D,
+  v: Tensor2D,
+  L: HeadLayout,
+  scale: number,
+  saved: Saved,
+  recompute: boolean,
+): Step<Tensor2D> {
   const probsOf = (qb: Tensor2D, kTb: Tensor2D): Tensor2D => tf.tidy(() => tf.softmax(tf.matMul(qb, kTb)) as Tensor2D);
   const qsBlocks = tf.tidy(() => L.blocks(tf.mul(q, scale)));
   const kT = L.blocksT(k);
@@ -445,14 +486,28 @@ export function matMul<T extends Tensor>(a: T, b: Tensor, grads: { a: boolean; b
 }
 
 /** x [N, in] · W [in, out] + b as one op (LoRA too, when the layer has it). */
-export function linear(x: Tensor2D, weight: Variable, bias: Variable | null, ctx: StepContext = INFERENCE, lora: LoraAdapter | null = null): Tensor2D {
+export function linear(
+  x: Tensor2D,
+  weight: Variable,
+  bias: Variable | null,
+  ctx: StepContext = INFERENCE,
+  lora: LoraAdapter | null = null,
+): Tensor2D {
   const layer: Linear = { path: '', weight, bias, lora };
   const params = [weight, ...(bias ? [bias] : []), ...(lora ? [lora.a, lora.b] : [])];
-  return stepOp([x], params, ([X], saved, grads) => linearStep(X as Tensor2D, layer, ctx, saved, grads) as Step) as Tensor2D;
+  return stepOp(
+    [x],
+    params,
+    ([X], saved, grads) => linearStep(X as Tensor2D, layer, ctx, saved, grads) as Step,
+  ) as Tensor2D;
 }
 
 export function layerNorm(x: Tensor2D, weight: Variable, bias: Variable, eps: number): Tensor2D {
-  return stepOp([x], [weight, bias], ([X], saved, grads) => layerNormStep(X as Tensor2D, { weight, bias }, eps, saved, grads) as Step) as Tensor2D;
+  return stepOp(
+    [x],
+    [weight, bias],
+    ([X], saved, grads) => layerNormStep(X as Tensor2D, { weight, bias }, eps, saved, grads) as Step,
+  ) as Tensor2D;
 }
 
 export function gelu<T extends Tensor>(x: T): T {
@@ -460,7 +515,11 @@ export function gelu<T extends Tensor>(x: T): T {
 }
 
 export function scaleChannels(x: Tensor2D, lambda: Variable): Tensor2D {
-  return stepOp([x], [lambda], ([X], saved, grads) => scaleStep(X as Tensor2D, lambda, saved, grads) as Step) as Tensor2D;
+  return stepOp(
+    [x],
+    [lambda],
+    ([X], saved, grads) => scaleStep(X as Tensor2D, lambda, saved, grads) as Step,
+  ) as Tensor2D;
 }
 
 /**
@@ -471,7 +530,15 @@ export function scaleChannels(x: Tensor2D, lambda: Variable): Tensor2D {
  * over [n, T, H, dh] stand in for n·H tiny matMuls. Keeps q, k, v and the
  * [n, T, H] probabilities.
  */
-export function clsAttentionStep(q: Tensor2D, k: Tensor2D, v: Tensor2D, n: number, heads: number, scale: number, saved: Saved): Step<Tensor2D> {
+export function clsAttentionStep(
+  q: Tensor2D,
+  k: Tensor2D,
+  v: Tensor2D,
+  n: number,
+  heads: number,
+  scale: number,
+  saved: Saved,
+): Step<Tensor2D> {
   const [rows, width] = k.shape;
   const T = rows / n;
   const dh = width / heads;
@@ -504,12 +571,37 @@ export function clsAttentionStep(q: Tensor2D, k: Tensor2D, v: Tensor2D, n: numbe
   };
 }
 
-export function clsAttentionCore(q: Tensor2D, k: Tensor2D, v: Tensor2D, n: number, heads: number, scale: number): Tensor2D {
-  return stepOp([q, k, v], [], ([Q, K, V], saved) => clsAttentionStep(Q as Tensor2D, K as Tensor2D, V as Tensor2D, n, heads, scale, saved) as Step) as Tensor2D;
+export function clsAttentionCore(
+  q: Tensor2D,
+  k: Tensor2D,
+  v: Tensor2D,
+  n: number,
+  heads: number,
+  scale: number,
+): Tensor2D {
+  return stepOp(
+    [q, k, v],
+    [],
+    ([Q, K, V], saved) => clsAttentionStep(Q as Tensor2D, K as Tensor2D, V as Tensor2D, n, heads, scale, saved) as Step,
+  ) as Tensor2D;
 }
 
-export function attentionCore(q: Tensor2D, k: Tensor2D, v: Tensor2D, n: number, heads: number, scale: number, strategy: AttentionStrategy = defaultAttentionStrategy(), recompute = false): Tensor2D {
-  return stepOp([q, k, v], [], ([Q, K, V], saved) => attentionStep(Q as Tensor2D, K as Tensor2D, V as Tensor2D, n, heads, scale, saved, strategy, recompute) as Step) as Tensor2D;
+export function attentionCore(
+  q: Tensor2D,
+  k: Tensor2D,
+  v: Tensor2D,
+  n: number,
+  heads: number,
+  scale: number,
+  strategy: AttentionStrategy = defaultAttentionStrategy(),
+  recompute = false,
+): Tensor2D {
+  return stepOp(
+    [q, k, v],
+    [],
+    ([Q, K, V], saved) =>
+      attentionStep(Q as Tensor2D, K as Tensor2D, V as Tensor2D, n, heads, scale, saved, strategy, recompute) as Step,
+  ) as Tensor2D;
 }
 
 export function swiglu(both: Tensor2D): Tensor2D {

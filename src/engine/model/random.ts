@@ -21,8 +21,20 @@ export const DINOV2_SIZES = {
  * A random encoder; `config` holds config.json fields over DINOv2-small's
  * (`model_type` dinov2, patch 14, image_size 518, layer_norm_eps 1e-6).
  */
-export function randomDinov2Encoder(config: Record<string, unknown> = {}, options: { seed?: number; pooling?: PoolingMethod } = {}): Dinov2ImageEncoder {
-  const json = { model_type: 'dinov2', ...DINOV2_SIZES.small, mlp_ratio: 4, patch_size: 14, image_size: 518, layer_norm_eps: 1e-6, layerscale_value: 1, ...config };
+export function randomDinov2Encoder(
+  config: Record<string, unknown> = {},
+  options: { seed?: number; pooling?: PoolingMethod } = {},
+): Dinov2ImageEncoder {
+  const json = {
+    model_type: 'dinov2',
+    ...DINOV2_SIZES.small,
+    mlp_ratio: 4,
+    patch_size: 14,
+    image_size: 518,
+    layer_norm_eps: 1e-6,
+    layerscale_value: 1,
+    ...config,
+  };
   const parsed = parseDinov2Config(json, 'random model config');
   const rng = new Rng(options.seed ?? 0);
   const fill = (spec: ParamSpec): Float32Array => {
@@ -38,7 +50,14 @@ export function randomDinov2Encoder(config: Record<string, unknown> = {}, option
     return out;
   };
   return new Dinov2ImageEncoder(
-    { config: parsed, processing: { ...DINOV2_PROCESSING }, preprocessorRaw: null, pooling: options.pooling ?? 'cls', nameOrPath: 'random', seed: options.seed ?? 0 },
+    {
+      config: parsed,
+      processing: { ...DINOV2_PROCESSING },
+      preprocessorRaw: null,
+      pooling: options.pooling ?? 'cls',
+      nameOrPath: 'random',
+      seed: options.seed ?? 0,
+    },
     fill,
   );
 }

@@ -32,12 +32,17 @@ function modelClass(encoder: Dinov2ImageEncoder): string {
 function refuseMixedFolder(dir: string, kind: 'model' | 'adapter'): void {
   const clash = kind === 'model' ? ADAPTER_CONFIG_FILE : 'config.json';
   if (fs.existsSync(path.join(dir, clash))) {
-    throw new Error(`${dir} already holds ${clash} (a ${kind === 'model' ? 'LoRA adapter' : 'full model'}); save the ${kind} into an empty or ${kind} folder`);
+    throw new Error(
+      `${dir} already holds ${clash} (a ${kind === 'model' ? 'LoRA adapter' : 'full model'}); save the ${kind} into an empty or ${kind} folder`,
+    );
   }
 }
 
 function writePreprocessor(dir: string, encoder: Dinov2ImageEncoder): void {
-  writeJsonAtomic(path.join(dir, 'preprocessor_config.json'), imageProcessingJson(encoder.processing, encoder.preprocessorRaw));
+  writeJsonAtomic(
+    path.join(dir, 'preprocessor_config.json'),
+    imageProcessingJson(encoder.processing, encoder.preprocessorRaw),
+  );
 }
 
 /** Write the whole model (adapters merged in) in the Hugging Face layout. */
@@ -45,7 +50,12 @@ export function saveFullModel(encoder: Dinov2ImageEncoder, dir: string): void {
   fs.mkdirSync(dir, { recursive: true });
   refuseMixedFolder(dir, 'model');
   writeSafetensors(path.join(dir, MODEL_WEIGHTS_FILE), encoder.hfTensors(), PT_METADATA);
-  const config = { ...encoder.config.raw, architectures: [modelClass(encoder)], model_type: encoder.config.modelType, torch_dtype: 'float32' };
+  const config = {
+    ...encoder.config.raw,
+    architectures: [modelClass(encoder)],
+    model_type: encoder.config.modelType,
+    torch_dtype: 'float32',
+  };
   writeFileAtomic(path.join(dir, 'config.json'), configJsonText(config));
   writePreprocessor(dir, encoder);
   writeEmbeddingHead(dir, encoder);
@@ -57,7 +67,14 @@ export function saveFullModel(encoder: Dinov2ImageEncoder, dir: string): void {
  * weights_in under transformers5), so a training run can check it up front.
  */
 export function adapterTargetModules(encoder: Dinov2ImageEncoder, layout: AdapterLayout): string[] {
-  return targetModulesForLayout(encoder.loraModules(), encoder.modulePaths().filter((m) => m.linear).map((m) => m.path), layout);
+  return targetModulesForLayout(
+    encoder.loraModules(),
+    encoder
+      .modulePaths()
+      .filter((m) => m.linear)
+      .map((m) => m.path),
+    layout,
+  );
 }
 
 /**
@@ -67,10 +84,17 @@ export function adapterTargetModules(encoder: Dinov2ImageEncoder, layout: Adapte
  * finds an adapter's modules by name, so a file loads only under the
  * transformers generation whose names it uses (moduleNames.ts).
  */
-export function saveAdapter(encoder: Dinov2ImageEncoder, dir: string, options: { baseModelNameOrPath?: string; layout?: AdapterLayout } = {}): void {
+export function saveAdapter(
+  encoder: Dinov2ImageEncoder,
+  dir: string,
+  options: { baseModelNameOrPath?: string; layout?: AdapterLayout } = {},
+): void {
   const layout = options.layout ?? DEFAULT_ADAPTER_LAYOUT;
   const settings = encoder.loraSettings;
-  if (!settings) throw new Error('this encoder has no LoRA adapters to save (merged or never added); save it as a full model instead');
+  if (!settings)
+    throw new Error(
+      'this encoder has no LoRA adapters to save (merged or never added); save it as a full model instead',
+    );
   // Names first: a layer with no name in this layout fails before anything is written.
   const targetModules = adapterTargetModules(encoder, layout);
   fs.mkdirSync(dir, { recursive: true });
@@ -81,7 +105,10 @@ export function saveAdapter(encoder: Dinov2ImageEncoder, dir: string, options: {
     tensors.set(peftKey(modulePath, 'B', layout), b);
   }
   writeSafetensors(path.join(dir, ADAPTER_WEIGHTS_FILE), tensors, PT_METADATA);
-  writeJsonAtomic(path.join(dir, ADAPTER_CONFIG_FILE), adapterConfigJson(settings, targetModules, options.baseModelNameOrPath ?? encoder.nameOrPath, modelClass(encoder)));
+  writeJsonAtomic(
+    path.join(dir, ADAPTER_CONFIG_FILE),
+    adapterConfigJson(settings, targetModules, options.baseModelNameOrPath ?? encoder.nameOrPath, modelClass(encoder)),
+  );
   writePreprocessor(dir, encoder);
   writeEmbeddingHead(dir, encoder);
 }

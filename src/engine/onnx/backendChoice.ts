@@ -21,7 +21,9 @@ export interface OnnxChoice {
 /** The ONNX Runtime device a --backend value names, or undefined when it names none. */
 export function parseOnnxBackend(raw: string | undefined): OnnxDevice | undefined {
   if (raw === 'onnx') return 'cpu';
-  return (ONNX_BACKENDS as readonly string[]).includes(raw ?? '') ? (raw!.slice('onnx-'.length) as OnnxDevice) : undefined;
+  return (ONNX_BACKENDS as readonly string[]).includes(raw ?? '')
+    ? (raw!.slice('onnx-'.length) as OnnxDevice)
+    : undefined;
 }
 
 /**
@@ -35,9 +37,16 @@ export function chooseOnnx(raw: string | undefined, tfBackend: BackendName, thre
   if (!asked && tfBackend === 'tfjs-node-gpu') return null;
   const loaded = loadOnnxRuntime();
   if ('error' in loaded) {
-    if (asked) throw new Error(`--backend ${raw}: ONNX Runtime does not load here: ${loaded.error}. Run \`vembed doctor\`.`);
+    if (asked)
+      throw new Error(`--backend ${raw}: ONNX Runtime does not load here: ${loaded.error}. Run \`vembed doctor\`.`);
     return null;
   }
   const device = asked ?? 'cpu';
-  return { name: `onnx-${device}`, device, threads, line: onnxDeviceLine(loaded.ort, device, threads), explicit: asked !== undefined };
+  return {
+    name: `onnx-${device}`,
+    device,
+    threads,
+    line: onnxDeviceLine(loaded.ort, device, threads),
+    explicit: asked !== undefined,
+  };
 }

@@ -79,7 +79,10 @@ class Dinov2GraphWriter {
   }
 
   private layerNorm(x: string, n: Norm, name: string): string {
-    return this.g.op('LayerNormalization', [x, this.param(`${name}_g`, n.weight), this.param(`${name}_b`, n.bias)], { axis: { int: -1 }, epsilon: { float: this.c.layerNormEps } });
+    return this.g.op('LayerNormalization', [x, this.param(`${name}_g`, n.weight), this.param(`${name}_b`, n.bias)], {
+      axis: { int: -1 },
+      epsilon: { float: this.c.layerNormEps },
+    });
   }
 
   /** [N, T, D] -> [N, heads, T, dh] (or [N, heads, dh, T] for keys). */
@@ -92,13 +95,19 @@ class Dinov2GraphWriter {
   private attention(x: string, layer: Layer, name: string): string {
     const dh = this.c.hiddenSize / this.c.numAttentionHeads;
     // q is scaled before q·kᵀ, as the TF.js path does.
-    const q = this.g.op('Mul', [this.linear(x, layer.query, `${name}_q`), this.scalar('attn_scale', 1 / Math.sqrt(dh))]);
+    const q = this.g.op('Mul', [
+      this.linear(x, layer.query, `${name}_q`),
+      this.scalar('attn_scale', 1 / Math.sqrt(dh)),
+    ]);
     const k = this.linear(x, layer.key, `${name}_k`);
     const v = this.linear(x, layer.value, `${name}_v`);
     const scores = this.g.op('MatMul', [this.heads(q, [0, 2, 1, 3]), this.heads(k, [0, 2, 3, 1])]); // [N, h, T, T]
     const probs = this.g.op('Softmax', [scores], { axis: { int: -1 } });
     const ctx = this.g.op('MatMul', [probs, this.heads(v, [0, 2, 1, 3])]); // [N, h, T, dh]
-    const joined = this.g.op('Reshape', [this.g.op('Transpose', [ctx], { perm: { ints: [0, 2, 1, 3] } }), this.g.int64s('join_shape', [0, 0, this.c.hiddenSize])]);
+    const joined = this.g.op('Reshape', [
+      this.g.op('Transpose', [ctx], { perm: { ints: [0, 2, 1, 3] } }),
+      this.g.int64s('join_shape', [0, 0, this.c.hiddenSize]),
+    ]);
     return this.linear(joined, layer.output, `${name}_o`);
   }
 
@@ -107,12 +116,18 @@ class Dinov2GraphWriter {
     if (m.kind === 'gelu') {
       const h = this.linear(x, m.fc1, `${name}_fc1`);
       const erf = this.g.op('Erf', [this.g.op('Div', [h, this.scalar('sqrt2', Math.SQRT2)])]);
-      const gelu = this.g.op('Mul', [this.g.op('Mul', [h, this.g.op('Add', [erf, this.scalar('one', 1)])]), this.scalar('half', 0.5)]);
+      const gelu = this.g.op('Mul', [
+        this.g.op('Mul', [h, this.g.op('Add', [erf, this.scalar('one', 1)])]),
+        this.scalar('half', 0.5),
+      ]);
       return this.linear(gelu, m.fc2, `${name}_fc2`);
     }
     const both = this.linear(x, m.weightsIn, `${name}_in`);
     const half = m.weightsIn.weight.shape[1]! / 2;
-    const [x1, x2] = this.g.node('Split', [both, this.g.int64s('split', [half, half])], { axis: { int: -1 } }, 2) as [string, string];
+    const [x1, x2] = this.g.node('Split', [both, this.g.int64s('split', [half, half])], { axis: { int: -1 } }, 2) as [
+      string,
+      string,
+    ];
     const silu = this.g.op('Mul', [x1, this.g.op('Sigmoid', [x1])]);
     return this.linear(this.g.op('Mul', [silu, x2]), m.weightsOut, `${name}_out`);
   }
@@ -132,8 +147,15 @@ class Dinov2GraphWriter {
     const p = c.patchSize;
     const convSpec = paramSpecs(c).find((s) => s.name === 'embeddings.patch_embeddings.projection.weight')!;
     const kernel = this.g.floats('patch_w', toHfLayout(convSpec, w.patchProjection.weight), convSpec.hfShape);
-    const conv = this.g.op('Conv', [pixels, kernel, this.param('patch_b', w.patchProjection.bias!)], { kernel_shape: { ints: [p, p] }, strides: { ints: [p, p] } });
-    const patches = this.g.op('Transpose', [this.g.op('Reshape', [conv, this.g.int64s('patch_shape', [0, D, gh * gw])])], { perm: { ints: [0, 2, 1] } });
+    const conv = this.g.op('Conv', [pixels, kernel, this.param('patch_b', w.patchProjection.bias!)], {
+      kernel_shape: { ints: [p, p] },
+      strides: { ints: [p, p] },
+    });
+    const patches = this.g.op(
+      'Transpose',
+      [this.g.op('Reshape', [conv, this.g.int64s('patch_shape', [0, D, gh * gw])])],
+      { perm: { ints: [0, 2, 1] } },
+    );
 
     const posTable = tf.tidy(() => resizePositionEmbeddings(w.positionEmbeddings, c, gh, gw)); // [1 + gh*gw, D]
     const pos = values(posTable);
@@ -156,14 +178,24 @@ class Dinov2GraphWriter {
     const c = this.c;
     const { height, width } = options;
     const p = c.patchSize;
-    if (!Number.isInteger(height) || !Number.isInteger(width) || height <= 0 || width <= 0 || height % p !== 0 || width % p !== 0) {
-      throw new Error(`input size ${height}x${width} is not a positive multiple of the patch size ${p}; choose e.g. ${Math.max(1, Math.round(height / p)) * p}`);
+    if (
+      !Number.isInteger(height) ||
+      !Number.isInteger(width) ||
+      height <= 0 ||
+      width <= 0 ||
+      height % p !== 0 ||
+      width % p !== 0
+    ) {
+      throw new Error(
+        `input size ${height}x${width} is not a positive multiple of the patch size ${p}; choose e.g. ${Math.max(1, Math.round(height / p)) * p}`,
+      );
     }
     const { weights: w, head } = this.encoder.forwardWeights();
     const C = c.numChannels;
     const inputDims: Dim[] = options.layout === 'nchw' ? [BATCH_DIM, C, height, width] : [BATCH_DIM, height, width, C];
     const input = this.g.input(INPUT_NAME, FLOAT, inputDims);
-    const pixels = options.layout === 'nchw' ? input : this.g.op('Transpose', [input], { perm: { ints: [0, 3, 1, 2] } });
+    const pixels =
+      options.layout === 'nchw' ? input : this.g.op('Transpose', [input], { perm: { ints: [0, 3, 1, 2] } });
 
     let x = this.embeddings(pixels, w, height / p, width / p);
     w.layers.forEach((layer, i) => {
@@ -177,7 +209,12 @@ class Dinov2GraphWriter {
     } else {
       const normed = this.layerNorm(x, w.layernorm, 'final_norm');
       const first = 1 + c.numRegisterTokens;
-      const patchTokens = this.g.op('Slice', [normed, this.g.int64s('first_patch', [first]), this.g.int64s('end', [first + (height / p) * (width / p)]), this.g.int64s('token_axis', [1])]);
+      const patchTokens = this.g.op('Slice', [
+        normed,
+        this.g.int64s('first_patch', [first]),
+        this.g.int64s('end', [first + (height / p) * (width / p)]),
+        this.g.int64s('token_axis', [1]),
+      ]);
       pooled = this.g.op('ReduceMean', [patchTokens], { axes: { ints: [1] }, keepdims: { int: 0 } });
     }
     const embedding = head ? this.g.op('MatMul', [pooled, this.param('projection', head)]) : pooled;
@@ -192,6 +229,10 @@ export function dinov2OnnxGraph(encoder: Dinov2ImageEncoder, options: Dinov2Grap
 }
 
 /** The encoder as an ONNX ModelProto: input `pixel_values`, output `embedding` [N, D] (pooled, projected, not normalised). */
-export function dinov2OnnxModel(encoder: Dinov2ImageEncoder, options: Dinov2GraphOptions, producerVersion: string): ProtoMessage {
+export function dinov2OnnxModel(
+  encoder: Dinov2ImageEncoder,
+  options: Dinov2GraphOptions,
+  producerVersion: string,
+): ProtoMessage {
   return dinov2OnnxGraph(encoder, options).toModel({ name: 'vembed', version: producerVersion });
 }

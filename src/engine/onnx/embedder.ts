@@ -45,7 +45,10 @@ export class OnnxPixelEmbedder {
     let s = this.sessions.get(key);
     if (!s) {
       // The model bytes are only needed until the session has read them.
-      s = createOnnxSession(dinov2OnnxModel(this.encoder, { height, width, layout: 'nhwc' }, 'engine').toBytes(), this.options);
+      s = createOnnxSession(
+        dinov2OnnxModel(this.encoder, { height, width, layout: 'nhwc' }, 'engine').toBytes(),
+        this.options,
+      );
       this.sessions.set(key, s);
     }
     return s;
@@ -54,7 +57,10 @@ export class OnnxPixelEmbedder {
   /** [n, D] row-major embeddings (pooled, projected, not normalised), as embedPixels returns them. */
   async embed(pixels: PixelBatch): Promise<Float32Array> {
     const s = await this.session(pixels.height, pixels.width);
-    const out = await s.run({ [INPUT_NAME]: { data: pixels.data, dims: [pixels.n, pixels.height, pixels.width, 3] } }, OUTPUT_NAME);
+    const out = await s.run(
+      { [INPUT_NAME]: { data: pixels.data, dims: [pixels.n, pixels.height, pixels.width, 3] } },
+      OUTPUT_NAME,
+    );
     return out.data;
   }
 

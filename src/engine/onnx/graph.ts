@@ -82,7 +82,13 @@ export class GraphBuilder {
 
   /** A float32 initializer; `data` is copied into the model as raw_data. */
   floats(prefix: string, data: Float32Array, dims: readonly number[]): string {
-    return this.initializer(prefix, FLOAT, new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice(), dims, data.length);
+    return this.initializer(
+      prefix,
+      FLOAT,
+      new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice(),
+      dims,
+      data.length,
+    );
   }
 
   /** An int64 initializer (shapes, axes, indices). */
@@ -91,17 +97,32 @@ export class GraphBuilder {
     return this.initializer(prefix, INT64, new Uint8Array(data.buffer), dims, values.length);
   }
 
-  private initializer(prefix: string, dataType: number, raw: Uint8Array, dims: readonly number[], count: number): string {
+  private initializer(
+    prefix: string,
+    dataType: number,
+    raw: Uint8Array,
+    dims: readonly number[],
+    count: number,
+  ): string {
     const expected = dims.reduce((a, b) => a * b, 1);
-    if (expected !== count) throw new Error(`internal: initializer ${prefix} has ${count} values for dims [${dims.join(', ')}]`);
+    if (expected !== count)
+      throw new Error(`internal: initializer ${prefix} has ${count} values for dims [${dims.join(', ')}]`);
     const name = this.fresh(prefix);
     this.initializers.push({ name, dataType, raw, dims });
     return name;
   }
 
   /** Add a node; returns its output names (fresh ones unless given). */
-  node(opType: string, inputs: readonly string[], attributes: Record<string, Attribute> = {}, outputs: number | readonly string[] = 1): string[] {
-    const outs = typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.fresh(opType.toLowerCase())) : outputs.map((o) => this.claim(o));
+  node(
+    opType: string,
+    inputs: readonly string[],
+    attributes: Record<string, Attribute> = {},
+    outputs: number | readonly string[] = 1,
+  ): string[] {
+    const outs =
+      typeof outputs === 'number'
+        ? Array.from({ length: outputs }, () => this.fresh(opType.toLowerCase()))
+        : outputs.map((o) => this.claim(o));
     const n = new ProtoMessage();
     for (const i of inputs) n.string(1, i);
     for (const o of outs) n.string(2, o);
@@ -143,7 +164,9 @@ export class GraphBuilder {
       if (dataFile !== null && init.raw.byteLength >= EXTERNAL_MIN_BYTES) {
         // TensorProto.external_data (13): location, offset, length; data_location (14) = EXTERNAL (1).
         const entry = (key: string, value: string) => new ProtoMessage().string(1, key).string(2, value);
-        t.message(13, entry('location', dataFile)).message(13, entry('offset', String(offset))).message(13, entry('length', String(init.raw.byteLength)));
+        t.message(13, entry('location', dataFile))
+          .message(13, entry('offset', String(offset)))
+          .message(13, entry('length', String(init.raw.byteLength)));
         t.int(14, 1);
         data.push(init.raw);
         offset += init.raw.byteLength;
@@ -156,7 +179,12 @@ export class GraphBuilder {
     for (const v of this.inputs) g.message(11, valueInfo(v));
     for (const v of this.outputs) g.message(12, valueInfo(v));
     const opset = new ProtoMessage().string(1, '').int(2, OPSET);
-    const model = new ProtoMessage().int(1, IR_VERSION).string(2, producer.name).string(3, producer.version).message(7, g).message(8, opset);
+    const model = new ProtoMessage()
+      .int(1, IR_VERSION)
+      .string(2, producer.name)
+      .string(3, producer.version)
+      .message(7, g)
+      .message(8, opset);
     if (model.byteLength > MAX_MODEL_BYTES) {
       throw new ModelTooLarge(
         `the ONNX model would be ${(model.byteLength / 2 ** 30).toFixed(2)} GiB; one ONNX file holds at most 2 GiB, so its weights must go to an external data file`,
@@ -180,7 +208,8 @@ function attribute(name: string, value: Attribute): ProtoMessage {
 
 function valueInfo(v: ValueInfo): ProtoMessage {
   const shape = new ProtoMessage();
-  for (const d of v.dims) shape.message(1, typeof d === 'number' ? new ProtoMessage().int(1, d) : new ProtoMessage().string(2, d));
+  for (const d of v.dims)
+    shape.message(1, typeof d === 'number' ? new ProtoMessage().int(1, d) : new ProtoMessage().string(2, d));
   const tensor = new ProtoMessage().int(1, v.elemType).message(2, shape);
   const type = new ProtoMessage().message(1, tensor);
   return new ProtoMessage().string(1, v.name).message(2, type);

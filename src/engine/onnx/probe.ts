@@ -34,30 +34,55 @@ ort.InferenceSession.create(model, { executionProviders: [process.argv[2]] })
 
 /** The telling part of ONNX Runtime's error output: its last line, without colours and the source location before "FAIL :". */
 function failureText(stderr: string): string {
-  // eslint-disable-next-line no-control-regex
-  const lines = stderr.replace(/\u001b\[[0-9;]*m/g, '').split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    // eslint-disable-next-line no-control-regex
+    .replace(/\u001b\[[0-9;]*m/g, '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const last = lines[lines.length - 1] ?? 'unknown error';
   const fail = last.indexOf('FAIL : ');
   return (fail >= 0 ? last.slice(fail + 'FAIL : '.length) : last).slice(0, 400);
 }
 
 /** ONNX Runtime's version and location and each provider's state; `error` when onnxruntime-node does not load at all. */
-export function probeOnnxProviders(): { version?: string; location?: string; error?: string; providers: OnnxProviderProbe[] } {
+export function probeOnnxProviders(): {
+  version?: string;
+  location?: string;
+  error?: string;
+  providers: OnnxProviderProbe[];
+} {
   const loaded = loadOnnxRuntime();
   if ('error' in loaded) return { error: loaded.error, providers: [] };
   const bundled = new Map(loaded.ort.listSupportedBackends().map((b) => [b.name, b.bundled] as const));
   const model = Buffer.from(tinyModel()).toString('base64');
   const providers = ONNX_DEVICES.map((device): OnnxProviderProbe => {
-    if (!bundled.has(device)) return { device, ok: false, reason: `not built into onnxruntime-node for ${process.platform}-${process.arch}` };
-    const r = spawnSync(process.execPath, ['-e', CHILD, loaded.location, device], { input: model, encoding: 'utf8', timeout: 60_000 });
+    if (!bundled.has(device))
+      return { device, ok: false, reason: `not built into onnxruntime-node for ${process.platform}-${process.arch}` };
+    const r = spawnSync(process.execPath, ['-e', CHILD, loaded.location, device], {
+      input: model,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     if (r.status === 0 && r.stdout === 'ok') return { device, ok: true };
     const detail = failureText(r.stderr || r.error?.message || `exit ${r.status ?? r.signal}`);
     if (device === 'cuda') {
       const missing = missingCudaLibraries(process.env, ORT_CUDA12_LIBRARIES);
-      const install = bundled.get('cuda') ? '' : 'the CUDA provider is not installed (onnxruntime-node downloads it when installed with internet; vembed: Install GPU Backend); ';
-      return { device, ok: false, reason: `${install}${missing.length ? `CUDA 12 / cuDNN 9 libraries not found: ${missing.join(', ')}; ` : ''}${detail}` };
+      const install = bundled.get('cuda')
+        ? ''
+        : 'the CUDA provider is not installed (onnxruntime-node downloads it when installed with internet; vembed: Install GPU Backend); ';
+      return {
+        device,
+        ok: false,
+        reason: `${install}${missing.length ? `CUDA 12 / cuDNN 9 libraries not found: ${missing.join(', ')}; ` : ''}${detail}`,
+      };
     }
-    if (device === 'webgpu' && /libvulkan\.so\.1/.test(r.stderr ?? '')) return { device, ok: false, reason: `the Vulkan loader libvulkan.so.1 is not installed (Debian/Ubuntu: apt install libvulkan1) and no other adapter was found: ${detail}` };
+    if (device === 'webgpu' && /libvulkan\.so\.1/.test(r.stderr ?? ''))
+      return {
+        device,
+        ok: false,
+        reason: `the Vulkan loader libvulkan.so.1 is not installed (Debian/Ubuntu: apt install libvulkan1) and no other adapter was found: ${detail}`,
+      };
     return { device, ok: false, reason: detail };
   });
   return { version: onnxRuntimeVersion(loaded.ort), location: loaded.location, providers };

@@ -30,7 +30,11 @@ export function loadOnnxRuntime(): { ort: OrtModule; location: string } | { erro
     loaded = { ort: require(location) as OrtModule, location };
   } catch (e) {
     const msg = (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 300);
-    loaded = { error: msg.includes('Cannot find module') ? 'onnxruntime-node is not installed (npm install onnxruntime-node)' : msg };
+    loaded = {
+      error: msg.includes('Cannot find module')
+        ? 'onnxruntime-node is not installed (npm install onnxruntime-node)'
+        : msg,
+    };
   }
   return loaded;
 }
@@ -59,7 +63,10 @@ export function onnxDeviceLine(ort: OrtModule, device: OnnxDevice, threads: numb
 }
 
 export interface OnnxSession {
-  run(feeds: Record<string, { data: Float32Array; dims: readonly number[] }>, output: string): Promise<{ data: Float32Array; dims: readonly number[] }>;
+  run(
+    feeds: Record<string, { data: Float32Array; dims: readonly number[] }>,
+    output: string,
+  ): Promise<{ data: Float32Array; dims: readonly number[] }>;
   release(): Promise<void>;
 }
 
@@ -68,7 +75,10 @@ export interface OnnxSession {
  * Runtime's own pool; the engine's `--threads`). Falls back to no other
  * provider: a device asked for and missing is an error, not a silent CPU run.
  */
-export async function createOnnxSession(model: Uint8Array, options: { device: OnnxDevice; threads: number }): Promise<OnnxSession> {
+export async function createOnnxSession(
+  model: Uint8Array,
+  options: { device: OnnxDevice; threads: number },
+): Promise<OnnxSession> {
   const ort = requireOnnxRuntime();
   const session = await ort.InferenceSession.create(model, {
     executionProviders: [providerName(options.device)],

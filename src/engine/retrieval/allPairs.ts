@@ -178,7 +178,8 @@ function resolveThreads(requested: ThreadRequest | undefined, n: number, blockSi
     if (tf.getBackend() !== 'wasm' || n < Math.max(MIN_IMAGES_FOR_WORKERS, 4 * blockSize)) return 1;
     return computeThreads('auto');
   }
-  if (!Number.isInteger(request) || request < 1) throw new Error(`threads must be a positive integer or 'auto', got ${request}`);
+  if (!Number.isInteger(request) || request < 1)
+    throw new Error(`threads must be a positive integer or 'auto', got ${request}`);
   return request;
 }
 
@@ -218,11 +219,17 @@ function taskSize(plan: BlockPlan, t: BlockTask): number {
   return t.i === t.j ? (rows * (rows - 1)) / 2 : rows * cols;
 }
 
-export async function rankAllAgainstAll(emb: EmbeddingMatrix, labels: ArrayLike<number>, options: AllPairsOptions): Promise<AllPairsResult> {
+export async function rankAllAgainstAll(
+  emb: EmbeddingMatrix,
+  labels: ArrayLike<number>,
+  options: AllPairsOptions,
+): Promise<AllPairsResult> {
   checkEmbeddings(emb);
-  if (labels.length !== emb.n) throw new Error(`${labels.length} labels for ${emb.n} embeddings; there must be one class id per image`);
+  if (labels.length !== emb.n)
+    throw new Error(`${labels.length} labels for ${emb.n} embeddings; there must be one class id per image`);
   const blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
-  if (!Number.isInteger(options.rankCap) || options.rankCap < 1) throw new Error(`rankCap must be a positive integer, got ${options.rankCap}`);
+  if (!Number.isInteger(options.rankCap) || options.rankCap < 1)
+    throw new Error(`rankCap must be a positive integer, got ${options.rankCap}`);
   const n = emb.n;
   const k = Math.max(1, Math.min(options.k, n - 1));
   const plan = planBlocks(labels, blockSize);
@@ -248,7 +255,9 @@ export async function rankAllAgainstAll(emb: EmbeddingMatrix, labels: ArrayLike<
   if (threads > 1) {
     const started = await Promise.allSettled(Array.from({ length: threads }, () => WorkerExecutor.start(inputs)));
     const failure = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    executors = started.filter((s): s is PromiseFulfilledResult<WorkerExecutor> => s.status === 'fulfilled').map((s) => s.value);
+    executors = started
+      .filter((s): s is PromiseFulfilledResult<WorkerExecutor> => s.status === 'fulfilled')
+      .map((s) => s.value);
     if (failure) {
       await Promise.all(executors.map((e) => e.close()));
       executors = [];
@@ -300,7 +309,11 @@ export async function rankAllAgainstAll(emb: EmbeddingMatrix, labels: ArrayLike<
 }
 
 /** Every query's class-member similarities from the pass-1 blocks, sorted by the ranking rule. */
-function assembleMembers(plan: BlockPlan, found: ClassPairs[], shared: boolean): { score: Float32Array; id: Int32Array } {
+function assembleMembers(
+  plan: BlockPlan,
+  found: ClassPairs[],
+  shared: boolean,
+): { score: Float32Array; id: Int32Array } {
   const total = plan.memberOffset[plan.n]!;
   const score = float32(total, shared);
   const id = shared ? new Int32Array(new SharedArrayBuffer(total * 4)) : new Int32Array(total);
@@ -319,14 +332,21 @@ function assembleMembers(plan: BlockPlan, found: ClassPairs[], shared: boolean):
   for (let q = 0; q < plan.n; q++) {
     const lo = plan.memberOffset[q]!;
     const hi = plan.memberOffset[q + 1]!;
-    if (fill[q] !== hi - lo) throw new Error(`internal: image ${plan.order[q]} got ${fill[q]} class similarities, expected ${hi - lo}`);
+    if (fill[q] !== hi - lo)
+      throw new Error(`internal: image ${plan.order[q]} got ${fill[q]} class similarities, expected ${hi - lo}`);
     if (hi - lo > 1) sortBest(score, id, lo, hi);
   }
   return { score, id };
 }
 
 /** Sum the threads' counts and neighbours, and lay the results out in original image order. */
-function collect(plan: BlockPlan, inputs: EngineInputs, states: EngineState[], threads: number, threadNote: string | undefined): AllPairsResult {
+function collect(
+  plan: BlockPlan,
+  inputs: EngineInputs,
+  states: EngineState[],
+  threads: number,
+  threadNote: string | undefined,
+): AllPairsResult {
   const { n, k, rankCap } = inputs;
   const beatenBy = new Int32Array(plan.memberOffset[n]!);
   for (const s of states) for (let x = 0; x < beatenBy.length; x++) beatenBy[x]! += s.beatenBy[x]!;

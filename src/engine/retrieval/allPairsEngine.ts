@@ -149,7 +149,8 @@ export class AllPairsEngine {
       put(pairs.b[x]!, pairs.score[x]!, order[pairs.a[x]!]!);
     }
     for (const q of touched) {
-      if (fill.get(q) !== memberOffset[q + 1]! - memberOffset[q]!) throw new Error(`internal: query ${q} is missing class members in a self-contained block`);
+      if (fill.get(q) !== memberOffset[q + 1]! - memberOffset[q]!)
+        throw new Error(`internal: query ${q} is missing class members in a self-contained block`);
       sortBest(this.memberScore, this.memberId, memberOffset[q]!, memberOffset[q + 1]!);
       this.activate(q);
     }

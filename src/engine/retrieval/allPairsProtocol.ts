@@ -3,9 +3,7 @@ import type { BlockTask } from './blockPlan';
 import type { ClassPairs, EngineState } from './allPairsEngine';
 
 export type WorkerRequest =
-  | { type: 'task'; task: BlockTask }
-  | { type: 'members'; score: Float32Array; id: Int32Array }
-  | { type: 'finish' };
+  { type: 'task'; task: BlockTask } | { type: 'members'; score: Float32Array; id: Int32Array } | { type: 'finish' };
 
 export type WorkerReply =
   | { type: 'ready'; device: string }

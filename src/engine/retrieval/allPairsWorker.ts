@@ -23,14 +23,24 @@ async function main(): Promise<void> {
     try {
       if (request.type === 'task') {
         const pairs = engine.run(request.task.i, request.task.j, request.task.mode);
-        reply({ type: 'done', pairs }, pairs ? [pairs.a.buffer as ArrayBuffer, pairs.b.buffer as ArrayBuffer, pairs.score.buffer as ArrayBuffer] : []);
+        reply(
+          { type: 'done', pairs },
+          pairs
+            ? [pairs.a.buffer as ArrayBuffer, pairs.b.buffer as ArrayBuffer, pairs.score.buffer as ArrayBuffer]
+            : [],
+        );
       } else if (request.type === 'members') {
         engine.setMembers(request.score, request.id);
         reply({ type: 'members-set' });
       } else if (request.type === 'finish') {
         const state = engine.finish();
         const n = state.neighbours;
-        reply({ type: 'state', state }, [state.beatenBy, n.scores, n.ids, n.fill, n.thresholdScore, n.thresholdId].map((a) => a.buffer as ArrayBuffer));
+        reply(
+          { type: 'state', state },
+          [state.beatenBy, n.scores, n.ids, n.fill, n.thresholdScore, n.thresholdId].map(
+            (a) => a.buffer as ArrayBuffer,
+          ),
+        );
       }
     } catch (e) {
       reply({ type: 'error', message: (e as Error).message, stack: (e as Error).stack });

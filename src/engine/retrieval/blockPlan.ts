@@ -43,7 +43,8 @@ export interface BlockPlan {
 }
 
 export function planBlocks(labels: ArrayLike<number>, blockSize: number): BlockPlan {
-  if (!Number.isInteger(blockSize) || blockSize < 1) throw new Error(`block size must be a positive integer, got ${blockSize}`);
+  if (!Number.isInteger(blockSize) || blockSize < 1)
+    throw new Error(`block size must be a positive integer, got ${blockSize}`);
   const n = labels.length;
   for (let i = 0; i < n; i++) {
     if (!Number.isFinite(labels[i]!)) throw new Error(`label of image ${i} is ${labels[i]}; class ids must be numbers`);
@@ -61,7 +62,7 @@ export function planBlocks(labels: ArrayLike<number>, blockSize: number): BlockP
   const numClasses = starts.length - 1;
 
   const blockStarts: number[] = [0];
-  for (let start = 0; start < n; ) {
+  for (let start = 0; start < n;) {
     const limit = start + blockSize;
     let end: number;
     if (limit >= n) end = n;

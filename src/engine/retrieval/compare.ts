@@ -33,10 +33,18 @@ export function parseReport(text: string, file: string): LoadedReport {
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new ReportError(file, `not valid JSON (${(e as Error).message})`, 'Pass the sop_report.json a benchmark run wrote.');
+    throw new ReportError(
+      file,
+      `not valid JSON (${(e as Error).message})`,
+      'Pass the sop_report.json a benchmark run wrote.',
+    );
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ReportError(file, 'expected a JSON object with metrics such as "recall@1"', 'Pass the sop_report.json a benchmark run wrote.');
+    throw new ReportError(
+      file,
+      'expected a JSON object with metrics such as "recall@1"',
+      'Pass the sop_report.json a benchmark run wrote.',
+    );
   }
   const report = value as Record<string, unknown>;
   for (const [k, v] of Object.entries(report)) {
@@ -46,7 +54,11 @@ export function parseReport(text: string, file: string): LoadedReport {
   }
   const keys = metricKeys(report);
   if (keys.length === 0) {
-    throw new ReportError(file, 'no metrics found (expected keys like "recall@1", "recall@10", "map@r")', 'Pass the sop_report.json a benchmark run wrote.');
+    throw new ReportError(
+      file,
+      'no metrics found (expected keys like "recall@1", "recall@10", "map@r")',
+      'Pass the sop_report.json a benchmark run wrote.',
+    );
   }
   const inPercent = keys.some((k) => (report[k] as number) > 1);
   const metrics: Record<string, number> = {};
@@ -70,8 +82,14 @@ export function readReport(file: string): LoadedReport {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new ReportError(file, 'report not found', 'Run `vembed benchmark sop` first; it writes sop_report.json in its output folder.');
-    if (code === 'EISDIR') throw new ReportError(file, 'is a folder, not a report', 'Pass the sop_report.json file inside it.');
+    if (code === 'ENOENT')
+      throw new ReportError(
+        file,
+        'report not found',
+        'Run `vembed benchmark sop` first; it writes sop_report.json in its output folder.',
+      );
+    if (code === 'EISDIR')
+      throw new ReportError(file, 'is a folder, not a report', 'Pass the sop_report.json file inside it.');
     throw new ReportError(file, `cannot read (${(e as Error).message})`);
   }
   return parseReport(text, file);
@@ -92,7 +110,9 @@ export function compareReports(before: LoadedReport, after: LoadedReport): Compa
   const rows: ComparisonRow[] = comparisonRows(before.metrics, after.metrics);
   const warnings: string[] = [];
   if (before.numImages !== undefined && after.numImages !== undefined && before.numImages !== after.numImages) {
-    warnings.push(`the reports cover different image sets (${before.numImages} vs ${after.numImages} images), so the numbers are not directly comparable`);
+    warnings.push(
+      `the reports cover different image sets (${before.numImages} vs ${after.numImages} images), so the numbers are not directly comparable`,
+    );
   }
   const missing = rows.filter((r) => r.delta === undefined).map((r) => r.label);
   if (missing.length > 0) warnings.push(`only one report has ${missing.join(', ')}`);
@@ -111,7 +131,8 @@ export function formatComparisonText(c: Comparison): string {
   const header = ['Metric', 'Before', 'After', 'Delta (pts)'];
   const body = c.rows.map((r) => [r.label, cell(r.before), cell(r.after), deltaCell(r.delta)]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((s, i) => (i === 0 ? s.padEnd(widths[i]!) : s.padStart(widths[i]!))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((s, i) => (i === 0 ? s.padEnd(widths[i]!) : s.padStart(widths[i]!))).join('  ');
   return [
     `Before: ${describe(c.before)}`,
     `After:  ${describe(c.after)}`,

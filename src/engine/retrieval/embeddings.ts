@@ -28,7 +28,9 @@ export function checkEmbeddings(m: EmbeddingMatrix, what = 'embeddings'): void {
   }
   for (let i = 0; i < m.data.length; i++) {
     if (!Number.isFinite(m.data[i]!)) {
-      throw new Error(`${what}: row ${Math.floor(i / m.d)} column ${i % m.d} is ${m.data[i]} (NaN or infinite); the model produced an invalid embedding for that image`);
+      throw new Error(
+        `${what}: row ${Math.floor(i / m.d)} column ${i % m.d} is ${m.data[i]} (NaN or infinite); the model produced an invalid embedding for that image`,
+      );
     }
   }
 }

@@ -41,7 +41,11 @@ export interface RetrievalEvaluation extends RetrievalMetrics {
   peakTfBytes: number;
 }
 
-export async function evaluateRetrieval(emb: EmbeddingMatrix, labels: ArrayLike<number>, options: EvaluateOptions = {}): Promise<RetrievalEvaluation> {
+export async function evaluateRetrieval(
+  emb: EmbeddingMatrix,
+  labels: ArrayLike<number>,
+  options: EvaluateOptions = {},
+): Promise<RetrievalEvaluation> {
   const started = performance.now();
   const recallKs = [...(options.recallKs ?? SOP_RECALL_KS)].sort((a, b) => a - b);
   if (recallKs.length === 0) throw new Error('at least one Recall@K value is needed');

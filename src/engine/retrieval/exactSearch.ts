@@ -51,7 +51,8 @@ export const DEFAULT_QUERY_CHUNK = 256;
 /** Normalise and transpose the gallery in chunks of `chunkSize` rows. */
 export function prepareGallery(gallery: EmbeddingMatrix, chunkSize = DEFAULT_GALLERY_CHUNK): PreparedGallery {
   checkEmbeddings(gallery, 'gallery embeddings');
-  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new Error(`gallery chunk size must be a positive integer, got ${chunkSize}`);
+  if (!Number.isInteger(chunkSize) || chunkSize < 1)
+    throw new Error(`gallery chunk size must be a positive integer, got ${chunkSize}`);
   const normalised = l2NormalizeRows(gallery);
   const chunks: GalleryChunk[] = [];
   for (let start = 0; start < gallery.n; start += chunkSize) {
@@ -76,12 +77,17 @@ export interface SearchOptions {
 /** Top-k gallery items for every query, best first (see TopKResult; `k` is the clipped k). */
 export function searchExact(queries: EmbeddingMatrix, gallery: PreparedGallery, options: SearchOptions): TopKResult {
   checkEmbeddings(queries, 'query embeddings');
-  if (queries.d !== gallery.d) throw new Error(`query embeddings have ${queries.d} dimensions, the gallery ${gallery.d}; they must come from the same model`);
+  if (queries.d !== gallery.d)
+    throw new Error(
+      `query embeddings have ${queries.d} dimensions, the gallery ${gallery.d}; they must come from the same model`,
+    );
   if (!Number.isInteger(options.k) || options.k < 1) throw new Error(`k must be a positive integer, got ${options.k}`);
   const exclude = options.exclude;
-  if (exclude && exclude.length !== queries.n) throw new Error(`exclude has ${exclude.length} entries for ${queries.n} queries`);
+  if (exclude && exclude.length !== queries.n)
+    throw new Error(`exclude has ${exclude.length} entries for ${queries.n} queries`);
   const queryChunk = options.queryChunk ?? DEFAULT_QUERY_CHUNK;
-  if (!Number.isInteger(queryChunk) || queryChunk < 1) throw new Error(`query chunk size must be a positive integer, got ${queryChunk}`);
+  if (!Number.isInteger(queryChunk) || queryChunk < 1)
+    throw new Error(`query chunk size must be a positive integer, got ${queryChunk}`);
   const k = Math.max(1, Math.min(options.k, gallery.n - (exclude ? 1 : 0)));
 
   const normalised = l2NormalizeRows(queries);
@@ -123,7 +129,15 @@ export function searchExact(queries: EmbeddingMatrix, gallery: PreparedGallery, 
   return { k, indices, scores, counts };
 }
 
-function offerBlock(table: TopKTable, sims: Float32Array, rows: number, start: number, size: number, exclude: Int32Array | undefined, q0: number): void {
+function offerBlock(
+  table: TopKTable,
+  sims: Float32Array,
+  rows: number,
+  start: number,
+  size: number,
+  exclude: Int32Array | undefined,
+  q0: number,
+): void {
   const thresholdScore = table.thresholdScore;
   const thresholdId = table.thresholdId;
   for (let r = 0; r < rows; r++) {

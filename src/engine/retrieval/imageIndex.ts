@@ -70,7 +70,8 @@ export interface BuildIndexInput {
 export function buildIndex(dir: string, input: BuildIndexInput): IndexManifest {
   const { embeddings, records } = input;
   checkEmbeddings(embeddings);
-  if (records.length !== embeddings.n) throw new Error(`${records.length} image records for ${embeddings.n} embeddings; there must be one per image`);
+  if (records.length !== embeddings.n)
+    throw new Error(`${records.length} image records for ${embeddings.n} embeddings; there must be one per image`);
   if (!input.model?.name) throw new Error('the index needs the model that made the embeddings (model.name)');
   const manifest: IndexManifest = {
     format: INDEX_FORMAT,
@@ -92,7 +93,11 @@ export function buildIndex(dir: string, input: BuildIndexInput): IndexManifest {
   });
   const normalised = l2NormalizeRows(embeddings);
   writeDirAtomic(dir, (tmp) => {
-    writeNpy(path.join(tmp, INDEX_EMBEDDINGS), { dtype: '<f4', shape: [embeddings.n, embeddings.d], data: normalised.data });
+    writeNpy(path.join(tmp, INDEX_EMBEDDINGS), {
+      dtype: '<f4',
+      shape: [embeddings.n, embeddings.d],
+      data: normalised.data,
+    });
     writeMetadata(path.join(tmp, METADATA_FILE), records);
     writeJsonAtomic(path.join(tmp, INDEX_MANIFEST), manifest);
   });
@@ -127,13 +132,22 @@ export function indexTargetProblem(dir: string): string | undefined {
 /** Embeds images with the caller's model, then builds the index. */
 export async function buildIndexFromImages(
   dir: string,
-  input: { records: readonly ImageRecord[]; model: ModelReference; imageRoot?: string; embedder: Embedder; onProgress?: (done: number, total: number) => void },
+  input: {
+    records: readonly ImageRecord[];
+    model: ModelReference;
+    imageRoot?: string;
+    embedder: Embedder;
+    onProgress?: (done: number, total: number) => void;
+  },
 ): Promise<IndexManifest> {
-  const paths = input.records.map((r) => (input.imageRoot && !path.isAbsolute(r.path) ? path.join(input.imageRoot, r.path) : r.path));
+  const paths = input.records.map((r) =>
+    input.imageRoot && !path.isAbsolute(r.path) ? path.join(input.imageRoot, r.path) : r.path,
+  );
   const data = await input.embedder(paths, input.onProgress);
   const n = input.records.length;
   if (n === 0) throw new Error('no images to index');
-  if (data.length % n !== 0) throw new Error(`the embedder returned ${data.length} values for ${n} images, not a whole number per image`);
+  if (data.length % n !== 0)
+    throw new Error(`the embedder returned ${data.length} values for ${n} images, not a whole number per image`);
   return buildIndex(dir, {
     embeddings: { data, n, d: data.length / n },
     records: input.records,
@@ -183,13 +197,16 @@ export class ImageIndex {
   /** Top-k rows for each query embedding (not necessarily normalised), best first. Needs an active tf backend. */
   search(queries: EmbeddingMatrix, options: SearchOptions): SearchHit[][] {
     if (queries.d !== this.manifest.dim) {
-      throw new Error(`query embeddings have ${queries.d} dimensions, the index ${this.manifest.dim}: embed the query with the index's model (${this.manifest.model.name})`);
+      throw new Error(
+        `query embeddings have ${queries.d} dimensions, the index ${this.manifest.dim}: embed the query with the index's model (${this.manifest.model.name})`,
+      );
     }
     if (!this.gallery) {
       this.gallery = prepareGallery(this.embeddings);
       keepOnDevice(this.gallery);
     }
-    const exclude = options.excludeIndex !== undefined ? new Int32Array(queries.n).fill(options.excludeIndex) : undefined;
+    const exclude =
+      options.excludeIndex !== undefined ? new Int32Array(queries.n).fill(options.excludeIndex) : undefined;
     const found = searchExact(queries, this.gallery, { k: options.k, ...(exclude ? { exclude } : {}) });
     const out: SearchHit[][] = [];
     for (let q = 0; q < queries.n; q++) {
@@ -214,7 +231,17 @@ export class ImageIndex {
 function recordPathProblem(p: string, root: string, allowOutsideRoot: boolean): string | undefined {
   if (typeof p !== 'string') return undefined;
   const r = resolveImagePath(p, root, allowOutsideRoot);
-  return r.ok ? undefined : r.message.replace('(set allow_absolute_paths: true to allow it)', '(an index allows that only when built from data with allow_absolute_paths: true)').replace('(set allow_absolute_paths: true to allow them)', '(an index allows that only when built from data with allow_absolute_paths: true)');
+  return r.ok
+    ? undefined
+    : r.message
+        .replace(
+          '(set allow_absolute_paths: true to allow it)',
+          '(an index allows that only when built from data with allow_absolute_paths: true)',
+        )
+        .replace(
+          '(set allow_absolute_paths: true to allow them)',
+          '(an index allows that only when built from data with allow_absolute_paths: true)',
+        );
 }
 
 export function loadIndex(dir: string): ImageIndex {
@@ -224,19 +251,31 @@ export function loadIndex(dir: string): ImageIndex {
     manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as IndexManifest;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`${manifestFile}: not found; ${dir} is not an index (build one with \`vembed index build\`)`, { cause: e });
+    if (code === 'ENOENT')
+      throw new Error(`${manifestFile}: not found; ${dir} is not an index (build one with \`vembed index build\`)`, {
+        cause: e,
+      });
     throw new Error(`${manifestFile}: not valid JSON (${(e as Error).message})`, { cause: e });
   }
-  if (manifest?.format !== INDEX_FORMAT) throw new Error(`${manifestFile}: "format" is ${JSON.stringify(manifest?.format)}, expected "${INDEX_FORMAT}"`);
-  if (manifest.version !== 1) throw new Error(`${manifestFile}: version ${JSON.stringify(manifest.version)} is not supported (this vembed reads version 1)`);
+  if (manifest?.format !== INDEX_FORMAT)
+    throw new Error(`${manifestFile}: "format" is ${JSON.stringify(manifest?.format)}, expected "${INDEX_FORMAT}"`);
+  if (manifest.version !== 1)
+    throw new Error(
+      `${manifestFile}: version ${JSON.stringify(manifest.version)} is not supported (this vembed reads version 1)`,
+    );
   for (const key of ['dim', 'count'] as const) {
-    if (!Number.isInteger(manifest[key]) || manifest[key] < 0) throw new Error(`${manifestFile}: "${key}" must be a non-negative integer, found ${JSON.stringify(manifest[key])}`);
+    if (!Number.isInteger(manifest[key]) || manifest[key] < 0)
+      throw new Error(
+        `${manifestFile}: "${key}" must be a non-negative integer, found ${JSON.stringify(manifest[key])}`,
+      );
   }
   const embeddingsFile = path.join(dir, manifest.files?.embeddings ?? INDEX_EMBEDDINGS);
   const array = readNpy(embeddingsFile);
   expectNpy(array, ['<f4'], 2, embeddingsFile);
   if (array.shape[0] !== manifest.count || array.shape[1] !== manifest.dim) {
-    throw new Error(`${embeddingsFile}: shape (${array.shape.join(', ')}) does not match ${INDEX_MANIFEST} (count ${manifest.count}, dim ${manifest.dim}); rebuild the index`);
+    throw new Error(
+      `${embeddingsFile}: shape (${array.shape.join(', ')}) does not match ${INDEX_MANIFEST} (count ${manifest.count}, dim ${manifest.dim}); rebuild the index`,
+    );
   }
   const metadataFile = path.join(dir, manifest.files?.metadata ?? METADATA_FILE);
   const records = readMetadata(metadataFile);
@@ -245,9 +284,13 @@ export function loadIndex(dir: string): ImageIndex {
   }
   // Search results are opened and shown: a record may not point outside the index's image root.
   const root = path.resolve(dir, manifest.image_root ?? '.');
-  const bad = records.findIndex((r) => recordPathProblem(r.path, root, manifest.allow_outside_root === true) !== undefined);
+  const bad = records.findIndex(
+    (r) => recordPathProblem(r.path, root, manifest.allow_outside_root === true) !== undefined,
+  );
   if (bad >= 0) {
-    throw new Error(`${metadataFile}:${metadataLine(metadataFile, bad)}: ${recordPathProblem(records[bad]!.path, root, manifest.allow_outside_root === true)}`);
+    throw new Error(
+      `${metadataFile}:${metadataLine(metadataFile, bad)}: ${recordPathProblem(records[bad]!.path, root, manifest.allow_outside_root === true)}`,
+    );
   }
   let embeddings: EmbeddingMatrix = { data: array.data as Float32Array, n: manifest.count, d: manifest.dim };
   // An index written by another tool may hold raw embeddings; cosine search needs unit rows.

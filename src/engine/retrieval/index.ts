@@ -7,11 +7,53 @@ export { type Embedder, type EmbeddingMatrix, checkEmbeddings, l2NormalizeRows }
 export { evaluateRetrieval, DEFAULT_NEIGHBOURS, type EvaluateOptions, type RetrievalEvaluation } from './evaluate';
 export { SearchAborted, DEFAULT_BLOCK_SIZE, BUNDLED_SEARCH_WORKER_FILE } from './allPairs';
 export { SOP_RECALL_KS, type QueryOutcomes, type RetrievalMetrics } from './metrics';
-export { prepareGallery, searchExact, keepOnDevice, releaseFromDevice, type PreparedGallery, type SearchOptions as ExactSearchOptions } from './exactSearch';
+export {
+  prepareGallery,
+  searchExact,
+  keepOnDevice,
+  releaseFromDevice,
+  type PreparedGallery,
+  type SearchOptions as ExactSearchOptions,
+} from './exactSearch';
 export { ranksBefore, type TopKResult } from './topk';
 export { runSopBenchmark, type BenchmarkImage, type SopBenchmarkInput, type SopBenchmarkResult } from './sopBenchmark';
-export { writeSopOutputs, buildReport, formatReportMarkdown, REPORT_JSON, REPORT_MARKDOWN, type RunInfo, type SopReport, type SopOutputFiles } from './sopReport';
-export { readNeighbours, writeNeighbours, NEIGHBOURS_MANIFEST, type LoadedNeighbours, type Neighbour, type NeighbourTable } from './neighboursFile';
+export {
+  writeSopOutputs,
+  buildReport,
+  formatReportMarkdown,
+  REPORT_JSON,
+  REPORT_MARKDOWN,
+  type RunInfo,
+  type SopReport,
+  type SopOutputFiles,
+} from './sopReport';
+export {
+  readNeighbours,
+  writeNeighbours,
+  NEIGHBOURS_MANIFEST,
+  type LoadedNeighbours,
+  type Neighbour,
+  type NeighbourTable,
+} from './neighboursFile';
 export { readMetadata, writeMetadata, METADATA_FILE, type ImageRecord } from './metadataFile';
-export { compareReports, readReport, parseReport, formatComparisonText, formatComparisonMarkdown, ReportError, type Comparison, type LoadedReport } from './compare';
-export { buildIndex, buildIndexFromImages, loadIndex, ImageIndex, INDEX_MANIFEST, type IndexManifest, type ModelReference, type SearchHit, type SearchOptions as IndexSearchOptions } from './imageIndex';
+export {
+  compareReports,
+  readReport,
+  parseReport,
+  formatComparisonText,
+  formatComparisonMarkdown,
+  ReportError,
+  type Comparison,
+  type LoadedReport,
+} from './compare';
+export {
+  buildIndex,
+  buildIndexFromImages,
+  loadIndex,
+  ImageIndex,
+  INDEX_MANIFEST,
+  type IndexManifest,
+  type ModelReference,
+  type SearchHit,
+  type SearchOptions as IndexSearchOptions,
+} from './imageIndex';

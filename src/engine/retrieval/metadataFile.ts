@@ -32,7 +32,9 @@ export function readMetadata(file: string): ImageRecord[] {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(code === 'ENOENT' ? `${file}: not found` : `${file}: cannot read (${(e as Error).message})`, { cause: e });
+    throw new Error(code === 'ENOENT' ? `${file}: not found` : `${file}: cannot read (${(e as Error).message})`, {
+      cause: e,
+    });
   }
   const records: ImageRecord[] = [];
   const lines = text.split('\n');
@@ -45,7 +47,12 @@ export function readMetadata(file: string): ImageRecord[] {
     } catch (e) {
       throw new Error(`${file}:${i + 1}: not valid JSON (${(e as Error).message})`, { cause: e });
     }
-    if (typeof value !== 'object' || value === null || Array.isArray(value) || typeof (value as ImageRecord).path !== 'string') {
+    if (
+      typeof value !== 'object' ||
+      value === null ||
+      Array.isArray(value) ||
+      typeof (value as ImageRecord).path !== 'string'
+    ) {
       throw new Error(`${file}:${i + 1}: expected an object with a "path" string, found ${line.slice(0, 80)}`);
     }
     records.push(value as ImageRecord);

@@ -65,12 +65,17 @@ export interface RetrievalMetrics {
   clippedKs: number[];
 }
 
-export function summariseMetrics(outcomes: QueryOutcomes, recallKs: readonly number[], rankCap: number): RetrievalMetrics {
+export function summariseMetrics(
+  outcomes: QueryOutcomes,
+  recallKs: readonly number[],
+  rankCap: number,
+): RetrievalMetrics {
   const n = outcomes.firstCorrectRank.length;
   const gallerySize = Math.max(0, n - 1);
   for (const k of recallKs) {
     if (!Number.isInteger(k) || k < 1) throw new Error(`Recall@K needs positive integer K values, got ${k}`);
-    if (Math.min(k, gallerySize) > rankCap) throw new Error(`internal: Recall@${k} needs ranks counted up to ${k}, but the cap was ${rankCap}`);
+    if (Math.min(k, gallerySize) > rankCap)
+      throw new Error(`internal: Recall@${k} needs ranks counted up to ${k}, but the cap was ${rankCap}`);
   }
   let valid = 0;
   let apSum = 0;
@@ -86,12 +91,20 @@ export function summariseMetrics(outcomes: QueryOutcomes, recallKs: readonly num
     });
   }
   if (valid === 0) {
-    throw new Error(`no valid query among ${n} images: every class has a single image, so no query has a correct match to find. Recall@K and MAP@R need classes with two or more images.`);
+    throw new Error(
+      `no valid query among ${n} images: every class has a single image, so no query has a correct match to find. Recall@K and MAP@R need classes with two or more images.`,
+    );
   }
   const metrics: Record<string, number> = {};
   recallKs.forEach((k, i) => {
     metrics[`recall@${k}`] = hits[i]! / valid;
   });
   metrics['map@r'] = apSum / valid;
-  return { metrics, numImages: n, numValidQueries: valid, gallerySize, clippedKs: recallKs.filter((k) => k > gallerySize) };
+  return {
+    metrics,
+    numImages: n,
+    numValidQueries: valid,
+    gallerySize,
+    clippedKs: recallKs.filter((k) => k > gallerySize),
+  };
 }

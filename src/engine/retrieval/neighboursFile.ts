@@ -73,7 +73,12 @@ export const TIE_RULE = 'equal similarity: the lower image index ranks first';
 
 export function writeNeighbours(dir: string, table: NeighbourTable, metadataFile?: string, imageRoot?: string): string {
   const { numQueries: n, k } = table;
-  if (table.indices.length !== n * k || table.scores.length !== n * k || table.sameClass.length !== n * k || table.firstCorrectRank.length !== n) {
+  if (
+    table.indices.length !== n * k ||
+    table.scores.length !== n * k ||
+    table.sameClass.length !== n * k ||
+    table.firstCorrectRank.length !== n
+  ) {
     throw new Error(`neighbour arrays do not match ${n} queries x ${k} neighbours`);
   }
   writeNpy(path.join(dir, FILES.indices), { dtype: '<i4', shape: [n, k], data: table.indices });
@@ -112,17 +117,27 @@ export function readNeighbours(dirOrManifest: string): LoadedNeighbours {
     manifest = JSON.parse(fs.readFileSync(file, 'utf8')) as NeighboursManifest;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(code === 'ENOENT' ? `${file}: not found; run the benchmark first` : `${file}: not valid JSON (${(e as Error).message})`, { cause: e });
+    throw new Error(
+      code === 'ENOENT'
+        ? `${file}: not found; run the benchmark first`
+        : `${file}: not valid JSON (${(e as Error).message})`,
+      { cause: e },
+    );
   }
-  if (manifest?.format !== NEIGHBOURS_FORMAT) throw new Error(`${file}: not a neighbours manifest (format is ${JSON.stringify(manifest?.format)}, expected "${NEIGHBOURS_FORMAT}")`);
-  if (manifest.version !== 1) throw new Error(`${file}: version ${manifest.version} is not supported (this vembed reads version 1)`);
+  if (manifest?.format !== NEIGHBOURS_FORMAT)
+    throw new Error(
+      `${file}: not a neighbours manifest (format is ${JSON.stringify(manifest?.format)}, expected "${NEIGHBOURS_FORMAT}")`,
+    );
+  if (manifest.version !== 1)
+    throw new Error(`${file}: version ${manifest.version} is not supported (this vembed reads version 1)`);
   const n = manifest.num_queries;
   const k = manifest.k;
   const load = (name: keyof typeof FILES, dtype: '<i4' | '<f4' | '|u1', shape: number[]) => {
     const f = path.join(dir, manifest.files[name]);
     const a = readNpy(f);
     expectNpy(a, [dtype], shape.length, f);
-    if (a.shape.some((s, i) => s !== shape[i])) throw new NpyError(`expected shape (${shape.join(', ')}), found (${a.shape.join(', ')})`, f);
+    if (a.shape.some((s, i) => s !== shape[i]))
+      throw new NpyError(`expected shape (${shape.join(', ')}), found (${a.shape.join(', ')})`, f);
     return a.data;
   };
   const indices = load('indices', '<i4', [n, k]) as Int32Array;

@@ -26,6 +26,7 @@ function heapView(tensor: Tensor): Float32Array | undefined {
   const backend = tf.backend() as unknown as WasmBackendInternals;
   const heap = backend.wasm?.HEAPU8;
   const offset = backend.dataIdMap?.get(tensor.dataId)?.memoryOffset;
-  if (!heap || typeof offset !== 'number' || offset % 4 !== 0 || offset + tensor.size * 4 > heap.byteLength) return undefined;
+  if (!heap || typeof offset !== 'number' || offset % 4 !== 0 || offset + tensor.size * 4 > heap.byteLength)
+    return undefined;
   return new Float32Array(heap.buffer, heap.byteOffset + offset, tensor.size);
 }

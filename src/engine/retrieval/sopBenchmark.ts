@@ -44,7 +44,9 @@ export async function runSopBenchmark(input: SopBenchmarkInput): Promise<SopBenc
   const data = await input.embedder(paths, input.onEmbedProgress);
   const embedSeconds = (performance.now() - t0) / 1000;
   if (data.length === 0 || data.length % images.length !== 0) {
-    throw new Error(`the embedder returned ${data.length} values for ${images.length} images, not a whole number per image`);
+    throw new Error(
+      `the embedder returned ${data.length} values for ${images.length} images, not a whole number per image`,
+    );
   }
   const embeddings = { data, n: images.length, d: data.length / images.length };
   const labels = Int32Array.from(images, (im) => im.label);
@@ -53,9 +55,16 @@ export async function runSopBenchmark(input: SopBenchmarkInput): Promise<SopBenc
     evaluation,
     embeddings,
     labels,
-    records: images.map((im) => ({ path: im.path, label: im.label, ...(im.superClass !== undefined ? { super_class: im.superClass } : {}) })),
+    records: images.map((im) => ({
+      path: im.path,
+      label: im.label,
+      ...(im.superClass !== undefined ? { super_class: im.superClass } : {}),
+    })),
     imageRoot: input.imageRoot,
-    run: { ...input.run, timing: { ...(input.run.timing ?? {}), embedding_seconds: Math.round(embedSeconds * 1000) / 1000 } },
+    run: {
+      ...input.run,
+      timing: { ...(input.run.timing ?? {}), embedding_seconds: Math.round(embedSeconds * 1000) / 1000 },
+    },
   });
   return { evaluation, files, embedSeconds };
 }

@@ -93,7 +93,8 @@ export function buildReport(evaluation: RetrievalEvaluation, run: RunInfo): SopR
       valid_query: 'its class has at least one other image; other queries count in no metric',
       recall_at_k: 'share of valid queries with an image of their class among their K nearest',
       ...(evaluation.clippedKs.length > 0 ? { recall_k_clipped_to_gallery: evaluation.clippedKs } : {}),
-      map_at_r: 'Musgrave et al. 2020: mean over valid queries of (1/R) sum_{i<=R} P(i) rel(i), R = other images of the class',
+      map_at_r:
+        'Musgrave et al. 2020: mean over valid queries of (1/R) sum_{i<=R} P(i) rel(i), R = other images of the class',
       ties: TIE_RULE,
       values: 'fractions in [0, 1]',
     },
@@ -106,7 +107,8 @@ function round(x: number, digits: number): number {
   return Math.round(x * f) / f;
 }
 
-const percent = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? 'n/a' : `${(100 * v).toFixed(2)}%`);
+const percent = (v: number | undefined) =>
+  v === undefined || !Number.isFinite(v) ? 'n/a' : `${(100 * v).toFixed(2)}%`;
 
 /** Metric keys of a report, Recall@K by K then MAP@R. */
 export function metricKeys(report: Record<string, unknown>): string[] {
@@ -116,7 +118,10 @@ export function metricKeys(report: Record<string, unknown>): string[] {
   return typeof report['map@r'] === 'number' ? [...recalls, 'map@r'] : recalls;
 }
 
-export function formatReportMarkdown(report: SopReport, evaluation?: Pick<RetrievalEvaluation, 'gallerySize' | 'clippedKs'>): string {
+export function formatReportMarkdown(
+  report: SopReport,
+  evaluation?: Pick<RetrievalEvaluation, 'gallerySize' | 'clippedKs'>,
+): string {
   const rows = metricKeys(report).map((k) => `| ${metricLabel(k)} | ${percent(report[k] as number)} |`);
   const timing = (report.timing ?? {}) as Record<string, number>;
   const times = Object.entries(timing)
@@ -133,19 +138,28 @@ export function formatReportMarkdown(report: SopReport, evaluation?: Pick<Retrie
     `Each image queries the other ${evaluation?.gallerySize ?? report.num_images - 1} images by cosine similarity of L2-normalised embeddings; equal similarities rank the lower image index first.`,
   ];
   if (evaluation && evaluation.clippedKs.length > 0) {
-    lines.push(`Recall@${evaluation.clippedKs.join(', @')}: K exceeds the gallery, so every valid query succeeds (value 100%).`);
+    lines.push(
+      `Recall@${evaluation.clippedKs.join(', @')}: K exceeds the gallery, so every valid query succeeds (value 100%).`,
+    );
   }
-  lines.push('', `Backend: ${report.backend}${report.device ? ` (${String(report.device)})` : ''}.${times ? ` Time: ${times}.` : ''}`, '');
+  lines.push(
+    '',
+    `Backend: ${report.backend}${report.device ? ` (${String(report.device)})` : ''}.${times ? ` Time: ${times}.` : ''}`,
+    '',
+  );
   return lines.join('\n');
 }
 
 export function writeSopOutputs(dir: string, out: SopOutputs): SopOutputFiles {
   const { evaluation, embeddings, labels } = out;
   if (embeddings.n !== evaluation.numImages || labels.length !== embeddings.n) {
-    throw new Error(`outputs disagree: ${embeddings.n} embeddings, ${labels.length} labels, ${evaluation.numImages} evaluated images`);
+    throw new Error(
+      `outputs disagree: ${embeddings.n} embeddings, ${labels.length} labels, ${evaluation.numImages} evaluated images`,
+    );
   }
   const records = out.records ?? out.paths?.map((p, i): ImageRecord => ({ path: p, label: labels[i]! }));
-  if (records && records.length !== embeddings.n) throw new Error(`${records.length} image records for ${embeddings.n} embeddings`);
+  if (records && records.length !== embeddings.n)
+    throw new Error(`${records.length} image records for ${embeddings.n} embeddings`);
   makeDirs(dir);
 
   const files: SopOutputFiles = {
@@ -156,7 +170,11 @@ export function writeSopOutputs(dir: string, out: SopOutputs): SopOutputFiles {
     neighbours: '',
   };
   writeNpy(files.embeddings, { dtype: '<f4', shape: [embeddings.n, embeddings.d], data: embeddings.data });
-  writeNpy(files.labels, { dtype: '<i8', shape: [embeddings.n], data: BigInt64Array.from(Array.from(labels, (l) => BigInt(Math.trunc(l)))) });
+  writeNpy(files.labels, {
+    dtype: '<i8',
+    shape: [embeddings.n],
+    data: BigInt64Array.from(Array.from(labels, (l) => BigInt(Math.trunc(l)))),
+  });
   if (records) {
     files.metadata = path.join(dir, METADATA_FILE);
     writeMetadata(files.metadata, records);
@@ -164,7 +182,15 @@ export function writeSopOutputs(dir: string, out: SopOutputs): SopOutputFiles {
   const { neighbours: nb, neighbourSameClass, outcomes, rankCap } = evaluation;
   files.neighbours = writeNeighbours(
     dir,
-    { numQueries: embeddings.n, k: nb.k, rankCap, indices: nb.indices, scores: nb.scores, sameClass: neighbourSameClass, firstCorrectRank: outcomes.firstCorrectRank },
+    {
+      numQueries: embeddings.n,
+      k: nb.k,
+      rankCap,
+      indices: nb.indices,
+      scores: nb.scores,
+      sameClass: neighbourSameClass,
+      firstCorrectRank: outcomes.firstCorrectRank,
+    },
     records ? METADATA_FILE : undefined,
     out.imageRoot,
   );

@@ -69,7 +69,13 @@ function swap(scores: Float32Array, ids: Int32Array, a: number, b: number): void
 /** Sort [lo, hi) of the paired arrays best first. Used on k entries, never on whole rows. */
 export function sortBest(scores: Float32Array, ids: Int32Array, lo: number, hi: number): void {
   const order = Array.from({ length: hi - lo }, (_, i) => lo + i);
-  order.sort((a, b) => (ranksBefore(scores[a]!, ids[a]!, scores[b]!, ids[b]!) ? -1 : ranksBefore(scores[b]!, ids[b]!, scores[a]!, ids[a]!) ? 1 : 0));
+  order.sort((a, b) =>
+    ranksBefore(scores[a]!, ids[a]!, scores[b]!, ids[b]!)
+      ? -1
+      : ranksBefore(scores[b]!, ids[b]!, scores[a]!, ids[a]!)
+        ? 1
+        : 0,
+  );
   const s = order.map((o) => scores[o]!);
   const d = order.map((o) => ids[o]!);
   for (let x = 0; x < order.length; x++) {
@@ -162,7 +168,8 @@ export class TopKTable {
 
   /** Fold another table's candidates for the same queries into this one. */
   merge(other: TopKTable): void {
-    if (other.queries !== this.queries || other.k !== this.k) throw new Error('cannot merge top-k tables of different shapes');
+    if (other.queries !== this.queries || other.k !== this.k)
+      throw new Error('cannot merge top-k tables of different shapes');
     for (let q = 0; q < this.queries; q++) {
       const base = q * other.capacity;
       for (let x = 0; x < other.fill[q]!; x++) this.offer(q, other.scores[base + x]!, other.ids[base + x]!);

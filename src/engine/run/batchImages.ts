@@ -49,7 +49,12 @@ export class BatchImageScreen {
         out.indices.push(batch.indices[i]!);
         return;
       }
-      problems.push({ kind: this.bad.get(badPath) === 'file not found' ? 'missing-image' : 'unreadable-image', file: r.file, line: r.line, message: `${path.relative(this.imageRoot, badPath) || badPath}: ${this.bad.get(badPath)}` });
+      problems.push({
+        kind: this.bad.get(badPath) === 'file not found' ? 'missing-image' : 'unreadable-image',
+        file: r.file,
+        line: r.line,
+        message: `${path.relative(this.imageRoot, badPath) || badPath}: ${this.bad.get(badPath)}`,
+      });
     });
     if (problems.length === 0) return batch;
     if (!this.skipInvalid) {

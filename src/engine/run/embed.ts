@@ -8,7 +8,13 @@ import { Dinov2ImageEncoder } from '../model/encoder';
 import type { ImageLoader } from '../image/loader';
 import { prefetchBatches } from '../image/prefetch';
 import { embedPixels } from './embedPixels';
-import { embedBatchesInParallel, embeddingThreads, startEmbedWorkers, type BatchJob, type ThreadRequest } from './parallelEmbed';
+import {
+  embedBatchesInParallel,
+  embeddingThreads,
+  startEmbedWorkers,
+  type BatchJob,
+  type ThreadRequest,
+} from './parallelEmbed';
 
 export interface EmbedOptions {
   batchSize: number;
@@ -32,12 +38,21 @@ export interface EmbedOptions {
 }
 
 /** [N, D] row-major embeddings (pooled, not normalised), in the order of `paths`. */
-export async function embedImages(encoder: ImageEncoder, loader: ImageLoader, paths: readonly string[], options: EmbedOptions): Promise<Float32Array> {
+export async function embedImages(
+  encoder: ImageEncoder,
+  loader: ImageLoader,
+  paths: readonly string[],
+  options: EmbedOptions,
+): Promise<Float32Array> {
   const d = encoder.embeddingDim;
   const out = new Float32Array(paths.length * d);
   const batches: BatchJob[] = [];
-  for (let start = 0; start < paths.length; start += options.batchSize) batches.push({ start, count: Math.min(options.batchSize, paths.length - start) });
-  const load = (b: BatchJob): Promise<PixelBatch> => loader.load(paths.slice(b.start, b.start + b.count).map((p) => ({ path: p, transform: { kind: 'eval' as const } })));
+  for (let start = 0; start < paths.length; start += options.batchSize)
+    batches.push({ start, count: Math.min(options.batchSize, paths.length - start) });
+  const load = (b: BatchJob): Promise<PixelBatch> =>
+    loader.load(
+      paths.slice(b.start, b.start + b.count).map((p) => ({ path: p, transform: { kind: 'eval' as const } })),
+    );
   let done = 0;
   const batchDone = (b: BatchJob): void => {
     done += b.count;
@@ -52,10 +67,23 @@ export async function embedImages(encoder: ImageEncoder, loader: ImageLoader, pa
   const embedHere = options.pixelEmbedder ?? ((px: PixelBatch) => embedPixels(encoder, px));
   if (threads > 1 && encoder instanceof Dinov2ImageEncoder) {
     const { workers, notes } = await startEmbedWorkers(encoder, threads);
-    if (notes.length > 0) note(`${notes.length} of ${threads} embedding worker(s) did not start (${notes[0]}); ${workers.length > 0 ? `embedding with ${workers.length}` : 'embedding on the main thread'}`);
+    if (notes.length > 0)
+      note(
+        `${notes.length} of ${threads} embedding worker(s) did not start (${notes[0]}); ${workers.length > 0 ? `embedding with ${workers.length}` : 'embedding on the main thread'}`,
+      );
     if (workers.length > 0) {
       try {
-        await embedBatchesInParallel({ workers, batches, load, embedHere: (px) => embedPixels(encoder, px), out, dim: d, onBatchDone: batchDone, onNote: note, checkAbort });
+        await embedBatchesInParallel({
+          workers,
+          batches,
+          load,
+          embedHere: (px) => embedPixels(encoder, px),
+          out,
+          dim: d,
+          onBatchDone: batchDone,
+          onNote: note,
+          checkAbort,
+        });
         return out;
       } finally {
         await Promise.all(workers.map((w) => w.close()));

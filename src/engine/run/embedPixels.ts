@@ -20,7 +20,9 @@ export async function embedPixels(encoder: ImageEncoder, pixels: PixelBatch): Pr
   const out = new Float32Array(n * encoder.embeddingDim);
   for (let start = 0; start < n; start += step) {
     const count = Math.min(step, n - start);
-    const emb = tf.tidy(() => encoder.embed(tf.tensor4d(pixels.data.subarray(start * per, (start + count) * per), [count, height, width, 3])));
+    const emb = tf.tidy(() =>
+      encoder.embed(tf.tensor4d(pixels.data.subarray(start * per, (start + count) * per), [count, height, width, 3])),
+    );
     try {
       out.set((await emb.data()) as Float32Array, start * encoder.embeddingDim);
     } finally {

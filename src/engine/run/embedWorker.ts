@@ -31,7 +31,9 @@ async function main(): Promise<void> {
     }
     embedPixels(encoder, { data: request.data, n: request.n, height: request.size, width: request.size })
       .then((data) => reply({ type: 'embedded', id: request.id, data }, [data.buffer as ArrayBuffer]))
-      .catch((e: unknown) => reply({ type: 'error', id: request.id, message: (e as Error).message, stack: (e as Error).stack }));
+      .catch((e: unknown) =>
+        reply({ type: 'error', id: request.id, message: (e as Error).message, stack: (e as Error).stack }),
+      );
   });
   reply({ type: 'ready', device: backend.device });
 }

@@ -5,7 +5,8 @@ export interface EmbedWorkerInit {
   snapshot: EncoderSnapshot;
 }
 
-export type EmbedRequest = { type: 'embed'; id: number; data: Float32Array; n: number; size: number } | { type: 'memory'; id: number };
+export type EmbedRequest =
+  { type: 'embed'; id: number; data: Float32Array; n: number; size: number } | { type: 'memory'; id: number };
 
 export type EmbedReply =
   | { type: 'ready'; device: string }

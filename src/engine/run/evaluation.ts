@@ -34,7 +34,11 @@ export function evaluationSet(records: readonly PairRecord[]): EvaluationSet {
     for (const p of [r.query, r.positive]) if (!labelOf.has(p)) labelOf.set(p, { id: ids[i]!, original: r.label });
   });
   const entries = [...labelOf.values()];
-  return { paths: [...labelOf.keys()], labels: Int32Array.from(entries, (e) => e.id), originalLabels: entries.map((e) => e.original) };
+  return {
+    paths: [...labelOf.keys()],
+    labels: Int32Array.from(entries, (e) => e.id),
+    originalLabels: entries.map((e) => e.original),
+  };
 }
 
 /** During training only these Ks: Recall@1000 means little on a validation set. */
@@ -80,7 +84,9 @@ export async function evaluateEncoder(
     try {
       onnx = await OnnxPixelEmbedder.create(encoder, options.onnx);
     } catch (e) {
-      options.onNote?.(`evaluating with TF.js: ONNX Runtime (${options.onnx.name}) could not run the model (${(e as Error).message.split('\n')[0]})`);
+      options.onNote?.(
+        `evaluating with TF.js: ONNX Runtime (${options.onnx.name}) could not run the model (${(e as Error).message.split('\n')[0]})`,
+      );
     }
   }
   let data: Float32Array;
@@ -94,10 +100,19 @@ export async function evaluateEncoder(
   } finally {
     await onnx?.release();
   }
-  const r = await evaluateRetrieval({ data, n: set.paths.length, d: encoder.embeddingDim }, set.labels, { recallKs: TRAINING_RECALL_KS, ...(options.signal ? { signal: options.signal } : {}) });
+  const r = await evaluateRetrieval({ data, n: set.paths.length, d: encoder.embeddingDim }, set.labels, {
+    recallKs: TRAINING_RECALL_KS,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
   const reportPath = path.join(options.outputDir, `eval-epoch-${options.epoch}.json`);
   const seconds = (performance.now() - started) / 1000;
-  writeJsonAtomic(reportPath, { epoch: options.epoch, ...r.metrics, num_images: r.numImages, num_valid_queries: r.numValidQueries, seconds });
+  writeJsonAtomic(reportPath, {
+    epoch: options.epoch,
+    ...r.metrics,
+    num_images: r.numImages,
+    num_valid_queries: r.numValidQueries,
+    seconds,
+  });
   // The panel's query gallery and search by image use these; each evaluation replaces the last.
   const latest = path.join(options.outputDir, LATEST_EVAL_DIR);
   // Paths inside the image root are stored relative to it; others (allow_absolute_paths) absolute.
@@ -107,8 +122,29 @@ export async function evaluateEncoder(
     return { path: inside ? rel : p, label: set.originalLabels[i] ?? set.labels[i]! };
   });
   const embeddings = { data, n: set.paths.length, d: encoder.embeddingDim };
-  const files = writeSopOutputs(latest, { evaluation: r, embeddings, labels: set.labels, records, imageRoot: options.imageRoot, run: { model: options.model, backend: options.backend, epoch: options.epoch } });
+  const files = writeSopOutputs(latest, {
+    evaluation: r,
+    embeddings,
+    labels: set.labels,
+    records,
+    imageRoot: options.imageRoot,
+    run: { model: options.model, backend: options.backend, epoch: options.epoch },
+  });
   const indexDir = path.join(latest, 'index');
-  buildIndex(indexDir, { embeddings, records, model: { name: options.model }, imageRoot: options.imageRoot, allowOutsideRoot: options.allowOutsideRoot === true });
-  return { metrics: r.metrics, numImages: r.numImages, numValidQueries: r.numValidQueries, reportPath, neighboursPath: files.neighbours, indexDir, seconds };
+  buildIndex(indexDir, {
+    embeddings,
+    records,
+    model: { name: options.model },
+    imageRoot: options.imageRoot,
+    allowOutsideRoot: options.allowOutsideRoot === true,
+  });
+  return {
+    metrics: r.metrics,
+    numImages: r.numImages,
+    numValidQueries: r.numValidQueries,
+    reportPath,
+    neighboursPath: files.neighbours,
+    indexDir,
+    seconds,
+  };
 }

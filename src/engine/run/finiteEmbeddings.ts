@@ -23,7 +23,12 @@ export function nonFiniteWeights(encoder: Dinov2ImageEncoder): string[] {
 }
 
 /** Throws a UserError when any of the [N, D] embeddings of `paths` is not finite. */
-export function assertFiniteEmbeddings(data: Float32Array, paths: readonly string[], encoder: Dinov2ImageEncoder, model: string): void {
+export function assertFiniteEmbeddings(
+  data: Float32Array,
+  paths: readonly string[],
+  encoder: Dinov2ImageEncoder,
+  model: string,
+): void {
   const d = encoder.embeddingDim;
   const badRows: number[] = [];
   for (let row = 0; row < paths.length; row++) {
@@ -42,7 +47,9 @@ export function assertFiniteEmbeddings(data: Float32Array, paths: readonly strin
       : 'its weights are finite, so the values overflow inside the model';
   throw new UserError(
     `the model ${model} gave NaN or infinite embeddings for ${badRows.length} of ${paths.length} image(s) (e.g. ${paths[badRows[0]!]}): ${cause}. Nothing was written.`,
-    weights.length > 0 ? 'Use another checkpoint (a training run that diverged saves none after the loss turned non-finite), or re-export the weights.' : 'Check the model with `vembed embed` on a few images; a lower image_size or another checkpoint may help.',
+    weights.length > 0
+      ? 'Use another checkpoint (a training run that diverged saves none after the loss turned non-finite), or re-export the weights.'
+      : 'Check the model with `vembed embed` on a few images; a lower image_size or another checkpoint may help.',
     'non-finite-embeddings',
   );
 }

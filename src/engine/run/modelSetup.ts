@@ -29,7 +29,8 @@ export function adapterBaseResolver(adapterFolder: string, src: ModelSource): (n
       const configFile = path.join(adapterFolder, 'adapter_config.json');
       const where = `the LoRA adapter ${adapterFolder} names its base model "${name}" (base_model_name_or_path in ${configFile}), which cannot be loaded: `;
       const hint = `Make "${name}" available, or set base_model_name_or_path in ${configFile} to the base model's folder or hub id.`;
-      if (e instanceof UserError) throw new UserError(where + e.message, e.hint ? `${hint} ${e.hint}` : hint, e.code, configFile);
+      if (e instanceof UserError)
+        throw new UserError(where + e.message, e.hint ? `${hint} ${e.hint}` : hint, e.code, configFile);
       throw new UserError(where + e.message, hint, 'model', configFile);
     }
   };
@@ -45,20 +46,33 @@ export async function resolveModelFolder(nameOrPath: string, src: ModelSource): 
     ...(src.signal ? { signal: src.signal } : {}),
     onProgress: (p) => src.reporter.event(downloadProgressEvent(p, nameOrPath)),
   });
-  if (resolved.source === 'download') src.reporter.info(`downloaded ${nameOrPath} (${resolved.downloaded.join(', ')}) into ${resolved.folder}`);
+  if (resolved.source === 'download')
+    src.reporter.info(`downloaded ${nameOrPath} (${resolved.downloaded.join(', ')}) into ${resolved.folder}`);
   return resolved.folder;
 }
 
 export function finetuneMode(config: TrainConfig): FinetuneMode {
   if (!config.use_lora) return { kind: 'full' };
-  return { kind: 'lora', settings: { r: config.lora_r, alpha: config.lora_alpha, dropout: config.lora_dropout, targetModules: config.lora_target_modules } };
+  return {
+    kind: 'lora',
+    settings: {
+      r: config.lora_r,
+      alpha: config.lora_alpha,
+      dropout: config.lora_dropout,
+      targetModules: config.lora_target_modules,
+    },
+  };
 }
 
 /**
  * The encoder a training run starts from: the config's model, or a
  * checkpoint folder when resuming (an adapter or a full model folder).
  */
-export async function encoderForTraining(config: TrainConfig, src: ModelSource, checkpointDir?: string): Promise<Dinov2ImageEncoder> {
+export async function encoderForTraining(
+  config: TrainConfig,
+  src: ModelSource,
+  checkpointDir?: string,
+): Promise<Dinov2ImageEncoder> {
   const folder = checkpointDir ?? (await resolveModelFolder(config.model_name, src));
   return loadImageEncoder(folder, {
     finetune: finetuneMode(config),

@@ -34,11 +34,19 @@ export type { ThreadRequest };
  * (native TensorFlow already uses every core) for a DINOv2 encoder, when
  * there are at least two batches and MIN_IMAGES_FOR_WORKERS images.
  */
-export function embeddingThreads(requested: ThreadRequest | undefined, encoder: unknown, images: number, batches: number): number {
+export function embeddingThreads(
+  requested: ThreadRequest | undefined,
+  encoder: unknown,
+  images: number,
+  batches: number,
+): number {
   const request = requested ?? computeThreadRequest();
   if (request !== 'auto') {
-    if (!Number.isInteger(request) || request < 0) throw new Error(`embedding threads must be an integer >= 0 or 'auto', got ${request}`);
-    return request <= 1 || !(encoder instanceof Dinov2ImageEncoder) ? 0 : Math.min(request, batches, MAX_COMPUTE_THREADS);
+    if (!Number.isInteger(request) || request < 0)
+      throw new Error(`embedding threads must be an integer >= 0 or 'auto', got ${request}`);
+    return request <= 1 || !(encoder instanceof Dinov2ImageEncoder)
+      ? 0
+      : Math.min(request, batches, MAX_COMPUTE_THREADS);
   }
   if (!(encoder instanceof Dinov2ImageEncoder) || images < MIN_IMAGES_FOR_WORKERS || batches < 2) return 0;
   const threads = computeThreads('auto');
@@ -48,7 +56,11 @@ export function embeddingThreads(requested: ThreadRequest | undefined, encoder: 
 /** One embedding worker: a thread with its own wasm backend and encoder copy, one batch at a time. */
 export class EmbedWorker {
   private nextId = 1;
-  private pending?: { id: number; resolve: (reply: Extract<EmbedReply, { type: 'embedded' | 'memory' }>) => void; reject: (e: Error) => void };
+  private pending?: {
+    id: number;
+    resolve: (reply: Extract<EmbedReply, { type: 'embedded' | 'memory' }>) => void;
+    reject: (e: Error) => void;
+  };
   private ready?: { resolve: () => void; reject: (e: Error) => void };
   private failure?: Error;
 
@@ -115,8 +127,15 @@ export class EmbedWorker {
 
   /** Embed one batch; the pixels are copied to the worker (the caller keeps its array). */
   async embed(pixels: PixelBatch): Promise<Float32Array> {
-    if (pixels.height !== pixels.width) throw new Error(`internal: embedding workers take square images, got ${pixels.height}x${pixels.width}`);
-    const r = await this.request({ type: 'embed', id: this.nextId++, data: pixels.data, n: pixels.n, size: pixels.height });
+    if (pixels.height !== pixels.width)
+      throw new Error(`internal: embedding workers take square images, got ${pixels.height}x${pixels.width}`);
+    const r = await this.request({
+      type: 'embed',
+      id: this.nextId++,
+      data: pixels.data,
+      n: pixels.n,
+      size: pixels.height,
+    });
     if (r.type !== 'embedded') throw new Error(`internal: embedding worker answered ${r.type}`);
     return r.data;
   }
@@ -141,7 +160,10 @@ export class EmbedWorker {
  * Start `count` workers with copies of `encoder`. Workers that fail to start
  * are left out; `notes` says why. Resolves to the workers that started (maybe none).
  */
-export async function startEmbedWorkers(encoder: Dinov2ImageEncoder, count: number): Promise<{ workers: EmbedWorker[]; notes: string[] }> {
+export async function startEmbedWorkers(
+  encoder: Dinov2ImageEncoder,
+  count: number,
+): Promise<{ workers: EmbedWorker[]; notes: string[] }> {
   let init: EmbedWorkerInit;
   try {
     init = { snapshot: snapshotEncoder(encoder) };
@@ -224,7 +246,9 @@ export async function embedBatchesInParallel(input: ParallelEmbedInput): Promise
         // The worker is gone: its batch goes back to the queue for another lane.
         queue.unshift(i);
         alive--;
-        input.onNote?.(`${worker.failed.message}; ${alive > 0 ? `going on with ${alive} worker(s)` : 'embedding the rest on the main thread'}`);
+        input.onNote?.(
+          `${worker.failed.message}; ${alive > 0 ? `going on with ${alive} worker(s)` : 'embedding the rest on the main thread'}`,
+        );
         if (alive === 0) await runLane(null);
         return;
       }

@@ -53,8 +53,18 @@ export function isWorthKeeping(run: PreviousRun): boolean {
 
 /** One line for a message: "a completed run (2 checkpoints, the last checkpoint-epoch-2)". */
 export function describePreviousRun(run: PreviousRun): string {
-  const what = run.status === 'completed' ? 'a finished run' : run.status === 'stopped' ? 'a stopped run' : run.status === 'failed' ? 'a failed run' : 'an earlier run';
-  const ckpts = run.checkpoints.length === 0 ? 'no checkpoint' : `${run.checkpoints.length} checkpoint(s), e.g. ${run.checkpoints.at(-1)}`;
+  const what =
+    run.status === 'completed'
+      ? 'a finished run'
+      : run.status === 'stopped'
+        ? 'a stopped run'
+        : run.status === 'failed'
+          ? 'a failed run'
+          : 'an earlier run';
+  const ckpts =
+    run.checkpoints.length === 0
+      ? 'no checkpoint'
+      : `${run.checkpoints.length} checkpoint(s), e.g. ${run.checkpoints.at(-1)}`;
   return `${what} (${ckpts})`;
 }
 

@@ -34,10 +34,18 @@ export function acquireRunLock(outputDir: string): () => void {
         // unreadable: treat as stale
       }
       if (pid > 0 && pid !== process.pid && alive(pid)) {
-        throw new UserError(`another run (pid ${pid}) is using ${outputDir}`, 'Stop it first, or set a different output_dir.', 'run-in-progress');
+        throw new UserError(
+          `another run (pid ${pid}) is using ${outputDir}`,
+          'Stop it first, or set a different output_dir.',
+          'run-in-progress',
+        );
       }
       fs.rmSync(file, { force: true });
     }
   }
-  throw new UserError(`could not lock ${outputDir}`, `Remove ${file} if no run is using the folder.`, 'run-in-progress');
+  throw new UserError(
+    `could not lock ${outputDir}`,
+    `Remove ${file} if no run is using the folder.`,
+    'run-in-progress',
+  );
 }

@@ -79,12 +79,20 @@ export function stepsPerEpoch(records: number, batchSize: number): number {
   return Math.max(1, Math.floor(records / batchSize));
 }
 
-export function plannedSteps(config: Pick<TrainConfig, 'epochs' | 'max_steps' | 'batch_size'>, records: number): number {
+export function plannedSteps(
+  config: Pick<TrainConfig, 'epochs' | 'max_steps' | 'batch_size'>,
+  records: number,
+): number {
   const all = config.epochs * stepsPerEpoch(records, config.batch_size);
   return config.max_steps > 0 ? Math.min(all, config.max_steps) : all;
 }
 
-function* batchesFrom(records: readonly PairRecord[], config: TrainConfig, startEpoch: number, startPosition: number): Generator<Batch> {
+function* batchesFrom(
+  records: readonly PairRecord[],
+  config: TrainConfig,
+  startEpoch: number,
+  startPosition: number,
+): Generator<Batch> {
   const perEpoch = stepsPerEpoch(records.length, config.batch_size);
   const size = Math.min(config.batch_size, records.length);
   for (let epoch = startEpoch; epoch < config.epochs; epoch++) {
@@ -112,13 +120,23 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
   const outputDir = config.output_dir;
 
   // ---- data (fails before any model work, with every bad record listed)
-  if (!config.data_path) throw new UserError('`data_path` is not set: training needs a file of pairs.', 'Set data_path in the config (for SOP: run `vembed prepare-sop` first).', 'config');
+  if (!config.data_path)
+    throw new UserError(
+      '`data_path` is not set: training needs a file of pairs.',
+      'Set data_path in the config (for SOP: run `vembed prepare-sop` first).',
+      'config',
+    );
   const load = async (file: string, what: string): Promise<LoadedPairs> => {
     const r = await loadPairDataset(file, config, {
       signal,
-      onProgress: (done, total) => reporter.event({ type: 'progress', task: `checking ${what} images`, done, total, unit: 'images' }),
+      onProgress: (done, total) =>
+        reporter.event({ type: 'progress', task: `checking ${what} images`, done, total, unit: 'images' }),
     });
-    if (r.skipped > 0) reporter.warn(`${what}: skipped ${r.skipped} invalid record(s) of ${r.file} (skip_invalid_records).`, 'records-skipped');
+    if (r.skipped > 0)
+      reporter.warn(
+        `${what}: skipped ${r.skipped} invalid record(s) of ${r.file} (skip_invalid_records).`,
+        'records-skipped',
+      );
     return r;
   };
   let train: LoadedPairs;
@@ -133,7 +151,12 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
     if (!reporter.json) reporter.info('stopped while checking the images; nothing was trained');
     return 0;
   }
-  if (train.records.length < 2) throw new UserError(`${train.file} has ${train.records.length} usable record(s); contrastive training needs at least 2.`, undefined, 'data');
+  if (train.records.length < 2)
+    throw new UserError(
+      `${train.file} has ${train.records.length} usable record(s); contrastive training needs at least 2.`,
+      undefined,
+      'data',
+    );
   const valSet: EvaluationSet | undefined = val ? evaluationSet(val.records) : undefined;
   const labels = denseLabelIds(train.records);
 
@@ -142,10 +165,18 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
   let resumed: LoadedCheckpoint | undefined;
   if (opts.resume) {
     const dir = opts.resume === 'latest' ? findLatestCheckpoint(outputDir)?.dir : path.resolve(opts.cwd, opts.resume);
-    if (!dir) throw new UserError(`no complete checkpoint in ${outputDir} to resume from`, 'Train without --resume, or name a checkpoint folder.', 'no-checkpoint');
+    if (!dir)
+      throw new UserError(
+        `no complete checkpoint in ${outputDir} to resume from`,
+        'Train without --resume, or name a checkpoint folder.',
+        'no-checkpoint',
+      );
     resumed = loadCheckpoint(dir);
     if (resumed.trainerState.configHash !== configHash(config)) {
-      reporter.warn(`the config differs from the one ${path.basename(dir)} was trained with; resuming anyway with the current config.`, 'config-changed');
+      reporter.warn(
+        `the config differs from the one ${path.basename(dir)} was trained with; resuming anyway with the current config.`,
+        'config-changed',
+      );
     }
   }
 
@@ -158,14 +189,21 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
       adapterTargetModules(encoder, adapterLayout);
     } catch (e) {
       encoder.dispose();
-      throw new UserError(`adapter_layout ${adapterLayout}: ${(e as Error).message}`, 'Set adapter_layout: transformers4, or change lora_target_modules.', 'adapter-layout');
+      throw new UserError(
+        `adapter_layout ${adapterLayout}: ${(e as Error).message}`,
+        'Set adapter_layout: transformers4, or change lora_target_modules.',
+        'adapter-layout',
+      );
     }
   }
   const loader = imageLoaderFromConfig(config, encoder.processing);
   const capped = workersCappedMessage(loader);
   if (capped) reporter.warn(capped, 'workers-capped');
   const params = encoder.trainableVariables();
-  const optimizer = new AdamW(params, { weightDecay: config.weight_decay, excludeFromDecay: isExcludedFromWeightDecay });
+  const optimizer = new AdamW(params, {
+    weightDecay: config.weight_decay,
+    excludeFromDecay: isExcludedFromWeightDecay,
+  });
   if (resumed?.optimizerState) optimizer.importState(resumed.optimizerState);
   // The current config decides the length, also when resuming: `--resume latest --set max_steps=N`
   // (or epochs=N) extends or shortens the run. The schedule then follows the new length.
@@ -183,7 +221,9 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
   const trainable = [...params.values()].reduce((n, v) => n + v.size, 0);
   // The gradient cache's chunks over every computing thread (wasm: one model copy per worker thread).
   const chunked = config.use_gradient_cache && config.batch_size > config.gradient_cache_chunk_size;
-  const lanes = chunked ? await GradientLanes.start(encoder, gradientWorkerCount(), (m) => reporter.warn(m, 'gradient-workers')) : null;
+  const lanes = chunked
+    ? await GradientLanes.start(encoder, gradientWorkerCount(), (m) => reporter.warn(m, 'gradient-workers'))
+    : null;
   // On the CPU backends a step takes far longer than decoding its images, so the gradient cache
   // decodes each chunk's images when a lane needs them (twice a step) instead of holding the whole
   // batch: memory then does not grow with batch_size. Native TensorFlow gets each batch decoded
@@ -202,7 +242,10 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
     epochs: config.epochs,
     ...(resumed ? { resumedFrom: resumed.dir } : {}),
   });
-  if (opts.backend.onnx) reporter.info(`evaluation embeds with ${opts.backend.onnx.line} (a graph of the weights as they are after each epoch)`);
+  if (opts.backend.onnx)
+    reporter.info(
+      `evaluation embeds with ${opts.backend.onnx.line} (a graph of the weights as they are after each epoch)`,
+    );
   reporter.info(
     `model ${config.model_name}: ${encoder.config.numHiddenLayers} layers, hidden ${encoder.config.hiddenSize}, input ${encoder.processing.imageSize}px, ` +
       `${config.use_lora ? `LoRA r=${config.lora_r}` : 'full fine-tuning'}, ${trainable.toLocaleString('en-US')} trainable parameters; ` +
@@ -213,12 +256,30 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
   const saveAt = (kind: 'step' | 'epoch' | 'stop', epoch: number, positionInEpoch: number): string => {
     const name = kind === 'epoch' ? checkpointName('epoch', epoch) : checkpointName('step', globalStep);
     const dir = saveCheckpoint(outputDir, name, {
-      trainerState: { globalStep, epoch, positionInEpoch, totalSteps, rngStates: {}, configHash: configHash(config), lossHistory: history, savedAt: new Date().toISOString() },
+      trainerState: {
+        globalStep,
+        epoch,
+        positionInEpoch,
+        totalSteps,
+        rngStates: {},
+        configHash: configHash(config),
+        lossHistory: history,
+        savedAt: new Date().toISOString(),
+      },
       optimizerState: optimizer.exportState(),
-      writeModel: (d) => (config.use_lora ? saveAdapter(encoder, d, { baseModelNameOrPath: config.model_name, layout: adapterLayout }) : saveFullModel(encoder, d)),
+      writeModel: (d) =>
+        config.use_lora
+          ? saveAdapter(encoder, d, { baseModelNameOrPath: config.model_name, layout: adapterLayout })
+          : saveFullModel(encoder, d),
     });
     lastCheckpoint = dir;
-    reporter.event({ type: 'checkpoint', path: dir, step: globalStep, epoch: kind === 'epoch' ? epoch : epoch + 1, kind });
+    reporter.event({
+      type: 'checkpoint',
+      path: dir,
+      step: globalStep,
+      epoch: kind === 'epoch' ? epoch : epoch + 1,
+      kind,
+    });
     return dir;
   };
 
@@ -237,26 +298,45 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
       onnx: opts.backend.onnx ?? null,
       onNote: (message) => reporter.warn(message, 'onnx-fallback'),
       signal,
-      onProgress: (done, total) => reporter.event({ type: 'progress', task: `evaluating (epoch ${epoch})`, done, total, unit: 'images' }),
+      onProgress: (done, total) =>
+        reporter.event({ type: 'progress', task: `evaluating (epoch ${epoch})`, done, total, unit: 'images' }),
     });
-    reporter.event({ type: 'evaluation', epoch, step: globalStep, split: 'val', metrics: r.metrics, numImages: r.numImages, numValidQueries: r.numValidQueries, reportPath: r.reportPath });
+    reporter.event({
+      type: 'evaluation',
+      epoch,
+      step: globalStep,
+      split: 'val',
+      metrics: r.metrics,
+      numImages: r.numImages,
+      numValidQueries: r.numValidQueries,
+      reportPath: r.reportPath,
+    });
     latestEval = r;
   };
   let latestEval: Awaited<ReturnType<typeof evaluateEncoder>> | undefined;
 
   const screen = config.validate_data
     ? undefined
-    : new BatchImageScreen(config.skip_invalid_records, train.imageRoot, (p) => reporter.warn(`skipped the record at ${formatProblem(p)} (skip_invalid_records)`, 'record-skipped'));
+    : new BatchImageScreen(config.skip_invalid_records, train.imageRoot, (p) =>
+        reporter.warn(`skipped the record at ${formatProblem(p)} (skip_invalid_records)`, 'record-skipped'),
+      );
   let status: 'completed' | 'stopped' | 'failed' = 'completed';
   try {
     if (!resumed) await evaluate(0);
     const startEpoch = resumed?.trainerState.epoch ?? 0;
     const startPosition = resumed?.trainerState.positionInEpoch ?? 0;
-    const batches = [...takeSteps(batchesFrom(train.records, config, startEpoch, startPosition), totalSteps - globalStep)];
+    const batches = [
+      ...takeSteps(batchesFrom(train.records, config, startEpoch, startPosition), totalSteps - globalStep),
+    ];
     const load2 = async (whole: Batch): Promise<{ b: Batch; q: AnyPixelSource; p: AnyPixelSource }> => {
       // Without validate_data the images were not decoded before the run: decode each batch's once here.
       const b = screen ? { ...whole, ...(await screen.screen(whole, signal)) } : whole;
-      if (b.records.length < 2) throw new UserError(`the batch of step ${globalStep + 1} has ${b.records.length} readable record(s) left; contrastive training needs at least 2.`, 'Fix the images of the skipped records.', 'data');
+      if (b.records.length < 2)
+        throw new UserError(
+          `the batch of step ${globalStep + 1} has ${b.records.length} readable record(s) left; contrastive training needs at least 2.`,
+          'Fix the images of the skipped records.',
+          'data',
+        );
       if (lazyPixels) {
         const side = (s: 0 | 1): LoadablePixels => {
           const jobs = jobsFor(b, s, config.seed);
@@ -264,7 +344,10 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
         };
         return { b, q: side(0), p: side(1) };
       }
-      const [q, p] = await Promise.all([loader.load(jobsFor(b, 0, config.seed)), loader.load(jobsFor(b, 1, config.seed))]);
+      const [q, p] = await Promise.all([
+        loader.load(jobsFor(b, 0, config.seed)),
+        loader.load(jobsFor(b, 1, config.seed)),
+      ]);
       return { b, q, p };
     };
     let epochLosses: number[] = [];
@@ -278,13 +361,30 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
         epochStarted = performance.now();
       }
       const t0 = performance.now();
-      const stepInput = { encoder, optimizer, schedule, config, batch: { queries: q, positives: p, labels: b.indices.map((i) => labels[i]!) }, globalStep };
-      const result = lanes ? await trainStepParallel(stepInput, lanes) : trainStep({ ...stepInput, batch: { ...stepInput.batch, queries: q as PixelBatch, positives: p as PixelBatch } });
+      const stepInput = {
+        encoder,
+        optimizer,
+        schedule,
+        config,
+        batch: { queries: q, positives: p, labels: b.indices.map((i) => labels[i]!) },
+        globalStep,
+      };
+      const result = lanes
+        ? await trainStepParallel(stepInput, lanes)
+        : trainStep({
+            ...stepInput,
+            batch: { ...stepInput.batch, queries: q as PixelBatch, positives: p as PixelBatch },
+          });
       globalStep = result.globalStep;
       const seconds = (performance.now() - t0) / 1000;
       stepSecondsAvg = stepSecondsAvg === undefined ? seconds : 0.8 * stepSecondsAvg + 0.2 * seconds;
       epochLosses.push(result.loss);
-      history = appendLossHistory(history, { step: globalStep, loss: result.loss, lr: result.lr, gradNorm: result.gradNorm });
+      history = appendLossHistory(history, {
+        step: globalStep,
+        loss: result.loss,
+        lr: result.lr,
+        gradNorm: result.gradNorm,
+      });
       const images = 2 * b.records.length;
       const event = {
         type: 'step' as const,
@@ -296,9 +396,12 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
         imagesPerSecond: images / seconds,
         etaSeconds: (totalSteps - globalStep) * stepSecondsAvg,
       };
-      if (reporter.json || globalStep % config.logging_steps === 0 || globalStep === 1 || globalStep === totalSteps) reporter.event(event);
+      if (reporter.json || globalStep % config.logging_steps === 0 || globalStep === 1 || globalStep === totalSteps)
+        reporter.event(event);
 
-      const epochEnds = b.endPosition >= stepsPerEpoch(train.records.length, config.batch_size) * Math.min(config.batch_size, train.records.length);
+      const epochEnds =
+        b.endPosition >=
+        stepsPerEpoch(train.records.length, config.batch_size) * Math.min(config.batch_size, train.records.length);
       if (signal.aborted) {
         reporter.info(`stopping at step ${globalStep}: saving a checkpoint`);
         if (epochEnds) saveAt('epoch', b.epoch + 1, 0);
@@ -306,10 +409,17 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
         status = 'stopped';
         break;
       }
-      if (config.save_steps > 0 && globalStep % config.save_steps === 0 && !epochEnds) saveAt('step', b.epoch, b.endPosition);
+      if (config.save_steps > 0 && globalStep % config.save_steps === 0 && !epochEnds)
+        saveAt('step', b.epoch, b.endPosition);
       if (epochEnds || globalStep === totalSteps) {
         const meanLoss = epochLosses.reduce((a, x) => a + x, 0) / epochLosses.length;
-        reporter.event({ type: 'epoch', epoch: b.epoch + 1, step: globalStep, meanLoss, seconds: (performance.now() - epochStarted) / 1000 });
+        reporter.event({
+          type: 'epoch',
+          epoch: b.epoch + 1,
+          step: globalStep,
+          meanLoss,
+          seconds: (performance.now() - epochStarted) / 1000,
+        });
         if (epochEnds) saveAt('epoch', b.epoch + 1, 0);
         else saveAt('step', b.epoch, b.endPosition);
         await evaluate(b.epoch + 1);
@@ -318,7 +428,12 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
   } catch (e) {
     status = 'failed';
     if (e instanceof NonFiniteTrainingError) {
-      reporter.event({ type: 'error', code: 'non-finite-loss', message: e.message, hint: `The last good checkpoint is ${lastCheckpoint ?? 'none (no checkpoint was saved yet)'}.` });
+      reporter.event({
+        type: 'error',
+        code: 'non-finite-loss',
+        message: e.message,
+        hint: `The last good checkpoint is ${lastCheckpoint ?? 'none (no checkpoint was saved yet)'}.`,
+      });
     } else if (OOM.test((e as Error).message ?? '')) {
       reporter.event({
         type: 'error',
@@ -329,8 +444,17 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
     } else if (e instanceof ImageReadError) {
       // An image that decoded before and fails now (changed on disk during the run): name its records.
       const users = train.records.filter((r) => r.query === e.path || r.positive === e.path);
-      const where = users.slice(0, 3).map((r) => `${r.file}:${r.line}`).join(', ');
-      throw new UserError(`${where || e.path}: cannot read image ${e.path} at step ${globalStep + 1}: ${e.reason}`, `Fix the image, then continue with --resume latest (the last checkpoint is ${lastCheckpoint ?? 'none'}).`, 'bad-data', users[0]?.file, users[0]?.line);
+      const where = users
+        .slice(0, 3)
+        .map((r) => `${r.file}:${r.line}`)
+        .join(', ');
+      throw new UserError(
+        `${where || e.path}: cannot read image ${e.path} at step ${globalStep + 1}: ${e.reason}`,
+        `Fix the image, then continue with --resume latest (the last checkpoint is ${lastCheckpoint ?? 'none'}).`,
+        'bad-data',
+        users[0]?.file,
+        users[0]?.line,
+      );
     } else if (signal.aborted && (e as Error).name === 'EmbeddingAborted') {
       status = 'stopped';
     } else {
@@ -342,12 +466,22 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
     optimizer.dispose();
     encoder.dispose();
   }
-  if (screen && screen.skipped.size > 0) reporter.warn(`training: skipped ${screen.skipped.size} record(s) whose images could not be read (skip_invalid_records).`, 'records-skipped');
+  if (screen && screen.skipped.size > 0)
+    reporter.warn(
+      `training: skipped ${screen.skipped.size} record(s) whose images could not be read (skip_invalid_records).`,
+      'records-skipped',
+    );
   const seconds = (performance.now() - started) / 1000;
   const outputs: Record<string, string> = { events: path.join(outputDir, 'events.jsonl') };
-  if (latestEval) Object.assign(outputs, { neighbours: latestEval.neighboursPath, index: latestEval.indexDir, report_after: latestEval.reportPath });
+  if (latestEval)
+    Object.assign(outputs, {
+      neighbours: latestEval.neighboursPath,
+      index: latestEval.indexDir,
+      report_after: latestEval.reportPath,
+    });
   reporter.event({ type: 'finished', status, seconds, ...(lastCheckpoint ? { lastCheckpoint } : {}), outputs });
-  if (!reporter.json && status === 'completed') reporter.info(`done: ${globalStep} steps in ${seconds.toFixed(0)}s; checkpoints in ${outputDir}`);
+  if (!reporter.json && status === 'completed')
+    reporter.info(`done: ${globalStep} steps in ${seconds.toFixed(0)}s; checkpoints in ${outputDir}`);
   return status === 'failed' ? 1 : 0;
 }
 

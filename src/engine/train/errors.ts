@@ -14,12 +14,19 @@ export class NonFiniteTrainingError extends Error {
     super(NonFiniteTrainingError.describe(step, quantity, value, context));
   }
 
-  private static describe(step: number, quantity: string, value: number, ctx: NonFiniteTrainingError['context']): string {
+  private static describe(
+    step: number,
+    quantity: string,
+    value: number,
+    ctx: NonFiniteTrainingError['context'],
+  ): string {
     const causes = [
       `the learning rate is too high${ctx.learningRate !== undefined ? ` (this step used ${ctx.learningRate})` : ''}: lower learning_rate or lengthen the warmup (warmup_ratio / warmup_steps)`,
     ];
     if (ctx.lossType === undefined || ctx.lossType === 'infonce') {
-      causes.push(`the temperature is too low${ctx.temperature !== undefined ? ` (temperature: ${ctx.temperature})` : ''}: try 0.05 or higher`);
+      causes.push(
+        `the temperature is too low${ctx.temperature !== undefined ? ` (temperature: ${ctx.temperature})` : ''}: try 0.05 or higher`,
+      );
     }
     causes.push('clipping is off or too loose: set max_grad_norm (e.g. 1.0)');
     causes.push('the model weights already hold NaN (resumed from a damaged checkpoint?)');

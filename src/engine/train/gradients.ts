@@ -64,7 +64,10 @@ export function batchSize(batch: { queries: { readonly n: number }; positives: {
 
 export function trainableList(encoder: ImageEncoder): Array<[string, Variable]> {
   const vars = [...encoder.trainableVariables()].filter(([, v]) => v.trainable);
-  if (vars.length === 0) throw new Error('The encoder has no trainable variables: nothing to train (with use_lora, check lora_target_modules).');
+  if (vars.length === 0)
+    throw new Error(
+      'The encoder has no trainable variables: nothing to train (with use_lora, check lora_target_modules).',
+    );
   return vars;
 }
 
@@ -79,10 +82,19 @@ function byParameterName(named: Record<string, Tensor | null>, vars: Array<[stri
 }
 
 /** One chunk of one side, embedded with that chunk's dropout seed; recorded on the tape when one is active. */
-export function embedChunk(encoder: ImageEncoder, source: PixelSource, side: PairSide, range: ChunkRange, options: Pick<GradientOptions, 'training' | 'seed' | 'step'>): Tensor2D {
+export function embedChunk(
+  encoder: ImageEncoder,
+  source: PixelSource,
+  side: PairSide,
+  range: ChunkRange,
+  options: Pick<GradientOptions, 'training' | 'seed' | 'step'>,
+): Tensor2D {
   const pixels = uploadChunk(source, range.start, range.count, `${side} images`);
   try {
-    return encoder.embed(pixels, { training: options.training, dropoutSeed: chunkDropoutSeed(options.seed, options.step, side, range.index) });
+    return encoder.embed(pixels, {
+      training: options.training,
+      dropoutSeed: chunkDropoutSeed(options.seed, options.step, side, range.index),
+    });
   } finally {
     pixels.dispose();
   }
@@ -129,10 +141,17 @@ export function accumulateGradients(total: Map<string, Tensor>, add: Map<string,
  * embeddings (the gradient cache's middle step). Disposes the embeddings.
  * The gradients are null when the loss is not finite.
  */
-export function lossAndEmbeddingGradients(queries: Tensor2D, positives: Tensor2D, batch: Pick<PairBatch, 'labels'>, options: GradientOptions): { loss: number; grads: [Tensor2D, Tensor2D] | null } {
+export function lossAndEmbeddingGradients(
+  queries: Tensor2D,
+  positives: Tensor2D,
+  batch: Pick<PairBatch, 'labels'>,
+  options: GradientOptions,
+): { loss: number; grads: [Tensor2D, Tensor2D] | null } {
   let lossAndGrads: { value: Tensor; grads: Tensor[] };
   try {
-    lossAndGrads = tf.valueAndGrads((q: Tensor, p: Tensor) => embeddingLoss(options.loss, q as Tensor2D, p as Tensor2D, batch.labels))([queries, positives]);
+    lossAndGrads = tf.valueAndGrads((q: Tensor, p: Tensor) =>
+      embeddingLoss(options.loss, q as Tensor2D, p as Tensor2D, batch.labels),
+    )([queries, positives]);
   } finally {
     queries.dispose();
     positives.dispose();
@@ -148,8 +167,15 @@ export function lossAndEmbeddingGradients(queries: Tensor2D, positives: Tensor2D
 }
 
 /** All embeddings of one side, chunk by chunk; recorded on the tape when one is active. */
-export function embedSide(encoder: ImageEncoder, source: PixelSource, side: PairSide, options: GradientOptions): Tensor2D {
-  const parts = chunkRanges(pixelCount(source), options.chunkSize).map((r) => tf.tidy(() => embedChunk(encoder, source, side, r, options)));
+export function embedSide(
+  encoder: ImageEncoder,
+  source: PixelSource,
+  side: PairSide,
+  options: GradientOptions,
+): Tensor2D {
+  const parts = chunkRanges(pixelCount(source), options.chunkSize).map((r) =>
+    tf.tidy(() => embedChunk(encoder, source, side, r, options)),
+  );
   if (parts.length === 1) return parts[0]!;
   const all = tf.concat(parts, 0);
   for (const p of parts) p.dispose();
@@ -159,11 +185,14 @@ export function embedSide(encoder: ImageEncoder, source: PixelSource, side: Pair
 export function plainGradients(encoder: ImageEncoder, batch: PairBatch, options: GradientOptions): BatchGradients {
   batchSize(batch);
   const vars = trainableList(encoder);
-  const { value, grads } = tf.variableGrads(() => {
-    const q = embedSide(encoder, batch.queries, 'query', options);
-    const p = embedSide(encoder, batch.positives, 'positive', options);
-    return embeddingLoss(options.loss, q, p, batch.labels);
-  }, vars.map(([, v]) => v));
+  const { value, grads } = tf.variableGrads(
+    () => {
+      const q = embedSide(encoder, batch.queries, 'query', options);
+      const p = embedSide(encoder, batch.positives, 'positive', options);
+      return embeddingLoss(options.loss, q, p, batch.labels);
+    },
+    vars.map(([, v]) => v),
+  );
   const loss = value.dataSync()[0]!;
   value.dispose();
   const named = byParameterName(grads, vars);
@@ -183,7 +212,10 @@ export function cachedGradients(encoder: ImageEncoder, batch: PairBatch, options
   ];
 
   // 1. Embeddings without a tape: only [n, D] per side stays alive.
-  const [queries, positives] = sides.map(([side, source]) => embedSide(encoder, source, side, options)) as [Tensor2D, Tensor2D];
+  const [queries, positives] = sides.map(([side, source]) => embedSide(encoder, source, side, options)) as [
+    Tensor2D,
+    Tensor2D,
+  ];
 
   // 2. The full-batch loss and its gradient with respect to the embeddings.
   const { loss, grads: embeddingGrads } = lossAndEmbeddingGradients(queries, positives, batch, options);

@@ -34,7 +34,9 @@ function batchSlice(batch: PixelBatch, start: number, count: number, what: strin
   const { height, width, data, n } = batch;
   const perImage = height * width * 3;
   if (data.length !== n * perImage) {
-    throw new Error(`${what}: the pixel batch says ${n} x ${height} x ${width} x 3 = ${n * perImage} floats but holds ${data.length}.`);
+    throw new Error(
+      `${what}: the pixel batch says ${n} x ${height} x ${width} x 3 = ${n * perImage} floats but holds ${data.length}.`,
+    );
   }
   return { data: data.subarray(start * perImage, (start + count) * perImage), n: count, height, width };
 }
@@ -44,12 +46,15 @@ export function uploadChunk(source: PixelSource, start: number, count: number, w
   if (!(Number.isInteger(start) && Number.isInteger(count) && start >= 0 && count >= 1 && start + count <= source.n)) {
     throw new Error(`${what}: chunk [${start}, ${start + count}) is outside the batch of ${source.n} images.`);
   }
-  if (isPixelBatch(source)) return tf.tensor4d(batchSlice(source, start, count, what).data, [count, source.height, source.width, 3], 'float32');
+  if (isPixelBatch(source))
+    return tf.tensor4d(batchSlice(source, start, count, what).data, [count, source.height, source.width, 3], 'float32');
   const chunk = source.chunk(start, count);
   if (chunk.rank !== 4 || chunk.shape[0] !== count || chunk.shape[3] !== 3) {
     const shape = `[${chunk.shape}]`;
     chunk.dispose();
-    throw new Error(`${what}: the pixel callback returned a ${shape} tensor for chunk [${start}, ${start + count}); expected [${count}, H, W, 3].`);
+    throw new Error(
+      `${what}: the pixel callback returned a ${shape} tensor for chunk [${start}, ${start + count}); expected [${count}, H, W, 3].`,
+    );
   }
   return chunk;
 }
@@ -92,11 +97,18 @@ export function isLoadable(source: AnyPixelSource): source is LoadablePixels {
 }
 
 /** Pixels [start, start + count) of any source, on the CPU. */
-export async function chunkPixels(source: AnyPixelSource, start: number, count: number, what: string): Promise<PixelBatch> {
+export async function chunkPixels(
+  source: AnyPixelSource,
+  start: number,
+  count: number,
+  what: string,
+): Promise<PixelBatch> {
   if (isLoadable(source)) {
     const px = await source.load(start, count);
     if (px.n !== count || px.data.length !== count * px.height * px.width * 3) {
-      throw new Error(`${what}: loading chunk [${start}, ${start + count}) gave ${px.n} images (${px.data.length} floats); expected ${count}.`);
+      throw new Error(
+        `${what}: loading chunk [${start}, ${start + count}) gave ${px.n} images (${px.data.length} floats); expected ${count}.`,
+      );
     }
     return px;
   }

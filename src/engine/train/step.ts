@@ -8,7 +8,14 @@ import type { Tensor } from '../backend/tf';
 import type { TrainConfig } from '../../shared/config/schema';
 import type { ImageEncoder } from '../model/types';
 import { NonFiniteTrainingError } from './errors';
-import { batchSize, cachedGradients, plainGradients, type BatchGradients, type GradientOptions, type PairBatch } from './gradients';
+import {
+  batchSize,
+  cachedGradients,
+  plainGradients,
+  type BatchGradients,
+  type GradientOptions,
+  type PairBatch,
+} from './gradients';
 import type { GradientLanes, LanePairBatch } from './parallel/lanes';
 import { chunkPixels } from './pixels';
 import type { LossConfig } from './loss';
@@ -75,7 +82,11 @@ function prepare(input: TrainStepInput | LaneStepInput): PreparedStep {
 }
 
 /** Finiteness checks, clipping and the optimizer update; disposes the gradients. */
-function apply(input: TrainStepInput | LaneStepInput, prepared: PreparedStep, gradients: BatchGradients): TrainStepResult {
+function apply(
+  input: TrainStepInput | LaneStepInput,
+  prepared: PreparedStep,
+  gradients: BatchGradients,
+): TrainStepResult {
   const { config, optimizer } = input;
   const { stepNumber, lr, useCache } = prepared;
   const { loss, grads } = gradients;
@@ -96,7 +107,11 @@ function apply(input: TrainStepInput | LaneStepInput, prepared: PreparedStep, gr
 
 export function trainStep(input: TrainStepInput): TrainStepResult {
   const prepared = prepare(input);
-  const gradients = (prepared.useCache ? cachedGradients : plainGradients)(input.encoder, input.batch, prepared.options);
+  const gradients = (prepared.useCache ? cachedGradients : plainGradients)(
+    input.encoder,
+    input.batch,
+    prepared.options,
+  );
   return apply(input, prepared, gradients);
 }
 
@@ -113,8 +128,16 @@ export interface LaneStepInput extends Omit<TrainStepInput, 'batch'> {
  */
 export async function trainStepParallel(input: LaneStepInput, lanes: GradientLanes): Promise<TrainStepResult> {
   const prepared = prepare(input);
-  if (prepared.useCache) return apply(input, prepared, await lanes.cachedGradients(input.encoder, input.batch, prepared.options));
+  if (prepared.useCache)
+    return apply(input, prepared, await lanes.cachedGradients(input.encoder, input.batch, prepared.options));
   const { queries, positives } = input.batch;
-  const [q, p] = await Promise.all([chunkPixels(queries, 0, queries.n, 'query images'), chunkPixels(positives, 0, positives.n, 'positive images')]);
-  return apply(input, prepared, plainGradients(input.encoder, { ...input.batch, queries: q, positives: p }, prepared.options));
+  const [q, p] = await Promise.all([
+    chunkPixels(queries, 0, queries.n, 'query images'),
+    chunkPixels(positives, 0, positives.n, 'positive images'),
+  ]);
+  return apply(
+    input,
+    prepared,
+    plainGradients(input.encoder, { ...input.batch, queries: q, positives: p }, prepared.options),
+  );
 }

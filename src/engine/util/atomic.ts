@@ -8,7 +8,10 @@ import * as path from 'node:path';
 import { makeDirs } from './makeDirs';
 
 function tempName(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+  return path.join(
+    path.dirname(target),
+    `.${path.basename(target)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+  );
 }
 
 /** Atomically write a file whose bytes `write` streams into the open descriptor (large files, no second copy). */

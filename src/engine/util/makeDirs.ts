@@ -19,12 +19,21 @@ const ADVICE: Readonly<Record<string, (target: string) => [string, string]>> = {
   EACCES: (t) => [`permission denied: ${t}`, 'Choose a folder you can write to, or fix its permissions.'],
   EPERM: (t) => [`operation not permitted: ${t}`, 'Choose a folder you can write to (not under /proc or /sys).'],
   EROFS: (t) => [`${t} is on a read-only file system`, 'Choose a folder on a writable disk.'],
-  ENOTDIR: (t) => [`${t}: a part of this path is a file, not a folder`, 'Choose another path, or move the file out of the way.'],
+  ENOTDIR: (t) => [
+    `${t}: a part of this path is a file, not a folder`,
+    'Choose another path, or move the file out of the way.',
+  ],
   EEXIST: (t) => [`${t} already exists and is not a folder`, 'Choose another path, or move the file out of the way.'],
   EISDIR: (t) => [`${t} is a folder, where a file was expected`, 'Choose another path.'],
-  ENOENT: (t) => [`cannot create ${t}: the file system does not allow it`, 'Choose a folder on an ordinary disk (not under /proc or /sys).'],
+  ENOENT: (t) => [
+    `cannot create ${t}: the file system does not allow it`,
+    'Choose a folder on an ordinary disk (not under /proc or /sys).',
+  ],
   ENAMETOOLONG: (t) => [`${t}: the name is too long`, 'Choose a shorter path.'],
-  EMFILE: (t) => [`too many open files while writing ${t}`, 'Raise the open-file limit (ulimit -n) or lower num_workers.'],
+  EMFILE: (t) => [
+    `too many open files while writing ${t}`,
+    'Raise the open-file limit (ulimit -n) or lower num_workers.',
+  ],
 };
 
 /** The UserError for a file-system error a user can act on; undefined for anything else. */
@@ -34,7 +43,12 @@ export function fileSystemUserError(e: unknown, target?: string): UserError | un
   if (!advice) return undefined;
   const where = target ?? err.path ?? '(unknown path)';
   const [message, hint] = advice(where);
-  return new UserError(`${message} (${err.code}${err.syscall ? ` in ${err.syscall}` : ''})`, hint, 'file-system', where);
+  return new UserError(
+    `${message} (${err.code}${err.syscall ? ` in ${err.syscall}` : ''})`,
+    hint,
+    'file-system',
+    where,
+  );
 }
 
 function rethrow(e: unknown, target: string): never {
@@ -60,7 +74,12 @@ export function makeDirs(dir: string): void {
     }
     if (st) {
       if (!st.isDirectory()) {
-        throw new UserError(`cannot create ${target}: ${at} is a file, not a folder`, 'Choose another path, or move the file out of the way.', 'file-system', at);
+        throw new UserError(
+          `cannot create ${target}: ${at} is a file, not a folder`,
+          'Choose another path, or move the file out of the way.',
+          'file-system',
+          at,
+        );
       }
       break;
     }

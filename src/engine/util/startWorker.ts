@@ -20,7 +20,10 @@ export function startWorker(callerDir: string, bundledFile: string, sourceFile: 
   if (fs.existsSync(source)) {
     // Resolved at run time: createRequire keeps esbuild from trying to bundle tsx, a dev dependency.
     const tsxCjs = createRequire(__filename).resolve('tsx/cjs');
-    return new Worker(`require(${JSON.stringify(tsxCjs)});\nrequire(${JSON.stringify(source)});`, { eval: true, workerData });
+    return new Worker(`require(${JSON.stringify(tsxCjs)});\nrequire(${JSON.stringify(source)});`, {
+      eval: true,
+      workerData,
+    });
   }
   throw new Error(`worker not found: expected ${bundled} (run \`npm run build\`) or ${source}`);
 }

@@ -68,7 +68,11 @@ export class EngineProcess extends EventEmitter<EngineProcessEvents> {
 
   start(): this {
     if (this.child) throw new Error('engine process already started');
-    const args = [this.launch.enginePath, ...this.launch.args, ...(this.launch.args.includes('--json') ? [] : ['--json'])];
+    const args = [
+      this.launch.enginePath,
+      ...this.launch.args,
+      ...(this.launch.args.includes('--json') ? [] : ['--json']),
+    ];
     // stdin stays open as a lifeline: the engine stops (cleanly) when it closes,
     // so a crashed or killed extension host leaves no orphaned training run.
     const child = spawn(this.launch.nodePath, args, {
@@ -80,7 +84,9 @@ export class EngineProcess extends EventEmitter<EngineProcessEvents> {
     const out = new LineSplitter();
     const err = new LineSplitter();
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => out.push(chunk).forEach((l) => this.onStdout(l)));
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => err.push(chunk).forEach((l) => this.onLog(l, 'stderr')));
+    child
+      .stderr!.setEncoding('utf8')
+      .on('data', (chunk: string) => err.push(chunk).forEach((l) => this.onLog(l, 'stderr')));
     child.on('error', (e) => {
       this.onLog(`failed to start ${this.launch.nodePath}: ${e.message}`, 'stderr');
       this.finish(null, null);
@@ -137,7 +143,10 @@ export class EngineProcess extends EventEmitter<EngineProcessEvents> {
     if (!child || !this.running) return this.exited;
     if (!this.stopping) {
       this.stopping = true;
-      this.stateValue = { ...this.stateValue, status: this.stateValue.status === 'running' ? 'stopping' : this.stateValue.status };
+      this.stateValue = {
+        ...this.stateValue,
+        status: this.stateValue.status === 'running' ? 'stopping' : this.stateValue.status,
+      };
       child.kill('SIGINT');
     }
     const escalate = (signal: NodeJS.Signals, after: number) =>
@@ -186,13 +195,18 @@ export class EngineRegistry {
 
   /** Running processes, of one kind or of every kind. */
   active(kind?: EngineJobKind): [string, EngineProcess][] {
-    return [...this.byKey.entries()].filter(([, e]) => e.process.running && (kind === undefined || e.kind === kind)).map(([key, e]) => [key, e.process]);
+    return [...this.byKey.entries()]
+      .filter(([, e]) => e.process.running && (kind === undefined || e.kind === kind))
+      .map(([key, e]) => [key, e.process]);
   }
 
   /** Start a run for `key` (its output folder); refuses if one is already running there. */
   start(key: string, launch: EngineLaunch, kind: EngineJobKind = 'task'): EngineProcess {
     const busy = this.get(key);
-    if (busy) throw new Error(`a run is already in progress in ${key} (engine pid ${busy.pid}); stop it first or choose another output_dir`);
+    if (busy)
+      throw new Error(
+        `a run is already in progress in ${key} (engine pid ${busy.pid}); stop it first or choose another output_dir`,
+      );
     const p = new EngineProcess(launch).start();
     this.byKey.set(key, { kind, process: p });
     void p.exited.then(() => {

@@ -25,12 +25,22 @@ export function nodeRuntime(): { nodePath: string; env: NodeJS.ProcessEnv } {
 }
 
 /** Launch options for `vembed <args>` in `cwd`, with the backend and thread choices from the settings. */
-export function engineLaunch(context: vscode.ExtensionContext, args: string[], cwd: string, withBackend: boolean): EngineLaunch {
+export function engineLaunch(
+  context: vscode.ExtensionContext,
+  args: string[],
+  cwd: string,
+  withBackend: boolean,
+): EngineLaunch {
   const runtime = nodeRuntime();
   const settings = vscode.workspace.getConfiguration('vembed');
   const backend = settings.get<string>('backend', 'auto');
   const threads = String(settings.get<string | number>('threads', 'auto')).trim();
-  const compute = withBackend ? [...(backend !== 'auto' ? ['--backend', backend] : []), ...(threads !== 'auto' && threads !== '' ? ['--threads', threads] : [])] : [];
+  const compute = withBackend
+    ? [
+        ...(backend !== 'auto' ? ['--backend', backend] : []),
+        ...(threads !== 'auto' && threads !== '' ? ['--threads', threads] : []),
+      ]
+    : [];
   const extraPath = backendsDir(context);
   return {
     nodePath: runtime.nodePath,

@@ -28,7 +28,11 @@ export function readRun(dir: string): RunOnDisk | undefined {
     const stat = fs.statSync(file);
     const state = foldRun(readRunEvents(file));
     // A run whose process is gone without a `finished` event was interrupted.
-    return { dir, state: state.status === 'running' || state.status === 'starting' ? { ...state, status: 'stopped' } : state, mtimeMs: stat.mtimeMs };
+    return {
+      dir,
+      state: state.status === 'running' || state.status === 'starting' ? { ...state, status: 'stopped' } : state,
+      mtimeMs: stat.mtimeMs,
+    };
   } catch {
     return undefined;
   }

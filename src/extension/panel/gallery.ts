@@ -54,7 +54,11 @@ export class GallerySource {
     const queries: GalleryQuery[] = [];
     for (let q = 0; q < rows.length; q++) {
       const fcr = table.firstCorrectRank[rows[q]!]!;
-      queries.push({ image: rows[q]!, firstCorrectRank: fcr > 0 ? fcr : null, ...(inline ? { neighbours: this.neighbours(q)! } : {}) });
+      queries.push({
+        image: rows[q]!,
+        firstCorrectRank: fcr > 0 ? fcr : null,
+        ...(inline ? { neighbours: this.neighbours(q)! } : {}),
+      });
     }
     this.data = { source: file, k: table.k, rankCap: table.rankCap, images, queries };
   }
@@ -95,17 +99,30 @@ export class GallerySource {
     }
     const dir = path.dirname(manifest);
     if (!table.manifest.metadata) {
-      throw new GalleryFileError(manifest, 'names no metadata.jsonl, so the images are unknown: the benchmark ran without image paths. Run it on an image list (e.g. `vembed benchmark sop`) to browse its queries.');
+      throw new GalleryFileError(
+        manifest,
+        'names no metadata.jsonl, so the images are unknown: the benchmark ran without image paths. Run it on an image list (e.g. `vembed benchmark sop`) to browse its queries.',
+      );
     }
     const records = readMetadata(path.join(dir, table.manifest.metadata));
     if (records.length !== table.numQueries) {
-      throw new GalleryFileError(path.join(dir, table.manifest.metadata), `${records.length} image records for ${table.numQueries} images in ${path.basename(manifest)}; the files come from different runs`);
+      throw new GalleryFileError(
+        path.join(dir, table.manifest.metadata),
+        `${records.length} image records for ${table.numQueries} images in ${path.basename(manifest)}; the files come from different runs`,
+      );
     }
     const imageRoot = path.resolve(dir, imageRootOf(table.manifest as unknown as Record<string, unknown>, dir));
     const images = galleryImages(records);
     const valid: number[] = [];
     for (let q = 0; q < table.numQueries; q++) if (table.firstCorrectRank[q]! !== -1) valid.push(q);
-    return new GallerySource(table, images, imageRoot, Int32Array.from(valid), table.indices.length <= inlineLimit, manifest);
+    return new GallerySource(
+      table,
+      images,
+      imageRoot,
+      Int32Array.from(valid),
+      table.indices.length <= inlineLimit,
+      manifest,
+    );
   }
 }
 
@@ -124,8 +141,13 @@ function imageRootOf(manifest: Record<string, unknown>, dir: string): string {
 function galleryImages(records: ImageRecord[]): GalleryImage[] {
   return records.map((r) => {
     const given = r.super_class ?? r.superClass;
-    const superClass = typeof given === 'string' || typeof given === 'number' ? String(given) : superClassFromPath(r.path);
-    return { path: r.path, label: typeof r.label === 'number' || typeof r.label === 'string' ? r.label : '?', ...(superClass !== undefined ? { superClass } : {}) };
+    const superClass =
+      typeof given === 'string' || typeof given === 'number' ? String(given) : superClassFromPath(r.path);
+    return {
+      path: r.path,
+      label: typeof r.label === 'number' || typeof r.label === 'string' ? r.label : '?',
+      ...(superClass !== undefined ? { superClass } : {}),
+    };
   });
 }
 

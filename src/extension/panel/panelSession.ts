@@ -224,7 +224,12 @@ export class PanelSession {
   private sendAll(): void {
     this.sendRun();
     this.post({ type: 'reports', ...this.reports });
-    if (this.gallery || this.galleryReason) this.post({ type: 'gallery', gallery: this.gallery?.data ?? null, ...(this.galleryReason ? { reason: this.galleryReason } : {}) });
+    if (this.gallery || this.galleryReason)
+      this.post({
+        type: 'gallery',
+        gallery: this.gallery?.data ?? null,
+        ...(this.galleryReason ? { reason: this.galleryReason } : {}),
+      });
     if (this.hostResult) this.post(this.hostResult);
     if (this.pendingTab) this.post({ type: 'showTab', tab: this.pendingTab });
     this.pendingTab = undefined;
@@ -311,7 +316,8 @@ export class PanelSession {
     this.timer = undefined;
     const events = this.queue;
     this.queue = [];
-    for (let i = 0; i < events.length; i += MAX_EVENTS_PER_MESSAGE) this.post({ type: 'events', events: events.slice(i, i + MAX_EVENTS_PER_MESSAGE) });
+    for (let i = 0; i < events.length; i += MAX_EVENTS_PER_MESSAGE)
+      this.post({ type: 'events', events: events.slice(i, i + MAX_EVENTS_PER_MESSAGE) });
   }
 
   private async sendThumbnails(indexes: number[]): Promise<void> {
@@ -348,7 +354,9 @@ export class PanelSession {
     const failed = (message: string) => this.post({ type: 'searchFailed', requestId: m.requestId, message });
     const hook = this.deps.searchImage;
     if (!hook) {
-      failed('Search by image is not connected to the engine in this version: use "vembed: Find Similar Images" from the explorer, or `vembed search` in a terminal.');
+      failed(
+        'Search by image is not connected to the engine in this version: use "vembed: Find Similar Images" from the explorer, or `vembed search` in a terminal.',
+      );
       return;
     }
     let imagePath: string;
@@ -371,14 +379,20 @@ export class PanelSession {
       failed(`Search failed: ${(e as Error).message}`);
       return;
     }
-    this.post({ type: 'searchResult', requestId: m.requestId, query, hits: await this.toSearchHits(m.requestId, hits) });
+    this.post({
+      type: 'searchResult',
+      requestId: m.requestId,
+      query,
+      hits: await this.toSearchHits(m.requestId, hits),
+    });
   }
 
   /** The bytes of a dropped file, written once under a content hash. */
   private async writeDroppedImage(mime: string, base64: string): Promise<string> {
     const bytes = Buffer.from(base64, 'base64');
     if (bytes.length === 0) throw new Error('The dropped file is empty.');
-    if (bytes.length > MAX_SEARCH_IMAGE_BYTES) throw new Error(`The image is larger than ${MAX_SEARCH_IMAGE_BYTES / 1024 / 1024} MiB.`);
+    if (bytes.length > MAX_SEARCH_IMAGE_BYTES)
+      throw new Error(`The image is larger than ${MAX_SEARCH_IMAGE_BYTES / 1024 / 1024} MiB.`);
     const ext = IMAGE_MIME_EXTENSIONS[mime];
     if (!ext) throw new Error(`Images of type ${mime} are not supported; use JPEG, PNG, WebP, GIF, BMP, TIFF or AVIF.`);
     const name = `search-${createHash('sha256').update(bytes).digest('hex').slice(0, 24)}${ext}`;
@@ -411,14 +425,21 @@ export class PanelSession {
         };
       }),
     );
-    this.searches.set(requestId, out.map((h) => h.path));
+    this.searches.set(
+      requestId,
+      out.map((h) => h.path),
+    );
     while (this.searches.size > REMEMBERED_SEARCHES) this.searches.delete(this.searches.keys().next().value!);
     return out;
   }
 }
 
 /** The before/after reports that exist; unreadable ones become problems to show. */
-async function readReports(outputs: RunOutputs, state: RunState, runDir: string): Promise<{ reports: { before?: ReportSummary; after?: ReportSummary }; problems: string[] }> {
+async function readReports(
+  outputs: RunOutputs,
+  state: RunState,
+  runDir: string,
+): Promise<{ reports: { before?: ReportSummary; after?: ReportSummary }; problems: string[] }> {
   const reports: { before?: ReportSummary; after?: ReportSummary } = {};
   const problems: string[] = [];
   for (const side of ['before', 'after'] as const) {
@@ -444,9 +465,13 @@ export function imageFileFromUri(uri: string): string {
   } catch {
     throw new Error(`Not a file URI: ${uri}`);
   }
-  if (url.protocol !== 'file:') throw new Error(`Only local files can be searched (got a ${url.protocol} URI); save the image locally first.`);
+  if (url.protocol !== 'file:')
+    throw new Error(`Only local files can be searched (got a ${url.protocol} URI); save the image locally first.`);
   const file = fileURLToPath(url);
-  if (!isSearchableImage(file)) throw new Error(`${path.basename(file)} is not an image vembed can search with (expected ${SEARCHABLE_IMAGE_EXTENSIONS.map((e) => `.${e}`).join(', ')}).`);
+  if (!isSearchableImage(file))
+    throw new Error(
+      `${path.basename(file)} is not an image vembed can search with (expected ${SEARCHABLE_IMAGE_EXTENSIONS.map((e) => `.${e}`).join(', ')}).`,
+    );
   if (!fs.existsSync(file)) throw new Error(`${file} does not exist.`);
   return file;
 }

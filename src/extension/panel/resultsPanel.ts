@@ -45,7 +45,9 @@ export class ResultsPanels implements vscode.WebviewPanelSerializer<PanelPersist
       if (!existing.session.isLive) void existing.open(dir, this.options.liveRun?.(dir));
       return;
     }
-    const panel = vscode.window.createWebviewPanel(RESULTS_VIEW_TYPE, titleFor(dir), vscode.ViewColumn.Active, { enableFindWidget: true });
+    const panel = vscode.window.createWebviewPanel(RESULTS_VIEW_TYPE, titleFor(dir), vscode.ViewColumn.Active, {
+      enableFindWidget: true,
+    });
     void this.adopt(panel).open(dir, this.options.liveRun?.(dir));
   }
 
@@ -57,9 +59,16 @@ export class ResultsPanels implements vscode.WebviewPanelSerializer<PanelPersist
       void target.session.showSearchResults(imagePath, results);
       return;
     }
-    const panel = vscode.window.createWebviewPanel(RESULTS_VIEW_TYPE, `vembed: ${path.basename(imagePath)}`, vscode.ViewColumn.Active, { enableFindWidget: true });
+    const panel = vscode.window.createWebviewPanel(
+      RESULTS_VIEW_TYPE,
+      `vembed: ${path.basename(imagePath)}`,
+      vscode.ViewColumn.Active,
+      { enableFindWidget: true },
+    );
     const adopted = this.adopt(panel);
-    void (runDir ? adopted.open(path.resolve(runDir), this.options.liveRun?.(path.resolve(runDir))) : Promise.resolve()).then(() => adopted.session.showSearchResults(imagePath, results));
+    void (
+      runDir ? adopted.open(path.resolve(runDir), this.options.liveRun?.(path.resolve(runDir))) : Promise.resolve()
+    ).then(() => adopted.session.showSearchResults(imagePath, results));
   }
 
   /** A run started (training, resume): an open panel of its folder switches to following it. */
@@ -119,7 +128,12 @@ class ResultsPanel {
   ) {
     const webview = panel.webview;
     // Local resources: the page's bundle and the thumbnails, nothing else; no forms, no command links.
-    webview.options = { enableScripts: true, enableForms: false, enableCommandUris: false, localResourceRoots: deps.roots };
+    webview.options = {
+      enableScripts: true,
+      enableForms: false,
+      enableCommandUris: false,
+      localResourceRoots: deps.roots,
+    };
     const dist = vscode.Uri.joinPath(deps.extensionUri, 'dist', 'webview');
     webview.html = buildPanelHtml({
       cspSource: webview.cspSource,
@@ -135,7 +149,11 @@ class ResultsPanel {
       scratchDir: deps.scratchDir,
       topK: () => vscode.workspace.getConfiguration('vembed').get<number>('topK', 20),
       ...(deps.searchImage ? { searchImage: deps.searchImage } : {}),
-      openFile: (fsPath) => void vscode.commands.executeCommand('vscode.open', vscode.Uri.file(fsPath), { preview: true, viewColumn: vscode.ViewColumn.Beside }),
+      openFile: (fsPath) =>
+        void vscode.commands.executeCommand('vscode.open', vscode.Uri.file(fsPath), {
+          preview: true,
+          viewColumn: vscode.ViewColumn.Beside,
+        }),
       log: (message) => deps.log?.warn(message),
     });
     webview.onDidReceiveMessage((m: unknown) =>

@@ -33,13 +33,21 @@ export interface LoadedRun {
 export async function loadRunFolder(runDir: string): Promise<LoadedRun> {
   const file = path.join(runDir, EVENTS_FILE);
   if (!fs.existsSync(file)) {
-    return { runDir, state: initialRunState(), problems: [`${file} does not exist: not a vembed run folder, or the run has not written its first event yet.`], found: false };
+    return {
+      runDir,
+      state: initialRunState(),
+      problems: [`${file} does not exist: not a vembed run folder, or the run has not written its first event yet.`],
+      found: false,
+    };
   }
   let state = initialRunState();
   const bad: string[] = [];
   let unknownTypes = 0;
   let lineNo = 0;
-  const lines = readline.createInterface({ input: fs.createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+  const lines = readline.createInterface({
+    input: fs.createReadStream(file, { encoding: 'utf8' }),
+    crlfDelay: Infinity,
+  });
   for await (const line of lines) {
     lineNo++;
     if (line.trim() === '') continue;
@@ -49,12 +57,18 @@ export async function loadRunFolder(runDir: string): Promise<LoadedRun> {
     else bad.push(`${file}:${lineNo}: ${parsed.reason}; line skipped`);
   }
   const problems = bad.slice(0, MAX_LISTED_PROBLEMS);
-  if (bad.length > MAX_LISTED_PROBLEMS) problems.push(`${file}: ${bad.length - MAX_LISTED_PROBLEMS} more bad line(s) skipped`);
+  if (bad.length > MAX_LISTED_PROBLEMS)
+    problems.push(`${file}: ${bad.length - MAX_LISTED_PROBLEMS} more bad line(s) skipped`);
   // Events of a newer engine are skipped on purpose (see src/shared/protocol.ts); say so once.
-  if (unknownTypes > 0) problems.push(`${file}: ${unknownTypes} event(s) of types this version does not know were skipped (a newer engine wrote them).`);
+  if (unknownTypes > 0)
+    problems.push(
+      `${file}: ${unknownTypes} event(s) of types this version does not know were skipped (a newer engine wrote them).`,
+    );
   if (state.status === 'running' || state.status === 'starting' || state.status === 'stopping') {
     // Same rule as the run history: no `finished` event and no process here means interrupted.
-    problems.push(`The events end without a "finished" event: the run was interrupted, or it is still running outside VS Code (reopen the panel to refresh).`);
+    problems.push(
+      `The events end without a "finished" event: the run was interrupted, or it is still running outside VS Code (reopen the panel to refresh).`,
+    );
     state = { ...state, status: 'stopped' };
   }
   return { runDir, state, problems, found: true };
@@ -89,9 +103,17 @@ export function locateRunOutputs(runDir: string, state: RunState): RunOutputs {
   const last = [...evals].reverse().find((e) => e.epoch > 0);
   const before = resolve(outputs.report_before) ?? resolve(first?.reportPath);
   // A benchmark folder's own report is an "after" without a "before".
-  const after = resolve(outputs.report_after) ?? resolve(last?.reportPath) ?? resolve(outputs.report) ?? (evals.length === 0 ? resolve(BENCHMARK_REPORT) : undefined);
+  const after =
+    resolve(outputs.report_after) ??
+    resolve(last?.reportPath) ??
+    resolve(outputs.report) ??
+    (evals.length === 0 ? resolve(BENCHMARK_REPORT) : undefined);
   const folders = [runDir, ...[...state.checkpoints].reverse().map((c) => c.path)];
-  const neighbours = resolve(outputs.neighbours) ?? folders.flatMap((f) => NEIGHBOURS_FILE_NAMES.map((n) => resolve(path.join(path.resolve(runDir, f), n)))).find((p) => p !== undefined);
+  const neighbours =
+    resolve(outputs.neighbours) ??
+    folders
+      .flatMap((f) => NEIGHBOURS_FILE_NAMES.map((n) => resolve(path.join(path.resolve(runDir, f), n))))
+      .find((p) => p !== undefined);
   return {
     ...(before ? { before } : {}),
     ...(after && after !== before ? { after } : {}),

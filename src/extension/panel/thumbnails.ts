@@ -47,7 +47,10 @@ export class ThumbnailCache {
     } catch {
       throw new Error(`cannot make a thumbnail of ${abs}: file not found`);
     }
-    const key = createHash('sha256').update(`v1\0${abs}\0${stat.size}\0${stat.mtimeMs}\0${this.edge}`).digest('hex').slice(0, 40);
+    const key = createHash('sha256')
+      .update(`v1\0${abs}\0${stat.size}\0${stat.mtimeMs}\0${this.edge}`)
+      .digest('hex')
+      .slice(0, 40);
     const target = path.join(this.dir, key.slice(0, 2), `${key}.webp`);
     const pending = this.inFlight.get(target);
     if (pending) return pending;
@@ -93,13 +96,21 @@ export class ThumbnailCache {
 }
 
 function firstLine(s: string): string {
-  return s.split('\n').find((l) => l.trim().length > 0)?.trim() ?? s;
+  return (
+    s
+      .split('\n')
+      .find((l) => l.trim().length > 0)
+      ?.trim() ?? s
+  );
 }
 
 /** Temporary file in the same folder, then rename: concurrent writers of the same thumbnail both end with a whole file. */
 async function writeAtomic(target: string, data: Uint8Array): Promise<void> {
   await fs.promises.mkdir(path.dirname(target), { recursive: true });
-  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}-${Math.random().toString(36).slice(2, 8)}.tmp`);
+  const tmp = path.join(
+    path.dirname(target),
+    `.${path.basename(target)}.${process.pid}-${Math.random().toString(36).slice(2, 8)}.tmp`,
+  );
   try {
     await fs.promises.writeFile(tmp, data);
     await fs.promises.rename(tmp, target);

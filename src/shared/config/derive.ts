@@ -52,7 +52,11 @@ function valueSchema(spec: KeySpec): JsonSchema {
  * problem twice or disagree.
  */
 function editorSchema(spec: KeySpec): JsonSchema {
-  const suggestions = [...(spec.enum?.filter((e) => e.implemented !== false).map((e) => e.value) ?? []), ...(spec.type === 'boolean' ? [true, false] : []), ...(spec.examples ?? [])];
+  const suggestions = [
+    ...(spec.enum?.filter((e) => e.implemented !== false).map((e) => e.value) ?? []),
+    ...(spec.type === 'boolean' ? [true, false] : []),
+    ...(spec.examples ?? []),
+  ];
   return suggestions.length > 0 ? { examples: suggestions } : {};
 }
 
@@ -68,7 +72,11 @@ export function toJsonSchema(variant: 'strict' | 'editor' = 'strict'): JsonSchem
     const description = `${spec.summary}\n\n${spec.doc}`;
     properties[spec.key] = { ...shape(spec), description, markdownDescription: description, default: spec.default };
     for (const alias of spec.aliases ?? []) {
-      properties[alias] = { ...shape(spec), description: `Alias of \`${spec.key}\`. ${spec.summary}`, markdownDescription: `Alias of \`${spec.key}\`. ${spec.summary}` };
+      properties[alias] = {
+        ...shape(spec),
+        description: `Alias of \`${spec.key}\`. ${spec.summary}`,
+        markdownDescription: `Alias of \`${spec.key}\`. ${spec.summary}`,
+      };
     }
   }
   const name = variant === 'strict' ? 'vembed-config.schema.json' : 'vembed-config.editor.schema.json';
@@ -120,13 +128,16 @@ export function toMarkdownReference(): string {
     for (const spec of keys) {
       const name = `\`${spec.key}\`${spec.aliases?.length ? ` (alias ${spec.aliases.map((a) => `\`${a}\``).join(', ')})` : ''}`;
       const impl = spec.implemented === 'no' ? ' **Not implemented: accepted and ignored, with a warning.**' : '';
-      out.push(`| ${name} | ${spec.type} | \`${cell(spec.default)}\` | ${allowed(spec)} | ${cell(spec.summary)}${impl} |`);
+      out.push(
+        `| ${name} | ${spec.type} | \`${cell(spec.default)}\` | ${allowed(spec)} | ${cell(spec.summary)}${impl} |`,
+      );
     }
     out.push('');
     for (const spec of keys) {
       out.push(`### \`${spec.key}\``, '', spec.doc, '');
       if (spec.enum) {
-        for (const e of spec.enum) out.push(`- \`${e.value}\`: ${e.doc}${e.implemented === false ? ' (not implemented)' : ''}`);
+        for (const e of spec.enum)
+          out.push(`- \`${e.value}\`: ${e.doc}${e.implemented === false ? ' (not implemented)' : ''}`);
         out.push('');
       }
       if (spec.note) out.push(`Note: ${spec.note}`, '');

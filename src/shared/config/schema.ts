@@ -81,7 +81,8 @@ export const KNOWN_MODEL_IDS: readonly string[] = [
  * runs in, the workspace folder in VS Code. That is how configs written for the
  * Python tool are laid out (run from the project root).
  */
-export const PATH_BASE_NOTE = 'Relative paths are resolved against the working directory (the workspace folder in VS Code).';
+export const PATH_BASE_NOTE =
+  'Relative paths are resolved against the working directory (the workspace folder in VS Code).';
 
 export const SECTION_TITLES: Readonly<Record<Section, string>> = {
   model: 'Model',
@@ -115,7 +116,7 @@ export const CONFIG_KEYS = [
     type: 'string',
     default: 'custom',
     summary: 'Model family selector of the Python tool; `custom` loads `model_name` as given.',
-    doc: 'Kept for compatibility with configs written for vembed-factory. Only `custom` is meaningful here: the architecture is read from the model folder\'s `config.json`.',
+    doc: "Kept for compatibility with configs written for vembed-factory. Only `custom` is meaningful here: the architecture is read from the model folder's `config.json`.",
     enum: [{ value: 'custom', doc: 'Load `model_name` and read its architecture from `config.json`.' }],
     implemented: 'yes',
   },
@@ -124,7 +125,7 @@ export const CONFIG_KEYS = [
     section: 'model',
     type: 'string',
     default: 'auto',
-    summary: 'Which encoder family to build; `auto` reads it from the model\'s `config.json`.',
+    summary: "Which encoder family to build; `auto` reads it from the model's `config.json`.",
     doc: 'This project implements DINOv2 (with and without registers). `auto` picks it from `config.json` (`model_type: dinov2` or `dinov2_with_registers`).',
     enum: [
       { value: 'auto', doc: 'Read the family from `config.json`.' },
@@ -158,8 +159,8 @@ export const CONFIG_KEYS = [
     section: 'model',
     type: 'string',
     default: 'cls',
-    summary: 'How an image\'s tokens become one embedding: the CLS token or the mean of patch tokens.',
-    doc: '`cls` takes the final-layer-norm CLS token (DINOv2\'s pooled output). `mean` averages the final-layer-norm patch tokens. Unlike the Python tool, `mean` is honoured for DINOv2.',
+    summary: "How an image's tokens become one embedding: the CLS token or the mean of patch tokens.",
+    doc: "`cls` takes the final-layer-norm CLS token (DINOv2's pooled output). `mean` averages the final-layer-norm patch tokens. Unlike the Python tool, `mean` is honoured for DINOv2.",
     enum: [
       { value: 'cls', doc: 'The CLS token after the final layer norm.' },
       { value: 'mean', doc: 'The mean of the patch tokens after the final layer norm (registers and CLS excluded).' },
@@ -188,7 +189,7 @@ export const CONFIG_KEYS = [
     max: 1022,
     multipleOf: 14,
     aliases: ['resolution', 'max_image_size'],
-    summary: 'Input size in pixels (square, a multiple of 14); null uses the model\'s `preprocessor_config.json` (224).',
+    summary: "Input size in pixels (square, a multiple of 14); null uses the model's `preprocessor_config.json` (224).",
     doc: 'Images are resized and cropped to `image_size` x `image_size`. Position embeddings (trained at 518 px) are resized bicubically to the matching patch grid. Smaller sizes train much faster on a CPU.',
     implemented: 'yes',
   },
@@ -200,7 +201,7 @@ export const CONFIG_KEYS = [
     type: 'boolean',
     default: false,
     summary: 'Train low-rank adapters instead of all weights.',
-    doc: 'With LoRA the backbone is frozen and only the adapters on `lora_target_modules` (and the projection head, if any) are trained. Checkpoints are PEFT adapters (`adapter_config.json` + `adapter_model.safetensors`) that Python\'s `peft` loads.',
+    doc: "With LoRA the backbone is frozen and only the adapters on `lora_target_modules` (and the projection head, if any) are trained. Checkpoints are PEFT adapters (`adapter_config.json` + `adapter_model.safetensors`) that Python's `peft` loads.",
     implemented: 'yes',
   },
   {
@@ -221,7 +222,7 @@ export const CONFIG_KEYS = [
     default: 32,
     exclusiveMin: 0,
     summary: 'LoRA scaling numerator: the update is scaled by `lora_alpha / lora_r`.',
-    doc: 'Larger values make the adapters\' update larger for the same weights.',
+    doc: "Larger values make the adapters' update larger for the same weights.",
     implemented: 'yes',
   },
   {
@@ -231,7 +232,7 @@ export const CONFIG_KEYS = [
     default: 0.05,
     min: 0,
     max: 0.99,
-    summary: 'Dropout on the adapters\' input during training.',
+    summary: "Dropout on the adapters' input during training.",
     doc: 'Applied to the input of `A` only, in training; never at evaluation.',
     implemented: 'yes',
   },
@@ -242,7 +243,7 @@ export const CONFIG_KEYS = [
     nullable: true,
     default: null,
     summary: 'Linear layers that get adapters; null means attention query, key, value and output dense.',
-    doc: 'Names are matched against the end of each linear layer\'s module path, as PEFT does. Either generation of transformers\' names may be used (they select the same layers): 4.x `query`, `key`, `value`, `dense` (attention output), `fc1`, `fc2`, `weights_in`, `weights_out` (SwiGLU); 5.x `q_proj`, `k_proj`, `v_proj`, `o_proj`, `fc1`, `fc2`, `down_proj` (SwiGLU). The saved adapter names them as `adapter_layout` says.',
+    doc: "Names are matched against the end of each linear layer's module path, as PEFT does. Either generation of transformers' names may be used (they select the same layers): 4.x `query`, `key`, `value`, `dense` (attention output), `fc1`, `fc2`, `weights_in`, `weights_out` (SwiGLU); 5.x `q_proj`, `k_proj`, `v_proj`, `o_proj`, `fc1`, `fc2`, `down_proj` (SwiGLU). The saved adapter names them as `adapter_layout` says.",
     examples: ['query', 'key', 'value', 'dense', 'fc1', 'fc2', 'q_proj', 'k_proj', 'v_proj', 'o_proj'],
     minItems: 1,
     implemented: 'yes',
@@ -252,11 +253,18 @@ export const CONFIG_KEYS = [
     section: 'lora',
     type: 'string',
     default: 'transformers5',
-    summary: 'Module names in saved LoRA adapters: transformers 5.x (`q_proj`, ...) or 4.x (`attention.attention.query`, ...).',
-    doc: 'PEFT finds an adapter\'s layers by module name, and transformers 5 renamed DINOv2\'s attention layers, so an adapter loads only under the transformers generation whose names it uses (a mismatch fails, or with hand-edited `target_modules` silently loads zero weights). Reading accepts both. SwiGLU\'s fused `weights_in` has no single 5.x layer: adapters on it need `transformers4`.',
+    summary:
+      'Module names in saved LoRA adapters: transformers 5.x (`q_proj`, ...) or 4.x (`attention.attention.query`, ...).',
+    doc: "PEFT finds an adapter's layers by module name, and transformers 5 renamed DINOv2's attention layers, so an adapter loads only under the transformers generation whose names it uses (a mismatch fails, or with hand-edited `target_modules` silently loads zero weights). Reading accepts both. SwiGLU's fused `weights_in` has no single 5.x layer: adapters on it need `transformers4`.",
     enum: [
-      { value: 'transformers5', doc: 'transformers 5.x names (`attention.q_proj`, `k_proj`, `v_proj`, `o_proj`, `mlp.fc1`, `mlp.fc2`); loads with peft 0.21 + transformers 5.18.' },
-      { value: 'transformers4', doc: 'transformers 4.x names (`attention.attention.query`, `key`, `value`, `attention.output.dense`, `mlp.fc1`, `mlp.fc2`); for peft on transformers 4.x.' },
+      {
+        value: 'transformers5',
+        doc: 'transformers 5.x names (`attention.q_proj`, `k_proj`, `v_proj`, `o_proj`, `mlp.fc1`, `mlp.fc2`); loads with peft 0.21 + transformers 5.18.',
+      },
+      {
+        value: 'transformers4',
+        doc: 'transformers 4.x names (`attention.attention.query`, `key`, `value`, `attention.output.dense`, `mlp.fc1`, `mlp.fc2`); for peft on transformers 4.x.',
+      },
     ],
     implemented: 'yes',
   },
@@ -288,7 +296,7 @@ export const CONFIG_KEYS = [
     type: 'path',
     nullable: true,
     default: null,
-    summary: 'Folder that image paths in the data files are relative to; null means the data file\'s folder.',
+    summary: "Folder that image paths in the data files are relative to; null means the data file's folder.",
     doc: 'A path in a data file that escapes this folder (`../x.jpg`, or an absolute path) is refused unless `allow_absolute_paths` is true.',
     implemented: 'yes',
   },
@@ -318,7 +326,7 @@ export const CONFIG_KEYS = [
     type: 'boolean',
     default: true,
     summary: 'Check every record and image file before training starts.',
-    doc: 'Reports every bad record with its file and line (missing column, missing or unreadable image) before any compute is spent. Every image is decoded once, fully, as training decodes it, so a truncated file is found here. When false, each batch\'s images are decoded before its step instead, and a bad one stops the run naming its record (or is skipped with `skip_invalid_records`).',
+    doc: "Reports every bad record with its file and line (missing column, missing or unreadable image) before any compute is spent. Every image is decoded once, fully, as training decodes it, so a truncated file is found here. When false, each batch's images are decoded before its step instead, and a bad one stops the run naming its record (or is skipped with `skip_invalid_records`).",
     implemented: 'yes',
   },
   {
@@ -338,7 +346,7 @@ export const CONFIG_KEYS = [
     min: 0,
     max: 64,
     summary: 'Worker threads that decode and augment images; 0 decodes on the main thread.',
-    doc: 'Decoding runs off the engine\'s main thread so the model stays fed. At most two threads per core are started (more would only wait for a core and add memory); a warning says when fewer than asked run.',
+    doc: "Decoding runs off the engine's main thread so the model stays fed. At most two threads per core are started (more would only wait for a core and add memory); a warning says when fewer than asked run.",
     implemented: 'yes',
   },
   {
@@ -358,7 +366,7 @@ export const CONFIG_KEYS = [
     type: 'boolean',
     default: true,
     summary: 'Random crop (scale `crop_scale_min`..1, aspect 3/4..4/3) resized to the input size.',
-    doc: 'Applied to training images only; evaluation uses the model\'s deterministic resize and center crop.',
+    doc: "Applied to training images only; evaluation uses the model's deterministic resize and center crop.",
     implemented: 'yes',
   },
   {

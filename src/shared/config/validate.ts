@@ -6,7 +6,15 @@
  * config is judged the same way everywhere.
  */
 import { LineCounter, parseDocument, isMap, isScalar, isAlias, isSeq, type Node, type Pair } from 'yaml';
-import { CONFIG_KEYS, SECTION_TITLES, allKeyNames, defaultConfig, resolveKeyName, type KeySpec, type TrainConfig } from './schema';
+import {
+  CONFIG_KEYS,
+  SECTION_TITLES,
+  allKeyNames,
+  defaultConfig,
+  resolveKeyName,
+  type KeySpec,
+  type TrainConfig,
+} from './schema';
 import { suggest } from '../text/suggest';
 
 /** Zero-based, as in LSP and VS Code; printers add 1. */
@@ -43,9 +51,7 @@ export type DiagnosticCode =
 
 /** A machine-applicable fix, turned into a code action by the extension. */
 export type QuickFix =
-  | { kind: 'rename-key'; to: string }
-  | { kind: 'remove-entry' }
-  | { kind: 'set-value'; value: string };
+  { kind: 'rename-key'; to: string } | { kind: 'remove-entry' } | { kind: 'set-value'; value: string };
 
 export interface Diagnostic {
   severity: Severity;
@@ -123,7 +129,12 @@ export function parseConfigText(text: string): ParsedConfig {
   const toRange = makeRangeMapper(lc, text.length);
 
   for (const err of doc.errors) {
-    diagnostics.push({ severity: 'error', code: 'yaml-syntax', message: `YAML syntax error: ${firstLine(err.message)}`, range: toRange(err.pos[0], err.pos[1]) });
+    diagnostics.push({
+      severity: 'error',
+      code: 'yaml-syntax',
+      message: `YAML syntax error: ${firstLine(err.message)}`,
+      range: toRange(err.pos[0], err.pos[1]),
+    });
   }
   if (doc.errors.length > 0) return { entries, diagnostics };
 
@@ -139,7 +150,12 @@ export function parseConfigText(text: string): ParsedConfig {
   }
   for (const dup of keys.duplicates) {
     const r = nodeRange(dup) ?? [0, 0];
-    diagnostics.push({ severity: 'error', code: 'duplicate-key', message: 'This key is set twice; YAML keeps neither silently here. Remove one of them.', range: toRange(r[0], r[1]) });
+    diagnostics.push({
+      severity: 'error',
+      code: 'duplicate-key',
+      message: 'This key is set twice; YAML keeps neither silently here. Remove one of them.',
+      range: toRange(r[0], r[1]),
+    });
   }
   if (keys.duplicates.length > 0) return { entries, diagnostics };
 
@@ -223,7 +239,10 @@ function findFirstAlias(node: unknown): Node | undefined {
   if (isAlias(node)) return node;
   if (isMap(node) || isSeq(node)) {
     for (const item of node.items as unknown[]) {
-      const found = isScalar(item) || isAlias(item) || isMap(item) || isSeq(item) ? findFirstAlias(item) : findFirstAlias((item as Pair).value);
+      const found =
+        isScalar(item) || isAlias(item) || isMap(item) || isSeq(item)
+          ? findFirstAlias(item)
+          : findFirstAlias((item as Pair).value);
       if (found) return found;
     }
   }
@@ -283,7 +302,11 @@ export function checkValue(spec: KeySpec, value: unknown): ValueProblem[] {
     return [{ code: 'wrong-type', severity: 'error', message: `\`${k}\` must be ${TYPE_WORDS[spec.type]}, not null.` }];
   }
   const wrong = (hint = ''): ValueProblem[] => [
-    { code: 'wrong-type', severity: 'error', message: `\`${k}\` must be ${TYPE_WORDS[spec.type]}, got ${describe(value)}.${hint}` },
+    {
+      code: 'wrong-type',
+      severity: 'error',
+      message: `\`${k}\` must be ${TYPE_WORDS[spec.type]}, got ${describe(value)}.${hint}`,
+    },
   ];
   switch (spec.type) {
     case 'string':
@@ -292,14 +315,20 @@ export function checkValue(spec: KeySpec, value: unknown): ValueProblem[] {
       break;
     case 'boolean':
       if (typeof value !== 'boolean') {
-        const hint = typeof value === 'string' && /^(yes|no|on|off|y|n)$/i.test(value) ? ' YAML 1.2 reads yes/no/on/off as strings: write true or false.' : '';
+        const hint =
+          typeof value === 'string' && /^(yes|no|on|off|y|n)$/i.test(value)
+            ? ' YAML 1.2 reads yes/no/on/off as strings: write true or false.'
+            : '';
         return wrong(hint);
       }
       return [];
     case 'integer':
     case 'number': {
       if (typeof value !== 'number' || !Number.isFinite(value)) {
-        const hint = typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)) ? ' Remove the quotes.' : '';
+        const hint =
+          typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))
+            ? ' Remove the quotes.'
+            : '';
         return wrong(hint);
       }
       if (spec.type === 'integer' && !Number.isInteger(value)) return wrong();
@@ -310,16 +339,33 @@ export function checkValue(spec: KeySpec, value: unknown): ValueProblem[] {
         return wrong(typeof value === 'string' ? ` Write it as a list: [${value}].` : '');
       }
       if (spec.minItems !== undefined && value.length < spec.minItems) {
-        return [{ code: 'out-of-range', severity: 'error', message: `\`${k}\` must list at least ${spec.minItems} item(s)${spec.nullable ? ' (or be null for the default)' : ''}.` }];
+        return [
+          {
+            code: 'out-of-range',
+            severity: 'error',
+            message: `\`${k}\` must list at least ${spec.minItems} item(s)${spec.nullable ? ' (or be null for the default)' : ''}.`,
+          },
+        ];
       }
       return [];
     case 'string-map':
-      if (typeof value !== 'object' || Array.isArray(value) || Object.values(value as object).some((x) => typeof x !== 'string')) return wrong();
+      if (
+        typeof value !== 'object' ||
+        Array.isArray(value) ||
+        Object.values(value as object).some((x) => typeof x !== 'string')
+      )
+        return wrong();
       if (spec.mapKeys) {
         for (const name of Object.keys(value as object)) {
           if (!spec.mapKeys.includes(name)) {
             const s = suggest(name, spec.mapKeys);
-            return [{ code: 'unknown-key', severity: 'error', message: `\`${k}\` has no entry \`${name}\`.${s ? ` Did you mean \`${s}\`?` : ''} Allowed: ${spec.mapKeys.join(', ')}.` }];
+            return [
+              {
+                code: 'unknown-key',
+                severity: 'error',
+                message: `\`${k}\` has no entry \`${name}\`.${s ? ` Did you mean \`${s}\`?` : ''} Allowed: ${spec.mapKeys.join(', ')}.`,
+              },
+            ];
           }
         }
       }
@@ -330,7 +376,10 @@ export function checkValue(spec: KeySpec, value: unknown): ValueProblem[] {
     const hit = spec.enum.find((e) => e.value === value);
     if (!hit) {
       const values = spec.enum.filter((e) => e.implemented !== false).map((e) => e.value);
-      const s = suggest(value as string, spec.enum.map((e) => e.value));
+      const s = suggest(
+        value as string,
+        spec.enum.map((e) => e.value),
+      );
       return [
         {
           code: 'unknown-value',
@@ -373,7 +422,8 @@ export function boundsProblem(bounds: NumberBounds, n: number): string | undefin
     (bounds.min !== undefined && n < bounds.min) ||
     (bounds.max !== undefined && n > bounds.max);
   if (outside) return `must be ${limits.join(' and ')}`;
-  if (bounds.multipleOf !== undefined && n % bounds.multipleOf !== 0) return `must be a multiple of ${bounds.multipleOf}`;
+  if (bounds.multipleOf !== undefined && n % bounds.multipleOf !== 0)
+    return `must be a multiple of ${bounds.multipleOf}`;
   return undefined;
 }
 
@@ -424,9 +474,20 @@ export function validateConfigText(text: string): ValidationResult {
     }
     const problems = checkValue(spec, entry.value);
     for (const p of problems) {
-      diagnostics.push({ severity: p.severity, code: p.code, message: p.message, key: spec.key, range: entry.valueRange, ...(p.fix ? { fix: p.fix } : {}) });
+      diagnostics.push({
+        severity: p.severity,
+        code: p.code,
+        message: p.message,
+        key: spec.key,
+        range: entry.valueRange,
+        ...(p.fix ? { fix: p.fix } : {}),
+      });
     }
-    if (spec.implemented === 'no' && problems.length === 0 && JSON.stringify(entry.value) !== JSON.stringify(spec.default)) {
+    if (
+      spec.implemented === 'no' &&
+      problems.length === 0 &&
+      JSON.stringify(entry.value) !== JSON.stringify(spec.default)
+    ) {
       diagnostics.push({
         severity: 'warning',
         code: 'ignored-key',
@@ -485,7 +546,11 @@ function crossKeyChecks(values: ConfigValues, entryOf: (key: string) => ConfigEn
     }
   }
   const cacheKeys = ['use_gradient_cache', 'batch_size', 'gradient_cache_chunk_size'] as const;
-  if (cacheKeys.every(known) && merged.use_gradient_cache && merged.batch_size % merged.gradient_cache_chunk_size !== 0) {
+  if (
+    cacheKeys.every(known) &&
+    merged.use_gradient_cache &&
+    merged.batch_size % merged.gradient_cache_chunk_size !== 0
+  ) {
     const e = entryOf('gradient_cache_chunk_size') ?? entryOf('batch_size');
     out.push({
       severity: 'warning',
@@ -507,7 +572,9 @@ export function parseOverride(arg: string): { spec?: KeySpec; value?: unknown; d
   const origin = `--set ${arg}`;
   const eq = arg.indexOf('=');
   if (eq <= 0) {
-    return { diagnostics: [{ severity: 'error', code: 'bad-override', origin, message: `\`${origin}\`: expected key=value.` }] };
+    return {
+      diagnostics: [{ severity: 'error', code: 'bad-override', origin, message: `\`${origin}\`: expected key=value.` }],
+    };
   }
   const name = arg.slice(0, eq).trim();
   const raw = arg.slice(eq + 1);
@@ -515,7 +582,14 @@ export function parseOverride(arg: string): { spec?: KeySpec; value?: unknown; d
   if (!resolved) {
     const s = suggest(name, allKeyNames());
     return {
-      diagnostics: [{ severity: 'error', code: 'unknown-key', origin, message: `\`${origin}\`: unknown key \`${name}\`.${s ? ` Did you mean \`${s}\`?` : ''}` }],
+      diagnostics: [
+        {
+          severity: 'error',
+          code: 'unknown-key',
+          origin,
+          message: `\`${origin}\`: unknown key \`${name}\`.${s ? ` Did you mean \`${s}\`?` : ''}`,
+        },
+      ],
     };
   }
   const spec = resolved.spec;
@@ -530,9 +604,25 @@ export function parseOverride(arg: string): { spec?: KeySpec; value?: unknown; d
       value = raw;
     }
   }
-  if ((spec.type === 'string' || spec.type === 'path') && value !== null && typeof value !== 'string' && typeof value !== 'object') value = raw.trim();
-  if (spec.type === 'string[]' && typeof value === 'string') value = value.split(',').map((s) => s.trim()).filter(Boolean);
-  const diagnostics = checkValue(spec, value).map((p): Diagnostic => ({ severity: p.severity, code: p.code, message: `\`${origin}\`: ${p.message}`, key: spec.key, origin }));
+  if (
+    (spec.type === 'string' || spec.type === 'path') &&
+    value !== null &&
+    typeof value !== 'string' &&
+    typeof value !== 'object'
+  )
+    value = raw.trim();
+  if (spec.type === 'string[]' && typeof value === 'string')
+    value = value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  const diagnostics = checkValue(spec, value).map((p): Diagnostic => ({
+    severity: p.severity,
+    code: p.code,
+    message: `\`${origin}\`: ${p.message}`,
+    key: spec.key,
+    origin,
+  }));
   return diagnostics.some((d) => d.severity === 'error') ? { spec, diagnostics } : { spec, value, diagnostics };
 }
 
@@ -544,7 +634,8 @@ export interface LoadedConfig {
 
 /** Defaults < YAML text < command-line overrides. Returns a config only if nothing is an error. */
 export function loadConfigText(text: string | null, overrides: readonly string[] = []): LoadedConfig {
-  const fileResult = text === null ? { diagnostics: [] as Diagnostic[], values: {} as ConfigValues } : validateConfigText(text);
+  const fileResult =
+    text === null ? { diagnostics: [] as Diagnostic[], values: {} as ConfigValues } : validateConfigText(text);
   const diagnostics = [...fileResult.diagnostics];
   const merged: Record<string, unknown> = { ...defaultConfig(), ...fileResult.values };
   for (const o of overrides) {
@@ -558,7 +649,11 @@ export function loadConfigText(text: string | null, overrides: readonly string[]
 
 /** `file:line:col: severity: message`, one-based, as compilers print. */
 export function formatDiagnostic(d: Diagnostic, file: string): string {
-  const where = d.range ? `${file}:${d.range.start.line + 1}:${d.range.start.character + 1}` : d.origin ? 'command line' : file;
+  const where = d.range
+    ? `${file}:${d.range.start.line + 1}:${d.range.start.character + 1}`
+    : d.origin
+      ? 'command line'
+      : file;
   return `${where}: ${d.severity}: ${d.message}`;
 }
 

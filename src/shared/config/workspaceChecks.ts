@@ -49,13 +49,26 @@ export function workspaceChecks(entries: readonly ConfigEntry[], baseDir: string
     }
     if (key === 'output_dir') {
       const problem = outputDirProblem(resolveConfigPath(e.value, baseDir), fs);
-      if (problem) out.push({ severity: 'error', code: 'wrong-type', key, range: e.valueRange, message: `\`output_dir\`: ${problem}` });
+      if (problem)
+        out.push({
+          severity: 'error',
+          code: 'wrong-type',
+          key,
+          range: e.valueRange,
+          message: `\`output_dir\`: ${problem}`,
+        });
     }
     if (key === 'model_name' && !KNOWN_MODEL_IDS.includes(e.value)) {
       const abs = resolveConfigPath(e.value, baseDir);
       if (fs.kind(abs) === 'dir') {
         if (fs.kind(path.join(abs, 'config.json')) !== 'file') {
-          out.push({ severity: 'error', code: 'wrong-type', key, range: e.valueRange, message: `\`model_name\`: the folder ${abs} has no config.json, so it is not a model folder.` });
+          out.push({
+            severity: 'error',
+            code: 'wrong-type',
+            key,
+            range: e.valueRange,
+            message: `\`model_name\`: the folder ${abs} has no config.json, so it is not a model folder.`,
+          });
         }
       } else if (!HUB_ID.test(e.value)) {
         out.push({
@@ -66,7 +79,13 @@ export function workspaceChecks(entries: readonly ConfigEntry[], baseDir: string
           message: `\`model_name\`: "${e.value}" is neither a model folder nor a hub id (org/name). Known ids: ${KNOWN_MODEL_IDS.slice(0, 4).join(', ')}, ...`,
         });
       } else {
-        out.push({ severity: 'info', code: 'unknown-value', key, range: e.valueRange, message: `\`model_name\`: "${e.value}" is not a published DINOv2 id; it must be a DINOv2 model on the hub.` });
+        out.push({
+          severity: 'info',
+          code: 'unknown-value',
+          key,
+          range: e.valueRange,
+          message: `\`model_name\`: "${e.value}" is not a published DINOv2 id; it must be a DINOv2 model on the hub.`,
+        });
       }
     }
   }
@@ -80,12 +99,14 @@ const VIRTUAL_ROOTS = ['/proc', '/sys', '/dev'];
 export function outputDirProblem(abs: string, fs: FileProbe): string | undefined {
   const posix = abs.replace(/\\/g, '/');
   const root = VIRTUAL_ROOTS.find((r) => posix === r || posix.startsWith(r + '/'));
-  if (root) return `${abs} is under ${root}, a kernel file system where folders cannot be made. Choose a folder on a disk.`;
+  if (root)
+    return `${abs} is under ${root}, a kernel file system where folders cannot be made. Choose a folder on a disk.`;
   // The nearest part of the path that exists must be a folder.
   for (let at = abs; ; at = path.dirname(at)) {
     const kind = fs.kind(at);
     if (kind === 'dir') return undefined;
-    if (kind === 'file') return at === abs ? `${abs} is a file, not a folder.` : `${at} is a file, so ${abs} cannot be made.`;
+    if (kind === 'file')
+      return at === abs ? `${abs} is a file, not a folder.` : `${at} is a file, so ${abs} cannot be made.`;
     if (path.dirname(at) === at) return undefined;
   }
 }

@@ -21,7 +21,9 @@ export interface CodeAction {
 /** The whole lines of the entry whose key starts at `keyRange`, trailing newline included. */
 function entryLines(text: string, keyRange: Range): Range {
   const lines = text.split(/\r?\n/);
-  const entry = parseConfigText(text).entries.find((e) => e.keyRange.start.line === keyRange.start.line && e.keyRange.start.character === keyRange.start.character);
+  const entry = parseConfigText(text).entries.find(
+    (e) => e.keyRange.start.line === keyRange.start.line && e.keyRange.start.character === keyRange.start.character,
+  );
   const last = entry ? entry.entryRange.end.line : keyRange.start.line;
   return last + 1 < lines.length
     ? { start: { line: keyRange.start.line, character: 0 }, end: { line: last + 1, character: 0 } }
@@ -40,15 +42,31 @@ export function codeActionsFor(text: string, diagnostics: readonly Diagnostic[])
     if (!d.fix || !d.range) continue;
     switch (d.fix.kind) {
       case 'rename-key':
-        out.push({ title: `Rename to '${d.fix.to}'`, diagnostic: d, edits: [{ range: d.range, newText: d.fix.to }], isPreferred: true });
+        out.push({
+          title: `Rename to '${d.fix.to}'`,
+          diagnostic: d,
+          edits: [{ range: d.range, newText: d.fix.to }],
+          isPreferred: true,
+        });
         break;
       case 'remove-entry': {
-        const name = text.split(/\r?\n/)[d.range.start.line]?.slice(d.range.start.character, d.range.end.character) ?? '';
-        out.push({ title: `Remove '${name}'`, diagnostic: d, edits: [{ range: entryLines(text, d.range), newText: '' }], isPreferred: d.code !== 'unknown-key' });
+        const name =
+          text.split(/\r?\n/)[d.range.start.line]?.slice(d.range.start.character, d.range.end.character) ?? '';
+        out.push({
+          title: `Remove '${name}'`,
+          diagnostic: d,
+          edits: [{ range: entryLines(text, d.range), newText: '' }],
+          isPreferred: d.code !== 'unknown-key',
+        });
         break;
       }
       case 'set-value':
-        out.push({ title: `Change to '${d.fix.value}'`, diagnostic: d, edits: [{ range: d.range, newText: valueText(d.fix.value) }], isPreferred: true });
+        out.push({
+          title: `Change to '${d.fix.value}'`,
+          diagnostic: d,
+          edits: [{ range: d.range, newText: valueText(d.fix.value) }],
+          isPreferred: true,
+        });
         break;
     }
   }

@@ -12,9 +12,16 @@ export interface Lens {
 export function codeLenses(text: string, diagnostics: readonly Diagnostic[]): Lens[] {
   const lines = text.split(/\r?\n/);
   // On the first line that holds a key, so the lens sits next to the config, not a comment header.
-  const first = Math.max(0, lines.findIndex((l) => /^[A-Za-z_]/.test(l)));
+  const first = Math.max(
+    0,
+    lines.findIndex((l) => /^[A-Za-z_]/.test(l)),
+  );
   const range: Range = { start: { line: first, character: 0 }, end: { line: first, character: 0 } };
   const validate: Lens = { range, title: 'Validate', action: 'validate' };
   if (diagnostics.some((d) => d.severity === 'error')) return [validate];
-  return [{ range, title: '$(play) Train', action: 'train' }, validate, { range, title: 'Benchmark', action: 'benchmark' }];
+  return [
+    { range, title: '$(play) Train', action: 'train' },
+    validate,
+    { range, title: 'Benchmark', action: 'benchmark' },
+  ];
 }

@@ -101,8 +101,22 @@ function keyItems(lines: readonly string[], range: Range): CompletionItem[] {
   }));
 }
 
-function valueItem(label: string, range: Range, order: number, detail?: string, documentation?: string): CompletionItem {
-  return { label, kind: 'value', insertText: label, range, sortText: String(order).padStart(4, '0'), ...(detail ? { detail } : {}), ...(documentation ? { documentation } : {}) };
+function valueItem(
+  label: string,
+  range: Range,
+  order: number,
+  detail?: string,
+  documentation?: string,
+): CompletionItem {
+  return {
+    label,
+    kind: 'value',
+    insertText: label,
+    range,
+    sortText: String(order).padStart(4, '0'),
+    ...(detail ? { detail } : {}),
+    ...(documentation ? { documentation } : {}),
+  };
 }
 
 function scalarValueItems(spec: KeySpec, range: Range): CompletionItem[] {
@@ -114,9 +128,13 @@ function scalarValueItems(spec: KeySpec, range: Range): CompletionItem[] {
     items.push(valueItem('true', range, 0), valueItem('false', range, 1));
   }
   spec.examples?.forEach((ex, i) => {
-    if (spec.type !== 'string[]') items.push(valueItem(toYaml(ex), range, 100 + i, spec.key === 'model_name' ? 'published DINOv2 checkpoint' : undefined));
+    if (spec.type !== 'string[]')
+      items.push(
+        valueItem(toYaml(ex), range, 100 + i, spec.key === 'model_name' ? 'published DINOv2 checkpoint' : undefined),
+      );
   });
-  if (spec.type === 'string[]' && spec.examples) items.push(valueItem(toYaml(spec.examples.slice(0, 4)), range, 100, 'a list'));
+  if (spec.type === 'string[]' && spec.examples)
+    items.push(valueItem(toYaml(spec.examples.slice(0, 4)), range, 100, 'a list'));
   if (spec.nullable) items.push(valueItem('null', range, 900, 'unset: use the derived default'));
   if (items.length === 0 && spec.default !== null) items.push(valueItem(toYaml(spec.default), range, 0, 'default'));
   return items;
@@ -154,7 +172,8 @@ export function complete(text: string, pos: Position, env: CompletionEnv = {}): 
     let end = pos.character;
     while (end < line.length && /[\w-]/.test(line[end]!)) end++;
     // Keep an existing `: value` on the line; replace only the key word.
-    if (/^\s*:/.test(line.slice(end))) return keyItems(lines, lineRange(pos.line, 0, end)).map((it) => ({ ...it, insertText: it.label }));
+    if (/^\s*:/.test(line.slice(end)))
+      return keyItems(lines, lineRange(pos.line, 0, end)).map((it) => ({ ...it, insertText: it.label }));
     return keyItems(lines, lineRange(pos.line, 0, Math.max(end, line.length)));
   }
 
@@ -183,7 +202,11 @@ export function complete(text: string, pos: Position, env: CompletionEnv = {}): 
   const mapKey = /^(\s+)([\w-]*)$/.exec(before);
   if (mapKey && parent.type === 'string-map') {
     const range = lineRange(pos.line, mapKey[1]!.length, Math.max(pos.character, valueEnd(line, mapKey[1]!.length)));
-    return (parent.mapKeys ?? []).map((k, i) => ({ ...valueItem(k, range, i, 'standard column'), kind: 'key' as const, insertText: `${k}: ` }));
+    return (parent.mapKeys ?? []).map((k, i) => ({
+      ...valueItem(k, range, i, 'standard column'),
+      kind: 'key' as const,
+      insertText: `${k}: `,
+    }));
   }
   return [];
 }

@@ -48,10 +48,20 @@ function implementedText(spec: KeySpec): string {
 
 /** Markdown documentation of a key: what hover and completion show. */
 export function describeKey(spec: KeySpec): string {
-  const lines = [`**${spec.key}** \`${typeLabel(spec)}\` — default \`${toYaml(spec.default)}\``, '', spec.summary, '', spec.doc];
+  const lines = [
+    `**${spec.key}** \`${typeLabel(spec)}\` — default \`${toYaml(spec.default)}\``,
+    '',
+    spec.summary,
+    '',
+    spec.doc,
+  ];
   const allowed = allowedText(spec);
   if (allowed) lines.push('', `Allowed: ${allowed}`);
-  if (spec.aliases?.length) lines.push('', `Also written as ${spec.aliases.map((a) => `\`${a}\``).join(', ')} (the canonical name wins; both set differently is an error).`);
+  if (spec.aliases?.length)
+    lines.push(
+      '',
+      `Also written as ${spec.aliases.map((a) => `\`${a}\``).join(', ')} (the canonical name wins; both set differently is an error).`,
+    );
   lines.push('', implementedText(spec));
   return lines.join('\n');
 }

@@ -25,7 +25,11 @@ export function globToRegExp(glob: string): RegExp {
       const end = glob.indexOf('}', i);
       if (end < 0) re += '\\{';
       else {
-        re += `(?:${glob.slice(i + 1, end).split(',').map(escape).join('|')})`;
+        re += `(?:${glob
+          .slice(i + 1, end)
+          .split(',')
+          .map(escape)
+          .join('|')})`;
         i = end;
       }
     } else re += escape(c);
@@ -51,7 +55,11 @@ function topLevelKeys(text: string): Set<string> {
  * Whether a file is a training config. `relativePath` is the path inside the
  * workspace with '/' separators; a bare file name matches `**` globs too.
  */
-export function isTrainingConfig(relativePath: string, text: string, globs: readonly string[] = DEFAULT_CONFIG_GLOBS): boolean {
+export function isTrainingConfig(
+  relativePath: string,
+  text: string,
+  globs: readonly string[] = DEFAULT_CONFIG_GLOBS,
+): boolean {
   const p = relativePath.replace(/\\/g, '/');
   if (!/\.ya?ml$/i.test(p)) return false;
   if (globs.some((g) => globToRegExp(g).test(p))) return true;

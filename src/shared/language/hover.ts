@@ -23,7 +23,10 @@ export function hover(text: string, pos: Position): HoverInfo | undefined {
   if (pos.character <= name.length) {
     if (!resolved) {
       const s = suggest(name, allKeyNames());
-      return { range: keyRange, markdown: `**${name}**: not a vembed config key.${s ? ` Did you mean \`${s}\`?` : ''}` };
+      return {
+        range: keyRange,
+        markdown: `**${name}**: not a vembed config key.${s ? ` Did you mean \`${s}\`?` : ''}`,
+      };
     }
     const alias = resolved.isAlias ? `\`${name}\` is an alias of \`${resolved.spec.key}\`.\n\n` : '';
     return { range: keyRange, markdown: alias + describeKey(resolved.spec) };
@@ -32,9 +35,15 @@ export function hover(text: string, pos: Position): HoverInfo | undefined {
   if (resolved && pos.character >= valueStart && pos.character <= valueStart + rawValue.length) {
     const value = rawValue.replace(/^["']|["']$/g, '');
     const e = resolved.spec.enum?.find((x) => x.value === value);
-    const range: Range = { start: { line: pos.line, character: valueStart }, end: { line: pos.line, character: valueStart + rawValue.length } };
+    const range: Range = {
+      start: { line: pos.line, character: valueStart },
+      end: { line: pos.line, character: valueStart + rawValue.length },
+    };
     if (e) {
-      return { range, markdown: `\`${resolved.spec.key}: ${e.value}\` — ${e.doc}${e.implemented === false ? '\n\n**Not implemented by vembed.**' : ''}` };
+      return {
+        range,
+        markdown: `\`${resolved.spec.key}: ${e.value}\` — ${e.doc}${e.implemented === false ? '\n\n**Not implemented by vembed.**' : ''}`,
+      };
     }
     return { range, markdown: describeKey(resolved.spec) };
   }

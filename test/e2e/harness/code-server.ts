@@ -79,7 +79,8 @@ export function makeSessionDirs(root: string): SessionDirs {
 export function sessionEnv(dirs: SessionDirs, tools: E2ETools, marker: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^(VSCODE_|ELECTRON_|NODE_TEST_|VEMBED_E2E_)/.test(k) || k === 'NODE_OPTIONS' || k === 'NODE_CHANNEL_FD') continue;
+    if (/^(VSCODE_|ELECTRON_|NODE_TEST_|VEMBED_E2E_)/.test(k) || k === 'NODE_OPTIONS' || k === 'NODE_CHANNEL_FD')
+      continue;
     env[k] = v;
   }
   return {
@@ -101,16 +102,35 @@ export function writeUserSettings(dirs: SessionDirs, extra: Record<string, unkno
   fs.writeFileSync(path.join(dir, 'settings.json'), JSON.stringify({ ...DEFAULT_SETTINGS, ...extra }, null, 2));
 }
 
-const COMMON_ARGS = (dirs: SessionDirs) => ['--config', '/dev/null', '--extensions-dir', dirs.extensions, '--user-data-dir', dirs.userData];
+const COMMON_ARGS = (dirs: SessionDirs) => [
+  '--config',
+  '/dev/null',
+  '--extensions-dir',
+  dirs.extensions,
+  '--user-data-dir',
+  dirs.userData,
+];
 
 /** Runs a process in its own group to the end, output appended to `logFile`; kills the group on timeout. */
-function runToEnd(command: string, args: string[], env: NodeJS.ProcessEnv, logFile: string, timeoutMs: number): Promise<number> {
+function runToEnd(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+  timeoutMs: number,
+): Promise<number> {
   const fd = fs.openSync(logFile, 'a');
   try {
     const child = spawn(command, args, { env, detached: true, stdio: ['ignore', fd, fd] });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        void killGroup(child.pid!, 500).then(() => reject(new Error(`${path.basename(args[0] ?? command)} ${args.slice(1, 3).join(' ')} took over ${timeoutMs} ms (log: ${logFile})`)));
+        void killGroup(child.pid!, 500).then(() =>
+          reject(
+            new Error(
+              `${path.basename(args[0] ?? command)} ${args.slice(1, 3).join(' ')} took over ${timeoutMs} ms (log: ${logFile})`,
+            ),
+          ),
+        );
       }, timeoutMs);
       child.on('error', (e) => {
         clearTimeout(timer);
@@ -135,12 +155,28 @@ function tail(file: string, lines = 30): string {
 }
 
 /** Installs the .vsix into the session's extensions folder and checks it landed there. */
-export async function installExtension(tools: E2ETools, dirs: SessionDirs, env: NodeJS.ProcessEnv, vsix: string, logFile: string): Promise<string> {
-  const code = await runToEnd(tools.node, [tools.codeServerEntry, ...COMMON_ARGS(dirs), '--install-extension', vsix, '--force'], env, logFile, 60_000);
-  const manifest = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { publisher: string; name: string };
+export async function installExtension(
+  tools: E2ETools,
+  dirs: SessionDirs,
+  env: NodeJS.ProcessEnv,
+  vsix: string,
+  logFile: string,
+): Promise<string> {
+  const code = await runToEnd(
+    tools.node,
+    [tools.codeServerEntry, ...COMMON_ARGS(dirs), '--install-extension', vsix, '--force'],
+    env,
+    logFile,
+    60_000,
+  );
+  const manifest = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
+    publisher: string;
+    name: string;
+  };
   const id = `${manifest.publisher}.${manifest.name}`.toLowerCase();
   const installed = fs.readdirSync(dirs.extensions).find((n) => n.toLowerCase().startsWith(`${id}-`));
-  if (code !== 0 || !installed) throw new Error(`installing ${vsix} failed (exit ${code}); ${logFile}:\n${tail(logFile)}`);
+  if (code !== 0 || !installed)
+    throw new Error(`installing ${vsix} failed (exit ${code}); ${logFile}:\n${tail(logFile)}`);
   return path.join(dirs.extensions, installed);
 }
 
@@ -191,7 +227,9 @@ export async function startCodeServer(
     if (m) return { url: m[1]!.endsWith('/') ? m[1]! : `${m[1]}/`, pgid, stop };
     if (exited || Date.now() > deadline) {
       await stop();
-      throw new Error(`code-server ${exited ? `stopped (${exited})` : `gave no URL within ${timeoutMs} ms`}; ${logFile}:\n${tail(logFile)}`);
+      throw new Error(
+        `code-server ${exited ? `stopped (${exited})` : `gave no URL within ${timeoutMs} ms`}; ${logFile}:\n${tail(logFile)}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -21,7 +21,10 @@ export interface E2ETools {
 
 /** Same rule as scripts/e2e/setup.sh. */
 export function e2eCacheDir(): string {
-  return process.env.VEMBED_E2E_CACHE || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'vembed-e2e');
+  return (
+    process.env.VEMBED_E2E_CACHE ||
+    path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'vembed-e2e')
+  );
 }
 
 /** The tools, or a sentence saying why they cannot be used. */
@@ -36,7 +39,8 @@ export function findTools(): E2ETools | string {
   }
   for (const key of ['node', 'codeServerEntry', 'chromium'] as const) {
     const p = parsed[key];
-    if (typeof p !== 'string' || !fs.existsSync(p)) return `${file}: "${key}" (${String(p)}) does not exist: run scripts/e2e/setup.sh again`;
+    if (typeof p !== 'string' || !fs.existsSync(p))
+      return `${file}: "${key}" (${String(p)}) does not exist: run scripts/e2e/setup.sh again`;
   }
   return parsed as E2ETools;
 }

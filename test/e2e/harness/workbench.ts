@@ -34,7 +34,13 @@ export interface ProblemCounts {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `read` until `accept` holds; on timeout the error names `what` and the last value seen. */
-export async function waitFor<T>(read: () => Promise<T>, accept: (v: T) => boolean, what: string, timeoutMs = 15_000, everyMs = 200): Promise<T> {
+export async function waitFor<T>(
+  read: () => Promise<T>,
+  accept: (v: T) => boolean,
+  what: string,
+  timeoutMs = 15_000,
+  everyMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;
   let lastError: unknown;
@@ -46,7 +52,10 @@ export async function waitFor<T>(read: () => Promise<T>, accept: (v: T) => boole
       lastError = e;
     }
     if (Date.now() > deadline) {
-      const seen = lastError && last === undefined ? `error: ${(lastError as Error).message}` : `last seen: ${JSON.stringify(last)}`;
+      const seen =
+        lastError && last === undefined
+          ? `error: ${(lastError as Error).message}`
+          : `last seen: ${JSON.stringify(last)}`;
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${seen})`);
     }
     await sleep(everyMs);
@@ -72,7 +81,9 @@ export class Workbench {
 
   /** Waits until the workbench has rendered its status bar (the last part to appear). */
   async ready(timeoutMs = 60_000): Promise<void> {
-    await this.page.locator('.monaco-workbench #workbench\\.parts\\.statusbar').waitFor({ state: 'visible', timeout: timeoutMs });
+    await this.page
+      .locator('.monaco-workbench #workbench\\.parts\\.statusbar')
+      .waitFor({ state: 'visible', timeout: timeoutMs });
   }
 
   private get quickInput() {
@@ -81,9 +92,11 @@ export class Workbench {
 
   /** Labels of the rows the quick input shows now. */
   private async quickPickLabels(): Promise<string[]> {
-    return this.quickInput.locator('.quick-input-list .monaco-list-row').evaluateAll((rows) =>
-      rows.map((r) => (r.querySelector('.label-name')?.textContent ?? '').replace(/\u00a0/g, ' ').trim()),
-    );
+    return this.quickInput
+      .locator('.quick-input-list .monaco-list-row')
+      .evaluateAll((rows) =>
+        rows.map((r) => (r.querySelector('.label-name')?.textContent ?? '').replace(/\u00a0/g, ' ').trim()),
+      );
   }
 
   private async closeQuickInput(): Promise<void> {
@@ -127,7 +140,10 @@ export class Workbench {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (await this.pickFromQuickInput('F1', `>${title}`, title, 2_000)) return;
-      if (Date.now() > deadline) throw new Error(`the command palette never listed "${title}" within ${timeoutMs} ms (is the extension installed and activated?)`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `the command palette never listed "${title}" within ${timeoutMs} ms (is the extension installed and activated?)`,
+        );
       await sleep(1_500);
     }
   }
@@ -141,8 +157,13 @@ export class Workbench {
       if (Date.now() > deadline) throw new Error(`Quick Open never listed ${relativePath} within ${timeoutMs} ms`);
       await sleep(1_000);
     }
-    await this.page.locator(`.tabs-container .tab.active[data-resource-name="${name}"]`).waitFor({ state: 'visible', timeout: 10_000 });
-    await this.page.locator('.editor-group-container.active .monaco-editor .view-lines').first().waitFor({ state: 'visible', timeout: 10_000 });
+    await this.page
+      .locator(`.tabs-container .tab.active[data-resource-name="${name}"]`)
+      .waitFor({ state: 'visible', timeout: 10_000 });
+    await this.page
+      .locator('.editor-group-container.active .monaco-editor .view-lines')
+      .first()
+      .waitFor({ state: 'visible', timeout: 10_000 });
   }
 
   /** Text of the active editor's rendered lines (only what is scrolled into view). */
@@ -154,12 +175,19 @@ export class Workbench {
   /** Error and warning squiggles drawn in the active editor. */
   async squiggles(): Promise<ProblemCounts> {
     const editor = this.page.locator('.editor-group-container.active .monaco-editor').first();
-    return { errors: await editor.locator('.squiggly-error').count(), warnings: await editor.locator('.squiggly-warning').count() };
+    return {
+      errors: await editor.locator('.squiggly-error').count(),
+      warnings: await editor.locator('.squiggly-warning').count(),
+    };
   }
 
   async statusBar(): Promise<StatusBarItem[]> {
     return this.page.locator('#workbench\\.parts\\.statusbar .statusbar-item').evaluateAll((items) =>
-      items.map((i) => ({ id: i.id, text: (i.textContent ?? '').replace(/\u00a0/g, ' ').trim(), label: i.getAttribute('aria-label') ?? '' })),
+      items.map((i) => ({
+        id: i.id,
+        text: (i.textContent ?? '').replace(/\u00a0/g, ' ').trim(),
+        label: i.getAttribute('aria-label') ?? '',
+      })),
     );
   }
 

@@ -7,7 +7,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { activateBackend } from '../../../src/engine/backend/ladder';
-import { computeThreadRequest, computeThreads, MAX_COMPUTE_THREADS, parseThreadRequest, setComputeThreads } from '../../../src/engine/backend/threads';
+import {
+  computeThreadRequest,
+  computeThreads,
+  MAX_COMPUTE_THREADS,
+  parseThreadRequest,
+  setComputeThreads,
+} from '../../../src/engine/backend/threads';
 import { parseEventLine, type EngineEvent } from '../../../src/shared/protocol';
 
 const root = path.resolve(__dirname, '../../..');
@@ -43,11 +49,29 @@ test('VEMBED_THREADS applies until the CLI sets a choice; auto is one per core o
   assert.equal(computeThreads(50), MAX_COMPUTE_THREADS);
 });
 
-function embed(extra: string[], env: NodeJS.ProcessEnv = {}): { code: number | null; events: EngineEvent[]; stderr: string } {
+function embed(
+  extra: string[],
+  env: NodeJS.ProcessEnv = {},
+): { code: number | null; events: EngineEvent[]; stderr: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vembed-threads-'));
   try {
-    const args = [path.join(root, 'bin', 'vembed.js'), 'embed', '--json', '--model', 'models/vembed-tiny', '--out', path.join(dir, 'e.npy'), 'data/sample-sop/animals_final/154_1.jpg', ...extra];
-    const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 60000, env: { ...process.env, VEMBED_THREADS: '', ...env } });
+    const args = [
+      path.join(root, 'bin', 'vembed.js'),
+      'embed',
+      '--json',
+      '--model',
+      'models/vembed-tiny',
+      '--out',
+      path.join(dir, 'e.npy'),
+      'data/sample-sop/animals_final/154_1.jpg',
+      ...extra,
+    ];
+    const r = spawnSync(process.execPath, args, {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 60000,
+      env: { ...process.env, VEMBED_THREADS: '', ...env },
+    });
     const events = r.stdout.split('\n').flatMap((l) => {
       const p = parseEventLine(l);
       return p.kind === 'event' ? [p.event] : [];
@@ -59,7 +83,8 @@ function embed(extra: string[], env: NodeJS.ProcessEnv = {}): { code: number | n
 }
 
 test('vembed --threads N: the run says how many threads compute; a bad value is a usage error naming it', () => {
-  const device = (r: ReturnType<typeof embed>): string | undefined => r.events.find((e) => e.type === 'run_started')?.device;
+  const device = (r: ReturnType<typeof embed>): string | undefined =>
+    r.events.find((e) => e.type === 'run_started')?.device;
   const two = embed(['--threads', '2', '--backend', 'wasm']);
   assert.equal(two.code, 0, two.stderr);
   assert.match(device(two) ?? '', /^WebAssembly \(2 threads(, SIMD)?\)$/);
@@ -69,5 +94,8 @@ test('vembed --threads N: the run says how many threads compute; a bad value is 
   const bad = embed(['--threads', 'lots']);
   assert.equal(bad.code, 2);
   const error = bad.events.find((e) => e.type === 'error');
-  assert.match(`${error && 'message' in error ? error.message : ''}${bad.stderr}`, /--threads ?lots: expected auto or a whole number >= 1/);
+  assert.match(
+    `${error && 'message' in error ? error.message : ''}${bad.stderr}`,
+    /--threads ?lots: expected auto or a whole number >= 1/,
+  );
 });

@@ -18,7 +18,10 @@ test('flags in both spellings, inline values, repeats, defaults and positionals'
 });
 
 test('errors name the flag and suggest the right one', () => {
-  assert.throws(() => parseArgs(['--sop_rot', 'D'], specs), (e: Error) => e instanceof UsageError && /unknown option --sop-rot\. Did you mean --sop_root\?/.test(e.message));
+  assert.throws(
+    () => parseArgs(['--sop_rot', 'D'], specs),
+    (e: Error) => e instanceof UsageError && /unknown option --sop-rot\. Did you mean --sop_root\?/.test(e.message),
+  );
   assert.throws(() => parseArgs([], specs), /--sop_root is required \(DIR\)/);
   assert.throws(() => parseArgs(['--sop_root', 'D', '--seed', '1.5'], specs), /--seed takes an integer, got "1.5"/);
   assert.throws(() => parseArgs(['--sop_root'], specs), /--sop_root needs a value/);

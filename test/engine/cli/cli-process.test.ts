@@ -28,7 +28,8 @@ test('validate: the example config passes', () => {
 test('validate: a broken copy exits 1 and names each problem with its line', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vembed-cli-'));
   try {
-    const text = fs.readFileSync(path.join(root, 'examples/dinov2_i2i.yaml'), 'utf8')
+    const text = fs
+      .readFileSync(path.join(root, 'examples/dinov2_i2i.yaml'), 'utf8')
       .replace('learning_rate: 5.0e-5', 'learning_rte: 1e-4\nlr: 1e-4\nlearning_rate: 5.0e-5')
       .replace('batch_size: 128', 'batch_size: "big"')
       .replace('loss_type: "infonce"', 'loss_type: infonse');
@@ -46,7 +47,10 @@ test('validate: a broken copy exits 1 and names each problem with its line', () 
     ] as const;
     assert.equal(errors.length, expected.length, r.stdout);
     for (const [line, pattern] of expected) {
-      assert.ok(errors.some((l) => l.startsWith(`${file}:${line}:`) && pattern.test(l)), `line ${line} ${pattern}\n${r.stdout}`);
+      assert.ok(
+        errors.some((l) => l.startsWith(`${file}:${line}:`) && pattern.test(l)),
+        `line ${line} ${pattern}\n${r.stdout}`,
+      );
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -58,9 +62,15 @@ test('validate --json writes only protocol events on stdout', () => {
   assert.equal(r.code, 1);
   const lines = r.stdout.trim().split('\n');
   const parsed = lines.map(parseEventLine);
-  assert.ok(parsed.every((p) => p.kind === 'event'), r.stdout);
+  assert.ok(
+    parsed.every((p) => p.kind === 'event'),
+    r.stdout,
+  );
   const errors = parsed.flatMap((p) => (p.kind === 'event' && p.event.type === 'error' ? [p.event] : []));
-  assert.deepEqual(errors.map((e) => e.line), [2, 3]);
+  assert.deepEqual(
+    errors.map((e) => e.line),
+    [2, 3],
+  );
 });
 
 test('doctor names the backend that loads here and why the native ones do not', () => {
@@ -78,7 +88,10 @@ test('doctor names the backend that loads here and why the native ones do not', 
   assert.match(line('onnx-cpu'), /^\+ onnx-cpu\s+loads$/);
   if (process.platform !== 'win32') assert.match(line('onnx-dml'), /unavailable: not built into onnxruntime-node/);
   assert.match(line('onnx-webgpu'), /loads|unavailable: .+/);
-  assert.match(r.stdout, /Training will use: (wasm|tfjs-node|tfjs-node-gpu); embedding, evaluation and search: (onnx-cpu|tfjs-node-gpu)/);
+  assert.match(
+    r.stdout,
+    /Training will use: (wasm|tfjs-node|tfjs-node-gpu); embedding, evaluation and search: (onnx-cpu|tfjs-node-gpu)/,
+  );
 });
 
 test('unknown commands and options are usage errors with suggestions', () => {
@@ -96,7 +109,11 @@ test('unknown commands and options are usage errors with suggestions', () => {
 test('every command has --help', () => {
   const main = vembed(['--help']);
   assert.equal(main.code, 0);
-  const names = main.stdout.split('Commands:\n')[1]!.split('\n\n')[0]!.split('\n').map((l) => l.trim().split(/\s{2,}/)[0]!);
+  const names = main.stdout
+    .split('Commands:\n')[1]!
+    .split('\n\n')[0]!
+    .split('\n')
+    .map((l) => l.trim().split(/\s{2,}/)[0]!);
   assert.ok(names.length >= 8, main.stdout);
   for (const name of names) {
     const r = vembed([...name.split(' '), '--help']);

@@ -33,14 +33,23 @@ test('makeDirs: nested folders are made; /proc, a file in the way and a read-onl
     assert.ok(fs.statSync(path.join(dir, 'a', 'b', 'c')).isDirectory());
     makeDirs(path.join(dir, 'a', 'b', 'c'));
     fs.writeFileSync(path.join(dir, 'f'), 'x');
-    assert.throws(() => makeDirs(path.join(dir, 'f', 'g', 'h')), (e: unknown) => e instanceof UserError && /f is a file, not a folder/.test(e.message));
+    assert.throws(
+      () => makeDirs(path.join(dir, 'f', 'g', 'h')),
+      (e: unknown) => e instanceof UserError && /f is a file, not a folder/.test(e.message),
+    );
     const started = Date.now();
-    assert.throws(() => makeDirs('/proc/vembed-test/a/b'), (e: unknown) => e instanceof UserError && /\/proc\/vembed-test/.test(e.message));
+    assert.throws(
+      () => makeDirs('/proc/vembed-test/a/b'),
+      (e: unknown) => e instanceof UserError && /\/proc\/vembed-test/.test(e.message),
+    );
     assert.ok(Date.now() - started < 2000);
     if (process.getuid?.() === 0) return t.diagnostic('root ignores permissions: read-only case skipped');
     const ro = path.join(dir, 'ro');
     fs.mkdirSync(ro, { mode: 0o555 });
-    assert.throws(() => checkWritableDir(path.join(ro, 'out')), (e: unknown) => e instanceof UserError && /permission denied/.test(e.message));
+    assert.throws(
+      () => checkWritableDir(path.join(ro, 'out')),
+      (e: unknown) => e instanceof UserError && /permission denied/.test(e.message),
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -20,19 +20,38 @@ let work: string;
 function vembed(args: string[], options: { cwd?: string; timeout?: number } = {}) {
   const started = Date.now();
   // SIGKILL at the timeout: a process stuck in native code ignores SIGTERM.
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: options.cwd ?? work, encoding: 'utf8', timeout: options.timeout ?? 60000, killSignal: 'SIGKILL' });
-  const events = r.stdout.split('\n').map(parseEventLine).flatMap((p) => (p.kind === 'event' ? [p.event] : []));
-  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, events, seconds: (Date.now() - started) / 1000 };
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    cwd: options.cwd ?? work,
+    encoding: 'utf8',
+    timeout: options.timeout ?? 60000,
+    killSignal: 'SIGKILL',
+  });
+  const events = r.stdout
+    .split('\n')
+    .map(parseEventLine)
+    .flatMap((p) => (p.kind === 'event' ? [p.event] : []));
+  return {
+    code: r.status,
+    signal: r.signal,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    events,
+    seconds: (Date.now() - started) / 1000,
+  };
 }
 
-const errorsOf = (es: EngineEvent[]) => es.filter((e): e is Extract<EngineEvent, { type: 'error' }> => e.type === 'error');
-const warningsOf = (es: EngineEvent[]) => es.filter((e): e is Extract<EngineEvent, { type: 'warning' }> => e.type === 'warning');
+const errorsOf = (es: EngineEvent[]) =>
+  es.filter((e): e is Extract<EngineEvent, { type: 'error' }> => e.type === 'error');
+const warningsOf = (es: EngineEvent[]) =>
+  es.filter((e): e is Extract<EngineEvent, { type: 'warning' }> => e.type === 'warning');
 
 /** A JPEG cut in half: its header is fine, its pixels end early. */
 async function writeTruncatedJpeg(file: string): Promise<void> {
   const raw = Buffer.alloc(40 * 40 * 3);
   for (let i = 0; i < raw.length; i++) raw[i] = (i * 37) % 251;
-  const jpeg = await sharp(raw, { raw: { width: 40, height: 40, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+  const jpeg = await sharp(raw, { raw: { width: 40, height: 40, channels: 3 } })
+    .jpeg({ quality: 90 })
+    .toBuffer();
   fs.writeFileSync(file, jpeg.subarray(0, Math.floor(jpeg.length / 2)));
 }
 
@@ -46,7 +65,8 @@ function runDir(tag: string, extra: Record<string, unknown> = {}): string {
   return dir;
 }
 
-const train = (dir: string, args: string[] = []) => vembed(['train', '--config', 'train_i2i.yaml', '--json', ...args], { cwd: dir, timeout: 120000 });
+const train = (dir: string, args: string[] = []) =>
+  vembed(['train', '--config', 'train_i2i.yaml', '--json', ...args], { cwd: dir, timeout: 120000 });
 
 before(async () => {
   assert.ok(fs.existsSync(path.join(root, 'dist/engine/vembed.js')), 'run `npm run build` first (npm test does)');
@@ -138,19 +158,27 @@ test('an output_dir under /proc or /sys, or behind a file, fails at once with th
   fs.writeFileSync(path.join(dir, 'a-file'), 'x');
   const cases: [string, RegExp][] = [
     ['/proc/vembed-test/out', /\/proc\/vembed-test.*(ENOENT|does not allow)/],
-    ['/sys/vembed-test/out', /\/sys\/vembed-test.*(EPERM|EACCES|EROFS|ENOENT|not permitted|denied|read-only|does not allow)/],
+    [
+      '/sys/vembed-test/out',
+      /\/sys\/vembed-test.*(EPERM|EACCES|EROFS|ENOENT|not permitted|denied|read-only|does not allow)/,
+    ],
     ['a-file/out', /a-file is a file, not a folder/],
     ['a-file', /a-file is a file, not a folder/],
   ];
   for (const [out, pattern] of cases) {
-    const r = vembed(['train', '--config', 'train_i2i.yaml', '--set', `output_dir=${out}`], { cwd: dir, timeout: 20000 });
+    const r = vembed(['train', '--config', 'train_i2i.yaml', '--set', `output_dir=${out}`], {
+      cwd: dir,
+      timeout: 20000,
+    });
     assert.equal(r.signal, null, `${out}: killed by the test's timeout (a hang)`);
     assert.equal(r.code, 1, `${out}: ${r.stderr}`);
     assert.match(r.stderr, pattern, out);
     assert.doesNotMatch(r.stderr, /internal|Set VEMBED_DEBUG/, `${out}: a user error, not an internal one`);
     assert.ok(r.seconds < 15, `${out}: ${r.seconds}s`);
   }
-  const text = fs.readFileSync(path.join(dir, 'train_i2i.yaml'), 'utf8').replace(/^output_dir: .*$/m, 'output_dir: "/proc/vembed-test/out"');
+  const text = fs
+    .readFileSync(path.join(dir, 'train_i2i.yaml'), 'utf8')
+    .replace(/^output_dir: .*$/m, 'output_dir: "/proc/vembed-test/out"');
   fs.writeFileSync(path.join(dir, 'proc.yaml'), text);
   const v = vembed(['validate', 'proc.yaml'], { cwd: dir, timeout: 20000 });
   assert.equal(v.code, 1, v.stdout);
@@ -188,8 +216,14 @@ test('a truncated JPEG is found by the check before training, named by file:line
   fs.rmSync(path.join(dir, 'data'));
   fs.cpSync(path.join(work, 'data'), path.join(dir, 'data'), { recursive: true });
   await writeTruncatedJpeg(path.join(dir, 'data', 'cut.jpg'));
-  fs.appendFileSync(path.join(dir, 'data', 'train.jsonl'), JSON.stringify({ query_image: 'cut.jpg', positive: 'p0_v0.png', label: 100 }) + '\n');
-  const line = fs.readFileSync(path.join(dir, 'data', 'train.jsonl'), 'utf8').trim().split('\n').length;
+  fs.appendFileSync(
+    path.join(dir, 'data', 'train.jsonl'),
+    JSON.stringify({ query_image: 'cut.jpg', positive: 'p0_v0.png', label: 100 }) + '\n',
+  );
+  const line = fs
+    .readFileSync(path.join(dir, 'data', 'train.jsonl'), 'utf8')
+    .trim()
+    .split('\n').length;
   const r = train(dir);
   assert.equal(r.code, 1, r.stdout);
   const err = errorsOf(r.events)[0]!;
@@ -198,7 +232,12 @@ test('a truncated JPEG is found by the check before training, named by file:line
   // skip_invalid_records leaves that record out and trains.
   const s = train(dir, ['--set', 'skip_invalid_records=true', '--set', 'max_steps=1', '--set', 'output_dir=out-skip']);
   assert.equal(s.code, 0, s.stdout.slice(-2000));
-  assert.match(warningsOf(s.events).map((w) => w.message).join('\n'), /skipped 1 invalid record/);
+  assert.match(
+    warningsOf(s.events)
+      .map((w) => w.message)
+      .join('\n'),
+    /skipped 1 invalid record/,
+  );
 });
 
 test('without the up-front check a truncated JPEG is named by its record mid-run, and skipped when asked', async () => {
@@ -207,7 +246,10 @@ test('without the up-front check a truncated JPEG is named by its record mid-run
   fs.cpSync(path.join(work, 'data'), path.join(dir, 'data'), { recursive: true });
   await writeTruncatedJpeg(path.join(dir, 'data', 'cut.jpg'));
   // Every line uses it, so the first batch holds it.
-  const lines = fs.readFileSync(path.join(dir, 'data', 'train.jsonl'), 'utf8').trim().split('\n');
+  const lines = fs
+    .readFileSync(path.join(dir, 'data', 'train.jsonl'), 'utf8')
+    .trim()
+    .split('\n');
   lines[3] = JSON.stringify({ query_image: 'cut.jpg', positive: 'p1_v0.png', label: 101 });
   fs.writeFileSync(path.join(dir, 'data', 'train.jsonl'), lines.join('\n') + '\n');
   const r = train(dir);
@@ -219,9 +261,15 @@ test('without the up-front check a truncated JPEG is named by its record mid-run
   const s = train(dir, ['--set', 'skip_invalid_records=true', '--set', 'output_dir=out-skip']);
   assert.equal(s.code, 0, s.stdout.slice(-2000));
   const warnings = warningsOf(s.events);
-  assert.ok(warnings.some((w) => w.code === 'record-skipped' && /train\.jsonl:4: cut\.jpg/.test(w.message)), JSON.stringify(warnings));
+  assert.ok(
+    warnings.some((w) => w.code === 'record-skipped' && /train\.jsonl:4: cut\.jpg/.test(w.message)),
+    JSON.stringify(warnings),
+  );
   assert.ok(warnings.some((w) => w.code === 'records-skipped' && /skipped 1 record/.test(w.message)));
-  assert.deepEqual(s.events.filter((e) => e.type === 'step').map((e) => (e.type === 'step' ? e.step : 0)), [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(
+    s.events.filter((e) => e.type === 'step').map((e) => (e.type === 'step' ? e.step : 0)),
+    [1, 2, 3, 4, 5, 6],
+  );
   assert.equal(s.events.at(-1)?.type === 'finished' && s.events.at(-1)?.type, 'finished');
 });
 
@@ -229,9 +277,21 @@ test('benchmark sop names the list line of an image that does not decode', async
   const sop = await makeSopTree();
   try {
     await writeTruncatedJpeg(path.join(sop, TEST[2]!.path));
-    const r = vembed(['benchmark', 'sop', '--model_path', path.join(work, 'model'), '--sop_root', sop, '--output_dir', path.join(work, 'bench-trunc')]);
+    const r = vembed([
+      'benchmark',
+      'sop',
+      '--model_path',
+      path.join(work, 'model'),
+      '--sop_root',
+      sop,
+      '--output_dir',
+      path.join(work, 'bench-trunc'),
+    ]);
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, new RegExp(`Ebay_test\\.txt:4: cannot read image .*${TEST[2]!.path.replace('/', '\\/')}.*premature end`, 'i'));
+    assert.match(
+      r.stderr,
+      new RegExp(`Ebay_test\\.txt:4: cannot read image .*${TEST[2]!.path.replace('/', '\\/')}.*premature end`, 'i'),
+    );
     assert.doesNotMatch(r.stderr, /internal/);
   } finally {
     fs.rmSync(sop, { recursive: true, force: true });
@@ -250,21 +310,36 @@ test('train refuses an output_dir holding a finished run; --overwrite replaces i
   assert.equal(err.code, 'run-exists');
   assert.match(err.message, /already holds a finished run \(1 checkpoint\(s\), e\.g\. checkpoint-step-2\)/);
   assert.match(err.hint ?? '', /--resume latest.*--overwrite/);
-  const events = () => fs.readFileSync(path.join(dir, 'out', 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+  const events = () =>
+    fs
+      .readFileSync(path.join(dir, 'out', 'events.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string });
   assert.equal(events().filter((e) => e.type === 'run_started').length, 1, 'the refused run wrote nothing');
 
   const resumed = train(dir, ['--resume', 'latest', '--set', 'max_steps=4']);
   assert.equal(resumed.code, 0, resumed.stdout.slice(-2000));
-  assert.deepEqual(resumed.events.filter((e) => e.type === 'step').map((e) => (e.type === 'step' ? e.step : 0)), [3, 4]);
+  assert.deepEqual(
+    resumed.events.filter((e) => e.type === 'step').map((e) => (e.type === 'step' ? e.step : 0)),
+    [3, 4],
+  );
   const started = resumed.events.find((e) => e.type === 'run_started');
   assert.equal(started?.type === 'run_started' && started.totalSteps, 4);
 
   fs.writeFileSync(path.join(dir, 'out', 'my-notes.txt'), 'keep');
   const over = train(dir, ['--overwrite']);
   assert.equal(over.code, 0, over.stdout.slice(-2000));
-  assert.deepEqual(fs.readdirSync(path.join(dir, 'out')).filter((n) => n.startsWith('checkpoint-')), ['checkpoint-step-2']);
+  assert.deepEqual(
+    fs.readdirSync(path.join(dir, 'out')).filter((n) => n.startsWith('checkpoint-')),
+    ['checkpoint-step-2'],
+  );
   assert.equal(events().filter((e) => e.type === 'run_started').length, 1, 'events.jsonl holds the new run only');
-  assert.equal(fs.readFileSync(path.join(dir, 'out', 'my-notes.txt'), 'utf8'), 'keep', 'only the run\'s own files are removed');
+  assert.equal(
+    fs.readFileSync(path.join(dir, 'out', 'my-notes.txt'), 'utf8'),
+    'keep',
+    "only the run's own files are removed",
+  );
 
   const both = train(dir, ['--overwrite', '--resume', 'latest']);
   assert.equal(both.code, 2);
@@ -278,7 +353,10 @@ test('NaN weights: embed refuses, naming the weights, and writes nothing', async
   const image = path.join(work, 'data', 'p0_v0.png');
   const r = vembed(['embed', '--model', poisoned, '--out', 'nan.npy', image]);
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, /NaN or infinite embeddings for 1 of 1 image.*weights hold NaN or infinite values \(1 tensor\(s\), e\.g\. layernorm\.weight\)/);
+  assert.match(
+    r.stderr,
+    /NaN or infinite embeddings for 1 of 1 image.*weights hold NaN or infinite values \(1 tensor\(s\), e\.g\. layernorm\.weight\)/,
+  );
   assert.equal(fs.existsSync(path.join(work, 'nan.npy')), false);
 });
 
@@ -301,7 +379,19 @@ test('an adapter whose base model is missing says the path came from adapter_con
 test('index metadata with ../ paths is refused when the index loads', () => {
   const cwd = path.join(work, 'escape');
   fs.mkdirSync(cwd);
-  const b = vembed(['index', 'build', '--model', path.join(work, 'model'), '--images', path.join(work, 'data', 'val.jsonl'), '--out', 'idx'], { cwd });
+  const b = vembed(
+    [
+      'index',
+      'build',
+      '--model',
+      path.join(work, 'model'),
+      '--images',
+      path.join(work, 'data', 'val.jsonl'),
+      '--out',
+      'idx',
+    ],
+    { cwd },
+  );
   assert.equal(b.code, 0, b.stderr);
   const meta = path.join(cwd, 'idx', 'metadata.jsonl');
   const lines = fs.readFileSync(meta, 'utf8').trim().split('\n');
@@ -333,7 +423,11 @@ test('a named pipe as the config or data file is refused, not read forever', () 
 test('SIGTERM stops embed at once (exit 143); only train finishes its step first', async () => {
   const list = path.join(work, 'many.txt');
   fs.writeFileSync(list, Array.from({ length: 3000 }, () => path.join(work, 'data', 'p0_v0.png')).join('\n'));
-  const child = spawn(process.execPath, [bin, 'embed', '--model', 'model', '--out', 'many.npy', '--list', list, '--batch_size', '4', '--json'], { cwd: work });
+  const child = spawn(
+    process.execPath,
+    [bin, 'embed', '--model', 'model', '--out', 'many.npy', '--list', list, '--batch_size', '4', '--json'],
+    { cwd: work },
+  );
   let out = '';
   let sentAt = 0;
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -359,7 +453,9 @@ test('Ctrl+C while train checks its images is a clean stop (exit 0, finished: st
   const dir = path.join(work, 'stop-in-check');
   fs.mkdirSync(dir);
   fs.symlinkSync(path.join(work, 'model'), path.join(dir, 'model'));
-  const pairs = images.map((p, i) => JSON.stringify({ query_image: p, positive: images[(i + 1) % images.length], label: i }));
+  const pairs = images.map((p, i) =>
+    JSON.stringify({ query_image: p, positive: images[(i + 1) % images.length], label: i }),
+  );
   fs.writeFileSync(path.join(dir, 'pairs.jsonl'), pairs.join('\n') + '\n');
   writeConfig(dir, { data_path: 'pairs.jsonl', image_root: sample, val_data_path: null, validate_data: true });
   const child = spawn(process.execPath, [bin, 'train', '--config', 'train_i2i.yaml', '--json'], { cwd: dir });
@@ -376,7 +472,10 @@ test('Ctrl+C while train checks its images is a clean stop (exit 0, finished: st
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   clearTimeout(killer);
   assert.ok(sent, out.slice(-1000));
-  const events = out.split('\n').map(parseEventLine).flatMap((p) => (p.kind === 'event' ? [p.event] : []));
+  const events = out
+    .split('\n')
+    .map(parseEventLine)
+    .flatMap((p) => (p.kind === 'event' ? [p.event] : []));
   assert.deepEqual(errorsOf(events), [], out.slice(-1000));
   assert.equal(code, 0, out.slice(-1000));
   const finished = events.find((e) => e.type === 'finished');

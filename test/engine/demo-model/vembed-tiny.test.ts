@@ -92,6 +92,9 @@ describe('models/vembed-tiny', () => {
     }
     // Measured gap (mean cosine, same product minus other products) on these 40 images: 0.36 for the
     // committed model (0.33 vs -0.03); 0.05 for the same architecture with random weights (0.70 vs 0.66).
-    assert.ok(same / nSame - other / nOther > 0.2, `mean cosine: same product ${(same / nSame).toFixed(3)}, other products ${(other / nOther).toFixed(3)}`);
+    assert.ok(
+      same / nSame - other / nOther > 0.2,
+      `mean cosine: same product ${(same / nSame).toFixed(3)}, other products ${(other / nOther).toFixed(3)}`,
+    );
   });
 });

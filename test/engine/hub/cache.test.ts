@@ -8,7 +8,12 @@ import { COMMIT, type FakeRepo, gitBlobSha1, sha256, tinyDinoRepo, useFakeHub } 
 const REPO = 'facebook/dinov2-tiny';
 
 /** Lay a repo out the way huggingface_hub does (symlinks into blobs), or as plain files (Windows, copied caches). */
-function populate(cacheDir: string, repo: FakeRepo, style: 'symlink' | 'plain', ref: string | undefined = 'main'): string {
+function populate(
+  cacheDir: string,
+  repo: FakeRepo,
+  style: 'symlink' | 'plain',
+  ref: string | undefined = 'main',
+): string {
   const repoDir = path.join(cacheDir, 'models--' + repo.id.replace('/', '--'));
   const snap = path.join(repoDir, 'snapshots', repo.commit);
   fs.mkdirSync(snap, { recursive: true });
@@ -111,7 +116,10 @@ describe('finding a model in the Hugging Face cache', () => {
     populate(fx.tmp.cacheDir, pt, 'symlink');
     await assert.rejects(resolveModel('org/pt-only', fx.opts({ offline: true })), (e: unknown) => {
       assert.ok(e instanceof HubError);
-      assert.match(e.message, /lacks model\.safetensors \(the cache holds pytorch_model\.bin, which vembed does not read\)/);
+      assert.match(
+        e.message,
+        /lacks model\.safetensors \(the cache holds pytorch_model\.bin, which vembed does not read\)/,
+      );
       return true;
     });
   });

@@ -62,9 +62,14 @@ describe('download from the hub into the cache', () => {
   test('follows a relative Location as well', async () => {
     fx.hub.behaviour.redirect = 'relative';
     const result = await resolveModel(REPO, fx.opts());
-    assert.ok(fs.readFileSync(path.join(result.folder, 'model.safetensors')).equals(repo.files['model.safetensors']!.content));
+    assert.ok(
+      fs.readFileSync(path.join(result.folder, 'model.safetensors')).equals(repo.files['model.safetensors']!.content),
+    );
     // Relative redirects are followed already during the HEAD (a renamed repo looks like that).
-    assert.equal(fx.hub.count((r) => r.method === 'HEAD' && r.path.startsWith('/cdn/')), 1);
+    assert.equal(
+      fx.hub.count((r) => r.method === 'HEAD' && r.path.startsWith('/cdn/')),
+      1,
+    );
   });
 
   test('a second call finds the cache and makes no request', async () => {
@@ -103,7 +108,13 @@ describe('download from the hub into the cache', () => {
       const o = { ...fx.opts(), endpoint: hub2.url };
       const result = await resolveModel('org/no-preprocessor', o);
       assert.deepEqual(result.files, ['config.json', 'model.safetensors']);
-      const marker = path.join(fx.tmp.cacheDir, 'models--org--no-preprocessor', '.no_exist', COMMIT, 'preprocessor_config.json');
+      const marker = path.join(
+        fx.tmp.cacheDir,
+        'models--org--no-preprocessor',
+        '.no_exist',
+        COMMIT,
+        'preprocessor_config.json',
+      );
       assert.ok(fs.existsSync(marker));
       // A cache with both required files is complete: no request at all.
       const n = hub2.requests.length;
@@ -123,22 +134,34 @@ describe('download from the hub into the cache', () => {
     // The blob is still in blobs/: relinked, not downloaded.
     assert.deepEqual(result.downloaded, []);
     assert.equal(result.source, 'cache');
-    assert.equal(fx.hub.count((r) => r.method === 'GET'), 0);
+    assert.equal(
+      fx.hub.count((r) => r.method === 'GET'),
+      0,
+    );
     assert.ok(fs.lstatSync(path.join(folder, 'model.safetensors')).isSymbolicLink());
   });
 
   test('two concurrent resolutions of the same model download each blob once', async () => {
     const [a, b] = await Promise.all([resolveModel(REPO, fx.opts()), resolveModel(REPO, fx.opts())]);
     assert.equal(a.folder, b.folder);
-    assert.equal(fx.hub.count((r) => r.method === 'GET' && r.path.startsWith('/cdn/')), 1);
-    assert.ok(fs.readFileSync(path.join(a.folder, 'model.safetensors')).equals(repo.files['model.safetensors']!.content));
+    assert.equal(
+      fx.hub.count((r) => r.method === 'GET' && r.path.startsWith('/cdn/')),
+      1,
+    );
+    assert.ok(
+      fs.readFileSync(path.join(a.folder, 'model.safetensors')).equals(repo.files['model.safetensors']!.content),
+    );
   });
 
   test('the token goes to the hub as a Bearer header', async () => {
     const privateRepo = tinyDinoRepo('org/private', { token: 'hf_secret' });
     const hub2 = await new FakeHub([privateRepo]).start();
     try {
-      const result = await resolveModel('org/private', { ...fx.opts(), endpoint: hub2.url, env: { HF_TOKEN: 'hf_secret' } });
+      const result = await resolveModel('org/private', {
+        ...fx.opts(),
+        endpoint: hub2.url,
+        env: { HF_TOKEN: 'hf_secret' },
+      });
       assert.equal(result.source, 'download');
       const toHub = hub2.requests.filter((r) => r.path.includes('/resolve/'));
       assert.ok(toHub.length > 0 && toHub.every((r) => r.authorization === 'Bearer hf_secret'));

@@ -61,7 +61,10 @@ describe('hub failures become plain messages', () => {
   });
 
   test('404 for an unknown revision names the revision', async () => {
-    const { message } = await failure(resolveModel('facebook/dinov2-tiny', fx.opts({ revision: 'v2.0' })), 'hub-not-found');
+    const { message } = await failure(
+      resolveModel('facebook/dinov2-tiny', fx.opts({ revision: 'v2.0' })),
+      'hub-not-found',
+    );
     assert.match(message, /no revision "v2\.0"/);
   });
 
@@ -76,16 +79,25 @@ describe('hub failures become plain messages', () => {
     assert.match(hint, /safe_serialization=True/);
     assert.match(hint, /from_pretrained\('org\/pt-only'\)/);
     // Found out before any byte of weights was fetched.
-    assert.equal(fx.hub.count((r) => r.method === 'GET'), 0);
+    assert.equal(
+      fx.hub.count((r) => r.method === 'GET'),
+      0,
+    );
   });
 
   test('offline with an empty cache: model, missing files, where it looked and how to get them; no request', async () => {
-    const { message, hint } = await failure(resolveModel('facebook/dinov2-small', fx.opts({ env: { HF_HUB_OFFLINE: '1' } })), 'hub-offline');
+    const { message, hint } = await failure(
+      resolveModel('facebook/dinov2-small', fx.opts({ env: { HF_HUB_OFFLINE: '1' } })),
+      'hub-offline',
+    );
     assert.equal(fx.hub.requests.length, 0);
     assert.match(message, /Model facebook\/dinov2-small is not available: offline mode is on \(HF_HUB_OFFLINE\)/);
     assert.match(message, /lacks config\.json, model\.safetensors/);
     assert.ok(message.includes(fx.tmp.cacheDir), 'names the cache folder');
-    assert.ok(message.includes(path.join(fx.tmp.cacheDir, 'models--facebook--dinov2-small')), 'names the repo folder it looked for');
+    assert.ok(
+      message.includes(path.join(fx.tmp.cacheDir, 'models--facebook--dinov2-small')),
+      'names the repo folder it looked for',
+    );
     assert.match(hint, /huggingface-cli download facebook\/dinov2-small/);
     assert.match(hint, /copy the folder models--facebook--dinov2-small .* into /);
     assert.ok(hint.includes(fx.tmp.cacheDir));
@@ -96,7 +108,10 @@ describe('hub failures become plain messages', () => {
   });
 
   test('offline through the option, with a revision, names the revision in the command', async () => {
-    const { message, hint } = await failure(resolveModel('facebook/dinov2-small', fx.opts({ offline: true, revision: 'v1' })), 'hub-offline');
+    const { message, hint } = await failure(
+      resolveModel('facebook/dinov2-small', fx.opts({ offline: true, revision: 'v1' })),
+      'hub-offline',
+    );
     assert.match(message, /at revision v1/);
     assert.match(hint, /huggingface-cli download facebook\/dinov2-small --revision v1/);
     assert.match(hint, /turn offline mode off/);
@@ -113,7 +128,10 @@ describe('hub failures become plain messages', () => {
     const closed = await new FakeHub([]).start();
     const url = closed.url;
     await closed.close();
-    const { message, hint } = await failure(resolveModel('facebook/dinov2-small', fx.opts({ endpoint: url })), 'hub-unreachable');
+    const { message, hint } = await failure(
+      resolveModel('facebook/dinov2-small', fx.opts({ endpoint: url })),
+      'hub-unreachable',
+    );
     assert.match(message, /cannot be reached/);
     assert.match(message, /ECONNREFUSED/);
     assert.match(hint, /huggingface-cli download facebook\/dinov2-small/);
@@ -121,7 +139,10 @@ describe('hub failures become plain messages', () => {
 
   test('5xx is retried, then reported as a server error', async () => {
     fx.hub.behaviour.failStatus = 503;
-    const { message, hint } = await failure(resolveModel('facebook/dinov2-tiny', fx.opts({ retries: 2 })), 'hub-server-error');
+    const { message, hint } = await failure(
+      resolveModel('facebook/dinov2-tiny', fx.opts({ retries: 2 })),
+      'hub-server-error',
+    );
     assert.match(message, /server error \(503\) for config\.json of facebook\/dinov2-tiny/);
     assert.match(hint, /Try again later/);
     assert.equal(fx.hub.count(), 3, 'one try and two retries');
@@ -129,7 +150,10 @@ describe('hub failures become plain messages', () => {
 
   test('a hub that never answers times out with a plain message', async () => {
     fx.hub.behaviour.hang = true;
-    const { message } = await failure(resolveModel('facebook/dinov2-tiny', fx.opts({ timeoutMs: 150, retries: 0 })), 'hub-timeout');
+    const { message } = await failure(
+      resolveModel('facebook/dinov2-tiny', fx.opts({ timeoutMs: 150, retries: 0 })),
+      'hub-timeout',
+    );
     assert.match(message, /did not answer in time/);
     assert.match(message, /150 ms/);
   });

@@ -80,9 +80,17 @@ export function tinyDinoRepo(id = 'facebook/dinov2-tiny', overrides: Partial<Fak
     id,
     commit: COMMIT,
     files: {
-      'config.json': { content: Buffer.from(JSON.stringify({ model_type: 'dinov2', hidden_size: 16, num_hidden_layers: 1 }, null, 2) + '\n'), lfs: false },
+      'config.json': {
+        content: Buffer.from(
+          JSON.stringify({ model_type: 'dinov2', hidden_size: 16, num_hidden_layers: 1 }, null, 2) + '\n',
+        ),
+        lfs: false,
+      },
       'model.safetensors': { content: pseudoRandomBytes(300 * 1024, 7), lfs: true },
-      'preprocessor_config.json': { content: Buffer.from(JSON.stringify({ crop_size: { height: 224, width: 224 } }) + '\n'), lfs: false },
+      'preprocessor_config.json': {
+        content: Buffer.from(JSON.stringify({ crop_size: { height: 224, width: 224 } }) + '\n'),
+        lfs: false,
+      },
     },
     ...overrides,
   };
@@ -142,10 +150,13 @@ export class FakeHub {
     const repo = this.repos.get(repoId);
     if (!repo) return this.fail(res, 404, 'RepoNotFound', 'Repository not found');
     if (repo.token && req.headers.authorization !== `Bearer ${repo.token}`) {
-      return repo.gated ? this.fail(res, 401, 'GatedRepo', 'Access to model is restricted.') : this.fail(res, 401, undefined, 'Invalid username or password.');
+      return repo.gated
+        ? this.fail(res, 401, 'GatedRepo', 'Access to model is restricted.')
+        : this.fail(res, 401, undefined, 'Invalid username or password.');
     }
     const revision = decodeURIComponent(revEnc);
-    if (revision !== 'main' && revision !== repo.commit) return this.fail(res, 404, 'RevisionNotFound', 'Invalid rev id');
+    if (revision !== 'main' && revision !== repo.commit)
+      return this.fail(res, 404, 'RevisionNotFound', 'Invalid rev id');
     const fileName = fileEnc.split('/').map(decodeURIComponent).join('/');
     const file = repo.files[fileName];
     if (!file) {
@@ -157,7 +168,8 @@ export class FakeHub {
       const sha = sha256(file.content);
       const pointer = `version https://git-lfs.github.com/spec/v1\noid sha256:${sha}\nsize ${file.content.length}\n`;
       res.writeHead(302, {
-        Location: this.behaviour.redirect === 'absolute' ? `${this.behaviour.cdnBase ?? this.url}/cdn/${sha}` : `/cdn/${sha}`,
+        Location:
+          this.behaviour.redirect === 'absolute' ? `${this.behaviour.cdnBase ?? this.url}/cdn/${sha}` : `/cdn/${sha}`,
         ETag: `"${gitBlobSha1(Buffer.from(pointer))}"`,
         'X-Linked-Etag': `"${sha}"`,
         'X-Linked-Size': String(file.content.length),
@@ -166,12 +178,18 @@ export class FakeHub {
       res.end();
       return;
     }
-    res.writeHead(200, { ETag: `"${gitBlobSha1(file.content)}"`, 'Content-Length': String(file.content.length), 'Content-Type': 'application/octet-stream' });
+    res.writeHead(200, {
+      ETag: `"${gitBlobSha1(file.content)}"`,
+      'Content-Length': String(file.content.length),
+      'Content-Type': 'application/octet-stream',
+    });
     res.end(req.method === 'HEAD' ? undefined : file.content);
   }
 
   private serveCdn(sha: string, req: http.IncomingMessage, res: http.ServerResponse): void {
-    const found = [...this.repos.values()].flatMap((r) => Object.values(r.files)).find((f) => f.lfs && sha256(f.content) === sha);
+    const found = [...this.repos.values()]
+      .flatMap((r) => Object.values(r.files))
+      .find((f) => f.lfs && sha256(f.content) === sha);
     if (!found) return this.fail(res, 404, undefined, 'NoSuchKey');
     let content = found.content;
     if (this.behaviour.corrupt) {
@@ -188,7 +206,11 @@ export class FakeHub {
         res.end();
         return;
       }
-      res.writeHead(206, { 'Content-Range': `bytes ${start}-${content.length - 1}/${content.length}`, 'Content-Length': String(content.length - start), ETag: '"cdn-etag"' });
+      res.writeHead(206, {
+        'Content-Range': `bytes ${start}-${content.length - 1}/${content.length}`,
+        'Content-Length': String(content.length - start),
+        ETag: '"cdn-etag"',
+      });
     } else {
       res.writeHead(200, { 'Content-Length': String(content.length), ETag: '"cdn-etag"' });
     }
@@ -281,6 +303,14 @@ export function useFakeHub(repos: () => FakeRepo[]): HubFixture {
       if (!tmp) throw new Error('the temporary home is used outside a test');
       return tmp;
     },
-    opts: (extra = {}) => ({ endpoint: hub!.url, cacheDir: tmp!.cacheDir, env: {}, homeDir: tmp!.home, baseDir: tmp!.root, retryDelayMs: 10, ...extra }),
+    opts: (extra = {}) => ({
+      endpoint: hub!.url,
+      cacheDir: tmp!.cacheDir,
+      env: {},
+      homeDir: tmp!.home,
+      baseDir: tmp!.root,
+      retryDelayMs: 10,
+      ...extra,
+    }),
   };
 }

@@ -51,7 +51,9 @@ describe('the download lock', () => {
         },
         { staleMs: 80, refreshMs: 20 },
       ),
-      sleep(10).then(() => withFileLock(lock, async () => void (secondEntered = Date.now()), { staleMs: 80, pollMs: 10 })),
+      sleep(10).then(() =>
+        withFileLock(lock, async () => void (secondEntered = Date.now()), { staleMs: 80, pollMs: 10 }),
+      ),
     ]);
     assert.ok(secondEntered >= firstLeft, 'the waiter entered only after the owner left');
   });
@@ -69,10 +71,16 @@ describe('the download lock', () => {
 
   test('waiting stops when the signal aborts', async () => {
     const lock = path.join(tmp.root, 'w.vembed.lock');
-    fs.writeFileSync(lock, JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname(), token: 'held' }));
+    fs.writeFileSync(
+      lock,
+      JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname(), token: 'held' }),
+    );
     const ac = new AbortController();
     setTimeout(() => ac.abort(new Error('stopped by the user')), 50);
-    await assert.rejects(withFileLock(lock, async () => undefined, { signal: ac.signal, pollMs: 10 }), /stopped by the user/);
+    await assert.rejects(
+      withFileLock(lock, async () => undefined, { signal: ac.signal, pollMs: 10 }),
+      /stopped by the user/,
+    );
   });
 });
 
@@ -99,7 +107,9 @@ describe('two processes downloading the same model into one cache', () => {
     );
     const run = (): Promise<{ code: number | null; out: string; err: string }> =>
       new Promise((resolve) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: path.resolve(__dirname, '../../..') });
+        const child = spawn(process.execPath, ['--import', 'tsx', script], {
+          cwd: path.resolve(__dirname, '../../..'),
+        });
         let out = '';
         let err = '';
         child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -112,7 +122,9 @@ describe('two processes downloading the same model into one cache', () => {
     const ra = JSON.parse(a.out) as { folder: string };
     const rb = JSON.parse(b.out) as { folder: string };
     assert.equal(ra.folder, rb.folder);
-    assert.ok(fs.readFileSync(path.join(ra.folder, 'model.safetensors')).equals(repo.files['model.safetensors']!.content));
+    assert.ok(
+      fs.readFileSync(path.join(ra.folder, 'model.safetensors')).equals(repo.files['model.safetensors']!.content),
+    );
     const cdnGets = hub.count((r) => r.method === 'GET' && r.path.startsWith('/cdn/'));
     const resolveGets = hub.count((r) => r.method === 'GET' && r.path.includes('/resolve/'));
     // Whoever came second found the blobs (or waited on the lock and then found them).

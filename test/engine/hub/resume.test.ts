@@ -17,7 +17,8 @@ describe('interrupted, resumed and corrupt downloads', () => {
     weights = repo.files['model.safetensors']!.content;
     return [repo];
   });
-  const cdnGets = (): { range?: string }[] => fx.hub.requests.filter((r) => r.method === 'GET' && r.path.startsWith('/cdn/'));
+  const cdnGets = (): { range?: string }[] =>
+    fx.hub.requests.filter((r) => r.method === 'GET' && r.path.startsWith('/cdn/'));
   beforeEach(() => {
     repoDir = path.join(fx.tmp.cacheDir, 'models--facebook--dinov2-tiny');
     blob = path.join(repoDir, 'blobs', sha256(weights));
@@ -54,7 +55,10 @@ describe('interrupted, resumed and corrupt downloads', () => {
 
     fx.hub.requests.length = 0;
     const result = await resolveModel(REPO, fx.opts());
-    assert.deepEqual(cdnGets().map((g) => g.range), [`bytes=${cut}-`]);
+    assert.deepEqual(
+      cdnGets().map((g) => g.range),
+      [`bytes=${cut}-`],
+    );
     assert.ok(fs.readFileSync(path.join(result.folder, 'model.safetensors')).equals(weights));
   });
 
@@ -64,7 +68,10 @@ describe('interrupted, resumed and corrupt downloads', () => {
     fs.writeFileSync(`${blob}.incomplete`, Buffer.alloc(1000, 0xab));
     fx.hub.behaviour.ignoreRange = true;
     const result = await resolveModel(REPO, fx.opts());
-    assert.deepEqual(cdnGets().map((g) => g.range), ['bytes=1000-']);
+    assert.deepEqual(
+      cdnGets().map((g) => g.range),
+      ['bytes=1000-'],
+    );
     assert.ok(fs.readFileSync(path.join(result.folder, 'model.safetensors')).equals(weights));
   });
 
@@ -72,7 +79,10 @@ describe('interrupted, resumed and corrupt downloads', () => {
     fs.mkdirSync(path.dirname(blob), { recursive: true });
     fs.writeFileSync(`${blob}.incomplete`, Buffer.alloc(weights.length + 10, 1));
     const result = await resolveModel(REPO, fx.opts());
-    assert.deepEqual(cdnGets().map((g) => g.range), [undefined]);
+    assert.deepEqual(
+      cdnGets().map((g) => g.range),
+      [undefined],
+    );
     assert.ok(fs.readFileSync(path.join(result.folder, 'model.safetensors')).equals(weights));
   });
 
@@ -86,13 +96,19 @@ describe('interrupted, resumed and corrupt downloads', () => {
       return true;
     });
     const tree = listTree(repoDir);
-    assert.ok(!tree.some((p) => p.includes(sha256(weights))), `no blob, partial or link for the weights: ${tree.join(', ')}`);
+    assert.ok(
+      !tree.some((p) => p.includes(sha256(weights))),
+      `no blob, partial or link for the weights: ${tree.join(', ')}`,
+    );
     assert.ok(!tree.includes('refs/main'));
     // The next run (the proxy fixed) downloads afresh and succeeds.
     fx.hub.behaviour.corrupt = false;
     fx.hub.requests.length = 0;
     const result = await resolveModel(REPO, fx.opts());
-    assert.deepEqual(cdnGets().map((g) => g.range), [undefined]);
+    assert.deepEqual(
+      cdnGets().map((g) => g.range),
+      [undefined],
+    );
     assert.ok(fs.readFileSync(path.join(result.folder, 'model.safetensors')).equals(weights));
   });
 

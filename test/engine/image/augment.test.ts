@@ -2,7 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../../src/engine/util/rng';
-import { NO_AUGMENTATION, augmentationFromConfig, colorJitter, preprocessForTraining, sampleResizedCrop, type AugmentationOptions } from '../../../src/engine/image/augment';
+import {
+  NO_AUGMENTATION,
+  augmentationFromConfig,
+  colorJitter,
+  preprocessForTraining,
+  sampleResizedCrop,
+  type AugmentationOptions,
+} from '../../../src/engine/image/augment';
 import { preprocessForEval, normaliseInto } from '../../../src/engine/image/preprocess';
 import { resizeBicubic } from '../../../src/engine/image/resample';
 import { defaultConfig } from '../../../src/shared/config/schema';
@@ -28,13 +35,25 @@ function evalPixels(): Float32Array {
 function mirrored(x: Float32Array): Float32Array {
   const s = P.imageSize;
   const out = new Float32Array(x.length);
-  for (let y = 0; y < s; y++) for (let c = 0; c < s; c++) out.set(x.subarray((y * s + c) * 3, (y * s + c) * 3 + 3), (y * s + (s - 1 - c)) * 3);
+  for (let y = 0; y < s; y++)
+    for (let c = 0; c < s; c++) out.set(x.subarray((y * s + c) * 3, (y * s + c) * 3 + 3), (y * s + (s - 1 - c)) * 3);
   return out;
 }
 
 test('the config keys map onto the options', () => {
-  const c = { ...defaultConfig(), random_resized_crop: false, crop_scale_min: 0.25, horizontal_flip: true, color_jitter: 0.1 };
-  assert.deepEqual(augmentationFromConfig(c), { randomResizedCrop: false, cropScaleMin: 0.25, horizontalFlip: true, colorJitter: 0.1 });
+  const c = {
+    ...defaultConfig(),
+    random_resized_crop: false,
+    crop_scale_min: 0.25,
+    horizontal_flip: true,
+    color_jitter: 0.1,
+  };
+  assert.deepEqual(augmentationFromConfig(c), {
+    randomResizedCrop: false,
+    cropScaleMin: 0.25,
+    horizontalFlip: true,
+    colorJitter: 0.1,
+  });
 });
 
 test('same seed, same pixels; another seed, other pixels', () => {
@@ -65,7 +84,17 @@ test('random resized crop alone = the sampled crop resized with the Pillow bicub
   const seed = 99;
   const crop = sampleResizedCrop(img.width, img.height, 0.3, new Rng(seed));
   const expected = new Float32Array(N);
-  normaliseInto(resizeBicubic(img, P.imageSize, P.imageSize, { x0: crop.x, y0: crop.y, x1: crop.x + crop.width, y1: crop.y + crop.height }).data, P, expected, 0);
+  normaliseInto(
+    resizeBicubic(img, P.imageSize, P.imageSize, {
+      x0: crop.x,
+      y0: crop.y,
+      x1: crop.x + crop.width,
+      y1: crop.y + crop.height,
+    }).data,
+    P,
+    expected,
+    0,
+  );
   assert.deepEqual(train({ ...NO_AUGMENTATION, randomResizedCrop: true, cropScaleMin: 0.3 }, seed), expected);
 });
 

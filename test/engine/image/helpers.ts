@@ -3,7 +3,13 @@ import sharp from 'sharp';
 import { Rng } from '../../../src/engine/util/rng';
 import type { ImageProcessing } from '../../../src/engine/model/types';
 
-export const DINO_PROCESSING: ImageProcessing = { imageSize: 56, resizeShortestEdge: 64, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], rescaleFactor: 1 / 255 };
+export const DINO_PROCESSING: ImageProcessing = {
+  imageSize: 56,
+  resizeShortestEdge: 64,
+  mean: [0.485, 0.456, 0.406],
+  std: [0.229, 0.224, 0.225],
+  rescaleFactor: 1 / 255,
+};
 
 /** A width x height RGB image with gradients and seeded noise, as raw bytes. */
 export function patternPixels(width: number, height: number, seed: number): Buffer {

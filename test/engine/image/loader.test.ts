@@ -73,7 +73,13 @@ test('the image cache holds decoded images and changes no pixel', async () => {
 test('the cache stops growing at its limit and says so once', async () => {
   let fullAt = -1;
   let calls = 0;
-  const loader = new ImageLoader({ processing: DINO_PROCESSING, numWorkers: 0, cacheImages: true, cacheMaxBytes: 40000, onCacheFull: (b) => ((fullAt = b), calls++) });
+  const loader = new ImageLoader({
+    processing: DINO_PROCESSING,
+    numWorkers: 0,
+    cacheImages: true,
+    cacheMaxBytes: 40000,
+    onCacheFull: (b) => ((fullAt = b), calls++),
+  });
   await loader.load(jobs());
   await loader.load(jobs());
   await loader.close();
@@ -89,8 +95,17 @@ test('a broken image rejects the batch naming its path; the loader keeps working
   for (const n of [0, 2]) {
     const loader = new ImageLoader({ processing: DINO_PROCESSING, numWorkers: n });
     try {
-      await assert.rejects(loader.load([{ path: files[0]!, transform: { kind: 'eval' } }, { path: broken, transform: { kind: 'eval' } }]), (e: unknown) => e instanceof ImageReadError && e.path === broken && e.message.includes(broken));
-      await assert.rejects(loader.load([{ path: path.join(dir, 'missing.png'), transform: { kind: 'eval' } }]), /missing\.png: file not found/);
+      await assert.rejects(
+        loader.load([
+          { path: files[0]!, transform: { kind: 'eval' } },
+          { path: broken, transform: { kind: 'eval' } },
+        ]),
+        (e: unknown) => e instanceof ImageReadError && e.path === broken && e.message.includes(broken),
+      );
+      await assert.rejects(
+        loader.load([{ path: path.join(dir, 'missing.png'), transform: { kind: 'eval' } }]),
+        /missing\.png: file not found/,
+      );
       const ok = await loader.load([{ path: files[1]!, transform: { kind: 'eval' } }]);
       assert.equal(ok.n, 1);
     } finally {
@@ -108,7 +123,10 @@ test('a closed loader refuses work', async () => {
 });
 
 test('imageLoaderFromConfig reads num_workers, enable_image_cache and the augmentation keys', async () => {
-  const loader = imageLoaderFromConfig({ ...defaultConfig(), num_workers: 2, enable_image_cache: true }, DINO_PROCESSING);
+  const loader = imageLoaderFromConfig(
+    { ...defaultConfig(), num_workers: 2, enable_image_cache: true },
+    DINO_PROCESSING,
+  );
   assert.equal(loader.numWorkers, 2);
   await loader.load([{ path: files[2]!, transform: { kind: 'train', seed: 1 } }]);
   assert.equal(loader.cacheStats().images, 1);
@@ -136,7 +154,10 @@ test('prefetchBatches passes a failure on at its batch', async () => {
   const got: number[] = [];
   await assert.rejects(
     (async () => {
-      for await (const v of prefetchBatches([1, 2, 3], async (i) => (i === 2 ? Promise.reject(new Error('boom 2')) : i))) got.push(v);
+      for await (const v of prefetchBatches([1, 2, 3], async (i) =>
+        i === 2 ? Promise.reject(new Error('boom 2')) : i,
+      ))
+        got.push(v);
     })(),
     /boom 2/,
   );

@@ -13,7 +13,12 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { decodeImage } from '../../../src/engine/image/decode';
 import { resizeBicubic } from '../../../src/engine/image/resample';
-import { evalResizeCrop, normaliseInto, preprocessForEval, shortestEdgeSize } from '../../../src/engine/image/preprocess';
+import {
+  evalResizeCrop,
+  normaliseInto,
+  preprocessForEval,
+  shortestEdgeSize,
+} from '../../../src/engine/image/preprocess';
 
 const FIX = path.join(__dirname, 'fixtures');
 
@@ -72,26 +77,42 @@ test('a full resize equals the region-only resize of the same pixels', async () 
 });
 
 test('rescale + normalise equals numpy float32 for every byte value', () => {
-  const ref = JSON.parse(fs.readFileSync(path.join(FIX, 'normalise.json'), 'utf8')) as { mean: [number, number, number]; std: [number, number, number]; rescaleFactor: number; values: number[][] };
+  const ref = JSON.parse(fs.readFileSync(path.join(FIX, 'normalise.json'), 'utf8')) as {
+    mean: [number, number, number];
+    std: [number, number, number];
+    rescaleFactor: number;
+    values: number[][];
+  };
   const px = new Uint8Array(256 * 3);
   for (let v = 0; v < 256; v++) px[3 * v] = px[3 * v + 1] = px[3 * v + 2] = v;
   const out = new Float32Array(256 * 3 + 5);
   normaliseInto(px, ref, out, 5);
-  for (let v = 0; v < 256; v++) for (let c = 0; c < 3; c++) assert.equal(out[5 + 3 * v + c], Math.fround(ref.values[v]![c]!), `value ${v} channel ${c}`);
+  for (let v = 0; v < 256; v++)
+    for (let c = 0; c < 3; c++)
+      assert.equal(out[5 + 3 * v + c], Math.fround(ref.values[v]![c]!), `value ${v} channel ${c}`);
 });
 
 test('preprocessForEval = reference crop, normalised (NHWC, at the offset)', async () => {
   const c = cases.find((x) => x.name === 'eval-portrait-224')!;
   const img = await decodeImage(path.join(FIX, c.input));
   const want = await rawPng(c.expected);
-  const p = { imageSize: 224, resizeShortestEdge: 256, mean: [0.485, 0.456, 0.406] as [number, number, number], std: [0.229, 0.224, 0.225] as [number, number, number], rescaleFactor: 1 / 255 };
+  const p = {
+    imageSize: 224,
+    resizeShortestEdge: 256,
+    mean: [0.485, 0.456, 0.406] as [number, number, number],
+    std: [0.229, 0.224, 0.225] as [number, number, number],
+    rescaleFactor: 1 / 255,
+  };
   const n = 224 * 224 * 3;
   const out = new Float32Array(2 * n);
   preprocessForEval(img, p, out, n);
   const expected = new Float32Array(n);
   normaliseInto(want.data, p, expected, 0);
   assert.deepEqual(out.subarray(n), expected);
-  assert.ok(out.subarray(0, n).every((v) => v === 0), 'nothing written before the offset');
+  assert.ok(
+    out.subarray(0, n).every((v) => v === 0),
+    'nothing written before the offset',
+  );
 });
 
 test('shortest-edge size truncates the long edge like HF', () => {

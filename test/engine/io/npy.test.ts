@@ -22,7 +22,11 @@ const EXPECTED: Record<string, NpyArray> = {
   'numpy_int64.npy': { dtype: '<i8', shape: [5], data: BigInt64Array.from([11319n, 11319n, 11320n, -5n, 2n ** 40n]) },
   'numpy_int32.npy': { dtype: '<i4', shape: [2, 2], data: Int32Array.from([1, -2, 3, 2147483647]) },
   'numpy_uint8.npy': { dtype: '|u1', shape: [3], data: Uint8Array.from([0, 1, 255]) },
-  'numpy_float64_3d.npy': { dtype: '<f8', shape: [2, 3, 4], data: Float64Array.from({ length: 24 }, (_, i) => -1 + (2 * i) / 23) },
+  'numpy_float64_3d.npy': {
+    dtype: '<f8',
+    shape: [2, 3, 4],
+    data: Float64Array.from({ length: 24 }, (_, i) => -1 + (2 * i) / 23),
+  },
   'numpy_scalar.npy': { dtype: '<f4', shape: [], data: Float32Array.from([3.5]) },
   'numpy_empty.npy': { dtype: '<f4', shape: [0, 384], data: new Float32Array(0) },
 };
@@ -34,7 +38,9 @@ test('reads what NumPy wrote: dtype, shape and values', () => {
     assert.deepEqual(got.shape, want.shape, name);
     if (want.dtype === '<f8') {
       // np.linspace and our formula may differ in the last bit.
-      (got.data as Float64Array).forEach((v, i) => assert.ok(Math.abs(v - (want.data as Float64Array)[i]!) < 1e-15, `${name}[${i}]`));
+      (got.data as Float64Array).forEach((v, i) =>
+        assert.ok(Math.abs(v - (want.data as Float64Array)[i]!) < 1e-15, `${name}[${i}]`),
+      );
     } else {
       assert.deepEqual(Array.from(got.data as ArrayLike<unknown>), Array.from(want.data as ArrayLike<unknown>), name);
     }
@@ -97,25 +103,46 @@ test('reads big-endian data by swapping bytes', () => {
 });
 
 test('errors say what is wrong and what to do', () => {
-  assert.throws(() => readNpy(fixture('numpy_fortran.npy')), (e: Error) => e instanceof NpyError && /Fortran-order.*np\.ascontiguousarray/.test(e.message) && e.message.includes('numpy_fortran.npy'));
+  assert.throws(
+    () => readNpy(fixture('numpy_fortran.npy')),
+    (e: Error) =>
+      e instanceof NpyError &&
+      /Fortran-order.*np\.ascontiguousarray/.test(e.message) &&
+      e.message.includes('numpy_fortran.npy'),
+  );
   assert.throws(() => readNpy(path.join(dir, 'missing.npy')), /missing\.npy: file not found/);
   assert.throws(() => decodeNpy(Buffer.from('PK\x03\x04 this is a zip'), 'x.npz'), /x\.npz: not a NumPy \.npy file/);
 
   const good = Buffer.from(encodeNpy({ dtype: '<f4', shape: [4], data: new Float32Array(4) }));
-  assert.throws(() => decodeNpy(good.subarray(0, good.length - 3), 't.npy'), /t\.npy: truncated data: shape \(4\) of <f4 needs 16 bytes, the file has 13/);
+  assert.throws(
+    () => decodeNpy(good.subarray(0, good.length - 3), 't.npy'),
+    /t\.npy: truncated data: shape \(4\) of <f4 needs 16 bytes, the file has 13/,
+  );
   const complex = Buffer.from(good.toString('latin1').replace("'<f4'", "'<c8'"), 'latin1');
   assert.throws(() => decodeNpy(complex, 'c.npy'), /unsupported dtype '<c8'.*astype/);
   const version9 = Buffer.from(good);
   version9[6] = 9;
   assert.throws(() => decodeNpy(version9), /unsupported \.npy format version 9\.0/);
 
-  assert.throws(() => encodeNpy({ dtype: '<f4', shape: [2, 2], data: new Float32Array(3) }), /holds 4 elements but the data has 3/);
-  assert.throws(() => encodeNpy({ dtype: '<i4', shape: [1], data: new Float32Array(1) }), /does not match the data \(Float32Array\)/);
+  assert.throws(
+    () => encodeNpy({ dtype: '<f4', shape: [2, 2], data: new Float32Array(3) }),
+    /holds 4 elements but the data has 3/,
+  );
+  assert.throws(
+    () => encodeNpy({ dtype: '<i4', shape: [1], data: new Float32Array(1) }),
+    /does not match the data \(Float32Array\)/,
+  );
 });
 
 test('toInt32 converts int64 class ids and refuses overflow', () => {
-  assert.deepEqual(Array.from(toInt32({ dtype: '<i8', shape: [2], data: BigInt64Array.from([11319n, -1n]) })), [11319, -1]);
-  assert.throws(() => toInt32(readNpy(fixture('numpy_int64.npy')), 'labels.npy'), /labels\.npy: value 1099511627776 at element 4 does not fit in 32 bits/);
+  assert.deepEqual(
+    Array.from(toInt32({ dtype: '<i8', shape: [2], data: BigInt64Array.from([11319n, -1n]) })),
+    [11319, -1],
+  );
+  assert.throws(
+    () => toInt32(readNpy(fixture('numpy_int64.npy')), 'labels.npy'),
+    /labels\.npy: value 1099511627776 at element 4 does not fit in 32 bits/,
+  );
   assert.throws(() => toInt32({ dtype: '<f4', shape: [1], data: new Float32Array(1) }), /expected integers, found <f4/);
 });
 
@@ -141,7 +168,10 @@ test('NumPy reads the files we write', () => {
     '    out[name] = {"dtype": a.dtype.str, "shape": list(a.shape), "values": a.ravel().tolist(), "c": bool(a.flags.c_contiguous), "version": list(v), "offset": offset}',
     'print(json.dumps(out))',
   ].join('\n');
-  const seen = JSON.parse(runPython(['-c', script, dir])) as Record<string, { dtype: string; shape: number[]; values: number[]; c: boolean; version: number[]; offset: number }>;
+  const seen = JSON.parse(runPython(['-c', script, dir])) as Record<
+    string,
+    { dtype: string; shape: number[]; values: number[]; c: boolean; version: number[]; offset: number }
+  >;
   for (const [name, a] of Object.entries(files)) {
     const s = seen[name]!;
     assert.equal(s.dtype, a.dtype, name);

@@ -3,7 +3,12 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readSafetensors, SafetensorsError, SafetensorsFile, writeSafetensors } from '../../../src/engine/io/safetensors';
+import {
+  readSafetensors,
+  SafetensorsError,
+  SafetensorsFile,
+  writeSafetensors,
+} from '../../../src/engine/io/safetensors';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vembed-safetensors-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -30,7 +35,15 @@ describe('safetensors writer and reader', () => {
     const b = new Float32Array([1.5, -2, 3.25, 0, Number.MIN_VALUE, -Infinity]);
     const a = new Float32Array([42]);
     const empty = new Float32Array(0);
-    writeSafetensors(file, { 'z.b': { shape: [2, 3], data: b }, 'a.scalar': { shape: [], data: () => a }, 'm.empty': { shape: [0, 4], data: empty } }, { format: 'pt' });
+    writeSafetensors(
+      file,
+      {
+        'z.b': { shape: [2, 3], data: b },
+        'a.scalar': { shape: [], data: () => a },
+        'm.empty': { shape: [0, 4], data: empty },
+      },
+      { format: 'pt' },
+    );
 
     const bytes = fs.readFileSync(file);
     const n = Number(bytes.readBigUInt64LE(0));
@@ -50,7 +63,10 @@ describe('safetensors writer and reader', () => {
     assert.deepEqual([...back.tensors.get('a.scalar')!.data], [42]);
     assert.equal(back.tensors.get('m.empty')!.data.length, 0);
     // Atomic write: no temporary file left behind.
-    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp-')), []);
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((f) => f.includes('.tmp-')),
+      [],
+    );
   });
 
   test('an existing file is replaced whole', () => {
@@ -73,13 +89,20 @@ describe('safetensors writer and reader', () => {
       /tensor "y" has 2 values but shape \[3\] needs 3/,
     );
     assert.deepEqual([...readSafetensors(file).tensors.get('x')!.data], [7]);
-    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp-')), []);
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((f) => f.includes('.tmp-')),
+      [],
+    );
   });
 
   test('F16 is decoded exactly (normal, subnormal, signed zero, max, infinities, NaN)', () => {
     // 1, -2, 0.5, 65504 (max), 2^-24 (smallest subnormal), -0, +inf, -inf, NaN, 0.333251953125
     const halves = [0x3c00, 0xc000, 0x3800, 0x7bff, 0x0001, 0x8000, 0x7c00, 0xfc00, 0x7e00, 0x3555];
-    const file = handMade('f16.safetensors', { h: { dtype: 'F16', shape: [2, 5], data_offsets: [0, 20] } }, u16le(halves));
+    const file = handMade(
+      'f16.safetensors',
+      { h: { dtype: 'F16', shape: [2, 5], data_offsets: [0, 20] } },
+      u16le(halves),
+    );
     const f = SafetensorsFile.open(file);
     const v = f.read('h');
     f.close();
@@ -94,14 +117,22 @@ describe('safetensors writer and reader', () => {
   test('BF16 is decoded as the top half of a float32', () => {
     // 1, -2, 3.140625, 1e-40-ish subnormal (0x0001 -> 2^-133), -inf
     const values = [0x3f80, 0xc000, 0x4049, 0x0001, 0xff80];
-    const file = handMade('bf16.safetensors', { b: { dtype: 'BF16', shape: [5], data_offsets: [0, 10] } }, u16le(values));
+    const file = handMade(
+      'bf16.safetensors',
+      { b: { dtype: 'BF16', shape: [5], data_offsets: [0, 10] } },
+      u16le(values),
+    );
     const back = readSafetensors(file).tensors.get('b')!.data;
     assert.deepEqual([...back], [1, -2, 3.140625, 2 ** -133, -Infinity]);
   });
 
   describe('header validation names the file and the tensor', () => {
     const cases: Array<[string, () => string, RegExp]> = [
-      ['not JSON', () => handMade('badjson.safetensors', null, new Uint8Array(0), '{"a": [1,'), /badjson\.safetensors: the header is not valid JSON/],
+      [
+        'not JSON',
+        () => handMade('badjson.safetensors', null, new Uint8Array(0), '{"a": [1,'),
+        /badjson\.safetensors: the header is not valid JSON/,
+      ],
       [
         'header longer than the file',
         () => {
@@ -114,31 +145,65 @@ describe('safetensors writer and reader', () => {
         /toolong\.safetensors: header length 1000 is larger than the file allows/,
       ],
       ['tiny file', () => handMadeRaw('tiny.safetensors', Buffer.from([1, 2, 3])), /tiny\.safetensors: only 3 bytes/],
-      ['data past the end', () => handMade('short.safetensors', { w: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, new Uint8Array(8)), /short\.safetensors: tensor "w": data \[0, 16\) runs past the end of the file/],
-      ['size does not match the shape', () => handMade('size.safetensors', { w: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, new Uint8Array(8)), /size\.safetensors: tensor "w": holds 8 bytes but shape \[3\] of F32 needs 12/],
+      [
+        'data past the end',
+        () =>
+          handMade('short.safetensors', { w: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, new Uint8Array(8)),
+        /short\.safetensors: tensor "w": data \[0, 16\) runs past the end of the file/,
+      ],
+      [
+        'size does not match the shape',
+        () =>
+          handMade('size.safetensors', { w: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, new Uint8Array(8)),
+        /size\.safetensors: tensor "w": holds 8 bytes but shape \[3\] of F32 needs 12/,
+      ],
       [
         'overlapping tensors',
         () =>
           handMade(
             'overlap.safetensors',
-            { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } },
+            {
+              a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+              b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] },
+            },
             new Uint8Array(12),
           ),
         /overlap\.safetensors: tensors "a" and "b" overlap/,
       ],
-      ['unknown dtype', () => handMade('dtype.safetensors', { w: { dtype: 'F12', shape: [1], data_offsets: [0, 2] } }, new Uint8Array(2)), /dtype\.safetensors: tensor "w": unknown dtype "F12"/],
-      ['negative shape', () => handMade('shape.safetensors', { w: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, new Uint8Array(4)), /shape\.safetensors: tensor "w": shape must be a list of non-negative integers/],
-      ['bad metadata', () => handMade('meta.safetensors', { __metadata__: { n: 1 } }, new Uint8Array(0)), /meta\.safetensors: `__metadata__.n` must be a string/],
+      [
+        'unknown dtype',
+        () =>
+          handMade('dtype.safetensors', { w: { dtype: 'F12', shape: [1], data_offsets: [0, 2] } }, new Uint8Array(2)),
+        /dtype\.safetensors: tensor "w": unknown dtype "F12"/,
+      ],
+      [
+        'negative shape',
+        () =>
+          handMade('shape.safetensors', { w: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, new Uint8Array(4)),
+        /shape\.safetensors: tensor "w": shape must be a list of non-negative integers/,
+      ],
+      [
+        'bad metadata',
+        () => handMade('meta.safetensors', { __metadata__: { n: 1 } }, new Uint8Array(0)),
+        /meta\.safetensors: `__metadata__.n` must be a string/,
+      ],
     ];
     for (const [label, make, expected] of cases) {
       test(label, () => {
         const file = make();
-        assert.throws(() => SafetensorsFile.open(file), (e: unknown) => e instanceof SafetensorsError && expected.test(e.message));
+        assert.throws(
+          () => SafetensorsFile.open(file),
+          (e: unknown) => e instanceof SafetensorsError && expected.test(e.message),
+        );
       });
     }
 
     test('reading an unsupported dtype or a missing tensor', () => {
-      const file = handMade('ints.safetensors', { i: { dtype: 'I32', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4));
+      const file = handMade(
+        'ints.safetensors',
+        { i: { dtype: 'I32', shape: [1], data_offsets: [0, 4] } },
+        new Uint8Array(4),
+      );
       const f = SafetensorsFile.open(file);
       try {
         assert.throws(() => f.read('i'), /ints\.safetensors: tensor "i" is I32; only F32, F16 and BF16 can be read/);
@@ -150,7 +215,10 @@ describe('safetensors writer and reader', () => {
     });
 
     test('a missing file', () => {
-      assert.throws(() => SafetensorsFile.open(path.join(dir, 'absent.safetensors')), /absent\.safetensors: cannot open \(ENOENT\)/);
+      assert.throws(
+        () => SafetensorsFile.open(path.join(dir, 'absent.safetensors')),
+        /absent\.safetensors: cannot open \(ENOENT\)/,
+      );
     });
   });
 });

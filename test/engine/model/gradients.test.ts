@@ -11,7 +11,13 @@ import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { tf, type Tensor, type Tensor2D, type Tensor4D, type Variable } from '../../../src/engine/backend/tf';
-import { loadImageEncoder, mlpHiddenSize, type Dinov2Config, type Dinov2ImageEncoder, type FinetuneMode } from '../../../src/engine/model';
+import {
+  loadImageEncoder,
+  mlpHiddenSize,
+  type Dinov2Config,
+  type Dinov2ImageEncoder,
+  type FinetuneMode,
+} from '../../../src/engine/model';
 import { gridResizeMatrix } from '../../../src/engine/model/interpolate';
 import { FIXTURES, fixtureInputs, pixels, take, useWasm } from './helpers';
 
@@ -24,7 +30,12 @@ interface LoraRef {
 }
 
 /** A textbook DINOv2 (no registers) with autodiff: CLS-pooled output [n, D]. */
-function textbookDinov2(x: Tensor4D, vars: Map<string, Variable>, lora: Map<string, LoraRef>, c: Dinov2Config): Tensor2D {
+function textbookDinov2(
+  x: Tensor4D,
+  vars: Map<string, Variable>,
+  lora: Map<string, LoraRef>,
+  c: Dinov2Config,
+): Tensor2D {
   const v = (name: string): Variable => {
     const t = vars.get(name);
     if (!t) throw new Error(`no ${name}`);
@@ -39,7 +50,10 @@ function textbookDinov2(x: Tensor4D, vars: Map<string, Variable>, lora: Map<stri
   };
   const ln = (h: Tensor, p: string): Tensor => {
     const { mean, variance } = tf.moments(h, -1, true);
-    return tf.add(tf.mul(tf.div(tf.sub(h, mean), tf.sqrt(tf.add(variance, c.layerNormEps))), v(`${p}.weight`)), v(`${p}.bias`));
+    return tf.add(
+      tf.mul(tf.div(tf.sub(h, mean), tf.sqrt(tf.add(variance, c.layerNormEps))), v(`${p}.weight`)),
+      v(`${p}.bias`),
+    );
   };
   const [n, H, W] = x.shape;
   const p = c.patchSize;
@@ -48,16 +62,23 @@ function textbookDinov2(x: Tensor4D, vars: Map<string, Variable>, lora: Map<stri
   const D = c.hiddenSize;
   const heads = c.numAttentionHeads;
   const dh = D / heads;
-  const patches = tf.reshape(tf.transpose(tf.reshape(x, [n * gh, p, gw, p * 3]), [0, 2, 1, 3]), [n * gh * gw, p * p * 3]);
+  const patches = tf.reshape(tf.transpose(tf.reshape(x, [n * gh, p, gw, p * 3]), [0, 2, 1, 3]), [
+    n * gh * gw,
+    p * p * 3,
+  ]);
   const emb = tf.reshape(lin(patches, 'embeddings.patch_embeddings.projection'), [n, gh * gw, D]);
   const pos = tf.reshape(v('embeddings.position_embeddings'), [-1, D]);
   const side = Math.round(Math.sqrt(pos.shape[0]! - 1));
-  const grid = tf.matMul(tf.tensor2d(gridResizeMatrix(side, side, gh, gw, false), [gh * gw, side * side]), tf.slice(pos, [1, 0], [side * side, D]));
+  const grid = tf.matMul(
+    tf.tensor2d(gridResizeMatrix(side, side, gh, gw, false), [gh * gw, side * side]),
+    tf.slice(pos, [1, 0], [side * side, D]),
+  );
   const posAll = tf.concat([tf.slice(pos, [0, 0], [1, D]), grid], 0);
   let h: Tensor = tf.add(tf.concat([tf.tile(v('embeddings.cls_token'), [n, 1, 1]), emb], 1), posAll);
   const T = 1 + gh * gw;
   h = tf.reshape(h, [n * T, D]);
-  const split = (t: Tensor): Tensor => tf.reshape(tf.transpose(tf.reshape(t, [n, T, heads, dh]), [0, 2, 1, 3]), [n * heads, T, dh]);
+  const split = (t: Tensor): Tensor =>
+    tf.reshape(tf.transpose(tf.reshape(t, [n, T, heads, dh]), [0, 2, 1, 3]), [n * heads, T, dh]);
   for (let i = 0; i < c.numHiddenLayers; i++) {
     const L = `encoder.layer.${i}`;
     const a = ln(h, `${L}.norm1`);
@@ -65,7 +86,10 @@ function textbookDinov2(x: Tensor4D, vars: Map<string, Variable>, lora: Map<stri
     const k = split(lin(a, `${L}.attention.attention.key`, c.qkvBias));
     const val = split(lin(a, `${L}.attention.attention.value`, c.qkvBias));
     const probs = tf.softmax(tf.mul(tf.matMul(q as never, k as never, false, true), 1 / Math.sqrt(dh)));
-    const ctx = tf.reshape(tf.transpose(tf.reshape(tf.matMul(probs, val as never), [n, heads, T, dh]), [0, 2, 1, 3]), [n * T, D]);
+    const ctx = tf.reshape(tf.transpose(tf.reshape(tf.matMul(probs, val as never), [n, heads, T, dh]), [0, 2, 1, 3]), [
+      n * T,
+      D,
+    ]);
     h = tf.add(h, tf.mul(lin(ctx, `${L}.attention.output.dense`), v(`${L}.layer_scale1.lambda1`)));
     const m = ln(h, `${L}.norm2`);
     let f: Tensor;
@@ -87,7 +111,10 @@ function compareGradients(encoder: Dinov2ImageEncoder, x: Tensor4D, lora: Map<st
   const vars = [...trainable.values()];
   const r = tf.randomNormal([x.shape[0], encoder.embeddingDim], 0, 1, 'float32', 11);
   const mine = tf.variableGrads(() => tf.sum(tf.mul(encoder.embed(x), r)) as never, vars);
-  const ref = tf.variableGrads(() => tf.sum(tf.mul(textbookDinov2(x, encoder.baseVariables(), lora, encoder.config), r)) as never, vars);
+  const ref = tf.variableGrads(
+    () => tf.sum(tf.mul(textbookDinov2(x, encoder.baseVariables(), lora, encoder.config), r)) as never,
+    vars,
+  );
   assert.ok(Math.abs(take(mine.value)[0]! - take(ref.value)[0]!) < 1e-4, 'loss values differ');
   let worst = 0;
   for (const [name, variable] of trainable) {
@@ -110,7 +137,14 @@ describe('whole-model gradients equal automatic differentiation of a textbook DI
   const cases: Array<[string, string, FinetuneMode]> = [
     ['plain', 'full fine-tuning (every parameter, position embeddings through the resize)', { kind: 'full' }],
     ['swiglu', 'full fine-tuning with SwiGLU and no qkv bias', { kind: 'full' }],
-    ['plain', 'LoRA on query/key/value/dense and fc1 (dropout 0)', { kind: 'lora', settings: { r: 3, alpha: 6, dropout: 0, targetModules: ['query', 'key', 'value', 'dense', 'fc1'] } }],
+    [
+      'plain',
+      'LoRA on query/key/value/dense and fc1 (dropout 0)',
+      {
+        kind: 'lora',
+        settings: { r: 3, alpha: 6, dropout: 0, targetModules: ['query', 'key', 'value', 'dense', 'fc1'] },
+      },
+    ],
   ];
   for (const [variant, label, finetune] of cases) {
     test(`${variant}: ${label}`, async () => {

@@ -10,7 +10,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tf, type Tensor4D } from '../../../src/engine/backend/tf';
 import { readSafetensors } from '../../../src/engine/io/safetensors';
-import { adapterTargetModules, loadImageEncoder, saveAdapter, type Dinov2ImageEncoder, type LoraSettings } from '../../../src/engine/model';
+import {
+  adapterTargetModules,
+  loadImageEncoder,
+  saveAdapter,
+  type Dinov2ImageEncoder,
+  type LoraSettings,
+} from '../../../src/engine/model';
 import { randomDinov2Encoder } from '../../../src/engine/model/random';
 import { FIXTURES, fixtureInputs, maxAbsDiff, pixels, take, tempDir, useWasm } from './helpers';
 
@@ -70,7 +76,11 @@ describe('LoRA', () => {
       assert.equal(names.length, 2 /* layers */ * 4 /* modules */ * 2);
       assert.ok(names.includes('encoder.layer.0.attention.attention.query.lora_A.weight'));
       assert.ok(names.includes('encoder.layer.1.attention.output.dense.lora_B.weight'));
-      assert.ok(names.every((n) => /^encoder\.layer\.\d\.attention\.(attention\.(query|key|value)|output\.dense)\.lora_[AB]\.weight$/.test(n)));
+      assert.ok(
+        names.every((n) =>
+          /^encoder\.layer\.\d\.attention\.(attention\.(query|key|value)|output\.dense)\.lora_[AB]\.weight$/.test(n),
+        ),
+      );
       for (const [name, v] of vars) {
         assert.ok(v.trainable, name);
         assert.deepEqual(v.shape, name.endsWith('lora_A.weight') ? [32, 4] : [4, 32]);
@@ -79,10 +89,21 @@ describe('LoRA', () => {
       const a = vars.get('encoder.layer.0.attention.attention.query.lora_A.weight')!.dataSync();
       assert.ok(a.every((value) => Math.abs(value) <= 1 / Math.sqrt(32)));
       assert.ok(new Set(a).size > 100);
-      assert.ok(vars.get('encoder.layer.0.attention.attention.query.lora_B.weight')!.dataSync().every((value) => value === 0));
+      assert.ok(
+        vars
+          .get('encoder.layer.0.attention.attention.query.lora_B.weight')!
+          .dataSync()
+          .every((value) => value === 0),
+      );
       // Same seed, same A; another seed, another A.
-      assert.deepEqual(again.trainableVariables().get('encoder.layer.0.attention.attention.query.lora_A.weight')!.dataSync(), a);
-      assert.notDeepEqual(other.trainableVariables().get('encoder.layer.0.attention.attention.query.lora_A.weight')!.dataSync(), a);
+      assert.deepEqual(
+        again.trainableVariables().get('encoder.layer.0.attention.attention.query.lora_A.weight')!.dataSync(),
+        a,
+      );
+      assert.notDeepEqual(
+        other.trainableVariables().get('encoder.layer.0.attention.attention.query.lora_A.weight')!.dataSync(),
+        a,
+      );
     } finally {
       lora.dispose();
       again.dispose();
@@ -94,7 +115,10 @@ describe('LoRA', () => {
     const lora = await loraEncoder();
     try {
       const vars = [...lora.trainableVariables().values()];
-      const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(lora.embed(x, { training: true, dropoutSeed: 3 }))) as never, vars);
+      const { value, grads } = tf.variableGrads(
+        () => tf.sum(tf.square(lora.embed(x, { training: true, dropoutSeed: 3 }))) as never,
+        vars,
+      );
       value.dispose();
       const byName = new Map([...lora.trainableVariables()].map(([n, v]) => [n, grads[v.name]] as const));
       const norm = (name: string): number => take(tf.max(tf.abs(byName.get(name)!)))[0]!;
@@ -130,7 +154,10 @@ describe('LoRA', () => {
       const expected = take(lora.embed(x));
       // The 4.x layout: the Python reference fixture was made under transformers 4.x.
       saveAdapter(lora, out, { layout: 'transformers4' });
-      const config = JSON.parse(fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+      const config = JSON.parse(fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
       assert.equal(config.peft_type, 'LORA');
       assert.equal(config.r, 4);
       assert.equal(config.lora_alpha, 8);
@@ -141,26 +168,44 @@ describe('LoRA', () => {
       assert.equal(config.task_type, null);
       assert.equal(config.inference_mode, true);
       assert.equal(config.use_rslora, false);
-      assert.deepEqual(config.auto_mapping, { base_model_class: 'Dinov2Model', parent_library: 'transformers.models.dinov2.modeling_dinov2' });
+      assert.deepEqual(config.auto_mapping, {
+        base_model_class: 'Dinov2Model',
+        parent_library: 'transformers.models.dinov2.modeling_dinov2',
+      });
 
       const saved = readSafetensors(path.join(out, 'adapter_model.safetensors'));
       assert.deepEqual(saved.metadata, { format: 'pt' });
       // The same keys as the PEFT adapter made by the Python reference.
       const reference = readSafetensors(path.join(FIXTURES, 'plain-lora', 'adapter_model.safetensors'));
       assert.deepEqual([...saved.tensors.keys()].sort(), [...reference.tensors.keys()].sort());
-      assert.deepEqual(saved.tensors.get('base_model.model.encoder.layer.0.attention.attention.query.lora_A.weight')!.shape, [4, 32]);
-      assert.deepEqual(saved.tensors.get('base_model.model.encoder.layer.0.attention.attention.query.lora_B.weight')!.shape, [32, 4]);
+      assert.deepEqual(
+        saved.tensors.get('base_model.model.encoder.layer.0.attention.attention.query.lora_A.weight')!.shape,
+        [4, 32],
+      );
+      assert.deepEqual(
+        saved.tensors.get('base_model.model.encoder.layer.0.attention.attention.query.lora_B.weight')!.shape,
+        [32, 4],
+      );
 
       const loaded = await loadImageEncoder(out, { resolveBase });
       try {
         assert.ok(maxAbsDiff(take(loaded.embed(x)), expected) < 1e-6);
-        assert.deepEqual(loaded.loraSettings, { r: 4, alpha: 8, dropout: 0.25, targetModules: ['dense', 'key', 'query', 'value'], useRslora: false });
+        assert.deepEqual(loaded.loraSettings, {
+          r: 4,
+          alpha: 8,
+          dropout: 0.25,
+          targetModules: ['dense', 'key', 'query', 'value'],
+          useRslora: false,
+        });
         assert.equal(loaded.trainableVariables().size, 0, 'loaded for inference: nothing trains');
       } finally {
         loaded.dispose();
       }
       // Resuming training from the adapter: same r/alpha/targets, adapters trainable, dropout from the request.
-      const resumed = await loadImageEncoder(out, { resolveBase, finetune: { kind: 'lora', settings: { ...LORA, dropout: 0.1 } } });
+      const resumed = await loadImageEncoder(out, {
+        resolveBase,
+        finetune: { kind: 'lora', settings: { ...LORA, dropout: 0.1 } },
+      });
       try {
         assert.equal(resumed.trainableVariables().size, 16);
         assert.equal(resumed.loraSettings!.dropout, 0.1);
@@ -195,12 +240,17 @@ describe('LoRA', () => {
       const expected = take(lora.embed(x));
       saveAdapter(lora, out5);
       saveAdapter(lora, out4, { layout: 'transformers4' });
-      const config5 = JSON.parse(fs.readFileSync(path.join(out5, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+      const config5 = JSON.parse(fs.readFileSync(path.join(out5, 'adapter_config.json'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
       assert.deepEqual(config5.target_modules, ['k_proj', 'o_proj', 'q_proj', 'v_proj']);
       const keys5 = [...readSafetensors(path.join(out5, 'adapter_model.safetensors')).tensors.keys()].sort();
       assert.deepEqual(
         keys5.filter((k) => k.includes('layer.0.')),
-        ['k_proj', 'o_proj', 'q_proj', 'v_proj'].flatMap((m) => ['A', 'B'].map((w) => `base_model.model.encoder.layer.0.attention.${m}.lora_${w}.weight`)),
+        ['k_proj', 'o_proj', 'q_proj', 'v_proj'].flatMap((m) =>
+          ['A', 'B'].map((w) => `base_model.model.encoder.layer.0.attention.${m}.lora_${w}.weight`),
+        ),
       );
       const keys4 = [...readSafetensors(path.join(out4, 'adapter_model.safetensors')).tensors.keys()];
       assert.equal(keys4.length, keys5.length);
@@ -208,7 +258,11 @@ describe('LoRA', () => {
       for (const folder of [out5, out4]) {
         const loaded = await loadImageEncoder(folder, { resolveBase });
         try {
-          assert.deepEqual(take(loaded.embed(x)), expected, `${path.basename(folder)} reads back to the same embeddings`);
+          assert.deepEqual(
+            take(loaded.embed(x)),
+            expected,
+            `${path.basename(folder)} reads back to the same embeddings`,
+          );
         } finally {
           loaded.dispose();
         }
@@ -243,12 +297,17 @@ describe('LoRA', () => {
   });
 
   test("SwiGLU's fused weights_in cannot be written in the transformers5 layout: a clear error, and the 4.x layout works", async () => {
-    const swiglu = await loadImageEncoder(path.join(FIXTURES, 'swiglu'), { finetune: { kind: 'lora', settings: { ...LORA, targetModules: ['weights_in', 'weights_out'] } } });
+    const swiglu = await loadImageEncoder(path.join(FIXTURES, 'swiglu'), {
+      finetune: { kind: 'lora', settings: { ...LORA, targetModules: ['weights_in', 'weights_out'] } },
+    });
     try {
       // Training checks this up front (adapterTargetModules), before any step.
       assert.throws(() => adapterTargetModules(swiglu, 'transformers5'), /two layers in transformers 5/);
       assert.deepEqual(adapterTargetModules(swiglu, 'transformers4'), ['weights_in', 'weights_out']);
-      assert.throws(() => saveAdapter(swiglu, path.join(dir, 'swiglu5')), /two layers in transformers 5 \(mlp\.gate_proj, mlp\.up_proj\).*adapter_layout: transformers4/);
+      assert.throws(
+        () => saveAdapter(swiglu, path.join(dir, 'swiglu5')),
+        /two layers in transformers 5 \(mlp\.gate_proj, mlp\.up_proj\).*adapter_layout: transformers4/,
+      );
       assert.ok(!fs.existsSync(path.join(dir, 'swiglu5', 'adapter_config.json')), 'nothing written');
       saveAdapter(swiglu, path.join(dir, 'swiglu4'), { layout: 'transformers4' });
     } finally {
@@ -305,10 +364,21 @@ describe('LoRA', () => {
   test('adapters with options this engine does not implement are refused with the reason', async () => {
     const out = path.join(dir, 'dora');
     fs.mkdirSync(out, { recursive: true });
-    const config = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'plain-lora', 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
+    const config = JSON.parse(
+      fs.readFileSync(path.join(FIXTURES, 'plain-lora', 'adapter_config.json'), 'utf8'),
+    ) as Record<string, unknown>;
     fs.writeFileSync(path.join(out, 'adapter_config.json'), JSON.stringify({ ...config, use_dora: true }));
-    await assert.rejects(loadImageEncoder(out, { resolveBase }), /uses DoRA \(`use_dora`: true\), which this engine does not implement/);
-    fs.writeFileSync(path.join(out, 'adapter_config.json'), JSON.stringify({ ...config, base_model_name_or_path: 'nowhere/model' }));
-    await assert.rejects(loadImageEncoder(out), /base model "nowhere\/model" is not a local model folder, and no resolver was given/);
+    await assert.rejects(
+      loadImageEncoder(out, { resolveBase }),
+      /uses DoRA \(`use_dora`: true\), which this engine does not implement/,
+    );
+    fs.writeFileSync(
+      path.join(out, 'adapter_config.json'),
+      JSON.stringify({ ...config, base_model_name_or_path: 'nowhere/model' }),
+    );
+    await assert.rejects(
+      loadImageEncoder(out),
+      /base model "nowhere\/model" is not a local model folder, and no resolver was given/,
+    );
   });
 });

@@ -28,8 +28,36 @@ for (const strategy of ['blocks', 'batched'] as const) {
     const mk = (s: number): Variable => tf.variable(tf.randomNormal([n * T, heads * dh], 0, 1, 'float32', s), true);
     const [q, k, v] = [mk(1), mk(2), mk(3)];
     const r = tf.randomNormal([n * T, heads * dh], 0, 1, 'float32', 4);
-    const keep = gradsOf(() => attentionCore(q as unknown as Tensor2D, k as unknown as Tensor2D, v as unknown as Tensor2D, n, heads, 0.5, strategy, false), [q, k, v], r);
-    const again = gradsOf(() => attentionCore(q as unknown as Tensor2D, k as unknown as Tensor2D, v as unknown as Tensor2D, n, heads, 0.5, strategy, true), [q, k, v], r);
+    const keep = gradsOf(
+      () =>
+        attentionCore(
+          q as unknown as Tensor2D,
+          k as unknown as Tensor2D,
+          v as unknown as Tensor2D,
+          n,
+          heads,
+          0.5,
+          strategy,
+          false,
+        ),
+      [q, k, v],
+      r,
+    );
+    const again = gradsOf(
+      () =>
+        attentionCore(
+          q as unknown as Tensor2D,
+          k as unknown as Tensor2D,
+          v as unknown as Tensor2D,
+          n,
+          heads,
+          0.5,
+          strategy,
+          true,
+        ),
+      [q, k, v],
+      r,
+    );
     keep.forEach((g, i) => assert.deepEqual(again[i], g, `d${'qkv'[i]}`));
     tf.dispose([q, k, v, r]);
   });

@@ -7,7 +7,16 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, type Tensor, type Tensor2D, type Tensor3D, type Variable } from '../../../src/engine/backend/tf';
-import { attentionCore, dropout, gelu, layerNorm, linear, matMul, scaleChannels, swiglu } from '../../../src/engine/model/ops';
+import {
+  attentionCore,
+  dropout,
+  gelu,
+  layerNorm,
+  linear,
+  matMul,
+  scaleChannels,
+  swiglu,
+} from '../../../src/engine/model/ops';
 import { maxAbsDiff, take, useWasm } from './helpers';
 
 const TOLERANCE = 1e-4;
@@ -52,7 +61,10 @@ describe('custom-gradient ops', () => {
     const w = tf.variable(rand([6, 2]), false);
     const b = tf.variable(rand([2]), false);
     const r = rand([4, 2]);
-    const { value: loss, grads } = tf.variableGrads(() => tf.sum(tf.mul(linear(x as unknown as Tensor2D, w, b), r)) as never, [x]);
+    const { value: loss, grads } = tf.variableGrads(
+      () => tf.sum(tf.mul(linear(x as unknown as Tensor2D, w, b), r)) as never,
+      [x],
+    );
     const plain = gradsOf(() => tf.add(tf.matMul(x, w), b), [x], r);
     assertClose('dx', take(grads[x.name]!), plain.grads[0]!);
     tf.dispose([loss, x, w, b, r]);
@@ -60,8 +72,14 @@ describe('custom-gradient ops', () => {
 
   test('matMul, rank 2 and batched rank 3', () => {
     for (const [sa, sb] of [
-      [[4, 6], [6, 3]],
-      [[2, 4, 6], [2, 6, 3]],
+      [
+        [4, 6],
+        [6, 3],
+      ],
+      [
+        [2, 4, 6],
+        [2, 6, 3],
+      ],
     ] as const) {
       const a = tf.variable(rand([...sa]), true);
       const b = tf.variable(rand([...sb]), true);
@@ -122,10 +140,14 @@ describe('custom-gradient ops', () => {
     }
     const r3 = rand([4, 3]);
     const mine = gradsOf(() => swiglu(a as unknown as Tensor2D), [a], r3);
-    const plain = gradsOf(() => {
-      const [x1, x2] = tf.split(a, 2, 1);
-      return tf.mul(tf.mul(x1!, tf.sigmoid(x1!)), x2!);
-    }, [a], r3);
+    const plain = gradsOf(
+      () => {
+        const [x1, x2] = tf.split(a, 2, 1);
+        return tf.mul(tf.mul(x1!, tf.sigmoid(x1!)), x2!);
+      },
+      [a],
+      r3,
+    );
     assertClose('swiglu value', mine.value, plain.value);
     assertClose('swiglu grad', mine.grads[0]!, plain.grads[0]!);
     tf.dispose([a, r, r3]);
@@ -141,10 +163,14 @@ describe('custom-gradient ops', () => {
     const lora = { a, b: bl, scale: 1.5, dropout: 0.3, index: 2 };
     const ctx = { training: true, dropoutSeed: (i: number) => 100 + i };
     const mine = gradsOf(() => linear(x as unknown as Tensor2D, w, b, ctx, lora), [x, a, bl], r);
-    const plain = gradsOf(() => {
-      const dropped = dropout(x, 0.3, 102);
-      return tf.add(tf.add(tf.matMul(x, w), b), tf.mul(tf.matMul(tf.matMul(dropped, a), bl), 1.5));
-    }, [x, a, bl], r);
+    const plain = gradsOf(
+      () => {
+        const dropped = dropout(x, 0.3, 102);
+        return tf.add(tf.add(tf.matMul(x, w), b), tf.mul(tf.matMul(tf.matMul(dropped, a), bl), 1.5));
+      },
+      [x, a, bl],
+      r,
+    );
     assertClose('value', mine.value, plain.value);
     ['x', 'A', 'B'].forEach((n, i) => assertClose(`d${n}`, mine.grads[i]!, plain.grads[i]!));
     tf.dispose([x, w, b, a, bl, r]);
@@ -180,11 +206,28 @@ describe('custom-gradient ops', () => {
       const v = tf.variable(rand([n * T, heads * dh]), true);
       const r = rand([n * T, heads * dh]);
       const textbook = (): Tensor => {
-        const split = (t: Tensor): Tensor3D => tf.reshape(tf.transpose(tf.reshape(t, [n, T, heads, dh]), [0, 2, 1, 3]), [n * heads, T, dh]);
+        const split = (t: Tensor): Tensor3D =>
+          tf.reshape(tf.transpose(tf.reshape(t, [n, T, heads, dh]), [0, 2, 1, 3]), [n * heads, T, dh]);
         const p = tf.softmax(tf.mul(tf.matMul(split(q), split(k), false, true), 0.5));
-        return tf.reshape(tf.transpose(tf.reshape(tf.matMul(p, split(v)), [n, heads, T, dh]), [0, 2, 1, 3]), [n * T, heads * dh]);
+        return tf.reshape(tf.transpose(tf.reshape(tf.matMul(p, split(v)), [n, heads, T, dh]), [0, 2, 1, 3]), [
+          n * T,
+          heads * dh,
+        ]);
       };
-      const mine = gradsOf(() => attentionCore(q as unknown as Tensor2D, k as unknown as Tensor2D, v as unknown as Tensor2D, n, heads, 0.5, strategy), [q, k, v], r);
+      const mine = gradsOf(
+        () =>
+          attentionCore(
+            q as unknown as Tensor2D,
+            k as unknown as Tensor2D,
+            v as unknown as Tensor2D,
+            n,
+            heads,
+            0.5,
+            strategy,
+          ),
+        [q, k, v],
+        r,
+      );
       const plain = gradsOf(textbook, [q, k, v], r);
       assertClose('value', mine.value, plain.value);
       ['q', 'k', 'v'].forEach((name, i) => assertClose(`d${name}`, mine.grads[i]!, plain.grads[i]!));

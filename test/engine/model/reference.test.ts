@@ -41,7 +41,13 @@ describe('DINOv2 forward pass matches the PyTorch reference', () => {
           assert.ok(dMean < TOLERANCE, `${variant}/${name}: mean differs by ${dMean}`);
         }
         assert.equal(encoder.embeddingDim, 32);
-        assert.deepEqual(encoder.processing, { imageSize: 56, resizeShortestEdge: 64, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], rescaleFactor: 0.00392156862745098 });
+        assert.deepEqual(encoder.processing, {
+          imageSize: 56,
+          resizeShortestEdge: 64,
+          mean: [0.485, 0.456, 0.406],
+          std: [0.229, 0.224, 0.225],
+          rescaleFactor: 0.00392156862745098,
+        });
       } finally {
         encoder.dispose();
       }
@@ -58,14 +64,23 @@ describe('DINOv2 forward pass matches the PyTorch reference', () => {
       },
     });
     try {
-      assert.deepEqual(encoder.loraSettings, { r: 2, alpha: 4, dropout: 0.1, targetModules: ['dense', 'key', 'query', 'value'], useRslora: false });
+      assert.deepEqual(encoder.loraSettings, {
+        r: 2,
+        alpha: 4,
+        dropout: 0.1,
+        targetModules: ['dense', 'key', 'query', 'value'],
+        useRslora: false,
+      });
       assert.equal(encoder.loraModules().length, 8);
       const expected = expectedOutputs('plain-lora');
       for (const [name, input] of fixtureInputs()) {
         const x = pixels(input);
         const d = maxAbsDiff(take(encoder.lastHiddenState(x)), expected.get(`${name}.last_hidden_state`)!.data);
         // Dropout is off outside training.
-        const dTrainOff = maxAbsDiff(take(encoder.embed(x, { training: false, dropoutSeed: 5 })), expected.get(`${name}.cls`)!.data);
+        const dTrainOff = maxAbsDiff(
+          take(encoder.embed(x, { training: false, dropoutSeed: 5 })),
+          expected.get(`${name}.cls`)!.data,
+        );
         x.dispose();
         assert.ok(d < TOLERANCE, `${name}: differs by ${d}`);
         assert.ok(dTrainOff < TOLERANCE, `${name}: cls differs by ${dTrainOff}`);

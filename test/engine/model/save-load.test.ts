@@ -56,9 +56,15 @@ describe('full models', () => {
         assert.deepEqual(saved.tensors.get(name)!.data, t.data, name);
       }
       const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')) as Record<string, unknown>;
-      const originalConfig = JSON.parse(fs.readFileSync(path.join(FIXTURES, variant, 'config.json'), 'utf8')) as Record<string, unknown>;
+      const originalConfig = JSON.parse(fs.readFileSync(path.join(FIXTURES, variant, 'config.json'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
       assert.deepEqual(config, { ...originalConfig, torch_dtype: 'float32' });
-      const pre = JSON.parse(fs.readFileSync(path.join(out, 'preprocessor_config.json'), 'utf8')) as Record<string, unknown>;
+      const pre = JSON.parse(fs.readFileSync(path.join(out, 'preprocessor_config.json'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
       assert.deepEqual(pre.crop_size, { height: 56, width: 56 });
       assert.deepEqual(pre.size, { shortest_edge: 64 });
       assert.equal(pre.image_processor_type, 'BitImageProcessor');
@@ -78,7 +84,10 @@ describe('full models', () => {
     try {
       const vars = encoder.trainableVariables();
       const original = readSafetensors(path.join(PLAIN, 'model.safetensors')).tensors;
-      assert.deepEqual([...vars.keys()].sort(), [...original.keys()].filter((n) => n !== 'embeddings.mask_token').sort());
+      assert.deepEqual(
+        [...vars.keys()].sort(),
+        [...original.keys()].filter((n) => n !== 'embeddings.mask_token').sort(),
+      );
       assert.ok([...vars.values()].every((v) => v.trainable));
       // Gradients reach the position embeddings through the bicubic resize (70 px: 5x5 grid from 4x4).
       const pos = vars.get('embeddings.position_embeddings')!;
@@ -117,9 +126,12 @@ describe('full models', () => {
   });
 
   test('saving a full model with unmerged LoRA writes the merged weights', async () => {
-    const encoder = await loadImageEncoder(PLAIN, { finetune: { kind: 'lora', settings: { r: 2, alpha: 4, dropout: 0, targetModules: ['query', 'fc1'] } } });
+    const encoder = await loadImageEncoder(PLAIN, {
+      finetune: { kind: 'lora', settings: { r: 2, alpha: 4, dropout: 0, targetModules: ['query', 'fc1'] } },
+    });
     try {
-      for (const [name, v] of encoder.trainableVariables()) if (name.endsWith('lora_B.weight')) v.assign(tf.tidy(() => tf.randomNormal(v.shape, 0, 0.5, 'float32', 5)));
+      for (const [name, v] of encoder.trainableVariables())
+        if (name.endsWith('lora_B.weight')) v.assign(tf.tidy(() => tf.randomNormal(v.shape, 0, 0.5, 'float32', 5)));
       const expected = take(encoder.embed(x));
       saveFullModel(encoder, path.join(dir, 'merged'));
       assert.ok(encoder.loraSettings, 'saving does not merge the live encoder');
@@ -129,14 +141,22 @@ describe('full models', () => {
       } finally {
         back.dispose();
       }
-      assert.throws(() => saveAdapter(encoder, path.join(dir, 'merged')), /already holds config\.json \(a full model\)/);
+      assert.throws(
+        () => saveAdapter(encoder, path.join(dir, 'merged')),
+        /already holds config\.json \(a full model\)/,
+      );
     } finally {
       encoder.dispose();
     }
   });
 
   test('projection head and pooling: created seeded, saved in embedding_head.*, loaded back; a size conflict is an error', async () => {
-    const encoder = await loadImageEncoder(PLAIN, { projectionDim: 8, pooling: 'mean', finetune: { kind: 'full' }, seed: 3 });
+    const encoder = await loadImageEncoder(PLAIN, {
+      projectionDim: 8,
+      pooling: 'mean',
+      finetune: { kind: 'full' },
+      seed: 3,
+    });
     const out = path.join(dir, 'head');
     try {
       assert.equal(encoder.embeddingDim, 8);
@@ -154,7 +174,10 @@ describe('full models', () => {
       } finally {
         back.dispose();
       }
-      await assert.rejects(loadImageEncoder(out, { projectionDim: 16 }), /its projection head maps to 8 dimensions, but projection_dim is 16/);
+      await assert.rejects(
+        loadImageEncoder(out, { projectionDim: 16 }),
+        /its projection head maps to 8 dimensions, but projection_dim is 16/,
+      );
     } finally {
       encoder.dispose();
     }
@@ -168,7 +191,10 @@ describe('full models', () => {
     } finally {
       encoder.dispose();
     }
-    await assert.rejects(loadImageEncoder(PLAIN, { imageSize: 100 }), /`image_size` is 100; it must be a positive multiple of the patch size 14/);
+    await assert.rejects(
+      loadImageEncoder(PLAIN, { imageSize: 100 }),
+      /`image_size` is 100; it must be a positive multiple of the patch size 14/,
+    );
   });
 
   /** The model in `folder` embeds exactly as the plain fixture it was rewritten from. */
@@ -186,7 +212,10 @@ describe('full models', () => {
   test('a checkpoint of a task model (tensors under "dinov2.") loads', async () => {
     const folder = copyOf('plain', 'prefixed');
     const original = readSafetensors(path.join(folder, 'model.safetensors')).tensors;
-    writeSafetensors(path.join(folder, 'model.safetensors'), new Map([...original].map(([n, t]) => [`dinov2.${n}`, t] as const)));
+    writeSafetensors(
+      path.join(folder, 'model.safetensors'),
+      new Map([...original].map(([n, t]) => [`dinov2.${n}`, t] as const)),
+    );
     await assertEmbedsLikePlain(folder);
   });
 
@@ -202,7 +231,10 @@ describe('full models', () => {
       writeSafetensors(path.join(folder, file), new Map(part));
       for (const [name] of part) weightMap[name] = file;
     });
-    fs.writeFileSync(path.join(folder, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+    fs.writeFileSync(
+      path.join(folder, 'model.safetensors.index.json'),
+      JSON.stringify({ metadata: {}, weight_map: weightMap }),
+    );
     await assertEmbedsLikePlain(folder);
   });
 
@@ -210,10 +242,16 @@ describe('full models', () => {
     test('not a folder / no config.json / not DINOv2', async () => {
       await assert.rejects(loadImageEncoder(path.join(dir, 'absent')), /absent: not a folder/);
       fs.mkdirSync(path.join(dir, 'empty'));
-      await assert.rejects(loadImageEncoder(path.join(dir, 'empty')), /empty: no config\.json; a model folder holds config\.json and model\.safetensors/);
+      await assert.rejects(
+        loadImageEncoder(path.join(dir, 'empty')),
+        /empty: no config\.json; a model folder holds config\.json and model\.safetensors/,
+      );
       const vit = copyOf('plain', 'vit');
       fs.writeFileSync(path.join(vit, 'config.json'), JSON.stringify({ model_type: 'vit', hidden_size: 32 }));
-      await assert.rejects(loadImageEncoder(vit), /config\.json: `model_type` is "vit"; this engine runs DINOv2 models only/);
+      await assert.rejects(
+        loadImageEncoder(vit),
+        /config\.json: `model_type` is "vit"; this engine runs DINOv2 models only/,
+      );
     });
 
     test('missing tensor / wrong shape / pickle only', async () => {
@@ -224,12 +262,28 @@ describe('full models', () => {
       const missing = new Map(tensors);
       missing.delete(fc1);
       writeSafetensors(file, missing);
-      await assert.rejects(loadImageEncoder(folder), /broken[/\\]model\.safetensors: no tensor "encoder\.layer\.1\.mlp\.fc1\.weight"; the weights do not match config\.json/);
-      writeSafetensors(file, new Map([...tensors].map(([n, t]) => [n, n === fc1 ? { shape: [128, 16], data: t.data.subarray(0, 2048) } : t] as const)));
-      await assert.rejects(loadImageEncoder(folder), /tensor "encoder\.layer\.1\.mlp\.fc1\.weight" has shape \[128, 16\], but config\.json \(hidden_size 32, .*\) implies \[128, 32\]/);
+      await assert.rejects(
+        loadImageEncoder(folder),
+        /broken[/\\]model\.safetensors: no tensor "encoder\.layer\.1\.mlp\.fc1\.weight"; the weights do not match config\.json/,
+      );
+      writeSafetensors(
+        file,
+        new Map(
+          [...tensors].map(
+            ([n, t]) => [n, n === fc1 ? { shape: [128, 16], data: t.data.subarray(0, 2048) } : t] as const,
+          ),
+        ),
+      );
+      await assert.rejects(
+        loadImageEncoder(folder),
+        /tensor "encoder\.layer\.1\.mlp\.fc1\.weight" has shape \[128, 16\], but config\.json \(hidden_size 32, .*\) implies \[128, 32\]/,
+      );
       fs.rmSync(file);
       fs.writeFileSync(path.join(folder, 'pytorch_model.bin'), 'pickle');
-      await assert.rejects(loadImageEncoder(folder), /no model\.safetensors \(only pytorch_model\.bin, a pickle this engine cannot read; convert it/);
+      await assert.rejects(
+        loadImageEncoder(folder),
+        /no model\.safetensors \(only pytorch_model\.bin, a pickle this engine cannot read; convert it/,
+      );
     });
 
     test('a model is not saved over an adapter folder', async () => {

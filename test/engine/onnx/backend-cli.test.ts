@@ -23,9 +23,35 @@ const images = fs
   .map((f) => path.join(root, 'data/sample-sop/animals_final', f));
 
 function embed(backend: string, out: string) {
-  const r = spawnSync(process.execPath, [bin, 'embed', '--model', 'models/vembed-tiny', '--out', out, '--backend', backend, '--threads', '2', '--json', ...images], { cwd: root, encoding: 'utf8', timeout: 120_000 });
-  const events = r.stdout.split('\n').map(parseEventLine).flatMap((p) => (p.kind === 'event' ? [p.event] : []));
-  return { code: r.status, stderr: r.stderr, stdout: r.stdout, started: events.find((e): e is Extract<EngineEvent, { type: 'run_started' }> => e.type === 'run_started'), events };
+  const r = spawnSync(
+    process.execPath,
+    [
+      bin,
+      'embed',
+      '--model',
+      'models/vembed-tiny',
+      '--out',
+      out,
+      '--backend',
+      backend,
+      '--threads',
+      '2',
+      '--json',
+      ...images,
+    ],
+    { cwd: root, encoding: 'utf8', timeout: 120_000 },
+  );
+  const events = r.stdout
+    .split('\n')
+    .map(parseEventLine)
+    .flatMap((p) => (p.kind === 'event' ? [p.event] : []));
+  return {
+    code: r.status,
+    stderr: r.stderr,
+    stdout: r.stdout,
+    started: events.find((e): e is Extract<EngineEvent, { type: 'run_started' }> => e.type === 'run_started'),
+    events,
+  };
 }
 
 test('embed --backend onnx equals --backend wasm within 1e-4 and names ONNX Runtime as its device', () => {

@@ -18,13 +18,26 @@ import { createOnnxSession } from '../../../src/engine/onnx/runtime';
 import { OnnxPixelEmbedder } from '../../../src/engine/onnx/embedder';
 import { tf } from '../../../src/engine/backend/tf';
 import { toNchw } from './helpers';
-import { expectedOutputs, FIXTURES, fixtureInputs, maxAbsDiff, pixels, take, useWasm, VARIANTS } from '../model/helpers';
+import {
+  expectedOutputs,
+  FIXTURES,
+  fixtureInputs,
+  maxAbsDiff,
+  pixels,
+  take,
+  useWasm,
+  VARIANTS,
+} from '../model/helpers';
 
 const TOLERANCE = 1e-4;
 
 before(useWasm);
 
-async function onnxEmbed(encoder: Dinov2ImageEncoder, input: { shape: number[]; data: Float32Array }, layout: 'nchw' | 'nhwc'): Promise<Float32Array> {
+async function onnxEmbed(
+  encoder: Dinov2ImageEncoder,
+  input: { shape: number[]; data: Float32Array },
+  layout: 'nchw' | 'nhwc',
+): Promise<Float32Array> {
   const [n, h, w, c] = input.shape as [number, number, number, number];
   const model = dinov2OnnxModel(encoder, { height: h, width: w, layout }, 'test').toBytes();
   const session = await createOnnxSession(model, { device: 'cpu', threads: 1 });
@@ -61,7 +74,9 @@ describe('DINOv2 ONNX graph in onnxruntime-node matches the PyTorch reference', 
   }
 
   test('a PEFT LoRA adapter is merged into the graph: equals the reference', async () => {
-    const encoder = await loadImageEncoder(path.join(FIXTURES, 'plain-lora'), { resolveBase: async () => path.join(FIXTURES, 'plain') });
+    const encoder = await loadImageEncoder(path.join(FIXTURES, 'plain-lora'), {
+      resolveBase: async () => path.join(FIXTURES, 'plain'),
+    });
     try {
       assert.ok(encoder.loraModules().length > 0);
       const expected = expectedOutputs('plain-lora');
@@ -91,7 +106,7 @@ describe('DINOv2 ONNX graph in onnxruntime-node matches the PyTorch reference', 
     }
   });
 
-  test('the engine\'s embedder reads the weights as they are when it is built (per-epoch evaluation after training changed them)', async () => {
+  test("the engine's embedder reads the weights as they are when it is built (per-epoch evaluation after training changed them)", async () => {
     const encoder = await loadImageEncoder(path.join(FIXTURES, 'swiglu'));
     try {
       const [, input] = [...fixtureInputs()][0]!;
@@ -100,7 +115,8 @@ describe('DINOv2 ONNX graph in onnxruntime-node matches the PyTorch reference', 
       const old = await before.embed(px);
       await before.release();
       // A training step's worth of change to every layer's first linear weight.
-      for (const [name, v] of encoder.baseVariables()) if (name.endsWith('mlp.weights_in.weight')) v.assign(tf.tidy(() => tf.mul(v, 1.5)) as typeof v);
+      for (const [name, v] of encoder.baseVariables())
+        if (name.endsWith('mlp.weights_in.weight')) v.assign(tf.tidy(() => tf.mul(v, 1.5)) as typeof v);
       const after = await OnnxPixelEmbedder.create(encoder, { device: 'cpu', threads: 1 });
       const now = await after.embed(px);
       await after.release();
@@ -117,7 +133,10 @@ describe('DINOv2 ONNX graph in onnxruntime-node matches the PyTorch reference', 
   test('an input size that is not a multiple of the patch size is refused with the size in the message', async () => {
     const encoder = await loadImageEncoder(path.join(FIXTURES, 'plain'));
     try {
-      assert.throws(() => dinov2OnnxModel(encoder, { height: 50, width: 56, layout: 'nchw' }, 'test'), /50x56 is not a positive multiple of the patch size/);
+      assert.throws(
+        () => dinov2OnnxModel(encoder, { height: 50, width: 56, layout: 'nchw' }, 'test'),
+        /50x56 is not a positive multiple of the patch size/,
+      );
     } finally {
       encoder.dispose();
     }

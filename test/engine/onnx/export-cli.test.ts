@@ -23,10 +23,17 @@ import { toNchw } from './helpers';
 const TOLERANCE = 1e-4;
 const root = path.resolve(__dirname, '../../..');
 const bin = path.join(root, 'bin', 'vembed.js');
-const IMAGES = ['animals_final/154_1.jpg', 'animals_final/4_3.jpg', 'animals_final/149_0.jpg'].map((p) => path.join(root, 'data/sample-sop', p));
+const IMAGES = ['animals_final/154_1.jpg', 'animals_final/4_3.jpg', 'animals_final/149_0.jpg'].map((p) =>
+  path.join(root, 'data/sample-sop', p),
+);
 
 function vembed(args: string[]): string {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, VEMBED_THREADS: '1' } });
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, VEMBED_THREADS: '1' },
+  });
   assert.equal(r.status, 0, `vembed ${args.join(' ')}:\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
@@ -48,15 +55,22 @@ before(async () => {
   await useWasm();
 });
 
-describe('vembed export onnx: the file runs in Python onnxruntime and gives vembed embed\'s numbers', () => {
+describe("vembed export onnx: the file runs in Python onnxruntime and gives vembed embed's numbers", () => {
   const dir = tempDir('export-onnx');
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
   // The adapter fixture names a hub id as its base; a copy names the local base model instead.
   const lora = path.join(dir, 'plain-lora');
   fs.mkdirSync(lora);
-  for (const f of fs.readdirSync(path.join(FIXTURES, 'plain-lora'))) fs.copyFileSync(path.join(FIXTURES, 'plain-lora', f), path.join(lora, f));
-  const adapterConfig = JSON.parse(fs.readFileSync(path.join(lora, 'adapter_config.json'), 'utf8')) as Record<string, unknown>;
-  fs.writeFileSync(path.join(lora, 'adapter_config.json'), JSON.stringify({ ...adapterConfig, base_model_name_or_path: path.join(FIXTURES, 'plain') }));
+  for (const f of fs.readdirSync(path.join(FIXTURES, 'plain-lora')))
+    fs.copyFileSync(path.join(FIXTURES, 'plain-lora', f), path.join(lora, f));
+  const adapterConfig = JSON.parse(fs.readFileSync(path.join(lora, 'adapter_config.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
+  fs.writeFileSync(
+    path.join(lora, 'adapter_config.json'),
+    JSON.stringify({ ...adapterConfig, base_model_name_or_path: path.join(FIXTURES, 'plain') }),
+  );
 
   const cases = [
     { name: 'plain, native 56 px', model: path.join(FIXTURES, 'plain'), size: 56, pool: 'cls' },
@@ -64,7 +78,12 @@ describe('vembed export onnx: the file runs in Python onnxruntime and gives vemb
     { name: 'SwiGLU, native 56 px', model: path.join(FIXTURES, 'swiglu'), size: 56, pool: 'cls' },
     { name: 'SwiGLU, resized to 42 px', model: path.join(FIXTURES, 'swiglu'), size: 42, pool: 'cls' },
     { name: 'registers, native 56 px', model: path.join(FIXTURES, 'registers'), size: 56, pool: 'cls' },
-    { name: 'registers, resized to 70 px, mean pooling', model: path.join(FIXTURES, 'registers'), size: 70, pool: 'mean' },
+    {
+      name: 'registers, resized to 70 px, mean pooling',
+      model: path.join(FIXTURES, 'registers'),
+      size: 70,
+      pool: 'mean',
+    },
     { name: 'LoRA adapter, native 56 px', model: lora, size: 56, pool: 'cls' },
     { name: 'LoRA adapter, resized to 70 px', model: lora, size: 70, pool: 'cls' },
   ];
@@ -74,18 +93,44 @@ describe('vembed export onnx: the file runs in Python onnxruntime and gives vemb
       const embedFile = path.join(dir, `e${i}.npy`);
       const pixelFile = path.join(dir, `p${i}.npy`);
       vembed(['export', 'onnx', '--model', c.model, '--out', onnxFile, '--size', String(c.size), '--pool', c.pool]);
-      vembed(['embed', '--model', c.model, '--out', embedFile, '--image_size', String(c.size), '--pool', c.pool, '--num_workers', '0', '--backend', 'wasm', ...IMAGES]);
+      vembed([
+        'embed',
+        '--model',
+        c.model,
+        '--out',
+        embedFile,
+        '--image_size',
+        String(c.size),
+        '--pool',
+        c.pool,
+        '--num_workers',
+        '0',
+        '--backend',
+        'wasm',
+        ...IMAGES,
+      ]);
       // The pixels `vembed embed` fed its model, NCHW, for Python.
-      const encoder = await loadImageEncoder(c.model === lora ? path.join(FIXTURES, 'plain') : c.model, { imageSize: c.size });
+      const encoder = await loadImageEncoder(c.model === lora ? path.join(FIXTURES, 'plain') : c.model, {
+        imageSize: c.size,
+      });
       const loader = evalLoader(encoder.processing, 0);
       try {
         const px = await loader.load(IMAGES.map((p) => ({ path: p, transform: { kind: 'eval' as const } })));
-        writeNpy(pixelFile, { dtype: '<f4', shape: [px.n, 3, px.height, px.width], data: toNchw(px.data, [px.n, px.height, px.width, 3]) });
+        writeNpy(pixelFile, {
+          dtype: '<f4',
+          shape: [px.n, 3, px.height, px.width],
+          data: toNchw(px.data, [px.n, px.height, px.width, 3]),
+        });
       } finally {
         await loader.close();
         encoder.dispose();
       }
-      const r = JSON.parse(runPython(['-c', ORT_CHECK, onnxFile, pixelFile, embedFile])) as { opset: number; input: string[]; shape: number[]; diff: number };
+      const r = JSON.parse(runPython(['-c', ORT_CHECK, onnxFile, pixelFile, embedFile])) as {
+        opset: number;
+        input: string[];
+        shape: number[];
+        diff: number;
+      };
       assert.equal(r.opset, 17);
       assert.deepEqual(r.input, ['batch', '3', String(c.size), String(c.size)]);
       assert.deepEqual(r.shape, [IMAGES.length, readNpy(embedFile).shape[1]]);
@@ -97,7 +142,17 @@ describe('vembed export onnx: the file runs in Python onnxruntime and gives vemb
     const inline = path.join(dir, 'inline.onnx');
     const external = path.join(dir, 'external.onnx');
     vembed(['export', 'onnx', '--model', path.join(FIXTURES, 'registers'), '--out', inline, '--size', '70']);
-    vembed(['export', 'onnx', '--model', path.join(FIXTURES, 'registers'), '--out', external, '--size', '70', '--external_data']);
+    vembed([
+      'export',
+      'onnx',
+      '--model',
+      path.join(FIXTURES, 'registers'),
+      '--out',
+      external,
+      '--size',
+      '70',
+      '--external_data',
+    ]);
     assert.ok(fs.existsSync(`${external}.data`));
     assert.ok(fs.statSync(external).size < fs.statSync(inline).size / 4, 'the weights left the model file');
     const r = JSON.parse(
@@ -121,7 +176,12 @@ print(json.dumps({'external': sum(1 for t in m.graph.initializer if t.data_locat
   });
 
   test('bad input: --size off the patch grid and a non-.onnx --out are refused, naming the value and what to do', () => {
-    const run = (args: string[]) => spawnSync(process.execPath, [bin, 'export', 'onnx', '--model', path.join(FIXTURES, 'plain'), ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, [bin, 'export', 'onnx', '--model', path.join(FIXTURES, 'plain'), ...args], {
+        cwd: root,
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
     const size = run(['--out', path.join(dir, 'bad.onnx'), '--size', '50']);
     assert.equal(size.status, 1);
     assert.match(size.stderr, /--size 50 is not a multiple of the model's patch size 14/);
@@ -132,7 +192,7 @@ print(json.dumps({'external': sum(1 for t in m.graph.initializer if t.data_locat
     assert.match(out.stderr, /--out must name a \.onnx file/);
   });
 
-  test('equals transformers\' Dinov2Model / Dinov2WithRegistersModel (pooler_output) on tiny models saved by transformers', () => {
+  test("equals transformers' Dinov2Model / Dinov2WithRegistersModel (pooler_output) on tiny models saved by transformers", () => {
     const made = path.join(dir, 'hf');
     runPython([
       '-c',

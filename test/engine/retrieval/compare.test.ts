@@ -5,7 +5,14 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { compareReports, formatComparisonMarkdown, formatComparisonText, parseReport, readReport, ReportError } from '../../../src/engine/retrieval/compare';
+import {
+  compareReports,
+  formatComparisonMarkdown,
+  formatComparisonText,
+  parseReport,
+  readReport,
+  ReportError,
+} from '../../../src/engine/retrieval/compare';
 import { benchmarkCompareCommand } from '../../../src/engine/cli/commands/benchmarkCompare';
 import { StreamReporter } from '../../../src/engine/cli/reporter';
 import { UserError } from '../../../src/engine/cli/command';
@@ -16,8 +23,26 @@ let beforeFile: string;
 let afterFile: string;
 
 // The brief's DINOv2-base numbers: zero-shot vs fine-tuned.
-const BEFORE = { 'recall@1': 0.5501, 'recall@10': 0.7109, 'recall@100': 0.8512, 'recall@1000': 0.9433, 'map@r': 0.2001, num_images: 60502, num_valid_queries: 60502, model: 'facebook/dinov2-base' };
-const AFTER = { 'recall@1': 0.8449, 'recall@10': 0.94, 'recall@100': 0.9801, 'recall@1000': 0.995, 'map@r': 0.5012, num_images: 60502, num_valid_queries: 60502, model: 'out/checkpoint-epoch-3' };
+const BEFORE = {
+  'recall@1': 0.5501,
+  'recall@10': 0.7109,
+  'recall@100': 0.8512,
+  'recall@1000': 0.9433,
+  'map@r': 0.2001,
+  num_images: 60502,
+  num_valid_queries: 60502,
+  model: 'facebook/dinov2-base',
+};
+const AFTER = {
+  'recall@1': 0.8449,
+  'recall@10': 0.94,
+  'recall@100': 0.9801,
+  'recall@1000': 0.995,
+  'map@r': 0.5012,
+  num_images: 60502,
+  num_valid_queries: 60502,
+  model: 'out/checkpoint-epoch-3',
+};
 
 before(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vembed-compare-'));
@@ -77,31 +102,55 @@ test('a report in percent, missing metrics, a drop and different image sets', ()
 });
 
 test('malformed reports: named file, reason and what to do', () => {
-  assert.throws(() => readReport(path.join(dir, 'nope.json')), (e: ReportError) => e.message.endsWith('nope.json: report not found') && /vembed benchmark sop/.test(e.hint!));
+  assert.throws(
+    () => readReport(path.join(dir, 'nope.json')),
+    (e: ReportError) => e.message.endsWith('nope.json: report not found') && /vembed benchmark sop/.test(e.hint!),
+  );
   assert.throws(() => readReport(dir), /is a folder, not a report/);
   assert.throws(() => parseReport('{"recall@1": 0.5,', 'cut.json'), /cut\.json: not valid JSON/);
   assert.throws(() => parseReport('[1, 2]', 'list.json'), /list\.json: expected a JSON object/);
   assert.throws(() => parseReport('{"accuracy": 0.9}', 'other.json'), /other\.json: no metrics found/);
-  assert.throws(() => parseReport('{"recall@1": "55%"}', 's.json'), /"recall@1" must be a non-negative number, found "55%"/);
+  assert.throws(
+    () => parseReport('{"recall@1": "55%"}', 's.json'),
+    /"recall@1" must be a non-negative number, found "55%"/,
+  );
   assert.throws(() => parseReport('{"recall@1": 155}', 'big.json'), /above 100%/);
 });
 
 test('the command prints the table, writes Markdown, and turns a bad report into a user error', async () => {
   let out = '';
-  const reporter = new StreamReporter(false, (s) => (out += s), () => {});
+  const reporter = new StreamReporter(
+    false,
+    (s) => (out += s),
+    () => {},
+  );
   const md = path.join(dir, 'table.md');
-  const code = await benchmarkCompareCommand.run({ args: { options: { markdown: md }, positionals: [beforeFile, afterFile] }, reporter, signal: new AbortController().signal });
+  const code = await benchmarkCompareCommand.run({
+    args: { options: { markdown: md }, positionals: [beforeFile, afterFile] },
+    reporter,
+    signal: new AbortController().signal,
+  });
   assert.equal(code, 0);
   assert.match(out, /Recall@1 +55\.01% +84\.49% +\+29\.48/);
   assert.match(fs.readFileSync(md, 'utf8'), /\| MAP@R \| 20\.01% \| 50\.12% \| \+30\.11 \|/);
   await assert.rejects(
-    benchmarkCompareCommand.run({ args: { options: {}, positionals: [beforeFile, path.join(dir, 'missing.json')] }, reporter, signal: new AbortController().signal }),
-    (e: UserError) => e instanceof UserError && /missing\.json: report not found/.test(e.message) && e.file!.endsWith('missing.json'),
+    benchmarkCompareCommand.run({
+      args: { options: {}, positionals: [beforeFile, path.join(dir, 'missing.json')] },
+      reporter,
+      signal: new AbortController().signal,
+    }),
+    (e: UserError) =>
+      e instanceof UserError && /missing\.json: report not found/.test(e.message) && e.file!.endsWith('missing.json'),
   );
 });
 
 test('as a process: exit codes and messages', () => {
-  const run = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src/engine/cli/bin.ts'), 'benchmark', 'compare', ...args], { cwd: root, encoding: 'utf8', timeout: 60000 });
+  const run = (args: string[]) =>
+    spawnSync(
+      process.execPath,
+      ['--import', 'tsx', path.join(root, 'src/engine/cli/bin.ts'), 'benchmark', 'compare', ...args],
+      { cwd: root, encoding: 'utf8', timeout: 60000 },
+    );
   const ok = run([beforeFile, afterFile]);
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stdout, /MAP@R +20\.01% +50\.12% +\+30\.11/);

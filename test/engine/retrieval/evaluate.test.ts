@@ -39,9 +39,21 @@ const HAND = {
 
 test('hand-built case with ties, a single-image class and K beyond the gallery', async () => {
   for (const threads of [1, 2]) {
-    const ev = await evaluateRetrieval({ data: HAND.data, n: 6, d: 4 }, HAND.labels, { recallKs: [1, 2, 3, 4, 10], neighbours: 3, blockSize: 4, threads });
+    const ev = await evaluateRetrieval({ data: HAND.data, n: 6, d: 4 }, HAND.labels, {
+      recallKs: [1, 2, 3, 4, 10],
+      neighbours: 3,
+      blockSize: 4,
+      threads,
+    });
     assert.equal(ev.threads, threads, ev.threadNote);
-    assert.deepEqual(ev.metrics, { 'recall@1': 0.2, 'recall@2': 0.6, 'recall@3': 0.8, 'recall@4': 1, 'recall@10': 1, 'map@r': 0.2 });
+    assert.deepEqual(ev.metrics, {
+      'recall@1': 0.2,
+      'recall@2': 0.6,
+      'recall@3': 0.8,
+      'recall@4': 1,
+      'recall@10': 1,
+      'map@r': 0.2,
+    });
     assert.equal(ev.numImages, 6);
     assert.equal(ev.numValidQueries, 5);
     assert.equal(ev.numClasses, 3);
@@ -58,13 +70,19 @@ test('hand-built case with ties, a single-image class and K beyond the gallery',
 });
 
 test('no valid query, too few images, bad shapes: clear errors', async () => {
-  await assert.rejects(evaluateRetrieval({ data: HAND.data, n: 6, d: 4 }, [1, 2, 3, 4, 5, 6]), /no valid query among 6 images: every class has a single image/);
+  await assert.rejects(
+    evaluateRetrieval({ data: HAND.data, n: 6, d: 4 }, [1, 2, 3, 4, 5, 6]),
+    /no valid query among 6 images: every class has a single image/,
+  );
   await assert.rejects(evaluateRetrieval({ data: HAND.data.subarray(0, 4), n: 1, d: 4 }, [1]), /at least 2 images/);
   await assert.rejects(evaluateRetrieval({ data: HAND.data, n: 6, d: 4 }, [1, 1]), /2 labels for 6 embeddings/);
   const bad = HAND.data.slice();
   bad[9] = NaN;
   await assert.rejects(evaluateRetrieval({ data: bad, n: 6, d: 4 }, HAND.labels), /row 2 column 1 is NaN/);
-  await assert.rejects(evaluateRetrieval({ data: HAND.data, n: 6, d: 4 }, HAND.labels, { recallKs: [5], rankCap: 2 }), /rankCap 2 is below the largest K \(5\)/);
+  await assert.rejects(
+    evaluateRetrieval({ data: HAND.data, n: 6, d: 4 }, HAND.labels, { recallKs: [5], rankCap: 2 }),
+    /rankCap 2 is below the largest K \(5\)/,
+  );
 });
 
 test('random embeddings: equal to the NumPy reference (scripts/reference/retrieval_reference.py)', async () => {
@@ -79,19 +97,39 @@ test('random embeddings: equal to the NumPy reference (scripts/reference/retriev
     neighbours: number[][];
   };
   const [n, d] = emb.shape as [number, number];
-  const ev = await evaluateRetrieval({ data: emb.data as Float32Array, n, d }, labels, { recallKs: ref.recall_ks, neighbours: 5, rankCap: n, blockSize: 13 });
+  const ev = await evaluateRetrieval({ data: emb.data as Float32Array, n, d }, labels, {
+    recallKs: ref.recall_ks,
+    neighbours: 5,
+    rankCap: n,
+    blockSize: 13,
+  });
   // Metrics are ratios of the same integers: equal up to float64 rounding.
-  for (const [k, v] of Object.entries(ref.metrics)) assert.ok(Math.abs(ev.metrics[k]! - v) < 1e-12, `${k}: ${ev.metrics[k]} vs ${v}`);
+  for (const [k, v] of Object.entries(ref.metrics))
+    assert.ok(Math.abs(ev.metrics[k]! - v) < 1e-12, `${k}: ${ev.metrics[k]} vs ${v}`);
   assert.equal(ev.numValidQueries, ref.num_valid_queries);
   assert.deepEqual(Array.from(ev.outcomes.firstCorrectRank), ref.first_correct_rank);
   ref.ap_at_r.forEach((a, q) => {
     if (a === null) assert.ok(Number.isNaN(ev.outcomes.apAtR[q]!));
     else assert.ok(Math.abs(ev.outcomes.apAtR[q]! - a) < 1e-12, `AP@R of ${q}`);
   });
-  for (let q = 0; q < n; q++) assert.deepEqual(Array.from(ev.neighbours.indices.subarray(q * 5, q * 5 + 5)), ref.neighbours[q], `neighbours of ${q}`);
+  for (let q = 0; q < n; q++)
+    assert.deepEqual(
+      Array.from(ev.neighbours.indices.subarray(q * 5, q * 5 + 5)),
+      ref.neighbours[q],
+      `neighbours of ${q}`,
+    );
 });
 
-function assertMatchesReference(ev: RetrievalEvaluation, data: Float32Array, n: number, d: number, labels: number[], ks: number[], k: number, what: string): void {
+function assertMatchesReference(
+  ev: RetrievalEvaluation,
+  data: Float32Array,
+  n: number,
+  d: number,
+  labels: number[],
+  ks: number[],
+  k: number,
+  what: string,
+): void {
   const ref = referenceProtocol(data, n, d, labels, ks);
   for (const K of ks) assert.equal(ev.metrics[`recall@${K}`], ref.recall[K], `${what}: recall@${K}`);
   assert.ok(Math.abs(ev.metrics['map@r']! - ref.mapAtR) < 1e-12, `${what}: map@r`);
@@ -101,9 +139,18 @@ function assertMatchesReference(ev: RetrievalEvaluation, data: Float32Array, n: 
     const cap = Math.max(ev.rankCap, members);
     const want = ref.firstCorrectRank[q]! > cap ? 0 : ref.firstCorrectRank[q];
     assert.equal(ev.outcomes.firstCorrectRank[q], want, `${what}: first correct rank of ${q}`);
-    if (!Number.isNaN(ref.apAtR[q]!)) assert.ok(Math.abs(ev.outcomes.apAtR[q]! - ref.apAtR[q]!) < 1e-12, `${what}: AP@R of ${q}`);
-    assert.deepEqual(Array.from(ev.neighbours.indices.subarray(q * k, (q + 1) * k)), ref.rankings[q]!.slice(0, k), `${what}: neighbours of ${q}`);
-    assert.deepEqual(Array.from(ev.neighbours.scores.subarray(q * k, (q + 1) * k)), ref.rankings[q]!.slice(0, k).map((g) => ref.sims[q]![g]), `${what}: scores of ${q}`);
+    if (!Number.isNaN(ref.apAtR[q]!))
+      assert.ok(Math.abs(ev.outcomes.apAtR[q]! - ref.apAtR[q]!) < 1e-12, `${what}: AP@R of ${q}`);
+    assert.deepEqual(
+      Array.from(ev.neighbours.indices.subarray(q * k, (q + 1) * k)),
+      ref.rankings[q]!.slice(0, k),
+      `${what}: neighbours of ${q}`,
+    );
+    assert.deepEqual(
+      Array.from(ev.neighbours.scores.subarray(q * k, (q + 1) * k)),
+      ref.rankings[q]!.slice(0, k).map((g) => ref.sims[q]![g]),
+      `${what}: scores of ${q}`,
+    );
   }
 }
 
@@ -115,7 +162,12 @@ test('many exact ties: same answer for block sizes that do not divide N, one blo
   // Classes of 1 to 8 images, ids in no particular order.
   const labels = Array.from({ length: n }, () => 1000 - Math.floor(rand() * 60) * 7);
   const ks = [1, 2, 5, 10, 50];
-  for (const [blockSize, threads] of [[37, 1], [64, 1], [n, 1], [50, 2]] as const) {
+  for (const [blockSize, threads] of [
+    [37, 1],
+    [64, 1],
+    [n, 1],
+    [50, 2],
+  ] as const) {
     const ev = await evaluateRetrieval({ data, n, d }, labels, { recallKs: ks, neighbours: 6, blockSize, threads });
     assert.equal(ev.threads, threads);
     assertMatchesReference(ev, data, n, d, labels, ks, 6, `block ${blockSize}, ${threads} thread(s)`);
@@ -129,12 +181,18 @@ test('classes larger than a block, and a rank cap that cuts ranks short', async 
   const data = tiedVectors(n, d, rand);
   const labels = Array.from({ length: n }, (_, i) => (i < 90 ? 1 : i < 100 ? 2 : 3 + Math.floor(rand() * 70)));
   const plan = planBlocks(labels, 32);
-  assert.ok(plan.pass1.some((t) => t.mode === 'extract' && t.i !== t.j), 'the big class spans blocks');
+  assert.ok(
+    plan.pass1.some((t) => t.mode === 'extract' && t.i !== t.j),
+    'the big class spans blocks',
+  );
   const ks = [1, 3];
   for (const threads of [1, 2]) {
     const ev = await evaluateRetrieval({ data, n, d }, labels, { recallKs: ks, neighbours: 4, blockSize: 32, threads });
     assertMatchesReference(ev, data, n, d, labels, ks, 4, `big class, ${threads} thread(s)`);
-    assert.ok(ev.outcomes.firstCorrectRank.some((r) => r === 0), 'some first correct ranks are beyond the cap');
+    assert.ok(
+      ev.outcomes.firstCorrectRank.some((r) => r === 0),
+      'some first correct ranks are beyond the cap',
+    );
   }
 });
 

@@ -20,7 +20,11 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }));
 const d = 32;
 const n = 40;
 const data = tiedVectors(n, d, seeded(8)).map((v, i) => v * (1 + (Math.floor(i / d) % 4)));
-const records = Array.from({ length: n }, (_, i) => ({ path: `chair_final/${1000 + i}.JPG`, label: 11319 + Math.floor(i / 4), super_class: 'chair' }));
+const records = Array.from({ length: n }, (_, i) => ({
+  path: `chair_final/${1000 + i}.JPG`,
+  label: 11319 + Math.floor(i / 4),
+  super_class: 'chair',
+}));
 const model = { name: 'facebook/dinov2-small', checkpoint: 'out/checkpoint-epoch-3' };
 
 test('build writes normalised float32 embeddings, one metadata line per image, and the manifest', () => {
@@ -57,11 +61,23 @@ test('load and search: top-k by cosine with scores, query excluded on request, r
   assert.deepEqual(hits![0]!, { rank: 1, index: 7, score: 1, record: records[7] });
   // Reference: every row's cosine with the query, sorted, ties by lower index.
   const x = normalise(data, n, d);
-  const sims = Array.from({ length: n }, (_, j) => [x.subarray(j * d, (j + 1) * d).reduce((s, v, c) => s + v * x[7 * d + c]!, 0), j] as [number, number]).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
-  assert.deepEqual(hits!.map((h) => [h.score, h.index]), sims.slice(0, 4));
+  const sims = Array.from(
+    { length: n },
+    (_, j) => [x.subarray(j * d, (j + 1) * d).reduce((s, v, c) => s + v * x[7 * d + c]!, 0), j] as [number, number],
+  ).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  assert.deepEqual(
+    hits!.map((h) => [h.score, h.index]),
+    sims.slice(0, 4),
+  );
   const [without] = index.search({ data: query, n: 1, d }, { k: 3, excludeIndex: 7 });
-  assert.deepEqual(without!.map((h) => h.index), sims.slice(1, 4).map(([, j]) => j));
-  assert.throws(() => index.search({ data: new Float32Array(8), n: 1, d: 8 }, { k: 1 }), /8 dimensions, the index 32: embed the query with the index's model \(facebook\/dinov2-small\)/);
+  assert.deepEqual(
+    without!.map((h) => h.index),
+    sims.slice(1, 4).map(([, j]) => j),
+  );
+  assert.throws(
+    () => index.search({ data: new Float32Array(8), n: 1, d: 8 }, { k: 1 }),
+    /8 dimensions, the index 32: embed the query with the index's model \(facebook\/dinov2-small\)/,
+  );
 
   index.dispose();
   assert.equal(tf.memory().numTensors, tensorsBefore, 'dispose frees the gallery kept between searches');
@@ -69,10 +85,13 @@ test('load and search: top-k by cosine with scores, query excluded on request, r
   // Rebuilding replaces the folder as a whole.
   buildIndex(folder, { embeddings: { data: data.slice(0, 4 * d), n: 4, d }, records: records.slice(0, 4), model });
   assert.equal(loadIndex(folder).count, 4);
-  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp')), []);
+  assert.deepEqual(
+    fs.readdirSync(dir).filter((f) => f.includes('.tmp')),
+    [],
+  );
 });
 
-test('buildIndexFromImages embeds through the caller\'s embedder, with absolute paths', async () => {
+test("buildIndexFromImages embeds through the caller's embedder, with absolute paths", async () => {
   const seen: string[] = [];
   const embedder = async (paths: string[], onProgress?: (done: number, total: number) => void) => {
     seen.push(...paths);
@@ -80,14 +99,28 @@ test('buildIndexFromImages embeds through the caller\'s embedder, with absolute 
     return data.slice(0, paths.length * d);
   };
   const folder = path.join(dir, 'from-images');
-  const manifest = await buildIndexFromImages(folder, { records: records.slice(0, 6), model, imageRoot: '/data/sop', embedder });
+  const manifest = await buildIndexFromImages(folder, {
+    records: records.slice(0, 6),
+    model,
+    imageRoot: '/data/sop',
+    embedder,
+  });
   assert.equal(manifest.count, 6);
-  assert.deepEqual(seen, records.slice(0, 6).map((r) => path.join('/data/sop', r.path)));
-  await assert.rejects(buildIndexFromImages(folder, { records: records.slice(0, 6), model, embedder: async () => new Float32Array(7) }), /returned 7 values for 6 images/);
+  assert.deepEqual(
+    seen,
+    records.slice(0, 6).map((r) => path.join('/data/sop', r.path)),
+  );
+  await assert.rejects(
+    buildIndexFromImages(folder, { records: records.slice(0, 6), model, embedder: async () => new Float32Array(7) }),
+    /returned 7 values for 6 images/,
+  );
 });
 
 test('damaged or foreign folders: errors name the file and the fix', () => {
-  assert.throws(() => loadIndex(path.join(dir, 'none')), /index\.json: not found; .* is not an index \(build one with `vembed index build`\)/);
+  assert.throws(
+    () => loadIndex(path.join(dir, 'none')),
+    /index\.json: not found; .* is not an index \(build one with `vembed index build`\)/,
+  );
   const folder = path.join(dir, 'broken');
   buildIndex(folder, { embeddings: { data: data.slice(0, 3 * d), n: 3, d }, records: records.slice(0, 3), model });
   fs.appendFileSync(path.join(folder, 'metadata.jsonl'), '{"path": "extra.jpg"}\n');
@@ -96,8 +129,14 @@ test('damaged or foreign folders: errors name the file and the fix', () => {
   assert.throws(() => loadIndex(folder), /metadata\.jsonl:2: not valid JSON/);
   const manifest = JSON.parse(fs.readFileSync(path.join(folder, 'index.json'), 'utf8'));
   fs.writeFileSync(path.join(folder, 'index.json'), JSON.stringify({ ...manifest, dim: 16 }));
-  assert.throws(() => loadIndex(folder), /embeddings\.npy: shape \(3, 32\) does not match index\.json \(count 3, dim 16\)/);
+  assert.throws(
+    () => loadIndex(folder),
+    /embeddings\.npy: shape \(3, 32\) does not match index\.json \(count 3, dim 16\)/,
+  );
   fs.writeFileSync(path.join(folder, 'index.json'), JSON.stringify({ ...manifest, format: 'faiss' }));
   assert.throws(() => loadIndex(folder), /"format" is "faiss", expected "vembed-index"/);
-  assert.throws(() => buildIndex(folder, { embeddings: { data, n, d }, records: records.slice(0, 2), model }), /2 image records for 40 embeddings/);
+  assert.throws(
+    () => buildIndex(folder, { embeddings: { data, n, d }, records: records.slice(0, 2), model }),
+    /2 image records for 40 embeddings/,
+  );
 });

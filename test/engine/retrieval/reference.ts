@@ -41,7 +41,7 @@ export function referenceProtocol(data: Float32Array, n: number, d: number, labe
     }
     sims.push(row);
     const others = [...Array(n).keys()].filter((g) => g !== q);
-    others.sort((a, b) => (row[b]! - row[a]!) || a - b);
+    others.sort((a, b) => row[b]! - row[a]! || a - b);
     rankings.push(others);
     const relevant = others.map((g) => labels[g] === labels[q]);
     const r = relevant.filter(Boolean).length;

@@ -49,17 +49,42 @@ test('runSopBenchmark embeds in list order and writes every output', async () =>
     imageRoot: '/data/Stanford_Online_Products',
     embedder,
     outDir: out,
-    run: { model: 'facebook/dinov2-small', backend: 'wasm', device: 'WebAssembly (1 thread, SIMD)', timing: { model_load_seconds: 1.5 } },
+    run: {
+      model: 'facebook/dinov2-small',
+      backend: 'wasm',
+      device: 'WebAssembly (1 thread, SIMD)',
+      timing: { model_load_seconds: 1.5 },
+    },
     evaluate: { neighbours: 3 },
   });
-  assert.deepEqual(seen, IMAGES.map((im) => path.join('/data/Stanford_Online_Products', im.path)));
   assert.deepEqual(
-    fs.readdirSync(out).sort(),
-    ['embeddings.npy', 'first_correct_rank.npy', 'labels.npy', 'metadata.jsonl', 'neighbours.json', 'neighbours_indices.npy', 'neighbours_same_class.npy', 'neighbours_scores.npy', 'sop_report.json', 'sop_report.md'],
+    seen,
+    IMAGES.map((im) => path.join('/data/Stanford_Online_Products', im.path)),
   );
+  assert.deepEqual(fs.readdirSync(out).sort(), [
+    'embeddings.npy',
+    'first_correct_rank.npy',
+    'labels.npy',
+    'metadata.jsonl',
+    'neighbours.json',
+    'neighbours_indices.npy',
+    'neighbours_same_class.npy',
+    'neighbours_scores.npy',
+    'sop_report.json',
+    'sop_report.md',
+  ]);
 
   const report = JSON.parse(fs.readFileSync(files.report, 'utf8'));
-  assert.deepEqual(Object.keys(report).slice(0, 8), ['recall@1', 'recall@10', 'recall@100', 'recall@1000', 'map@r', 'num_images', 'num_valid_queries', 'num_classes']);
+  assert.deepEqual(Object.keys(report).slice(0, 8), [
+    'recall@1',
+    'recall@10',
+    'recall@100',
+    'recall@1000',
+    'map@r',
+    'num_images',
+    'num_valid_queries',
+    'num_classes',
+  ]);
   assert.equal(report['recall@1'], 0.2);
   assert.equal(report['recall@10'], 1);
   assert.equal(report['map@r'], 0.2);
@@ -89,7 +114,10 @@ test('runSopBenchmark embeds in list order and writes every output', async () =>
   assert.deepEqual(Array.from(emb.data as Float32Array), RAW.flat(), 'raw, not normalised');
   const labels = readNpy(files.labels);
   assert.equal(labels.dtype, '<i8');
-  assert.deepEqual(Array.from(labels.data as BigInt64Array, Number), IMAGES.map((im) => im.label));
+  assert.deepEqual(
+    Array.from(labels.data as BigInt64Array, Number),
+    IMAGES.map((im) => im.label),
+  );
   assert.deepEqual(
     readMetadata(files.metadata!),
     IMAGES.map(({ superClass, ...im }) => (superClass ? { ...im, super_class: superClass } : im)),
@@ -109,11 +137,17 @@ test('runSopBenchmark embeds in list order and writes every output', async () =>
   ]);
   assert.deepEqual(Array.from(nb.indices), Array.from(evaluation.neighbours.indices));
   assert.throws(() => nb.of(6), /query 6 is out of range \(0\.\.5\)/);
-  assert.deepEqual(fs.readdirSync(out).filter((f) => f.includes('.tmp')), []);
+  assert.deepEqual(
+    fs.readdirSync(out).filter((f) => f.includes('.tmp')),
+    [],
+  );
 });
 
 test('neighbours reader: clear errors for a missing or foreign manifest and a wrong array', async () => {
-  assert.throws(() => readNeighbours(path.join(dir, 'nothing')), /neighbours\.json: not found; run the benchmark first/);
+  assert.throws(
+    () => readNeighbours(path.join(dir, 'nothing')),
+    /neighbours\.json: not found; run the benchmark first/,
+  );
   const out = path.join(dir, 'run');
   const manifest = JSON.parse(fs.readFileSync(path.join(out, 'neighbours.json'), 'utf8'));
   fs.writeFileSync(path.join(out, 'neighbours.json'), JSON.stringify({ ...manifest, k: 4 }));
@@ -125,7 +159,13 @@ test('neighbours reader: clear errors for a missing or foreign manifest and a wr
 test('bad embedder output is refused before anything is written', async () => {
   const out = path.join(dir, 'bad');
   await assert.rejects(
-    runSopBenchmark({ images: IMAGES, imageRoot: '/x', embedder: async () => new Float32Array(10), outDir: out, run: { model: 'm', backend: 'wasm' } }),
+    runSopBenchmark({
+      images: IMAGES,
+      imageRoot: '/x',
+      embedder: async () => new Float32Array(10),
+      outDir: out,
+      run: { model: 'm', backend: 'wasm' },
+    }),
     /returned 10 values for 6 images/,
   );
   assert.equal(fs.existsSync(out), false);

@@ -30,7 +30,9 @@ test('selectBest puts the k best first, for every k, with ties', () => {
       const s = scores.slice();
       const d = ids.slice();
       selectBest(s, d, 0, len, k);
-      const got = Array.from({ length: Math.min(k, len) }, (_, i) => [s[i]!, d[i]!] as [number, number]).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+      const got = Array.from({ length: Math.min(k, len) }, (_, i) => [s[i]!, d[i]!] as [number, number]).sort(
+        (a, b) => b[0] - a[0] || a[1] - b[1],
+      );
       assert.deepEqual(got, best(Array.from(scores), Array.from(ids), k));
     }
   }
@@ -56,9 +58,19 @@ test('TopKTable streams candidates in any order and equals the full sort; merge 
     for (const table of [one, left]) {
       const r = table.result();
       for (let q = 0; q < queries; q++) {
-        const want = best(scores[q]!, Array.from({ length: n }, (_, i) => i), k);
-        const got = Array.from({ length: k }, (_, j) => [r.scores[q * k + j]!, r.indices[q * k + j]!] as [number, number]);
-        assert.deepEqual(got, want.map(([s, i]) => [Math.fround(s), i]));
+        const want = best(
+          scores[q]!,
+          Array.from({ length: n }, (_, i) => i),
+          k,
+        );
+        const got = Array.from(
+          { length: k },
+          (_, j) => [r.scores[q * k + j]!, r.indices[q * k + j]!] as [number, number],
+        );
+        assert.deepEqual(
+          got,
+          want.map(([s, i]) => [Math.fround(s), i]),
+        );
         assert.equal(r.counts[q], k);
       }
     }

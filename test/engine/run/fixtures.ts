@@ -41,12 +41,18 @@ export async function writePairData(dir: string, products = 8, views = 3): Promi
     const files: string[] = [];
     for (let v = 0; v < views; v++) {
       const file = `p${p}_v${v}.png`;
-      let img = sharp(base, { raw: { width: 48, height: 48, channels: 3 } }).extract({ left: v * 4, top: v * 2, width: 40, height: 40 });
+      let img = sharp(base, { raw: { width: 48, height: 48, channels: 3 } }).extract({
+        left: v * 4,
+        top: v * 2,
+        width: 40,
+        height: 40,
+      });
       if (v % 2 === 1) img = img.flop();
       await img.png().toFile(path.join(dir, file));
       files.push(file);
     }
-    for (let v = 0; v < views; v++) lines.push(JSON.stringify({ query_image: files[v], positive: files[(v + 1) % views], label: 100 + p }));
+    for (let v = 0; v < views; v++)
+      lines.push(JSON.stringify({ query_image: files[v], positive: files[(v + 1) % views], label: 100 + p }));
   }
   const train = path.join(dir, 'train.jsonl');
   const val = path.join(dir, 'val.jsonl');
@@ -76,6 +82,11 @@ export function writeConfig(dir: string, extra: Record<string, unknown> = {}): s
     ...extra,
   };
   const file = path.join(dir, 'train_i2i.yaml');
-  fs.writeFileSync(file, Object.entries(cfg).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join('\n') + '\n');
+  fs.writeFileSync(
+    file,
+    Object.entries(cfg)
+      .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+      .join('\n') + '\n',
+  );
   return file;
 }

@@ -11,7 +11,12 @@ import { loadImageEncoder } from '../../../src/engine/model';
 import type { Dinov2ImageEncoder } from '../../../src/engine/model/encoder';
 import { embedImages } from '../../../src/engine/run/embed';
 import { embedPixels, MAX_IMAGES_PER_PASS } from '../../../src/engine/run/embedPixels';
-import { embedBatchesInParallel, embeddingThreads, startEmbedWorkers, type BatchJob } from '../../../src/engine/run/parallelEmbed';
+import {
+  embedBatchesInParallel,
+  embeddingThreads,
+  startEmbedWorkers,
+  type BatchJob,
+} from '../../../src/engine/run/parallelEmbed';
 import { Rng } from '../../../src/engine/util/rng';
 import { tempDir, writePairData, writeTinyModel } from './fixtures';
 
@@ -25,11 +30,26 @@ before(async () => {
   work = tempDir('pembed');
   await writeTinyModel(path.join(work, 'model'));
   await writePairData(work, 8, 3);
-  images = fs.readdirSync(work).filter((f) => f.endsWith('.png')).sort().map((f) => path.join(work, f));
-  encoder = await loadImageEncoder(path.join(work, 'model'), { imageSize: 28, finetune: { kind: 'lora', settings: { r: 4, alpha: 8, dropout: 0, targetModules: null } }, projectionDim: 16, seed: 5 });
+  images = fs
+    .readdirSync(work)
+    .filter((f) => f.endsWith('.png'))
+    .sort()
+    .map((f) => path.join(work, f));
+  encoder = await loadImageEncoder(path.join(work, 'model'), {
+    imageSize: 28,
+    finetune: { kind: 'lora', settings: { r: 4, alpha: 8, dropout: 0, targetModules: null } },
+    projectionDim: 16,
+    seed: 5,
+  });
   // Non-zero adapters, so that the copies must carry them to agree.
   const rng = new Rng(9);
-  for (const [, v] of encoder.trainableVariables()) v.assign(tf.tensor(Float32Array.from({ length: v.size }, () => rng.uniform(-0.2, 0.2)), v.shape));
+  for (const [, v] of encoder.trainableVariables())
+    v.assign(
+      tf.tensor(
+        Float32Array.from({ length: v.size }, () => rng.uniform(-0.2, 0.2)),
+        v.shape,
+      ),
+    );
   encoder.setTrainable('none');
   loader = new ImageLoader({ processing: encoder.processing, numWorkers: 0 });
 });
@@ -45,7 +65,12 @@ test('two workers embed exactly what the main thread embeds (LoRA adapters and a
   const serial = await embedImages(encoder, loader, images, { batchSize: 5, threads: 0 });
   const notes: string[] = [];
   let lastDone = 0;
-  const parallel = await embedImages(encoder, loader, images, { batchSize: 5, threads: 2, onNote: (m) => notes.push(m), onProgress: (done) => (lastDone = done) });
+  const parallel = await embedImages(encoder, loader, images, {
+    batchSize: 5,
+    threads: 2,
+    onNote: (m) => notes.push(m),
+    onProgress: (done) => (lastDone = done),
+  });
   assert.deepEqual(notes, []);
   assert.equal(lastDone, images.length);
   assert.equal(parallel.length, images.length * 16);
@@ -66,7 +91,10 @@ test('workers that die hand their batches back; with none left the main thread f
   await embedBatchesInParallel({
     workers,
     batches,
-    load: (b) => loader.load(images.slice(b.start, b.start + b.count).map((p) => ({ path: p, transform: { kind: 'eval' as const } }))),
+    load: (b) =>
+      loader.load(
+        images.slice(b.start, b.start + b.count).map((p) => ({ path: p, transform: { kind: 'eval' as const } })),
+      ),
     embedHere: (px) => embedPixels(encoder, px),
     out,
     dim: 16,
@@ -83,7 +111,7 @@ test('workers that die hand their batches back; with none left the main thread f
   assert.deepEqual(out, serial);
 });
 
-test('a failing batch (unreadable image) fails the parallel run with the loader\'s error', async () => {
+test("a failing batch (unreadable image) fails the parallel run with the loader's error", async () => {
   const broken = path.join(work, 'broken.png');
   fs.writeFileSync(broken, 'not a png');
   const list = [...images.slice(0, 10), broken, ...images.slice(10)];

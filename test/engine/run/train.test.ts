@@ -41,11 +41,16 @@ function events(stdout: string): EngineEvent[] {
 }
 
 function train(dir: string, args: string[]) {
-  const r = spawnSync(process.execPath, [bin, 'train', '--config', 'train_i2i.yaml', '--json', ...args], { cwd: dir, encoding: 'utf8', timeout: 240000 });
+  const r = spawnSync(process.execPath, [bin, 'train', '--config', 'train_i2i.yaml', '--json', ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: 240000,
+  });
   return { code: r.status, events: events(r.stdout), stderr: r.stderr, stdout: r.stdout };
 }
 
-const losses = (es: EngineEvent[]) => new Map(es.flatMap((e) => (e.type === 'step' ? [[e.step, e.loss] as const] : [])));
+const losses = (es: EngineEvent[]) =>
+  new Map(es.flatMap((e) => (e.type === 'step' ? [[e.step, e.loss] as const] : [])));
 
 let reference: Map<number, number>;
 
@@ -59,18 +64,31 @@ test('a run: evaluation before training, steps, epoch checkpoints, evaluation pe
   const started = r.events.find((e) => e.type === 'run_started') as Extract<EngineEvent, { type: 'run_started' }>;
   assert.equal(started.backend, 'wasm');
   // Training stays on TF.js; the evaluations embed with ONNX Runtime (auto, onnxruntime-node loads here).
-  assert.ok(r.events.some((e) => e.type === 'log' && /evaluation embeds with ONNX Runtime \d+\.\d+ CPU/.test(e.message)), 'the run says evaluation uses ONNX Runtime');
+  assert.ok(
+    r.events.some((e) => e.type === 'log' && /evaluation embeds with ONNX Runtime \d+\.\d+ CPU/.test(e.message)),
+    'the run says evaluation uses ONNX Runtime',
+  );
   assert.equal(started.totalSteps, 6, '24 pairs / batch 8 = 3 steps per epoch, 2 epochs');
   const evals = r.events.filter((e): e is Extract<EngineEvent, { type: 'evaluation' }> => e.type === 'evaluation');
-  assert.deepEqual(evals.map((e) => e.epoch), [0, 1, 2]);
+  assert.deepEqual(
+    evals.map((e) => e.epoch),
+    [0, 1, 2],
+  );
   for (const e of evals) {
     assert.equal(e.numImages, 12, 'the distinct images of val.jsonl');
-    for (const k of ['recall@1', 'recall@10', 'recall@100', 'map@r']) assert.ok(e.metrics[k]! >= 0 && e.metrics[k]! <= 1, k);
+    for (const k of ['recall@1', 'recall@10', 'recall@100', 'map@r'])
+      assert.ok(e.metrics[k]! >= 0 && e.metrics[k]! <= 1, k);
   }
   const ckpts = r.events.filter((e): e is Extract<EngineEvent, { type: 'checkpoint' }> => e.type === 'checkpoint');
-  assert.deepEqual(ckpts.map((c) => path.basename(c.path)), ['checkpoint-epoch-1', 'checkpoint-epoch-2']);
+  assert.deepEqual(
+    ckpts.map((c) => path.basename(c.path)),
+    ['checkpoint-epoch-1', 'checkpoint-epoch-2'],
+  );
   const steps = r.events.filter((e): e is Extract<EngineEvent, { type: 'step' }> => e.type === 'step');
-  assert.deepEqual(steps.map((s) => s.step), [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(
+    steps.map((s) => s.step),
+    [1, 2, 3, 4, 5, 6],
+  );
   assert.ok(steps.every((s) => Number.isFinite(s.loss) && s.imagesPerSecond! > 0 && s.etaSeconds! >= 0));
   assert.equal(steps[0]!.lr, 0, 'warmup starts at 0');
   assert.deepEqual(r.events.at(-1), { ...r.events.at(-1), type: 'finished', status: 'completed' });
@@ -119,7 +137,10 @@ test('SIGINT finishes the step, saves a checkpoint, exits 0; --resume continues 
   const first = events(out);
   // The step in flight finishes; its checkpoint is a `stop` one, or the epoch's when that step ended an epoch.
   const stop = first.filter((e) => e.type === 'checkpoint').at(-1);
-  assert.ok(stop && stop.type === 'checkpoint' && (stop.kind === 'stop' || (stop.kind === 'epoch' && stop.step === 3)), JSON.stringify(stop));
+  assert.ok(
+    stop && stop.type === 'checkpoint' && (stop.kind === 'stop' || (stop.kind === 'epoch' && stop.step === 3)),
+    JSON.stringify(stop),
+  );
   assert.deepEqual(first.at(-1), { ...first.at(-1), type: 'finished', status: 'stopped', lastCheckpoint: stop.path });
   const stoppedAt = stop.step;
   assert.ok(stoppedAt >= 2 && stoppedAt < 6, `stopped at ${stoppedAt}`);
@@ -129,8 +150,12 @@ test('SIGINT finishes the step, saves a checkpoint, exits 0; --resume continues 
   const resumed = r.events.find((e) => e.type === 'run_started');
   assert.equal(resumed?.type === 'run_started' && resumed.resumedFrom, stop.path);
   const after = losses(r.events);
-  assert.deepEqual([...after.keys()], [...reference.keys()].filter((s) => s > stoppedAt));
-  for (const [s, l] of after) assert.equal(l, reference.get(s), `step ${s}: the resumed run equals the uninterrupted one`);
+  assert.deepEqual(
+    [...after.keys()],
+    [...reference.keys()].filter((s) => s > stoppedAt),
+  );
+  for (const [s, l] of after)
+    assert.equal(l, reference.get(s), `step ${s}: the resumed run equals the uninterrupted one`);
 });
 
 test('kill -9 while checkpoints are being written leaves the latest complete checkpoint resumable', async () => {
@@ -140,7 +165,8 @@ test('kill -9 while checkpoints are being written leaves the latest complete che
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     out += chunk;
     // Kill right after a step: the engine is then writing (or about to write) that step's checkpoint.
-    if ((out.match(/"type":"checkpoint"/g) ?? []).length >= 2 && /"type":"step","step":4,/.test(out)) child.kill('SIGKILL');
+    if ((out.match(/"type":"checkpoint"/g) ?? []).length >= 2 && /"type":"step","step":4,/.test(out))
+      child.kill('SIGKILL');
   });
   await new Promise((resolve) => child.on('close', resolve));
   const latest = findLatestCheckpoint(path.join(dir, 'out'));
@@ -151,12 +177,17 @@ test('kill -9 while checkpoints are being written leaves the latest complete che
   assert.equal(r.events.at(-1)?.type === 'finished' && r.events.at(-1)?.type, 'finished');
 });
 
-test('a bad config fails before any work, with the validator\'s messages', () => {
+test("a bad config fails before any work, with the validator's messages", () => {
   const { dir } = runDir('bad', { learning_rte: 0.1, batch_size: 'big' });
   const r = train(dir, []);
   assert.equal(r.code, 1);
-  const errors = r.events.filter((e) => e.type === 'error').map((e) => (e.type === 'error' ? `${e.line ?? ''} ${e.message}` : ''));
-  assert.ok(errors.some((m) => /learning_rte.*Did you mean `learning_rate`/.test(m)), errors.join('\n'));
+  const errors = r.events
+    .filter((e) => e.type === 'error')
+    .map((e) => (e.type === 'error' ? `${e.line ?? ''} ${e.message}` : ''));
+  assert.ok(
+    errors.some((m) => /learning_rte.*Did you mean `learning_rate`/.test(m)),
+    errors.join('\n'),
+  );
   assert.ok(errors.some((m) => /`batch_size` must be an integer/.test(m)));
   assert.equal(fs.existsSync(path.join(dir, 'out')), false, 'nothing was started');
 });

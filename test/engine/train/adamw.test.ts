@@ -29,7 +29,9 @@ const fx = loadFixture<AdamFixture>('adamw.json');
 const TOL = { rtol: 1e-5, atol: 1e-7 };
 
 function makeParams(): Map<string, Variable> {
-  return new Map(Object.entries(fx.init).map(([name, values]) => [name, tf.variable(tf.tensor(values, fx.shapes[name]))]));
+  return new Map(
+    Object.entries(fx.init).map(([name, values]) => [name, tf.variable(tf.tensor(values, fx.shapes[name]))]),
+  );
 }
 
 function gradsAt(step: number): Map<string, Tensor> {
@@ -105,7 +107,12 @@ for (const backend of ['cpu', 'wasm'] as const) {
           runSteps(opt, s, s + 1);
           if (s === 0) tensorsAfterFirst = tf.memory().numTensors;
           for (const [name, v] of params) {
-            assertAllClose(v.dataSync(), scenario.params_after_step[s]![name]!, TOL, `${scenario.name} step ${s + 1} ${name}`);
+            assertAllClose(
+              v.dataSync(),
+              scenario.params_after_step[s]![name]!,
+              TOL,
+              `${scenario.name} step ${s + 1} ${name}`,
+            );
           }
         }
         // Moments are created on the first gradient; one was skipped at step 3 but had existed since step 1.
@@ -142,10 +149,24 @@ for (const backend of ['cpu', 'wasm'] as const) {
     test('a state that does not fit the model is refused with the names', () => {
       const params = makeParams();
       const opt = makeOptimizer(params, 'with_exclusion');
-      const wrongShape = { params: new Map([['fc1.bias', { step: 1, shape: [5], expAvg: new Float32Array(5), expAvgSq: new Float32Array(5) }]]) };
-      assert.throws(() => opt.importState(wrongShape), /'fc1\.bias' is \[5\] in the saved state but \[4\] in the model/);
-      const unknown = { params: new Map([['lora.weight', { step: 1, shape: [1], expAvg: new Float32Array(1), expAvgSq: new Float32Array(1) }]]) };
-      assert.throws(() => opt.importState(unknown), /'lora\.weight' is not a trainable parameter.*resume with the config/);
+      const wrongShape = {
+        params: new Map([
+          ['fc1.bias', { step: 1, shape: [5], expAvg: new Float32Array(5), expAvgSq: new Float32Array(5) }],
+        ]),
+      };
+      assert.throws(
+        () => opt.importState(wrongShape),
+        /'fc1\.bias' is \[5\] in the saved state but \[4\] in the model/,
+      );
+      const unknown = {
+        params: new Map([
+          ['lora.weight', { step: 1, shape: [1], expAvg: new Float32Array(1), expAvgSq: new Float32Array(1) }],
+        ]),
+      };
+      assert.throws(
+        () => opt.importState(unknown),
+        /'lora\.weight' is not a trainable parameter.*resume with the config/,
+      );
       const g = new Map([['nope', tf.zeros([1])]]);
       assert.throws(() => opt.step(g, 1e-3), /gradient for 'nope'/);
       tf.dispose([...g.values()]);

@@ -46,8 +46,18 @@ function assertStateEqual(got: OptimizerState | undefined, expected: OptimizerSt
     const g: ParamState = got.params.get(name)!;
     assert.equal(g.step, e.step, `${name} step`);
     assert.deepEqual(g.shape, e.shape, `${name} shape`);
-    assert.ok(Buffer.from(g.expAvg.buffer, g.expAvg.byteOffset, g.expAvg.byteLength).equals(Buffer.from(e.expAvg.buffer, e.expAvg.byteOffset, e.expAvg.byteLength)), `${name} exp_avg bytes`);
-    assert.ok(Buffer.from(g.expAvgSq.buffer, g.expAvgSq.byteOffset, g.expAvgSq.byteLength).equals(Buffer.from(e.expAvgSq.buffer, e.expAvgSq.byteOffset, e.expAvgSq.byteLength)), `${name} exp_avg_sq bytes`);
+    assert.ok(
+      Buffer.from(g.expAvg.buffer, g.expAvg.byteOffset, g.expAvg.byteLength).equals(
+        Buffer.from(e.expAvg.buffer, e.expAvg.byteOffset, e.expAvg.byteLength),
+      ),
+      `${name} exp_avg bytes`,
+    );
+    assert.ok(
+      Buffer.from(g.expAvgSq.buffer, g.expAvgSq.byteOffset, g.expAvgSq.byteLength).equals(
+        Buffer.from(e.expAvgSq.buffer, e.expAvgSq.byteOffset, e.expAvgSq.byteLength),
+      ),
+      `${name} exp_avg_sq bytes`,
+    );
   }
 }
 
@@ -74,7 +84,11 @@ test('a real AdamW state survives the round trip through optimizer.safetensors b
   const exported = opt.exportState();
   let history = appendLossHistory([], { step: 1, loss: 2.5, lr: 0 });
   history = appendLossHistory(history, { step: 2, loss: 2.25, lr: 1e-5, gradNorm: 0.75 });
-  const trainerState = { ...trainerStateForStep(3), lossHistory: history, configHash: configHash({ seed: 1, lr: 2, output_dir: 'x' }) };
+  const trainerState = {
+    ...trainerStateForStep(3),
+    lossHistory: history,
+    configHash: configHash({ seed: 1, lr: 2, output_dir: 'x' }),
+  };
   const target = saveCheckpoint(dir, checkpointName('step', 3), {
     trainerState,
     optimizerState: exported,
@@ -90,7 +104,12 @@ test('a real AdamW state survives the round trip through optimizer.safetensors b
   assertStateEqual(loaded.optimizerState, exported);
   // A plain safetensors file: readable by any reader, hyperparameters in the metadata.
   const raw = readSafetensors(path.join(target, OPTIMIZER_FILE));
-  assert.deepEqual([...raw.tensors.keys()].sort(), ['fc.bias.exp_avg', 'fc.bias.exp_avg_sq', 'fc.weight.exp_avg', 'fc.weight.exp_avg_sq']);
+  assert.deepEqual([...raw.tensors.keys()].sort(), [
+    'fc.bias.exp_avg',
+    'fc.bias.exp_avg_sq',
+    'fc.weight.exp_avg',
+    'fc.weight.exp_avg_sq',
+  ]);
   assert.equal(raw.metadata.weight_decay, '0.05');
   // And it goes back into an optimizer.
   const again = new AdamW(params, { weightDecay: 0.05 });
@@ -111,7 +130,10 @@ test('the config hash ignores key order and output-only keys, and sees everythin
 test('the loss history keeps only its tail', () => {
   let h = appendLossHistory([], { step: 1, loss: 1, lr: 0 }, 3);
   for (let s = 2; s <= 5; s++) h = appendLossHistory(h, { step: s, loss: 1, lr: 0 }, 3);
-  assert.deepEqual(h.map((r) => r.step), [3, 4, 5]);
+  assert.deepEqual(
+    h.map((r) => r.step),
+    [3, 4, 5],
+  );
 });
 
 test('findLatestCheckpoint takes the highest complete step and passes over everything else', () => {
@@ -134,10 +156,16 @@ test('findLatestCheckpoint takes the highest complete step and passes over every
   fs.renameSync(path.join(dir, 'checkpoint-step-50'), path.join(dir, 'checkpoint-50'));
 
   const listing = listCheckpoints(dir);
-  assert.deepEqual(listing.complete.map((c) => c.name), ['checkpoint-step-5', 'checkpoint-epoch-1', 'checkpoint-step-12']);
+  assert.deepEqual(
+    listing.complete.map((c) => c.name),
+    ['checkpoint-step-5', 'checkpoint-epoch-1', 'checkpoint-step-12'],
+  );
   const reasons = Object.fromEntries(listing.skipped.map((s) => [path.basename(s.dir), s.reason]));
   assert.deepEqual(Object.keys(reasons).sort(), ['checkpoint-step-25', 'checkpoint-step-30', 'checkpoint-step-40']);
-  assert.match(reasons['checkpoint-step-25']!, /optimizer\.safetensors has 100 bytes, expected \d+; the checkpoint is incomplete/);
+  assert.match(
+    reasons['checkpoint-step-25']!,
+    /optimizer\.safetensors has 100 bytes, expected \d+; the checkpoint is incomplete/,
+  );
   assert.match(reasons['checkpoint-step-30']!, /no trainer_state\.json/);
   assert.match(reasons['checkpoint-step-40']!, /named for step 40 but .* says global_step 39/);
   assert.equal(findLatestCheckpoint(dir)?.name, 'checkpoint-step-12');
@@ -160,7 +188,7 @@ test('a damaged trainer_state.json is refused naming the file and key', () => {
   assert.throws(() => loadCheckpoint(target), /not valid JSON.*damaged/);
 });
 
-test('stale temporary folders of dead writers are removed, a live writer\'s are kept', () => {
+test("stale temporary folders of dead writers are removed, a live writer's are kept", () => {
   const dir = freshDir('stale');
   const dead = '.checkpoint-step-7.tmp-999999999-abcdef';
   const mine = `.checkpoint-step-8.tmp-${process.pid}-abcdef`;
@@ -181,7 +209,9 @@ interface Child {
 }
 
 function startChild(mode: 'loop' | 'stall', dir: string, first: number): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', CHILD, mode, dir, String(first)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', CHILD, mode, dir, String(first)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: string[] = [];
   let stderr = '';
   let buffered = '';
@@ -255,12 +285,16 @@ test('SIGKILL at random moments of a run that keeps saving: the latest checkpoin
     await child.kill();
     const printed = child.lines.filter((l) => l.startsWith('saved ')).map((l) => Number(l.slice(6)));
     lastSaved = Math.max(lastSaved, ...printed);
-    if (process.env.VEMBED_TEST_VERBOSE) console.log(`round ${round}: printed ${printed.join(',')}; in ${dir}: ${fs.readdirSync(dir).join(', ')}`);
+    if (process.env.VEMBED_TEST_VERBOSE)
+      console.log(`round ${round}: printed ${printed.join(',')}; in ${dir}: ${fs.readdirSync(dir).join(', ')}`);
     const listing = listCheckpoints(dir);
     assert.deepEqual(listing.skipped, [], 'no folder under a checkpoint name is incomplete');
     const latest = findLatestCheckpoint(dir)!;
     // The child may have renamed one more into place without printing it yet.
-    assert.ok(latest.globalStep === lastSaved || latest.globalStep === lastSaved + 1, `latest ${latest.globalStep}, last printed ${lastSaved}`);
+    assert.ok(
+      latest.globalStep === lastSaved || latest.globalStep === lastSaved + 1,
+      `latest ${latest.globalStep}, last printed ${lastSaved}`,
+    );
     assertLoadable(latest.dir, latest.globalStep, 2_000_000);
     removeStaleCheckpointTemps(dir);
     // Keep the disk use small: drop all but the latest.

@@ -7,7 +7,12 @@ import assert from 'node:assert/strict';
 import { activateBackend } from '../../../src/engine/backend/ladder';
 import { tf, type Tensor, type Tensor4D } from '../../../src/engine/backend/tf';
 import type { PixelBatch } from '../../../src/engine/model/types';
-import { cachedGradients, plainGradients, type GradientOptions, type PairBatch } from '../../../src/engine/train/gradients';
+import {
+  cachedGradients,
+  plainGradients,
+  type GradientOptions,
+  type PairBatch,
+} from '../../../src/engine/train/gradients';
 import type { LossConfig } from '../../../src/engine/train/loss';
 import type { ChunkedPixels } from '../../../src/engine/train/pixels';
 import { chunkDropoutSeed } from '../../../src/engine/train/seeds';
@@ -32,7 +37,15 @@ const fx = loadFixture<TinyFixture>('tiny_encoder.json');
 const N = fx.labels.length;
 
 function fixtureEncoder(dropout = 0): TinyEncoder {
-  return new TinyEncoder({ height: fx.height, width: fx.width, hidden: fx.hidden, dim: fx.dim, layerNormEps: fx.layer_norm_eps, weights: fx.weights, dropout });
+  return new TinyEncoder({
+    height: fx.height,
+    width: fx.width,
+    hidden: fx.hidden,
+    dim: fx.dim,
+    layerNormEps: fx.layer_norm_eps,
+    weights: fx.weights,
+    dropout,
+  });
 }
 
 function pixels(values: number[]): PixelBatch {
@@ -56,11 +69,24 @@ function toArrays(grads: Map<string, Tensor>): Map<string, Float32Array> {
 }
 
 /** A random batch of `n` pairs of `size` x `size` images, labels with duplicates. */
-function randomBatch(n: number, size: number, seed: number): { queries: PixelBatch; positives: PixelBatch; labels: number[] } {
+function randomBatch(
+  n: number,
+  size: number,
+  seed: number,
+): { queries: PixelBatch; positives: PixelBatch; labels: number[] } {
   let s = seed;
   const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
-  const make = (): PixelBatch => ({ data: Float32Array.from({ length: n * size * size * 3 }, next), n, height: size, width: size });
-  return { queries: make(), positives: make(), labels: Array.from({ length: n }, (_, i) => i % Math.max(1, Math.floor(n / 2))) };
+  const make = (): PixelBatch => ({
+    data: Float32Array.from({ length: n * size * size * 3 }, next),
+    n,
+    height: size,
+    width: size,
+  });
+  return {
+    queries: make(),
+    positives: make(),
+    labels: Array.from({ length: n }, (_, i) => i % Math.max(1, Math.floor(n / 2))),
+  };
 }
 
 for (const backend of ['cpu', 'wasm'] as const) {
@@ -105,7 +131,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       }
     }
 
-    test('with dropout on, the cache reproduces each chunk\'s masks and equals the plain gradient', () => {
+    test("with dropout on, the cache reproduces each chunk's masks and equals the plain gradient", () => {
       const encoder = fixtureEncoder(0.3);
       const chunkSize = 4;
       const plain = plainGradients(encoder, fixtureBatch, options('infonce', chunkSize, true));
@@ -137,20 +163,44 @@ for (const backend of ['cpu', 'wasm'] as const) {
         chunk(start, count): Tensor4D {
           requested.push(count);
           const per = source.height * source.width * 3;
-          return tf.tensor4d(source.data.slice(start * per, (start + count) * per), [count, source.height, source.width, 3]);
+          return tf.tensor4d(source.data.slice(start * per, (start + count) * per), [
+            count,
+            source.height,
+            source.width,
+            3,
+          ]);
         },
       });
-      const batch: PairBatch = { queries: callback(fixtureBatch.queries as PixelBatch), positives: callback(fixtureBatch.positives as PixelBatch), labels: fx.labels };
+      const batch: PairBatch = {
+        queries: callback(fixtureBatch.queries as PixelBatch),
+        positives: callback(fixtureBatch.positives as PixelBatch),
+        labels: fx.labels,
+      };
       const viaCallback = cachedGradients(encoder, batch, options('infonce', 4));
-      assert.deepEqual(requested, [4, 2, 4, 2, 4, 2, 4, 2], 'each chunk asked for twice (both passes), never the whole batch');
+      assert.deepEqual(
+        requested,
+        [4, 2, 4, 2, 4, 2, 4, 2],
+        'each chunk asked for twice (both passes), never the whole batch',
+      );
       const viaBatch = cachedGradients(encoder, fixtureBatch, options('infonce', 4));
       assert.equal(viaCallback.loss, viaBatch.loss);
       const a = toArrays(viaBatch.grads);
       const b = toArrays(viaCallback.grads);
       for (const [name, g] of a) assert.equal(maxAbsDiff(b.get(name)!, g), 0, name);
       const wrong: ChunkedPixels = { n: N, chunk: (_s, count) => tf.zeros([count, 2, 2, 1]) as Tensor4D };
-      assert.throws(() => cachedGradients(encoder, { queries: wrong, positives: wrong }, options('infonce', 4)), /returned a \[4,2,2,1\] tensor.*expected \[4, H, W, 3\]/);
-      assert.throws(() => cachedGradients(encoder, { queries: fixtureBatch.queries, positives: { ...(fixtureBatch.positives as PixelBatch), n: 5 } }, options('infonce', 4)), /6 query images but 5 positive images/);
+      assert.throws(
+        () => cachedGradients(encoder, { queries: wrong, positives: wrong }, options('infonce', 4)),
+        /returned a \[4,2,2,1\] tensor.*expected \[4, H, W, 3\]/,
+      );
+      assert.throws(
+        () =>
+          cachedGradients(
+            encoder,
+            { queries: fixtureBatch.queries, positives: { ...(fixtureBatch.positives as PixelBatch), n: 5 } },
+            options('infonce', 4),
+          ),
+        /6 query images but 5 positive images/,
+      );
       encoder.dispose();
     });
   });
@@ -180,9 +230,15 @@ describe('memory of the gradient cache', () => {
     const perImageInput = 16 * 16 * 3 * 4;
     // The cache keeps [n, D] embeddings, their gradients and the [n, n]
     // logits besides one chunk: far less than one more input image per pair.
-    assert.ok(cachedLarge - cachedSmall < 56 * perImageInput * 0.5, `cache: peak ${cachedSmall} -> ${cachedLarge} bytes from 8 to 64 pairs`);
+    assert.ok(
+      cachedLarge - cachedSmall < 56 * perImageInput * 0.5,
+      `cache: peak ${cachedSmall} -> ${cachedLarge} bytes from 8 to 64 pairs`,
+    );
     // Without the cache, 56 more pairs of inputs sit on the heap at once.
-    assert.ok(plainLarge - plainSmall > 2 * 56 * perImageInput, `plain: peak ${plainSmall} -> ${plainLarge} bytes from 8 to 64 pairs`);
+    assert.ok(
+      plainLarge - plainSmall > 2 * 56 * perImageInput,
+      `plain: peak ${plainSmall} -> ${plainLarge} bytes from 8 to 64 pairs`,
+    );
     encoder.dispose();
   });
 });

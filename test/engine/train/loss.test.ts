@@ -27,7 +27,11 @@ function lossAndGrads(c: LossCase): { loss: number; dq: Float32Array; dp: Float3
       ? infoNceLoss(a as Tensor2D, b as Tensor2D, { temperature: c.temperature!, labels })
       : tripletLoss(a as Tensor2D, b as Tensor2D, { margin: c.margin!, labels });
   const { value, grads } = tf.valueAndGrads(f)([q, p]);
-  const out = { loss: value.dataSync()[0]!, dq: grads[0]!.dataSync() as Float32Array, dp: grads[1]!.dataSync() as Float32Array };
+  const out = {
+    loss: value.dataSync()[0]!,
+    dq: grads[0]!.dataSync() as Float32Array,
+    dp: grads[1]!.dataSync() as Float32Array,
+  };
   tf.dispose([q, p, value, ...grads]);
   return out;
 }
@@ -67,8 +71,16 @@ for (const backend of ['cpu', 'wasm'] as const) {
 
     test('InfoNCE by hand: a product twice in the batch, and the same batch without labels', () => {
       // Pairs 0 and 2 are the same product (label 7). temperature 0.5.
-      const q = tf.tensor2d([[1, 0], [0, 1], [2, 0]]); // row 2 is unnormalised on purpose
-      const p = tf.tensor2d([[1, 0], [0, 1], [0.6, 0.8]]);
+      const q = tf.tensor2d([
+        [1, 0],
+        [0, 1],
+        [2, 0],
+      ]); // row 2 is unnormalised on purpose
+      const p = tf.tensor2d([
+        [1, 0],
+        [0, 1],
+        [0.6, 0.8],
+      ]);
       const t = 0.5;
       // cos(q_i, p_j) / t
       const row0 = [1 / t, 0, 0.6 / t];
@@ -85,28 +97,53 @@ for (const backend of ['cpu', 'wasm'] as const) {
     });
 
     test('triplet by hand: hinge active on one row, and no negatives at all', () => {
-      const q = tf.tensor2d([[1, 0], [0, 1]]);
-      const p = tf.tensor2d([[1, 0], [0.8, 0.6]]);
+      const q = tf.tensor2d([
+        [1, 0],
+        [0, 1],
+      ]);
+      const p = tf.tensor2d([
+        [1, 0],
+        [0.8, 0.6],
+      ]);
       // row 0: d_pos 0, hardest negative d(q0, p1) = 0.2 -> 0 - 0.2 + 0.5 = 0.3
       // row 1: d_pos 0.4, hardest negative d(q1, p0) = 1 -> max(0, -0.1) = 0
       assert.ok(Math.abs(scalar(() => tripletLoss(q, p, { margin: 0.5 })) - 0.15) < 1e-6);
-      assert.equal(scalar(() => tripletLoss(q, p, { margin: 0.5, labels: [4, 4] })), 0, 'one label: no negatives, no loss');
+      assert.equal(
+        scalar(() => tripletLoss(q, p, { margin: 0.5, labels: [4, 4] })),
+        0,
+        'one label: no negatives, no loss',
+      );
       tf.dispose([q, p]);
     });
 
     test('a tiny temperature stays finite; NaN embeddings give a NaN loss the caller can see', () => {
-      const q = tf.tensor2d([[1, 0], [0, 1], [0.7, 0.7]]);
-      const p = tf.tensor2d([[0, 1], [1, 0], [0.7, 0.7]]);
+      const q = tf.tensor2d([
+        [1, 0],
+        [0, 1],
+        [0.7, 0.7],
+      ]);
+      const p = tf.tensor2d([
+        [0, 1],
+        [1, 0],
+        [0.7, 0.7],
+      ]);
       const sharp = scalar(() => infoNceLoss(q, p, { temperature: 1e-4, labels: [1, 2, 3] }));
       assert.ok(Number.isFinite(sharp) && sharp > 1000, `expected a large finite loss, got ${sharp}`);
-      const bad = tf.tensor2d([[NaN, 0], [0, 1], [1, 1]]);
+      const bad = tf.tensor2d([
+        [NaN, 0],
+        [0, 1],
+        [1, 1],
+      ]);
       assert.ok(Number.isNaN(scalar(() => infoNceLoss(bad, p, { temperature: 0.05 }))));
       assert.ok(Number.isNaN(scalar(() => tripletLoss(bad, p, { margin: 0.2 }))));
       tf.dispose([q, p, bad]);
     });
 
     test('bad input is named', () => {
-      const q = tf.tensor2d([[1, 0], [0, 1]]);
+      const q = tf.tensor2d([
+        [1, 0],
+        [0, 1],
+      ]);
       const p = tf.tensor2d([[1, 0, 0]]);
       assert.throws(() => infoNceLoss(q, p, { temperature: 0.05 }), /queries are \[2,2\] but positives are \[1,3\]/);
       assert.throws(() => infoNceLoss(q, q, { temperature: 0.05, labels: [1] }), /1 labels for a batch of 2 pairs/);

@@ -24,7 +24,12 @@ const TOL = { rtol: 1e-5, atol: 1e-6 };
 
 function randomBatch(n: number, seed: number): PairBatch {
   const rng = new Rng(seed);
-  const make = (): PixelBatch => ({ data: Float32Array.from({ length: n * SIZE * SIZE * 3 }, () => rng.uniform(-2, 2)), n, height: SIZE, width: SIZE });
+  const make = (): PixelBatch => ({
+    data: Float32Array.from({ length: n * SIZE * SIZE * 3 }, () => rng.uniform(-2, 2)),
+    n,
+    height: SIZE,
+    width: SIZE,
+  });
   return { queries: make(), positives: make(), labels: Array.from({ length: n }, (_, i) => i % 4) };
 }
 
@@ -34,7 +39,14 @@ function loraEncoder(): Dinov2ImageEncoder {
   e.setTrainable('lora');
   // B starts at zero; give it values so that A gets gradients too.
   const rng = new Rng(4);
-  for (const [name, v] of e.trainableVariables()) if (name.endsWith('lora_B.weight')) v.assign(tf.tensor(Float32Array.from({ length: v.size }, () => rng.uniform(-0.1, 0.1)), v.shape));
+  for (const [name, v] of e.trainableVariables())
+    if (name.endsWith('lora_B.weight'))
+      v.assign(
+        tf.tensor(
+          Float32Array.from({ length: v.size }, () => rng.uniform(-0.1, 0.1)),
+          v.shape,
+        ),
+      );
   e.setProjectionHead(16);
   e.setTrainable('lora');
   return e;
@@ -46,7 +58,13 @@ function arrays(grads: Map<string, Tensor>): Map<string, Float32Array> {
   return out;
 }
 
-const options = (step: number): GradientOptions => ({ loss: { loss_type: 'infonce', temperature: 0.05, triplet_margin: 0.2 }, chunkSize: 2, training: true, seed: 7, step });
+const options = (step: number): GradientOptions => ({
+  loss: { loss_type: 'infonce', temperature: 0.05, triplet_margin: 0.2 },
+  chunkSize: 2,
+  training: true,
+  seed: 7,
+  step,
+});
 
 before(async () => {
   await activateBackend('wasm');
@@ -81,7 +99,15 @@ describe('gradient cache over lanes', () => {
   });
 
   test('three training steps: the workers follow the updated weights, and the losses match the serial run', async () => {
-    const cfg: TrainStepConfig = { loss_type: 'infonce', temperature: 0.05, triplet_margin: 0.2, max_grad_norm: 1.0, use_gradient_cache: true, gradient_cache_chunk_size: 2, seed: 5 };
+    const cfg: TrainStepConfig = {
+      loss_type: 'infonce',
+      temperature: 0.05,
+      triplet_margin: 0.2,
+      max_grad_norm: 1.0,
+      use_gradient_cache: true,
+      gradient_cache_chunk_size: 2,
+      seed: 5,
+    };
     const run = async (parallel: boolean): Promise<{ losses: number[]; weights: Map<string, Float32Array> }> => {
       const e = loraEncoder();
       const l = parallel ? await GradientLanes.start(e, 1) : null;
@@ -89,10 +115,20 @@ describe('gradient cache over lanes', () => {
       const losses: number[] = [];
       try {
         for (let s = 0; s < 3; s++) {
-          const input = { encoder: e, optimizer, schedule: () => 1e-2, config: cfg, batch: randomBatch(5, 20 + s), globalStep: s };
+          const input = {
+            encoder: e,
+            optimizer,
+            schedule: () => 1e-2,
+            config: cfg,
+            batch: randomBatch(5, 20 + s),
+            globalStep: s,
+          };
           losses.push((l ? await trainStepParallel(input, l) : trainStep(input)).loss);
         }
-        return { losses, weights: new Map([...e.trainableVariables()].map(([k, v]) => [k, v.dataSync() as Float32Array])) };
+        return {
+          losses,
+          weights: new Map([...e.trainableVariables()].map(([k, v]) => [k, v.dataSync() as Float32Array])),
+        };
       } finally {
         await l?.close();
         e.dispose();
@@ -101,7 +137,8 @@ describe('gradient cache over lanes', () => {
     const serial = await run(false);
     const parallel = await run(true);
     assertAllClose(parallel.losses, serial.losses, { rtol: 1e-5, atol: 1e-6 }, 'losses');
-    for (const [name, w] of serial.weights) assertAllClose(parallel.weights.get(name)!, w, { rtol: 1e-4, atol: 1e-6 }, name);
+    for (const [name, w] of serial.weights)
+      assertAllClose(parallel.weights.get(name)!, w, { rtol: 1e-4, atol: 1e-6 }, name);
   });
 
   test('sides loaded chunk by chunk: every chunk loaded once a pass, same loss and gradients as the batch in memory, with and without workers', async () => {
@@ -115,10 +152,19 @@ describe('gradient cache over lanes', () => {
         loads.push(`${side} ${start}+${count}`);
         await new Promise((r) => setTimeout(r, 1)); // resolves later, as decoding does
         const per = px.height * px.width * 3;
-        return { data: px.data.slice(start * per, (start + count) * per), n: count, height: px.height, width: px.width };
+        return {
+          data: px.data.slice(start * per, (start + count) * per),
+          n: count,
+          height: px.height,
+          width: px.width,
+        };
       },
     });
-    const lazy = { queries: loadable('q', batch.queries as PixelBatch), positives: loadable('p', batch.positives as PixelBatch), labels: batch.labels! };
+    const lazy = {
+      queries: loadable('q', batch.queries as PixelBatch),
+      positives: loadable('p', batch.positives as PixelBatch),
+      labels: batch.labels!,
+    };
     const mainOnly = await GradientLanes.start(lora, 0);
     for (const l of [mainOnly, lanes]) {
       loads.length = 0;
@@ -146,7 +192,10 @@ describe('gradient cache over lanes', () => {
         return { data: px.data.slice(start * per, (start + count) * per), n: count, height: SIZE, width: SIZE };
       },
     };
-    await assert.rejects(lanes.cachedGradients(lora, { ...batch, queries: broken }, options(5)), /cannot decode images\/x\.jpg/);
+    await assert.rejects(
+      lanes.cachedGradients(lora, { ...batch, queries: broken }, options(5)),
+      /cannot decode images\/x\.jpg/,
+    );
     assert.equal(lanes.size, 2);
     assert.deepEqual(notes, []);
     const serial = cachedGradients(lora, batch, options(6));

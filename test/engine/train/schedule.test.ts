@@ -2,7 +2,12 @@
 // LambdaLR (test/fixtures/train/schedules.json): the lr each optimizer step uses.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { learningRateAt, resolveWarmupSteps, scheduleFromConfig, type SchedulerType } from '../../../src/engine/train/optim/schedule';
+import {
+  learningRateAt,
+  resolveWarmupSteps,
+  scheduleFromConfig,
+  type SchedulerType,
+} from '../../../src/engine/train/optim/schedule';
 import { assertAllClose, loadFixture } from './helpers/numeric';
 
 interface ScheduleCase {

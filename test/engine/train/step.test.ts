@@ -19,7 +19,12 @@ const SIZE = 6;
 function batchAt(index: number, n: number): PairBatch {
   let s = 1000 + index;
   const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
-  const make = (): PixelBatch => ({ data: Float32Array.from({ length: n * SIZE * SIZE * 3 }, next), n, height: SIZE, width: SIZE });
+  const make = (): PixelBatch => ({
+    data: Float32Array.from({ length: n * SIZE * SIZE * 3 }, next),
+    n,
+    height: SIZE,
+    width: SIZE,
+  });
   return { queries: make(), positives: make(), labels: Array.from({ length: n }, (_, i) => (i * 7 + index) % 5) };
 }
 
@@ -36,9 +41,17 @@ function config(overrides: Partial<TrainStepConfig> = {}): TrainStepConfig {
   };
 }
 
-const schedule = scheduleFromConfig({ scheduler_type: 'cosine', learning_rate: 1e-2, warmup_ratio: 0.2, warmup_steps: 0 }, 10);
+const schedule = scheduleFromConfig(
+  { scheduler_type: 'cosine', learning_rate: 1e-2, warmup_ratio: 0.2, warmup_steps: 0 },
+  10,
+);
 
-function run(steps: number, cfg: TrainStepConfig, dropout: number, n = 8): { results: TrainStepResult[]; weights: Map<string, Float32Array>; tensorCounts: number[] } {
+function run(
+  steps: number,
+  cfg: TrainStepConfig,
+  dropout: number,
+  n = 8,
+): { results: TrainStepResult[]; weights: Map<string, Float32Array>; tensorCounts: number[] } {
   const encoder = new TinyEncoder({ height: SIZE, width: SIZE, hidden: 16, dim: 8, dropout, seed: 3 });
   const optimizer = new AdamW(encoder.trainableVariables(), { weightDecay: 0.01 });
   const results: TrainStepResult[] = [];
@@ -85,23 +98,33 @@ for (const backend of ['cpu', 'wasm'] as const) {
       assert.equal(results[0]!.lr, 0);
       const untouched = run(1, config(), 0).weights;
       const fresh = new TinyEncoder({ height: SIZE, width: SIZE, hidden: 16, dim: 8, seed: 3 });
-      for (const [name, w] of fresh.snapshot()) assert.equal(maxAbsDiff(untouched.get(name)!, w), 0, `lr 0 leaves ${name} as it was`);
+      for (const [name, w] of fresh.snapshot())
+        assert.equal(maxAbsDiff(untouched.get(name)!, w), 0, `lr 0 leaves ${name} as it was`);
       fresh.dispose();
-      assert.ok(maxAbsDiff(weights.get('fc1.weight')!, untouched.get('fc1.weight')!) > 1e-4, 'later steps move the weights');
+      assert.ok(
+        maxAbsDiff(weights.get('fc1.weight')!, untouched.get('fc1.weight')!) > 1e-4,
+        'later steps move the weights',
+      );
     });
 
     test('the same seed gives the same losses with dropout on; another seed does not', () => {
       const a = run(4, config(), 0.2);
       const b = run(4, config(), 0.2);
       const c = run(4, config({ seed: 7 }), 0.2);
-      assert.deepEqual(a.results.map((r) => r.loss), b.results.map((r) => r.loss));
+      assert.deepEqual(
+        a.results.map((r) => r.loss),
+        b.results.map((r) => r.loss),
+      );
       assert.notDeepEqual(a.results.map((r) => r.loss).slice(1), c.results.map((r) => r.loss).slice(1));
     });
 
     test('tf.memory().numTensors does not grow across steps (cache on, chunk not dividing the batch)', () => {
       const { tensorCounts } = run(5, config({ gradient_cache_chunk_size: 3 }), 0.2, 7);
       // After the first step AdamW's moments exist; from then on the count is flat.
-      assert.deepEqual(tensorCounts.slice(1), tensorCounts.slice(1).map(() => tensorCounts[0]!));
+      assert.deepEqual(
+        tensorCounts.slice(1),
+        tensorCounts.slice(1).map(() => tensorCounts[0]!),
+      );
     });
 
     test('a non-finite loss throws a typed error naming the step and causes, and changes nothing', () => {
@@ -124,7 +147,8 @@ for (const backend of ['cpu', 'wasm'] as const) {
         },
       );
       assert.equal(tf.memory().numTensors, tensors, 'nothing left behind');
-      for (const [name, w] of encoder.snapshot()) assert.equal(maxAbsDiff(w, before.get(name)!), 0, `${name} unchanged`);
+      for (const [name, w] of encoder.snapshot())
+        assert.equal(maxAbsDiff(w, before.get(name)!), 0, `${name} unchanged`);
       optimizer.dispose();
       encoder.dispose();
     });
@@ -137,15 +161,37 @@ for (const backend of ['cpu', 'wasm'] as const) {
         embeddingDim: 8,
         processing: { imageSize: SIZE, resizeShortestEdge: SIZE, mean: [0, 0, 0], std: [1, 1, 1], rescaleFactor: 1 },
         embed: (pixels: Tensor4D) =>
-          tf.tidy(() => tf.add(tf.mul(tf.slice(tf.reshape(pixels, [pixels.shape[0], -1]), [0, 0], [-1, 8]), kept), tf.sqrt(w)) as Tensor2D),
-        trainableVariables: () => new Map<string, Variable>([['w', w], ['kept.weight', kept]]),
+          tf.tidy(
+            () =>
+              tf.add(
+                tf.mul(tf.slice(tf.reshape(pixels, [pixels.shape[0], -1]), [0, 0], [-1, 8]), kept),
+                tf.sqrt(w),
+              ) as Tensor2D,
+          ),
+        trainableVariables: () =>
+          new Map<string, Variable>([
+            ['w', w],
+            ['kept.weight', kept],
+          ]),
         dispose: () => tf.dispose([w, kept]),
       };
       const optimizer = new AdamW(encoder.trainableVariables(), { weightDecay: 0.01 });
       const tensors = tf.memory().numTensors;
       assert.throws(
-        () => trainStep({ encoder, optimizer, schedule: () => 1e-3, config: config(), batch: batchAt(0, 8), globalStep: 0 }),
-        (e: unknown) => e instanceof NonFiniteTrainingError && e.quantity === 'gradient norm' && e.step === 1 && /The gradient norm is (NaN|Infinity) at step 1/.test(e.message),
+        () =>
+          trainStep({
+            encoder,
+            optimizer,
+            schedule: () => 1e-3,
+            config: config(),
+            batch: batchAt(0, 8),
+            globalStep: 0,
+          }),
+        (e: unknown) =>
+          e instanceof NonFiniteTrainingError &&
+          e.quantity === 'gradient norm' &&
+          e.step === 1 &&
+          /The gradient norm is (NaN|Infinity) at step 1/.test(e.message),
       );
       assert.equal(tf.memory().numTensors, tensors, 'nothing left behind');
       assert.deepEqual(Array.from(kept.dataSync()), new Array(8).fill(1), 'no update applied');

@@ -30,7 +30,10 @@ export class GalleryTab {
 
   private gridKey: unknown[] = [];
   private optionsFor: unknown;
-  private cells = new Map<number, { button: HTMLButtonElement; thumb: HTMLElement; uri: string | null | undefined; alt: string }>();
+  private cells = new Map<
+    number,
+    { button: HTMLButtonElement; thumb: HTMLElement; uri: string | null | undefined; alt: string }
+  >();
   /** Set by keyboard actions: after the next render, DOM focus follows the model's focus. */
   private focusPending: 'grid' | 'detail' | null = null;
   private wasOpen = false;
@@ -39,7 +42,11 @@ export class GalleryTab {
     private readonly dispatch: (a: Action, now?: boolean) => void,
     post: (m: PanelMessage) => void,
   ) {
-    this.detail = new NeighbourList(this.detailHost, { post, onClose: () => this.close(), closeLabel: 'Back to queries (Esc)' });
+    this.detail = new NeighbourList(this.detailHost, {
+      post,
+      onClose: () => this.close(),
+      closeLabel: 'Back to queries (Esc)',
+    });
     this.select.addEventListener('change', () => dispatch({ type: 'filter', superClass: this.select.value }));
     this.failed.addEventListener('change', () => dispatch({ type: 'filter', failedOnly: this.failed.checked }));
     this.prev.addEventListener('click', () => this.turnPage(-1));
@@ -64,7 +71,9 @@ export class GalleryTab {
     this.empty.hidden = view !== null;
     this.body.hidden = view === null;
     if (!view) {
-      this.empty.textContent = model.galleryReason ?? 'No query gallery for this run yet: it appears after a benchmark or an evaluation that saves neighbours.';
+      this.empty.textContent =
+        model.galleryReason ??
+        'No query gallery for this run yet: it appears after a benchmark or an evaluation that saves neighbours.';
       return;
     }
     this.currentPage = view.page;
@@ -73,7 +82,9 @@ export class GalleryTab {
       setChildren(
         this.select,
         el('vscode-option', { text: `All super classes (${integer(view.totalQueries)})`, attrs: { value: '' } }),
-        ...view.superClasses.map((s) => el('vscode-option', { text: `${s.name} (${integer(s.count)})`, attrs: { value: s.name } })),
+        ...view.superClasses.map((s) =>
+          el('vscode-option', { text: `${s.name} (${integer(s.count)})`, attrs: { value: s.name } }),
+        ),
       );
     }
     if (this.select.value !== model.ui.superClass) this.select.value = model.ui.superClass;
@@ -113,7 +124,12 @@ export class GalleryTab {
 
   private cell(c: GalleryCell): HTMLElement {
     const rankText = c.firstCorrectRank === null ? '✗' : c.firstCorrectRank === 1 ? '@1 ✓' : `@${c.firstCorrectRank}`;
-    const rankWords = c.firstCorrectRank === null ? 'no correct match in the top K' : c.firstCorrectRank === 1 ? 'correct at rank 1' : `first correct at rank ${c.firstCorrectRank}`;
+    const rankWords =
+      c.firstCorrectRank === null
+        ? 'no correct match in the top K'
+        : c.firstCorrectRank === 1
+          ? 'correct at rank 1'
+          : `first correct at rank ${c.firstCorrectRank}`;
     const alt = `${c.name}${c.superClass ? `, ${c.superClass}` : ''}`;
     const thumb = thumbnail(c.thumbnail, alt);
     const button = el(
@@ -132,7 +148,11 @@ export class GalleryTab {
         },
       },
       thumb,
-      el('span', { class: `cell-rank ${c.failedAt1 ? 'fail' : 'pass'}`, text: rankText, attrs: { 'aria-hidden': 'true' } }),
+      el('span', {
+        class: `cell-rank ${c.failedAt1 ? 'fail' : 'pass'}`,
+        text: rankText,
+        attrs: { 'aria-hidden': 'true' },
+      }),
       el('span', { class: 'cell-name', text: c.name, attrs: { 'aria-hidden': 'true' } }),
     );
     this.cells.set(c.position, { button, thumb, uri: c.thumbnail, alt });

@@ -35,7 +35,9 @@ export class HeaderView {
     this.title.title = model.runDir ?? '';
     if (!s) {
       this.status.hidden = true;
-      const hint = model.run ? 'No training events in this folder.' : 'Open a run with "vembed: Open Results", or start training.';
+      const hint = model.run
+        ? 'No training events in this folder.'
+        : 'Open a run with "vembed: Open Results", or start training.';
       setChildren(this.facts, el('span', { class: 'muted', text: hint }));
       this.progress.hidden = true;
       setChildren(this.alerts, ...model.problems.map((p) => el('div', { class: 'alert warning', text: p })));
@@ -45,7 +47,12 @@ export class HeaderView {
     this.status.textContent = model.live && s.status === 'running' ? 'live' : (STATUS_TEXT[s.status] ?? s.status);
     this.status.dataset.status = s.status;
     document.body.dataset.runStatus = s.status;
-    setChildren(this.facts, ...facts(s).map(([k, v, id]) => el('div', { class: 'fact', attrs: { 'data-fact': id } }, el('dt', { text: k }), el('dd', { text: v }))));
+    setChildren(
+      this.facts,
+      ...facts(s).map(([k, v, id]) =>
+        el('div', { class: 'fact', attrs: { 'data-fact': id } }, el('dt', { text: k }), el('dd', { text: v })),
+      ),
+    );
     if (s.progress !== undefined && (s.live || s.status === 'running' || s.status === 'starting')) {
       this.progress.hidden = false;
       this.progress.max = 1;
@@ -56,10 +63,19 @@ export class HeaderView {
     }
     const alerts: HTMLElement[] = [];
     if (s.error) {
-      alerts.push(el('div', { class: 'alert error', attrs: { role: 'alert' } }, el('strong', { text: `${s.error.code}: ` }), s.error.message, s.error.hint ? el('div', { class: 'hint', text: s.error.hint }) : null));
+      alerts.push(
+        el(
+          'div',
+          { class: 'alert error', attrs: { role: 'alert' } },
+          el('strong', { text: `${s.error.code}: ` }),
+          s.error.message,
+          s.error.hint ? el('div', { class: 'hint', text: s.error.hint }) : null,
+        ),
+      );
     }
     for (const w of s.warnings.slice(-3)) alerts.push(el('div', { class: 'alert warning', text: w }));
-    if (s.warnings.length > 3) alerts.push(el('div', { class: 'muted', text: `${s.warnings.length - 3} earlier warning(s) in the engine log` }));
+    if (s.warnings.length > 3)
+      alerts.push(el('div', { class: 'muted', text: `${s.warnings.length - 3} earlier warning(s) in the engine log` }));
     for (const p of model.problems) alerts.push(el('div', { class: 'alert warning', text: p }));
     setChildren(this.alerts, ...alerts);
   }
@@ -71,8 +87,13 @@ function facts(s: Summary): [string, string, string][] {
   if (s.command) out.push(['Command', s.command, 'command']);
   out.push(['Backend', s.backend ?? '–', 'backend']);
   out.push(['Device', s.device ?? '–', 'device']);
-  out.push(['Step', s.totalSteps !== undefined ? `${integer(s.step)} / ${integer(s.totalSteps)}` : integer(s.step), 'step']);
-  if (s.epochs !== undefined || s.epoch > 0) out.push(['Epoch', s.epochs !== undefined ? `${s.epoch} / ${s.epochs}` : String(s.epoch), 'epoch']);
+  out.push([
+    'Step',
+    s.totalSteps !== undefined ? `${integer(s.step)} / ${integer(s.totalSteps)}` : integer(s.step),
+    'step',
+  ]);
+  if (s.epochs !== undefined || s.epoch > 0)
+    out.push(['Epoch', s.epochs !== undefined ? `${s.epoch} / ${s.epochs}` : String(s.epoch), 'epoch']);
   if (s.imagesPerSecond !== undefined) out.push(['Throughput', `${s.imagesPerSecond.toFixed(1)} img/s`, 'throughput']);
   if (s.etaSeconds !== undefined) out.push(['ETA', duration(s.etaSeconds), 'eta']);
   if (s.seconds !== undefined) out.push(['Took', duration(s.seconds), 'took']);

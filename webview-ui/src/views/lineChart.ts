@@ -142,23 +142,25 @@ export class LineChart {
         ...(this.spec.yRange ? { y: { range: this.spec.yRange } } : {}),
       },
       axes: [
-        axis(this.spec.xLabel, this.spec.integerX ? (_u, splits) => splits.map((v) => (Number.isInteger(v) ? String(v) : '')) : undefined, this.spec.integerX ? [1, 2, 5, 10, 20, 50, 100] : undefined),
+        axis(
+          this.spec.xLabel,
+          this.spec.integerX ? (_u, splits) => splits.map((v) => (Number.isInteger(v) ? String(v) : '')) : undefined,
+          this.spec.integerX ? [1, 2, 5, 10, 20, 50, 100] : undefined,
+        ),
         { ...axis('', yFormat ? (_u, splits) => splits.map((v) => yFormat(v)) : undefined), size: 60 },
       ],
       series: [
         { label: this.spec.xLabel },
-        ...this.spec.series.map(
-          (s): uPlot.Series => ({
-            label: s.label,
-            stroke: c.series[s.color % c.series.length],
-            width: s.width ?? 1.5,
-            spanGaps: true,
-            points: { show: this.spec.integerX === true, size: 6 },
-            ...(s.alpha !== undefined ? { alpha: s.alpha } : {}),
-            ...(s.dash ? { dash: s.dash } : {}),
-            ...(yFormat ? { value: (_u: uPlot, v: number | null) => (v === null ? '–' : yFormat(v)) } : {}),
-          }),
-        ),
+        ...this.spec.series.map((s): uPlot.Series => ({
+          label: s.label,
+          stroke: c.series[s.color % c.series.length],
+          width: s.width ?? 1.5,
+          spanGaps: true,
+          points: { show: this.spec.integerX === true, size: 6 },
+          ...(s.alpha !== undefined ? { alpha: s.alpha } : {}),
+          ...(s.dash ? { dash: s.dash } : {}),
+          ...(yFormat ? { value: (_u: uPlot, v: number | null) => (v === null ? '–' : yFormat(v)) } : {}),
+        })),
       ],
       legend: { show: true },
       cursor: { drag: { x: true, y: false } },

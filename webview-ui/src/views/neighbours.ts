@@ -19,7 +19,10 @@ export interface NeighbourListOptions {
 export class NeighbourList {
   private key: string | undefined;
   /** Thumbnail holders by item rank (0 = the query), replaced when a URI arrives. */
-  private holders = new Map<number, { uri: string | null | undefined; node: HTMLElement; alt: string; className: string }>();
+  private holders = new Map<
+    number,
+    { uri: string | null | undefined; node: HTMLElement; alt: string; className: string }
+  >();
 
   constructor(
     private readonly host: HTMLElement,
@@ -33,7 +36,15 @@ export class NeighbourList {
       this.holders.clear();
       return;
     }
-    const key = [view.kind, view.title, view.status, view.message ?? '', view.items.length, view.items[0]?.path ?? '', view.items[view.items.length - 1]?.path ?? ''].join('\u0000');
+    const key = [
+      view.kind,
+      view.title,
+      view.status,
+      view.message ?? '',
+      view.items.length,
+      view.items[0]?.path ?? '',
+      view.items[view.items.length - 1]?.path ?? '',
+    ].join('\u0000');
     if (key !== this.key) {
       this.key = key;
       this.render(view);
@@ -44,7 +55,8 @@ export class NeighbourList {
 
   /** Put keyboard focus on the list (its first control). */
   focus(): void {
-    const target = this.host.querySelector<HTMLElement>('[data-autofocus]') ?? this.host.querySelector<HTMLElement>('button');
+    const target =
+      this.host.querySelector<HTMLElement>('[data-autofocus]') ?? this.host.querySelector<HTMLElement>('button');
     target?.focus();
   }
 
@@ -56,7 +68,10 @@ export class NeighbourList {
       el('h2', { class: 'nv-title', text: view.title, attrs: { id: `nv-title-${view.kind}` } }),
       this.options.onClose
         ? (() => {
-            const b = el('vscode-button', { text: this.options.closeLabel ?? 'Back', attrs: { secondary: true, 'data-autofocus': true, class: 'nv-close' } });
+            const b = el('vscode-button', {
+              text: this.options.closeLabel ?? 'Back',
+              attrs: { secondary: true, 'data-autofocus': true, class: 'nv-close' },
+            });
             b.addEventListener('click', () => this.options.onClose?.());
             return b;
           })()
@@ -70,32 +85,68 @@ export class NeighbourList {
       el(
         'div',
         { class: 'nv-query-facts' },
-        el('div', { class: 'nv-query-name', text: view.query.name, attrs: { title: view.query.path ?? view.query.name } }),
+        el('div', {
+          class: 'nv-query-name',
+          text: view.query.name,
+          attrs: { title: view.query.path ?? view.query.name },
+        }),
         el('ul', { class: 'facts-list' }, ...view.query.facts.map((f) => el('li', { text: f }))),
         view.firstCorrectRank !== undefined
           ? el('div', {
               class: `nv-rank ${view.firstCorrectRank === 1 ? 'pass' : 'fail'}`,
               attrs: { 'data-first-correct-rank': view.firstCorrectRank === null ? 'none' : view.firstCorrectRank },
-              text: view.firstCorrectRank === null ? `No correct match in the top ${view.k ?? ''}` : view.firstCorrectRank === 1 ? 'Correct at rank 1' : `First correct match at rank ${view.firstCorrectRank}`,
+              text:
+                view.firstCorrectRank === null
+                  ? `No correct match in the top ${view.k ?? ''}`
+                  : view.firstCorrectRank === 1
+                    ? 'Correct at rank 1'
+                    : `First correct match at rank ${view.firstCorrectRank}`,
             })
           : null,
       ),
     );
     const status =
       view.status === 'loading'
-        ? el('div', { class: 'nv-status muted', attrs: { role: 'status' }, text: view.kind === 'search' ? 'Searching…' : 'Loading neighbours…' })
+        ? el('div', {
+            class: 'nv-status muted',
+            attrs: { role: 'status' },
+            text: view.kind === 'search' ? 'Searching…' : 'Loading neighbours…',
+          })
         : view.status === 'failed'
           ? el('div', { class: 'alert error', attrs: { role: 'alert' }, text: view.message ?? 'Search failed.' })
           : view.items.length === 0
             ? el('div', { class: 'nv-status muted', text: 'No neighbours.' })
             : null;
-    const list = el('ol', { class: 'nv-list', attrs: { 'aria-label': `Nearest images, best first` } }, ...view.items.map((item) => this.item(item)));
-    setChildren(this.host, el('section', { class: `nv nv-kind-${view.kind}`, attrs: { 'aria-labelledby': `nv-title-${view.kind}` } }, head, query, status, list));
+    const list = el(
+      'ol',
+      { class: 'nv-list', attrs: { 'aria-label': `Nearest images, best first` } },
+      ...view.items.map((item) => this.item(item)),
+    );
+    setChildren(
+      this.host,
+      el(
+        'section',
+        { class: `nv nv-kind-${view.kind}`, attrs: { 'aria-labelledby': `nv-title-${view.kind}` } },
+        head,
+        query,
+        status,
+        list,
+      ),
+    );
   }
 
   private item(item: NeighbourView['items'][number]): HTMLElement {
-    const verdict = item.same === undefined ? null : el('span', { class: `nv-verdict ${item.same ? 'same' : 'other'}`, text: item.same ? '✓ same product' : '✗ other product' });
-    const label = item.same === undefined && item.label !== undefined ? el('span', { class: 'muted', text: `product ${item.label}` }) : null;
+    const verdict =
+      item.same === undefined
+        ? null
+        : el('span', {
+            class: `nv-verdict ${item.same ? 'same' : 'other'}`,
+            text: item.same ? '✓ same product' : '✗ other product',
+          });
+    const label =
+      item.same === undefined && item.label !== undefined
+        ? el('span', { class: 'muted', text: `product ${item.label}` })
+        : null;
     const button = el(
       'button',
       {
@@ -107,7 +158,12 @@ export class NeighbourList {
         },
       },
       this.holder(item.rank, item.thumbnail, item.name, 'thumb'),
-      el('span', { class: 'nv-meta' }, el('span', { class: 'nv-rank-number', text: `#${item.rank}` }), el('span', { class: 'nv-score', text: score(item.score) })),
+      el(
+        'span',
+        { class: 'nv-meta' },
+        el('span', { class: 'nv-rank-number', text: `#${item.rank}` }),
+        el('span', { class: 'nv-score', text: score(item.score) }),
+      ),
       verdict,
       label,
       el('span', { class: 'nv-name', text: item.name }),
@@ -117,7 +173,12 @@ export class NeighbourList {
       'li',
       {
         class: `nv-item${item.same === true ? ' same' : item.same === false ? ' other' : ''}`,
-        attrs: { 'data-rank': item.rank, 'data-score': item.score, 'data-same': item.same === undefined ? undefined : String(item.same), 'data-path': item.path },
+        attrs: {
+          'data-rank': item.rank,
+          'data-score': item.score,
+          'data-same': item.same === undefined ? undefined : String(item.same),
+          'data-path': item.path,
+        },
       },
       button,
     );
@@ -130,7 +191,10 @@ export class NeighbourList {
   }
 
   private refreshThumbnails(view: NeighbourView): void {
-    const wanted = new Map<number, string | null | undefined>([[0, view.query.thumbnail], ...view.items.map((i): [number, string | null | undefined] => [i.rank, i.thumbnail])]);
+    const wanted = new Map<number, string | null | undefined>([
+      [0, view.query.thumbnail],
+      ...view.items.map((i): [number, string | null | undefined] => [i.rank, i.thumbnail]),
+    ]);
     for (const [rank, uri] of wanted) {
       const h = this.holders.get(rank);
       if (!h || h.uri === uri) continue;

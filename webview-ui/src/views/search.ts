@@ -82,7 +82,10 @@ export class SearchTab {
       return;
     }
     if (file.size > MAX_SEARCH_IMAGE_BYTES) {
-      this.fail(this.start(file.name), `${file.name} is ${(file.size / 1024 / 1024).toFixed(1)} MiB; the limit is ${MAX_SEARCH_IMAGE_BYTES / 1024 / 1024} MiB.`);
+      this.fail(
+        this.start(file.name),
+        `${file.name} is ${(file.size / 1024 / 1024).toFixed(1)} MiB; the limit is ${MAX_SEARCH_IMAGE_BYTES / 1024 / 1024} MiB.`,
+      );
       return;
     }
     const dataUrl = await readAsDataUrl(file);

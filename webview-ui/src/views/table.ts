@@ -14,10 +14,19 @@ export interface Cell {
   class?: string;
 }
 
-export function table(id: string, headers: string[], rows: (string | Cell)[][], options: { columns?: string[]; label: string }): HTMLElement {
+export function table(
+  id: string,
+  headers: string[],
+  rows: (string | Cell)[][],
+  options: { columns?: string[]; label: string },
+): HTMLElement {
   const t = el('vscode-table', { attrs: { id, zebra: true, 'bordered-columns': true, 'aria-label': options.label } });
   if (options.columns) t.columns = options.columns;
-  const head = el('vscode-table-header', { attrs: { slot: 'header' } }, ...headers.map((h) => el('vscode-table-header-cell', { text: h })));
+  const head = el(
+    'vscode-table-header',
+    { attrs: { slot: 'header' } },
+    ...headers.map((h) => el('vscode-table-header-cell', { text: h })),
+  );
   const body = el(
     'vscode-table-body',
     { attrs: { slot: 'body' } },
@@ -27,7 +36,11 @@ export function table(id: string, headers: string[], rows: (string | Cell)[][], 
         {},
         ...r.map((c) => {
           const cell = typeof c === 'string' ? { text: c } : c;
-          return el('vscode-table-cell', { text: cell.text, ...(cell.class ? { class: cell.class } : {}), attrs: { title: cell.title } });
+          return el('vscode-table-cell', {
+            text: cell.text,
+            ...(cell.class ? { class: cell.class } : {}),
+            attrs: { title: cell.title },
+          });
         }),
       ),
     ),

@@ -2,7 +2,17 @@
 import { byId, el, setChildren } from '../dom';
 import { baseName, lossValue, lrValue, metricLabel, percent, points } from '../format';
 import type { PanelModel } from '../state';
-import { beforeAfter, configRows, evaluationTable, lossSeries, lrSeries, recallSeries, reportTable, summary, type BeforeAfter } from '../viewModel';
+import {
+  beforeAfter,
+  configRows,
+  evaluationTable,
+  lossSeries,
+  lrSeries,
+  recallSeries,
+  reportTable,
+  summary,
+  type BeforeAfter,
+} from '../viewModel';
 import { LineChart } from './lineChart';
 import { table } from './table';
 
@@ -85,11 +95,16 @@ export class TrainingView {
     setChildren(
       host,
       el('p', { class: 'muted caption', text: caption }),
-      table('evaluations', [fromRun ? 'Epoch' : 'Model', ...t.metrics.map(metricLabel), 'Queries'], t.rows.map((r) => [r.label, ...r.values.map((v) => percent(v)), String(r.numValidQueries)]), {
-        label: fromRun ? 'Evaluation metrics per epoch' : 'Benchmark metrics',
-        // The row label and the query count get fixed room; metrics share the rest.
-        columns: ['20%', ...t.metrics.map(() => `${(68 / t.metrics.length).toFixed(2)}%`), '12%'],
-      }),
+      table(
+        'evaluations',
+        [fromRun ? 'Epoch' : 'Model', ...t.metrics.map(metricLabel), 'Queries'],
+        t.rows.map((r) => [r.label, ...r.values.map((v) => percent(v)), String(r.numValidQueries)]),
+        {
+          label: fromRun ? 'Evaluation metrics per epoch' : 'Benchmark metrics',
+          // The row label and the query count get fixed room; metrics share the rest.
+          columns: ['20%', ...t.metrics.map(() => `${(68 / t.metrics.length).toFixed(2)}%`), '12%'],
+        },
+      ),
     );
   }
 
@@ -106,11 +121,17 @@ export class TrainingView {
           r.label,
           { text: percent(r.before), ...(ba.beforePath ? { title: ba.beforePath } : {}) },
           { text: percent(r.after), ...(ba.afterPath ? { title: ba.afterPath } : {}) },
-          { text: points(r.delta), class: r.delta === undefined ? '' : r.delta > 0 ? 'delta-up' : r.delta < 0 ? 'delta-down' : '' },
+          {
+            text: points(r.delta),
+            class: r.delta === undefined ? '' : r.delta > 0 ? 'delta-up' : r.delta < 0 ? 'delta-down' : '',
+          },
         ]),
         { label: 'Metrics before and after training', columns: ['25%', '25%', '25%', '25%'] },
       ),
-      el('p', { class: 'muted caption', text: `Before: ${ba.beforeLabel}. After: ${ba.afterLabel}. Δ in percentage points.` }),
+      el('p', {
+        class: 'muted caption',
+        text: `Before: ${ba.beforeLabel}. After: ${ba.afterLabel}. Δ in percentage points.`,
+      }),
     );
   }
 
@@ -120,10 +141,15 @@ export class TrainingView {
     if (cps.length === 0) return;
     setChildren(
       byId('checkpoints-table'),
-      table('checkpoint-list', ['Checkpoint', 'Kind', 'Epoch', 'Step'], cps.map((c) => [{ text: baseName(c.path), title: c.path }, c.kind, String(c.epoch), String(c.step)]), {
-        label: 'Checkpoints',
-        columns: ['50%', '20%', '15%', '15%'],
-      }),
+      table(
+        'checkpoint-list',
+        ['Checkpoint', 'Kind', 'Epoch', 'Step'],
+        cps.map((c) => [{ text: baseName(c.path), title: c.path }, c.kind, String(c.epoch), String(c.step)]),
+        {
+          label: 'Checkpoints',
+          columns: ['50%', '20%', '15%', '15%'],
+        },
+      ),
     );
   }
 
@@ -133,10 +159,18 @@ export class TrainingView {
     if (rows.length === 0) return;
     setChildren(
       byId('config-table'),
-      table('config-values', ['Key', 'Value'], rows.map((r) => [r.key, { text: r.value.length > 160 ? `${r.value.slice(0, 157)}...` : r.value, title: r.value }]), {
-        label: 'Configuration used by the run',
-        columns: ['35%', '65%'],
-      }),
+      table(
+        'config-values',
+        ['Key', 'Value'],
+        rows.map((r) => [
+          r.key,
+          { text: r.value.length > 160 ? `${r.value.slice(0, 157)}...` : r.value, title: r.value },
+        ]),
+        {
+          label: 'Configuration used by the run',
+          columns: ['35%', '65%'],
+        },
+      ),
     );
   }
 }

@@ -17,7 +17,8 @@ export const THREADS_OPTION: OptionSpec = {
   name: 'threads',
   type: 'string',
   metavar: 'auto|N',
-  description: 'Threads that compute on the WebAssembly backend, each with its own copy of the model: auto (one per core) or a number. Native TensorFlow uses every core itself. Also VEMBED_THREADS.',
+  description:
+    'Threads that compute on the WebAssembly backend, each with its own copy of the model: auto (one per core) or a number. Native TensorFlow uses every core itself. Also VEMBED_THREADS.',
 };
 
 /** Both options, in the order help lists them. */
@@ -27,17 +28,28 @@ export const COMPUTE_OPTIONS: readonly OptionSpec[] = [BACKEND_OPTION, THREADS_O
  * Activate the backend asked for (flag, then VEMBED_BACKEND, then auto), set
  * the thread count (flag, then VEMBED_THREADS, then auto) and say which runs.
  */
-export async function backendFromOptions(options: { backend?: unknown; threads?: unknown }, reporter: Reporter): Promise<CommandBackend> {
+export async function backendFromOptions(
+  options: { backend?: unknown; threads?: unknown },
+  reporter: Reporter,
+): Promise<CommandBackend> {
   const rawThreads = typeof options.threads === 'string' ? options.threads : process.env.VEMBED_THREADS;
   const request = parseThreadRequest(rawThreads);
-  if (request === null) throw new UsageError(`${typeof options.threads === 'string' ? '--threads' : 'VEMBED_THREADS='}${rawThreads}: expected auto or a whole number >= 1.`);
+  if (request === null)
+    throw new UsageError(
+      `${typeof options.threads === 'string' ? '--threads' : 'VEMBED_THREADS='}${rawThreads}: expected auto or a whole number >= 1.`,
+    );
   setComputeThreads(request);
   const raw = typeof options.backend === 'string' ? options.backend : process.env.VEMBED_BACKEND;
   // With ONNX Runtime for inference, TF.js still reads the weights (and trains): the best one that loads.
   const pref = parseOnnxBackend(raw) ? 'auto' : parseBackendPreference(raw);
-  if (!pref) throw new UsageError(`--backend ${raw}: expected auto, onnx, onnx-cpu, onnx-webgpu, onnx-cuda, onnx-dml, tfjs-node-gpu, tfjs-node, wasm or cpu.`);
+  if (!pref)
+    throw new UsageError(
+      `--backend ${raw}: expected auto, onnx, onnx-cpu, onnx-webgpu, onnx-cuda, onnx-dml, tfjs-node-gpu, tfjs-node, wasm or cpu.`,
+    );
   const backend = await activateBackend(pref);
-  for (const s of backend.skipped) if (pref === 'auto' && s.reason && !/not installed/.test(s.reason)) reporter.warn(`backend ${s.name} skipped: ${s.reason}`, 'backend-skipped');
+  for (const s of backend.skipped)
+    if (pref === 'auto' && s.reason && !/not installed/.test(s.reason))
+      reporter.warn(`backend ${s.name} skipped: ${s.reason}`, 'backend-skipped');
   let onnx: OnnxChoice | null;
   try {
     onnx = chooseOnnx(raw, backend.name, computeThreads(request));
@@ -52,5 +64,7 @@ export type CommandBackend = ActiveBackend & { onnx: OnnxChoice | null };
 
 /** The backend's device, with the threads vembed adds on wasm: "WebAssembly (1 thread, SIMD)" becomes "WebAssembly (2 threads, SIMD)". */
 function describeDevice(backend: ActiveBackend, threads: number): string {
-  return backend.name === 'wasm' && threads > 1 ? backend.device.replace(/\b1 thread\b/, `${threads} threads`) : backend.device;
+  return backend.name === 'wasm' && threads > 1
+    ? backend.device.replace(/\b1 thread\b/, `${threads} threads`)
+    : backend.device;
 }

@@ -2,7 +2,13 @@ import * as path from 'node:path';
 import { UsageError } from '../args';
 import { UserError, type Command } from '../command';
 import { writeFileAtomic } from '../../util/atomic';
-import { compareReports, formatComparisonMarkdown, formatComparisonText, readReport, ReportError } from '../../retrieval/compare';
+import {
+  compareReports,
+  formatComparisonMarkdown,
+  formatComparisonText,
+  readReport,
+  ReportError,
+} from '../../retrieval/compare';
 
 export const benchmarkCompareCommand: Command = {
   name: 'benchmark compare',
@@ -10,10 +16,14 @@ export const benchmarkCompareCommand: Command = {
   usage: 'BEFORE_REPORT AFTER_REPORT [--markdown FILE]',
   description:
     'Reads two sop_report.json files (e.g. the zero-shot model and the fine-tuned one) and prints, for each metric, the value before, after, and the change in percentage points. --markdown also writes the table as Markdown.',
-  options: [{ name: 'markdown', type: 'string', metavar: 'FILE', description: 'Also write the table as Markdown to FILE.' }],
+  options: [
+    { name: 'markdown', type: 'string', metavar: 'FILE', description: 'Also write the table as Markdown to FILE.' },
+  ],
   async run({ args, reporter }) {
     if (args.positionals.length !== 2) {
-      throw new UsageError(`needs two reports, got ${args.positionals.length}: vembed benchmark compare BEFORE_REPORT AFTER_REPORT`);
+      throw new UsageError(
+        `needs two reports, got ${args.positionals.length}: vembed benchmark compare BEFORE_REPORT AFTER_REPORT`,
+      );
     }
     const [beforeFile, afterFile] = args.positionals as [string, string];
     let comparison;

@@ -15,14 +15,21 @@ export const doctorCommand: Command = {
     const lines = probes.map((p) => {
       const mark = p === chosen ? '*' : p.ok ? '+' : '-';
       const state = p.ok ? 'loads' : 'unavailable';
-      const details = [p.reason, p.warning && `warning: ${p.warning}`, p.location && `(${p.location})`].filter(Boolean).join(' ');
+      const details = [p.reason, p.warning && `warning: ${p.warning}`, p.location && `(${p.location})`]
+        .filter(Boolean)
+        .join(' ');
       return `${mark} ${p.name.padEnd(14)} ${state}${details ? `: ${details}` : ''}`;
     });
     const ort = probeOnnxProviders();
     const ortLines = ort.error
       ? [`- onnxruntime-node unavailable: ${ort.error}`]
-      : ort.providers.map((p) => `${p.ok ? '+' : '-'} onnx-${p.device.padEnd(9)} ${p.ok ? 'loads' : `unavailable: ${p.reason ?? ''}`}`);
-    const inference = ort.providers.some((p) => p.device === 'cpu' && p.ok) && chosen?.name !== 'tfjs-node-gpu' ? 'onnx-cpu' : chosen?.name;
+      : ort.providers.map(
+          (p) => `${p.ok ? '+' : '-'} onnx-${p.device.padEnd(9)} ${p.ok ? 'loads' : `unavailable: ${p.reason ?? ''}`}`,
+        );
+    const inference =
+      ort.providers.some((p) => p.device === 'cpu' && p.ok) && chosen?.name !== 'tfjs-node-gpu'
+        ? 'onnx-cpu'
+        : chosen?.name;
     reporter.result(
       [
         'Compute backends (best first):',
@@ -31,7 +38,9 @@ export const doctorCommand: Command = {
         `ONNX Runtime${ort.version ? ` ${ort.version}` : ''} execution providers${ort.location ? ` (${ort.location})` : ''}:`,
         ...ortLines,
         '',
-        chosen ? `Training will use: ${chosen.name}; embedding, evaluation and search: ${inference}` : 'No backend loads: reinstall the package (npm install).',
+        chosen
+          ? `Training will use: ${chosen.name}; embedding, evaluation and search: ${inference}`
+          : 'No backend loads: reinstall the package (npm install).',
       ].join('\n'),
     );
     if (reporter.json) {
@@ -40,9 +49,12 @@ export const doctorCommand: Command = {
         if (p.warning) reporter.warn(msg, 'backend-degraded');
         else reporter.info(msg);
       }
-      for (const p of ort.providers) reporter.info(`onnx-${p.device}: ${p.ok ? 'loads' : `unavailable (${p.reason ?? ''})`}`);
+      for (const p of ort.providers)
+        reporter.info(`onnx-${p.device}: ${p.ok ? 'loads' : `unavailable (${p.reason ?? ''})`}`);
       if (ort.error) reporter.info(`onnxruntime-node: unavailable (${ort.error})`);
-      reporter.info(`selected: ${chosen ? `${chosen.name} for training, ${inference} for embedding, evaluation and search` : 'none'}`);
+      reporter.info(
+        `selected: ${chosen ? `${chosen.name} for training, ${inference} for embedding, evaluation and search` : 'none'}`,
+      );
     }
     return chosen ? 0 : 1;
   },

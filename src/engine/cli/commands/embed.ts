@@ -26,9 +26,16 @@ export const embedCommand: Command = {
   name: 'embed',
   summary: 'Embed images with a model into a NumPy .npy file ([N, D] float32, in input order).',
   usage: '--model DIR_OR_ID --out FILE.npy [IMAGE...] [--list FILE] [--pool cls|mean] [--batch_size N]',
-  description: 'The embeddings are the pooled (and projected, if the model has a head) outputs, not normalised. Images come from the arguments, then from --list (one path a line, relative to the list file).',
+  description:
+    'The embeddings are the pooled (and projected, if the model has a head) outputs, not normalised. Images come from the arguments, then from --list (one path a line, relative to the list file).',
   options: [
-    { name: 'model', type: 'string', metavar: 'DIR_OR_ID', required: true, description: 'Model folder, LoRA adapter folder, checkpoint, or hub id.' },
+    {
+      name: 'model',
+      type: 'string',
+      metavar: 'DIR_OR_ID',
+      required: true,
+      description: 'Model folder, LoRA adapter folder, checkpoint, or hub id.',
+    },
     { name: 'out', type: 'string', metavar: 'FILE.npy', required: true, description: 'Where to write the embeddings.' },
     { name: 'list', type: 'string', metavar: 'FILE', description: 'A file listing image paths, one a line.' },
     ...INFERENCE_OPTIONS,
@@ -41,14 +48,24 @@ export const embedCommand: Command = {
     const out = path.resolve(o.out as string);
     if (!out.endsWith('.npy')) throw new UsageError(`--out must name a .npy file, got ${o.out as string}`);
     // Before any work: the file's folder can be made and written, and --out is not a folder.
-    if (fs.existsSync(out) && fs.statSync(out).isDirectory()) throw new UserError(`--out ${out} is a folder; name a .npy file`, undefined, 'file-system', out);
+    if (fs.existsSync(out) && fs.statSync(out).isDirectory())
+      throw new UserError(`--out ${out} is a folder; name a .npy file`, undefined, 'file-system', out);
     checkWritableDir(path.dirname(out));
     const started = performance.now();
     return withInferenceModel(o.model as string, 'embed', ctx, async ({ encoder, embed }) => {
-      const data = await embed(images, (done, total) => reporter.event({ type: 'progress', task: 'embedding', done, total, unit: 'images' }));
+      const data = await embed(images, (done, total) =>
+        reporter.event({ type: 'progress', task: 'embedding', done, total, unit: 'images' }),
+      );
       writeNpy(out, { dtype: '<f4', shape: [images.length, encoder.embeddingDim], data });
-      reporter.info(`wrote ${out}: ${images.length} x ${encoder.embeddingDim} float32 (${encoder.pooling} pooling, ${encoder.processing.imageSize}px)`);
-      reporter.event({ type: 'finished', status: 'completed', seconds: (performance.now() - started) / 1000, outputs: { embeddings: out } });
+      reporter.info(
+        `wrote ${out}: ${images.length} x ${encoder.embeddingDim} float32 (${encoder.pooling} pooling, ${encoder.processing.imageSize}px)`,
+      );
+      reporter.event({
+        type: 'finished',
+        status: 'completed',
+        seconds: (performance.now() - started) / 1000,
+        outputs: { embeddings: out },
+      });
       return 0;
     });
   },

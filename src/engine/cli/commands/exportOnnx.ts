@@ -21,11 +21,34 @@ export const exportOnnxCommand: Command = {
     `The batch dimension is dynamic; H and W are fixed to --size (the position embeddings are resized for it when the file is written). A LoRA adapter is merged into the weights. Opset ${OPSET}; weights inside the file, or in FILE.onnx.data next to it (ONNX external data) with --external_data or when the model is over 2 GB.`,
   ].join(' '),
   options: [
-    { name: 'model', type: 'string', metavar: 'DIR_OR_ID', required: true, description: 'Model folder, LoRA adapter folder, checkpoint, or hub id.' },
-    { name: 'out', type: 'string', metavar: 'FILE.onnx', required: true, description: 'Where to write the model (atomically).' },
-    { name: 'size', type: 'integer', metavar: 'PX', description: "Input height and width (a multiple of the patch size, 14 for DINOv2); default: the model's preprocessor_config.json crop size." },
+    {
+      name: 'model',
+      type: 'string',
+      metavar: 'DIR_OR_ID',
+      required: true,
+      description: 'Model folder, LoRA adapter folder, checkpoint, or hub id.',
+    },
+    {
+      name: 'out',
+      type: 'string',
+      metavar: 'FILE.onnx',
+      required: true,
+      description: 'Where to write the model (atomically).',
+    },
+    {
+      name: 'size',
+      type: 'integer',
+      metavar: 'PX',
+      description:
+        "Input height and width (a multiple of the patch size, 14 for DINOv2); default: the model's preprocessor_config.json crop size.",
+    },
     POOL_OPTION,
-    { name: 'external_data', type: 'boolean', description: 'Weights in FILE.onnx.data next to the model (automatic over 2 GB, where one file cannot hold them).' },
+    {
+      name: 'external_data',
+      type: 'boolean',
+      description:
+        'Weights in FILE.onnx.data next to the model (automatic over 2 GB, where one file cannot hold them).',
+    },
   ],
   async run(ctx) {
     const { args, reporter, signal } = ctx;
@@ -33,17 +56,26 @@ export const exportOnnxCommand: Command = {
     const out = path.resolve(o.out as string);
     if (!out.endsWith('.onnx')) throw new UsageError(`--out must name a .onnx file, got ${o.out as string}`);
     const size = o.size as number | undefined;
-    if (size !== undefined && (!Number.isInteger(size) || size < 1)) throw new UsageError(`--size must be a positive integer, got ${String(size)}`);
+    if (size !== undefined && (!Number.isInteger(size) || size < 1))
+      throw new UsageError(`--size must be a positive integer, got ${String(size)}`);
     const started = performance.now();
     // The model is read with the TF.js backend (its weights and their resize live there).
     const backend = await backendFromOptions({}, reporter);
     reporter.event({ type: 'run_started', command: 'export onnx', backend: backend.name, device: backend.device });
     // Loaded at its own size; the graph is built for --size (the position table is resized for it).
-    const encoder = await encoderForInference(o.model as string, { reporter, signal, baseDir: process.cwd() }, { pooling: poolFrom(o.pool) });
+    const encoder = await encoderForInference(
+      o.model as string,
+      { reporter, signal, baseDir: process.cwd() },
+      { pooling: poolFrom(o.pool) },
+    );
     try {
       const px = size ?? encoder.processing.imageSize;
       const p = encoder.config.patchSize;
-      if (px % p !== 0) throw new UserError(`--size ${px} is not a multiple of the model's patch size ${p}`, `Try --size ${Math.max(1, Math.round(px / p)) * p}.`);
+      if (px % p !== 0)
+        throw new UserError(
+          `--size ${px} is not a multiple of the model's patch size ${p}`,
+          `Try --size ${Math.max(1, Math.round(px / p)) * p}.`,
+        );
       const graph = dinov2OnnxGraph(encoder, { height: px, width: px, layout: 'nchw' });
       const producer = { name: 'vembed', version: EXPORT_VERSION };
       const dataName = `${path.basename(out)}.data`;
@@ -61,7 +93,7 @@ export const exportOnnxCommand: Command = {
       const writeChunks = (file: string, chunks: readonly Uint8Array[]) =>
         writeFileAtomicWith(file, (fd) => {
           for (const chunk of chunks) {
-            for (let at = 0; at < chunk.byteLength; ) at += fs.writeSync(fd, chunk, at);
+            for (let at = 0; at < chunk.byteLength;) at += fs.writeSync(fd, chunk, at);
           }
         });
       // The data first: a model file is never there without the data it names.
@@ -74,7 +106,12 @@ export const exportOnnxCommand: Command = {
       reporter.info(
         `wrote ${out}${dataBytes > 0 ? ` and ${dataName}` : ''} (${mb} MB): ${INPUT_NAME} float32 [N, 3, ${px}, ${px}] -> ${OUTPUT_NAME} float32 [N, ${encoder.embeddingDim}] (${encoder.pooling} pooling${encoder.projectionDim ? `, projection to ${encoder.projectionDim}` : ''}${encoder.loraSettings ? ', LoRA merged' : ''}); normalise with mean ${JSON.stringify(encoder.processing.mean)}, std ${JSON.stringify(encoder.processing.std)} after scaling by ${encoder.processing.rescaleFactor}`,
       );
-      reporter.event({ type: 'finished', status: 'completed', seconds: (performance.now() - started) / 1000, outputs: { model: out } });
+      reporter.event({
+        type: 'finished',
+        status: 'completed',
+        seconds: (performance.now() - started) / 1000,
+        outputs: { model: out },
+      });
       return 0;
     } finally {
       encoder.dispose();

@@ -17,13 +17,17 @@ import { BATCH_OPTION, INFERENCE_OPTIONS, withInferenceModel } from './modelOpti
 async function imagesFrom(file: string): Promise<{ records: ImageRecord[]; imageRoot: string }> {
   if (/\.txt$/i.test(file)) {
     const list = loadSopImageList(file);
-    return { records: list.images.map((im) => ({ path: im.path, label: im.classId, super_class: im.superClassId })), imageRoot: list.root };
+    return {
+      records: list.images.map((im) => ({ path: im.path, label: im.classId, super_class: im.superClassId })),
+      imageRoot: list.root,
+    };
   }
   const pairs = await loadPairDataset(file, { ...defaultConfig(), validate_data: true, skip_invalid_records: false });
   const seen = new Map<string, ImageRecord>();
   for (const r of pairs.records) {
     for (const p of [r.query, r.positive]) {
-      if (!seen.has(p)) seen.set(p, { path: path.relative(pairs.imageRoot, p), ...(r.label !== null ? { label: r.label } : {}) });
+      if (!seen.has(p))
+        seen.set(p, { path: path.relative(pairs.imageRoot, p), ...(r.label !== null ? { label: r.label } : {}) });
     }
   }
   return { records: [...seen.values()], imageRoot: pairs.imageRoot };
@@ -37,10 +41,20 @@ export const indexBuildCommand: Command = {
     'FILE is an SOP list (Ebay_test.txt) or a JSONL/CSV/TSV pair file (its distinct images). The index folder holds embeddings.npy (L2-normalised float32 [N, D], ready for FAISS IndexFlatIP), metadata.jsonl (one image a line) and index.json. ' +
     'DIR is replaced as a whole: an existing index is rebuilt, but a folder holding other files, or a file, is refused unless --force.',
   options: [
-    { name: 'model', type: 'string', metavar: 'DIR_OR_ID', required: true, description: 'Model folder, checkpoint, adapter folder or hub id.' },
+    {
+      name: 'model',
+      type: 'string',
+      metavar: 'DIR_OR_ID',
+      required: true,
+      description: 'Model folder, checkpoint, adapter folder or hub id.',
+    },
     { name: 'images', type: 'string', metavar: 'FILE', required: true, description: 'Ebay_*.txt or a pair file.' },
     { name: 'out', type: 'string', metavar: 'DIR', required: true, description: 'The index folder to write.' },
-    { name: 'force', type: 'boolean', description: 'Replace DIR even if it holds other files or is a file (they are deleted).' },
+    {
+      name: 'force',
+      type: 'boolean',
+      description: 'Replace DIR even if it holds other files or is a file (they are deleted).',
+    },
     ...INFERENCE_OPTIONS,
   ],
   async run(ctx) {
@@ -50,7 +64,13 @@ export const indexBuildCommand: Command = {
     const out = path.resolve(o.out as string);
     // Before any work: the index replaces the folder as a whole, so refuse to delete what is not an index.
     const problem = indexTargetProblem(out);
-    if (problem && o.force !== true) throw new UserError(problem, 'Choose an empty or new folder for --out, or add --force to replace it.', 'output-exists', out);
+    if (problem && o.force !== true)
+      throw new UserError(
+        problem,
+        'Choose an empty or new folder for --out, or add --force to replace it.',
+        'output-exists',
+        out,
+      );
     checkWritableDir(path.dirname(out));
     const { records, imageRoot } = await imagesFrom(path.resolve(o.images as string));
     const modelPath = o.model as string;
@@ -60,10 +80,16 @@ export const indexBuildCommand: Command = {
         imageRoot,
         model: { name: fs.existsSync(path.resolve(modelPath)) ? path.resolve(modelPath) : modelPath },
         embedder: embed,
-        onProgress: (done, total) => reporter.event({ type: 'progress', task: 'embedding', done, total, unit: 'images' }),
+        onProgress: (done, total) =>
+          reporter.event({ type: 'progress', task: 'embedding', done, total, unit: 'images' }),
       });
       reporter.info(`wrote index ${out}: ${manifest.count} images, ${manifest.dim}-d`);
-      reporter.event({ type: 'finished', status: 'completed', seconds: (performance.now() - started) / 1000, outputs: { index: out } });
+      reporter.event({
+        type: 'finished',
+        status: 'completed',
+        seconds: (performance.now() - started) / 1000,
+        outputs: { index: out },
+      });
       return 0;
     });
   },
@@ -73,9 +99,16 @@ export const searchCommand: Command = {
   name: 'search',
   summary: 'Find the images of an index nearest to a query image.',
   usage: '--index DIR --image FILE [--k N] [--json]',
-  description: "Embeds the query with the index's own model (recorded in index.json) and ranks the index by cosine similarity. With --json the results are also written to a file named in the finished event (outputs.results).",
+  description:
+    "Embeds the query with the index's own model (recorded in index.json) and ranks the index by cosine similarity. With --json the results are also written to a file named in the finished event (outputs.results).",
   options: [
-    { name: 'index', type: 'string', metavar: 'DIR', required: true, description: 'An index folder (`vembed index build`, or index/ of a benchmark).' },
+    {
+      name: 'index',
+      type: 'string',
+      metavar: 'DIR',
+      required: true,
+      description: 'An index folder (`vembed index build`, or index/ of a benchmark).',
+    },
     { name: 'image', type: 'string', metavar: 'FILE', required: true, description: 'The query image.' },
     { name: 'k', type: 'integer', metavar: 'N', short: 'k', default: 10, description: 'How many results.' },
     { name: 'out', type: 'string', metavar: 'FILE', description: 'Write the results as JSON here.' },
@@ -96,12 +129,26 @@ export const searchCommand: Command = {
       return await withInferenceModel(index.manifest.model.name, 'search', ctx, async ({ encoder, embed }) => {
         const q = await embed([image]);
         const hits = index.search({ data: q, n: 1, d: encoder.embeddingDim }, { k })[0]!;
-        const results = hits.map((h) => ({ rank: h.rank, score: h.score, path: index.imagePath(h.index), label: h.record.label ?? null }));
+        const results = hits.map((h) => ({
+          rank: h.rank,
+          score: h.score,
+          path: index.imagePath(h.index),
+          label: h.record.label ?? null,
+        }));
         for (const r of results) reporter.result(`${String(r.rank).padStart(3)}  ${r.score.toFixed(4)}  ${r.path}`);
         // With --json the caller (the extension) reads the results from a file of its own, never from the index folder.
-        const outFile = o.out ? path.resolve(o.out as string) : reporter.json ? path.join(os.tmpdir(), `vembed-search-${process.pid}-${Date.now()}.json`) : undefined;
+        const outFile = o.out
+          ? path.resolve(o.out as string)
+          : reporter.json
+            ? path.join(os.tmpdir(), `vembed-search-${process.pid}-${Date.now()}.json`)
+            : undefined;
         if (outFile) writeJsonAtomic(outFile, results);
-        reporter.event({ type: 'finished', status: 'completed', seconds: (performance.now() - started) / 1000, ...(outFile ? { outputs: { results: outFile } } : {}) });
+        reporter.event({
+          type: 'finished',
+          status: 'completed',
+          seconds: (performance.now() - started) / 1000,
+          ...(outFile ? { outputs: { results: outFile } } : {}),
+        });
         return 0;
       });
     } finally {

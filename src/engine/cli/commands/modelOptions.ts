@@ -11,14 +11,44 @@ import { assertFiniteEmbeddings } from '../../run/finiteEmbeddings';
 import { backendFromOptions, COMPUTE_OPTIONS, type CommandBackend } from './backendOption';
 import { OnnxPixelEmbedder } from '../../onnx/embedder';
 
-export const POOL_OPTION: OptionSpec = { name: 'pool', type: 'string', metavar: 'cls|mean', description: "Pooled output: the CLS token or the mean of the patch tokens (default: the model's own, else cls)." };
+export const POOL_OPTION: OptionSpec = {
+  name: 'pool',
+  type: 'string',
+  metavar: 'cls|mean',
+  description: "Pooled output: the CLS token or the mean of the patch tokens (default: the model's own, else cls).",
+};
 // Embedding batches take the limits of the config's eval_batch_size, decoding threads those of num_workers.
-export const BATCH_OPTION: OptionSpec = { name: 'batch_size', type: 'integer', metavar: 'N', default: 32, bounds: boundsOf('eval_batch_size'), description: 'Images per forward pass (memory, not results).' };
-export const WORKERS_OPTION: OptionSpec = { name: 'num_workers', type: 'integer', metavar: 'N', default: 1, bounds: boundsOf('num_workers'), description: 'Image decoding threads (0: on the main thread; more than two per core are not started).' };
-export const IMAGE_SIZE_OPTION: OptionSpec = { name: 'image_size', type: 'integer', metavar: 'PX', description: "Input size (a multiple of 14); default: the model's preprocessor_config.json." };
+export const BATCH_OPTION: OptionSpec = {
+  name: 'batch_size',
+  type: 'integer',
+  metavar: 'N',
+  default: 32,
+  bounds: boundsOf('eval_batch_size'),
+  description: 'Images per forward pass (memory, not results).',
+};
+export const WORKERS_OPTION: OptionSpec = {
+  name: 'num_workers',
+  type: 'integer',
+  metavar: 'N',
+  default: 1,
+  bounds: boundsOf('num_workers'),
+  description: 'Image decoding threads (0: on the main thread; more than two per core are not started).',
+};
+export const IMAGE_SIZE_OPTION: OptionSpec = {
+  name: 'image_size',
+  type: 'integer',
+  metavar: 'PX',
+  description: "Input size (a multiple of 14); default: the model's preprocessor_config.json.",
+};
 
 /** The options of every command that embeds images. */
-export const INFERENCE_OPTIONS: readonly OptionSpec[] = [POOL_OPTION, BATCH_OPTION, WORKERS_OPTION, IMAGE_SIZE_OPTION, ...COMPUTE_OPTIONS];
+export const INFERENCE_OPTIONS: readonly OptionSpec[] = [
+  POOL_OPTION,
+  BATCH_OPTION,
+  WORKERS_OPTION,
+  IMAGE_SIZE_OPTION,
+  ...COMPUTE_OPTIONS,
+];
 
 export function poolFrom(value: unknown): 'cls' | 'mean' | undefined {
   if (value === undefined) return undefined;
@@ -42,13 +72,29 @@ export interface InferenceModel {
  * Activate the backend, announce the run, load the model with the command's
  * options, run `fn`, and release the model and the image workers whatever happens.
  */
-export async function withInferenceModel<T>(modelPath: string, command: string, ctx: CommandContext, fn: (m: InferenceModel) => Promise<T>, runDir?: string): Promise<T> {
+export async function withInferenceModel<T>(
+  modelPath: string,
+  command: string,
+  ctx: CommandContext,
+  fn: (m: InferenceModel) => Promise<T>,
+  runDir?: string,
+): Promise<T> {
   const { args, reporter, signal } = ctx;
   const o = args.options;
   const backend = await backendFromOptions(o, reporter);
   const onnx = backend.onnx;
-  reporter.event({ type: 'run_started', command, backend: onnx?.name ?? backend.name, device: onnx?.line ?? backend.device, ...(runDir ? { runDir } : {}) });
-  const encoder = await encoderForInference(modelPath, { reporter, signal, baseDir: process.cwd() }, { pooling: poolFrom(o.pool), imageSize: (o.image_size as number | undefined) ?? null });
+  reporter.event({
+    type: 'run_started',
+    command,
+    backend: onnx?.name ?? backend.name,
+    device: onnx?.line ?? backend.device,
+    ...(runDir ? { runDir } : {}),
+  });
+  const encoder = await encoderForInference(
+    modelPath,
+    { reporter, signal, baseDir: process.cwd() },
+    { pooling: poolFrom(o.pool), imageSize: (o.image_size as number | undefined) ?? null },
+  );
   let onnxEmbedder: OnnxPixelEmbedder | null = null;
   try {
     if (onnx) onnxEmbedder = await OnnxPixelEmbedder.create(encoder, onnx);
@@ -71,7 +117,12 @@ export async function withInferenceModel<T>(modelPath: string, command: string, 
       encoder,
       backend,
       embed: async (paths, onProgress) => {
-        const data = await embedImages(encoder, loader, paths, { batchSize, signal, ...(onProgress ? { onProgress } : {}), ...(pixelEmbedder ? { pixelEmbedder } : {}) });
+        const data = await embedImages(encoder, loader, paths, {
+          batchSize,
+          signal,
+          ...(onProgress ? { onProgress } : {}),
+          ...(pixelEmbedder ? { pixelEmbedder } : {}),
+        });
         assertFiniteEmbeddings(data, paths, encoder, modelPath);
         return data;
       },

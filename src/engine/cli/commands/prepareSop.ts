@@ -14,12 +14,22 @@ export const prepareSopCommand: Command = {
     'Each image is a query paired with another image of the same product, drawn with the seed (the same seed',
     'gives the same files); a product with one image is paired with itself. label is the product (class_id).',
     'Listed images missing on disk stop the command (with a count and examples) unless --skip_missing leaves',
-    'them out. val.jsonl is SOP\'s TEST split, so validation numbers during training are test-set numbers.',
+    "them out. val.jsonl is SOP's TEST split, so validation numbers during training are test-set numbers.",
   ].join('\n'),
   options: [
-    { name: 'sop_root', type: 'string', metavar: 'DIR', required: true, description: 'Folder holding Ebay_train.txt, Ebay_test.txt and the image folders.' },
+    {
+      name: 'sop_root',
+      type: 'string',
+      metavar: 'DIR',
+      required: true,
+      description: 'Folder holding Ebay_train.txt, Ebay_test.txt and the image folders.',
+    },
     { name: 'seed', type: 'integer', metavar: 'N', default: DEFAULT_PREPARE_SEED, description: 'Seed of the pairing.' },
-    { name: 'skip_missing', type: 'boolean', description: 'Leave listed images that are missing on disk out of the pairs instead of stopping.' },
+    {
+      name: 'skip_missing',
+      type: 'boolean',
+      description: 'Leave listed images that are missing on disk out of the pairs instead of stopping.',
+    },
   ],
   async run({ args, reporter }) {
     const started = Date.now();
@@ -28,11 +38,20 @@ export const prepareSopCommand: Command = {
     if (seed < 0 || seed > 2147483647) throw new UsageError(`--seed must be between 0 and 2147483647, got ${seed}`);
     const result = prepareSop({ sopRoot, seed, skipMissing: args.options.skip_missing === true });
     for (const s of [result.train, result.val]) {
-      if (s.missingSkipped > 0) reporter.warn(`${path.basename(s.source)}: ${s.missingSkipped} listed image(s) are missing and were left out`, 'missing-images');
+      if (s.missingSkipped > 0)
+        reporter.warn(
+          `${path.basename(s.source)}: ${s.missingSkipped} listed image(s) are missing and were left out`,
+          'missing-images',
+        );
     }
     if (reporter.json) for (const line of formatPrepareSummary(result).split('\n')) reporter.info(line);
     else reporter.result(formatPrepareSummary(result));
-    reporter.event({ type: 'finished', status: 'completed', seconds: (Date.now() - started) / 1000, outputs: { train: result.train.output, val: result.val.output } });
+    reporter.event({
+      type: 'finished',
+      status: 'completed',
+      seconds: (Date.now() - started) / 1000,
+      outputs: { train: result.train.output, val: result.val.output },
+    });
     return 0;
   },
 };

@@ -14,7 +14,13 @@ export const sampleDataCommand: Command = {
     'where the demo config expects it. A copy that is already there is left as it is.',
   ].join('\n'),
   options: [
-    { name: 'out', type: 'string', metavar: 'DIR', default: SAMPLE_DIR_NAME, description: 'Where to put the sample set.' },
+    {
+      name: 'out',
+      type: 'string',
+      metavar: 'DIR',
+      default: SAMPLE_DIR_NAME,
+      description: 'Where to put the sample set.',
+    },
     { name: 'force', type: 'boolean', description: 'Replace DIR if it holds something else.' },
   ],
   async run({ args, reporter }) {
@@ -32,9 +38,16 @@ export const sampleDataCommand: Command = {
       if (reporter.json) for (const line of formatPrepareSummary(r.prepared).split('\n')) reporter.info(line);
       else reporter.result(formatPrepareSummary(r.prepared));
     } else {
-      reporter.info(`Its train.jsonl and val.jsonl are there already (\`vembed prepare-sop --sop_root ${where}\` rewrites them).`);
+      reporter.info(
+        `Its train.jsonl and val.jsonl are there already (\`vembed prepare-sop --sop_root ${where}\` rewrites them).`,
+      );
     }
-    reporter.event({ type: 'finished', status: 'completed', seconds: (Date.now() - started) / 1000, outputs: { dir: r.dir, train: path.join(r.dir, 'train.jsonl'), val: path.join(r.dir, 'val.jsonl') } });
+    reporter.event({
+      type: 'finished',
+      status: 'completed',
+      seconds: (Date.now() - started) / 1000,
+      outputs: { dir: r.dir, train: path.join(r.dir, 'train.jsonl'), val: path.join(r.dir, 'val.jsonl') },
+    });
     return 0;
   },
 };

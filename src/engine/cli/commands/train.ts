@@ -16,7 +16,8 @@ export const trainCommand: Command = {
   stopsOnSignal: true,
   name: 'train',
   summary: 'Fine-tune a model on a config: evaluates before and after every epoch, saves checkpoints.',
-  usage: '--config FILE [--set key=value ...] [--resume latest|CHECKPOINT | --overwrite] [--backend NAME] [--threads auto|N]',
+  usage:
+    '--config FILE [--set key=value ...] [--resume latest|CHECKPOINT | --overwrite] [--backend NAME] [--threads auto|N]',
   description: [
     'Values merge as built-in defaults < the config file < --set overrides. The config is validated first; nothing runs if it has errors.',
     'Writes into output_dir: checkpoint-step-N and checkpoint-epoch-E (loadable model or LoRA adapter folders, with the optimizer state to resume),',
@@ -28,26 +29,55 @@ export const trainCommand: Command = {
   ].join('\n'),
   options: [
     { name: 'config', type: 'string', metavar: 'FILE', required: true, description: 'Training config (YAML).' },
-    { name: 'set', type: 'string[]', metavar: 'KEY=VALUE', description: 'Override a config key (repeatable), e.g. --set epochs=1.' },
-    { name: 'resume', type: 'string', metavar: 'latest|DIR', description: 'Continue from the latest checkpoint in output_dir, or from the given checkpoint folder (--set epochs=/max_steps= extend the run).' },
-    { name: 'overwrite', type: 'boolean', description: "Replace an earlier run in output_dir (its checkpoints, events.jsonl and evaluations; other files stay)." },
+    {
+      name: 'set',
+      type: 'string[]',
+      metavar: 'KEY=VALUE',
+      description: 'Override a config key (repeatable), e.g. --set epochs=1.',
+    },
+    {
+      name: 'resume',
+      type: 'string',
+      metavar: 'latest|DIR',
+      description:
+        'Continue from the latest checkpoint in output_dir, or from the given checkpoint folder (--set epochs=/max_steps= extend the run).',
+    },
+    {
+      name: 'overwrite',
+      type: 'boolean',
+      description:
+        'Replace an earlier run in output_dir (its checkpoints, events.jsonl and evaluations; other files stay).',
+    },
     ...COMPUTE_OPTIONS,
   ],
   async run({ args, reporter, signal }) {
     const configFile = args.options.config as string;
-    if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}" (the config goes after --config)`);
+    if (args.positionals.length > 0)
+      throw new UsageError(`unexpected argument "${args.positionals[0]}" (the config goes after --config)`);
     const loaded = loadConfigFile(configFile, (args.options.set as string[] | undefined) ?? []);
     for (const d of loaded.diagnostics) {
       if (reporter.json) {
-        const body = { file: configFile, code: d.code, message: d.message, ...(d.range ? { line: d.range.start.line + 1 } : {}) };
+        const body = {
+          file: configFile,
+          code: d.code,
+          message: d.message,
+          ...(d.range ? { line: d.range.start.line + 1 } : {}),
+        };
         reporter.event(d.severity === 'error' ? { type: 'error', ...body } : { type: 'warning', ...body });
       } else process.stderr.write(formatDiagnostic(d, configFile) + '\n');
     }
-    if (!loaded.config) throw new UserError(`${configFile} has errors; nothing was run.`, `Fix them (\`vembed validate ${configFile}\`), then train again.`, 'invalid-config', configFile);
+    if (!loaded.config)
+      throw new UserError(
+        `${configFile} has errors; nothing was run.`,
+        `Fix them (\`vembed validate ${configFile}\`), then train again.`,
+        'invalid-config',
+        configFile,
+      );
     const config = loaded.config;
     const resume = args.options.resume as string | undefined;
     const overwrite = args.options.overwrite === true;
-    if (resume && overwrite) throw new UsageError('--resume continues the earlier run and --overwrite replaces it: give one of them.');
+    if (resume && overwrite)
+      throw new UsageError('--resume continues the earlier run and --overwrite replaces it: give one of them.');
     // Before any work: the output folder can be made and written (not under /proc, no file in the way, permissions, space).
     checkWritableDir(config.output_dir);
     const release = acquireRunLock(config.output_dir);
@@ -66,7 +96,15 @@ export const trainCommand: Command = {
     }
     const log = new EventLogReporter(reporter, path.join(config.output_dir, EVENTS_FILE));
     try {
-      return await runTraining({ config, configFile, reporter: log, signal, backend, cwd: process.cwd(), ...(resume ? { resume } : {}) });
+      return await runTraining({
+        config,
+        configFile,
+        reporter: log,
+        signal,
+        backend,
+        cwd: process.cwd(),
+        ...(resume ? { resume } : {}),
+      });
     } catch (e) {
       // Record the failure in events.jsonl too, then let the CLI print it.
       if (!(e instanceof UserError)) log.event({ type: 'finished', status: 'failed', seconds: 0 });
@@ -96,5 +134,7 @@ function makeRoomForRun(outputDir: string, overwrite: boolean, configFile: strin
     );
   }
   const removed = clearPreviousRun(outputDir);
-  reporter.info(`${overwrite ? 'replacing' : 'clearing'} ${describePreviousRun(previous)} in ${outputDir} (${removed} file(s) and folder(s) removed).`);
+  reporter.info(
+    `${overwrite ? 'replacing' : 'clearing'} ${describePreviousRun(previous)} in ${outputDir} (${removed} file(s) and folder(s) removed).`,
+  );
 }

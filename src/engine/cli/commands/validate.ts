@@ -7,7 +7,8 @@ export const validateCommand: Command = {
   name: 'validate',
   summary: 'Check a training config: unknown keys, types, ranges, values, paths.',
   usage: 'CONFIG',
-  description: 'Prints one `file:line:col: error|warning: message` line per problem. Exits 1 if any is an error, 0 otherwise.',
+  description:
+    'Prints one `file:line:col: error|warning: message` line per problem. Exits 1 if any is an error, 0 otherwise.',
   options: [],
   async run({ args, reporter }) {
     const file = args.positionals[0];

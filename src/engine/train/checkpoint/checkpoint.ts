@@ -15,7 +15,13 @@ import * as path from 'node:path';
 import { writeDirAtomic } from '../../util/atomic';
 import type { OptimizerState } from '../optim/adamw';
 import { OPTIMIZER_FILE, readOptimizerState, writeOptimizerState, type OptimizerHyper } from './optimizerFile';
-import { parseTrainerState, serializeTrainerState, TRAINER_STATE_FILE, type TrainerState, type TrainerStateFile } from './trainerState';
+import {
+  parseTrainerState,
+  serializeTrainerState,
+  TRAINER_STATE_FILE,
+  type TrainerState,
+  type TrainerStateFile,
+} from './trainerState';
 
 export type CheckpointKind = 'step' | 'epoch';
 
@@ -68,13 +74,16 @@ function writeFileSynced(file: string, text: string): void {
 
 /** Write `outputDir/name` atomically; an existing folder of that name is replaced. Returns its path. */
 export function saveCheckpoint(outputDir: string, name: string, contents: CheckpointContents): string {
-  if (!parseCheckpointName(name)) throw new Error(`"${name}" is not a checkpoint name (checkpoint-step-N or checkpoint-epoch-E).`);
+  if (!parseCheckpointName(name))
+    throw new Error(`"${name}" is not a checkpoint name (checkpoint-step-N or checkpoint-epoch-E).`);
   const target = path.join(outputDir, name);
   writeDirAtomic(target, (tmp) => {
     contents.writeModel?.(tmp);
-    if (contents.optimizerState) writeOptimizerState(path.join(tmp, OPTIMIZER_FILE), contents.optimizerState, contents.optimizerHyper);
+    if (contents.optimizerState)
+      writeOptimizerState(path.join(tmp, OPTIMIZER_FILE), contents.optimizerState, contents.optimizerHyper);
     const files = fileSizes(tmp);
-    if (TRAINER_STATE_FILE in files) throw new Error(`writeModel must not write ${TRAINER_STATE_FILE}; the checkpoint code writes it last.`);
+    if (TRAINER_STATE_FILE in files)
+      throw new Error(`writeModel must not write ${TRAINER_STATE_FILE}; the checkpoint code writes it last.`);
     const state: TrainerStateFile = { ...contents.trainerState, files };
     writeFileSynced(path.join(tmp, TRAINER_STATE_FILE), serializeTrainerState(state));
   });
@@ -106,11 +115,16 @@ export function verifyCheckpoint(dir: string): TrainerStateFile {
     } catch {
       throw new CheckpointError(`${dir}: ${rel} is missing; the checkpoint is incomplete.`);
     }
-    if (actual !== size) throw new CheckpointError(`${dir}: ${rel} has ${actual} bytes, expected ${size}; the checkpoint is incomplete or damaged.`);
+    if (actual !== size)
+      throw new CheckpointError(
+        `${dir}: ${rel} has ${actual} bytes, expected ${size}; the checkpoint is incomplete or damaged.`,
+      );
   }
   const parsed = parseCheckpointName(path.basename(dir));
   if (parsed?.kind === 'step' && parsed.n !== state.globalStep) {
-    throw new CheckpointError(`${dir}: named for step ${parsed.n} but its ${TRAINER_STATE_FILE} says global_step ${state.globalStep}.`);
+    throw new CheckpointError(
+      `${dir}: named for step ${parsed.n} but its ${TRAINER_STATE_FILE} says global_step ${state.globalStep}.`,
+    );
   }
   return state;
 }
@@ -159,7 +173,13 @@ export function listCheckpoints(outputDir: string): CheckpointListing {
     const dir = path.join(outputDir, entry.name);
     try {
       const trainerState = verifyCheckpoint(dir);
-      listing.complete.push({ dir, name: entry.name, kind: parsed.kind, globalStep: trainerState.globalStep, trainerState });
+      listing.complete.push({
+        dir,
+        name: entry.name,
+        kind: parsed.kind,
+        globalStep: trainerState.globalStep,
+        trainerState,
+      });
     } catch (e) {
       listing.skipped.push({ dir, reason: (e as Error).message });
     }

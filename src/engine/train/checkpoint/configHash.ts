@@ -33,7 +33,10 @@ function canonicalJson(value: unknown): string {
 }
 
 /** "sha256:<hex>" of the resolved config without {@link KEYS_OUTSIDE_CONFIG_HASH}. */
-export function configHash(config: Readonly<Record<string, unknown>>, ignore: readonly string[] = KEYS_OUTSIDE_CONFIG_HASH): string {
+export function configHash(
+  config: Readonly<Record<string, unknown>>,
+  ignore: readonly string[] = KEYS_OUTSIDE_CONFIG_HASH,
+): string {
   const kept = Object.fromEntries(Object.entries(config).filter(([k]) => !ignore.includes(k)));
   return 'sha256:' + createHash('sha256').update(canonicalJson(kept)).digest('hex');
 }

@@ -40,7 +40,9 @@ export function writeOptimizerState(file: string, state: OptimizerState, hyper?:
 export function readOptimizerState(file: string): OptimizerState {
   const { tensors, metadata } = readSafetensors(file);
   if (metadata.format !== FORMAT) {
-    throw new Error(`${file}: not a vembed optimizer state (metadata format is ${JSON.stringify(metadata.format)}, expected "${FORMAT}").`);
+    throw new Error(
+      `${file}: not a vembed optimizer state (metadata format is ${JSON.stringify(metadata.format)}, expected "${FORMAT}").`,
+    );
   }
   let steps: Record<string, unknown>;
   try {
@@ -52,13 +54,20 @@ export function readOptimizerState(file: string): OptimizerState {
   for (const [name, step] of Object.entries(steps)) {
     const m = tensors.get(name + EXP_AVG);
     const v = tensors.get(name + EXP_AVG_SQ);
-    if (!m || !v) throw new Error(`${file}: parameter "${name}" is listed but its ${m ? 'exp_avg_sq' : 'exp_avg'} tensor is missing.`);
-    if (m.shape.join() !== v.shape.join()) throw new Error(`${file}: the moments of "${name}" have different shapes ([${m.shape}] and [${v.shape}]).`);
-    if (typeof step !== 'number' || !Number.isSafeInteger(step) || step < 0) throw new Error(`${file}: the step count of "${name}" is ${JSON.stringify(step)}, expected an integer >= 0.`);
+    if (!m || !v)
+      throw new Error(
+        `${file}: parameter "${name}" is listed but its ${m ? 'exp_avg_sq' : 'exp_avg'} tensor is missing.`,
+      );
+    if (m.shape.join() !== v.shape.join())
+      throw new Error(`${file}: the moments of "${name}" have different shapes ([${m.shape}] and [${v.shape}]).`);
+    if (typeof step !== 'number' || !Number.isSafeInteger(step) || step < 0)
+      throw new Error(`${file}: the step count of "${name}" is ${JSON.stringify(step)}, expected an integer >= 0.`);
     params.set(name, { step, shape: m.shape, expAvg: m.data, expAvgSq: v.data });
   }
   if (tensors.size !== 2 * params.size) {
-    const stray = [...tensors.keys()].filter((k) => !params.has(k.endsWith(EXP_AVG_SQ) ? k.slice(0, -EXP_AVG_SQ.length) : k.slice(0, -EXP_AVG.length)));
+    const stray = [...tensors.keys()].filter(
+      (k) => !params.has(k.endsWith(EXP_AVG_SQ) ? k.slice(0, -EXP_AVG_SQ.length) : k.slice(0, -EXP_AVG.length)),
+    );
     throw new Error(`${file}: tensors without a step count: ${stray.slice(0, 5).join(', ')}; the file is damaged.`);
   }
   return { params };

@@ -43,7 +43,11 @@ export interface TrainerStateFile extends TrainerState {
 }
 
 /** `history` with `record` appended, trimmed to the last `max` entries. */
-export function appendLossHistory(history: readonly LossRecord[], record: LossRecord, max = LOSS_HISTORY_TAIL): LossRecord[] {
+export function appendLossHistory(
+  history: readonly LossRecord[],
+  record: LossRecord,
+  max = LOSS_HISTORY_TAIL,
+): LossRecord[] {
   const out = [...history, record];
   return out.length > max ? out.slice(out.length - max) : out;
 }
@@ -59,7 +63,12 @@ export function serializeTrainerState(state: TrainerStateFile): string {
     rng_states: state.rngStates,
     config_hash: state.configHash,
     saved_at: state.savedAt,
-    loss_history: state.lossHistory.map((r) => ({ step: r.step, loss: r.loss, lr: r.lr, ...(r.gradNorm !== undefined ? { grad_norm: r.gradNorm } : {}) })),
+    loss_history: state.lossHistory.map((r) => ({
+      step: r.step,
+      loss: r.loss,
+      lr: r.lr,
+      ...(r.gradNorm !== undefined ? { grad_norm: r.gradNorm } : {}),
+    })),
     files: state.files,
   };
   return JSON.stringify(json, null, 1) + '\n';
@@ -77,7 +86,8 @@ export function parseTrainerState(text: string, file: string): TrainerStateFile 
   } catch (e) {
     throw new TrainerStateError(`${file}: not valid JSON (${(e as Error).message}); the checkpoint is damaged.`);
   }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new TrainerStateError(`${file}: expected a JSON object.`);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new TrainerStateError(`${file}: expected a JSON object.`);
   const o = raw as Record<string, unknown>;
   const fail = (key: string, what: string): never => {
     throw new TrainerStateError(`${file}: "${key}" must be ${what}, got ${JSON.stringify(o[key])}.`);
@@ -88,14 +98,27 @@ export function parseTrainerState(text: string, file: string): TrainerStateFile 
   };
   if (o.format !== FORMAT) fail('format', `"${FORMAT}" (this is not a vembed checkpoint)`);
   if (o.format_version !== FORMAT_VERSION) {
-    fail('format_version', `${FORMAT_VERSION} (written by another version of vembed; update vembed or start a new run)`);
+    fail(
+      'format_version',
+      `${FORMAT_VERSION} (written by another version of vembed; update vembed or start a new run)`,
+    );
   }
   const rngStates = o.rng_states;
-  if (rngStates === null || typeof rngStates !== 'object' || Array.isArray(rngStates) || !Object.values(rngStates).every((v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff)) {
+  if (
+    rngStates === null ||
+    typeof rngStates !== 'object' ||
+    Array.isArray(rngStates) ||
+    !Object.values(rngStates).every((v) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff)
+  ) {
     fail('rng_states', 'an object of unsigned 32-bit integers');
   }
   const files = o.files;
-  if (files === null || typeof files !== 'object' || Array.isArray(files) || !Object.values(files).every((v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0)) {
+  if (
+    files === null ||
+    typeof files !== 'object' ||
+    Array.isArray(files) ||
+    !Object.values(files).every((v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0)
+  ) {
     fail('files', 'an object of file sizes');
   }
   if (typeof o.config_hash !== 'string') fail('config_hash', 'a string');
@@ -104,9 +127,23 @@ export function parseTrainerState(text: string, file: string): TrainerStateFile 
   if (!Array.isArray(history)) fail('loss_history', 'a list');
   const lossHistory = (history as unknown[]).map((r, i): LossRecord => {
     const e = r as Record<string, unknown>;
-    const ok = e !== null && typeof e === 'object' && typeof e.step === 'number' && typeof e.loss === 'number' && typeof e.lr === 'number' && (e.grad_norm === undefined || typeof e.grad_norm === 'number');
-    if (!ok) throw new TrainerStateError(`${file}: "loss_history[${i}]" must be {step, loss, lr[, grad_norm]}, got ${JSON.stringify(r)}.`);
-    return { step: e.step as number, loss: e.loss as number, lr: e.lr as number, ...(e.grad_norm !== undefined ? { gradNorm: e.grad_norm as number } : {}) };
+    const ok =
+      e !== null &&
+      typeof e === 'object' &&
+      typeof e.step === 'number' &&
+      typeof e.loss === 'number' &&
+      typeof e.lr === 'number' &&
+      (e.grad_norm === undefined || typeof e.grad_norm === 'number');
+    if (!ok)
+      throw new TrainerStateError(
+        `${file}: "loss_history[${i}]" must be {step, loss, lr[, grad_norm]}, got ${JSON.stringify(r)}.`,
+      );
+    return {
+      step: e.step as number,
+      loss: e.loss as number,
+      lr: e.lr as number,
+      ...(e.grad_norm !== undefined ? { gradNorm: e.grad_norm as number } : {}),
+    };
   });
   return {
     globalStep: count('global_step'),

@@ -36,7 +36,9 @@ export function cosineSimilarities(queries: Tensor2D, positives: Tensor2D): Tens
 export function checkPairShapes(queries: Tensor2D, positives: Tensor2D, labels: BatchLabels, where: string): number {
   const [n, d] = queries.shape;
   if (positives.shape[0] !== n || positives.shape[1] !== d) {
-    throw new Error(`${where}: queries are [${queries.shape}] but positives are [${positives.shape}]; they must be pairs of the same size.`);
+    throw new Error(
+      `${where}: queries are [${queries.shape}] but positives are [${positives.shape}]; they must be pairs of the same size.`,
+    );
   }
   if (labels !== undefined && labels.length !== n) {
     throw new Error(`${where}: ${labels.length} labels for a batch of ${n} pairs; give one label per pair (or none).`);

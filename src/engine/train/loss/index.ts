@@ -16,7 +16,12 @@ export { tripletLoss, type TripletOptions } from './triplet';
 export type LossConfig = Pick<TrainConfig, 'loss_type' | 'temperature' | 'triplet_margin'>;
 
 /** The scalar loss of a batch of (query, positive) embedding pairs. */
-export function embeddingLoss(config: LossConfig, queries: Tensor2D, positives: Tensor2D, labels?: BatchLabels): Scalar {
+export function embeddingLoss(
+  config: LossConfig,
+  queries: Tensor2D,
+  positives: Tensor2D,
+  labels?: BatchLabels,
+): Scalar {
   switch (config.loss_type) {
     case 'infonce':
       return infoNceLoss(queries, positives, { temperature: config.temperature, labels });

@@ -66,7 +66,10 @@ export class AdamW {
     this.beta2 = options.beta2 ?? 0.999;
     this.eps = options.eps ?? 1e-8;
     if (!(this.weightDecay >= 0)) throw new Error(`AdamW: weight_decay must be >= 0, got ${this.weightDecay}.`);
-    for (const [key, b] of [['beta1', this.beta1], ['beta2', this.beta2]] as const) {
+    for (const [key, b] of [
+      ['beta1', this.beta1],
+      ['beta2', this.beta2],
+    ] as const) {
       if (!(b >= 0 && b < 1)) throw new Error(`AdamW: ${key} must be in [0, 1), got ${b}.`);
     }
     const exclude = options.excludeFromDecay ?? isExcludedFromWeightDecay;
@@ -83,15 +86,19 @@ export class AdamW {
    * gradients (the caller keeps ownership); a name missing from it is skipped.
    */
   step(grads: Map<string, Tensor>, lr: number): void {
-    if (!Number.isFinite(lr) || lr < 0) throw new Error(`AdamW: learning rate must be a finite number >= 0, got ${lr}.`);
+    if (!Number.isFinite(lr) || lr < 0)
+      throw new Error(`AdamW: learning rate must be a finite number >= 0, got ${lr}.`);
     for (const name of grads.keys()) {
-      if (!this.params.has(name)) throw new Error(`AdamW: got a gradient for '${name}', which is not one of the optimizer's parameters.`);
+      if (!this.params.has(name))
+        throw new Error(`AdamW: got a gradient for '${name}', which is not one of the optimizer's parameters.`);
     }
     for (const [name, param] of this.params) {
       const grad = grads.get(name);
       if (grad === undefined) continue;
       if (grad.shape.join() !== param.shape.join()) {
-        throw new Error(`AdamW: gradient for '${name}' has shape [${grad.shape}] but the parameter is [${param.shape}].`);
+        throw new Error(
+          `AdamW: gradient for '${name}' has shape [${grad.shape}] but the parameter is [${param.shape}].`,
+        );
       }
       const st = this.stateFor(name, param);
       st.step += 1;
@@ -137,9 +144,12 @@ export class AdamW {
       const param = this.params.get(name);
       const size = ps.shape.reduce((a, b) => a * b, 1);
       if (!param) problems.push(`'${name}' is not a trainable parameter of this model`);
-      else if (ps.shape.join() !== param.shape.join()) problems.push(`'${name}' is [${ps.shape}] in the saved state but [${param.shape}] in the model`);
-      else if (ps.expAvg.length !== size || ps.expAvgSq.length !== size) problems.push(`'${name}' has moments of the wrong length`);
-      else if (!(Number.isInteger(ps.step) && ps.step >= 0)) problems.push(`'${name}' has an invalid step count ${ps.step}`);
+      else if (ps.shape.join() !== param.shape.join())
+        problems.push(`'${name}' is [${ps.shape}] in the saved state but [${param.shape}] in the model`);
+      else if (ps.expAvg.length !== size || ps.expAvgSq.length !== size)
+        problems.push(`'${name}' has moments of the wrong length`);
+      else if (!(Number.isInteger(ps.step) && ps.step >= 0))
+        problems.push(`'${name}' has an invalid step count ${ps.step}`);
     }
     if (problems.length > 0) {
       const shown = problems.slice(0, 5).join('; ') + (problems.length > 5 ? `; and ${problems.length - 5} more` : '');
@@ -174,7 +184,11 @@ export class AdamW {
   private stateFor(name: string, param: Variable): LiveState {
     let st = this.state.get(name);
     if (!st) {
-      st = { step: 0, expAvg: momentVariable(() => tf.zerosLike(param)), expAvgSq: momentVariable(() => tf.zerosLike(param)) };
+      st = {
+        step: 0,
+        expAvg: momentVariable(() => tf.zerosLike(param)),
+        expAvgSq: momentVariable(() => tf.zerosLike(param)),
+      };
       this.state.set(name, st);
     }
     return st;

@@ -45,7 +45,9 @@ export function scheduleFactor(spec: Omit<ScheduleSpec, 'learningRate'>, step: n
       return Math.max(0, 0.5 * (1 + Math.cos(Math.PI * progress)));
     }
     default:
-      throw new Error(`scheduler_type '${String(schedulerType)}' is not implemented; use cosine, linear, constant or constant_with_warmup.`);
+      throw new Error(
+        `scheduler_type '${String(schedulerType)}' is not implemented; use cosine, linear, constant or constant_with_warmup.`,
+      );
   }
 }
 
@@ -58,7 +60,9 @@ export type ScheduleConfig = Pick<TrainConfig, 'scheduler_type' | 'learning_rate
 /** The schedule a config asks for over a run of `totalSteps` optimizer steps. */
 export function scheduleFromConfig(config: ScheduleConfig, totalSteps: number): ScheduleSpec {
   if (!(Number.isInteger(totalSteps) && totalSteps >= 1)) {
-    throw new Error(`The learning-rate schedule needs the run's total number of optimizer steps (an integer >= 1), got ${totalSteps}.`);
+    throw new Error(
+      `The learning-rate schedule needs the run's total number of optimizer steps (an integer >= 1), got ${totalSteps}.`,
+    );
   }
   return {
     schedulerType: config.scheduler_type as SchedulerType,

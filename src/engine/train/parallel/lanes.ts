@@ -86,7 +86,11 @@ class GradientWorker {
     return new Promise((resolve, reject) => this.pending.push({ resolve, reject }));
   }
 
-  async request<T extends GradientReply['type']>(message: GradientRequest, expect: T, transfer: ArrayBuffer[] = []): Promise<Extract<GradientReply, { type: T }>> {
+  async request<T extends GradientReply['type']>(
+    message: GradientRequest,
+    expect: T,
+    transfer: ArrayBuffer[] = [],
+  ): Promise<Extract<GradientReply, { type: T }>> {
     const reply = this.expect();
     if (!this.failure) this.worker.postMessage(message, transfer);
     const r = await reply;
@@ -117,7 +121,8 @@ function yieldToEvents(): Promise<void> {
  * thread on the wasm backend, none elsewhere.
  */
 export function gradientWorkerCount(request: ThreadRequest = computeThreadRequest()): number {
-  if (request !== 'auto' && (!Number.isInteger(request) || request < 1)) throw new Error(`computing threads must be an integer >= 1 or 'auto', got ${request}`);
+  if (request !== 'auto' && (!Number.isInteger(request) || request < 1))
+    throw new Error(`computing threads must be an integer >= 1 or 'auto', got ${request}`);
   return computeThreads(request) - 1;
 }
 
@@ -140,7 +145,11 @@ export class GradientLanes {
    * Workers that cannot start are left out, with a note; with none, every
    * step runs on the main thread alone.
    */
-  static async start(encoder: ImageEncoder, count: number, onNote: (message: string) => void = () => {}): Promise<GradientLanes> {
+  static async start(
+    encoder: ImageEncoder,
+    count: number,
+    onNote: (message: string) => void = () => {},
+  ): Promise<GradientLanes> {
     const lanes = new GradientLanes(encoder, [], onNote);
     if (count < 1) return lanes;
     if (!(encoder instanceof Dinov2ImageEncoder)) {
@@ -151,7 +160,9 @@ export class GradientLanes {
     try {
       init = { snapshot: snapshotEncoder(encoder) };
     } catch (e) {
-      onNote(`could not copy the model for gradient workers (${(e as Error).message}); training on the main thread only`);
+      onNote(
+        `could not copy the model for gradient workers (${(e as Error).message}); training on the main thread only`,
+      );
       return lanes;
     }
     const started = await Promise.allSettled(
@@ -172,7 +183,10 @@ export class GradientLanes {
       if (r.status === 'fulfilled') lanes.workers.push(r.value);
       else failures.push((r.reason as Error).message);
     }
-    if (failures.length > 0) onNote(`${failures.length} of ${count} gradient worker(s) did not start (${failures[0]}); training on ${lanes.size} thread(s)`);
+    if (failures.length > 0)
+      onNote(
+        `${failures.length} of ${count} gradient worker(s) did not start (${failures[0]}); training on ${lanes.size} thread(s)`,
+      );
     return lanes;
   }
 
@@ -201,7 +215,9 @@ export class GradientLanes {
   private drop(w: GradientWorker, e: unknown): void {
     if (!this.workers.includes(w)) return;
     this.workers = this.workers.filter((x) => x !== w);
-    this.onNote(`${(e as Error).message}; its chunks run on the main thread${this.workers.length > 0 ? `, ${this.workers.length} worker(s) left` : ''}`);
+    this.onNote(
+      `${(e as Error).message}; its chunks run on the main thread${this.workers.length > 0 ? `, ${this.workers.length} worker(s) left` : ''}`,
+    );
     void w.close();
   }
 
@@ -212,18 +228,26 @@ export class GradientLanes {
    * is then loaded when a lane needs it (the main thread loads its next chunk
    * while it computes one), in each of the two passes.
    */
-  async cachedGradients(encoder: ImageEncoder, batch: LanePairBatch, options: GradientOptions): Promise<BatchGradients> {
+  async cachedGradients(
+    encoder: ImageEncoder,
+    batch: LanePairBatch,
+    options: GradientOptions,
+  ): Promise<BatchGradients> {
     if (encoder !== this.encoder) throw new Error('internal: gradient lanes were started for another encoder');
-    if (this.workers.length === 0 && !isLoadable(batch.queries) && !isLoadable(batch.positives)) return cachedGradients(encoder, batch as PairBatch, options);
+    if (this.workers.length === 0 && !isLoadable(batch.queries) && !isLoadable(batch.positives))
+      return cachedGradients(encoder, batch as PairBatch, options);
     batchSize(batch);
     const vars = trainableList(encoder);
     const settings: ChunkSettings = { training: options.training, seed: options.seed, step: options.step };
     const sources: Record<PairSide, AnyPixelSource> = { query: batch.queries, positive: batch.positives };
     const chunks: Array<{ side: PairSide; range: ChunkRange }> = [];
-    for (const side of ['query', 'positive'] as const) for (const range of chunkRanges(sources[side].n, options.chunkSize)) chunks.push({ side, range });
+    for (const side of ['query', 'positive'] as const)
+      for (const range of chunkRanges(sources[side].n, options.chunkSize)) chunks.push({ side, range });
     const workers = [...this.workers];
     // Chunk j goes to lane j mod lanes; lane 0 is this thread.
-    const laneChunks = Array.from({ length: workers.length + 1 }, (_, lane) => chunks.map((_, j) => j).filter((j) => j % (workers.length + 1) === lane));
+    const laneChunks = Array.from({ length: workers.length + 1 }, (_, lane) =>
+      chunks.map((_, j) => j).filter((j) => j % (workers.length + 1) === lane),
+    );
     const dim = encoder.embeddingDim;
     // A chunk's pixels, loaded once per pass: the first ask starts the load, the lane that computes the chunk takes it.
     const pass = (): { prefetch: (j: number) => void; take: (j: number) => Promise<PixelBatch> } => {
@@ -258,14 +282,21 @@ export class GradientLanes {
       if (next !== undefined) p.prefetch(next);
     };
     // Chunk j's loaded pixels as a source of their own (the chunk keeps its index, which picks its dropout seed).
-    const ownSource = (px: PixelBatch, j: number) => ({ source: px, side: chunks[j]!.side, range: { index: chunks[j]!.range.index, start: 0, count: chunks[j]!.range.count } });
+    const ownSource = (px: PixelBatch, j: number) => ({
+      source: px,
+      side: chunks[j]!.side,
+      range: { index: chunks[j]!.range.index, start: 0, count: chunks[j]!.range.count },
+    });
 
     // 0. The workers compute with this step's weights.
-    const values = workers.length > 0 ? trainableValues(this.encoder as Dinov2ImageEncoder) : new Map<string, Float32Array>();
+    const values =
+      workers.length > 0 ? trainableValues(this.encoder as Dinov2ImageEncoder) : new Map<string, Float32Array>();
     // Full fine-tuning sends every weight each step: the last worker takes the buffers instead of a copy
     // (on wasm they are fresh copies of the heap; postMessage has cloned them for the others by then).
     const handOver = tf.getBackend() === 'wasm' ? [...values.values()].map((v) => v.buffer as ArrayBuffer) : [];
-    const synced = workers.map((w, i) => w.request({ type: 'sync', values }, 'synced', i === workers.length - 1 ? handOver : []));
+    const synced = workers.map((w, i) =>
+      w.request({ type: 'sync', values }, 'synced', i === workers.length - 1 ? handOver : []),
+    );
     synced.forEach((p) => p.catch(() => undefined)); // awaited by the worker's lane, before its first chunk
 
     // 1. Embeddings without a tape, lane by lane.
@@ -277,7 +308,10 @@ export class GradientLanes {
         prefetch: first.prefetch,
         here: async (j) => {
           const c = ownSource(await first.take(j), j);
-          embeddings.set(j, tf.tidy(() => embedChunk(encoder, c.source, c.side, c.range, settings)));
+          embeddings.set(
+            j,
+            tf.tidy(() => embedChunk(encoder, c.source, c.side, c.range, settings)),
+          );
         },
         inWorker: async (w, mine, i, halted) => {
           await synced[i];
@@ -296,7 +330,9 @@ export class GradientLanes {
       });
       // 2. Loss and its gradient with respect to the embeddings, on this thread.
       const side = (s: PairSide): Tensor2D => {
-        const parts = chunks.map((c, j) => (c.side === s ? embeddings.get(j)! : null)).filter((t): t is Tensor2D => t !== null);
+        const parts = chunks
+          .map((c, j) => (c.side === s ? embeddings.get(j)! : null))
+          .filter((t): t is Tensor2D => t !== null);
         return parts.length === 1 ? tf.clone(parts[0]!) : (tf.concat(parts, 0) as Tensor2D);
       };
       lossResult = lossAndEmbeddingGradients(side('query'), side('positive'), batch, options);
@@ -309,7 +345,10 @@ export class GradientLanes {
     // 3. Back-propagation, lane by lane; the workers' sums are added in lane order.
     const total = new Map<string, Tensor>();
     try {
-      const upstreamHost = workers.length > 0 ? [embeddingGrads[0].dataSync() as Float32Array, embeddingGrads[1].dataSync() as Float32Array] : [];
+      const upstreamHost =
+        workers.length > 0
+          ? [embeddingGrads[0].dataSync() as Float32Array, embeddingGrads[1].dataSync() as Float32Array]
+          : [];
       const shapes = new Map(vars.map(([name, v]) => [name, v.shape] as const));
       const second = pass();
       await this.runLanes(workers, laneChunks, {
@@ -319,7 +358,10 @@ export class GradientLanes {
           const range = chunks[j]!.range;
           const upstream = tf.slice(embeddingGrads[c.side === 'query' ? 0 : 1], [range.start, 0], [range.count, dim]);
           try {
-            accumulateGradients(total, chunkParameterGradients(encoder, vars, c.source, c.side, c.range, upstream, settings));
+            accumulateGradients(
+              total,
+              chunkParameterGradients(encoder, vars, c.source, c.side, c.range, upstream, settings),
+            );
           } finally {
             upstream.dispose();
           }
@@ -330,13 +372,23 @@ export class GradientLanes {
             async (j) => {
               loadAhead(second, mine, j);
               const c = chunks[j]!;
-              const upstream = upstreamHost[c.side === 'query' ? 0 : 1]!.slice(c.range.start * dim, (c.range.start + c.range.count) * dim);
-              await w.request({ type: 'backward', settings, job: { ...(await job(second.take(j), j)), upstream } }, 'accumulated');
+              const upstream = upstreamHost[c.side === 'query' ? 0 : 1]!.slice(
+                c.range.start * dim,
+                (c.range.start + c.range.count) * dim,
+              );
+              await w.request(
+                { type: 'backward', settings, job: { ...(await job(second.take(j), j)), upstream } },
+                'accumulated',
+              );
             },
             halted,
           );
           const { grads } = await w.request({ type: 'collect' }, 'gradients');
-          return () => accumulateGradients(total, new Map([...grads].map(([name, data]) => [name, tf.tensor(data, shapes.get(name)!, 'float32')] as const)));
+          return () =>
+            accumulateGradients(
+              total,
+              new Map([...grads].map(([name, data]) => [name, tf.tensor(data, shapes.get(name)!, 'float32')] as const)),
+            );
         },
       });
     } catch (e) {
@@ -413,7 +465,11 @@ export class GradientLanes {
  * flight (so that no reply is left for a later request to mistake for its
  * own) and rejects with the first failure.
  */
-async function windowed(items: readonly number[], send: (item: number) => Promise<unknown>, halted: () => boolean): Promise<void> {
+async function windowed(
+  items: readonly number[],
+  send: (item: number) => Promise<unknown>,
+  halted: () => boolean,
+): Promise<void> {
   const inFlight: Array<Promise<unknown>> = [];
   let next = 0;
   try {
@@ -444,6 +500,14 @@ class ChunkLoadError extends Error {
  * along (postMessage clones a typed array's entire buffer).
  */
 function embedJob(px: PixelBatch, chunk: { side: PairSide; range: ChunkRange }): EmbedJob {
-  const pixels = px.data.byteOffset === 0 && px.data.length === px.data.buffer.byteLength / 4 ? px.data : px.data.slice();
-  return { side: chunk.side, index: chunk.range.index, pixels, count: chunk.range.count, height: px.height, width: px.width };
+  const pixels =
+    px.data.byteOffset === 0 && px.data.length === px.data.buffer.byteLength / 4 ? px.data : px.data.slice();
+  return {
+    side: chunk.side,
+    index: chunk.range.index,
+    pixels,
+    count: chunk.range.count,
+    height: px.height,
+    width: px.width,
+  };
 }

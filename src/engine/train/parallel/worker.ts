@@ -43,7 +43,15 @@ async function main(): Promise<void> {
       reply({ type: 'synced' });
     } else if (request.type === 'embed') {
       const { job } = request;
-      const emb = tf.tidy(() => embedChunk(encoder, pixelsOf(job), job.side, { index: job.index, start: 0, count: job.count }, request.settings));
+      const emb = tf.tidy(() =>
+        embedChunk(
+          encoder,
+          pixelsOf(job),
+          job.side,
+          { index: job.index, start: 0, count: job.count },
+          request.settings,
+        ),
+      );
       const embedding = emb.dataSync() as Float32Array;
       emb.dispose();
       reply({ type: 'embedded', embedding }, [embedding.buffer as ArrayBuffer]);
@@ -51,7 +59,18 @@ async function main(): Promise<void> {
       const { job } = request;
       const upstream = tf.tensor2d(job.upstream, [job.count, job.upstream.length / job.count]);
       try {
-        accumulateGradients(sums, chunkParameterGradients(encoder, trainableList(encoder), pixelsOf(job), job.side, { index: job.index, start: 0, count: job.count }, upstream, request.settings));
+        accumulateGradients(
+          sums,
+          chunkParameterGradients(
+            encoder,
+            trainableList(encoder),
+            pixelsOf(job),
+            job.side,
+            { index: job.index, start: 0, count: job.count },
+            upstream,
+            request.settings,
+          ),
+        );
       } finally {
         upstream.dispose();
       }
@@ -61,7 +80,10 @@ async function main(): Promise<void> {
       for (const [name, g] of sums) grads.set(name, g.dataSync() as Float32Array);
       for (const g of sums.values()) g.dispose();
       sums = new Map();
-      reply({ type: 'gradients', grads }, [...grads.values()].map((g) => g.buffer as ArrayBuffer));
+      reply(
+        { type: 'gradients', grads },
+        [...grads.values()].map((g) => g.buffer as ArrayBuffer),
+      );
     } else if (request.type === 'memory') {
       reply({ type: 'memory', wasmHeapBytes: wasmHeapBytes(), tfBytes: tf.memory().numBytes });
     }

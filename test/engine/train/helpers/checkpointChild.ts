@@ -33,13 +33,25 @@ function writeModel(step: number, floats: number, stall: boolean) {
 
 let step = Number(first);
 if (mode === 'stall') {
-  saveCheckpoint(outputDir!, checkpointName('step', step), { trainerState: trainerStateForStep(step), optimizerState: stateForStep(step, 1000), writeModel: writeModel(step, 1000, false) });
+  saveCheckpoint(outputDir!, checkpointName('step', step), {
+    trainerState: trainerStateForStep(step),
+    optimizerState: stateForStep(step, 1000),
+    writeModel: writeModel(step, 1000, false),
+  });
   say(`saved ${step}`);
   step++;
-  saveCheckpoint(outputDir!, checkpointName('step', step), { trainerState: trainerStateForStep(step), optimizerState: stateForStep(step, 2_000_000), writeModel: writeModel(step, 2_000_000, true) });
+  saveCheckpoint(outputDir!, checkpointName('step', step), {
+    trainerState: trainerStateForStep(step),
+    optimizerState: stateForStep(step, 2_000_000),
+    writeModel: writeModel(step, 2_000_000, true),
+  });
 } else {
-  for (;; step++) {
-    saveCheckpoint(outputDir!, checkpointName('step', step), { trainerState: trainerStateForStep(step), optimizerState: stateForStep(step, 2_000_000), writeModel: writeModel(step, 2_000_000, false) });
+  for (; ; step++) {
+    saveCheckpoint(outputDir!, checkpointName('step', step), {
+      trainerState: trainerStateForStep(step),
+      optimizerState: stateForStep(step, 2_000_000),
+      writeModel: writeModel(step, 2_000_000, false),
+    });
     say(`saved ${step}`);
   }
 }

@@ -13,7 +13,12 @@ export function stateForStep(step: number, floats: number): OptimizerState {
     expAvgSq[half - 1] = -2 * step;
     return { step, shape: [half], expAvg, expAvgSq };
   };
-  return { params: new Map([['encoder.weight', param(0.25)], ['encoder.bias', param(0.5)]]) };
+  return {
+    params: new Map([
+      ['encoder.weight', param(0.25)],
+      ['encoder.bias', param(0.5)],
+    ]),
+  };
 }
 
 export function modelBytesForStep(step: number, floats: number): Uint8Array {

@@ -13,7 +13,12 @@ export function loadFixture<T>(name: string): T {
  * Element-wise |actual - expected| <= atol + rtol * |expected| (numpy's
  * allclose); the message names the worst element.
  */
-export function assertAllClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: { rtol: number; atol: number }, what: string): void {
+export function assertAllClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tol: { rtol: number; atol: number },
+  what: string,
+): void {
   assert.equal(actual.length, expected.length, `${what}: length ${actual.length} vs expected ${expected.length}`);
   let worst = -1;
   let worstExcess = 0;
@@ -27,7 +32,9 @@ export function assertAllClose(actual: ArrayLike<number>, expected: ArrayLike<nu
     }
   }
   if (worst >= 0) {
-    assert.fail(`${what}: element ${worst} is ${actual[worst]} but expected ${expected[worst]} (rtol ${tol.rtol}, atol ${tol.atol})`);
+    assert.fail(
+      `${what}: element ${worst} is ${actual[worst]} but expected ${expected[worst]} (rtol ${tol.rtol}, atol ${tol.atol})`,
+    );
   }
 }
 

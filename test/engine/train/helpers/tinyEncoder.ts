@@ -38,7 +38,13 @@ export class TinyEncoder implements ImageEncoder {
     this.embeddingDim = spec.dim;
     this.dropout = spec.dropout ?? 0;
     this.eps = spec.layerNormEps ?? 1e-6;
-    this.processing = { imageSize: spec.height, resizeShortestEdge: spec.height, mean: [0, 0, 0], std: [1, 1, 1], rescaleFactor: 1 };
+    this.processing = {
+      imageSize: spec.height,
+      resizeShortestEdge: spec.height,
+      mean: [0, 0, 0],
+      std: [1, 1, 1],
+      rescaleFactor: 1,
+    };
     const inputs = spec.height * spec.width * 3;
     const shapes: Record<string, number[]> = {
       'fc1.weight': [spec.hidden, inputs],
@@ -55,9 +61,14 @@ export class TinyEncoder implements ImageEncoder {
       if (!values) {
         // Norm gains start at 1; everything else uniform in +-1/sqrt(fan-in).
         const fanIn = shape[shape.length - 1]!;
-        values = Float32Array.from({ length: size }, () => (name === 'norm.weight' ? 1 : rng.uniform(-1, 1) / Math.sqrt(fanIn)));
+        values = Float32Array.from({ length: size }, () =>
+          name === 'norm.weight' ? 1 : rng.uniform(-1, 1) / Math.sqrt(fanIn),
+        );
       }
-      this.vars.set(name, tf.tidy(() => tf.variable(tf.tensor(Float32Array.from(values), shape), true, prefix + name)));
+      this.vars.set(
+        name,
+        tf.tidy(() => tf.variable(tf.tensor(Float32Array.from(values), shape), true, prefix + name)),
+      );
     }
   }
 
@@ -71,7 +82,8 @@ export class TinyEncoder implements ImageEncoder {
       const x = tf.reshape(pixels, [pixels.shape[0], -1]) as Tensor2D;
       let h = tf.tanh(tf.add(tf.matMul(x, this.v('fc1.weight'), false, true), this.v('fc1.bias'))) as Tensor2D;
       if (options.training && this.dropout > 0) {
-        if (options.dropoutSeed === undefined) throw new Error('TinyEncoder: training with dropout needs a dropoutSeed');
+        if (options.dropoutSeed === undefined)
+          throw new Error('TinyEncoder: training with dropout needs a dropoutSeed');
         h = tf.dropout(h, this.dropout, undefined, options.dropoutSeed) as Tensor2D;
       }
       const z = tf.add(tf.matMul(h, this.v('fc2.weight'), false, true), this.v('fc2.bias'));
