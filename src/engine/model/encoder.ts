@@ -33,6 +33,7 @@ import {
   validateLoraSettings,
   type LoraSettings,
 } from './lora';
+import { adapterDropoutSeed } from './ops';
 import { fromHfLayout, paramSpecs, storedShape, toHfLayout, type ParamSpec } from './params';
 import type { ImageEncoder, ImageProcessing } from './types';
 
@@ -267,7 +268,7 @@ export class Dinov2ImageEncoder implements ImageEncoder {
       options.dropoutSeed ?? (training && this.lora && this.lora.settings.dropout > 0 ? this.rng.nextUint32() : 0);
     return {
       training,
-      dropoutSeed: (index) => new Rng((base ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0).nextUint32(),
+      dropoutSeed: (index) => adapterDropoutSeed(base, index),
       // Full fine-tuning keeps the inputs of every weight gradient and the optimizer holds
       // two moments per weight; recomputing attention keeps it in the memory LoRA needs.
       recomputeAttention: this.trainable === 'full',

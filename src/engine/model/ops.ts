@@ -74,11 +74,29 @@ export function transposeLast2(t: Tensor): Tensor {
  * keeping it.
  */
 export function dropoutMask(shape: number[], rate: number, seed: number): Tensor {
+  return tf.tensor(
+    dropoutMaskValues(
+      shape.reduce((a, b) => a * b, 1),
+      rate,
+      seed,
+    ),
+    shape,
+    'float32',
+  );
+}
+
+/** dropoutMask's values, row-major: the ONNX training graphs take the same masks as inputs. */
+export function dropoutMaskValues(length: number, rate: number, seed: number): Float32Array {
   const rng = new Rng(seed);
   const scale = 1 / (1 - rate);
-  const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  const values = new Float32Array(length);
   for (let i = 0; i < values.length; i++) values[i] = rng.next() >= rate ? scale : 0;
-  return tf.tensor(values, shape, 'float32');
+  return values;
+}
+
+/** The dropout seed of the adapter at `index` in a forward pass seeded with `base` (one seed per chunk). */
+export function adapterDropoutSeed(base: number, index: number): number {
+  return new Rng((base ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0).nextUint32();
 }
 
 /**

@@ -15,10 +15,18 @@
  *   keep them as inputs.
  * - Exact GELU written as x · 0.5 · (1 + erf(x / √2)), the pattern ONNX
  *   Runtime fuses into one Gelu kernel (opset 17 has no Gelu op).
+ * - For training (`trainable`), the weights that train are graph inputs
+ *   named by their parameter names, LoRA adapters stay separate products
+ *   (with an optional dropout mask input each), the patch embedding is the
+ *   engine's patch extraction plus a MatMul, and the position embeddings are
+ *   resized inside the graph by a constant matrix: every weight's path is
+ *   then made of ops that autodiff.ts differentiates. Frozen weights stay
+ *   initializers.
  */
 import { tf, type Tensor, type Variable } from '../backend/tf';
 import type { Dinov2Weights, Layer, Linear, Norm } from '../model/dinov2';
 import { resizePositionEmbeddings } from '../model/dinov2';
+import { gridResizeMatrix } from '../model/interpolate';
 import type { Dinov2ImageEncoder } from '../model/encoder';
 import { paramSpecs, toHfLayout } from '../model/params';
 import { FLOAT, GraphBuilder, type Dim } from './graph';
@@ -37,6 +45,20 @@ export interface Dinov2GraphOptions {
    * 'nhwc': [N, H, W, 3], the engine's own pixel batches (model/types.ts).
    */
   layout: 'nchw' | 'nhwc';
+  /** Build the training form (see the file comment); its layout must be 'nhwc'. */
+  trainable?: TrainableInputs;
+}
+
+export interface TrainableInputs {
+  /** The variables read as graph inputs, with their input names (parameter names). */
+  inputs: ReadonlyMap<Variable, string>;
+  /** A float mask input per LoRA adapter (`loraMaskName`), multiplied into the adapter's input (inverted dropout). */
+  loraDropout: boolean;
+}
+
+/** Name of the dropout-mask input of the adapter with this index: [N, T, in] (T = tokens per image). */
+export function loraMaskName(adapterIndex: number): string {
+  return `lora_mask_${adapterIndex}`;
 }
 
 function values(t: Tensor): Float32Array {
@@ -57,15 +79,33 @@ function mergedWeight(l: Linear): Float32Array {
 
 class Dinov2GraphWriter {
   readonly g = new GraphBuilder('vembed_dinov2');
+  /** The pooled (and projected) embedding value, before the output's name is given to it. */
+  embedding = '';
+  private readonly declaredInputs = new Set<Variable>();
 
-  constructor(private readonly encoder: Dinov2ImageEncoder) {}
+  constructor(
+    private readonly encoder: Dinov2ImageEncoder,
+    private readonly trainable: TrainableInputs | undefined,
+  ) {}
 
   private get c() {
     return this.encoder.config;
   }
 
+  /** Names of the weights that became graph inputs, in the order they were declared. */
+  paramInputs(): string[] {
+    return [...this.declaredInputs].map((v) => this.trainable!.inputs.get(v)!);
+  }
+
+  /** A weight: a graph input when it trains, an initializer otherwise. */
   private param(prefix: string, v: Variable): string {
-    return this.g.floats(prefix, values(v), v.shape);
+    const input = this.trainable?.inputs.get(v);
+    if (input === undefined) return this.g.floats(prefix, values(v), v.shape);
+    if (!this.declaredInputs.has(v)) {
+      this.g.input(input, FLOAT, v.shape);
+      this.declaredInputs.add(v);
+    }
+    return input;
   }
 
   private scalar(prefix: string, value: number): string {
@@ -73,9 +113,26 @@ class Dinov2GraphWriter {
   }
 
   private linear(x: string, l: Linear, name: string): string {
+    if (this.trainable) return this.trainingLinear(x, l, name);
     const w = this.g.floats(`${name}_w`, mergedWeight(l), l.weight.shape);
     const y = this.g.op('MatMul', [x, w]);
     return l.bias ? this.g.op('Add', [y, this.param(`${name}_b`, l.bias)]) : y;
+  }
+
+  /** y = x W + b + (scale · (dropout(x) A)) B, in the TF.js path's order (model/ops.ts, linearStep). */
+  private trainingLinear(x: string, l: Linear, name: string): string {
+    const base = this.g.op('MatMul', [x, this.param(`${name}_w`, l.weight)]);
+    const y = l.bias ? this.g.op('Add', [base, this.param(`${name}_b`, l.bias)]) : base;
+    if (!l.lora) return y;
+    const { a, b, scale, index } = l.lora;
+    const input = this.trainable!.loraDropout
+      ? this.g.op('Mul', [x, this.g.input(loraMaskName(index), FLOAT, [BATCH_DIM, 'tokens', a.shape[0]!])])
+      : x;
+    const down = this.g.op('Mul', [
+      this.g.op('MatMul', [input, this.param(`${name}_lora_a`, a)]),
+      this.scalar('lora_scale', scale),
+    ]);
+    return this.g.op('Add', [y, this.g.op('MatMul', [down, this.param(`${name}_lora_b`, b)])]);
   }
 
   private layerNorm(x: string, n: Norm, name: string): string {
@@ -140,6 +197,53 @@ class Dinov2GraphWriter {
     return this.g.op('Add', [x1, this.g.op('Mul', [ffn, this.param(`${name}_ls2`, layer.layerScale2)])]);
   }
 
+  /**
+   * The training form of `embeddings`: NHWC pixels -> tokens, every weight
+   * on a differentiable path (see the file comment); the same sums as the
+   * TF.js path (model/dinov2.ts, embeddings).
+   */
+  private trainingEmbeddings(pixels: string, w: Dinov2Weights, gh: number, gw: number): string {
+    const c = this.c;
+    const D = c.hiddenSize;
+    const p = c.patchSize;
+    const C = c.numChannels;
+    const g = this.g;
+    const shape = (dims: number[]) => g.int64s('shape', dims);
+    // [n, H, W, C] = [n*gh, p, gw, p*C] -> [n*gh, gw, p, p*C] -> [n*gh*gw, p*p*C], rows ordered (ky, kx, c).
+    const rows = g.op('Reshape', [
+      g.op('Transpose', [g.op('Reshape', [pixels, shape([-1, p, gw, p * C])])], { perm: { ints: [0, 2, 1, 3] } }),
+      shape([-1, p * p * C]),
+    ]);
+    const proj = w.patchProjection;
+    const patches = g.op('Reshape', [
+      g.op('Add', [g.op('MatMul', [rows, this.param('patch_w', proj.weight)]), this.param('patch_b', proj.bias!)]),
+      shape([-1, gh * gw, D]),
+    ]);
+    const [, count] = w.positionEmbeddings.shape as [number, number, number];
+    const table = g.op('Reshape', [this.param('pos', w.positionEmbeddings), shape([count, D])]);
+    const row = (start: number, end: number) =>
+      g.op('Slice', [table, g.int64s('start', [start]), g.int64s('end', [end]), g.int64s('axis', [0])]);
+    const trained = count - 1;
+    let grid = row(1, count);
+    if (trained !== gh * gw || gh !== gw) {
+      // Resizing is linear: one constant [gh*gw, trained] matrix, as resizePositionEmbeddings does it.
+      const side = Math.round(Math.sqrt(trained));
+      const resize = gridResizeMatrix(side, side, gh, gw, c.modelType === 'dinov2_with_registers');
+      grid = g.op('MatMul', [g.floats('pos_resize', resize, [gh * gw, trained]), grid]);
+    }
+    const withPos = g.op('Add', [patches, g.op('Reshape', [grid, shape([1, gh * gw, D])])]);
+    const clsRow = g.op('Add', [
+      g.op('Reshape', [this.param('cls', w.clsToken), shape([1, 1, D])]),
+      g.op('Reshape', [row(0, 1), shape([1, 1, D])]),
+    ]);
+    const prefix = w.registerTokens
+      ? g.op('Concat', [clsRow, this.param('registers', w.registerTokens)], { axis: { int: 1 } })
+      : clsRow;
+    const batch = g.op('Shape', [pixels], { start: { int: 0 }, end: { int: 1 } });
+    const expandTo = g.op('Concat', [batch, g.int64s('ones', [1, 1])], { axis: { int: 0 } });
+    return g.op('Concat', [g.op('Expand', [prefix, expandTo]), withPos], { axis: { int: 1 } });
+  }
+
   /** pixels -> tokens [N, 1 + R + gh*gw, D]: CLS + its position, registers, patches + theirs. */
   private embeddings(pixels: string, w: Dinov2Weights, gh: number, gw: number): string {
     const c = this.c;
@@ -191,13 +295,16 @@ class Dinov2GraphWriter {
       );
     }
     const { weights: w, head } = this.encoder.forwardWeights();
+    if (this.trainable && options.layout !== 'nhwc') throw new Error('internal: the training graph takes NHWC pixels');
     const C = c.numChannels;
     const inputDims: Dim[] = options.layout === 'nchw' ? [BATCH_DIM, C, height, width] : [BATCH_DIM, height, width, C];
     const input = this.g.input(INPUT_NAME, FLOAT, inputDims);
     const pixels =
       options.layout === 'nchw' ? input : this.g.op('Transpose', [input], { perm: { ints: [0, 3, 1, 2] } });
 
-    let x = this.embeddings(pixels, w, height / p, width / p);
+    let x = this.trainable
+      ? this.trainingEmbeddings(input, w, height / p, width / p)
+      : this.embeddings(pixels, w, height / p, width / p);
     w.layers.forEach((layer, i) => {
       x = this.layer(x, layer, i);
     });
@@ -217,15 +324,30 @@ class Dinov2GraphWriter {
       ]);
       pooled = this.g.op('ReduceMean', [patchTokens], { axes: { ints: [1] }, keepdims: { int: 0 } });
     }
-    const embedding = head ? this.g.op('MatMul', [pooled, this.param('projection', head)]) : pooled;
-    this.g.output(embedding, OUTPUT_NAME, FLOAT, [BATCH_DIM, this.encoder.embeddingDim]);
+    this.embedding = head ? this.g.op('MatMul', [pooled, this.param('projection', head)]) : pooled;
     return this.g;
   }
 }
 
 /** The encoder as an ONNX graph, not yet serialized (to write it with or without external data). */
 export function dinov2OnnxGraph(encoder: Dinov2ImageEncoder, options: Dinov2GraphOptions): GraphBuilder {
-  return new Dinov2GraphWriter(encoder).build(options);
+  const { g, embedding } = dinov2ForwardGraph(encoder, options);
+  g.output(embedding, OUTPUT_NAME, FLOAT, [BATCH_DIM, encoder.embeddingDim]);
+  return g;
+}
+
+/**
+ * The forward graph without its output declared: the builder and the name
+ * of the embedding value, for graphs that go on from it (the training
+ * graph's backward pass, onnx/trainGraph.ts).
+ */
+export function dinov2ForwardGraph(
+  encoder: Dinov2ImageEncoder,
+  options: Dinov2GraphOptions,
+): { g: GraphBuilder; embedding: string; paramInputs: string[] } {
+  const writer = new Dinov2GraphWriter(encoder, options.trainable);
+  const g = writer.build(options);
+  return { g, embedding: writer.embedding, paramInputs: writer.paramInputs() };
 }
 
 /** The encoder as an ONNX ModelProto: input `pixel_values`, output `embedding` [N, D] (pooled, projected, not normalised). */

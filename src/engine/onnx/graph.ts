@@ -44,8 +44,20 @@ interface ValueInfo {
   dims: readonly Dim[];
 }
 
+/** A node as added, kept beside its protobuf form so that passes over the graph (autodiff.ts) can read it. */
+export interface NodeRecord {
+  opType: string;
+  inputs: readonly string[];
+  outputs: readonly string[];
+  attributes: Readonly<Record<string, Attribute>>;
+}
+
 export class GraphBuilder {
   private readonly nodes: ProtoMessage[] = [];
+  private readonly records: NodeRecord[] = [];
+  /** Dimensions of the graph inputs and initializers; values of the int64 initializers (shapes, axes, indices). */
+  private readonly declared = new Map<string, readonly Dim[]>();
+  private readonly int64Constants = new Map<string, readonly number[]>();
   private readonly initializers: Initializer[] = [];
   private readonly inputs: ValueInfo[] = [];
   private readonly outputs: ValueInfo[] = [];
@@ -71,6 +83,7 @@ export class GraphBuilder {
 
   input(name: string, elemType: number, dims: readonly Dim[]): string {
     this.inputs.push({ name: this.claim(name), elemType, dims });
+    this.declared.set(name, dims);
     return name;
   }
 
@@ -94,7 +107,9 @@ export class GraphBuilder {
   /** An int64 initializer (shapes, axes, indices). */
   int64s(prefix: string, values: readonly number[], dims: readonly number[] = [values.length]): string {
     const data = BigInt64Array.from(values.map((v) => BigInt(v)));
-    return this.initializer(prefix, INT64, new Uint8Array(data.buffer), dims, values.length);
+    const name = this.initializer(prefix, INT64, new Uint8Array(data.buffer), dims, values.length);
+    this.int64Constants.set(name, [...values]);
+    return name;
   }
 
   private initializer(
@@ -109,6 +124,7 @@ export class GraphBuilder {
       throw new Error(`internal: initializer ${prefix} has ${count} values for dims [${dims.join(', ')}]`);
     const name = this.fresh(prefix);
     this.initializers.push({ name, dataType, raw, dims });
+    this.declared.set(name, dims);
     return name;
   }
 
@@ -129,7 +145,28 @@ export class GraphBuilder {
     n.string(3, `${opType}_${this.nodes.length}`).string(4, opType);
     for (const [key, value] of Object.entries(attributes)) n.message(5, attribute(key, value));
     this.nodes.push(n);
+    this.records.push({ opType, inputs: [...inputs], outputs: outs, attributes });
     return outs;
+  }
+
+  /** The nodes so far, in the order added (a topological order: a node's inputs exist before it). */
+  nodeList(): readonly NodeRecord[] {
+    return this.records;
+  }
+
+  /** Rank of a graph input or initializer; undefined for a node's output. */
+  declaredRank(name: string): number | undefined {
+    return this.declared.get(name)?.length;
+  }
+
+  /** Dimensions of a graph input or initializer (names for symbolic ones); undefined for a node's output. */
+  declaredDims(name: string): readonly Dim[] | undefined {
+    return this.declared.get(name);
+  }
+
+  /** The values of an int64 initializer; undefined for anything else. */
+  int64Values(name: string): readonly number[] | undefined {
+    return this.int64Constants.get(name);
   }
 
   /** One-output node. */

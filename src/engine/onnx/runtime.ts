@@ -67,6 +67,11 @@ export interface OnnxSession {
     feeds: Record<string, { data: Float32Array; dims: readonly number[] }>,
     output: string,
   ): Promise<{ data: Float32Array; dims: readonly number[] }>;
+  /** Several outputs of one run, by name. */
+  runMany(
+    feeds: Record<string, { data: Float32Array; dims: readonly number[] }>,
+    outputs: readonly string[],
+  ): Promise<Map<string, { data: Float32Array; dims: readonly number[] }>>;
   release(): Promise<void>;
 }
 
@@ -86,15 +91,23 @@ export async function createOnnxSession(
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
   });
+  const runMany: OnnxSession['runMany'] = async (feeds, outputs) => {
+    const inputs: Record<string, InstanceType<OrtModule['Tensor']>> = {};
+    for (const [name, f] of Object.entries(feeds)) inputs[name] = new ort.Tensor('float32', f.data, f.dims);
+    const result = await session.run(inputs, [...outputs]);
+    const out = new Map<string, { data: Float32Array; dims: readonly number[] }>();
+    for (const name of outputs) {
+      const t = result[name];
+      if (!t) throw new Error(`internal: the ONNX model has no output ${name}`);
+      out.set(name, { data: t.data as Float32Array, dims: t.dims });
+    }
+    return out;
+  };
   return {
     async run(feeds, output) {
-      const inputs: Record<string, InstanceType<OrtModule['Tensor']>> = {};
-      for (const [name, f] of Object.entries(feeds)) inputs[name] = new ort.Tensor('float32', f.data, f.dims);
-      const result = await session.run(inputs);
-      const t = result[output];
-      if (!t) throw new Error(`internal: the ONNX model has no output ${output}`);
-      return { data: t.data as Float32Array, dims: t.dims };
+      return (await runMany(feeds, [output])).get(output)!;
     },
+    runMany,
     release: () => session.release(),
   };
 }

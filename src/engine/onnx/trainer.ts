@@ -1,0 +1,272 @@
+/**
+ * The gradient cache on ONNX Runtime: the chunks' embedding and backward
+ * passes run as the graphs of trainGraph.ts, the batch loss and its
+ * embedding gradients stay in TF.js (train/gradients.ts,
+ * lossAndEmbeddingGradients: a few [n, D] products, nothing to speed up),
+ * and the result is the `BatchGradients` the TF.js path returns, so the
+ * step's clipping, AdamW, checkpoints and schedules are the same code.
+ *
+ * Same contract as GradientLanes.cachedGradients (train/parallel/lanes.ts):
+ * chunks in the same order, the same per-chunk dropout seeds and masks
+ * (model/ops.ts, dropoutMaskValues), sides given whole or loaded chunk by
+ * chunk. Gradients are summed over chunks in float32 in chunk order.
+ */
+import { tf, type Tensor, type Tensor2D, type Variable } from '../backend/tf';
+import type { Dinov2ImageEncoder } from '../model/encoder';
+import { adapterDropoutSeed, dropoutMaskValues } from '../model/ops';
+import type { ImageEncoder, PixelBatch } from '../model/types';
+import { batchSize, lossAndEmbeddingGradients, type BatchGradients, type GradientOptions } from '../train/gradients';
+import type { LanePairBatch } from '../train/parallel/lanes';
+import { chunkPixels, chunkRanges, type AnyPixelSource, type ChunkRange } from '../train/pixels';
+import { chunkDropoutSeed, type PairSide } from '../train/seeds';
+import { INPUT_NAME, loraMaskName, OUTPUT_NAME } from './dinov2Graph';
+import { createOnnxSession, type OnnxDevice, type OnnxSession } from './runtime';
+import { EMBEDDING_GRAD_NAME, gradientOutputName, trainingGraphs } from './trainGraph';
+
+type Feeds = Record<string, { data: Float32Array; dims: readonly number[] }>;
+
+interface SizeSessions {
+  forward: OnnxSession;
+  backward: OnnxSession;
+  params: Array<[string, Variable]>;
+  /** Outputs of the backward graph, by parameter (a parameter the embedding does not depend on has none). */
+  gradOutputs: Map<string, string>;
+}
+
+/** One chunk's dropout: the run seed, step and chunk that pick its masks, or none (inference, rate 0). */
+export interface ChunkDropout {
+  seed: number;
+  step: number;
+  side: PairSide;
+  chunkIndex: number;
+}
+
+/** Seconds spent per part of the last step (for the benchmark's breakdown). */
+export interface StepTimings {
+  /** ONNX Runtime running the two graphs. */
+  graph: number;
+  /** The batch loss and its embedding gradients. */
+  loss: number;
+  /** Waiting for chunks' pixels. */
+  data: number;
+  /** Feeding weights, masks, and summing the chunks' gradients. */
+  other: number;
+}
+
+export interface OnnxTrainerOptions {
+  device: OnnxDevice;
+  threads: number;
+}
+
+export class OnnxGradients {
+  /** Gradient lanes in use: ONNX Runtime spreads each graph over its own threads. */
+  readonly size = 1;
+  /** Every step runs here, also when one chunk holds the batch (see train/step.ts). */
+  readonly wholeBatches = true;
+  lastTimings: StepTimings = { graph: 0, loss: 0, data: 0, other: 0 };
+  private readonly sessions = new Map<string, Promise<SizeSessions>>();
+
+  private constructor(
+    readonly encoder: Dinov2ImageEncoder,
+    private readonly options: OnnxTrainerOptions,
+  ) {}
+
+  /** Graphs for the encoder's own input size, sessions ready: a provider or graph that fails, fails here. */
+  static async create(encoder: Dinov2ImageEncoder, options: OnnxTrainerOptions): Promise<OnnxGradients> {
+    const t = new OnnxGradients(encoder, options);
+    const size = encoder.processing.imageSize;
+    try {
+      await t.sessionsFor(size, size);
+    } catch (e) {
+      await t.close();
+      throw e;
+    }
+    return t;
+  }
+
+  /** LoRA dropout rate of the trainable adapters, 0 without. */
+  private get dropoutRate(): number {
+    return this.encoder.trainableSet === 'lora' ? (this.encoder.loraSettings?.dropout ?? 0) : 0;
+  }
+
+  private sessionsFor(height: number, width: number): Promise<SizeSessions> {
+    const key = `${height}x${width}`;
+    let s = this.sessions.get(key);
+    if (!s) {
+      s = (async () => {
+        const graphs = trainingGraphs(this.encoder, { height, width, loraDropout: this.dropoutRate > 0 });
+        const forward = await createOnnxSession(graphs.forward, this.options);
+        const backward = await createOnnxSession(graphs.backward, this.options).catch(async (e: unknown) => {
+          await forward.release();
+          throw e;
+        });
+        const gradOutputs = new Map(graphs.params.map(([name]) => [name, gradientOutputName(name)] as const));
+        return { forward, backward, params: graphs.params, gradOutputs };
+      })();
+      this.sessions.set(key, s);
+    }
+    return s;
+  }
+
+  /** The trainable weights' current values, as feeds (read once per step). */
+  private weightFeeds(params: Array<[string, Variable]>): Feeds {
+    const feeds: Feeds = {};
+    for (const [name, v] of params) feeds[name] = { data: v.dataSync() as Float32Array, dims: v.shape };
+    return feeds;
+  }
+
+  /** The LoRA dropout masks of one chunk: the values the TF.js path draws for it. */
+  private maskFeeds(px: PixelBatch, dropout: ChunkDropout | null): Feeds {
+    const rate = this.dropoutRate;
+    if (rate === 0) return {};
+    const c = this.encoder.config;
+    const tokens = 1 + c.numRegisterTokens + (px.height / c.patchSize) * (px.width / c.patchSize);
+    const base = dropout ? chunkDropoutSeed(dropout.seed, dropout.step, dropout.side, dropout.chunkIndex) : 0;
+    const feeds: Feeds = {};
+    this.encoder.loraModules().forEach((path, index) => {
+      const inF = this.encoder.linearShape(path)[0];
+      const length = px.n * tokens * inF;
+      feeds[loraMaskName(index)] = {
+        data: dropout
+          ? dropoutMaskValues(length, rate, adapterDropoutSeed(base, index))
+          : new Float32Array(length).fill(1),
+        dims: [px.n, tokens, inF],
+      };
+    });
+    return feeds;
+  }
+
+  private pixelFeed(px: PixelBatch): Feeds {
+    return { [INPUT_NAME]: { data: px.data, dims: [px.n, px.height, px.width, 3] } };
+  }
+
+  /** One chunk's embeddings [n, E] (row-major). `weights`: from weightFeeds, or read now. */
+  async embedChunk(px: PixelBatch, dropout: ChunkDropout | null, weights?: Feeds): Promise<Float32Array> {
+    const s = await this.sessionsFor(px.height, px.width);
+    const out = await s.forward.run(
+      { ...this.pixelFeed(px), ...(weights ?? this.weightFeeds(s.params)), ...this.maskFeeds(px, dropout) },
+      OUTPUT_NAME,
+    );
+    return out.data;
+  }
+
+  /** Parameter gradients of ⟨embedding(px), upstream⟩ (upstream [n, E] row-major), by parameter name. */
+  async chunkGradients(
+    px: PixelBatch,
+    upstream: Float32Array,
+    dropout: ChunkDropout | null,
+    weights?: Feeds,
+  ): Promise<Map<string, Float32Array>> {
+    const s = await this.sessionsFor(px.height, px.width);
+    const outputs = [...s.gradOutputs.values()];
+    const result = await s.backward.runMany(
+      {
+        ...this.pixelFeed(px),
+        ...(weights ?? this.weightFeeds(s.params)),
+        ...this.maskFeeds(px, dropout),
+        [EMBEDDING_GRAD_NAME]: { data: upstream, dims: [px.n, this.encoder.embeddingDim] },
+      },
+      outputs,
+    );
+    const out = new Map<string, Float32Array>();
+    for (const [name, output] of s.gradOutputs) out.set(name, result.get(output)!.data);
+    return out;
+  }
+
+  /** The gradient cache for one batch (see the file comment). */
+  async cachedGradients(
+    encoder: ImageEncoder,
+    batch: LanePairBatch,
+    options: GradientOptions,
+  ): Promise<BatchGradients> {
+    if (encoder !== this.encoder) throw new Error('internal: ONNX gradients were set up for another encoder');
+    const n = batchSize(batch);
+    const timings: StepTimings = { graph: 0, loss: 0, data: 0, other: 0 };
+    const started = performance.now();
+    const size = this.encoder.processing.imageSize;
+    const s0 = await this.sessionsFor(size, size);
+    const weights = this.weightFeeds(s0.params);
+    const dim = this.encoder.embeddingDim;
+    const sides: Array<[PairSide, AnyPixelSource]> = [
+      ['query', batch.queries],
+      ['positive', batch.positives],
+    ];
+    const chunks = sides.flatMap(([side, source]) =>
+      chunkRanges(source.n, options.chunkSize).map((range) => ({ side, source, range })),
+    );
+    const dropoutOf = (side: PairSide, range: ChunkRange): ChunkDropout | null =>
+      options.training ? { seed: options.seed, step: options.step, side, chunkIndex: range.index } : null;
+
+    // A chunk's pixels, the next one loading while this one computes.
+    const pass = async (each: (j: number, px: PixelBatch) => Promise<void>) => {
+      const load = (j: number) => {
+        const c = chunks[j]!;
+        return chunkPixels(c.source, c.range.start, c.range.count, `${c.side} images`);
+      };
+      let next = load(0);
+      for (let j = 0; j < chunks.length; j++) {
+        const t = performance.now();
+        const px = await next;
+        timings.data += (performance.now() - t) / 1000;
+        if (j + 1 < chunks.length) {
+          next = load(j + 1);
+          next.catch(() => undefined); // awaited in the next round
+        }
+        const g0 = performance.now();
+        await each(j, px);
+        timings.graph += (performance.now() - g0) / 1000;
+      }
+    };
+
+    // 1. Embeddings, no gradients.
+    const embedded = { query: new Float32Array(n * dim), positive: new Float32Array(n * dim) };
+    await pass(async (j, px) => {
+      const c = chunks[j]!;
+      embedded[c.side].set(await this.embedChunk(px, dropoutOf(c.side, c.range), weights), c.range.start * dim);
+    });
+
+    // 2. The full-batch loss and dLoss/dEmbeddings (TF.js).
+    const l0 = performance.now();
+    const { loss, grads } = lossAndEmbeddingGradients(
+      tf.tensor2d(embedded.query, [n, dim]) as Tensor2D,
+      tf.tensor2d(embedded.positive, [n, dim]) as Tensor2D,
+      batch,
+      options,
+    );
+    timings.loss += (performance.now() - l0) / 1000;
+    if (!grads) return { loss, grads: new Map() };
+    const upstream = { query: grads[0].dataSync() as Float32Array, positive: grads[1].dataSync() as Float32Array };
+    for (const g of grads) g.dispose();
+
+    // 3. Backward per chunk, summed in chunk order.
+    const sums = new Map<string, Float32Array>();
+    await pass(async (j, px) => {
+      const c = chunks[j]!;
+      const slice = upstream[c.side].subarray(c.range.start * dim, (c.range.start + c.range.count) * dim);
+      const chunkGrads = await this.chunkGradients(px, slice, dropoutOf(c.side, c.range), weights);
+      for (const [name, g] of chunkGrads) {
+        const sum = sums.get(name);
+        if (!sum) sums.set(name, Float32Array.from(g));
+        else for (let i = 0; i < g.length; i++) sum[i]! += g[i]!;
+      }
+    });
+    const out = new Map<string, Tensor>();
+    const shapes = new Map(s0.params);
+    for (const [name, sum] of sums) out.set(name, tf.tensor(sum, shapes.get(name)!.shape, 'float32'));
+    timings.other = (performance.now() - started) / 1000 - timings.graph - timings.loss - timings.data;
+    this.lastTimings = timings;
+    return { loss, grads: out };
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(
+      all.map(async (p) => {
+        const s = await p.catch(() => null);
+        await s?.forward.release();
+        await s?.backward.release();
+      }),
+    );
+  }
+}

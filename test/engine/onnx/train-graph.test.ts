@@ -1,0 +1,128 @@
+/**
+ * The ONNX training graphs (src/engine/onnx/trainGraph.ts: the forward graph
+ * with weights as inputs, its backward pass derived by autodiff.ts), run by
+ * onnxruntime-node, against the TF.js path's hand-written backward pass
+ * (train/gradients.ts, chunkParameterGradients), which test/engine/model and
+ * test/interop hold against PyTorch: every fixture variant, full
+ * fine-tuning and LoRA (dropout off), CLS and mean pooling, with and without
+ * a projection head, at the native size, a resized size and a non-square
+ * one. Surrogate loss ⟨embedding, R⟩ for a fixed R, as the gradient cache's
+ * second pass computes it.
+ *
+ * Tolerance: the project's gradient tolerance, max |diff| <= 1e-4 · max(1,
+ * max |grad|) per parameter (test/engine/model/gradients.test.ts).
+ */
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { tf, type Tensor2D } from '../../../src/engine/backend/tf';
+import { loadImageEncoder, type FinetuneMode } from '../../../src/engine/model';
+import type { Dinov2ImageEncoder } from '../../../src/engine/model/encoder';
+import { OnnxGradients } from '../../../src/engine/onnx/trainer';
+import { chunkParameterGradients, trainableList } from '../../../src/engine/train/gradients';
+import { FIXTURES, fixtureInputs, take, useWasm, VARIANTS } from '../model/helpers';
+
+before(useWasm);
+
+const LORA: FinetuneMode = {
+  kind: 'lora',
+  settings: { r: 3, alpha: 6, dropout: 0, targetModules: 'all-linear' },
+};
+
+/** LoRA B starts at zero (A's gradient would be zero too): give it values so both gradients are tested. */
+function perturbLoraB(encoder: Dinov2ImageEncoder): void {
+  const vars = encoder.trainableVariables();
+  for (const modulePath of encoder.loraModules()) {
+    const b = vars.get(`${modulePath}.lora_B.weight`)!;
+    b.assign(tf.tidy(() => tf.randomNormal(b.shape, 0, 0.3, 'float32', 3)));
+  }
+}
+
+function assertGradientsClose(
+  onnx: Map<string, Float32Array>,
+  reference: Map<string, Float32Array>,
+  where: string,
+): number {
+  assert.deepEqual(
+    [...onnx.keys()].sort(),
+    [...reference.keys()].sort(),
+    `${where}: the same parameters get gradients`,
+  );
+  let worst = 0;
+  for (const [name, ref] of reference) {
+    const got = onnx.get(name)!;
+    assert.equal(got.length, ref.length, `${where}/${name}: size`);
+    let scale = 1;
+    let diff = 0;
+    for (let i = 0; i < ref.length; i++) {
+      scale = Math.max(scale, Math.abs(ref[i]!));
+      diff = Math.max(diff, Math.abs(got[i]! - ref[i]!));
+    }
+    worst = Math.max(worst, diff / scale);
+    assert.ok(diff <= 1e-4 * scale, `${where}/${name}: gradient differs by ${diff} (scale ${scale})`);
+  }
+  return worst;
+}
+
+async function compare(encoder: Dinov2ImageEncoder, where: string): Promise<void> {
+  const onnx = await OnnxGradients.create(encoder, { device: 'cpu', threads: 1 });
+  try {
+    for (const [name, input] of fixtureInputs()) {
+      const [n, height, width] = input.shape as [number, number, number, number];
+      const px = { data: input.data, n, height, width };
+      const r = tf.randomNormal([n, encoder.embeddingDim], 0, 1, 'float32', 11) as Tensor2D;
+      const upstream = r.dataSync() as Float32Array;
+      const vars = trainableList(encoder);
+      const tfGrads = chunkParameterGradients(encoder, vars, px, 'query', { index: 0, start: 0, count: n }, r, {
+        training: false,
+        seed: 0,
+        step: 1,
+      });
+      r.dispose();
+      const reference = new Map([...tfGrads].map(([k, t]) => [k, take(t)] as const));
+      const got = await onnx.chunkGradients(px, upstream, null);
+      // A gradient that is all zeros would pass trivially: the surrogate must reach every parameter.
+      for (const [k, g] of reference)
+        assert.ok(
+          g.some((v) => v !== 0),
+          `${where}/${name}/${k}: zero reference`,
+        );
+      assertGradientsClose(got, reference, `${where}/${name}`);
+
+      // The embedding pass equals the TF.js embedding.
+      const x = tf.tensor4d(input.data, input.shape as [number, number, number, number]);
+      const expected = take(encoder.embed(x));
+      x.dispose();
+      const embedded = await onnx.embedChunk(px, null);
+      let d = 0;
+      for (let i = 0; i < expected.length; i++) d = Math.max(d, Math.abs(embedded[i]! - expected[i]!));
+      assert.ok(d < 1e-4, `${where}/${name}: embeddings differ by ${d}`);
+    }
+  } finally {
+    await onnx.close();
+  }
+}
+
+describe('ONNX training graphs: gradients equal the TF.js path', () => {
+  for (const variant of VARIANTS) {
+    for (const [label, finetune] of [
+      ['full fine-tuning', { kind: 'full' }],
+      ['LoRA on every linear layer', LORA],
+    ] as Array<[string, FinetuneMode]>) {
+      for (const pooling of ['cls', 'mean'] as const) {
+        const head = pooling === 'mean';
+        test(`${variant}, ${label}, ${pooling} pooling${head ? ', projection head' : ''}`, async () => {
+          const encoder = await loadImageEncoder(path.join(FIXTURES, variant), { finetune, seed: 4 });
+          try {
+            encoder.pooling = pooling;
+            if (head) encoder.setProjectionHead(8);
+            if (finetune.kind === 'lora') perturbLoraB(encoder);
+            await compare(encoder, `${variant}/${finetune.kind}/${pooling}`);
+          } finally {
+            encoder.dispose();
+          }
+        });
+      }
+    }
+  }
+});
