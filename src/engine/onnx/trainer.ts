@@ -123,15 +123,25 @@ export class OnnxGradients {
     const tokens = 1 + c.numRegisterTokens + (px.height / c.patchSize) * (px.width / c.patchSize);
     const base = dropout ? chunkDropoutSeed(dropout.seed, dropout.step, dropout.side, dropout.chunkIndex) : 0;
     const feeds: Feeds = {};
+    // With CLS pooling the TF.js path runs the last layer's linears but key and value on the CLS rows
+    // alone (model/dinov2.ts, clsLayerStep), drawing their masks for [n, in]: put those values on the CLS
+    // rows (the only rows of those products the embedding reads), so both paths drop the same entries.
+    const last = `encoder.layer.${c.numHiddenLayers - 1}.`;
+    const clsRowsOnly = (path: string) =>
+      this.encoder.pooling === 'cls' && path.startsWith(last) && !/\.(key|value)$/.test(path);
     this.encoder.loraModules().forEach((path, index) => {
       const inF = this.encoder.linearShape(path)[0];
       const length = px.n * tokens * inF;
-      feeds[loraMaskName(index)] = {
-        data: dropout
-          ? dropoutMaskValues(length, rate, adapterDropoutSeed(base, index))
-          : new Float32Array(length).fill(1),
-        dims: [px.n, tokens, inF],
-      };
+      const seed = adapterDropoutSeed(base, index);
+      let data: Float32Array;
+      if (!dropout) data = new Float32Array(length).fill(1);
+      else if (!clsRowsOnly(path)) data = dropoutMaskValues(length, rate, seed);
+      else {
+        const rows = dropoutMaskValues(px.n * inF, rate, seed);
+        data = new Float32Array(length).fill(1);
+        for (let i = 0; i < px.n; i++) data.set(rows.subarray(i * inF, (i + 1) * inF), i * tokens * inF);
+      }
+      feeds[loraMaskName(index)] = { data, dims: [px.n, tokens, inF] };
     });
     return feeds;
   }

@@ -15,11 +15,18 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { tf, type Tensor2D } from '../../../src/engine/backend/tf';
+import { tf, type Tensor, type Tensor2D } from '../../../src/engine/backend/tf';
 import { loadImageEncoder, type FinetuneMode } from '../../../src/engine/model';
 import type { Dinov2ImageEncoder } from '../../../src/engine/model/encoder';
 import { OnnxGradients } from '../../../src/engine/onnx/trainer';
-import { chunkParameterGradients, trainableList } from '../../../src/engine/train/gradients';
+import type { PixelBatch } from '../../../src/engine/model/types';
+import {
+  cachedGradients,
+  chunkParameterGradients,
+  trainableList,
+  type GradientOptions,
+} from '../../../src/engine/train/gradients';
+import { Rng } from '../../../src/engine/util/rng';
 import { FIXTURES, fixtureInputs, take, useWasm, VARIANTS } from '../model/helpers';
 
 before(useWasm);
@@ -125,4 +132,71 @@ describe('ONNX training graphs: gradients equal the TF.js path', () => {
       }
     }
   }
+});
+
+/** Random normalised pixels, n images of size x size. */
+function randomPixels(n: number, size: number, seed: number): PixelBatch {
+  const rng = new Rng(seed);
+  const data = new Float32Array(n * size * size * 3);
+  for (let i = 0; i < data.length; i++) data[i] = rng.uniform(-2, 2);
+  return { data, n, height: size, width: size };
+}
+
+describe('the gradient cache on ONNX Runtime equals the TF.js gradient cache (loss and gradients)', () => {
+  const cases: Array<[string, FinetuneMode, 'cls' | 'mean', 'infonce' | 'triplet']> = [
+    ['LoRA, dropout 0.2', { kind: 'lora', settings: { ...LORA.settings, dropout: 0.2 } }, 'cls', 'infonce'],
+    ['LoRA, dropout 0.2', { kind: 'lora', settings: { ...LORA.settings, dropout: 0.2 } }, 'mean', 'triplet'],
+    ['full fine-tuning', { kind: 'full' }, 'cls', 'infonce'],
+  ];
+  for (const [label, finetune, pooling, lossType] of cases) {
+    test(`${label}, ${pooling} pooling, ${lossType}, 5 pairs in chunks of 2, training mode`, async () => {
+      const encoder = await loadImageEncoder(path.join(FIXTURES, 'registers'), { finetune, seed: 4 });
+      encoder.pooling = pooling;
+      const onnx = await OnnxGradients.create(encoder, { device: 'cpu', threads: 1 });
+      try {
+        if (finetune.kind === 'lora') perturbLoraB(encoder);
+        const batch = { queries: randomPixels(5, 56, 1), positives: randomPixels(5, 56, 2), labels: [0, 1, 2, 0, 3] };
+        const options: GradientOptions = {
+          loss: { loss_type: lossType, temperature: 0.1, triplet_margin: 0.2 },
+          chunkSize: 2,
+          training: true,
+          seed: 42,
+          step: 3,
+        };
+        const ref = cachedGradients(encoder, batch, options);
+        const got = await onnx.cachedGradients(encoder, batch, options);
+        assert.ok(Number.isFinite(ref.loss) && ref.loss > 0);
+        assert.ok(Math.abs(got.loss - ref.loss) < 1e-4, `loss ${got.loss} vs ${ref.loss}`);
+        const toArrays = (m: Map<string, Tensor>) => new Map([...m].map(([k, t]) => [k, take(t)] as const));
+        assertGradientsClose(toArrays(got.grads), toArrays(ref.grads), label);
+      } finally {
+        await onnx.close();
+        encoder.dispose();
+      }
+    });
+  }
+
+  test('dropout reaches the ONNX graphs: another seed gives other gradients', async () => {
+    const finetune: FinetuneMode = { kind: 'lora', settings: { ...LORA.settings, dropout: 0.2 } };
+    const encoder = await loadImageEncoder(path.join(FIXTURES, 'plain'), { finetune, seed: 4 });
+    const onnx = await OnnxGradients.create(encoder, { device: 'cpu', threads: 1 });
+    try {
+      perturbLoraB(encoder);
+      const batch = { queries: randomPixels(4, 56, 1), positives: randomPixels(4, 56, 2) };
+      const options = (seed: number): GradientOptions => ({
+        loss: { loss_type: 'infonce', temperature: 0.1, triplet_margin: 0.2 },
+        chunkSize: 2,
+        training: true,
+        seed,
+        step: 1,
+      });
+      const a = await onnx.cachedGradients(encoder, batch, options(1));
+      const b = await onnx.cachedGradients(encoder, batch, options(2));
+      assert.notEqual(a.loss, b.loss);
+      for (const m of [a.grads, b.grads]) for (const t of m.values()) t.dispose();
+    } finally {
+      await onnx.close();
+      encoder.dispose();
+    }
+  });
 });
