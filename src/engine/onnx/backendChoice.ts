@@ -3,7 +3,7 @@
  * `--backend` / `VEMBED_BACKEND` (`onnx` = `onnx-cpu`, `onnx-webgpu`,
  * `onnx-cuda`, `onnx-dml`), or `auto`, which takes ONNX Runtime's CPU
  * provider wherever onnxruntime-node loads, unless TF.js runs on CUDA.
- * Training computes on TF.js whatever is chosen here.
+ * Training computes its gradients on the same choice (onnx/trainBackend.ts).
  */
 import { ONNX_BACKENDS, type BackendName, type OnnxBackendName } from '../../shared/protocol';
 import { loadOnnxRuntime, onnxDeviceLine, type OnnxDevice } from './runtime';

@@ -41,6 +41,7 @@ import {
 } from '../train';
 import { Rng } from '../util/rng';
 import { encoderForTraining } from './modelSetup';
+import { startOnnxTraining } from '../onnx/trainBackend';
 import { BatchImageScreen } from './batchImages';
 import { formatProblem } from '../data/problems';
 import { ImageCheckAborted } from '../data/imageCheck';
@@ -221,9 +222,13 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
   const trainable = [...params.values()].reduce((n, v) => n + v.size, 0);
   // The gradient cache's chunks over every computing thread (wasm: one model copy per worker thread).
   const chunked = config.use_gradient_cache && config.batch_size > config.gradient_cache_chunk_size;
-  const lanes = chunked
-    ? await GradientLanes.start(encoder, gradientWorkerCount(), (m) => reporter.warn(m, 'gradient-workers'))
-    : null;
+  // ONNX Runtime computes the gradients where the run's backend is ONNX (onnx/trainBackend.ts).
+  const onnxTraining = await startOnnxTraining(encoder, opts.backend.onnx, (m) => reporter.warn(m, 'onnx-fallback'));
+  const lanes =
+    onnxTraining ??
+    (chunked
+      ? await GradientLanes.start(encoder, gradientWorkerCount(), (m) => reporter.warn(m, 'gradient-workers'))
+      : null);
   // On the CPU backends a step takes far longer than decoding its images, so the gradient cache
   // decodes each chunk's images when a lane needs them (twice a step) instead of holding the whole
   // batch: memory then does not grow with batch_size. Native TensorFlow gets each batch decoded
@@ -233,8 +238,8 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
   reporter.event({
     type: 'run_started',
     command: 'train',
-    backend: opts.backend.name,
-    device: opts.backend.device,
+    backend: onnxTraining ? opts.backend.onnx!.name : opts.backend.name,
+    device: onnxTraining ? opts.backend.onnx!.line : opts.backend.device,
     runDir: outputDir,
     configFile: path.resolve(opts.cwd, opts.configFile),
     config: config as unknown as Record<string, unknown>,

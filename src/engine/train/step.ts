@@ -121,14 +121,25 @@ export interface LaneStepInput extends Omit<TrainStepInput, 'batch'> {
 }
 
 /**
- * `trainStep` with the gradient cache's chunks spread over `lanes` (the main
- * thread and worker threads, see parallel/lanes.ts). Steps that do not use the
- * cache run as `trainStep` does (loading a lazily loaded batch whole). Same
- * results up to the order of the final gradient additions.
+ * What computes a step's gradients through the gradient cache: the TF.js
+ * lanes (parallel/lanes.ts) or ONNX Runtime (onnx/trainer.ts).
  */
-export async function trainStepParallel(input: LaneStepInput, lanes: GradientLanes): Promise<TrainStepResult> {
+export interface GradientRunner {
+  cachedGradients: GradientLanes['cachedGradients'];
+  /** It also takes steps whose batch fits in one chunk (otherwise those run as `trainStep` does). */
+  readonly wholeBatches?: boolean;
+}
+
+/**
+ * `trainStep` with the gradient cache's chunks computed by `lanes` (the main
+ * thread and worker threads, see parallel/lanes.ts, or ONNX Runtime). Steps
+ * that do not use the cache run as `trainStep` does (loading a lazily loaded
+ * batch whole) unless the runner takes whole batches. Same results up to the
+ * order of the final gradient additions.
+ */
+export async function trainStepParallel(input: LaneStepInput, lanes: GradientRunner): Promise<TrainStepResult> {
   const prepared = prepare(input);
-  if (prepared.useCache)
+  if (prepared.useCache || lanes.wholeBatches === true)
     return apply(input, prepared, await lanes.cachedGradients(input.encoder, input.batch, prepared.options));
   const { queries, positives } = input.batch;
   const [q, p] = await Promise.all([

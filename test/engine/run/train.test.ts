@@ -62,8 +62,9 @@ test('a run: evaluation before training, steps, epoch checkpoints, evaluation pe
   const types = r.events.map((e) => e.type).filter((t) => t !== 'progress');
   assert.equal(types[0], 'run_started');
   const started = r.events.find((e) => e.type === 'run_started') as Extract<EngineEvent, { type: 'run_started' }>;
-  assert.equal(started.backend, 'wasm');
-  // Training stays on TF.js; the evaluations embed with ONNX Runtime (auto, onnxruntime-node loads here).
+  // auto: onnxruntime-node loads here, so the gradients and the evaluations run on ONNX Runtime.
+  assert.equal(started.backend, 'onnx-cpu');
+  assert.match(started.device, /^ONNX Runtime \d+\.\d+ CPU \(\d+ threads?\)$/);
   assert.ok(
     r.events.some((e) => e.type === 'log' && /evaluation embeds with ONNX Runtime \d+\.\d+ CPU/.test(e.message)),
     'the run says evaluation uses ONNX Runtime',
@@ -118,6 +119,29 @@ test('the same seed on the same backend gives the same losses', () => {
   const r = train(dir, []);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(losses(r.events), reference);
+});
+
+test('TF.js (--backend wasm) and ONNX Runtime train to the same losses; full fine-tuning too', () => {
+  for (const extra of [{}, { use_lora: false, learning_rate: 1e-4 }]) {
+    const tag = extra.use_lora === false ? 'full' : 'lora';
+    const runs = (['wasm', 'onnx-cpu'] as const).map((backend) => {
+      const { dir } = runDir(`backends-${tag}-${backend}`, { ...extra, epochs: 1 });
+      const r = train(dir, ['--backend', backend]);
+      assert.equal(r.code, 0, r.stderr + r.stdout.slice(-2000));
+      const started = r.events.find((e) => e.type === 'run_started') as Extract<EngineEvent, { type: 'run_started' }>;
+      assert.equal(started.backend, backend);
+      return losses(r.events);
+    });
+    const [tfjs, onnx] = runs as [Map<number, number>, Map<number, number>];
+    assert.deepEqual([...onnx.keys()], [...tfjs.keys()]);
+    assert.ok(tfjs.size >= 3);
+    // Float32 sums in another order, compounded over the steps' updates.
+    for (const [step, loss] of tfjs)
+      assert.ok(
+        Math.abs(onnx.get(step)! - loss) < 1e-3,
+        `${tag} step ${step}: ONNX ${onnx.get(step)} vs TF.js ${loss}`,
+      );
+  }
 });
 
 test('SIGINT finishes the step, saves a checkpoint, exits 0; --resume continues with the same losses', async () => {

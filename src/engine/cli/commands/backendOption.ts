@@ -10,7 +10,7 @@ export const BACKEND_OPTION: OptionSpec = {
   type: 'string',
   metavar: 'NAME',
   description:
-    'Compute backend: auto (best available), onnx (= onnx-cpu), onnx-webgpu, onnx-cuda, onnx-dml (ONNX Runtime, for embedding, evaluation and search; training stays on TF.js), tfjs-node-gpu, tfjs-node, wasm or cpu. auto takes ONNX Runtime for inference where it loads. Also VEMBED_BACKEND.',
+    'Compute backend: auto (best available), onnx (= onnx-cpu), onnx-webgpu, onnx-cuda, onnx-dml (ONNX Runtime, for embedding, evaluation, search and training), tfjs-node-gpu, tfjs-node, wasm or cpu. auto takes ONNX Runtime where it loads. Also VEMBED_BACKEND.',
 };
 
 export const THREADS_OPTION: OptionSpec = {
