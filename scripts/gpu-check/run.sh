@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine, from the repository root, with .gpu-check/ carried
 # (scripts/gpu-check/prepare.sh made it): unpacks Node, the engine and the
-# Vulkan loader into $TMPDIR, then runs `vembed doctor` and the embedding
-# benchmark with the WebGPU provider (DEVICE=cuda for the CUDA one, if its
-# provider were installed), printing images/s and the largest difference to
-# the CPU provider. Output also goes to $OUT/gpu-check.txt when $OUT is set.
+# Vulkan loader into $TMPDIR, then runs `vembed doctor`, the embedding
+# benchmark and the training benchmark with the WebGPU provider (DEVICE=cuda
+# for the CUDA one, if its provider were installed), printing images/s, the
+# largest embedding difference to the CPU provider, and the first training
+# steps' losses next to the CPU provider's (TRAIN_TIMEOUT, default 420 s;
+# TRAIN_ARGS adds flags, e.g. "--modes lora"). Output also goes to $OUT/gpu-check.txt when $OUT is set.
 set -uo pipefail
 SRC="$(cd "$(dirname "$0")" && pwd)"
 [ -f "$SRC/vembed.tgz" ] || SRC="$(pwd)/.gpu-check"
@@ -25,4 +27,7 @@ echo "== node $("$NODE" --version)"
 echo "== vembed doctor"; (cd "$WORK" && "$NODE" engine/vembed.js doctor)
 echo "== embedding benchmark (ONNX Runtime ${DEVICE:-webgpu} vs CPU)"
 (cd "$WORK" && timeout "${BENCH_TIMEOUT:-300}" "$NODE" engine/gpu-bench.js --device "${DEVICE:-webgpu}" --batch 32 --batches 10 --cpu-batches 1)
+echo "== exit $?"
+echo "== training benchmark (ONNX Runtime ${DEVICE:-webgpu}: LoRA and full at batch 128; first steps' losses vs CPU)"
+(cd "$WORK" && timeout "${TRAIN_TIMEOUT:-420}" "$NODE" engine/gpu-train-bench.js --device "${DEVICE:-webgpu}" --batch 128 ${TRAIN_ARGS:-})
 echo "== exit $?"

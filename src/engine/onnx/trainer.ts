@@ -96,10 +96,12 @@ export class OnnxGradients {
       s = (async () => {
         const graphs = trainingGraphs(this.encoder, { height, width, loraDropout: this.dropoutRate > 0 });
         const forward = await createOnnxSession(graphs.forward, this.options);
-        const backward = await createOnnxSession(graphs.backward, this.options).catch(async (e: unknown) => {
-          await forward.release();
-          throw e;
-        });
+        const backward = await createOnnxSession(graphs.backward, { ...this.options, memoryArena: false }).catch(
+          async (e: unknown) => {
+            await forward.release();
+            throw e;
+          },
+        );
         const gradOutputs = new Map(graphs.params.map(([name]) => [name, gradientOutputName(name)] as const));
         return { forward, backward, params: graphs.params, gradOutputs };
       })();
