@@ -54,7 +54,20 @@ export interface TrainableInputs {
   inputs: ReadonlyMap<Variable, string>;
   /** A float mask input per LoRA adapter (`loraMaskName`), multiplied into the adapter's input (inverted dropout). */
   loraDropout: boolean;
+  /** Build one part of the model only (see GraphSegment); default the whole model. */
+  segment?: GraphSegment;
 }
+
+/**
+ * A part of the model as a graph of its own: the embeddings (pixels ->
+ * tokens), one transformer layer (tokens `TOKENS_NAME` -> tokens), or the
+ * head (tokens -> final norm, pooling, projection). Backward passes run
+ * part by part hold one part's activations at a time.
+ */
+export type GraphSegment = { kind: 'embeddings' } | { kind: 'layer'; index: number } | { kind: 'head' };
+
+/** The token input [N, T, D] of a layer or head segment. */
+export const TOKENS_NAME = 'tokens';
 
 /** Name of the dropout-mask input of the adapter with this index: [N, T, in] (T = tokens per image). */
 export function loraMaskName(adapterIndex: number): string {
@@ -79,8 +92,10 @@ function mergedWeight(l: Linear): Float32Array {
 
 class Dinov2GraphWriter {
   readonly g = new GraphBuilder('vembed_dinov2');
-  /** The pooled (and projected) embedding value, before the output's name is given to it. */
+  /** The graph's result before an output's name is given to it: the embedding, or a segment's output tokens. */
   embedding = '';
+  /** The tokens entering each layer, then those leaving the last one (whole graphs only). */
+  readonly layerInputs: string[] = [];
   private readonly declaredInputs = new Set<Variable>();
 
   constructor(
@@ -296,18 +311,37 @@ class Dinov2GraphWriter {
     }
     const { weights: w, head } = this.encoder.forwardWeights();
     if (this.trainable && options.layout !== 'nhwc') throw new Error('internal: the training graph takes NHWC pixels');
+    const segment = this.trainable?.segment;
     const C = c.numChannels;
-    const inputDims: Dim[] = options.layout === 'nchw' ? [BATCH_DIM, C, height, width] : [BATCH_DIM, height, width, C];
-    const input = this.g.input(INPUT_NAME, FLOAT, inputDims);
-    const pixels =
-      options.layout === 'nchw' ? input : this.g.op('Transpose', [input], { perm: { ints: [0, 3, 1, 2] } });
-
-    let x = this.trainable
-      ? this.trainingEmbeddings(input, w, height / p, width / p)
-      : this.embeddings(pixels, w, height / p, width / p);
-    w.layers.forEach((layer, i) => {
-      x = this.layer(x, layer, i);
-    });
+    let x: string;
+    if (!segment || segment.kind === 'embeddings') {
+      const inputDims: Dim[] =
+        options.layout === 'nchw' ? [BATCH_DIM, C, height, width] : [BATCH_DIM, height, width, C];
+      const input = this.g.input(INPUT_NAME, FLOAT, inputDims);
+      const pixels =
+        options.layout === 'nchw' ? input : this.g.op('Transpose', [input], { perm: { ints: [0, 3, 1, 2] } });
+      x = this.trainable
+        ? this.trainingEmbeddings(input, w, height / p, width / p)
+        : this.embeddings(pixels, w, height / p, width / p);
+      if (segment) {
+        this.embedding = x;
+        return this.g;
+      }
+    } else {
+      const tokens = 1 + c.numRegisterTokens + (height / p) * (width / p);
+      x = this.g.input(TOKENS_NAME, FLOAT, [BATCH_DIM, tokens, c.hiddenSize]);
+    }
+    const layers =
+      segment?.kind === 'layer' ? [segment.index] : segment?.kind === 'head' ? [] : w.layers.map((_, i) => i);
+    for (const i of layers) {
+      this.layerInputs.push(x);
+      x = this.layer(x, w.layers[i]!, i);
+    }
+    if (segment?.kind === 'layer') {
+      this.embedding = x;
+      return this.g;
+    }
+    this.layerInputs.push(x);
     // Pooling before the final layernorm for CLS (it works row by row, so the CLS row is the same).
     let pooled: string;
     if (this.encoder.pooling === 'cls') {
@@ -344,10 +378,10 @@ export function dinov2OnnxGraph(encoder: Dinov2ImageEncoder, options: Dinov2Grap
 export function dinov2ForwardGraph(
   encoder: Dinov2ImageEncoder,
   options: Dinov2GraphOptions,
-): { g: GraphBuilder; embedding: string; paramInputs: string[] } {
+): { g: GraphBuilder; embedding: string; paramInputs: string[]; layerInputs: string[] } {
   const writer = new Dinov2GraphWriter(encoder, options.trainable);
   const g = writer.build(options);
-  return { g, embedding: writer.embedding, paramInputs: writer.paramInputs() };
+  return { g, embedding: writer.embedding, paramInputs: writer.paramInputs(), layerInputs: writer.layerInputs };
 }
 
 /** The encoder as an ONNX ModelProto: input `pixel_values`, output `embedding` [N, D] (pooled, projected, not normalised). */

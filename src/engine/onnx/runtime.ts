@@ -63,6 +63,8 @@ export function onnxDeviceLine(ort: OrtModule, device: OnnxDevice, threads: numb
 }
 
 export interface OnnxSession {
+  /** The graph's input names. */
+  readonly inputNames: readonly string[];
   run(
     feeds: Record<string, { data: Float32Array; dims: readonly number[] }>,
     output: string,
@@ -115,6 +117,7 @@ export async function createOnnxSession(
     return out;
   };
   return {
+    inputNames: session.inputNames,
     async run(feeds, output) {
       return (await runMany(feeds, [output])).get(output)!;
     },

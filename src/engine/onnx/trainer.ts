@@ -19,18 +19,32 @@ import { batchSize, lossAndEmbeddingGradients, type BatchGradients, type Gradien
 import type { LanePairBatch } from '../train/parallel/lanes';
 import { chunkPixels, chunkRanges, type AnyPixelSource, type ChunkRange } from '../train/pixels';
 import { chunkDropoutSeed, type PairSide } from '../train/seeds';
-import { INPUT_NAME, loraMaskName, OUTPUT_NAME } from './dinov2Graph';
+import { INPUT_NAME, loraMaskName, OUTPUT_NAME, TOKENS_NAME } from './dinov2Graph';
 import { createOnnxSession, type OnnxDevice, type OnnxSession } from './runtime';
-import { EMBEDDING_GRAD_NAME, gradientOutputName, trainingGraphs } from './trainGraph';
+import {
+  gradientOutputName,
+  layerTokensName,
+  SEGMENT_GRAD_NAME,
+  TOKENS_GRAD_NAME,
+  trainingGraphs,
+  type SegmentGraph,
+} from './trainGraph';
 
 type Feeds = Record<string, { data: Float32Array; dims: readonly number[] }>;
 
 interface SizeSessions {
   forward: OnnxSession;
-  backward: OnnxSession;
+  /** The backward parts, from the head down (trainGraph.ts). */
+  backward: Array<{ session: OnnxSession; graph: SegmentGraph }>;
   params: Array<[string, Variable]>;
-  /** Outputs of the backward graph, by parameter (a parameter the embedding does not depend on has none). */
-  gradOutputs: Map<string, string>;
+  layers: number;
+}
+
+/** The feeds a session takes (ONNX Runtime refuses names a graph does not have). */
+function feedsFor(session: OnnxSession, all: Feeds): Feeds {
+  const out: Feeds = {};
+  for (const name of session.inputNames) if (all[name]) out[name] = all[name];
+  return out;
 }
 
 /** One chunk's dropout: the run seed, step and chunk that pick its masks, or none (inference, rate 0). */
@@ -96,14 +110,19 @@ export class OnnxGradients {
       s = (async () => {
         const graphs = trainingGraphs(this.encoder, { height, width, loraDropout: this.dropoutRate > 0 });
         const forward = await createOnnxSession(graphs.forward, this.options);
-        const backward = await createOnnxSession(graphs.backward, { ...this.options, memoryArena: false }).catch(
-          async (e: unknown) => {
-            await forward.release();
-            throw e;
-          },
-        );
-        const gradOutputs = new Map(graphs.params.map(([name]) => [name, gradientOutputName(name)] as const));
-        return { forward, backward, params: graphs.params, gradOutputs };
+        const backward: SizeSessions['backward'] = [];
+        try {
+          // Without the memory arena a part's activations are returned after its run.
+          for (const graph of graphs.backward)
+            backward.push({
+              session: await createOnnxSession(graph.bytes, { ...this.options, memoryArena: false }),
+              graph,
+            });
+        } catch (e) {
+          await Promise.all([forward, ...backward.map((b) => b.session)].map((x) => x.release()));
+          throw e;
+        }
+        return { forward, backward, params: graphs.params, layers: graphs.layers };
       })();
       this.sessions.set(key, s);
     }
@@ -156,13 +175,20 @@ export class OnnxGradients {
   async embedChunk(px: PixelBatch, dropout: ChunkDropout | null, weights?: Feeds): Promise<Float32Array> {
     const s = await this.sessionsFor(px.height, px.width);
     const out = await s.forward.run(
-      { ...this.pixelFeed(px), ...(weights ?? this.weightFeeds(s.params)), ...this.maskFeeds(px, dropout) },
+      feedsFor(s.forward, {
+        ...this.pixelFeed(px),
+        ...(weights ?? this.weightFeeds(s.params)),
+        ...this.maskFeeds(px, dropout),
+      }),
       OUTPUT_NAME,
     );
     return out.data;
   }
 
-  /** Parameter gradients of ⟨embedding(px), upstream⟩ (upstream [n, E] row-major), by parameter name. */
+  /**
+   * Parameter gradients of ⟨embedding(px), upstream⟩ (upstream [n, E] row-major), by parameter name: the
+   * forward pass keeps the tokens entering each part, then the parts' backward graphs run from the head down.
+   */
   async chunkGradients(
     px: PixelBatch,
     upstream: Float32Array,
@@ -170,18 +196,36 @@ export class OnnxGradients {
     weights?: Feeds,
   ): Promise<Map<string, Float32Array>> {
     const s = await this.sessionsFor(px.height, px.width);
-    const outputs = [...s.gradOutputs.values()];
-    const result = await s.backward.runMany(
-      {
-        ...this.pixelFeed(px),
-        ...(weights ?? this.weightFeeds(s.params)),
-        ...this.maskFeeds(px, dropout),
-        [EMBEDDING_GRAD_NAME]: { data: upstream, dims: [px.n, this.encoder.embeddingDim] },
-      },
-      outputs,
-    );
+    const all: Feeds = {
+      ...this.pixelFeed(px),
+      ...(weights ?? this.weightFeeds(s.params)),
+      ...this.maskFeeds(px, dropout),
+    };
+    const tokenNames = Array.from({ length: s.layers + 1 }, (_, i) => layerTokensName(i));
+    const tokens = await s.forward.runMany(feedsFor(s.forward, all), tokenNames);
     const out = new Map<string, Float32Array>();
-    for (const [name, output] of s.gradOutputs) out.set(name, result.get(output)!.data);
+    let grad: { data: Float32Array; dims: readonly number[] } = {
+      data: upstream,
+      dims: [px.n, this.encoder.embeddingDim],
+    };
+    for (const { session, graph } of s.backward) {
+      const seg = graph.segment;
+      const input =
+        seg.kind === 'head'
+          ? tokens.get(layerTokensName(s.layers))
+          : seg.kind === 'layer'
+            ? tokens.get(layerTokensName(seg.index))
+            : undefined;
+      const feeds = feedsFor(session, {
+        ...all,
+        [SEGMENT_GRAD_NAME]: grad,
+        ...(input ? { [TOKENS_NAME]: input } : {}),
+      });
+      const names = graph.params.map(([name]) => gradientOutputName(name));
+      const result = await session.runMany(feeds, graph.tokensGrad ? [...names, TOKENS_GRAD_NAME] : names);
+      graph.params.forEach(([name], i) => out.set(name, result.get(names[i]!)!.data));
+      if (graph.tokensGrad) grad = result.get(TOKENS_GRAD_NAME)!;
+    }
     return out;
   }
 
@@ -277,7 +321,7 @@ export class OnnxGradients {
       all.map(async (p) => {
         const s = await p.catch(() => null);
         await s?.forward.release();
-        await s?.backward.release();
+        for (const b of s?.backward ?? []) await b.session.release();
       }),
     );
   }
