@@ -480,7 +480,7 @@ async function main(): Promise<void> {
       const part = (v: number) => `${v.toFixed(1)} s (${((100 * v) / all).toFixed(0)}%)`;
       rows.push({
         what: `  where the time goes, ${mode}`,
-        ours: `graphs ${part(b.graph)}, loss ${part(b.loss)}, optimizer ${part(b.optimizer)}, data ${part(b.data)}, other ${part(b.other)}`,
+        ours: `graphs ${part(b.graph)}, loss ${part(b.loss)}, optimizer ${part(b.optimizer)}, data ${part(b.data)}, other ${part(b.other)}; process CPU ${o.cpuSeconds.toFixed(0)} s in ${o.seconds.toFixed(0)} s`,
         torch: '',
         hand: '',
         ratio: '',
