@@ -390,7 +390,7 @@ async function main(): Promise<void> {
       : '';
     rows.push({
       what,
-      ours: o ? `${rate(o.imagesPerSecond)} (${lanes})` : 'failed',
+      ours: o ? `${rate(o.imagesPerSecond)} (${lanes})` : s.only.has(mode) ? 'failed' : 'not measured (--only)',
       torch: t ? rate(t.images_per_s) : '-',
       hand: h ? rate(h.images_per_s) : '-',
       ratio: ratio !== undefined ? ratio.toFixed(2) : '-',
