@@ -20,7 +20,7 @@ import { checkImageFiles } from './imageCheck';
 import { DataError, summariseProblems, type DataProblem } from './problems';
 
 export type DataFormat = 'jsonl' | 'csv' | 'tsv';
-export const STANDARD_COLUMNS = ['query_image', 'positive', 'label', 'negatives'] as const;
+export const STANDARD_COLUMNS = ['query_image', 'positive', 'label', 'negatives', 'super_label'] as const;
 export type StandardColumn = (typeof STANDARD_COLUMNS)[number];
 export const NEGATIVES_SEPARATOR = '|';
 
@@ -36,6 +36,8 @@ export interface PairRecord {
   negatives: string[];
   /** The product; null when the file has no label for this record. */
   label: Label | null;
+  /** The product's category (SOP's super_class_id), for batches of similar products; null when absent. */
+  superLabel: Label | null;
   /** Where the record came from. */
   file: string;
   line: number;
@@ -213,6 +215,8 @@ export function parsePairFile(file: string, options: Pick<DatasetOptions, 'image
     const positive = image('positive');
     const label = parseLabel(raw.get('label'), fromText);
     if (!label.ok) here('malformed', `${describeColumn('label', names)} ${label.why}`);
+    const superLabel = parseLabel(raw.get('super_label'), fromText);
+    if (!superLabel.ok) here('malformed', `${describeColumn('super_label', names)} ${superLabel.why}`);
     const negRaw = parseNegatives(raw.get('negatives'), fromText);
     if (negRaw === undefined) here('malformed', `${describeColumn('negatives', names)} must be a list of paths${fromText ? ` (separated by \`${NEGATIVES_SEPARATOR}\`, or a JSON list)` : ''}`);
     const negatives: string[] = [];
@@ -221,8 +225,8 @@ export function parsePairFile(file: string, options: Pick<DatasetOptions, 'image
       if (r.ok) negatives.push(r.path);
       else here('path-escapes', `${describeColumn('negatives', names)}: ${r.message}`);
     }
-    if (problems.length === before && query && positive && label.ok) {
-      records.push({ query, positive, negatives, label: label.label, file: absFile, line: raw.line });
+    if (problems.length === before && query && positive && label.ok && superLabel.ok) {
+      records.push({ query, positive, negatives, label: label.label, superLabel: superLabel.label, file: absFile, line: raw.line });
     }
   }
   problems.sort(byLine);

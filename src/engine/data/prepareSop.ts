@@ -2,7 +2,8 @@
  * SOP preparation: `Ebay_train.txt` -> `train.jsonl`, `Ebay_test.txt` ->
  * `val.jsonl`. Each image becomes a query paired with another image of the
  * same product, drawn by a seeded RNG; a product with a single image pairs
- * with itself. The label is the product (class id).
+ * with itself. The label is the product (class id); `super_label` its
+ * category (super_class_id).
  *
  * Note: `val.jsonl` is SOP's *test* split (as in the Python tool and the
  * literature), so "validation" numbers are test numbers.
@@ -21,6 +22,8 @@ export interface SopPair {
   query_image: string;
   positive: string;
   label: number;
+  /** SOP's super_class_id, so batches can group similar products (`group_by_super_label`). */
+  super_label: number;
 }
 
 export interface PrepareSopOptions {
@@ -84,12 +87,12 @@ export function pairSopImages(images: readonly SopImage[], rng: Rng): SopPair[] 
       const j = rng.int(group.length - 1);
       positive = group[j >= self ? j + 1 : j]!;
     }
-    return { query_image: img.path, positive: positive.path, label: img.classId };
+    return { query_image: img.path, positive: positive.path, label: img.classId, super_label: img.superClassId };
   });
 }
 
 export function pairsToJsonl(pairs: readonly SopPair[]): string {
-  return pairs.map((p) => JSON.stringify({ query_image: p.query_image, positive: p.positive, label: p.label })).join('\n') + (pairs.length ? '\n' : '');
+  return pairs.map((p) => JSON.stringify({ query_image: p.query_image, positive: p.positive, label: p.label, super_label: p.super_label })).join('\n') + (pairs.length ? '\n' : '');
 }
 
 function missingProblems(listFile: string, missing: readonly SopImage[]): DataProblem[] {

@@ -40,6 +40,7 @@ import {
   type LossRecord,
 } from '../train';
 import { Rng } from '../util/rng';
+import { mPerProductOrder, samplerOptions, type ProductNeighbours } from '../train/batchSampler';
 import { encoderForTraining } from './modelSetup';
 import { BatchImageScreen } from './batchImages';
 import { formatProblem } from '../data/problems';
@@ -87,16 +88,20 @@ export function plannedSteps(
   return config.max_steps > 0 ? Math.min(all, config.max_steps) : all;
 }
 
-function* batchesFrom(
+export function* batchesFrom(
   records: readonly PairRecord[],
   config: TrainConfig,
   startEpoch: number,
   startPosition: number,
+  neighbours?: ProductNeighbours,
 ): Generator<Batch> {
   const perEpoch = stepsPerEpoch(records.length, config.batch_size);
   const size = Math.min(config.batch_size, records.length);
   for (let epoch = startEpoch; epoch < config.epochs; epoch++) {
-    const order = epochOrder(records.length, config.seed, epoch);
+    const order =
+      config.batch_sampler === 'm_per_product'
+        ? mPerProductOrder(records, samplerOptions(config, size, neighbours), epoch)
+        : epochOrder(records.length, config.seed, epoch);
     for (let b = Math.floor(startPosition / size); b < perEpoch; b++) {
       const indices = order.slice(b * size, (b + 1) * size);
       yield { epoch, endPosition: (b + 1) * size, records: indices.map((i) => records[i]!), indices };

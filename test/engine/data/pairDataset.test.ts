@@ -41,9 +41,9 @@ test('JSONL: standard columns, paths relative to the file\'s folder, negatives, 
   assert.equal(r.imagesChecked, true);
   assert.equal(r.uniqueImages, 6);
   assert.deepEqual(r.records, [
-    { query: img(0), positive: img(1), negatives: [], label: 1001, file: f, line: 1 },
-    { query: img(2), positive: img(3), negatives: [img(4), img(5)], label: 'sku-7', file: f, line: 3 },
-    { query: img(4), positive: img(5), negatives: [], label: null, file: f, line: 4 },
+    { query: img(0), positive: img(1), negatives: [], label: 1001, superLabel: null, file: f, line: 1 },
+    { query: img(2), positive: img(3), negatives: [img(4), img(5)], label: 'sku-7', superLabel: null, file: f, line: 3 },
+    { query: img(4), positive: img(5), negatives: [], label: null, superLabel: null, file: f, line: 4 },
   ]);
 });
 

@@ -23,14 +23,14 @@ const records = (text: string) => text.trim().split('\n').map((l) => JSON.parse(
 
 // The exact output for seed 42 on the tree in sopTree.ts. If the pairing
 // rule or the RNG changes, every prepared data set changes: update this
-// only on purpose.
+// only on purpose. (super_label, the super class, was added for group_by_super_label.)
 const GOLDEN_TRAIN_42 = [
-  '{"query_image":"bicycle_final/1_0.png","positive":"bicycle_final/1_2.png","label":1}',
-  '{"query_image":"bicycle_final/1_1.png","positive":"bicycle_final/1_0.png","label":1}',
-  '{"query_image":"bicycle_final/1_2.png","positive":"bicycle_final/1_0.png","label":1}',
-  '{"query_image":"bicycle_final/2_0.png","positive":"bicycle_final/2_0.png","label":2}',
-  '{"query_image":"chair_final/3_0.png","positive":"chair_final/3_1.png","label":3}',
-  '{"query_image":"chair_final/3_1.png","positive":"chair_final/3_0.png","label":3}',
+  '{"query_image":"bicycle_final/1_0.png","positive":"bicycle_final/1_2.png","label":1,"super_label":1}',
+  '{"query_image":"bicycle_final/1_1.png","positive":"bicycle_final/1_0.png","label":1,"super_label":1}',
+  '{"query_image":"bicycle_final/1_2.png","positive":"bicycle_final/1_0.png","label":1,"super_label":1}',
+  '{"query_image":"bicycle_final/2_0.png","positive":"bicycle_final/2_0.png","label":2,"super_label":1}',
+  '{"query_image":"chair_final/3_0.png","positive":"chair_final/3_1.png","label":3,"super_label":2}',
+  '{"query_image":"chair_final/3_1.png","positive":"chair_final/3_0.png","label":3,"super_label":2}',
 ].join('\n') + '\n';
 
 test('writes the exact train.jsonl for seed 42 (the default)', async () => {
