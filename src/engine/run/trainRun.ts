@@ -46,6 +46,7 @@ import { BatchImageScreen } from './batchImages';
 import { formatProblem } from '../data/problems';
 import { ImageCheckAborted } from '../data/imageCheck';
 import { ImageReadError } from '../image/decode';
+import { hardNegativesFor } from './hardNegativeMining';
 import { evaluateEncoder, evaluationSet, type EvaluationSet } from './evaluation';
 
 export interface TrainRunOptions {
@@ -330,8 +331,10 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
     if (!resumed) await evaluate(0);
     const startEpoch = resumed?.trainerState.epoch ?? 0;
     const startPosition = resumed?.trainerState.positionInEpoch ?? 0;
+    const mining = { encoder, loader, outputDir, batchSize: evalBatch, resumed: !!resumed, signal };
+    const neighbours = await hardNegativesFor(config, train.records, { ...mining, onInfo: (m) => reporter.info(m) });
     const batches = [
-      ...takeSteps(batchesFrom(train.records, config, startEpoch, startPosition), totalSteps - globalStep),
+      ...takeSteps(batchesFrom(train.records, config, startEpoch, startPosition, neighbours), totalSteps - globalStep),
     ];
     const load2 = async (whole: Batch): Promise<{ b: Batch; q: AnyPixelSource; p: AnyPixelSource }> => {
       // Without validate_data the images were not decoded before the run: decode each batch's once here.

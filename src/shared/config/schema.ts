@@ -476,6 +476,21 @@ export const CONFIG_KEYS = [
     implemented: 'yes',
   },
   {
+    key: 'hard_negative_mining',
+    section: 'training',
+    type: 'boolean',
+    default: false,
+    summary: 'With `batch_sampler: m_per_product`: fill each batch with products the starting model confuses.',
+    doc:
+      "Before the first step the training pairs' query images are embedded with the starting model; each product " +
+      '(the mean of its images) gets its nearest other products, and batches are filled by walking from a product ' +
+      'to its nearest one not yet placed (within the super class with `group_by_super_label`). Mined on the ' +
+      'training data, never on `val_data_path`. The neighbours are saved as `output_dir/hard-negatives.json`, so ' +
+      '`--resume` batches as the first run did. Costs one embedding pass over the training queries; the ' +
+      'neighbours are mined once per run, not refreshed each epoch.',
+    implemented: 'yes',
+  },
+  {
     key: 'eval_batch_size',
     section: 'training',
     type: 'integer',
