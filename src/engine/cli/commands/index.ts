@@ -8,6 +8,7 @@ import { embedCommand } from './embed';
 import { benchmarkSopCommand } from './benchmarkSop';
 import { indexBuildCommand, searchCommand } from './indexSearch';
 import { prepareSopCommand } from './prepareSop';
+import { checkDataCommand } from './checkData';
 import { sampleDataCommand } from './sampleData';
 import { exportOnnxCommand } from './exportOnnx';
 
@@ -15,6 +16,7 @@ export const COMMANDS: readonly Command[] = [
   trainCommand,
   validateCommand,
   prepareSopCommand,
+  checkDataCommand,
   sampleDataCommand,
   benchmarkSopCommand,
   benchmarkCompareCommand,
