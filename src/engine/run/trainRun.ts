@@ -47,6 +47,7 @@ import { formatProblem } from '../data/problems';
 import { ImageCheckAborted } from '../data/imageCheck';
 import { ImageReadError } from '../image/decode';
 import { hardNegativesFor } from './hardNegativeMining';
+import { checkTrainingDataHealth, healthLine } from './dataHealthCheck';
 import { evaluateEncoder, evaluationSet, type EvaluationSet } from './evaluation';
 
 export interface TrainRunOptions {
@@ -328,6 +329,12 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
       );
   let status: 'completed' | 'stopped' | 'failed' = 'completed';
   try {
+    // Reported once the run has started, so the panel and the log show it with the run.
+    const health = await checkTrainingDataHealth(train, val, outputDir, (done, total) =>
+      reporter.event({ type: 'progress', task: 'checking data health', done, total, unit: 'images' }),
+    );
+    if (health.leakage) reporter.warn(healthLine(health), 'leakage');
+    else reporter.info(healthLine(health));
     if (!resumed) await evaluate(0);
     const startEpoch = resumed?.trainerState.epoch ?? 0;
     const startPosition = resumed?.trainerState.positionInEpoch ?? 0;

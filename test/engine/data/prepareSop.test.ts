@@ -193,12 +193,16 @@ test('vembed prepare-sop: runs, prints the summary, exits 0; bad input exits 1 n
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stdout, /Prepared SOP pairs \(seed 42\)/);
   assert.match(ok.stdout, /TEST split/);
+  // The data-health check follows, on the lists: product 2 has a single training image.
+  assert.match(ok.stdout, /Data health: 6 train images of 3 products/);
+  assert.match(ok.stdout, /products with a single image \(train 1, .*\n\s+train product 2: bicycle_final\/2_0\.png/);
+  assert.ok(fs.existsSync(path.join(dir, 'data-health.json')));
   assert.equal(read(dir, 'train.jsonl'), GOLDEN_TRAIN_42);
 
   const json = run('--sop-root', dir, '--json');
   assert.equal(json.status, 0, json.stderr);
   const events = json.stdout.trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(events.at(-1).outputs, { train: path.join(dir, 'train.jsonl'), val: path.join(dir, 'val.jsonl') });
+  assert.deepEqual(events.at(-1).outputs, { train: path.join(dir, 'train.jsonl'), val: path.join(dir, 'val.jsonl'), data_health: path.join(dir, 'data-health.json') });
 
   fs.appendFileSync(path.join(dir, 'Ebay_train.txt'), 'garbage line\n');
   const bad = run('--sop_root', dir);

@@ -66,6 +66,17 @@ test("mining runs before the first step and saves each product's nearest product
     assert.equal(nb.length, 7, 'every other product, nearest first');
     assert.ok(!nb.includes(p), 'never itself');
   });
+  // The fixture's val.jsonl repeats the first 4 training products: the data-health check says so, once the run started.
+  const warnings = es.flatMap((e) => (e.type === 'warning' && e.code === 'leakage' ? [e.message] : []));
+  assert.equal(warnings.length, 1);
+  assert.match(
+    warnings[0]!,
+    /^data health: 0 single-image product\(s\), 0 image\(s\) under two products, LEAKAGE: 12 image\(s\) in both train and validation, 4 product\(s\) in both \(lists in .*data-health\.json/,
+  );
+  const health = JSON.parse(fs.readFileSync(path.join(dir, 'out', 'data-health.json'), 'utf8')) as {
+    productsInBothSplits: string[];
+  };
+  assert.deepEqual(health.productsInBothSplits, ['100', '101', '102', '103']);
   reference = losses(es);
   assert.equal(reference.size, 6);
 });
