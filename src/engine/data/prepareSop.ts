@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Rng } from '../util/rng';
-import { writeFileAtomic } from '../util/atomic';
+import { writeFileAtomic } from '../../shared/fs/atomic';
 import { findMissingImages, readSopList, type SopImage } from './sopList';
 import { DataError, summariseProblems, type DataProblem } from './problems';
 

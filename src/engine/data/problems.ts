@@ -4,7 +4,7 @@
  * one, its line; a report lists how many there are of each kind and a few
  * examples, never thousands of lines.
  */
-import { UserError } from '../cli/command';
+import { UserError } from '../../shared/userError';
 
 export type ProblemKind =
   | 'missing-file'

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeDirAtomic } from '../util/atomic';
+import { writeDirAtomic } from '../../shared/fs/atomic';
 import { prepareSop, type PrepareSopResult } from './prepareSop';
 import { DataError } from './problems';
 

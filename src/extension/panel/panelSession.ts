@@ -27,7 +27,7 @@ import type { RunState } from '../../shared/runState';
 import { IMAGE_MIME_EXTENSIONS, SEARCHABLE_IMAGE_EXTENSIONS, isSearchableImage } from '../../shared/imageFiles';
 import { GallerySource } from './gallery';
 import { readReport } from './reports';
-import { EVENTS_FILE } from '../engine/runFiles';
+import { EVENTS_FILE } from '../engineClient/runFiles';
 import { loadRunFolder, locateRunOutputs, type RunOutputs } from './runFolder';
 import type { ThumbnailCache } from './thumbnails';
 
@@ -48,8 +48,9 @@ export interface SearchImageRequest {
 }
 
 /**
- * The hook the lead wires to the engine: embed `imagePath` with the run's
- * model and return its nearest images from the run's index, best first.
+ * Search by image, wired to the engine by extension.ts: embed `imagePath`
+ * with the run's model and return its nearest images from the run's index,
+ * best first.
  * Reject with an Error whose message the user can act on.
  */
 export type SearchImageHook = (request: SearchImageRequest) => Promise<EngineSearchHit[]>;

@@ -4,7 +4,7 @@
  * accepts reports written in percent. The panel works in fractions, like the
  * engine's events.
  */
-import { readReport as readEngineReport } from '../../engine/retrieval/compare';
+import { readReport as readEngineReport } from '../../shared/artifacts/reportFile';
 import type { ReportSummary } from '../../shared/panelProtocol';
 
 /** `label` names the model measured; without one, the report's own `model`, else the file. */

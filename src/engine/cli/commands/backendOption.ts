@@ -2,7 +2,7 @@
 import { activateBackend, parseBackendPreference, type ActiveBackend } from '../../backend/ladder';
 import { computeThreads, parseThreadRequest, setComputeThreads } from '../../backend/threads';
 import { UsageError, type OptionSpec } from '../args';
-import type { Reporter } from '../reporter';
+import type { Reporter } from '../../report/reporter';
 import { chooseOnnx, parseOnnxBackend, type OnnxChoice } from '../../onnx/backendChoice';
 
 export const BACKEND_OPTION: OptionSpec = {

@@ -5,11 +5,12 @@ import { EventLogReporter, EVENTS_FILE } from '../../run/eventLog';
 import { acquireRunLock } from '../../run/runLock';
 import { runTraining } from '../../run/trainRun';
 import { clearPreviousRun, describePreviousRun, findPreviousRun, isWorthKeeping } from '../../run/previousRun';
-import { checkWritableDir } from '../../util/makeDirs';
-import type { Reporter } from '../reporter';
+import { checkWritableDir } from '../../../shared/fs/makeDirs';
+import type { Reporter } from '../../report/reporter';
 import * as path from 'node:path';
 import { UsageError } from '../args';
-import { UserError, type Command } from '../command';
+import { UserError } from '../../../shared/userError';
+import { type Command } from '../command';
 import { backendFromOptions, COMPUTE_OPTIONS } from './backendOption';
 
 export const trainCommand: Command = {
