@@ -17,7 +17,8 @@ import { METADATA_FILE, writeMetadata } from '../../src/shared/artifacts/metadat
 import { writeNeighbours } from '../../src/shared/artifacts/neighboursFile';
 import { GalleryFileError, GallerySource, superClassFromPath } from '../../src/extension/panel/gallery';
 import { buildPanelHtml, contentSecurityPolicy, makeNonce } from '../../src/extension/panel/panelHtml';
-import { PanelSession, imageFileFromUri, type SearchImageRequest } from '../../src/extension/panel/panelSession';
+import { PanelSession } from '../../src/extension/panel/panelSession';
+import { imageFileFromUri, type SearchImageRequest } from '../../src/extension/panel/panelSearch';
 import { readReport } from '../../src/extension/panel/reports';
 import { loadRunFolder, locateRunOutputs } from '../../src/extension/panel/runFolder';
 import { ThumbnailCache } from '../../src/extension/panel/thumbnails';
