@@ -95,7 +95,8 @@ async function main(): Promise<void> {
     log,
   });
 
-  // The initial weights come from the engine's seeded random initialiser (plain JavaScript); the backend only holds them.
+  // The initial weights come from the engine's seeded random initialiser (plain JavaScript); the backend only holds
+  // them.
   await activateBackend('wasm');
   const initDir = path.join(work, 'init');
   fs.rmSync(initDir, { recursive: true, force: true });

@@ -60,7 +60,10 @@ export function summariseProblems(problems: readonly DataProblem[], examples = 1
     perKindShown.set(p.kind, n + 1);
     shown.push(p);
   }
-  const lines = [`${problems.length} problem(s): ${countByKind(problems)}`, ...shown.map((p) => `  ${formatProblem(p)}`)];
+  const lines = [
+    `${problems.length} problem(s): ${countByKind(problems)}`,
+    ...shown.map((p) => `  ${formatProblem(p)}`),
+  ];
   if (problems.length > shown.length) lines.push(`  ... and ${problems.length - shown.length} more`);
   return lines.join('\n');
 }

@@ -563,7 +563,8 @@ export function clsAttentionStep(
         const dP = tf.sum(tf.mul(dOut, byKey(kv())), 3); // [n, T, H]
         const dV = tf.mul(tf.expandDims(P, 3), dOut); // [n, T, H, dh]
         // softmax backward, with the score scale folded in: dS = scale · P ⊙ (dP − Σ_T dP ⊙ P)
-        const dS = tf.expandDims(tf.mul(tf.mul(P, tf.sub(dP, tf.sum(tf.mul(dP, P), 1, true))), scale), 3); // [n, T, H, 1]
+        // [n, T, H, 1]
+        const dS = tf.expandDims(tf.mul(tf.mul(P, tf.sub(dP, tf.sum(tf.mul(dP, P), 1, true))), scale), 3);
         const dQ = tf.sum(tf.mul(dS, byKey(kk())), 1); // [n, H, dh]
         const dK = tf.mul(dS, byQuery(kq())); // [n, T, H, dh]
         return [tf.reshape(dQ, [n, width]), tf.reshape(dK, [rows, width]), tf.reshape(dV, [rows, width])];

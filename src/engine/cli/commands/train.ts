@@ -79,7 +79,8 @@ export const trainCommand: Command = {
     const overwrite = args.options.overwrite === true;
     if (resume && overwrite)
       throw new UsageError('--resume continues the earlier run and --overwrite replaces it: give one of them.');
-    // Before any work: the output folder can be made and written (not under /proc, no file in the way, permissions, space).
+    // Before any work: the output folder can be made and written (not under /proc, no file in the way, permissions,
+    // space).
     checkWritableDir(config.output_dir);
     const release = acquireRunLock(config.output_dir);
     try {

@@ -107,7 +107,10 @@ class GradientWorker {
   }
 }
 
-/** Requests in flight per worker: enough that it never waits for this thread, few enough that little pixel data is in flight. */
+/**
+ * Requests in flight per worker: enough that it never waits for this thread, few enough that little pixel data is in
+ * flight.
+ */
 const WINDOW = 2;
 
 /** Let replies from the workers in between two chunks computed on this thread. */
