@@ -67,7 +67,7 @@ export function patchEmbeddings(pixels: Tensor4D, w: Dinov2Weights, c: Dinov2Con
  */
 export function interpolatePositionEmbeddings(pos: Variable, c: Dinov2Config, gh: number, gw: number): Tensor2D {
   const [, count, D] = pos.shape as [number, number, number];
-  const table = tf.reshape(pos, [count, D]) as Tensor2D;
+  const table: Tensor2D = tf.reshape(pos, [count, D]);
   const g = Math.round(Math.sqrt(count - 1));
   if (g * g === gh * gw && gh === gw) return table;
   const cls = tf.slice(table, [0, 0], [1, D]);

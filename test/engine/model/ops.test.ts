@@ -216,15 +216,12 @@ describe('custom-gradient ops', () => {
       };
       const mine = gradsOf(
         () =>
-          attentionCore(
-            q as unknown as Tensor2D,
-            k as unknown as Tensor2D,
-            v as unknown as Tensor2D,
-            n,
+          attentionCore(q as unknown as Tensor2D, k as unknown as Tensor2D, v as unknown as Tensor2D, {
+            images: n,
             heads,
-            0.5,
+            scale: 0.5,
             strategy,
-          ),
+          }),
         [q, k, v],
         r,
       );
