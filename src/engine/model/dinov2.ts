@@ -35,7 +35,7 @@ import { clsAttentionCoreStep } from './steps/attentionCls';
 import { layerNormStep } from './steps/layerNorm';
 import { layerScaleStep } from './steps/layerScale';
 import { linearStep } from './steps/linear';
-import { layerParams, type Dinov2Weights, type Layer, type Mlp } from './weights';
+import { layerParams, type Dinov2Weights, type Layer, type Mlp, type Norm } from './weights';
 
 export type { Dinov2Weights, Layer, Linear, LoraAdapter, Mlp, Norm } from './weights';
 export { pool, type PoolingMethod } from './dinov2Paper';
@@ -250,27 +250,32 @@ function clsBlockStep(s: BlockScope, layer: Layer, x: Tensor2D): Step {
 
 // ------------------------------------------------------------------ the model
 
-/** One block as one node on the gradient tape. */
+/** One forward pass: the run's settings, the model's configuration, the number of images. */
+interface ForwardRun {
+  ctx: ForwardContext;
+  config: Dinov2Config;
+  images: number;
+}
+
+/** One block, as one node on the gradient tape. */
 function blockOp(
+  run: ForwardRun,
   block: (s: BlockScope, layer: Layer, x: Tensor2D) => Step,
   layer: Layer,
   x: Tensor2D,
-  images: number,
-  c: Dinov2Config,
-  ctx: ForwardContext,
 ): Tensor2D {
-  return stepOp(x, layerParams(layer), ctx, (input, s) => block({ ...s, config: c, images }, layer, input));
+  const { ctx, config, images } = run;
+  return stepOp(x, layerParams(layer), ctx, (input, s) => block({ ...s, config, images }, layer, input));
 }
 
-/** The encoder's blocks (paper: `encoder`, without the final layernorm). */
-function blocks(x: Tensor2D, n: number, layers: readonly Layer[], c: Dinov2Config, ctx: ForwardContext): Tensor2D {
-  return layers.reduce((h, layer) => blockOp(blockStep, layer, h, n, c, ctx), x);
+/** The encoder's blocks (paper: `encoder`, without the final layernorm): [n*T, D] -> [n*T, D]. */
+function blocks(run: ForwardRun, layers: readonly Layer[], x: Tensor2D): Tensor2D {
+  return layers.reduce((h, layer) => blockOp(run, blockStep, layer, h), x);
 }
 
 /** The final layernorm, as one node on the tape: [N, D] -> [N, D]. */
-function finalNorm(h: Tensor2D, w: Dinov2Weights, c: Dinov2Config, ctx: ForwardContext): Tensor2D {
-  const { weight, bias } = w.layernorm;
-  return stepOp(h, [weight, bias], ctx, (x, s) => layerNormStep(s, w.layernorm, c.layerNormEps, x));
+function finalNorm(run: ForwardRun, norm: Norm, h: Tensor2D): Tensor2D {
+  return stepOp(h, [norm.weight, norm.bias], run.ctx, (x, s) => layerNormStep(s, norm, run.config.layerNormEps, x));
 }
 
 /** Token embeddings after checking the input: pixels [n, H, W, C] -> [n*T, D] and T. */
@@ -296,9 +301,9 @@ function inputTokens(
 
 /** The whole model (paper: `dinov2`): pixels [n, H, W, C] (normalised) -> last_hidden_state [n, T, D]. */
 export function dinov2Forward(pixels: Tensor4D, w: Dinov2Weights, c: Dinov2Config, ctx: ForwardContext): Tensor3D {
-  const n = pixels.shape[0];
+  const run: ForwardRun = { ctx, config: c, images: pixels.shape[0] };
   const { tokens, T } = inputTokens(pixels, w, c, ctx);
-  return tf.reshape(finalNorm(blocks(tokens, n, w.layers, c, ctx), w, c, ctx), [n, T, c.hiddenSize]);
+  return tf.reshape(finalNorm(run, w.layernorm, blocks(run, w.layers, tokens)), [run.images, T, c.hiddenSize]);
 }
 
 /**
@@ -314,11 +319,11 @@ export function dinov2Pooled(
   method: PoolingMethod,
 ): Tensor2D {
   if (method !== 'cls') return pool(dinov2Forward(pixels, w, c, ctx), method, c.numRegisterTokens);
-  const n = pixels.shape[0];
+  const run: ForwardRun = { ctx, config: c, images: pixels.shape[0] };
   const { tokens } = inputTokens(pixels, w, c, ctx);
   const last = w.layers[w.layers.length - 1]!;
-  const h = blocks(tokens, n, w.layers.slice(0, -1), c, ctx);
-  return finalNorm(blockOp(clsBlockStep, last, h, n, c, ctx), w, c, ctx);
+  const h = blocks(run, w.layers.slice(0, -1), tokens);
+  return finalNorm(run, w.layernorm, blockOp(run, clsBlockStep, last, h));
 }
 
 /** The optional bias-free projection head (paper: in `dinov2Embedding`): [n, D] · [D, P] -> [n, P]. */
