@@ -19,15 +19,22 @@
 import { tf, type Tensor, type Tensor2D, type Variable } from '../backend/tf';
 
 export type Save = (tensors: Tensor[]) => void;
-type GradFunc = (dy: Tensor, saved: Tensor[]) => Tensor[];
-export type OpBody = (inputs: Tensor[], save: Save) => { value: Tensor; gradFunc: GradFunc };
+/** The op's forward value, and its backward pass: the output's gradient to one gradient per input. */
+export type OpBody<Y extends Tensor> = (
+  inputs: Tensor[],
+  save: Save,
+) => { value: Y; gradFunc: (dy: Y, saved: Tensor[]) => Tensor[] };
 
-/** Wrap `body` as one custom-gradient op over `inputs` (which customGrad wants as positional arguments). */
-export function customOp(inputs: Tensor[], body: OpBody): Tensor {
+/**
+ * Wrap `body` as one custom-gradient op over `inputs` (which customGrad wants
+ * as positional arguments, its save function last: the one place that meets
+ * customGrad's untyped signature).
+ */
+export function customOp<Y extends Tensor>(inputs: Tensor[], body: OpBody<Y>): Y {
   const op = tf.customGrad(((...args: unknown[]) => {
     const save = args[args.length - 1] as Save;
     return body(args.slice(0, -1) as Tensor[], save);
-  }) as never) as unknown as (...xs: Tensor[]) => Tensor;
+  }) as never) as unknown as (...xs: Tensor[]) => Y;
   return op(...inputs);
 }
 
@@ -157,7 +164,7 @@ export function stepOpN<XS extends Tensor[], Y extends Tensor>(
   build: (xs: XS, scope: StepScope) => Step<XS, Y>,
 ): Y {
   const trainable = params.filter((p) => p.trainable);
-  const out = customOp([...inputs, ...trainable], (xs, save) => {
+  return customOp<Y>([...inputs, ...trainable], (xs, save) => {
     const scope: StepScope = {
       training: ctx.training,
       recomputeAttention: ctx.recomputeAttention,
@@ -173,14 +180,13 @@ export function stepOpN<XS extends Tensor[], Y extends Tensor>(
       gradFunc: (dy, kept) =>
         tf.tidy(() => {
           scope.saved.restore(kept);
-          const dxs = step.back(dy as Y);
+          const dxs = step.back(dy);
           // Nothing reads this op's saved tensors again; tfjs would keep them until the whole backward pass ends.
           for (const t of kept) t.dispose();
           return [...dxs, ...trainable.map((p) => scope.grads.take(p))];
         }),
     };
   });
-  return out as Y;
 }
 
 /** `stepOpN` for a step over one input tensor, whose `back` returns that input's gradient. */

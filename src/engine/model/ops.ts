@@ -29,23 +29,23 @@ export function transposeLast2(t: Tensor): Tensor {
  * operands need a gradient (defaults: both); constants need none.
  */
 export function matMul<T extends Tensor>(a: T, b: Tensor, grads: { a: boolean; b: boolean } = { a: true, b: true }): T {
-  if (!grads.a && !grads.b) return tf.matMul(a as never, b as never) as unknown as T;
+  if (!grads.a && !grads.b) return tf.matMul<T>(a, b);
   const inputs = [grads.a ? a : null, grads.b ? b : null].filter((t): t is T => t !== null);
-  return customOp(inputs, (xs, save) => {
+  return customOp<T>(inputs, (xs, save) => {
     const A = grads.a ? xs[0]! : a;
     const B = grads.b ? xs[grads.a ? 1 : 0]! : b;
     // Keep alive only what the backward reads: dA needs B, dB needs A.
     save([grads.a ? B : A, grads.b ? A : B]);
     return {
-      value: tf.matMul(A as never, B as never),
+      value: tf.matMul<T>(A, B),
       gradFunc: (dy, [forDa, forDb]) => {
         const out: Tensor[] = [];
-        if (grads.a) out.push(tf.matMul(dy as never, transposeLast2(forDa!) as never));
-        if (grads.b) out.push(tf.matMul(transposeLast2(forDb!) as never, dy as never));
+        if (grads.a) out.push(tf.matMul(dy, transposeLast2(forDa!)));
+        if (grads.b) out.push(tf.matMul(transposeLast2(forDb!), dy));
         return out;
       },
     };
-  }) as T;
+  });
 }
 
 /** x [N, in] · W [in, out] + b as one op (LoRA too, when the layer has it). */
@@ -111,8 +111,8 @@ function qkvList(d: { q: Tensor2D; k: Tensor2D; v: Tensor2D }): [Tensor2D, Tenso
 /** Seeded inverted dropout (see dropoutMask); the backward pass draws the mask again. */
 export function dropout<T extends Tensor>(x: T, rate: number, seed: number): T {
   if (rate <= 0) return x;
-  return customOp([x], (xs) => ({
-    value: tf.mul(xs[0]!, dropoutMask(x.shape, rate, seed)),
+  return customOp<T>([x], (xs) => ({
+    value: tf.mul<T>(xs[0]!, dropoutMask(x.shape, rate, seed)),
     gradFunc: (dy) => [tf.mul(dy, dropoutMask(x.shape, rate, seed))],
-  })) as T;
+  }));
 }
