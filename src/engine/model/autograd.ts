@@ -9,6 +9,9 @@
  * (measured: 3.9 GB of live tensors for one DINOv2-small LoRA step at batch
  * 4 with op-level nodes), and the wasm heap stops at 4 GB.
  *
+ * The steps (steps/, and the blocks in dinov2.ts) take the op's `StepScope`
+ * first, then their weights, then their input: `layerNormStep(s, norm, eps, x)`.
+ *
  * Tensors the backward pass reads are registered with `Saved.keep` during the
  * forward pass and handed to customGrad's `save` (never captured by closures:
  * the forward runs inside tidies that dispose its intermediates). Parameters
