@@ -152,7 +152,10 @@ function attentionStep(s: BlockScope, layer: Layer, x: Tensor2D, xAgain: () => T
   };
 }
 
-/** Mlp (fc1, exact GELU, fc2) or SwiGLUFFN (weights_in, SiLU(x1) · x2, weights_out) (paper: `mlp`): [N, D] -> [N, D]. */
+/**
+ * Mlp (fc1, exact GELU, fc2) or SwiGLUFFN (weights_in, SiLU(x1) · x2,
+ * weights_out) (paper: `mlp`): [N, D] -> [N, D].
+ */
 function mlpStep(s: StepScope, m: Mlp, x: Tensor2D, xAgain: () => Tensor2D): Step {
   const first = linearStep(s, m.kind === 'gelu' ? m.fc1 : m.weightsIn, x, xAgain);
   const gate = m.kind === 'gelu' ? geluStep(s, first.y) : swigluStep(s, first.y);

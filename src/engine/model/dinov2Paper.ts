@@ -178,7 +178,10 @@ export function pool(lastHiddenState: Tensor3D, method: PoolingMethod, numRegist
   return tf.mean(tf.slice(lastHiddenState, [0, first, 0], [n, T - first, D]), 1);
 }
 
-/** An image's embedding: the pooled output, through the optional bias-free projection head [D, P]. [n, H, W, C] -> [n, D or P]. */
+/**
+ * An image's embedding: the pooled output, through the optional bias-free
+ * projection head [D, P]. [n, H, W, C] -> [n, D or P].
+ */
 export function dinov2Embedding(
   pixels: Tensor4D,
   w: Dinov2Weights,

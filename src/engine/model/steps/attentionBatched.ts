@@ -14,7 +14,8 @@ export function batchedAttentionStep(
 ): Step<Qkv> {
   // Scaling q (n*T*D values) is cheaper than scaling the scores (n*H*T*T).
   const qScaled = tf.mul(q, scale);
-  const probsOf = (qs: Tensor, key: Tensor): Tensor3D => tf.softmax(tf.matMul<Tensor3D>(L.byHead(qs), L.byHeadT(key))); // [B, T, T]
+  // [B, T, T]
+  const probsOf = (qs: Tensor, key: Tensor): Tensor3D => tf.softmax(tf.matMul<Tensor3D>(L.byHead(qs), L.byHeadT(key)));
   const probs = probsOf(qScaled, k);
   const keptQScaled = s.saved.keep(qScaled);
   const keptK = s.saved.keep(k);
