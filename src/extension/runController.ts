@@ -5,11 +5,11 @@
  */
 import * as vscode from 'vscode';
 import * as path from 'node:path';
-import { EngineRegistry, type EngineExit, type EngineProcess } from './engine/engineProcess';
-import { engineLaunch } from './engine/launch';
+import { EngineRegistry, type EngineExit, type EngineProcess } from './engineClient/engineProcess';
+import { engineLaunch } from './engineClient/launch';
 import { RunStatusBar } from './statusBar';
 import { noticeLeakage } from './dataHealthNotice';
-import { COMMAND_IDS } from './commands';
+import { COMMAND_IDS } from './commandIds';
 import { RUN_EXISTS_ERROR, type EngineEvent } from '../shared/protocol';
 import type { RunState } from '../shared/runState';
 

@@ -84,7 +84,11 @@ function duplicateGroup(listings: readonly HealthImage[]): DuplicateGroup | unde
     const k = `${l.shown}\0${l.product}\0${l.split}`;
     return seen.has(k) ? false : (seen.add(k), true);
   });
-  return { listings: unique.map((l) => ({ image: l.shown, product: l.product, split: l.split })), crossProduct, crossSplit };
+  return {
+    listings: unique.map((l) => ({ image: l.shown, product: l.product, split: l.split })),
+    crossProduct,
+    crossSplit,
+  };
 }
 
 async function sha256(file: string): Promise<string> {
@@ -94,7 +98,10 @@ async function sha256(file: string): Promise<string> {
 }
 
 /** Hash every distinct file, a few at a time (enough to keep the disk busy, few open files). */
-async function hashAll(paths: readonly string[], onProgress?: (done: number, total: number) => void): Promise<{ hashes: Map<string, string>; unreadable: string[] }> {
+async function hashAll(
+  paths: readonly string[],
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ hashes: Map<string, string>; unreadable: string[] }> {
   const hashes = new Map<string, string>();
   const unreadable: string[] = [];
   let next = 0;
@@ -115,7 +122,10 @@ async function hashAll(paths: readonly string[], onProgress?: (done: number, tot
 }
 
 /** The model-free checks. Products in a split are counted by their image listings. */
-export async function checkDataHealth(images: readonly HealthImage[], onProgress?: (done: number, total: number) => void): Promise<DataHealthReport> {
+export async function checkDataHealth(
+  images: readonly HealthImage[],
+  onProgress?: (done: number, total: number) => void,
+): Promise<DataHealthReport> {
   const bySplit = (s: Split) => images.filter((i) => i.split === s);
   const singleImageProducts: SingleImageProduct[] = [];
   for (const split of ['train', 'test'] as const) {
@@ -142,7 +152,10 @@ export async function checkDataHealth(images: readonly HealthImage[], onProgress
   const trainProducts = new Set(bySplit('train').map((i) => i.product));
   const testProducts = new Set(bySplit('test').map((i) => i.product));
   return {
-    images: { train: new Set(bySplit('train').map((i) => i.path)).size, test: new Set(bySplit('test').map((i) => i.path)).size },
+    images: {
+      train: new Set(bySplit('train').map((i) => i.path)).size,
+      test: new Set(bySplit('test').map((i) => i.path)).size,
+    },
     products: { train: trainProducts.size, test: testProducts.size },
     singleImageProducts,
     samePath,
@@ -191,20 +204,38 @@ export function formatDataHealth(r: DataHealthReport, reportFile?: string): stri
   const leakContent = r.sameContent.filter((g) => g.crossSplit);
   section('identical file content in train AND test (leakage)', leakContent.length, leakContent.map(listingText));
   const twoProducts = [...r.samePath, ...r.sameContent].filter((g) => g.crossProduct && !g.crossSplit);
-  section('one image under two products of a split (same path or identical bytes)', twoProducts.length, twoProducts.map(listingText));
-  section('products listed in both splits (leakage)', r.productsInBothSplits.length, r.productsInBothSplits.map((p) => `product ${p}`));
+  section(
+    'one image under two products of a split (same path or identical bytes)',
+    twoProducts.length,
+    twoProducts.map(listingText),
+  );
+  section(
+    'products listed in both splits (leakage)',
+    r.productsInBothSplits.length,
+    r.productsInBothSplits.map((p) => `product ${p}`),
+  );
   if (r.nearDuplicates) {
     const nd = r.nearDuplicates;
     section(
       `near-duplicate train/test pairs (cosine >= ${nd.threshold} with ${nd.model}; leakage)`,
       nd.pairs.length,
-      nd.pairs.map((p) => `${p.test} (test, product ${p.testProduct}) ~ ${p.train} (train, product ${p.trainProduct}): ${p.cosine.toFixed(4)}`),
+      nd.pairs.map(
+        (p) =>
+          `${p.test} (test, product ${p.testProduct}) ~ ${p.train} (train, product ${p.trainProduct}): ${p.cosine.toFixed(4)}`,
+      ),
     );
   } else {
-    lines.push('  near-duplicates (re-encoded or resized copies): not checked; give a model (--model_path) to compare embeddings');
+    lines.push(
+      '  near-duplicates (re-encoded or resized copies): not checked; give a model (--model_path) to compare embeddings',
+    );
   }
-  if (r.unreadable.length) lines.push(`  ${count(r.unreadable.length, 'file(s)')} could not be read and were left out of the content check`);
-  lines.push(hasLeakage(r) ? 'Leakage found: test numbers may be too good. Nothing was changed; fix the lists.' : 'No train/test leakage found. Nothing was changed.');
+  if (r.unreadable.length)
+    lines.push(`  ${count(r.unreadable.length, 'file(s)')} could not be read and were left out of the content check`);
+  lines.push(
+    hasLeakage(r)
+      ? 'Leakage found: test numbers may be too good. Nothing was changed; fix the lists.'
+      : 'No train/test leakage found. Nothing was changed.',
+  );
   if (reportFile) lines.push(`Report: ${reportFile}`);
   return lines.join('\n');
 }

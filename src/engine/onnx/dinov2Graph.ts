@@ -228,7 +228,10 @@ export function dinov2OnnxGraph(encoder: Dinov2ImageEncoder, options: Dinov2Grap
   return new Dinov2GraphWriter(encoder).build(options);
 }
 
-/** The encoder as an ONNX ModelProto: input `pixel_values`, output `embedding` [N, D] (pooled, projected, not normalised). */
+/**
+ * The encoder as an ONNX ModelProto: input `pixel_values`, output `embedding` [N, D] (pooled, projected, not
+ * normalised).
+ */
 export function dinov2OnnxModel(
   encoder: Dinov2ImageEncoder,
   options: Dinov2GraphOptions,

@@ -13,15 +13,16 @@
  *
  * Every file is written atomically.
  */
+import { metricKeys } from '../../shared/artifacts/reportFile';
 import { metricLabel } from '../../shared/metrics';
 import * as path from 'node:path';
-import { makeDirs } from '../util/makeDirs';
-import { writeFileAtomic, writeJsonAtomic } from '../util/atomic';
-import { writeNpy } from '../io/npy';
+import { makeDirs } from '../../shared/fs/makeDirs';
+import { writeFileAtomic, writeJsonAtomic } from '../../shared/fs/atomic';
+import { writeNpy } from '../../shared/artifacts/npy';
 import type { EmbeddingMatrix } from './embeddings';
 import type { RetrievalEvaluation } from './evaluate';
-import { METADATA_FILE, writeMetadata, type ImageRecord } from './metadataFile';
-import { TIE_RULE, writeNeighbours } from './neighboursFile';
+import { METADATA_FILE, writeMetadata, type ImageRecord } from '../../shared/artifacts/metadataFile';
+import { TIE_RULE, writeNeighbours } from '../../shared/artifacts/neighboursFile';
 
 export const REPORT_JSON = 'sop_report.json';
 export const REPORT_MARKDOWN = 'sop_report.md';
@@ -109,14 +110,6 @@ function round(x: number, digits: number): number {
 
 const percent = (v: number | undefined) =>
   v === undefined || !Number.isFinite(v) ? 'n/a' : `${(100 * v).toFixed(2)}%`;
-
-/** Metric keys of a report, Recall@K by K then MAP@R. */
-export function metricKeys(report: Record<string, unknown>): string[] {
-  const recalls = Object.keys(report)
-    .filter((k) => /^recall@\d+$/.test(k) && typeof report[k] === 'number')
-    .sort((a, b) => Number(a.slice(7)) - Number(b.slice(7)));
-  return typeof report['map@r'] === 'number' ? [...recalls, 'map@r'] : recalls;
-}
 
 export function formatReportMarkdown(
   report: SopReport,

@@ -13,7 +13,8 @@ import {
 } from '../data/dataHealth';
 import { healthImagesFromPairs, healthImagesFromSop } from '../data/healthSources';
 import type { LoadedPairs } from '../data/pairDataset';
-import { writeJsonAtomic } from '../util/atomic';
+import { writeJsonAtomic } from '../../shared/fs/atomic';
+import type { Reporter } from '../report/reporter';
 
 export const DATA_HEALTH_FILE = 'data-health.json';
 
@@ -45,6 +46,21 @@ export function checkTrainingDataHealth(
 ): Promise<HealthOutcome> {
   const sets = [{ split: 'train' as const, ...train }, ...(val ? [{ split: 'test' as const, ...val }] : [])];
   return run(healthImagesFromPairs(sets), path.join(outputDir, DATA_HEALTH_FILE), onProgress);
+}
+
+/** The check before training, told as one log line (a `leakage` warning when there is leakage). */
+export async function reportTrainingDataHealth(
+  train: LoadedPairs,
+  val: LoadedPairs | undefined,
+  outputDir: string,
+  reporter: Reporter,
+): Promise<HealthOutcome> {
+  const health = await checkTrainingDataHealth(train, val, outputDir, (done, total) =>
+    reporter.event({ type: 'progress', task: 'checking data health', done, total, unit: 'images' }),
+  );
+  if (health.leakage) reporter.warn(healthLine(health), 'leakage');
+  else reporter.info(healthLine(health));
+  return health;
 }
 
 /** One line for a training run's log: the counts, and where the lists are. */

@@ -12,7 +12,7 @@ import type { ImageLoader } from '../image/loader';
 import { evaluateRetrieval } from '../retrieval/evaluate';
 import { writeSopOutputs } from '../retrieval/sopReport';
 import { buildIndex } from '../retrieval/imageIndex';
-import { writeJsonAtomic } from '../util/atomic';
+import { writeJsonAtomic } from '../../shared/fs/atomic';
 import { embedImages } from './embed';
 import { Dinov2ImageEncoder } from '../model/encoder';
 import { OnnxPixelEmbedder } from '../onnx/embedder';

@@ -18,14 +18,14 @@
  * epoch, neighbours), so a resumed run sees the batches an uninterrupted one
  * would have.
  */
-import type { TrainConfig } from '../../shared/config/schema';
+import { defaultConfig, type TrainConfig } from '../../shared/config/schema';
 import type { Label } from '../data/pairDataset';
 import { Rng } from '../util/rng';
 
 /** What the sampler reads of a record. */
 export interface SamplerRecord {
   label: Label | null;
-  superLabel: Label | null;
+  superLabel?: Label | null;
 }
 
 export interface MPerProductOptions {
@@ -77,7 +77,7 @@ export function productsOf(records: readonly SamplerRecord[], groupBySuperLabel:
       productIndex.set(key, p);
       members.push([]);
       // A product's super label is its first record's: data with two for one product is not sorted out here.
-      const gKey = groupBySuperLabel && r.superLabel !== null ? keyOf(r.superLabel) : '';
+      const gKey = groupBySuperLabel && r.superLabel != null ? keyOf(r.superLabel) : '';
       let g = groupIndex.get(gKey);
       if (g === undefined) {
         g = groups.length;
@@ -188,14 +188,16 @@ export type ProductNeighbours = ReadonlyMap<number, readonly number[]>;
 
 /** The sampler's options from the config, for batches of `batchSize` pairs. */
 export function samplerOptions(
-  config: Pick<TrainConfig, 'images_per_product' | 'group_by_super_label' | 'seed'>,
+  config: Pick<TrainConfig, 'seed'> & Partial<Pick<TrainConfig, 'images_per_product' | 'group_by_super_label'>>,
   batchSize: number,
   neighbours?: ProductNeighbours,
 ): MPerProductOptions {
+  // Callers that only know the random sampler's keys get the schema's defaults for the others.
+  const defaults = defaultConfig();
   return {
     batchSize,
-    imagesPerProduct: config.images_per_product,
-    groupBySuperLabel: config.group_by_super_label,
+    imagesPerProduct: config.images_per_product ?? defaults.images_per_product,
+    groupBySuperLabel: config.group_by_super_label ?? defaults.group_by_super_label,
     seed: config.seed,
     ...(neighbours ? { neighbours } : {}),
   };

@@ -12,7 +12,7 @@
  * be leakage).
  */
 import * as fs from 'node:fs';
-import { writeJsonAtomic } from '../util/atomic';
+import { writeJsonAtomic } from '../../shared/fs/atomic';
 
 export interface ImageEmbeddings {
   data: Float32Array;

@@ -17,8 +17,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readMetadata, type ImageRecord } from '../../engine/retrieval/metadataFile';
-import { readNeighbours, type LoadedNeighbours } from '../../engine/retrieval/neighboursFile';
+import { readMetadata, type ImageRecord } from '../../shared/artifacts/metadataFile';
+import { readNeighbours, type LoadedNeighbours } from '../../shared/artifacts/neighboursFile';
 import type { GalleryData, GalleryImage, GalleryNeighbour, GalleryQuery } from '../../shared/panelProtocol';
 
 /** The report a benchmark writes next to its neighbours (src/engine/retrieval/sopReport.ts). */

@@ -20,13 +20,17 @@ function sampleCopy(): string {
   return dir;
 }
 
-const appendTest = (dir: string, lines: string[]) => fs.appendFileSync(path.join(dir, 'Ebay_test.txt'), lines.join('\n') + '\n');
+const appendTest = (dir: string, lines: string[]) =>
+  fs.appendFileSync(path.join(dir, 'Ebay_test.txt'), lines.join('\n') + '\n');
 
 test('the sample set is clean: no single-image product, no duplicate, no leakage', async () => {
   const r = await checkDataHealth(healthImagesFromSop(SAMPLE));
   assert.deepEqual(r.images, { train: 720, test: 720 });
   assert.deepEqual(r.products, { train: 144, test: 144 });
-  assert.deepEqual([r.singleImageProducts, r.samePath, r.sameContent, r.productsInBothSplits, r.unreadable], [[], [], [], [], []]);
+  assert.deepEqual(
+    [r.singleImageProducts, r.samePath, r.sameContent, r.productsInBothSplits, r.unreadable],
+    [[], [], [], [], []],
+  );
   assert.equal(hasLeakage(r), false);
   assert.match(formatDataHealth(r), /No train\/test leakage found\. Nothing was changed\./);
 });
@@ -34,7 +38,11 @@ test('the sample set is clean: no single-image product, no duplicate, no leakage
 test('the same files through the prepared pair files (val as the test split) give the same counts', async () => {
   const sets = (['train', 'val'] as const).map((s) => ({
     split: s === 'train' ? ('train' as const) : ('test' as const),
-    ...parsePairFile(path.join(SAMPLE, `${s}.jsonl`), { image_root: SAMPLE, allow_absolute_paths: false, column_mapping: null }),
+    ...parsePairFile(path.join(SAMPLE, `${s}.jsonl`), {
+      image_root: SAMPLE,
+      allow_absolute_paths: false,
+      column_mapping: null,
+    }),
   }));
   const r = await checkDataHealth(healthImagesFromPairs(sets));
   assert.deepEqual(r.images, { train: 720, test: 720 });
@@ -64,7 +72,9 @@ test('planted problems are each found and counted; nothing is changed', async ()
   const r = await checkDataHealth(healthImagesFromSop(dir));
   const crossSplitPaths = r.samePath.filter((g) => g.crossSplit).map((g) => g.listings.map((l) => l.image)[0]);
   assert.deepEqual(crossSplitPaths.sort(), ['animals_final/2_0.jpg', 'animals_final/2_1.jpg', 'food_final/49_2.jpg']);
-  const contentLeaks = r.sameContent.filter((g) => g.crossSplit).map((g) => g.listings.map((l) => `${l.image} ${l.split}`).sort());
+  const contentLeaks = r.sameContent
+    .filter((g) => g.crossSplit)
+    .map((g) => g.listings.map((l) => `${l.image} ${l.split}`).sort());
   assert.deepEqual(contentLeaks.sort(), [
     ['animals_final/1_0.jpg train', 'animals_final/copy_a.jpg test'],
     ['tools_final/121_3.jpg train', 'tools_final/copy_b.jpg test'],
@@ -82,7 +92,10 @@ test('planted problems are each found and counted; nothing is changed', async ()
   assert.match(text, /same file path in train AND test \(leakage\): 3/);
   assert.match(text, /identical file content in train AND test \(leakage\): 2/);
   assert.match(text, /one image under two products of a split \(same path or identical bytes\): 2/);
-  assert.match(text, /products with a single image \(train 0, test 3;.*\): 3\n\s+test product 9002: food_final\/49_2\.jpg/);
+  assert.match(
+    text,
+    /products with a single image \(train 0, test 3;.*\): 3\n\s+test product 9002: food_final\/49_2\.jpg/,
+  );
   assert.match(text, /Leakage found/);
   assert.equal(fs.readFileSync(path.join(dir, 'Ebay_test.txt'), 'utf8'), listed, 'the lists are not changed');
   assert.notEqual(listed, before);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { mPerProductOrder, productsOf, type SamplerRecord } from '../../../src/engine/train/batchSampler';
-import { batchesFrom, epochOrder } from '../../../src/engine/run/trainRun';
+import { batchesFrom, epochOrder } from '../../../src/engine/run/training/batches';
 import { defaultConfig, type TrainConfig } from '../../../src/shared/config/schema';
 import { parsePairFile, type PairRecord } from '../../../src/engine/data/pairDataset';
 

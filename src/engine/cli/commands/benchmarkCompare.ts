@@ -1,14 +1,10 @@
 import * as path from 'node:path';
 import { UsageError } from '../args';
-import { UserError, type Command } from '../command';
-import { writeFileAtomic } from '../../util/atomic';
-import {
-  compareReports,
-  formatComparisonMarkdown,
-  formatComparisonText,
-  readReport,
-  ReportError,
-} from '../../retrieval/compare';
+import { UserError } from '../../../shared/userError';
+import { type Command } from '../command';
+import { writeFileAtomic } from '../../../shared/fs/atomic';
+import { compareReports, formatComparisonMarkdown, formatComparisonText } from '../../retrieval/compare';
+import { readReport, ReportError } from '../../../shared/artifacts/reportFile';
 
 export const benchmarkCompareCommand: Command = {
   name: 'benchmark compare',

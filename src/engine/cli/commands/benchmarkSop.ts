@@ -1,12 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UserError, type Command } from '../command';
+import { UserError } from '../../../shared/userError';
+import { type Command } from '../command';
 import { loadSopImageList, findMissingImages } from '../../data/sopList';
 import { runSopBenchmark } from '../../retrieval/sopBenchmark';
 import { buildIndex } from '../../retrieval/imageIndex';
-import { readReport, compareReports, formatComparisonText } from '../../retrieval/compare';
+import { readReport } from '../../../shared/artifacts/reportFile';
+import { compareReports, formatComparisonText } from '../../retrieval/compare';
 import { INFERENCE_OPTIONS, withInferenceModel } from './modelOptions';
-import { checkWritableDir } from '../../util/makeDirs';
+import { checkWritableDir } from '../../../shared/fs/makeDirs';
 import { ImageReadError } from '../../image/decode';
 
 /** An image that cannot be decoded is reported with the line of the list that names it. */

@@ -6,9 +6,10 @@ import { loadConfigFile } from '../../config/load';
 import { formatDiagnostic } from '../../../shared/config/validate';
 import { DEFAULT_NEAR_DUPLICATE_THRESHOLD } from '../../retrieval/nearDuplicates';
 import { addNearDuplicates } from '../../run/nearDuplicateCheck';
-import { writeJsonAtomic } from '../../util/atomic';
+import { writeJsonAtomic } from '../../../shared/fs/atomic';
 import { UsageError } from '../args';
-import { UserError, type Command } from '../command';
+import { UserError } from '../../../shared/userError';
+import type { Command } from '../command';
 import { INFERENCE_OPTIONS, withInferenceModel } from './modelOptions';
 
 /** The images to check and where the report goes by default (next to the data). */
