@@ -46,19 +46,25 @@ export function productNeighbours(
     for (let j = 0; j < d; j++) centroids[p * d + j]! *= inv;
   }
   const out = new Map<number, number[]>();
-  const sims = new Float32Array(numProducts);
-  const others = Array.from({ length: numProducts }, (_, i) => i);
+  if (k < 1) return out;
   for (let p = 0; p < numProducts; p++) {
+    // The k best kept sorted by insertion: no sort of a whole row (SOP has 11,318 training products).
+    const best: Array<{ q: number; s: number }> = [];
     for (let q = 0; q < numProducts; q++) {
+      if (q === p) continue;
       let s = 0;
       for (let j = 0; j < d; j++) s += centroids[p * d + j]! * centroids[q * d + j]!;
-      sims[q] = s;
+      if (best.length === k && s <= best[k - 1]!.s) continue;
+      let at = best.length;
+      // Equal similarities keep the lower index first (q ascends, so a tie goes after).
+      while (at > 0 && best[at - 1]!.s < s) at--;
+      best.splice(at, 0, { q, s });
+      if (best.length > k) best.pop();
     }
-    const nearest = others
-      .filter((q) => q !== p)
-      .sort((a, b) => sims[b]! - sims[a]! || a - b)
-      .slice(0, k);
-    out.set(p, nearest);
+    out.set(
+      p,
+      best.map((b) => b.q),
+    );
   }
   return out;
 }

@@ -52,6 +52,21 @@ test('the sample set: no near-duplicate pair across train and test at the defaul
   assert.match(r.stdout, /near-duplicate train\/test pairs \(cosine >= 0\.99 with .*vembed-tiny; leakage\): 0/);
 });
 
+test('--config: data_path is the train split, val_data_path the test split; no model, no near-duplicate check', () => {
+  const report = path.join(dir, 'config.json');
+  const r = spawnSync(
+    process.execPath,
+    [bin, 'check-data', '--config', 'examples/demo_i2i.yaml', '--report', report, '--fail_on_leakage'],
+    { cwd: root, encoding: 'utf8', timeout: 120000 },
+  );
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /Data health: 720 train images of 144 products, 720 test images of 144 products\./);
+  assert.match(r.stdout, /near-duplicates \(re-encoded or resized copies\): not checked/);
+  const saved = JSON.parse(fs.readFileSync(report, 'utf8')) as DataHealthReport;
+  assert.equal(saved.nearDuplicates, undefined);
+  assert.deepEqual(saved.productsInBothSplits, []);
+});
+
 test('planted copies of training images in the test list are listed as near-duplicates, with their products', async () => {
   const sop = path.join(dir, 'planted');
   fs.cpSync(SAMPLE, sop, { recursive: true });

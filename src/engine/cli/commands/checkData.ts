@@ -13,10 +13,16 @@ import type { Command } from '../command';
 import { INFERENCE_OPTIONS, withInferenceModel } from './modelOptions';
 
 /** The images to check and where the report goes by default (next to the data). */
-function imagesFrom(o: Record<string, unknown>): { images: HealthImage[]; reportDir: string; source: string } {
+function imagesFrom(o: Record<string, unknown>): {
+  images: HealthImage[];
+  reportDir: string;
+  source: string;
+  /** Records of the pair files that could not be parsed (left out of the check). */
+  badRecords: number;
+} {
   if (o.sop_root !== undefined) {
     const root = path.resolve(String(o.sop_root));
-    return { images: healthImagesFromSop(root), reportDir: root, source: `SOP lists in ${root}` };
+    return { images: healthImagesFromSop(root), reportDir: root, source: `SOP lists in ${root}`, badRecords: 0 };
   }
   const file = String(o.config);
   const loaded = loadConfigFile(file);
@@ -35,6 +41,7 @@ function imagesFrom(o: Record<string, unknown>): { images: HealthImage[]; report
     images: healthImagesFromPairs(parsed),
     reportDir: path.dirname(path.resolve(c.data_path)),
     source: `${sets.map((s) => s.file).join(' (train) and ')}${c.val_data_path ? ' (val, as the test split)' : ''}`,
+    badRecords: parsed.reduce((n, p) => n + new Set(p.problems.map((x) => `${x.file}:${x.line ?? 0}`)).size, 0),
   };
 }
 
@@ -98,7 +105,12 @@ export const checkDataCommand: Command = {
     const threshold = o.threshold as number;
     if (!(threshold > 0 && threshold <= 1)) throw new UsageError(`--threshold must be in (0, 1], got ${threshold}`);
     const started = Date.now();
-    const { images, reportDir, source } = imagesFrom(o);
+    const { images, reportDir, source, badRecords } = imagesFrom(o);
+    if (badRecords > 0)
+      reporter.warn(
+        `${badRecords} record(s) of the pair files could not be read and are left out of the check (\`vembed train\` lists them)`,
+        'records-skipped',
+      );
     const reportFile = path.resolve(
       o.report !== undefined ? String(o.report) : path.join(reportDir, 'data-health.json'),
     );
