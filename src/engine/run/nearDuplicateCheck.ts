@@ -16,7 +16,7 @@ export async function addNearDuplicates(
     threshold: number;
     dim: number;
     embed: EmbedPaths;
-    onProgress?: (done: number, total: number) => void;
+    onProgress?: ((done: number, total: number) => void) | undefined;
   },
 ): Promise<DataHealthReport> {
   // One entry per distinct file and split; a file's first listing names it in the report.

@@ -14,7 +14,7 @@ import { formatProblem } from '../data/problems';
 import { BatchImageScreen } from './batchImages';
 import { evaluateEncoder } from './evaluation';
 import { batchesFrom, takeSteps } from './training/batches';
-import { reportTrainingDataHealth } from './dataHealthCheck';
+import { nearDuplicateOptionsFor, reportTrainingDataHealth } from './dataHealthCheck';
 import { hardNegativesFor } from './hardNegativeMining';
 import { Checkpointer } from './training/checkpointer';
 import { classifyFailure } from './training/failures';
@@ -76,7 +76,13 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
   let status: RunStatus;
   try {
     // Reported once the run has started, so the panel and the log show it with the run.
-    await reportTrainingDataHealth(data.train, data.val, config.output_dir, reporter);
+    await reportTrainingDataHealth(
+      data.train,
+      data.val,
+      config.output_dir,
+      reporter,
+      nearDuplicateOptionsFor(config, model.encoder, model.loader),
+    );
     if (!resumed) await evaluate(0);
     const start = resumed?.trainerState ?? { epoch: 0, positionInEpoch: 0 };
     const neighbours = await hardNegativesFor(config, data.train.records, {

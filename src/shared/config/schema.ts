@@ -476,6 +476,24 @@ export const CONFIG_KEYS = [
     implemented: 'yes',
   },
   {
+    key: 'near_duplicate_threshold',
+    section: 'data',
+    type: 'number',
+    nullable: true,
+    default: null,
+    min: 0.5,
+    max: 1,
+    summary:
+      'Before training, also look for near-duplicate train/validation images with the starting model (cosine at or above this).',
+    doc:
+      'Every run checks `data_path` against `val_data_path` by path and file content (`output_dir/data-health.json`). ' +
+      'With a value (0.99 is what `vembed check-data` uses; see the README for how it was measured) the distinct ' +
+      'images of both files are also embedded with the starting model and each validation image is compared with ' +
+      'its nearest training images; pairs at or above the value are listed as leakage. Costs one embedding pass ' +
+      'over both files. null: no embedding check.',
+    implemented: 'yes',
+  },
+  {
     key: 'hard_negative_mining',
     section: 'training',
     type: 'boolean',
