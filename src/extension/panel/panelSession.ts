@@ -26,6 +26,7 @@ import type { EngineEvent } from '../../shared/protocol';
 import type { RunState } from '../../shared/runState';
 import { IMAGE_MIME_EXTENSIONS, SEARCHABLE_IMAGE_EXTENSIONS, isSearchableImage } from '../../shared/imageFiles';
 import { GallerySource } from './gallery';
+import { loadAnalysis } from './analysisSource';
 import { readReport } from './reports';
 import { EVENTS_FILE } from '../engine/runFiles';
 import { loadRunFolder, locateRunOutputs, type RunOutputs } from './runFolder';
@@ -94,6 +95,7 @@ export class PanelSession {
   private reports: { before?: ReportSummary; after?: ReportSummary } = {};
   private gallery: GallerySource | null = null;
   private galleryReason: string | undefined;
+  private analysis: Extract<HostMessage, { type: 'analysis' }> | undefined;
   private pageReady = false;
   private queue: EngineEvent[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -123,6 +125,7 @@ export class PanelSession {
     this.reports = {};
     this.gallery = null;
     this.galleryReason = undefined;
+    this.analysis = undefined;
     if (live) {
       this.attachLive(live);
       this.state = live.state;
@@ -230,6 +233,7 @@ export class PanelSession {
         gallery: this.gallery?.data ?? null,
         ...(this.galleryReason ? { reason: this.galleryReason } : {}),
       });
+    if (this.analysis) this.post(this.analysis);
     if (this.hostResult) this.post(this.hostResult);
     if (this.pendingTab) this.post({ type: 'showTab', tab: this.pendingTab });
     this.pendingTab = undefined;
@@ -269,6 +273,17 @@ export class PanelSession {
     }
     this.post({ type: 'reports', ...reports });
     this.post({ type: 'gallery', gallery: gallery?.data ?? null, ...(reason && !gallery ? { reason } : {}) });
+    // The Analysis tab: the gallery's benchmark against the same images before fine-tuning.
+    const a = gallery
+      ? loadAnalysis({
+          runDir,
+          galleryManifest: gallery.file,
+          images: gallery.data.images,
+          ...(outputs.before ? { beforeReport: outputs.before } : {}),
+        })
+      : { analysis: null, reason: reason ?? 'No query gallery, so no map.' };
+    this.analysis = { type: 'analysis', ...a };
+    this.post(this.analysis);
   }
 
   private attachLive(live: LiveRunSource): void {
