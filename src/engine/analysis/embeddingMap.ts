@@ -35,6 +35,8 @@ export function computeEmbeddingMap(emb: EmbeddingMatrix, seed = DEFAULT_MAP_SEE
     input: 'rows of embeddings.npy, each L2-normalised (as search compares them), then centred',
     variance_ratio: r.varianceRatio.map((v) => Math.round(v * 1e6) / 1e6),
     seconds: Math.round(seconds * 1000) / 1000,
+    iterations: r.iterations,
+    converged: r.converged,
     created: new Date().toISOString(),
     x,
     y,

@@ -215,14 +215,18 @@ export function compareLabels(x: number | string, y: number | string): number {
 }
 
 /**
- * The super class of an image record (a line of metadata.jsonl): its
- * `super_class` (or `superClass`) field, else the folder of its path (SOP lays
- * images out as `<class>_final/<file>`, so `bicycle_final/...` gives "bicycle").
+ * The super class of an image record (a line of metadata.jsonl), as a name:
+ * SOP lays images out as `<class>_final/<file>`, so a record in such a folder
+ * is named by it ("bicycle"), rather than by SOP's numeric `super_class_id`
+ * (1..12, which says nothing on screen). Otherwise its `super_class` (or
+ * `superClass`) field, else the folder of its path.
  */
 export function superClassOfRecord(record: { path: string; [key: string]: unknown }): string | undefined {
   const given = record.super_class ?? record.superClass;
-  if (typeof given === 'string' || typeof given === 'number') return String(given);
   const parts = record.path.split(/[\\/]/);
-  if (parts.length < 2) return undefined;
-  return parts[parts.length - 2]!.replace(/_final$/, '') || undefined;
+  const folder = parts.length >= 2 ? parts[parts.length - 2]! : undefined;
+  if (folder && /.+_final$/.test(folder) && (given === undefined || typeof given === 'number'))
+    return folder.replace(/_final$/, '');
+  if (typeof given === 'string' || typeof given === 'number') return String(given);
+  return folder || undefined;
 }

@@ -9,6 +9,7 @@
  *     "input": "...what was projected...",
  *     "variance_ratio": [0.21, 0.08],   share of the variance along each axis
  *     "seconds": 2.4,                   time the projection took
+ *     "iterations": 60, "converged": true,
  *     "x": [...], "y": [...] }          N numbers each
  *
  * Plain JSON (no `.npy`) so that this module stays free of Node built-ins and
@@ -29,6 +30,9 @@ export interface EmbeddingMapFile {
   input: string;
   variance_ratio: number[];
   seconds: number;
+  /** Power iterations run, and whether the axes settled (false: the leading eigenvalues are nearly equal). */
+  iterations?: number;
+  converged?: boolean;
   created?: string;
   x: number[];
   y: number[];

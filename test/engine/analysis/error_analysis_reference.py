@@ -25,10 +25,15 @@ labels = [r["label"] for r in records]
 
 
 def super_class(r):
-    if "super_class" in r:
-        return str(r["super_class"])
+    # SOP's <name>_final/ folder names the super class, unless the record gives a name of its own.
     parts = r["path"].replace("\\", "/").split("/")
-    return parts[-2].removesuffix("_final") if len(parts) > 1 else "(none)"
+    folder = parts[-2] if len(parts) > 1 else None
+    given = r.get("super_class")
+    if folder and folder.endswith("_final") and len(folder) > 6 and (given is None or isinstance(given, (int, float))):
+        return folder.removesuffix("_final")
+    if given is not None:
+        return str(given)
+    return folder or "(none)"
 
 
 supers = np.array([super_class(r) for r in records])
