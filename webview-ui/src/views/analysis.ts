@@ -49,8 +49,8 @@ function palette(): string[] {
     cssVar('--vscode-terminal-ansiCyan', '#11a8cd'),
     cssVar('--vscode-terminal-ansiMagenta', '#bc3fbc'),
     cssVar('--vscode-terminal-ansiBrightGreen', '#23d18b'),
-    cssVar('--vscode-terminal-ansiBrightBlue', '#3b8eea'),
-    cssVar('--vscode-terminal-ansiBrightRed', '#f14c4c'),
+    cssVar('--vscode-terminal-ansiBrightBlack', '#808080'),
+    cssVar('--vscode-terminal-ansiBrightCyan', '#29b8db'),
     cssVar('--vscode-terminal-ansiBrightYellow', '#f5f543'),
   ];
 }
@@ -128,8 +128,9 @@ export class AnalysisTab {
     document.addEventListener('keydown', (e) => {
       if (e.key === 'Escape' && this.selected.length > 0 && document.body.dataset.tab === 'analysis') this.select([]);
     });
+    // A hidden tab measures 0 wide: it is laid out when it shows (update), not then.
     new ResizeObserver(() => {
-      if (this.shownAnalysis) this.layout(false);
+      if (this.shownAnalysis && this.root.clientWidth > 0) this.layout(false);
     }).observe(this.root);
     this.errors.addEventListener('click', (e) => {
       const b = (e.target as HTMLElement).closest<HTMLElement>('[data-image]');
