@@ -9,7 +9,10 @@ import { pca } from '../../../src/engine/analysis/pca';
 import { readBenchmarkEmbeddings, writeEmbeddingMap } from '../../../src/engine/analysis/embeddingMap';
 import { writeNpy } from '../../../src/engine/io/npy';
 import { Rng } from '../../../src/engine/util/rng';
-import { parseEmbeddingMap } from '../../../src/shared/artifacts/embeddingMap';
+import { EMBEDDING_MAP_FILE, parseEmbeddingMap } from '../../../src/shared/artifacts/embeddingMap';
+import { benchmarkMapCommand } from '../../../src/engine/cli/commands/benchmarkMap';
+import { StreamReporter } from '../../../src/engine/cli/reporter';
+import { UserError } from '../../../src/engine/cli/command';
 import type { EmbeddingMatrix } from '../../../src/engine/retrieval/embeddings';
 import { runPython } from '../../helpers/python';
 
@@ -122,4 +125,34 @@ test("SOP's size: 60,502 x 384 projected (time printed)", () => {
   assert.ok(r.converged);
   // A generous bound for a loaded two-core machine; an idle core takes about 3 s.
   assert.ok(seconds < 30, `${seconds} s`);
+});
+
+test("vembed benchmark map: (re)writes each folder's map and says how long it took; a folder without embeddings is refused", async () => {
+  const folder = path.join(dir, 'cli');
+  fs.mkdirSync(folder);
+  const emb = clustered(300, 24, 9);
+  writeNpy(path.join(folder, 'embeddings.npy'), { dtype: '<f4', shape: [300, 24], data: emb.data });
+  let out = '';
+  const reporter = new StreamReporter(
+    false,
+    (s) => (out += s),
+    () => {},
+  );
+  const ctx = (positionals: string[]) => ({
+    args: { options: { seed: 4 }, positionals },
+    reporter,
+    signal: new AbortController().signal,
+  });
+  assert.equal(await benchmarkMapCommand.run(ctx([folder])), 0);
+  assert.match(
+    out,
+    /embedding_map\.json: PCA of 300 x 24 in \d+\.\d\d s; axes hold \d+\.\d% and \d+\.\d% of the variance/,
+  );
+  const map = JSON.parse(fs.readFileSync(path.join(folder, EMBEDDING_MAP_FILE), 'utf8'));
+  assert.equal(map.seed, 4);
+  assert.equal(map.converged, true);
+  await assert.rejects(
+    benchmarkMapCommand.run(ctx([dir])),
+    (e: unknown) => e instanceof UserError && /holds no embeddings\.npy/.test(e.message),
+  );
 });
