@@ -15,7 +15,30 @@ export const DEFAULT_MAP_SEED = 0;
 /** Coordinates are kept to 6 decimals: maps of unit vectors span about [-1, 1], so this is far below a pixel. */
 const round6 = (v: number) => Math.round(v * 1e6) / 1e6;
 
+/**
+ * Maps already made, by embeddings array and seed: training's epoch-0 evaluation writes the same
+ * embeddings into two folders (eval-latest, eval-before), and at SOP's size a projection takes seconds.
+ */
+const made = new WeakMap<Float32Array, Map<number, { fingerprint: number; map: EmbeddingMapFile }>>();
+
+/** A sample of the values, so that an array refilled in place is not taken for the one projected. */
+function fingerprint(emb: EmbeddingMatrix): number {
+  let s = emb.n * 31 + emb.d;
+  for (let i = 0; i < emb.data.length; i += 997) s = (s * 1.000001 + emb.data[i]!) % 1e9;
+  return s;
+}
+
 export function computeEmbeddingMap(emb: EmbeddingMatrix, seed = DEFAULT_MAP_SEED): EmbeddingMapFile {
+  const print = fingerprint(emb);
+  const known = made.get(emb.data)?.get(seed);
+  if (known && known.fingerprint === print) return known.map;
+  const map = project(emb, seed);
+  if (!made.has(emb.data)) made.set(emb.data, new Map());
+  made.get(emb.data)!.set(seed, { fingerprint: print, map });
+  return map;
+}
+
+function project(emb: EmbeddingMatrix, seed: number): EmbeddingMapFile {
   const started = performance.now();
   const r = pca(emb, { components: 2, seed });
   const seconds = (performance.now() - started) / 1000;
