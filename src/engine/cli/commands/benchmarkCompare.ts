@@ -21,8 +21,8 @@ import {
 
 export const benchmarkCompareCommand: Command = {
   name: 'benchmark compare',
-  summary: 'Before/after table of two benchmark reports',
-  usage: 'BEFORE_REPORT AFTER_REPORT [--markdown FILE]',
+  summary: 'Before/after table of two benchmark reports, and the error analysis when their neighbours are there',
+  usage: 'BEFORE_REPORT AFTER_REPORT [--markdown FILE] [--analysis FILE] [--top N]',
   description: [
     'Reads two sop_report.json files (e.g. the zero-shot model and the fine-tuned one) and prints, for each metric, the value before, after, and the change in percentage points. --markdown also writes the table as Markdown.',
     `When both reports have their benchmark's neighbours beside them (same images), it adds the error analysis: Recall@1 per super class, the queries that improved and regressed most (first correct rank before -> after), and the product pairs most often confused; and writes it as JSON to --analysis (default: ${ERROR_ANALYSIS_FILE} beside AFTER_REPORT).`,
