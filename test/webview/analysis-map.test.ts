@@ -211,6 +211,9 @@ test('maps before and after: drawn, hover, click opens the query, box selection,
   const shots = path.resolve(__dirname, '../../.test-output/webview');
   fs.mkdirSync(shots, { recursive: true });
   await page.screenshot({ path: path.join(shots, 'analysis-dark.png'), fullPage: true });
+  // The README's picture, refreshed only on request (like panel-page.test.ts's).
+  if (process.env.VEMBED_UPDATE_SCREENSHOTS === '1')
+    await page.screenshot({ path: path.resolve(__dirname, '../../media/screenshots/panel-map.png') });
   await page.keyboard.press('Escape');
   await page.waitForFunction(() => !document.getElementById('map-selection-count'));
 
