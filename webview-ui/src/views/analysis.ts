@@ -91,6 +91,8 @@ export class AnalysisTab {
   private shownErrors: unknown;
   private groups: ColourGroups | undefined;
   private images: readonly GalleryImage[] = [];
+  /** Images that are gallery queries (a product's only image is not: it has no neighbours to open). */
+  private queryImages = new Set<number>();
   private thumbs: Record<number, string | null> = {};
   private readonly askedThumbs = new Set<number>();
   private selected: number[] = [];
@@ -187,6 +189,7 @@ export class AnalysisTab {
       this.shownAnalysis = a;
       this.shownGallery = model.gallery;
       this.images = images;
+      this.queryImages = new Set((model.gallery?.queries ?? []).map((q) => q.image));
       this.groups = colourGroups(images);
       this.selected = [];
       this.selectedSet = new Uint8Array(images.length);
@@ -361,6 +364,9 @@ export class AnalysisTab {
       el('div', { class: 'map-tooltip-product', text: `Product ${String(im.label)}` }),
       im.superClass ? el('div', { class: 'muted', text: im.superClass }) : null,
       el('div', { class: 'muted map-tooltip-path', text: im.path }),
+      this.queryImages.has(i)
+        ? null
+        : el('div', { class: 'muted', text: 'The only image of its product: not a query.' }),
     );
     this.tooltip.dataset.image = String(i);
     this.renderTooltipThumb();
