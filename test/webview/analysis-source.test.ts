@@ -47,7 +47,17 @@ test('eval-before beside eval-latest is the "before"; maps and the error analysi
   const manifest = path.join(dir, 'run', 'eval-latest', 'neighbours.json');
   const gallery = await GallerySource.read(manifest);
   const input = { runDir: path.join(dir, 'run'), galleryManifest: manifest, images: gallery.data.images };
-  assert.deepEqual(beforeCandidates(input), [path.join(dir, 'run', 'eval-before'), path.join(dir, 'run', 'zero-shot')]);
+  assert.deepEqual(beforeCandidates(input).slice(0, 2), [
+    path.join(dir, 'run', 'eval-before'),
+    path.join(dir, 'run', 'zero-shot'),
+  ]);
+  // A checkpoint's benchmark opened on its own looks up to two levels above it (the demo's zero-shot/).
+  const inCheckpoint = { ...input, galleryManifest: path.join(dir, 'run', 'ckpt', 'benchmark-sop', 'neighbours.json') };
+  assert.ok(
+    beforeCandidates({ ...inCheckpoint, runDir: path.dirname(inCheckpoint.galleryManifest) }).includes(
+      path.join(dir, 'run', 'zero-shot'),
+    ),
+  );
   const { analysis } = loadAnalysis(input);
   assert.ok(analysis);
   assert.equal(analysis.before!.label, 'before: eval-before');
@@ -76,7 +86,10 @@ test('a "before" that lists the images in another order is not used; a missing m
     // Nothing to show at all: the reason names both problems.
     assert.equal(r.analysis, null);
     assert.match(r.reason!, /no embedding_map\.json in .*eval-latest; make it with `vembed benchmark map /);
-    assert.match(r.reason!, /No benchmark of the same images before fine-tuning \(looked in .*zero-shot\)/);
+    assert.match(
+      r.reason!,
+      /No benchmark of the same images before fine-tuning \(looked for eval-before\/ and zero-shot\/ in /,
+    );
   } finally {
     fs.renameSync(path.join(dir, 'run', 'eval-before-away'), path.join(dir, 'run', 'eval-before'));
   }

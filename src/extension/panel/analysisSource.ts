@@ -8,7 +8,9 @@
  * images, in the same order, as the gallery:
  *   - `eval-before/` beside an `eval-latest/` gallery (training keeps epoch 0's evaluation there);
  *   - `<run>/eval-before/`, `<run>/zero-shot/` (the demo's zero-shot benchmark);
- *   - the folder of the run's "before" report, when the events name one.
+ *   - the folder of the run's "before" report, when the events name one;
+ *   - `eval-before/` or `zero-shot/` up to two levels above the gallery's folder (a checkpoint's
+ *     `benchmark-sop/` opened on its own, inside a run folder like the demo's).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -40,6 +42,7 @@ export function beforeCandidates(input: AnalysisInput): string[] {
     path.join(path.dirname(afterDir), 'eval-before'),
     ...BEFORE_FOLDERS.map((f) => path.join(input.runDir, f)),
     ...(input.beforeReport ? [path.dirname(input.beforeReport)] : []),
+    ...[1, 2].flatMap((up) => BEFORE_FOLDERS.map((f) => path.join(afterDir, ...Array<string>(up).fill('..'), f))),
   ].map((p) => path.resolve(p));
   return [...new Set(list)].filter((d) => d !== path.resolve(afterDir));
 }
@@ -119,7 +122,7 @@ export function loadAnalysis(input: AnalysisInput): { analysis: AnalysisData | n
     }
   } else {
     notes.push(
-      `No benchmark of the same images before fine-tuning (looked in ${beforeCandidates(input).join(', ')}): the map shows the current model only, and there is no error analysis. Training keeps epoch 0's evaluation in eval-before/.`,
+      `No benchmark of the same images before fine-tuning (looked for ${BEFORE_FOLDERS.map((f) => `${f}/`).join(' and ')} in ${input.runDir} and above ${afterDir}): the map shows the current model only, and there is no error analysis. Training keeps epoch 0's evaluation in eval-before/; \`vembed benchmark sop\` of the starting model into zero-shot/ gives one too.`,
     );
   }
   if (!analysis.after && !analysis.before && !analysis.errors)

@@ -130,9 +130,16 @@ export class AnalysisTab {
     document.addEventListener('keydown', (e) => {
       if (e.key === 'Escape' && this.selected.length > 0 && document.body.dataset.tab === 'analysis') this.select([]);
     });
-    // A hidden tab measures 0 wide: it is laid out when it shows (update), not then.
-    new ResizeObserver(() => {
-      if (this.shownAnalysis && this.root.clientWidth > 0) this.layout(false);
+    // Only a change of width resizes the maps (their own height must not feed back), after the
+    // observer's turn (sizing canvases inside it would loop); a hidden tab (width 0) waits for update().
+    let observedWidth = 0;
+    new ResizeObserver((entries) => {
+      const width = Math.round(entries[0]?.contentRect.width ?? 0);
+      if (width === observedWidth || width === 0) return;
+      observedWidth = width;
+      requestAnimationFrame(() => {
+        if (this.shownAnalysis && this.root.clientWidth > 0) this.layout(false);
+      });
     }).observe(this.root);
     this.errors.addEventListener('click', (e) => {
       const b = (e.target as HTMLElement).closest<HTMLElement>('[data-image]');
