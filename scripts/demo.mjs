@@ -106,5 +106,6 @@ Done in ${minutes} min. Results:
   run (events, checkpoints, per-epoch eval):  ${path.relative(root, runDir)}/
   zero-shot benchmark:                        ${path.relative(root, before)}/sop_report.md
   fine-tuned benchmark + neighbours + index:  ${path.relative(root, after)}/
-In VS Code: "vembed: Open Results" and pick ${path.relative(root, runDir)} to see the curves and click through the queries.
+In VS Code: "vembed: Open Results" and pick ${path.relative(root, runDir)} to see the curves, click through the queries,
+  and compare the embeddings maps and errors before/after (tab "Map and errors").
 Try a search:  npx vembed search --index ${path.relative(root, path.join(after, 'index'))} --image ${SOP}/food_final/${anImage}`);

@@ -333,8 +333,12 @@ test('a finished run: snapshot on ready, thumbnails and neighbours by index only
   await s.handle({ type: 'ready' });
   assert.deepEqual(
     posted.map((m) => m.type),
-    ['run', 'reports', 'gallery'],
+    ['run', 'reports', 'gallery', 'analysis'],
   );
+  // This benchmark predates embedding maps and has no "before" of the same images: the tab says what to run.
+  const analysis = ofType(posted, 'analysis')[0]!;
+  assert.equal(analysis.analysis, null);
+  assert.match(analysis.reason!, /no embedding_map\.json .*`vembed benchmark map /);
   const run = ofType(posted, 'run')[0]!;
   assert.equal(run.runDir, runDir);
   assert.equal(run.live, false);
@@ -378,7 +382,7 @@ test('a finished run: snapshot on ready, thumbnails and neighbours by index only
   await s.handle({ type: 'ready' });
   assert.deepEqual(
     posted.map((m) => m.type),
-    ['run', 'reports', 'gallery'],
+    ['run', 'reports', 'gallery', 'analysis'],
   );
   s.dispose();
 });

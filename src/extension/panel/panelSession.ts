@@ -17,6 +17,7 @@ import type { RunState } from '../../shared/runState';
 import { EVENTS_FILE } from '../engineClient/runFiles';
 import { EventBatcher } from './eventBatcher';
 import { GallerySource } from './gallery';
+import { loadAnalysis } from './analysisSource';
 import { PanelSearch, type EngineSearchHit, type SearchImageHook } from './panelSearch';
 import { readReports, type BeforeAfterReports } from './reports';
 import { loadRunFolder, locateRunOutputs } from './runFolder';
@@ -59,6 +60,7 @@ export class PanelSession {
   private reports: BeforeAfterReports = {};
   private gallery: GallerySource | null = null;
   private galleryReason: string | undefined;
+  private analysis: Extract<HostMessage, { type: 'analysis' }> | undefined;
   private pageReady = false;
   private readonly events: EventBatcher;
   private readonly links: ThumbnailLinks;
@@ -99,6 +101,7 @@ export class PanelSession {
     this.reports = {};
     this.gallery = null;
     this.galleryReason = undefined;
+    this.analysis = undefined;
     if (live) {
       this.attachLive(live);
       this.state = live.state;
@@ -202,6 +205,7 @@ export class PanelSession {
         gallery: this.gallery?.data ?? null,
         ...(this.galleryReason ? { reason: this.galleryReason } : {}),
       });
+    if (this.analysis) this.post(this.analysis);
     if (this.hostResult) this.post(this.hostResult);
     if (this.pendingTab) this.post({ type: 'showTab', tab: this.pendingTab });
     this.pendingTab = undefined;
@@ -241,6 +245,17 @@ export class PanelSession {
     }
     this.post({ type: 'reports', ...reports });
     this.post({ type: 'gallery', gallery: gallery?.data ?? null, ...(reason && !gallery ? { reason } : {}) });
+    // The Analysis tab: the gallery's benchmark against the same images before fine-tuning.
+    const a = gallery
+      ? loadAnalysis({
+          runDir,
+          galleryManifest: gallery.file,
+          images: gallery.data.images,
+          ...(outputs.before ? { beforeReport: outputs.before } : {}),
+        })
+      : { analysis: null, reason: reason ?? 'No query gallery, so no map.' };
+    this.analysis = { type: 'analysis', ...a };
+    this.post(this.analysis);
   }
 
   private attachLive(live: LiveRunSource): void {

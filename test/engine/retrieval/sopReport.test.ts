@@ -62,6 +62,7 @@ test('runSopBenchmark embeds in list order and writes every output', async () =>
     IMAGES.map((im) => path.join('/data/Stanford_Online_Products', im.path)),
   );
   assert.deepEqual(fs.readdirSync(out).sort(), [
+    'embedding_map.json',
     'embeddings.npy',
     'first_correct_rank.npy',
     'labels.npy',

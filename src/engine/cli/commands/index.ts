@@ -3,6 +3,7 @@ import type { Command } from '../command';
 import { validateCommand } from './validate';
 import { doctorCommand } from './doctor';
 import { benchmarkCompareCommand } from './benchmarkCompare';
+import { benchmarkMapCommand } from './benchmarkMap';
 import { trainCommand } from './train';
 import { embedCommand } from './embed';
 import { benchmarkSopCommand } from './benchmarkSop';
@@ -20,6 +21,7 @@ export const COMMANDS: readonly Command[] = [
   sampleDataCommand,
   benchmarkSopCommand,
   benchmarkCompareCommand,
+  benchmarkMapCommand,
   embedCommand,
   indexBuildCommand,
   searchCommand,
