@@ -100,9 +100,17 @@ export async function reportTrainingDataHealth(
     (done, total) => reporter.event({ type: 'progress', task: 'checking data health', done, total, unit: 'images' }),
     nearDuplicates,
   );
-  if (health.leakage) reporter.warn(healthLine(health), 'leakage');
+  if (health.leakage) warnLeakage(reporter, healthLine(health), health.file);
   else reporter.info(healthLine(health));
   return health;
+}
+
+/**
+ * The `leakage` warning, naming the report in the event's `file` so that a
+ * client (the VS Code extension) can offer to open it.
+ */
+export function warnLeakage(reporter: Reporter, message: string, reportFile: string): void {
+  reporter.event({ type: 'warning', code: 'leakage', message, file: reportFile });
 }
 
 /** One line for a training run's log: the counts, and where the lists are. */

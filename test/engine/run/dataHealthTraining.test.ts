@@ -33,6 +33,11 @@ test('near_duplicate_threshold: identical train/val images are near-duplicate pa
     .flatMap((p) => (p.kind === 'event' ? [p.event] : [])) as EngineEvent[];
   const leak = events.find((e) => e.type === 'warning' && e.code === 'leakage');
   assert.ok(leak && leak.type === 'warning');
+  assert.equal(
+    leak.file,
+    path.join(work, 'out', 'data-health.json'),
+    'the warning names the report (VS Code opens it)',
+  );
   assert.match(
     leak.message,
     /LEAKAGE: 12 image\(s\) in both train and validation, 4 product\(s\) in both, \d+ near-duplicate pair\(s\) at cosine >= 0\.99/,

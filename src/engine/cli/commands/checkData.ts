@@ -6,6 +6,7 @@ import { loadConfigFile } from '../../config/load';
 import { formatDiagnostic } from '../../../shared/config/validate';
 import { DEFAULT_NEAR_DUPLICATE_THRESHOLD } from '../../retrieval/nearDuplicates';
 import { addNearDuplicates } from '../../run/nearDuplicateCheck';
+import { warnLeakage } from '../../run/dataHealthCheck';
 import { writeJsonAtomic } from '../../../shared/fs/atomic';
 import { UsageError } from '../args';
 import { UserError } from '../../../shared/userError';
@@ -136,7 +137,7 @@ export const checkDataCommand: Command = {
     if (reporter.json) for (const line of text.split('\n')) reporter.info(line);
     else reporter.result(text);
     const leak = hasLeakage(report);
-    if (leak) reporter.warn('train/test leakage found (see the report)', 'leakage');
+    if (leak) warnLeakage(reporter, 'train/test leakage found', reportFile);
     reporter.event({
       type: 'finished',
       status: 'completed',

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { DEFAULT_PREPARE_SEED, formatPrepareSummary, prepareSop } from '../../data/prepareSop';
 import { UsageError } from '../args';
 import type { Command } from '../command';
-import { checkSopHealth } from '../../run/dataHealthCheck';
+import { checkSopHealth, warnLeakage } from '../../run/dataHealthCheck';
 
 export const prepareSopCommand: Command = {
   name: 'prepare-sop',
@@ -54,7 +54,7 @@ export const prepareSopCommand: Command = {
     const summary = `${formatPrepareSummary(result)}\n${health.text}`;
     if (reporter.json) for (const line of summary.split('\n')) reporter.info(line);
     else reporter.result(summary);
-    if (health.leakage) reporter.warn(`train/test leakage found in the SOP lists (see ${health.file})`, 'leakage');
+    if (health.leakage) warnLeakage(reporter, 'train/test leakage found in the SOP lists', health.file);
     reporter.event({
       type: 'finished',
       status: 'completed',
