@@ -55,7 +55,8 @@ function sopLikeLabels(n: number, classes: number): Int32Array {
   }
   const labels = new Int32Array(n);
   let at = 0;
-  for (let k = 0; k < classes; k++) for (let j = 0; j < sizes[k]!; j++) labels[at++] = k + 11319; // SOP test ids start at 11319
+  // SOP test ids start at 11319
+  for (let k = 0; k < classes; k++) for (let j = 0; j < sizes[k]!; j++) labels[at++] = k + 11319;
   return labels;
 }
 

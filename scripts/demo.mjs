@@ -30,8 +30,12 @@ function vembed(args, { capture = false } = {}) {
   return r.stdout;
 }
 
+// `npm run demo -- --set key=value ...` passes config overrides to `vembed train` (e.g. to compare batch
+// samplers with everything else equal); an output_dir override moves the whole demo run there.
+const sets = process.argv.slice(2).flatMap((a, i, all) => (all[i - 1] === '--set' ? [a] : []));
 const started = Date.now();
 const config = YAML.parse(fs.readFileSync(path.join(root, CONFIG), 'utf8'));
+for (const kv of sets) if (kv.startsWith('output_dir=')) config.output_dir = kv.slice('output_dir='.length);
 const runDir = path.resolve(root, config.output_dir);
 const imageSize = String(config.image_size);
 
@@ -58,7 +62,7 @@ vembed([
   imageSize,
 ]);
 
-vembed(['train', '--config', CONFIG]);
+vembed(['train', '--config', CONFIG, ...sets.flatMap((kv) => ['--set', kv])]);
 
 const events = fs
   .readFileSync(path.join(runDir, 'events.jsonl'), 'utf8')
@@ -102,5 +106,6 @@ Done in ${minutes} min. Results:
   run (events, checkpoints, per-epoch eval):  ${path.relative(root, runDir)}/
   zero-shot benchmark:                        ${path.relative(root, before)}/sop_report.md
   fine-tuned benchmark + neighbours + index:  ${path.relative(root, after)}/
-In VS Code: "vembed: Open Results" and pick ${path.relative(root, runDir)} to see the curves and click through the queries.
+In VS Code: "vembed: Open Results" and pick ${path.relative(root, runDir)} to see the curves, click through the queries,
+  and compare the embeddings maps and errors before/after (tab "Map and errors").
 Try a search:  npx vembed search --index ${path.relative(root, path.join(after, 'index'))} --image ${SOP}/food_final/${anImage}`);

@@ -1,7 +1,7 @@
 // Writes the artifacts derived from the config schema (see src/shared/config/derive.ts).
 import * as path from 'node:path';
 import { toJsonSchema, toMarkdownReference } from '../src/shared/config/derive';
-import { writeFileAtomic } from '../src/engine/util/atomic';
+import { writeFileAtomic } from '../src/shared/fs/atomic';
 
 export const GENERATED_FILES: Record<string, () => string> = {
   'schemas/vembed-config.schema.json': () => JSON.stringify(toJsonSchema('strict'), null, 2) + '\n',

@@ -77,7 +77,9 @@ function currentTarget() {
   fail(`no VS Code target for platform ${process.platform}`);
 }
 
-/** onnxruntime-node's native folder (under bin/napi-v6/) for a vsce target; null where it ships none (alpine, armhf). */
+/**
+ * onnxruntime-node's native folder (under bin/napi-v6/) for a vsce target; null where it ships none (alpine, armhf).
+ */
 function ortNativeFolder(target) {
   const [platform, arch] = target.split('-');
   if (!['linux', 'darwin', 'win32'].includes(platform) || !['x64', 'arm64'].includes(arch)) return null;

@@ -19,7 +19,7 @@ import { randomDinov2Encoder } from '../../src/engine/model/random';
 import { saveFullModel } from '../../src/engine/model/save';
 import { parseEventLine } from '../../src/shared/protocol';
 import { readSopList } from '../../src/engine/data/sopList';
-import { readNpy } from '../../src/engine/io/npy';
+import { readNpy } from '../../src/shared/artifacts/npy';
 import { flagNumber, flagString } from './flags';
 
 const ROOT = path.resolve(__dirname, '..', '..');

@@ -23,7 +23,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { activateBackend } from '../../src/engine/backend/ladder';
-import { writeDirAtomic, writeFileAtomic } from '../../src/engine/util/atomic';
+import { writeDirAtomic, writeFileAtomic } from '../../src/shared/fs/atomic';
 import { saveInitialModel, type TinyArchitecture } from './initModel';
 import { modelCardText } from './modelCard';
 import { buildPretrainSet, readSampleSources, writePairs, type PositiveMode } from './pretrainSet';
@@ -95,7 +95,8 @@ async function main(): Promise<void> {
     log,
   });
 
-  // The initial weights come from the engine's seeded random initialiser (plain JavaScript); the backend only holds them.
+  // The initial weights come from the engine's seeded random initialiser (plain JavaScript); the backend only holds
+  // them.
   await activateBackend('wasm');
   const initDir = path.join(work, 'init');
   fs.rmSync(initDir, { recursive: true, force: true });

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { imageProcessingJson, DINOV2_PROCESSING } from '../../src/engine/model/config';
 import { saveFullModel } from '../../src/engine/model';
 import { randomDinov2Encoder } from '../../src/engine/model/random';
-import { writeJsonAtomic } from '../../src/engine/util/atomic';
+import { writeJsonAtomic } from '../../src/shared/fs/atomic';
 
 /** The config.json fields that differ from DINOv2-small's. */
 export interface TinyArchitecture {

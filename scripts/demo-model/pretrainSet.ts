@@ -14,7 +14,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../../src/engine/util/atomic';
+import { writeFileAtomic } from '../../src/shared/fs/atomic';
 import { Rng } from '../../src/engine/util/rng';
 import {
   listSvgs,

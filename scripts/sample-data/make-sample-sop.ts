@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Rng } from '../../src/engine/util/rng';
-import { writeDirAtomic } from '../../src/engine/util/atomic';
+import { writeDirAtomic } from '../../src/shared/fs/atomic';
 import { formatPrepareSummary, prepareSop } from '../../src/engine/data/prepareSop';
 import {
   listSvgs,

@@ -2,7 +2,7 @@
 import * as vscode from 'vscode';
 import * as fs from 'node:fs';
 import { spawn } from 'node:child_process';
-import { backendsDir } from './engine/launch';
+import { backendsDir } from './engineClient/launch';
 import type { RunController } from './runController';
 
 /** The version the engine's tfjs-core speaks; a different major would not register with it. */

@@ -14,7 +14,7 @@ import { diagnoseConfig } from '../shared/language/diagnostics';
 import { DEFAULT_CONFIG_GLOBS, isTrainingConfig } from '../shared/language/detect';
 import type { Diagnostic as ConfigDiagnostic, Range as ConfigRange } from '../shared/config/validate';
 import type { FileProbe } from '../shared/config/workspaceChecks';
-import { COMMAND_IDS } from './commands';
+import { COMMAND_IDS } from './commandIds';
 
 const SELECTOR: vscode.DocumentSelector = [
   { language: 'yaml', scheme: 'file' },

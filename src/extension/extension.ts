@@ -6,7 +6,7 @@
 import * as vscode from 'vscode';
 import { ConfigLanguage, isConfigDocument } from './configLanguage';
 import { RunController } from './runController';
-import { registerCommands } from './commandHandlers';
+import { registerCommands } from './commands';
 import { ResultsPanels } from './panel/resultsPanel';
 import { RESULTS_VIEW_TYPE } from '../shared/panelProtocol';
 import { searchRunIndex } from './imageSearch';
@@ -40,7 +40,7 @@ export function activate(context: vscode.ExtensionContext): void {
     panels,
     vscode.window.registerWebviewPanelSerializer(RESULTS_VIEW_TYPE, panels),
   );
-  registerCommands(context, output, language, controller, panels);
+  registerCommands({ context, output, language, runs: controller, panel: panels });
   output.info(
     `vembed activated; ${vscode.workspace.textDocuments.filter(isConfigDocument).length} config(s) open; workspace ${vscode.workspace.isTrusted ? 'trusted' : 'untrusted: nothing will run'}`,
   );

@@ -1,7 +1,7 @@
 /** Run history: the runs found under the workspace, newest first, with their state and best Recall@1. */
 import * as vscode from 'vscode';
 import * as path from 'node:path';
-import { EVENTS_FILE, readRun, type RunOnDisk } from './engine/runFiles';
+import { EVENTS_FILE, readRun, type RunOnDisk } from './engineClient/runFiles';
 import { summarizeRun } from '../shared/runState';
 
 export async function findRuns(): Promise<RunOnDisk[]> {

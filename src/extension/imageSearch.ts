@@ -4,7 +4,7 @@
  * Images and for the results panel's drop/pick search.
  */
 import * as fs from 'node:fs';
-import { findRunIndex } from './engine/runFiles';
+import { findRunIndex } from './engineClient/runFiles';
 import type { RunController } from './runController';
 
 export interface ImageSearchHit {

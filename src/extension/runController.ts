@@ -5,10 +5,11 @@
  */
 import * as vscode from 'vscode';
 import * as path from 'node:path';
-import { EngineRegistry, type EngineExit, type EngineProcess } from './engine/engineProcess';
-import { engineLaunch } from './engine/launch';
+import { EngineRegistry, type EngineExit, type EngineProcess } from './engineClient/engineProcess';
+import { engineLaunch } from './engineClient/launch';
 import { RunStatusBar } from './statusBar';
-import { COMMAND_IDS } from './commands';
+import { noticeLeakage } from './dataHealthNotice';
+import { COMMAND_IDS } from './commandIds';
 import { RUN_EXISTS_ERROR, type EngineEvent } from '../shared/protocol';
 import type { RunState } from '../shared/runState';
 
@@ -57,13 +58,17 @@ export class RunController implements vscode.Disposable {
   }
 
   private log(label: string, p: EngineProcess): void {
+    // One leakage notification per engine process: the warning can come from more than one check.
+    let leakageShown = false;
     p.on('log', (line, stream) =>
       stream === 'stderr' ? this.output.warn(`[${label}] ${line}`) : this.output.info(`[${label}] ${line}`),
     );
     p.on('event', (e: EngineEvent) => {
       if (e.type === 'log') this.output.info(`[${label}] ${e.message}`);
-      else if (e.type === 'warning') this.output.warn(`[${label}] ${e.message}`);
-      else if (e.type === 'error') this.output.error(`[${label}] ${e.message}${e.hint ? ` (${e.hint})` : ''}`);
+      else if (e.type === 'warning') {
+        this.output.warn(`[${label}] ${e.message}`);
+        if (!leakageShown) leakageShown = noticeLeakage(label, e);
+      } else if (e.type === 'error') this.output.error(`[${label}] ${e.message}${e.hint ? ` (${e.hint})` : ''}`);
       else if (e.type === 'checkpoint') this.output.info(`[${label}] saved ${e.path}`);
       else if (e.type === 'evaluation')
         this.output.info(`[${label}] evaluation epoch ${e.epoch}: ${JSON.stringify(e.metrics)}`);

@@ -1,7 +1,7 @@
 /** The status bar item of the current (or last) run; clicking it opens the results panel. */
 import * as vscode from 'vscode';
 import { bestMetric, type RunState } from '../shared/runState';
-import { COMMAND_IDS } from './commands';
+import { COMMAND_IDS } from './commandIds';
 
 function eta(seconds: number | undefined): string {
   if (seconds === undefined || !Number.isFinite(seconds)) return '';

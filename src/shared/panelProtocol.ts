@@ -11,6 +11,7 @@
  */
 import type { EngineEvent, Metrics } from './protocol';
 import type { RunState } from './runState';
+import type { ErrorAnalysis } from './analysis/errorAnalysis';
 
 /** The webview's view type, for `createWebviewPanel` and the panel serializer. */
 export const RESULTS_VIEW_TYPE = 'vembed.results';
@@ -86,6 +87,30 @@ export interface SearchHit {
   thumbnail?: string;
 }
 
+/** One side (before or after fine-tuning) of the embeddings map: point i is GalleryData.images[i]. */
+export interface MapSide {
+  /** What was embedded, e.g. "before (eval-before)". */
+  label: string;
+  method: string;
+  /** Time the projection took, seconds. */
+  seconds: number;
+  varianceRatio: number[];
+  x: number[];
+  y: number[];
+}
+
+/**
+ * The Analysis tab: the embeddings map and the error analysis of the gallery's
+ * benchmark against the same images before fine-tuning. Image indexes are the
+ * gallery's; a part that could not be made is absent and `notes` says why.
+ */
+export interface AnalysisData {
+  before?: MapSide;
+  after?: MapSide;
+  errors?: ErrorAnalysis;
+  notes: string[];
+}
+
 // ---------------------------------------------------------------------------
 // Extension -> page
 
@@ -115,9 +140,11 @@ export type HostMessage =
   | { type: 'searchResult'; requestId: string; query: { name: string; thumbnail?: string }; hits: SearchHit[] }
   | { type: 'searchFailed'; requestId: string; message: string }
   /** Bring a tab to the front (e.g. after "Find Similar Images" from the explorer). */
-  | { type: 'showTab'; tab: PanelTab };
+  | { type: 'showTab'; tab: PanelTab }
+  /** The embeddings map and error analysis, or null with a reason. */
+  | { type: 'analysis'; analysis: AnalysisData | null; reason?: string };
 
-export type PanelTab = 'training' | 'queries' | 'search';
+export type PanelTab = 'training' | 'queries' | 'analysis' | 'search';
 
 // ---------------------------------------------------------------------------
 // Page -> extension

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
-import { EngineProcess, EngineRegistry } from '../../src/extension/engine/engineProcess';
+import { EngineProcess, EngineRegistry } from '../../src/extension/engineClient/engineProcess';
 import { tempDir, writeConfig, writePairData, writeTinyModel } from '../engine/run/fixtures';
 
 const root = path.resolve(__dirname, '../..');

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import assert from 'node:assert/strict';
-import { readNpy } from '../../src/engine/io/npy';
+import { readNpy } from '../../src/shared/artifacts/npy';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const PY = path.join(__dirname, 'py');

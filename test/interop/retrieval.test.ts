@@ -24,7 +24,8 @@ before(async () => {
   work = tempDir('interop-retrieval');
   await writeTinyModel(path.join(work, 'model'));
   sop = path.join(work, 'sop');
-  // Each product: a random pattern; its images are noisy, shifted crops of it, so that neighbours are imperfect and ranks vary.
+  // Each product: a random pattern; its images are noisy, shifted crops of it, so that neighbours are imperfect and
+  // ranks vary.
   const rng = new Rng(11);
   const lines = ['image_id class_id super_class_id path'];
   let id = 1;

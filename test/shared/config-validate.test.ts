@@ -127,6 +127,16 @@ describe('config validation', () => {
     assert.ok(d.every((x) => x.severity === 'warning'));
   });
 
+  test('cross-key checks: sampler keys under the random sampler; none under m_per_product', () => {
+    const d = validateConfigText('images_per_product: 4\nhard_negative_mining: true\n').diagnostics;
+    assert.deepEqual(where(d), ['1:1 sampler-unused', '2:1 sampler-unused']);
+    assert.match(d[0]!.message, /`batch_sampler` is `random`/);
+    const ok =
+      'batch_sampler: m_per_product\nimages_per_product: 4\ngroup_by_super_label: false\nhard_negative_mining: true\n';
+    assert.deepEqual(validateConfigText(ok).diagnostics, []);
+    assert.deepEqual(where(validateConfigText('batch_sampler: per_class\n').diagnostics), ['1:16 unknown-value']);
+  });
+
   test('YAML syntax errors and duplicate keys are reported, not thrown', () => {
     const syntax = validateConfigText('epochs: [1, 2\nbatch_size: 4\n').diagnostics;
     assert.equal(syntax[0]!.code, 'yaml-syntax');

@@ -106,7 +106,13 @@ describe('completion', () => {
     const items = labels(complete(text, pos));
     assert.ok(items.includes('value') && items.includes('key') && !items.includes('query'));
     const cm = at('column_mapping:\n  |\n');
-    assert.deepEqual(labels(complete(cm.text, cm.pos)), ['query_image', 'positive', 'label', 'negatives']);
+    assert.deepEqual(labels(complete(cm.text, cm.pos)), [
+      'query_image',
+      'positive',
+      'label',
+      'negatives',
+      'super_label',
+    ]);
   });
 
   test('nothing inside comments or under unknown keys', () => {

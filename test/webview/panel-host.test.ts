@@ -12,12 +12,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
-import { EngineProcess } from '../../src/extension/engine/engineProcess';
-import { METADATA_FILE, writeMetadata } from '../../src/engine/retrieval/metadataFile';
-import { writeNeighbours } from '../../src/engine/retrieval/neighboursFile';
+import { EngineProcess } from '../../src/extension/engineClient/engineProcess';
+import { METADATA_FILE, writeMetadata } from '../../src/shared/artifacts/metadataFile';
+import { writeNeighbours } from '../../src/shared/artifacts/neighboursFile';
 import { GalleryFileError, GallerySource, superClassFromPath } from '../../src/extension/panel/gallery';
 import { buildPanelHtml, contentSecurityPolicy, makeNonce } from '../../src/extension/panel/panelHtml';
-import { PanelSession, imageFileFromUri, type SearchImageRequest } from '../../src/extension/panel/panelSession';
+import { PanelSession } from '../../src/extension/panel/panelSession';
+import { imageFileFromUri, type SearchImageRequest } from '../../src/extension/panel/panelSearch';
 import { readReport } from '../../src/extension/panel/reports';
 import { loadRunFolder, locateRunOutputs } from '../../src/extension/panel/runFolder';
 import { ThumbnailCache } from '../../src/extension/panel/thumbnails';
@@ -332,8 +333,12 @@ test('a finished run: snapshot on ready, thumbnails and neighbours by index only
   await s.handle({ type: 'ready' });
   assert.deepEqual(
     posted.map((m) => m.type),
-    ['run', 'reports', 'gallery'],
+    ['run', 'reports', 'gallery', 'analysis'],
   );
+  // This benchmark predates embedding maps and has no "before" of the same images: the tab says what to run.
+  const analysis = ofType(posted, 'analysis')[0]!;
+  assert.equal(analysis.analysis, null);
+  assert.match(analysis.reason!, /no embedding_map\.json .*`vembed benchmark map /);
   const run = ofType(posted, 'run')[0]!;
   assert.equal(run.runDir, runDir);
   assert.equal(run.live, false);
@@ -377,7 +382,7 @@ test('a finished run: snapshot on ready, thumbnails and neighbours by index only
   await s.handle({ type: 'ready' });
   assert.deepEqual(
     posted.map((m) => m.type),
-    ['run', 'reports', 'gallery'],
+    ['run', 'reports', 'gallery', 'analysis'],
   );
   s.dispose();
 });

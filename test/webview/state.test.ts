@@ -282,7 +282,8 @@ test('keyboard navigation through the grid and across pages', () => {
   assert.equal(navigate(PAGE_SIZE, 'ArrowLeft', cols, total), PAGE_SIZE - 1);
   assert.equal(navigate(3, 'ArrowDown', cols, total), 3 + cols);
   assert.equal(navigate(3, 'ArrowUp', cols, total), 3, 'no row above');
-  // Page 0 holds 60 cells in rows of 8: the last row (56..59) is short; down from 53 (no cell below) lands on its last cell.
+  // Page 0 holds 60 cells in rows of 8: the last row (56..59) is short; down from 53 (no cell below) lands on its last
+  // cell.
   assert.equal(navigate(50, 'ArrowDown', cols, total), 58);
   assert.equal(navigate(53, 'ArrowDown', cols, total), 59);
   assert.equal(navigate(57, 'ArrowDown', cols, total), 57, 'already on the last row');

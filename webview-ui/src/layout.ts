@@ -10,8 +10,13 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import type { PanelTab } from '../../src/shared/panelProtocol';
 import { el } from './dom';
 
-export const TABS: PanelTab[] = ['training', 'queries', 'search'];
-const TAB_TITLES: Record<PanelTab, string> = { training: 'Training', queries: 'Queries', search: 'Search by image' };
+export const TABS: PanelTab[] = ['training', 'queries', 'analysis', 'search'];
+const TAB_TITLES: Record<PanelTab, string> = {
+  training: 'Training',
+  queries: 'Queries',
+  analysis: 'Map and errors',
+  search: 'Search by image',
+};
 
 function section(id: string, title: string, ...children: HTMLElement[]): HTMLElement {
   return el(
@@ -119,7 +124,13 @@ function search(): HTMLElement {
 
 export function buildLayout(root: HTMLElement): HTMLElementTagNameMap['vscode-tabs'] {
   const tabs = el('vscode-tabs', { attrs: { id: 'tabs', panel: true } });
-  const panels: Record<PanelTab, HTMLElement> = { training: training(), queries: queries(), search: search() };
+  const panels: Record<PanelTab, HTMLElement> = {
+    training: training(),
+    queries: queries(),
+    // The Analysis tab builds its own content (views/analysis.ts).
+    analysis: el('div', { class: 'tab-content', attrs: { id: 'analysis-root' } }),
+    search: search(),
+  };
   for (const t of TABS) {
     // vscode-tabs assigns its own ids to headers and panels: name them with data-tab.
     tabs.append(

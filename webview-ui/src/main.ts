@@ -10,6 +10,7 @@ import { buildLayout, TABS } from './layout';
 import { initialModel, persistedState, reduce, wantedResources, type Action, type PanelModel } from './state';
 import { watchTheme } from './theme';
 import { vscodeApi } from './vscodeApi';
+import { AnalysisTab } from './views/analysis';
 import { GalleryTab } from './views/gallery';
 import { HeaderView } from './views/header';
 import { SearchTab } from './views/search';
@@ -28,6 +29,7 @@ const header = new HeaderView();
 const training = new TrainingView();
 const gallery = new GalleryTab(dispatch, post);
 const search = new SearchTab(dispatch, post);
+const analysis = new AnalysisTab(dispatch, post);
 
 let frame = 0;
 let lastSaved = '';
@@ -61,6 +63,7 @@ function render(): void {
   training.update(model);
   gallery.update(model);
   search.update(model);
+  analysis.update(model);
   fetchWhatIsMissing();
   document.body.dataset.runVersion = String(model.runVersion);
   document.body.dataset.tab = model.ui.tab;
@@ -97,6 +100,9 @@ document.addEventListener('keydown', (e) => {
   }
 });
 
-watchTheme(() => training.retheme());
+watchTheme(() => {
+  training.retheme();
+  analysis.retheme();
+});
 render();
 post({ type: 'ready' });

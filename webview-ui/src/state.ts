@@ -8,6 +8,7 @@
  * shared reducer (src/shared/runState.ts).
  */
 import type {
+  AnalysisData,
   GalleryData,
   GalleryNeighbour,
   HostMessage,
@@ -49,6 +50,9 @@ export interface PanelModel {
   /** Neighbours fetched on demand, by query index (when the gallery came without them). */
   neighbours: Record<number, GalleryNeighbour[]>;
   search: SearchState | null;
+  /** The Analysis tab's embeddings map and error analysis. */
+  analysis: AnalysisData | null;
+  analysisReason?: string;
   ui: PersistedUi;
 }
 
@@ -74,6 +78,7 @@ export function initialModel(saved?: PanelPersistedState): PanelModel {
     thumbs: {},
     neighbours: {},
     search: null,
+    analysis: null,
     ui: { ...DEFAULT_UI, ...sanitizeUi(saved?.ui) },
   };
 }
@@ -83,7 +88,7 @@ function sanitizeUi(ui: unknown): Partial<PersistedUi> {
   if (typeof ui !== 'object' || ui === null) return {};
   const u = ui as Record<string, unknown>;
   const out: Partial<PersistedUi> = {};
-  if (u.tab === 'training' || u.tab === 'queries' || u.tab === 'search') out.tab = u.tab;
+  if (u.tab === 'training' || u.tab === 'queries' || u.tab === 'analysis' || u.tab === 'search') out.tab = u.tab;
   if (typeof u.superClass === 'string') out.superClass = u.superClass;
   if (typeof u.failedOnly === 'boolean') out.failedOnly = u.failedOnly;
   if (Number.isInteger(u.page) && (u.page as number) >= 0) out.page = u.page as number;
@@ -121,6 +126,8 @@ export type Action =
   /** Open the query at a position of the filtered list (the focused one when omitted). */
   | { type: 'openQuery'; position?: number }
   | { type: 'closeQuery' }
+  /** Open the query of a gallery image (from the map or the error analysis) in the Queries tab, filters cleared. */
+  | { type: 'openImageQuery'; image: number }
   | { type: 'searchStarted'; requestId: string; name: string; preview?: string };
 
 export function reduce(model: PanelModel, action: Action): PanelModel {
@@ -162,6 +169,19 @@ export function reduce(model: PanelModel, action: Action): PanelModel {
     }
     case 'closeQuery':
       return withUi(model, { openQuery: null });
+    case 'openImageQuery': {
+      const query = model.gallery?.queries.findIndex((q) => q.image === action.image) ?? -1;
+      if (query < 0) return model;
+      // Unfiltered, a query's position in the list is its index.
+      return withUi(model, {
+        tab: 'queries',
+        superClass: '',
+        failedOnly: false,
+        openQuery: query,
+        focus: query,
+        page: Math.floor(query / PAGE_SIZE),
+      });
+    }
     case 'searchStarted':
       return {
         ...model,
@@ -189,6 +209,7 @@ function onHostMessage(model: PanelModel, m: HostMessage): PanelModel {
             gallery: null,
             thumbs: {},
             neighbours: {},
+            analysis: null,
             ui: model.run ? { ...DEFAULT_UI, tab: model.ui.tab } : model.ui,
           };
       const next: PanelModel = {
@@ -253,6 +274,12 @@ function onHostMessage(model: PanelModel, m: HostMessage): PanelModel {
       return { ...model, search: { ...model.search, status: 'failed', message: m.message } };
     case 'showTab':
       return withUi(model, { tab: m.tab });
+    case 'analysis': {
+      const next: PanelModel = { ...model, analysis: m.analysis };
+      if (m.reason !== undefined) next.analysisReason = m.reason;
+      else delete next.analysisReason;
+      return next;
+    }
   }
 }
 

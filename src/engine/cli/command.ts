@@ -1,6 +1,6 @@
 /** What a `vembed` subcommand is. Each lives in its own file under commands/. */
 import type { OptionSpec, ParsedArgs } from './args';
-import type { Reporter } from './reporter';
+import type { Reporter } from '../report/reporter';
 
 export interface CommandContext {
   args: ParsedArgs;
@@ -25,41 +25,4 @@ export interface Command {
   stopsOnSignal?: boolean;
   /** Resolves to the process exit code. */
   run(ctx: CommandContext): Promise<number>;
-}
-
-/** Failures a user can act on: printed without a stack trace. */
-export class UserError extends Error {
-  constructor(
-    message: string,
-    readonly hint?: string,
-    readonly code = 'user-error',
-    readonly file?: string,
-    readonly line?: number,
-  ) {
-    super(message);
-  }
-}
-
-/** A command whose issue has not landed yet says so instead of failing silently. */
-export function notYetImplemented(
-  name: string,
-  summary: string,
-  issue: string,
-  usage = '',
-  options: OptionSpec[] = [],
-): Command {
-  return {
-    name,
-    summary: `${summary} (not implemented yet)`,
-    usage,
-    options,
-    async run(ctx) {
-      ctx.reporter.event({
-        type: 'error',
-        code: 'not-implemented',
-        message: `\`vembed ${name}\` is not implemented yet in this version (${issue}).`,
-      });
-      return 3;
-    },
-  };
 }

@@ -5,9 +5,10 @@
 import { COMMANDS } from './commands';
 import { formatOptions, parseArgs, UsageError } from './args';
 import { StreamReporter } from './reporter';
-import { UserError, type Command } from './command';
+import { UserError } from '../../shared/userError';
+import { type Command } from './command';
 import { suggest } from '../../shared/text/suggest';
-import { fileSystemUserError } from '../util/makeDirs';
+import { fileSystemUserError } from '../../shared/fs/makeDirs';
 
 const VERSION = '0.1.0';
 

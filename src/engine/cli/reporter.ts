@@ -3,18 +3,8 @@
  * line on stdout (the protocol in src/shared/protocol.ts) and nothing else is
  * written there; without it, events become human-readable lines.
  */
+import type { Reporter } from '../report/reporter';
 import { makeEvent, serializeEvent, type EngineEvent, type EventBody } from '../../shared/protocol';
-
-export interface Reporter {
-  readonly json: boolean;
-  /** Emit a protocol event (printed as text in human mode). */
-  event(body: EventBody): void;
-  /** Human-oriented text: stdout in human mode, a `log` event in JSON mode. */
-  info(message: string): void;
-  warn(message: string, code?: string): void;
-  /** The data a command produces (a table, a report) printed as is in human mode. */
-  result(text: string): void;
-}
 
 type Write = (s: string) => void;
 

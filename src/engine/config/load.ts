@@ -1,7 +1,7 @@
 /** Load a training config file for the engine: validate, merge overrides, resolve paths. */
 import * as fs from 'node:fs';
 import { loadConfigText, type Diagnostic } from '../../shared/config/validate';
-import { UserError } from '../cli/command';
+import { UserError } from '../../shared/userError';
 import { diagnoseConfig } from '../../shared/language/diagnostics';
 import { resolveConfigPath, type FileProbe } from '../../shared/config/workspaceChecks';
 import { CONFIG_KEYS, type KeySpec, type TrainConfig } from '../../shared/config/schema';

@@ -81,4 +81,3 @@ export function parseDelimited(text: string, delimiter: ',' | '\t'): DelimitedPa
   const [headerRow, ...rows] = records;
   return { header: headerRow ? headerRow.fields : [], headerLine: headerRow ? headerRow.line : 1, rows, errors };
 }
-

@@ -15,7 +15,10 @@ export interface ImageCheckOptions {
 }
 
 /** The paths that failed, each with its reason. Each distinct path is checked once. */
-export async function checkImageFiles(paths: Iterable<string>, options: ImageCheckOptions = {}): Promise<Map<string, string>> {
+export async function checkImageFiles(
+  paths: Iterable<string>,
+  options: ImageCheckOptions = {},
+): Promise<Map<string, string>> {
   const unique = [...new Set(paths)];
   const failures = new Map<string, string>();
   const concurrency = Math.max(1, options.concurrency ?? 16);
@@ -35,12 +38,16 @@ export async function checkImageFiles(paths: Iterable<string>, options: ImageChe
         // libvips keeps one error buffer for the process: a decode running at the same
         // time (the training loader's) can clear it, leaving "Unknown error". Again (a few times), for the reason.
         for (let retry = 0; retry < 3 && /^unknown error$/i.test(reason.trim()); retry++) {
-          reason = await decodeImage(p).then(() => reason, (again: unknown) => (again instanceof ImageReadError ? again.reason : reason));
+          reason = await decodeImage(p).then(
+            () => reason,
+            (again: unknown) => (again instanceof ImageReadError ? again.reason : reason),
+          );
         }
         failures.set(p, reason);
       }
       done++;
-      if (options.onProgress && (done % progressEvery === 0 || done === unique.length)) options.onProgress(done, unique.length);
+      if (options.onProgress && (done % progressEvery === 0 || done === unique.length))
+        options.onProgress(done, unique.length);
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, unique.length) }, worker));

@@ -21,13 +21,19 @@ export function resolveImagePath(raw: string, imageRoot: string, allowOutsideRoo
   const absoluteAsWritten = path.isAbsolute(trimmed) || WINDOWS_ABSOLUTE.test(trimmed);
   const portable = path.sep === '/' && !WINDOWS_ABSOLUTE.test(trimmed) ? trimmed.replace(/\\/g, '/') : trimmed;
   if (absoluteAsWritten && !allowOutsideRoot) {
-    return { ok: false, message: `absolute path \`${raw}\` refused: paths must be relative to the image root (set allow_absolute_paths: true to allow them)` };
+    return {
+      ok: false,
+      message: `absolute path \`${raw}\` refused: paths must be relative to the image root (set allow_absolute_paths: true to allow them)`,
+    };
   }
   const abs = path.resolve(imageRoot, portable);
   if (!allowOutsideRoot) {
     const rel = path.relative(imageRoot, abs);
     if (rel === '..' || rel.startsWith('..' + path.sep) || path.isAbsolute(rel)) {
-      return { ok: false, message: `path \`${raw}\` leaves the image root ${imageRoot} (set allow_absolute_paths: true to allow it)` };
+      return {
+        ok: false,
+        message: `path \`${raw}\` leaves the image root ${imageRoot} (set allow_absolute_paths: true to allow it)`,
+      };
     }
   }
   return { ok: true, path: abs };

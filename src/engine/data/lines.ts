@@ -29,12 +29,18 @@ export function readDataText(file: string, what: string, hint?: string): string 
   try {
     // A named pipe or a device would block the read in a system call, where no signal handler runs.
     const st = fs.statSync(file);
-    if (!st.isFile() && !st.isDirectory()) throw new DataError(`${what} ${file}: not a regular file`, [{ kind: 'missing-file', file, message: 'not a regular file' }], hint);
+    if (!st.isFile() && !st.isDirectory())
+      throw new DataError(
+        `${what} ${file}: not a regular file`,
+        [{ kind: 'missing-file', file, message: 'not a regular file' }],
+        hint,
+      );
     return fs.readFileSync(file, 'utf8');
   } catch (e) {
     if (e instanceof DataError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'not found' : code === 'EISDIR' ? 'is a folder, not a file' : (e as Error).message;
+    const reason =
+      code === 'ENOENT' ? 'not found' : code === 'EISDIR' ? 'is a folder, not a file' : (e as Error).message;
     throw new DataError(`${what} ${file}: ${reason}`, [{ kind: 'missing-file', file, message: reason }], hint);
   }
 }

@@ -20,12 +20,15 @@ import { checkImageFiles } from './imageCheck';
 import { DataError, summariseProblems, type DataProblem } from './problems';
 
 export type DataFormat = 'jsonl' | 'csv' | 'tsv';
-export const STANDARD_COLUMNS = ['query_image', 'positive', 'label', 'negatives'] as const;
+export const STANDARD_COLUMNS = ['query_image', 'positive', 'label', 'negatives', 'super_label'] as const;
 export type StandardColumn = (typeof STANDARD_COLUMNS)[number];
 export const NEGATIVES_SEPARATOR = '|';
 
 /** The config keys the loader reads. */
-export type DatasetOptions = Pick<TrainConfig, 'image_root' | 'allow_absolute_paths' | 'column_mapping' | 'validate_data' | 'skip_invalid_records'>;
+export type DatasetOptions = Pick<
+  TrainConfig,
+  'image_root' | 'allow_absolute_paths' | 'column_mapping' | 'validate_data' | 'skip_invalid_records'
+>;
 
 export type Label = number | string;
 
@@ -36,6 +39,8 @@ export interface PairRecord {
   negatives: string[];
   /** The product; null when the file has no label for this record. */
   label: Label | null;
+  /** The product's category (SOP's super_class_id), for batches of similar products; null or absent when none. */
+  superLabel?: Label | null;
   /** Where the record came from. */
   file: string;
   line: number;
@@ -61,7 +66,11 @@ export function formatOf(file: string): DataFormat {
   if (ext === '.jsonl' || ext === '.ndjson') return 'jsonl';
   if (ext === '.csv') return 'csv';
   if (ext === '.tsv' || ext === '.tab') return 'tsv';
-  throw new DataError(`${file}: unknown data file type \`${ext || '(none)'}\`.`, [{ kind: 'malformed', file, message: 'unknown file type' }], 'Use .jsonl (one JSON object a line), .csv or .tsv (with a header row).');
+  throw new DataError(
+    `${file}: unknown data file type \`${ext || '(none)'}\`.`,
+    [{ kind: 'malformed', file, message: 'unknown file type' }],
+    'Use .jsonl (one JSON object a line), .csv or .tsv (with a header row).',
+  );
 }
 
 /** The column name in the file for each standard column. */
@@ -69,7 +78,11 @@ function columnNames(mapping: Record<string, string> | null): Record<StandardCol
   const names = Object.fromEntries(STANDARD_COLUMNS.map((c) => [c, c])) as Record<StandardColumn, string>;
   for (const [std, yours] of Object.entries(mapping ?? {})) {
     if (!(STANDARD_COLUMNS as readonly string[]).includes(std)) {
-      throw new DataError(`column_mapping: \`${std}\` is not a standard column (${STANDARD_COLUMNS.join(', ')}).`, [], 'The mapping goes {standard: your_column}, e.g. {query_image: img}.');
+      throw new DataError(
+        `column_mapping: \`${std}\` is not a standard column (${STANDARD_COLUMNS.join(', ')}).`,
+        [],
+        'The mapping goes {standard: your_column}, e.g. {query_image: img}.',
+      );
     }
     names[std as StandardColumn] = yours;
   }
@@ -87,7 +100,12 @@ interface RawRecord {
   has(std: StandardColumn): boolean;
 }
 
-function jsonlRecords(text: string, file: string, names: Record<StandardColumn, string>, problems: DataProblem[]): RawRecord[] {
+function jsonlRecords(
+  text: string,
+  file: string,
+  names: Record<StandardColumn, string>,
+  problems: DataProblem[],
+): RawRecord[] {
   const out: RawRecord[] = [];
   for (const { line, text: t } of splitNumberedLines(text)) {
     let obj: unknown;
@@ -98,7 +116,12 @@ function jsonlRecords(text: string, file: string, names: Record<StandardColumn, 
       continue;
     }
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
-      problems.push({ kind: 'malformed', file, line, message: 'expected a JSON object `{"query_image": ..., "positive": ...}`' });
+      problems.push({
+        kind: 'malformed',
+        file,
+        line,
+        message: 'expected a JSON object `{"query_image": ..., "positive": ...}`',
+      });
       continue;
     }
     const rec = obj as Record<string, unknown>;
@@ -107,7 +130,13 @@ function jsonlRecords(text: string, file: string, names: Record<StandardColumn, 
   return out;
 }
 
-function delimitedRecords(text: string, file: string, delimiter: ',' | '\t', names: Record<StandardColumn, string>, problems: DataProblem[]): RawRecord[] {
+function delimitedRecords(
+  text: string,
+  file: string,
+  delimiter: ',' | '\t',
+  names: Record<StandardColumn, string>,
+  problems: DataProblem[],
+): RawRecord[] {
   const parsed = parseDelimited(text, delimiter);
   for (const e of parsed.errors) problems.push({ kind: 'malformed', file, line: e.line, message: e.message });
   if (parsed.header.length === 0) return [];
@@ -124,7 +153,12 @@ function delimitedRecords(text: string, file: string, delimiter: ',' | '\t', nam
   const out: RawRecord[] = [];
   for (const row of parsed.rows) {
     if (row.fields.length !== parsed.header.length) {
-      problems.push({ kind: 'malformed', file, line: row.line, message: `expected ${parsed.header.length} fields like the header, found ${row.fields.length}` });
+      problems.push({
+        kind: 'malformed',
+        file,
+        line: row.line,
+        message: `expected ${parsed.header.length} fields like the header, found ${row.fields.length}`,
+      });
       continue;
     }
     const value = (s: StandardColumn) => {
@@ -154,10 +188,14 @@ function parseLabel(v: unknown, fromText: boolean): { ok: true; label: Label | n
     const t = v.trim();
     if (t === '') return { ok: false, why: 'is empty' };
     if (/^-?\d{1,15}$/.test(t)) return { ok: true, label: Number(t) };
-    if (/^-?\d*\.\d+$|^-?\d+e/i.test(t)) return { ok: false, why: `must be an integer product id or a text id, found ${JSON.stringify(v)}` };
+    if (/^-?\d*\.\d+$|^-?\d+e/i.test(t))
+      return { ok: false, why: `must be an integer product id or a text id, found ${JSON.stringify(v)}` };
     return { ok: true, label: t };
   }
-  return { ok: false, why: `must be an integer product id (e.g. 1001) or a text id (e.g. "sku-7"), found ${JSON.stringify(v)}` };
+  return {
+    ok: false,
+    why: `must be an integer product id (e.g. 1001) or a text id (e.g. "sku-7"), found ${JSON.stringify(v)}`,
+  };
 }
 
 function parseNegatives(v: unknown, fromText: boolean): string[] | undefined {
@@ -172,7 +210,10 @@ function parseNegatives(v: unknown, fromText: boolean): string[] | undefined {
         return undefined;
       }
     }
-    return t.split(NEGATIVES_SEPARATOR).map((s) => s.trim()).filter(Boolean);
+    return t
+      .split(NEGATIVES_SEPARATOR)
+      .map((s) => s.trim())
+      .filter(Boolean);
   }
   return undefined;
 }
@@ -182,19 +223,26 @@ function parseNegatives(v: unknown, fromText: boolean): string[] | undefined {
  * records are collected, not thrown; problems of the whole file (unknown type,
  * missing header column) throw.
  */
-export function parsePairFile(file: string, options: Pick<DatasetOptions, 'image_root' | 'allow_absolute_paths' | 'column_mapping'>): { format: DataFormat; imageRoot: string; records: PairRecord[]; problems: DataProblem[] } {
+export function parsePairFile(
+  file: string,
+  options: Pick<DatasetOptions, 'image_root' | 'allow_absolute_paths' | 'column_mapping'>,
+): { format: DataFormat; imageRoot: string; records: PairRecord[]; problems: DataProblem[] } {
   const absFile = path.resolve(file);
   const format = formatOf(absFile);
   const names = columnNames(options.column_mapping);
   const imageRoot = path.resolve(options.image_root ?? path.dirname(absFile));
   const text = readDataText(absFile, 'data file', 'Check `data_path` / `val_data_path` in the config.');
   const problems: DataProblem[] = [];
-  const raws = format === 'jsonl' ? jsonlRecords(text, absFile, names, problems) : delimitedRecords(text, absFile, format === 'csv' ? ',' : '\t', names, problems);
+  const raws =
+    format === 'jsonl'
+      ? jsonlRecords(text, absFile, names, problems)
+      : delimitedRecords(text, absFile, format === 'csv' ? ',' : '\t', names, problems);
   const fromText = format !== 'jsonl';
 
   const records: PairRecord[] = [];
   for (const raw of raws) {
-    const here = (kind: DataProblem['kind'], message: string) => problems.push({ kind, file: absFile, line: raw.line, message });
+    const here = (kind: DataProblem['kind'], message: string) =>
+      problems.push({ kind, file: absFile, line: raw.line, message });
     const before = problems.length;
     const image = (std: 'query_image' | 'positive'): string | undefined => {
       const v = raw.get(std);
@@ -213,16 +261,30 @@ export function parsePairFile(file: string, options: Pick<DatasetOptions, 'image
     const positive = image('positive');
     const label = parseLabel(raw.get('label'), fromText);
     if (!label.ok) here('malformed', `${describeColumn('label', names)} ${label.why}`);
+    const superLabel = parseLabel(raw.get('super_label'), fromText);
+    if (!superLabel.ok) here('malformed', `${describeColumn('super_label', names)} ${superLabel.why}`);
     const negRaw = parseNegatives(raw.get('negatives'), fromText);
-    if (negRaw === undefined) here('malformed', `${describeColumn('negatives', names)} must be a list of paths${fromText ? ` (separated by \`${NEGATIVES_SEPARATOR}\`, or a JSON list)` : ''}`);
+    if (negRaw === undefined)
+      here(
+        'malformed',
+        `${describeColumn('negatives', names)} must be a list of paths${fromText ? ` (separated by \`${NEGATIVES_SEPARATOR}\`, or a JSON list)` : ''}`,
+      );
     const negatives: string[] = [];
     for (const n of negRaw ?? []) {
       const r = resolveImagePath(n, imageRoot, options.allow_absolute_paths);
       if (r.ok) negatives.push(r.path);
       else here('path-escapes', `${describeColumn('negatives', names)}: ${r.message}`);
     }
-    if (problems.length === before && query && positive && label.ok) {
-      records.push({ query, positive, negatives, label: label.label, file: absFile, line: raw.line });
+    if (problems.length === before && query && positive && label.ok && superLabel.ok) {
+      records.push({
+        query,
+        positive,
+        negatives,
+        label: label.label,
+        superLabel: superLabel.label,
+        file: absFile,
+        line: raw.line,
+      });
     }
   }
   problems.sort(byLine);
@@ -243,7 +305,11 @@ export interface LoadHooks {
  * unless `skip_invalid_records` is set: then the bad records are left out and
  * counted in `skipped`.
  */
-export async function loadPairDataset(file: string, options: DatasetOptions, hooks: LoadHooks = {}): Promise<LoadedPairs> {
+export async function loadPairDataset(
+  file: string,
+  options: DatasetOptions,
+  hooks: LoadHooks = {},
+): Promise<LoadedPairs> {
   const parsed = parsePairFile(file, options);
   const absFile = path.resolve(file);
   const problems = [...parsed.problems];
@@ -262,7 +328,12 @@ export async function loadPairDataset(file: string, options: DatasetOptions, hoo
         }
         for (const p of new Set(bad)) {
           const reason = failures.get(p)!;
-          problems.push({ kind: reason === 'file not found' ? 'missing-image' : 'unreadable-image', file: absFile, line: r.line, message: `${path.relative(parsed.imageRoot, p) || p}: ${reason}` });
+          problems.push({
+            kind: reason === 'file not found' ? 'missing-image' : 'unreadable-image',
+            file: absFile,
+            line: r.line,
+            message: `${path.relative(parsed.imageRoot, p) || p}: ${reason}`,
+          });
         }
       }
       records = good;
@@ -281,7 +352,11 @@ export async function loadPairDataset(file: string, options: DatasetOptions, hoo
     );
   }
   if (records.length === 0) {
-    throw new DataError(`${absFile}: no usable records${problems.length ? ` (${badLines} bad record(s) skipped)` : ''}.${problems.length ? `\n${summariseProblems(problems)}` : ''}`, problems, 'Each line needs at least query_image and positive.');
+    throw new DataError(
+      `${absFile}: no usable records${problems.length ? ` (${badLines} bad record(s) skipped)` : ''}.${problems.length ? `\n${summariseProblems(problems)}` : ''}`,
+      problems,
+      'Each line needs at least query_image and positive.',
+    );
   }
   return {
     file: absFile,

@@ -2,7 +2,8 @@
  * SOP preparation: `Ebay_train.txt` -> `train.jsonl`, `Ebay_test.txt` ->
  * `val.jsonl`. Each image becomes a query paired with another image of the
  * same product, drawn by a seeded RNG; a product with a single image pairs
- * with itself. The label is the product (class id).
+ * with itself. The label is the product (class id); `super_label` its
+ * category (super_class_id).
  *
  * Note: `val.jsonl` is SOP's *test* split (as in the Python tool and the
  * literature), so "validation" numbers are test numbers.
@@ -10,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Rng } from '../util/rng';
-import { writeFileAtomic } from '../util/atomic';
+import { writeFileAtomic } from '../../shared/fs/atomic';
 import { findMissingImages, readSopList, type SopImage } from './sopList';
 import { DataError, summariseProblems, type DataProblem } from './problems';
 
@@ -21,6 +22,8 @@ export interface SopPair {
   query_image: string;
   positive: string;
   label: number;
+  /** SOP's super_class_id, so batches can group similar products (`group_by_super_label`). */
+  super_label: number;
 }
 
 export interface PrepareSopOptions {
@@ -84,16 +87,32 @@ export function pairSopImages(images: readonly SopImage[], rng: Rng): SopPair[] 
       const j = rng.int(group.length - 1);
       positive = group[j >= self ? j + 1 : j]!;
     }
-    return { query_image: img.path, positive: positive.path, label: img.classId };
+    return { query_image: img.path, positive: positive.path, label: img.classId, super_label: img.superClassId };
   });
 }
 
 export function pairsToJsonl(pairs: readonly SopPair[]): string {
-  return pairs.map((p) => JSON.stringify({ query_image: p.query_image, positive: p.positive, label: p.label })).join('\n') + (pairs.length ? '\n' : '');
+  return (
+    pairs
+      .map((p) =>
+        JSON.stringify({
+          query_image: p.query_image,
+          positive: p.positive,
+          label: p.label,
+          super_label: p.super_label,
+        }),
+      )
+      .join('\n') + (pairs.length ? '\n' : '')
+  );
 }
 
 function missingProblems(listFile: string, missing: readonly SopImage[]): DataProblem[] {
-  return missing.map((img) => ({ kind: 'missing-image', file: listFile, line: img.line, message: `${img.path} not found` }));
+  return missing.map((img) => ({
+    kind: 'missing-image',
+    file: listFile,
+    line: img.line,
+    message: `${img.path} not found`,
+  }));
 }
 
 /**
@@ -105,12 +124,20 @@ export function prepareSop(options: PrepareSopOptions): PrepareSopResult {
   const root = path.resolve(options.sopRoot);
   const seed = options.seed ?? DEFAULT_PREPARE_SEED;
   if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) {
-    throw new DataError(`SOP root ${root} is not a folder.`, [{ kind: 'missing-file', file: root, message: 'not a folder' }], 'Pass the folder that holds Ebay_train.txt and Ebay_test.txt (e.g. Stanford_Online_Products/).');
+    throw new DataError(
+      `SOP root ${root} is not a folder.`,
+      [{ kind: 'missing-file', file: root, message: 'not a folder' }],
+      'Pass the folder that holds Ebay_train.txt and Ebay_test.txt (e.g. Stanford_Online_Products/).',
+    );
   }
   const lists = SPLITS.map((s) => {
     const file = path.join(root, s.source);
     if (!fs.existsSync(file)) {
-      throw new DataError(`${file} not found.`, [{ kind: 'missing-file', file, message: 'not found' }], `--sop_root must be the folder that holds ${SPLITS.map((x) => x.source).join(' and ')}.`);
+      throw new DataError(
+        `${file} not found.`,
+        [{ kind: 'missing-file', file, message: 'not found' }],
+        `--sop_root must be the folder that holds ${SPLITS.map((x) => x.source).join(' and ')}.`,
+      );
     }
     return { ...s, file, images: readSopList(file) };
   });
@@ -126,11 +153,12 @@ export function prepareSop(options: PrepareSopOptions): PrepareSopResult {
     throw new DataError(
       `${problems.length} listed image(s) are missing under ${root}.\n${summariseProblems(problems)}`,
       problems,
-      'Check that --sop_root is the folder the lists\' paths are relative to and that the download is complete; or pass --skip_missing to leave missing images out.',
+      "Check that --sop_root is the folder the lists' paths are relative to and that the download is complete; or pass --skip_missing to leave missing images out.",
     );
   }
   for (const l of usable) {
-    if (l.images.length === 0) throw new DataError(`${l.file}: no listed image exists on disk.`, problems, 'Check --sop_root.');
+    if (l.images.length === 0)
+      throw new DataError(`${l.file}: no listed image exists on disk.`, problems, 'Check --sop_root.');
   }
 
   // One stream per split, so the train pairs do not depend on the test list and vice versa.
@@ -158,10 +186,11 @@ export function prepareSop(options: PrepareSopOptions): PrepareSopResult {
 
 /** The summary a user reads after preparation. */
 export function formatPrepareSummary(r: PrepareSopResult): string {
-  const rows = [r.train, r.val].map((s) =>
-    `  ${s.split.padEnd(5)} ${path.basename(s.source).padEnd(14)} -> ${path.basename(s.output).padEnd(11)} ${String(s.images).padStart(7)} images ${String(s.products).padStart(6)} products ${String(s.superClasses).padStart(3)} super classes` +
-    (s.singleImageProducts ? `, ${s.singleImageProducts} single-image product(s) paired with themselves` : '') +
-    (s.missingSkipped ? `, ${s.missingSkipped} missing image(s) left out` : ''),
+  const rows = [r.train, r.val].map(
+    (s) =>
+      `  ${s.split.padEnd(5)} ${path.basename(s.source).padEnd(14)} -> ${path.basename(s.output).padEnd(11)} ${String(s.images).padStart(7)} images ${String(s.products).padStart(6)} products ${String(s.superClasses).padStart(3)} super classes` +
+      (s.singleImageProducts ? `, ${s.singleImageProducts} single-image product(s) paired with themselves` : '') +
+      (s.missingSkipped ? `, ${s.missingSkipped} missing image(s) left out` : ''),
   );
   return [
     `Prepared SOP pairs (seed ${r.seed}):`,

@@ -4,7 +4,7 @@
  * one, its line; a report lists how many there are of each kind and a few
  * examples, never thousands of lines.
  */
-import { UserError } from '../cli/command';
+import { UserError } from '../../shared/userError';
 
 export type ProblemKind =
   | 'missing-file'
@@ -60,7 +60,10 @@ export function summariseProblems(problems: readonly DataProblem[], examples = 1
     perKindShown.set(p.kind, n + 1);
     shown.push(p);
   }
-  const lines = [`${problems.length} problem(s): ${countByKind(problems)}`, ...shown.map((p) => `  ${formatProblem(p)}`)];
+  const lines = [
+    `${problems.length} problem(s): ${countByKind(problems)}`,
+    ...shown.map((p) => `  ${formatProblem(p)}`),
+  ];
   if (problems.length > shown.length) lines.push(`  ... and ${problems.length - shown.length} more`);
   return lines.join('\n');
 }

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeDirAtomic } from '../util/atomic';
+import { writeDirAtomic } from '../../shared/fs/atomic';
 import { prepareSop, type PrepareSopResult } from './prepareSop';
 import { DataError } from './problems';
 
@@ -35,7 +35,8 @@ function manifest(dir: string): Map<string, number> {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.isFile() && !e.name.endsWith('.jsonl') && !e.name.startsWith('.')) out.set(path.relative(dir, p), fs.statSync(p).size);
+      else if (e.isFile() && !e.name.endsWith('.jsonl') && !e.name.startsWith('.'))
+        out.set(path.relative(dir, p), fs.statSync(p).size);
     }
   };
   walk(dir);
@@ -62,30 +63,60 @@ export interface InstallResult {
  * train.jsonl and val.jsonl. An existing copy is left alone; a folder holding
  * something else is only replaced with `force`.
  */
-export function installSampleData(options: { out?: string; force?: boolean; cwd?: string; source?: string }): InstallResult {
+export function installSampleData(options: {
+  out?: string;
+  force?: boolean;
+  cwd?: string;
+  source?: string;
+}): InstallResult {
   const source = options.source ?? findBundledSample();
   if (!source) {
-    throw new DataError('The built-in sample data set was not found next to the engine.', [], 'It lives in data/sample-sop of the vembed repository; run `npx tsx scripts/sample-data/make-sample-sop.ts` there to rebuild it.');
+    throw new DataError(
+      'The built-in sample data set was not found next to the engine.',
+      [],
+      'It lives in data/sample-sop of the vembed repository; run `npx tsx scripts/sample-data/make-sample-sop.ts` there to rebuild it.',
+    );
   }
   const dir = path.resolve(options.cwd ?? process.cwd(), options.out ?? SAMPLE_DIR_NAME);
   const srcFiles = manifest(source);
-  const hasPairs = (d: string) => fs.existsSync(path.join(d, 'train.jsonl')) && fs.existsSync(path.join(d, 'val.jsonl'));
+  const hasPairs = (d: string) =>
+    fs.existsSync(path.join(d, 'train.jsonl')) && fs.existsSync(path.join(d, 'val.jsonl'));
   const ensurePairs = (status: InstallStatus): InstallResult => {
     const prepared = hasPairs(dir) ? undefined : prepareSop({ sopRoot: dir });
-    return { status, source, dir, images: [...srcFiles.keys()].filter((f) => /\.(jpe?g|png)$/i.test(f)).length, ...(prepared ? { prepared } : {}) };
+    return {
+      status,
+      source,
+      dir,
+      images: [...srcFiles.keys()].filter((f) => /\.(jpe?g|png)$/i.test(f)).length,
+      ...(prepared ? { prepared } : {}),
+    };
   };
 
   if (fs.existsSync(dir) && fs.realpathSync(dir) === fs.realpathSync(source)) return ensurePairs('in-place');
   let status: InstallStatus = 'installed';
   if (fs.existsSync(dir)) {
-    if (!fs.statSync(dir).isDirectory()) throw new DataError(`${dir} exists and is not a folder.`, [], 'Choose another --out.');
+    if (!fs.statSync(dir).isDirectory())
+      throw new DataError(`${dir} exists and is not a folder.`, [], 'Choose another --out.');
     if (sameFiles(manifest(dir), srcFiles)) return ensurePairs('already-installed');
     if (fs.readdirSync(dir).length > 0) {
-      if (!options.force) throw new DataError(`${dir} already exists and holds other files.`, [], 'Choose another --out, or pass --force to replace that folder with the sample.');
+      if (!options.force)
+        throw new DataError(
+          `${dir} already exists and holds other files.`,
+          [],
+          'Choose another --out, or pass --force to replace that folder with the sample.',
+        );
       status = 'replaced';
     }
   }
-  writeDirAtomic(dir, (tmp) => fs.cpSync(source, tmp, { recursive: true, filter: (p) => !path.basename(p).startsWith('.') }));
+  writeDirAtomic(dir, (tmp) =>
+    fs.cpSync(source, tmp, { recursive: true, filter: (p) => !path.basename(p).startsWith('.') }),
+  );
   const prepared = prepareSop({ sopRoot: dir });
-  return { status, source, dir, prepared, images: [...srcFiles.keys()].filter((f) => /\.(jpe?g|png)$/i.test(f)).length };
+  return {
+    status,
+    source,
+    dir,
+    prepared,
+    images: [...srcFiles.keys()].filter((f) => /\.(jpe?g|png)$/i.test(f)).length,
+  };
 }

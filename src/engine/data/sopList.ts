@@ -31,12 +31,20 @@ const NON_NEGATIVE_INT = /^[1-9]\d*$|^0$/;
 export function parseSopList(text: string, file: string): SopImage[] {
   const lines = splitNumberedLines(text);
   const problems: DataProblem[] = [];
-  if (lines.length === 0) throw new DataError(`${file} is empty; expected the header \`${SOP_HEADER.join(' ')}\` and one image a line.`, [{ kind: 'malformed', file, message: 'empty file' }]);
+  if (lines.length === 0)
+    throw new DataError(`${file} is empty; expected the header \`${SOP_HEADER.join(' ')}\` and one image a line.`, [
+      { kind: 'malformed', file, message: 'empty file' },
+    ]);
 
   const header = lines[0]!;
   const headerFields = header.text.trim().split(/\s+/);
   if (headerFields.join(' ').toLowerCase() !== SOP_HEADER.join(' ')) {
-    problems.push({ kind: 'malformed', file, line: header.line, message: `expected the header \`${SOP_HEADER.join(' ')}\`, found \`${header.text.trim()}\`` });
+    problems.push({
+      kind: 'malformed',
+      file,
+      line: header.line,
+      message: `expected the header \`${SOP_HEADER.join(' ')}\`, found \`${header.text.trim()}\``,
+    });
   }
 
   const images: SopImage[] = [];
@@ -45,7 +53,12 @@ export function parseSopList(text: string, file: string): SopImage[] {
   for (const { line, text: t } of lines.slice(1)) {
     const fields = t.trim().split(/\s+/);
     if (fields.length !== 4) {
-      problems.push({ kind: 'malformed', file, line, message: `expected 4 space-separated fields (${SOP_HEADER.join(' ')}), found ${fields.length}: \`${t.trim()}\`` });
+      problems.push({
+        kind: 'malformed',
+        file,
+        line,
+        message: `expected 4 space-separated fields (${SOP_HEADER.join(' ')}), found ${fields.length}: \`${t.trim()}\``,
+      });
       continue;
     }
     const [id, cls, sup, rel] = fields as [string, string, string, string];
@@ -55,28 +68,54 @@ export function parseSopList(text: string, file: string): SopImage[] {
       ['super_class_id', sup],
     ].filter(([, v]) => !NON_NEGATIVE_INT.test(v!));
     if (bad.length > 0) {
-      problems.push({ kind: 'malformed', file, line, message: bad.map(([k, v]) => `${k} must be a non-negative integer, found \`${v}\``).join('; ') });
+      problems.push({
+        kind: 'malformed',
+        file,
+        line,
+        message: bad.map(([k, v]) => `${k} must be a non-negative integer, found \`${v}\``).join('; '),
+      });
       continue;
     }
-    const image: SopImage = { imageId: Number(id), classId: Number(cls), superClassId: Number(sup), path: rel.replace(/\\/g, '/'), line };
+    const image: SopImage = {
+      imageId: Number(id),
+      classId: Number(cls),
+      superClassId: Number(sup),
+      path: rel.replace(/\\/g, '/'),
+      line,
+    };
     const dup = seenIds.get(image.imageId);
     if (dup !== undefined) {
-      problems.push({ kind: 'inconsistent', file, line, message: `image_id ${image.imageId} already used on line ${dup}` });
+      problems.push({
+        kind: 'inconsistent',
+        file,
+        line,
+        message: `image_id ${image.imageId} already used on line ${dup}`,
+      });
       continue;
     }
     seenIds.set(image.imageId, line);
     const known = superOfClass.get(image.classId);
     if (known && known.superClassId !== image.superClassId) {
-      problems.push({ kind: 'inconsistent', file, line, message: `class_id ${image.classId} has super_class_id ${image.superClassId} here but ${known.superClassId} on line ${known.line}` });
+      problems.push({
+        kind: 'inconsistent',
+        file,
+        line,
+        message: `class_id ${image.classId} has super_class_id ${image.superClassId} here but ${known.superClassId} on line ${known.line}`,
+      });
       continue;
     }
     if (!known) superOfClass.set(image.classId, { superClassId: image.superClassId, line });
     images.push(image);
   }
   if (problems.length > 0) {
-    throw new DataError(`${file} has malformed lines.\n${summariseProblems(problems)}`, problems, 'Each line after the header must be `image_id class_id super_class_id path`, separated by spaces.');
+    throw new DataError(
+      `${file} has malformed lines.\n${summariseProblems(problems)}`,
+      problems,
+      'Each line after the header must be `image_id class_id super_class_id path`, separated by spaces.',
+    );
   }
-  if (images.length === 0) throw new DataError(`${file} lists no images.`, [{ kind: 'malformed', file, message: 'no images' }]);
+  if (images.length === 0)
+    throw new DataError(`${file} lists no images.`, [{ kind: 'malformed', file, message: 'no images' }]);
   return images;
 }
 
@@ -107,12 +146,18 @@ export function loadSopImageList(file: string, root: string = path.dirname(path.
     const abs = path.resolve(absRoot, img.path);
     const rel = path.relative(absRoot, abs);
     if (path.isAbsolute(img.path) || rel.startsWith('..') || path.isAbsolute(rel)) {
-      problems.push({ kind: 'path-escapes', file, line: img.line, message: `path \`${img.path}\` leaves the SOP root ${absRoot}` });
+      problems.push({
+        kind: 'path-escapes',
+        file,
+        line: img.line,
+        message: `path \`${img.path}\` leaves the SOP root ${absRoot}`,
+      });
       continue;
     }
     out.push({ ...img, absPath: abs });
   }
-  if (problems.length > 0) throw new DataError(`${file}: image paths must stay inside ${absRoot}.\n${summariseProblems(problems)}`, problems);
+  if (problems.length > 0)
+    throw new DataError(`${file}: image paths must stay inside ${absRoot}.\n${summariseProblems(problems)}`, problems);
   return {
     file,
     root: absRoot,

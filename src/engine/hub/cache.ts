@@ -12,8 +12,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeDirs } from '../util/makeDirs';
-import { writeFileAtomic } from '../util/atomic';
+import { makeDirs } from '../../shared/fs/makeDirs';
+import { writeFileAtomic } from '../../shared/fs/atomic';
 import { isCommitHash, repoCacheDir, repoFilePath } from './paths';
 
 export interface CacheLookup {

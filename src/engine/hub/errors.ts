@@ -2,7 +2,7 @@
  * Failures of model resolution. Each is a UserError (printed without a stack
  * trace) whose message says what failed and whose hint says what to do.
  */
-import { UserError } from '../cli/command';
+import { UserError } from '../../shared/userError';
 
 export type HubErrorCode =
   /** `model_name` is neither a usable folder nor a hub id. */

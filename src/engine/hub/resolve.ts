@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { makeDirs } from '../util/makeDirs';
+import { makeDirs } from '../../shared/fs/makeDirs';
 import {
   blobPath,
   isMarkedMissing,

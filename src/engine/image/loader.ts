@@ -112,7 +112,10 @@ export class ImageLoader {
     return { images: this.cache.size, bytes: this.cacheBytes, full: this.cacheFull };
   }
 
-  /** Decode and transform `jobs` into one NHWC batch, in job order. Rejects with an ImageReadError naming the first image that failed. */
+  /**
+   * Decode and transform `jobs` into one NHWC batch, in job order. Rejects with an ImageReadError naming the first
+   * image that failed.
+   */
   async load(jobs: readonly ImageJob[]): Promise<PixelBatch> {
     if (this.closed) throw new Error('image loader is closed');
     if (this.failure) throw this.failure;

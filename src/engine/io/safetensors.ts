@@ -11,7 +11,7 @@
  * into place, so a crash never leaves a torn checkpoint.
  */
 import * as fs from 'node:fs';
-import { writeFileAtomicWith } from '../util/atomic';
+import { writeFileAtomicWith } from '../../shared/fs/atomic';
 import * as os from 'node:os';
 
 /** Bytes per element of every dtype the format defines (we read only F32/F16/BF16). */

@@ -33,7 +33,7 @@ import {
   validateLoraSettings,
   type LoraSettings,
 } from './lora';
-import { adapterDropoutSeed } from './ops';
+import { adapterDropoutSeed } from './steps/linear';
 import { fromHfLayout, paramSpecs, storedShape, toHfLayout, type ParamSpec } from './params';
 import type { ImageEncoder, ImageProcessing } from './types';
 

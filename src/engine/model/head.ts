@@ -15,7 +15,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readSafetensors, writeSafetensors } from '../io/safetensors';
-import { writeJsonAtomic } from '../util/atomic';
+import { writeJsonAtomic } from '../../shared/fs/atomic';
 import { ModelConfigError } from './config';
 import type { PoolingMethod } from './dinov2';
 import { PROJECTION_WEIGHT, type Dinov2ImageEncoder } from './encoder';

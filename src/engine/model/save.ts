@@ -14,7 +14,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeSafetensors, type TensorToWrite } from '../io/safetensors';
-import { writeFileAtomic, writeJsonAtomic } from '../util/atomic';
+import { writeFileAtomic, writeJsonAtomic } from '../../shared/fs/atomic';
 import { configJsonText, imageProcessingJson } from './config';
 import type { Dinov2ImageEncoder } from './encoder';
 import { writeEmbeddingHead } from './head';

@@ -384,7 +384,10 @@ export function dinov2ForwardGraph(
   return { g, embedding: writer.embedding, paramInputs: writer.paramInputs(), layerInputs: writer.layerInputs };
 }
 
-/** The encoder as an ONNX ModelProto: input `pixel_values`, output `embedding` [N, D] (pooled, projected, not normalised). */
+/**
+ * The encoder as an ONNX ModelProto: input `pixel_values`, output `embedding` [N, D] (pooled, projected, not
+ * normalised).
+ */
 export function dinov2OnnxModel(
   encoder: Dinov2ImageEncoder,
   options: Dinov2GraphOptions,

@@ -208,7 +208,8 @@ export class GraphBuilder {
         data.push(init.raw);
         offset += init.raw.byteLength;
       } else {
-        // raw_data is little-endian; typed arrays are in the machine's order, little-endian on every platform Node ships for.
+        // raw_data is little-endian; typed arrays are in the machine's order, little-endian on every platform Node
+        // ships for.
         t.bytes(9, init.raw);
       }
       g.message(5, t);

@@ -32,7 +32,10 @@ ort.InferenceSession.create(model, { executionProviders: [process.argv[2]] })
   .catch((e) => { process.stderr.write(String(e && e.message || e)); process.exit(1); });
 `;
 
-/** The telling part of ONNX Runtime's error output: its last line, without colours and the source location before "FAIL :". */
+/**
+ * The telling part of ONNX Runtime's error output: its last line, without colours and the source location before "FAIL
+ * :".
+ */
 function failureText(stderr: string): string {
   const lines = stderr
     // eslint-disable-next-line no-control-regex
@@ -45,7 +48,9 @@ function failureText(stderr: string): string {
   return (fail >= 0 ? last.slice(fail + 'FAIL : '.length) : last).slice(0, 400);
 }
 
-/** ONNX Runtime's version and location and each provider's state; `error` when onnxruntime-node does not load at all. */
+/**
+ * ONNX Runtime's version and location and each provider's state; `error` when onnxruntime-node does not load at all.
+ */
 export function probeOnnxProviders(): {
   version?: string;
   location?: string;

@@ -13,7 +13,7 @@
  */
 import { tf, type Tensor, type Tensor2D, type Variable } from '../backend/tf';
 import type { Dinov2ImageEncoder } from '../model/encoder';
-import { adapterDropoutSeed, dropoutMaskValues } from '../model/ops';
+import { adapterDropoutSeed, dropoutMaskValues } from '../model/steps/linear';
 import type { ImageEncoder, PixelBatch } from '../model/types';
 import { batchSize, lossAndEmbeddingGradients, type BatchGradients, type GradientOptions } from '../train/gradients';
 import type { LanePairBatch } from '../train/parallel/lanes';

@@ -46,7 +46,10 @@ export interface AllPairsOptions {
   rankCap: number;
   /** Images per block; a block pair's similarities (blockSize^2 floats) are what one thread holds at once. */
   blockSize?: number;
-  /** Worker threads; 'auto': one per core on the wasm backend, else 1. Default: the process-wide choice (backend/threads.ts). */
+  /**
+   * Worker threads; 'auto': one per core on the wasm backend, else 1. Default: the process-wide choice
+   * (backend/threads.ts).
+   */
   threads?: ThreadRequest;
   signal?: AbortSignal;
   /** Similarities computed so far, out of `total` (n * (n - 1) / 2 plus recomputed blocks). */

@@ -62,7 +62,9 @@ export class AllPairsEngine {
   private readonly alive: Int32Array;
   /** 1 once a query's members are known and sorted: from then on its ranks are counted. */
   private readonly active: Uint8Array;
-  /** The bar a candidate must clear to matter to query q: the lower of its weakest live member and its k-th neighbour. */
+  /**
+   * The bar a candidate must clear to matter to query q: the lower of its weakest live member and its k-th neighbour.
+   */
   private readonly gateScore: Float32Array;
   private readonly gateId: Int32Array;
   private readonly neighbours: TopKTable;

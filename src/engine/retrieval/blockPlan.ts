@@ -21,7 +21,10 @@ export interface BlockTask {
   i: number;
   /** Column block, >= i. */
   j: number;
-  /** extract: only record same-class similarities; count: rank against known class similarities; both: self-contained diagonal block. */
+  /**
+   * extract: only record same-class similarities; count: rank against known class similarities; both: self-contained
+   * diagonal block.
+   */
   mode: 'extract' | 'count' | 'extract+count';
 }
 
@@ -68,7 +71,8 @@ export function planBlocks(labels: ArrayLike<number>, blockSize: number): BlockP
     if (limit >= n) end = n;
     else {
       const c = classOf[limit]!;
-      // Cut before the class that crosses the limit, unless that class began at or before `start` (bigger than a block): then split it.
+      // Cut before the class that crosses the limit, unless that class began at or before `start` (bigger than a
+      // block): then split it.
       end = classStart[c]! > start ? classStart[c]! : limit;
     }
     blockStarts.push(end);

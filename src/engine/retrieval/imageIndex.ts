@@ -15,11 +15,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeDirAtomic, writeJsonAtomic } from '../util/atomic';
-import { expectNpy, readNpy, writeNpy } from '../io/npy';
+import { writeDirAtomic, writeJsonAtomic } from '../../shared/fs/atomic';
+import { expectNpy, readNpy, writeNpy } from '../../shared/artifacts/npy';
 import { checkEmbeddings, l2NormalizeRows, type Embedder, type EmbeddingMatrix } from './embeddings';
 import { keepOnDevice, prepareGallery, releaseFromDevice, searchExact, type PreparedGallery } from './exactSearch';
-import { METADATA_FILE, readMetadata, writeMetadata, type ImageRecord } from './metadataFile';
+import { METADATA_FILE, readMetadata, writeMetadata, type ImageRecord } from '../../shared/artifacts/metadataFile';
 import { resolveImagePath } from '../data/imagePaths';
 
 export const INDEX_MANIFEST = 'index.json';

@@ -34,18 +34,10 @@ export {
   type LoadedNeighbours,
   type Neighbour,
   type NeighbourTable,
-} from './neighboursFile';
-export { readMetadata, writeMetadata, METADATA_FILE, type ImageRecord } from './metadataFile';
-export {
-  compareReports,
-  readReport,
-  parseReport,
-  formatComparisonText,
-  formatComparisonMarkdown,
-  ReportError,
-  type Comparison,
-  type LoadedReport,
-} from './compare';
+} from '../../shared/artifacts/neighboursFile';
+export { readMetadata, writeMetadata, METADATA_FILE, type ImageRecord } from '../../shared/artifacts/metadataFile';
+export { compareReports, formatComparisonText, formatComparisonMarkdown, type Comparison } from './compare';
+export { readReport, parseReport, ReportError, type LoadedReport } from '../../shared/artifacts/reportFile';
 export {
   buildIndex,
   buildIndexFromImages,

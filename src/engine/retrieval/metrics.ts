@@ -25,7 +25,9 @@ export interface MemberRankTable {
 export const SOP_RECALL_KS: readonly number[] = [1, 10, 100, 1000];
 
 export interface QueryOutcomes {
-  /** Rank of the first same-class image; -1: no other image of its class (not a valid query); 0: beyond the rank cap. */
+  /**
+   * Rank of the first same-class image; -1: no other image of its class (not a valid query); 0: beyond the rank cap.
+   */
   firstCorrectRank: Int32Array;
   /** AP@R per query; NaN for queries that are not valid. */
   apAtR: Float64Array;

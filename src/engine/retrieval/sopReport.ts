@@ -10,18 +10,21 @@
  *   labels.npy        int64 [N] class ids, same order
  *   metadata.jsonl    one {"path", "label", ...} line per image, when the caller knows the paths
  *   neighbours.json + *.npy   nearest neighbours per query (neighboursFile.ts)
+ *   embedding_map.json        2-D PCA map of the embeddings (../analysis/embeddingMap.ts)
  *
  * Every file is written atomically.
  */
+import { metricKeys } from '../../shared/artifacts/reportFile';
 import { metricLabel } from '../../shared/metrics';
 import * as path from 'node:path';
-import { makeDirs } from '../util/makeDirs';
-import { writeFileAtomic, writeJsonAtomic } from '../util/atomic';
-import { writeNpy } from '../io/npy';
+import { makeDirs } from '../../shared/fs/makeDirs';
+import { writeFileAtomic, writeJsonAtomic } from '../../shared/fs/atomic';
+import { writeNpy } from '../../shared/artifacts/npy';
 import type { EmbeddingMatrix } from './embeddings';
 import type { RetrievalEvaluation } from './evaluate';
-import { METADATA_FILE, writeMetadata, type ImageRecord } from './metadataFile';
-import { TIE_RULE, writeNeighbours } from './neighboursFile';
+import { METADATA_FILE, writeMetadata, type ImageRecord } from '../../shared/artifacts/metadataFile';
+import { TIE_RULE, writeNeighbours } from '../../shared/artifacts/neighboursFile';
+import { writeEmbeddingMap } from '../analysis/embeddingMap';
 
 export const REPORT_JSON = 'sop_report.json';
 export const REPORT_MARKDOWN = 'sop_report.md';
@@ -71,6 +74,7 @@ export interface SopOutputFiles {
   labels: string;
   neighbours: string;
   metadata?: string;
+  map?: string;
 }
 
 export function buildReport(evaluation: RetrievalEvaluation, run: RunInfo): SopReport {
@@ -109,14 +113,6 @@ function round(x: number, digits: number): number {
 
 const percent = (v: number | undefined) =>
   v === undefined || !Number.isFinite(v) ? 'n/a' : `${(100 * v).toFixed(2)}%`;
-
-/** Metric keys of a report, Recall@K by K then MAP@R. */
-export function metricKeys(report: Record<string, unknown>): string[] {
-  const recalls = Object.keys(report)
-    .filter((k) => /^recall@\d+$/.test(k) && typeof report[k] === 'number')
-    .sort((a, b) => Number(a.slice(7)) - Number(b.slice(7)));
-  return typeof report['map@r'] === 'number' ? [...recalls, 'map@r'] : recalls;
-}
 
 export function formatReportMarkdown(
   report: SopReport,
@@ -195,9 +191,14 @@ export function writeSopOutputs(dir: string, out: SopOutputs): SopOutputFiles {
     out.imageRoot,
   );
 
-  const report = buildReport(evaluation, { ...out.run, ...(out.imageRoot ? { image_root: out.imageRoot } : {}) });
+  // The panel's embeddings map; its time goes into the report's timing.
+  const map = writeEmbeddingMap(dir, embeddings);
+  files.map = map.file;
+  const run = { ...out.run, timing: { ...(out.run.timing ?? {}), projection_seconds: map.map.seconds } };
+  const report = buildReport(evaluation, { ...run, ...(out.imageRoot ? { image_root: out.imageRoot } : {}) });
   report.files = {
     embeddings: 'embeddings.npy',
+    map: path.basename(map.file),
     labels: 'labels.npy',
     neighbours: 'neighbours.json',
     ...(records ? { metadata: METADATA_FILE } : {}),

@@ -28,7 +28,9 @@ export class BatchImageScreen {
     private readonly onSkip: (problem: DataProblem) => void,
   ) {}
 
-  /** The batch without records whose images do not decode. Throws a DataError naming the record when skipping is off. */
+  /**
+   * The batch without records whose images do not decode. Throws a DataError naming the record when skipping is off.
+   */
   async screen(batch: ScreenedBatch, signal?: AbortSignal): Promise<ScreenedBatch> {
     const paths = batch.records.flatMap((r) => [r.query, r.positive]);
     const unknown = paths.filter((p) => !this.good.has(p) && !this.bad.has(p));

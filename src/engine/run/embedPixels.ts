@@ -1,4 +1,6 @@
-/** One batch of preprocessed pixels through an encoder: the step shared by the main thread and the embedding workers. */
+/**
+ * One batch of preprocessed pixels through an encoder: the step shared by the main thread and the embedding workers.
+ */
 import { tf } from '../backend/tf';
 import type { ImageEncoder, PixelBatch } from '../model/types';
 

@@ -12,7 +12,7 @@ import type { ImageLoader } from '../image/loader';
 import { evaluateRetrieval } from '../retrieval/evaluate';
 import { writeSopOutputs } from '../retrieval/sopReport';
 import { buildIndex } from '../retrieval/imageIndex';
-import { writeJsonAtomic } from '../util/atomic';
+import { writeJsonAtomic } from '../../shared/fs/atomic';
 import { embedImages } from './embed';
 import { Dinov2ImageEncoder } from '../model/encoder';
 import { OnnxPixelEmbedder } from '../onnx/embedder';
@@ -57,6 +57,8 @@ export interface EvaluationResult {
 
 /** Folder (in output_dir) holding the latest evaluation's embeddings, neighbours and index. */
 export const LATEST_EVAL_DIR = 'eval-latest';
+/** Epoch 0's outputs, kept: the panel's embeddings map and error analysis set them against the latest. */
+export const BEFORE_EVAL_DIR = 'eval-before';
 
 export async function evaluateEncoder(
   encoder: ImageEncoder,
@@ -122,14 +124,16 @@ export async function evaluateEncoder(
     return { path: inside ? rel : p, label: set.originalLabels[i] ?? set.labels[i]! };
   });
   const embeddings = { data, n: set.paths.length, d: encoder.embeddingDim };
-  const files = writeSopOutputs(latest, {
+  const outputs = {
     evaluation: r,
     embeddings,
     labels: set.labels,
     records,
     imageRoot: options.imageRoot,
     run: { model: options.model, backend: options.backend, epoch: options.epoch },
-  });
+  };
+  const files = writeSopOutputs(latest, outputs);
+  if (options.epoch === 0) writeSopOutputs(path.join(options.outputDir, BEFORE_EVAL_DIR), outputs);
   const indexDir = path.join(latest, 'index');
   buildIndex(indexDir, {
     embeddings,

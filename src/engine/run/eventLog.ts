@@ -5,9 +5,9 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeDirs } from '../util/makeDirs';
+import { makeDirs } from '../../shared/fs/makeDirs';
 import { makeEvent, serializeEvent, type EventBody } from '../../shared/protocol';
-import type { Reporter } from '../cli/reporter';
+import type { Reporter } from '../report/reporter';
 
 export const EVENTS_FILE = 'events.jsonl';
 

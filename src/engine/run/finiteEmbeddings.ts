@@ -4,7 +4,7 @@
  * names the model and, where it can, the weights that hold the bad values.
  */
 import type { Dinov2ImageEncoder } from '../model/encoder';
-import { UserError } from '../cli/command';
+import { UserError } from '../../shared/userError';
 
 /** Names of the encoder's weights (base, LoRA, head) that hold a NaN or an infinity. */
 export function nonFiniteWeights(encoder: Dinov2ImageEncoder): string[] {

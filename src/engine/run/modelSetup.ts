@@ -5,8 +5,8 @@ import { downloadProgressEvent } from '../hub/progress';
 import * as path from 'node:path';
 import { isAdapterFolder, loadImageEncoder, type FinetuneMode } from '../model';
 import type { Dinov2ImageEncoder } from '../model/encoder';
-import type { Reporter } from '../cli/reporter';
-import { UserError } from '../cli/command';
+import type { Reporter } from '../report/reporter';
+import { UserError } from '../../shared/userError';
 
 export interface ModelSource {
   reporter: Reporter;

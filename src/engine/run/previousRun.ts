@@ -68,7 +68,9 @@ export function describePreviousRun(run: PreviousRun): string {
   return `${what} (${ckpts})`;
 }
 
-/** Remove what a run writes (checkpoints, events.jsonl, eval-epoch-E.json, eval-latest/); nothing else in the folder. */
+/**
+ * Remove what a run writes (checkpoints, events.jsonl, eval-epoch-E.json, eval-latest/); nothing else in the folder.
+ */
 export function clearPreviousRun(outputDir: string): number {
   let removed = 0;
   for (const name of fs.readdirSync(outputDir)) {

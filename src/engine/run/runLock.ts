@@ -4,8 +4,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeDirs } from '../util/makeDirs';
-import { UserError } from '../cli/command';
+import { makeDirs } from '../../shared/fs/makeDirs';
+import { UserError } from '../../shared/userError';
 
 export const LOCK_FILE = '.vembed-run.lock';
 

@@ -29,7 +29,9 @@ export function pixelCount(source: PixelSource): number {
   return source.n;
 }
 
-/** Images [start, start + count) of a batch, a view of its array, after checking the array holds what the batch says. */
+/**
+ * Images [start, start + count) of a batch, a view of its array, after checking the array holds what the batch says.
+ */
 function batchSlice(batch: PixelBatch, start: number, count: number, what: string): PixelBatch {
   const { height, width, data, n } = batch;
   const perImage = height * width * 3;

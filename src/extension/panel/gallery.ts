@@ -9,17 +9,19 @@
  * - image paths resolve against the image root: `image_root` of the manifest
  *   if it has one, else of the `sop_report.json` next to it, else the folder
  *   itself; a relative root is relative to the manifest's folder;
- * - the super class is the record's `super_class` (or `superClass`), else the
- *   folder of its path (SOP's `bicycle_final/...` gives "bicycle");
+ * - the super class is named by SOP's `<name>_final/` folder when the image is
+ *   in one ("bicycle", rather than SOP's numeric super_class_id), else the
+ *   record's `super_class` (or `superClass`), else the folder of its path;
  * - queries whose class has no other image (first_correct_rank -1) count in
  *   no metric and are left out; a first correct rank beyond the rank cap
  *   (0) becomes null.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readMetadata, type ImageRecord } from '../../engine/retrieval/metadataFile';
-import { readNeighbours, type LoadedNeighbours } from '../../engine/retrieval/neighboursFile';
+import { readMetadata, type ImageRecord } from '../../shared/artifacts/metadataFile';
+import { readNeighbours, type LoadedNeighbours } from '../../shared/artifacts/neighboursFile';
 import type { GalleryData, GalleryImage, GalleryNeighbour, GalleryQuery } from '../../shared/panelProtocol';
+import { superClassOfRecord } from '../../shared/analysis/errorAnalysis';
 
 /** The report a benchmark writes next to its neighbours (src/engine/retrieval/sopReport.ts). */
 const REPORT_BESIDE = 'sop_report.json';
@@ -140,9 +142,8 @@ function imageRootOf(manifest: Record<string, unknown>, dir: string): string {
 
 function galleryImages(records: ImageRecord[]): GalleryImage[] {
   return records.map((r) => {
-    const given = r.super_class ?? r.superClass;
-    const superClass =
-      typeof given === 'string' || typeof given === 'number' ? String(given) : superClassFromPath(r.path);
+    // The same naming as the error analysis (SOP's folder names rather than its numeric ids).
+    const superClass = superClassOfRecord(r);
     return {
       path: r.path,
       label: typeof r.label === 'number' || typeof r.label === 'string' ? r.label : '?',

@@ -1,11 +1,20 @@
 /**
  * Benchmark and evaluation reports as the panel shows them, read with the
- * engine's own report reader (src/engine/retrieval/compare.ts), which also
+ * report reader the engine uses (src/shared/artifacts/reportFile.ts), which also
  * accepts reports written in percent. The panel works in fractions, like the
  * engine's events.
  */
-import { readReport as readEngineReport } from '../../engine/retrieval/compare';
+import { readReport as readEngineReport } from '../../shared/artifacts/reportFile';
+import * as path from 'node:path';
 import type { ReportSummary } from '../../shared/panelProtocol';
+import type { RunState } from '../../shared/runState';
+import type { RunOutputs } from './runFolder';
+
+/** The two sides of the panel's comparison. */
+export interface BeforeAfterReports {
+  before?: ReportSummary;
+  after?: ReportSummary;
+}
 
 /** `label` names the model measured; without one, the report's own `model`, else the file. */
 export async function readReport(file: string, label?: string): Promise<ReportSummary> {
@@ -19,4 +28,27 @@ export async function readReport(file: string, label?: string): Promise<ReportSu
     ...(r.numImages !== undefined ? { numImages: r.numImages } : {}),
     ...(r.numValidQueries !== undefined ? { numValidQueries: r.numValidQueries } : {}),
   };
+}
+
+/** The before/after reports that exist; unreadable ones become problems to show. */
+export async function readReports(
+  outputs: RunOutputs,
+  state: RunState,
+  runDir: string,
+): Promise<{ reports: BeforeAfterReports; problems: string[] }> {
+  const reports: BeforeAfterReports = {};
+  const problems: string[] = [];
+  for (const side of ['before', 'after'] as const) {
+    const file = outputs[side];
+    if (!file) continue;
+    // Named like the run's own evaluations when the report is one of them.
+    const epoch = state.evaluations.find((e) => e.reportPath && path.resolve(runDir, e.reportPath) === file)?.epoch;
+    const label = epoch === 0 ? 'epoch 0, before training' : epoch !== undefined ? `epoch ${epoch}` : undefined;
+    try {
+      reports[side] = await readReport(file, label);
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+  }
+  return { reports, problems };
 }

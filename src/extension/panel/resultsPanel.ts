@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { RESULTS_VIEW_TYPE, type PanelPersistedState } from '../../shared/panelProtocol';
 import { buildPanelHtml, makeNonce } from './panelHtml';
-import { PanelSession, type EngineSearchHit, type LiveRunSource, type SearchImageHook } from './panelSession';
+import { PanelSession, type LiveRunSource } from './panelSession';
+import type { EngineSearchHit, SearchImageHook } from './panelSearch';
 import { ThumbnailCache } from './thumbnails';
 
 export interface ResultsPanelsOptions {

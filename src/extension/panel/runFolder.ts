@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { parseEventLine } from '../../shared/protocol';
 import { initialRunState, reduceRun, type RunState } from '../../shared/runState';
-import { EVENTS_FILE } from '../engine/runFiles';
+import { EVENTS_FILE } from '../engineClient/runFiles';
 
 /** Where a benchmark's neighbours may be, relative to a run folder or a checkpoint in it, when no event names them. */
 export const NEIGHBOURS_FILE_NAMES = ['neighbours.json', path.join('benchmark-sop', 'neighbours.json')];

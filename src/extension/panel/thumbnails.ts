@@ -104,7 +104,9 @@ function firstLine(s: string): string {
   );
 }
 
-/** Temporary file in the same folder, then rename: concurrent writers of the same thumbnail both end with a whole file. */
+/**
+ * Temporary file in the same folder, then rename: concurrent writers of the same thumbnail both end with a whole file.
+ */
 async function writeAtomic(target: string, data: Uint8Array): Promise<void> {
   await fs.promises.mkdir(path.dirname(target), { recursive: true });
   const tmp = path.join(

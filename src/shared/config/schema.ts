@@ -277,7 +277,7 @@ export const CONFIG_KEYS = [
     nullable: true,
     default: null,
     summary: 'Training pairs: a JSONL, CSV or TSV file.',
-    doc: 'One record a line with `query_image`, `positive`, `label` and optional `negatives` (see `column_mapping`). `vembed prepare-sop` writes this file for Stanford Online Products.',
+    doc: 'One record a line with `query_image`, `positive`, `label` and optional `negatives` and `super_label` (see `column_mapping`). `vembed prepare-sop` writes this file for Stanford Online Products.',
     implemented: 'yes',
   },
   {
@@ -316,8 +316,8 @@ export const CONFIG_KEYS = [
     nullable: true,
     default: null,
     summary: 'Maps the standard columns to the names in your files, e.g. `{query_image: img, label: sku}`.',
-    doc: 'Standard columns: `query_image`, `positive`, `label`, `negatives`. Only the ones you rename need to be listed.',
-    mapKeys: ['query_image', 'positive', 'label', 'negatives'],
+    doc: 'Standard columns: `query_image`, `positive`, `label`, `negatives`, `super_label` (the category, for `group_by_super_label`). Only the ones you rename need to be listed.',
+    mapKeys: ['query_image', 'positive', 'label', 'negatives', 'super_label'],
     implemented: 'yes',
   },
   {
@@ -432,6 +432,80 @@ export const CONFIG_KEYS = [
     max: 65536,
     summary: 'Pairs per optimizer step; larger batches give contrastive learning more negatives.',
     doc: 'With `use_gradient_cache` memory depends on `gradient_cache_chunk_size`, not on this.',
+    implemented: 'yes',
+  },
+  {
+    key: 'batch_sampler',
+    section: 'training',
+    type: 'string',
+    default: 'random',
+    summary: 'How training batches are drawn: shuffled pairs, or several images of each product per batch.',
+    doc:
+      '`m_per_product` fills each batch with `images_per_product` pairs of each product it holds and, with ' +
+      "`group_by_super_label`, takes a batch's products from one super class (SOP: bicycle, chair, ...), so the " +
+      'in-batch negatives are similar products rather than random ones. Pairs of the same product in a batch are ' +
+      'positives of each other in the loss (they share `label`), never negatives. An epoch still uses every pair ' +
+      'once (the last fewer-than-`batch_size` pairs of the epoch are left out, as with `random`).',
+    enum: [
+      { value: 'random', doc: 'Each epoch is a seeded shuffle of the pairs.' },
+      {
+        value: 'm_per_product',
+        doc: '`images_per_product` pairs of each product per batch, products of one super class together.',
+      },
+    ],
+    implemented: 'yes',
+  },
+  {
+    key: 'images_per_product',
+    section: 'training',
+    type: 'integer',
+    default: 4,
+    min: 1,
+    max: 4096,
+    summary: 'With `batch_sampler: m_per_product`: pairs of each product in a batch (m).',
+    doc: 'A product with fewer pairs contributes all it has; one with more is split into groups of m across batches. Needs `label` in the data (records without one are products of their own).',
+    implemented: 'yes',
+  },
+  {
+    key: 'group_by_super_label',
+    section: 'training',
+    type: 'boolean',
+    default: true,
+    summary: 'With `batch_sampler: m_per_product`: fill a batch with products of the same super class.',
+    doc: "Reads the `super_label` column (`vembed prepare-sop` writes SOP's super_class_id there; map another column with `column_mapping: {super_label: category}`). Without it the products of a batch are drawn at random.",
+    implemented: 'yes',
+  },
+  {
+    key: 'near_duplicate_threshold',
+    section: 'data',
+    type: 'number',
+    nullable: true,
+    default: null,
+    min: 0.5,
+    max: 1,
+    summary:
+      'Before training, also look for near-duplicate train/validation images with the starting model (cosine at or above this).',
+    doc:
+      'Every run checks `data_path` against `val_data_path` by path and file content (`output_dir/data-health.json`). ' +
+      'With a value (0.99 is what `vembed check-data` uses; see the README for how it was measured) the distinct ' +
+      'images of both files are also embedded with the starting model and each validation image is compared with ' +
+      'its nearest training images; pairs at or above the value are listed as leakage. Costs one embedding pass ' +
+      'over both files. null: no embedding check.',
+    implemented: 'yes',
+  },
+  {
+    key: 'hard_negative_mining',
+    section: 'training',
+    type: 'boolean',
+    default: false,
+    summary: 'With `batch_sampler: m_per_product`: fill each batch with products the starting model confuses.',
+    doc:
+      "Before the first step the training pairs' query images are embedded with the starting model; each product " +
+      '(the mean of its images) gets its nearest other products, and batches are filled by walking from a product ' +
+      'to its nearest one not yet placed (within the super class with `group_by_super_label`). Mined on the ' +
+      'training data, never on `val_data_path`. The neighbours are saved as `output_dir/hard-negatives.json`, so ' +
+      '`--resume` batches as the first run did. Costs one embedding pass over the training queries; the ' +
+      'neighbours are mined once per run, not refreshed each epoch.',
     implemented: 'yes',
   },
   {

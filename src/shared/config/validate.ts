@@ -45,6 +45,7 @@ export type DiagnosticCode =
   | 'alias-conflict'
   | 'alias-duplicate'
   | 'lora-unused'
+  | 'sampler-unused'
   | 'chunk-divisor'
   | 'bad-override'
   | 'path-missing';
@@ -543,6 +544,20 @@ function crossKeyChecks(values: ConfigValues, entryOf: (key: string) => ConfigEn
           range: e.keyRange,
         });
       }
+    }
+  }
+  // The m_per_product sampler's keys do nothing under the random sampler: say so rather than train as if they did.
+  if (known('batch_sampler') && merged.batch_sampler !== 'm_per_product') {
+    for (const key of ['images_per_product', 'group_by_super_label', 'hard_negative_mining'] as const) {
+      const e = entryOf(key);
+      if (e)
+        out.push({
+          severity: 'warning',
+          code: 'sampler-unused',
+          message: `\`${key}\` is set but \`batch_sampler\` is \`${merged.batch_sampler}\`, so it has no effect. Set \`batch_sampler: m_per_product\` or remove it.`,
+          key,
+          range: e.keyRange,
+        });
     }
   }
   const cacheKeys = ['use_gradient_cache', 'batch_size', 'gradient_cache_chunk_size'] as const;

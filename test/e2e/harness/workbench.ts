@@ -148,7 +148,9 @@ export class Workbench {
     }
   }
 
-  /** Opens a workspace file with Quick Open (path relative to the workspace folder) and waits for its tab to be active. */
+  /**
+   * Opens a workspace file with Quick Open (path relative to the workspace folder) and waits for its tab to be active.
+   */
   async openFile(relativePath: string, timeoutMs = 30_000): Promise<void> {
     const name = path.basename(relativePath);
     const deadline = Date.now() + timeoutMs;

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { checkWritableDir, fileSystemUserError, makeDirs } from '../../../src/engine/util/makeDirs';
-import { UserError } from '../../../src/engine/cli/command';
+import { checkWritableDir, fileSystemUserError, makeDirs } from '../../../src/shared/fs/makeDirs';
+import { UserError } from '../../../src/shared/userError';
 
 test('a real ENOSPC (writing /dev/full) names the path and says to free space', (t) => {
   if (!fs.existsSync('/dev/full')) return t.skip('no /dev/full here');

@@ -55,7 +55,10 @@ async function writeTruncatedJpeg(file: string): Promise<void> {
   fs.writeFileSync(file, jpeg.subarray(0, Math.floor(jpeg.length / 2)));
 }
 
-/** A run folder with the shared model and data linked in and a config (LoRA, 2 epochs of 3 steps, no validation unless asked). */
+/**
+ * A run folder with the shared model and data linked in and a config (LoRA, 2 epochs of 3 steps, no validation unless
+ * asked).
+ */
 function runDir(tag: string, extra: Record<string, unknown> = {}): string {
   const dir = path.join(work, tag);
   fs.mkdirSync(dir);

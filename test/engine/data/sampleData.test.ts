@@ -22,7 +22,10 @@ test('the committed sample is SOP-shaped: 12 super classes, disjoint train/test 
   const testList = readSopList(path.join(sample, 'Ebay_test.txt'));
   const trainProducts = new Set(train.map((i) => i.classId));
   const testProducts = new Set(testList.map((i) => i.classId));
-  assert.ok([...trainProducts].every((c) => !testProducts.has(c)), 'disjoint products');
+  assert.ok(
+    [...trainProducts].every((c) => !testProducts.has(c)),
+    'disjoint products',
+  );
   assert.equal(new Set(train.map((i) => i.superClassId)).size, 12);
   assert.equal(new Set(testList.map((i) => i.superClassId)).size, 12);
   assert.ok(trainProducts.size >= 100 && testProducts.size >= 100);
@@ -33,7 +36,10 @@ test('the committed sample is SOP-shaped: 12 super classes, disjoint train/test 
   }
   const bench = loadSopImageList(path.join(sample, 'Ebay_test.txt'));
   assert.equal(bench.images.length, testList.length);
-  assert.ok(bench.images.every((i) => fs.existsSync(i.absPath)), 'every listed image exists');
+  assert.ok(
+    bench.images.every((i) => fs.existsSync(i.absPath)),
+    'every listed image exists',
+  );
   assert.ok(fs.readFileSync(path.join(sample, 'README.md'), 'utf8').includes('public domain'));
 });
 
@@ -56,8 +62,15 @@ test('installSampleData copies the set with its pairs, then says it is already t
   const dir = path.join(out, 'data', 'sample-sop');
   assert.equal(first.dir, dir);
   assert.equal(first.images, 1440);
-  assert.equal(fs.readFileSync(path.join(dir, 'train.jsonl'), 'utf8'), fs.readFileSync(path.join(sample, 'train.jsonl'), 'utf8'), 'the same pairs as the committed ones (seed 42)');
-  assert.equal(fs.readFileSync(path.join(dir, 'val.jsonl'), 'utf8'), fs.readFileSync(path.join(sample, 'val.jsonl'), 'utf8'));
+  assert.equal(
+    fs.readFileSync(path.join(dir, 'train.jsonl'), 'utf8'),
+    fs.readFileSync(path.join(sample, 'train.jsonl'), 'utf8'),
+    'the same pairs as the committed ones (seed 42)',
+  );
+  assert.equal(
+    fs.readFileSync(path.join(dir, 'val.jsonl'), 'utf8'),
+    fs.readFileSync(path.join(sample, 'val.jsonl'), 'utf8'),
+  );
   assert.equal(installSampleData({ out: dir }).status, 'already-installed');
   assert.equal(installSampleData({ out: sample }).status, 'in-place');
 });
@@ -66,7 +79,10 @@ test('installSampleData will not overwrite another folder without force', () => 
   const dir = path.join(tmp, 'busy');
   fs.mkdirSync(dir);
   fs.writeFileSync(path.join(dir, 'mine.txt'), 'keep me');
-  assert.throws(() => installSampleData({ out: dir }), (e: unknown) => e instanceof DataError && /holds other files/.test(e.message) && /--force/.test(e.hint ?? ''));
+  assert.throws(
+    () => installSampleData({ out: dir }),
+    (e: unknown) => e instanceof DataError && /holds other files/.test(e.message) && /--force/.test(e.hint ?? ''),
+  );
   assert.ok(fs.existsSync(path.join(dir, 'mine.txt')));
   assert.equal(installSampleData({ out: dir, force: true }).status, 'replaced');
   assert.ok(!fs.existsSync(path.join(dir, 'mine.txt')));
@@ -78,7 +94,12 @@ test('vembed sample-data prints what it did', () => {
   fs.mkdirSync(cwd);
   const bin = path.join(repo, 'src/engine/cli/bin.ts');
   // Run from another folder: tsx is loaded by its path, not resolved from the working directory.
-  const run = () => spawnSync(process.execPath, ['--import', pathToFileURL(require.resolve('tsx')).href, bin, 'sample-data'], { cwd, encoding: 'utf8', timeout: 60000 });
+  const run = () =>
+    spawnSync(process.execPath, ['--import', pathToFileURL(require.resolve('tsx')).href, bin, 'sample-data'], {
+      cwd,
+      encoding: 'utf8',
+      timeout: 60000,
+    });
   const a = run();
   assert.equal(a.status, 0, a.stderr);
   assert.match(a.stdout, /Copied the sample data set \(1440 images\) from .* to data\/sample-sop/);
@@ -93,5 +114,9 @@ test('loadSopImageList refuses paths that leave the SOP root', () => {
   fs.mkdirSync(dir);
   const f = path.join(dir, 'Ebay_test.txt');
   fs.writeFileSync(f, 'image_id class_id super_class_id path\n1 1 1 a/1.jpg\n2 1 1 ../b/2.jpg\n');
-  assert.throws(() => loadSopImageList(f), (e: unknown) => e instanceof DataError && /Ebay_test\.txt:3: path `\.\.\/b\/2\.jpg` leaves the SOP root/.test(e.message));
+  assert.throws(
+    () => loadSopImageList(f),
+    (e: unknown) =>
+      e instanceof DataError && /Ebay_test\.txt:3: path `\.\.\/b\/2\.jpg` leaves the SOP root/.test(e.message),
+  );
 });

@@ -21,7 +21,16 @@ export function listText(images: readonly ListedImage[], eol = '\n'): string {
 /** 8x8 PNG with a colour derived from `n`. */
 export async function writeTinyImage(file: string, n: number): Promise<void> {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: (n * 37) % 256, g: (n * 91) % 256, b: (n * 53) % 256 } } }).png().toFile(file);
+  await sharp({
+    create: {
+      width: 8,
+      height: 8,
+      channels: 3,
+      background: { r: (n * 37) % 256, g: (n * 91) % 256, b: (n * 53) % 256 },
+    },
+  })
+    .png()
+    .toFile(file);
 }
 
 export const TRAIN: ListedImage[] = [
@@ -42,12 +51,15 @@ export const TEST: ListedImage[] = [
 ];
 
 /** A fresh SOP folder in the temp dir; `skip` lists image paths not to create. */
-export async function makeSopTree(options: { train?: ListedImage[]; test?: ListedImage[]; skip?: string[]; eol?: string } = {}): Promise<string> {
+export async function makeSopTree(
+  options: { train?: ListedImage[]; test?: ListedImage[]; skip?: string[]; eol?: string } = {},
+): Promise<string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vembed-sop-'));
   const train = options.train ?? TRAIN;
   const test = options.test ?? TEST;
   const skip = new Set(options.skip ?? []);
-  for (const img of [...train, ...test]) if (!skip.has(img.path)) await writeTinyImage(path.join(dir, img.path), img.id);
+  for (const img of [...train, ...test])
+    if (!skip.has(img.path)) await writeTinyImage(path.join(dir, img.path), img.id);
   fs.writeFileSync(path.join(dir, 'Ebay_train.txt'), listText(train, options.eol));
   fs.writeFileSync(path.join(dir, 'Ebay_test.txt'), listText(test, options.eol));
   return dir;

@@ -5,7 +5,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runPython } from '../../helpers/python';
-import { decodeNpy, encodeNpy, NpyError, readNpy, toInt32, writeNpy, type NpyArray } from '../../../src/engine/io/npy';
+import {
+  decodeNpy,
+  encodeNpy,
+  NpyError,
+  readNpy,
+  toInt32,
+  writeNpy,
+  type NpyArray,
+} from '../../../src/shared/artifacts/npy';
 
 const FIXTURES = path.join(__dirname, '..', '..', 'fixtures', 'retrieval');
 const fixture = (name: string) => path.join(FIXTURES, name);

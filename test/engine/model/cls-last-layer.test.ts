@@ -1,9 +1,9 @@
 /**
- * With CLS pooling the last layer computes only the CLS rows (dinov2.ts,
- * clsLayerStep). Checked here against the full last layer (last_hidden_state's
+ * With CLS pooling the last block computes only the CLS rows (dinov2.ts,
+ * clsBlockStep). Checked here against the full last layer (last_hidden_state's
  * CLS row) on every fixture variant, forward and backward. The forward pass is
  * also checked against PyTorch (reference.test.ts) and the backward pass
- * against autodiff of a textbook model (gradients.test.ts); this test pins the
+ * against autodiff of the paper version (gradients.test.ts); this test pins the
  * two paths to each other, with full fine-tuning and with LoRA on every linear.
  *
  * Tolerance: forward max |diff| <= 1e-5 (measured ~1e-7: the same sums in a

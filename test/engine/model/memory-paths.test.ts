@@ -30,31 +30,25 @@ for (const strategy of ['blocks', 'batched'] as const) {
     const r = tf.randomNormal([n * T, heads * dh], 0, 1, 'float32', 4);
     const keep = gradsOf(
       () =>
-        attentionCore(
-          q as unknown as Tensor2D,
-          k as unknown as Tensor2D,
-          v as unknown as Tensor2D,
-          n,
+        attentionCore(q as unknown as Tensor2D, k as unknown as Tensor2D, v as unknown as Tensor2D, {
+          images: n,
           heads,
-          0.5,
+          scale: 0.5,
           strategy,
-          false,
-        ),
+          recompute: false,
+        }),
       [q, k, v],
       r,
     );
     const again = gradsOf(
       () =>
-        attentionCore(
-          q as unknown as Tensor2D,
-          k as unknown as Tensor2D,
-          v as unknown as Tensor2D,
-          n,
+        attentionCore(q as unknown as Tensor2D, k as unknown as Tensor2D, v as unknown as Tensor2D, {
+          images: n,
           heads,
-          0.5,
+          scale: 0.5,
           strategy,
-          true,
-        ),
+          recompute: true,
+        }),
       [q, k, v],
       r,
     );

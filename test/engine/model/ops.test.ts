@@ -1,6 +1,7 @@
 /**
  * The hand-written gradients (plain matMuls only) against tfjs' automatic
- * differentiation of the textbook formulas. Loss = sum(op(...) * R) for a
+ * differentiation of the textbook formulas (the paper version's functions,
+ * dinov2Paper.ts, where it has the piece on its own). Loss = sum(op(...) * R) for a
  * fixed random R, so the upstream gradient is R. Tolerance 1e-4 absolute on
  * values of order 1 (measured: below 5e-7 on wasm).
  */
@@ -17,6 +18,7 @@ import {
   scaleChannels,
   swiglu,
 } from '../../../src/engine/model/ops';
+import * as paper from '../../../src/engine/model/dinov2Paper';
 import { maxAbsDiff, take, useWasm } from './helpers';
 
 const TOLERANCE = 1e-4;
@@ -101,13 +103,8 @@ describe('custom-gradient ops', () => {
       const r = rand([5, 8]);
       const vars = trainable ? [x, g, b] : [x];
       const eps = 1e-6;
-      const textbook = (): Tensor => {
-        const mean = tf.mean(x, -1, true);
-        const variance = tf.mean(tf.square(tf.sub(x, mean)), -1, true);
-        return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), g), b);
-      };
       const mine = gradsOf(() => layerNorm(x as unknown as Tensor2D, g, b, eps), vars, r);
-      const plain = gradsOf(textbook, vars, r);
+      const plain = gradsOf(() => paper.layerNorm(x, { weight: g, bias: b }, eps), vars, r);
       assertClose('value', mine.value, plain.value);
       vars.forEach((_, i) => assertClose(`grad ${i} (trainable ${trainable})`, mine.grads[i]!, plain.grads[i]!));
       tf.dispose([x, g, b, r]);
@@ -118,7 +115,7 @@ describe('custom-gradient ops', () => {
     const x = tf.variable(rand([6, 7], 2), true);
     const r = rand([6, 7]);
     const mine = gradsOf(() => gelu(x), [x], r);
-    const plain = gradsOf(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))), [x], r);
+    const plain = gradsOf(() => paper.gelu(x), [x], r);
     assertClose('value', mine.value, plain.value);
     assertClose('dx', mine.grads[0]!, plain.grads[0]!);
     // GELU(1) = 0.8413447...
@@ -140,14 +137,7 @@ describe('custom-gradient ops', () => {
     }
     const r3 = rand([4, 3]);
     const mine = gradsOf(() => swiglu(a as unknown as Tensor2D), [a], r3);
-    const plain = gradsOf(
-      () => {
-        const [x1, x2] = tf.split(a, 2, 1);
-        return tf.mul(tf.mul(x1!, tf.sigmoid(x1!)), x2!);
-      },
-      [a],
-      r3,
-    );
+    const plain = gradsOf(() => paper.swiglu(a), [a], r3);
     assertClose('swiglu value', mine.value, plain.value);
     assertClose('swiglu grad', mine.grads[0]!, plain.grads[0]!);
     tf.dispose([a, r, r3]);
@@ -216,15 +206,12 @@ describe('custom-gradient ops', () => {
       };
       const mine = gradsOf(
         () =>
-          attentionCore(
-            q as unknown as Tensor2D,
-            k as unknown as Tensor2D,
-            v as unknown as Tensor2D,
-            n,
+          attentionCore(q as unknown as Tensor2D, k as unknown as Tensor2D, v as unknown as Tensor2D, {
+            images: n,
             heads,
-            0.5,
+            scale: 0.5,
             strategy,
-          ),
+          }),
         [q, k, v],
         r,
       );

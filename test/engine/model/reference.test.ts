@@ -7,12 +7,17 @@
  *
  * Tolerance 1e-4 on every output. Measured on wasm: max |diff| 2.6e-6 on
  * last_hidden_state, 1.4e-6 on pooled outputs (cls and mean).
+ *
+ * The paper version (dinov2Paper.ts), which gradients.test.ts holds the fast
+ * version's gradients to, is checked here against the same outputs (measured:
+ * 2.6e-6 and 1.2e-6).
  */
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { tf } from '../../../src/engine/backend/tf';
 import { loadImageEncoder } from '../../../src/engine/model';
+import { dinov2, pool } from '../../../src/engine/model/dinov2Paper';
 import { expectedOutputs, FIXTURES, fixtureInputs, maxAbsDiff, pixels, take, useWasm, VARIANTS } from './helpers';
 
 const TOLERANCE = 1e-4;
@@ -53,6 +58,34 @@ describe('DINOv2 forward pass matches the PyTorch reference', () => {
       }
       // The forward pass leaks nothing; the cached position grids go with the encoder.
       assert.ok(tf.memory().numTensors <= before, `tensors leaked: ${tf.memory().numTensors - before}`);
+    });
+  }
+
+  for (const variant of VARIANTS) {
+    test(`${variant}: the paper version gives the same outputs within ${TOLERANCE}`, async () => {
+      const encoder = await loadImageEncoder(path.join(FIXTURES, variant));
+      const expected = expectedOutputs(variant);
+      const { weights } = encoder.forwardWeights();
+      const c = encoder.config;
+      try {
+        for (const [name, input] of fixtureInputs()) {
+          const dLast = tf.tidy(() =>
+            maxAbsDiff(dinov2(pixels(input), weights, c).dataSync(), expected.get(`${name}.last_hidden_state`)!.data),
+          );
+          for (const method of ['cls', 'mean'] as const) {
+            const d = tf.tidy(() =>
+              maxAbsDiff(
+                pool(dinov2(pixels(input), weights, c), method, c.numRegisterTokens).dataSync(),
+                expected.get(`${name}.${method}`)!.data,
+              ),
+            );
+            assert.ok(d < TOLERANCE, `${variant}/${name}: ${method} differs by ${d}`);
+          }
+          assert.ok(dLast < TOLERANCE, `${variant}/${name}: last_hidden_state differs by ${dLast}`);
+        }
+      } finally {
+        encoder.dispose();
+      }
     });
   }
 

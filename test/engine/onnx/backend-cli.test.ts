@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readNpy } from '../../../src/engine/io/npy';
+import { readNpy } from '../../../src/shared/artifacts/npy';
 import { parseEventLine, type EngineEvent } from '../../../src/shared/protocol';
 import { maxAbsDiff, tempDir } from '../model/helpers';
 

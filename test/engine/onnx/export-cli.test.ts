@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadImageEncoder } from '../../../src/engine/model';
-import { readNpy, writeNpy } from '../../../src/engine/io/npy';
+import { readNpy, writeNpy } from '../../../src/shared/artifacts/npy';
 import { evalLoader } from '../../../src/engine/cli/commands/modelOptions';
 import { runPython } from '../../helpers/python';
 import { FIXTURES, tempDir, useWasm } from '../model/helpers';

@@ -5,17 +5,11 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  compareReports,
-  formatComparisonMarkdown,
-  formatComparisonText,
-  parseReport,
-  readReport,
-  ReportError,
-} from '../../../src/engine/retrieval/compare';
+import { compareReports, formatComparisonMarkdown, formatComparisonText } from '../../../src/engine/retrieval/compare';
+import { parseReport, readReport, ReportError } from '../../../src/shared/artifacts/reportFile';
 import { benchmarkCompareCommand } from '../../../src/engine/cli/commands/benchmarkCompare';
 import { StreamReporter } from '../../../src/engine/cli/reporter';
-import { UserError } from '../../../src/engine/cli/command';
+import { UserError } from '../../../src/shared/userError';
 
 const root = path.resolve(__dirname, '../../..');
 let dir: string;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { activateBackend } from '../../../src/engine/backend/ladder';
-import { readNpy, toInt32 } from '../../../src/engine/io/npy';
+import { readNpy, toInt32 } from '../../../src/shared/artifacts/npy';
 import { evaluateRetrieval, type RetrievalEvaluation } from '../../../src/engine/retrieval/evaluate';
 import { planBlocks } from '../../../src/engine/retrieval/blockPlan';
 import { referenceProtocol, seeded, tiedVectors } from './reference';

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { activateBackend } from '../../../src/engine/backend/ladder';
 import { tf } from '../../../src/engine/backend/tf';
-import { readNpy } from '../../../src/engine/io/npy';
+import { readNpy } from '../../../src/shared/artifacts/npy';
 import { buildIndex, buildIndexFromImages, loadIndex } from '../../../src/engine/retrieval/imageIndex';
 import { normalise, seeded, tiedVectors } from './reference';
 

@@ -5,11 +5,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { activateBackend } from '../../../src/engine/backend/ladder';
-import { readNpy } from '../../../src/engine/io/npy';
-import { readNeighbours } from '../../../src/engine/retrieval/neighboursFile';
+import { readNpy } from '../../../src/shared/artifacts/npy';
+import { readNeighbours } from '../../../src/shared/artifacts/neighboursFile';
 import { runSopBenchmark } from '../../../src/engine/retrieval/sopBenchmark';
-import { readMetadata } from '../../../src/engine/retrieval/metadataFile';
-import { readReport } from '../../../src/engine/retrieval/compare';
+import { readMetadata } from '../../../src/shared/artifacts/metadataFile';
+import { readReport } from '../../../src/shared/artifacts/reportFile';
 
 let dir: string;
 before(async () => {
@@ -62,6 +62,7 @@ test('runSopBenchmark embeds in list order and writes every output', async () =>
     IMAGES.map((im) => path.join('/data/Stanford_Online_Products', im.path)),
   );
   assert.deepEqual(fs.readdirSync(out).sort(), [
+    'embedding_map.json',
     'embeddings.npy',
     'first_correct_rank.npy',
     'labels.npy',

@@ -111,6 +111,14 @@ test('a run: evaluation before training, steps, epoch checkpoints, evaluation pe
   const index = JSON.parse(fs.readFileSync(path.join(fin.outputs!.index!, 'index.json'), 'utf8'));
   assert.equal(index.count, 12);
   assert.equal(index.model.name, ckpts.at(-1)!.path, 'queries must be embedded with the evaluated checkpoint');
+  // Epoch 0's evaluation is kept beside the latest, each with its embeddings map: the panel's before and after.
+  const beforeReport = JSON.parse(fs.readFileSync(path.join(dir, 'out/eval-before/sop_report.json'), 'utf8'));
+  assert.equal(beforeReport.epoch, 0);
+  for (const folder of ['eval-before', 'eval-latest']) {
+    const map = JSON.parse(fs.readFileSync(path.join(dir, 'out', folder, 'embedding_map.json'), 'utf8'));
+    assert.equal(map.num_points, 12, folder);
+    assert.equal(map.x.length, 12, folder);
+  }
   reference = losses(r.events);
 });
 

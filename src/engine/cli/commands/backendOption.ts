@@ -2,7 +2,7 @@
 import { activateBackend, parseBackendPreference, type ActiveBackend } from '../../backend/ladder';
 import { computeThreads, parseThreadRequest, setComputeThreads } from '../../backend/threads';
 import { UsageError, type OptionSpec } from '../args';
-import type { Reporter } from '../reporter';
+import type { Reporter } from '../../report/reporter';
 import { chooseOnnx, parseOnnxBackend, type OnnxChoice } from '../../onnx/backendChoice';
 
 export const BACKEND_OPTION: OptionSpec = {
@@ -62,7 +62,10 @@ export async function backendFromOptions(
 /** The TF.js backend, and ONNX Runtime when inference runs on it. */
 export type CommandBackend = ActiveBackend & { onnx: OnnxChoice | null };
 
-/** The backend's device, with the threads vembed adds on wasm: "WebAssembly (1 thread, SIMD)" becomes "WebAssembly (2 threads, SIMD)". */
+/**
+ * The backend's device, with the threads vembed adds on wasm: "WebAssembly (1 thread, SIMD)" becomes "WebAssembly (2
+ * threads, SIMD)".
+ */
 function describeDevice(backend: ActiveBackend, threads: number): string {
   return backend.name === 'wasm' && threads > 1
     ? backend.device.replace(/\b1 thread\b/, `${threads} threads`)

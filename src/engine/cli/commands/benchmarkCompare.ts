@@ -1,23 +1,43 @@
 import * as path from 'node:path';
 import { UsageError } from '../args';
-import { UserError, type Command } from '../command';
-import { writeFileAtomic } from '../../util/atomic';
+import { UserError } from '../../../shared/userError';
+import { type Command } from '../command';
+import { writeFileAtomic } from '../../../shared/fs/atomic';
+import { compareReports, formatComparisonMarkdown, formatComparisonText } from '../../retrieval/compare';
+import { readReport, ReportError } from '../../../shared/artifacts/reportFile';
 import {
-  compareReports,
-  formatComparisonMarkdown,
-  formatComparisonText,
-  readReport,
-  ReportError,
-} from '../../retrieval/compare';
+  analyseBenchmarks,
+  ERROR_ANALYSIS_FILE,
+  formatErrorAnalysisMarkdown,
+  formatErrorAnalysisText,
+  NoErrorAnalysis,
+  writeErrorAnalysis,
+  type BenchmarkErrorAnalysis,
+} from '../../analysis/errorReport';
 
 export const benchmarkCompareCommand: Command = {
   name: 'benchmark compare',
-  summary: 'Before/after table of two benchmark reports',
-  usage: 'BEFORE_REPORT AFTER_REPORT [--markdown FILE]',
-  description:
+  summary: 'Before/after table of two benchmark reports, and the error analysis when their neighbours are there',
+  usage: 'BEFORE_REPORT AFTER_REPORT [--markdown FILE] [--analysis FILE] [--top N]',
+  description: [
     'Reads two sop_report.json files (e.g. the zero-shot model and the fine-tuned one) and prints, for each metric, the value before, after, and the change in percentage points. --markdown also writes the table as Markdown.',
+    `When both reports have their benchmark's neighbours beside them (same images), it adds the error analysis: Recall@1 per super class, the queries that improved and regressed most (first correct rank before -> after), and the product pairs most often confused; and writes it as JSON to --analysis (default: ${ERROR_ANALYSIS_FILE} beside AFTER_REPORT).`,
+  ].join('\n'),
   options: [
-    { name: 'markdown', type: 'string', metavar: 'FILE', description: 'Also write the table as Markdown to FILE.' },
+    { name: 'markdown', type: 'string', metavar: 'FILE', description: 'Also write the tables as Markdown to FILE.' },
+    {
+      name: 'analysis',
+      type: 'string',
+      metavar: 'FILE',
+      description: `Where to write the error analysis (JSON); default ${ERROR_ANALYSIS_FILE} beside AFTER_REPORT.`,
+    },
+    {
+      name: 'top',
+      type: 'integer',
+      metavar: 'N',
+      default: 10,
+      description: 'Queries and product pairs listed in each section.',
+    },
   ],
   async run({ args, reporter }) {
     if (args.positionals.length !== 2) {
@@ -33,13 +53,35 @@ export const benchmarkCompareCommand: Command = {
       if (e instanceof ReportError) throw new UserError(e.message, e.hint, 'bad-report', e.file);
       throw e;
     }
-    const text = formatComparisonText(comparison);
+    const top = (args.options.top as number | undefined) ?? 10;
+    if (!(top >= 1)) throw new UsageError(`--top must be at least 1, got ${top}`);
+    let errors: BenchmarkErrorAnalysis | undefined;
+    try {
+      errors = analyseBenchmarks(path.dirname(path.resolve(beforeFile)), path.dirname(path.resolve(afterFile)), {
+        topQueries: top,
+        topPairs: top,
+      });
+    } catch (e) {
+      if (!(e instanceof NoErrorAnalysis)) throw e;
+      reporter.info(`no error analysis: ${e.message}`);
+    }
+    const text = formatComparisonText(comparison) + (errors ? `\n\n${formatErrorAnalysisText(errors)}` : '');
     if (reporter.json) reporter.info(text);
     else reporter.result(text);
     const markdown = args.options.markdown as string | undefined;
     if (markdown) {
-      writeFileAtomic(path.resolve(markdown), formatComparisonMarkdown(comparison));
+      writeFileAtomic(
+        path.resolve(markdown),
+        formatComparisonMarkdown(comparison) + (errors ? `\n${formatErrorAnalysisMarkdown(errors)}` : ''),
+      );
       reporter.info(`wrote ${markdown}`);
+    }
+    if (errors) {
+      const file = path.resolve(
+        (args.options.analysis as string | undefined) ?? path.join(path.dirname(afterFile), ERROR_ANALYSIS_FILE),
+      );
+      writeErrorAnalysis(file, errors);
+      reporter.info(`wrote ${file}`);
     }
     return 0;
   },

@@ -1,12 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UserError, type Command } from '../command';
+import { UserError } from '../../../shared/userError';
+import { type Command } from '../command';
 import { loadSopImageList, findMissingImages } from '../../data/sopList';
 import { runSopBenchmark } from '../../retrieval/sopBenchmark';
 import { buildIndex } from '../../retrieval/imageIndex';
-import { readReport, compareReports, formatComparisonText } from '../../retrieval/compare';
+import { readReport } from '../../../shared/artifacts/reportFile';
+import { compareReports, formatComparisonText } from '../../retrieval/compare';
 import { INFERENCE_OPTIONS, withInferenceModel } from './modelOptions';
-import { checkWritableDir } from '../../util/makeDirs';
+import { checkWritableDir } from '../../../shared/fs/makeDirs';
 import { ImageReadError } from '../../image/decode';
 
 /** An image that cannot be decoded is reported with the line of the list that names it. */
@@ -40,7 +42,7 @@ export const benchmarkSopCommand: Command = {
   description: [
     'Embeds every image of Ebay_test.txt; each image queries all the OTHER test images by cosine similarity; a query counts only if its product has another image.',
     'Writes into --output_dir (default <model_path>/benchmark-sop, or ./benchmark-sop for a hub id): sop_report.json, sop_report.md, embeddings.npy (float32 [N, D], Ebay_test.txt order),',
-    "labels.npy (class ids), metadata.jsonl, neighbours.json (+ .npy arrays: each query's top neighbours, for the results panel) and index/ (a searchable index for `vembed search`).",
+    "labels.npy (class ids), metadata.jsonl, neighbours.json (+ .npy arrays: each query's top neighbours, for the results panel), embedding_map.json (2-D PCA map of the embeddings, for the panel; see `vembed benchmark map`) and index/ (a searchable index for `vembed search`).",
   ].join('\n'),
   options: [
     {

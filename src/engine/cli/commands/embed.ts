@@ -1,9 +1,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../args';
-import { UserError, type Command } from '../command';
-import { writeNpy } from '../../io/npy';
-import { checkWritableDir } from '../../util/makeDirs';
+import { UserError } from '../../../shared/userError';
+import { type Command } from '../command';
+import { writeNpy } from '../../../shared/artifacts/npy';
+import { checkWritableDir } from '../../../shared/fs/makeDirs';
 import { INFERENCE_OPTIONS, withInferenceModel } from './modelOptions';
 
 /** Image paths from a list file: one a line, blank lines and # comments skipped, relative to the list's folder. */

@@ -2,11 +2,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../args';
-import { UserError, type Command } from '../command';
+import { UserError } from '../../../shared/userError';
+import { type Command } from '../command';
 import { dinov2OnnxGraph, INPUT_NAME, OUTPUT_NAME } from '../../onnx/dinov2Graph';
 import { ModelTooLarge, OPSET, type WrittenModel } from '../../onnx/graph';
 import { encoderForInference } from '../../run/modelSetup';
-import { writeFileAtomicWith } from '../../util/atomic';
+import { writeFileAtomicWith } from '../../../shared/fs/atomic';
 import { backendFromOptions } from './backendOption';
 import { poolFrom, POOL_OPTION } from './modelOptions';
 

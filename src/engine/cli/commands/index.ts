@@ -3,11 +3,13 @@ import type { Command } from '../command';
 import { validateCommand } from './validate';
 import { doctorCommand } from './doctor';
 import { benchmarkCompareCommand } from './benchmarkCompare';
+import { benchmarkMapCommand } from './benchmarkMap';
 import { trainCommand } from './train';
 import { embedCommand } from './embed';
 import { benchmarkSopCommand } from './benchmarkSop';
 import { indexBuildCommand, searchCommand } from './indexSearch';
 import { prepareSopCommand } from './prepareSop';
+import { checkDataCommand } from './checkData';
 import { sampleDataCommand } from './sampleData';
 import { exportOnnxCommand } from './exportOnnx';
 
@@ -15,9 +17,11 @@ export const COMMANDS: readonly Command[] = [
   trainCommand,
   validateCommand,
   prepareSopCommand,
+  checkDataCommand,
   sampleDataCommand,
   benchmarkSopCommand,
   benchmarkCompareCommand,
+  benchmarkMapCommand,
   embedCommand,
   indexBuildCommand,
   searchCommand,

@@ -1,6 +1,7 @@
 /** What the commands that embed images with a model share: their options and the model's lifetime. */
 import { boundsOf, type OptionSpec } from '../args';
-import { UserError, type CommandContext } from '../command';
+import { UserError } from '../../../shared/userError';
+import { type CommandContext } from '../command';
 import { imageLoaderFromConfig, workersCappedMessage, type ImageLoader } from '../../image/loader';
 import { defaultConfig } from '../../../shared/config/schema';
 import type { ImageProcessing } from '../../model/types';

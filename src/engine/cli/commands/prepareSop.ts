@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { DEFAULT_PREPARE_SEED, formatPrepareSummary, prepareSop } from '../../data/prepareSop';
 import { UsageError } from '../args';
 import type { Command } from '../command';
+import { checkSopHealth, warnLeakage } from '../../run/dataHealthCheck';
 
 export const prepareSopCommand: Command = {
   name: 'prepare-sop',
@@ -15,6 +16,8 @@ export const prepareSopCommand: Command = {
     'gives the same files); a product with one image is paired with itself. label is the product (class_id).',
     'Listed images missing on disk stop the command (with a count and examples) unless --skip_missing leaves',
     "them out. val.jsonl is SOP's TEST split, so validation numbers during training are test-set numbers.",
+    'Then checks the lists (single-image products, images under two products or in both splits, by path and by',
+    'content) and writes DIR/data-health.json; `vembed check-data --model_path` also compares embeddings.',
   ].join('\n'),
   options: [
     {
@@ -44,13 +47,19 @@ export const prepareSopCommand: Command = {
           'missing-images',
         );
     }
-    if (reporter.json) for (const line of formatPrepareSummary(result).split('\n')) reporter.info(line);
-    else reporter.result(formatPrepareSummary(result));
+    // The model-free data-health check (`vembed check-data` adds near-duplicates from a model).
+    const health = await checkSopHealth(sopRoot, (done, total) =>
+      reporter.event({ type: 'progress', task: 'hashing images', done, total, unit: 'images' }),
+    );
+    const summary = `${formatPrepareSummary(result)}\n${health.text}`;
+    if (reporter.json) for (const line of summary.split('\n')) reporter.info(line);
+    else reporter.result(summary);
+    if (health.leakage) warnLeakage(reporter, 'train/test leakage found in the SOP lists', health.file);
     reporter.event({
       type: 'finished',
       status: 'completed',
       seconds: (Date.now() - started) / 1000,
-      outputs: { train: result.train.output, val: result.val.output },
+      outputs: { train: result.train.output, val: result.val.output, data_health: health.file },
     });
     return 0;
   },

@@ -5,11 +5,12 @@ import { EventLogReporter, EVENTS_FILE } from '../../run/eventLog';
 import { acquireRunLock } from '../../run/runLock';
 import { runTraining } from '../../run/trainRun';
 import { clearPreviousRun, describePreviousRun, findPreviousRun, isWorthKeeping } from '../../run/previousRun';
-import { checkWritableDir } from '../../util/makeDirs';
-import type { Reporter } from '../reporter';
+import { checkWritableDir } from '../../../shared/fs/makeDirs';
+import type { Reporter } from '../../report/reporter';
 import * as path from 'node:path';
 import { UsageError } from '../args';
-import { UserError, type Command } from '../command';
+import { UserError } from '../../../shared/userError';
+import { type Command } from '../command';
 import { backendFromOptions, COMPUTE_OPTIONS } from './backendOption';
 
 export const trainCommand: Command = {
@@ -78,7 +79,8 @@ export const trainCommand: Command = {
     const overwrite = args.options.overwrite === true;
     if (resume && overwrite)
       throw new UsageError('--resume continues the earlier run and --overwrite replaces it: give one of them.');
-    // Before any work: the output folder can be made and written (not under /proc, no file in the way, permissions, space).
+    // Before any work: the output folder can be made and written (not under /proc, no file in the way, permissions,
+    // space).
     checkWritableDir(config.output_dir);
     const release = acquireRunLock(config.output_dir);
     try {

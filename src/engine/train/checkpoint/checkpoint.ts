@@ -12,7 +12,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeDirAtomic } from '../../util/atomic';
+import { writeDirAtomic } from '../../../shared/fs/atomic';
 import type { OptimizerState } from '../optim/adamw';
 import { OPTIMIZER_FILE, readOptimizerState, writeOptimizerState, type OptimizerHyper } from './optimizerFile';
 import {

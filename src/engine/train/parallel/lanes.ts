@@ -40,10 +40,10 @@ import {
   type GradientOptions,
   type PairBatch,
 } from '../gradients';
-import { chunkPixels, chunkRanges, isLoadable, type AnyPixelSource, type ChunkRange } from '../pixels';
-import type { PixelBatch } from '../../model/types';
+import { isLoadable, type AnyPixelSource } from '../pixels';
 import type { PairSide } from '../seeds';
-import type { ChunkSettings, EmbedJob, GradientReply, GradientRequest, GradientWorkerInit } from './protocol';
+import type { ChunkSettings, GradientReply, GradientRequest, GradientWorkerInit } from './protocol';
+import { ChunkLoadError, StepChunks } from './stepChunks';
 
 /** The worker's file next to the engine bundle (scripts/build.mjs bundles worker.ts under this name). */
 export const BUNDLED_GRADIENT_WORKER_FILE = 'gradient-worker.js';
@@ -107,7 +107,10 @@ class GradientWorker {
   }
 }
 
-/** Requests in flight per worker: enough that it never waits for this thread, few enough that little pixel data is in flight. */
+/**
+ * Requests in flight per worker: enough that it never waits for this thread, few enough that little pixel data is in
+ * flight.
+ */
 const WINDOW = 2;
 
 /** Let replies from the workers in between two chunks computed on this thread. */
@@ -237,102 +240,20 @@ export class GradientLanes {
     if (this.workers.length === 0 && !isLoadable(batch.queries) && !isLoadable(batch.positives))
       return cachedGradients(encoder, batch as PairBatch, options);
     batchSize(batch);
-    const vars = trainableList(encoder);
-    const settings: ChunkSettings = { training: options.training, seed: options.seed, step: options.step };
-    const sources: Record<PairSide, AnyPixelSource> = { query: batch.queries, positive: batch.positives };
-    const chunks: Array<{ side: PairSide; range: ChunkRange }> = [];
-    for (const side of ['query', 'positive'] as const)
-      for (const range of chunkRanges(sources[side].n, options.chunkSize)) chunks.push({ side, range });
     const workers = [...this.workers];
-    // Chunk j goes to lane j mod lanes; lane 0 is this thread.
-    const laneChunks = Array.from({ length: workers.length + 1 }, (_, lane) =>
-      chunks.map((_, j) => j).filter((j) => j % (workers.length + 1) === lane),
+    const step = new StepChunks(
+      { query: batch.queries, positive: batch.positives },
+      options.chunkSize,
+      workers.length + 1,
     );
-    const dim = encoder.embeddingDim;
-    // A chunk's pixels, loaded once per pass: the first ask starts the load, the lane that computes the chunk takes it.
-    const pass = (): { prefetch: (j: number) => void; take: (j: number) => Promise<PixelBatch> } => {
-      const loading = new Map<number, Promise<PixelBatch>>();
-      const start = (j: number): Promise<PixelBatch> => {
-        let p = loading.get(j);
-        if (!p) {
-          const c = chunks[j]!;
-          p = chunkPixels(sources[c.side], c.range.start, c.range.count, `${c.side} images`).catch((e: unknown) => {
-            throw new ChunkLoadError(e);
-          });
-          p.catch(() => undefined); // awaited by take()
-          loading.set(j, p);
-        }
-        return p;
-      };
-      return {
-        prefetch: (j) => void start(j),
-        take: (j) => {
-          const p = start(j);
-          loading.delete(j);
-          return p;
-        },
-      };
-    };
-    const job = async (px: Promise<PixelBatch>, j: number): Promise<EmbedJob> => embedJob(await px, chunks[j]!);
-    // When a worker is sent chunk j, start loading the chunk it will be sent when j's reply comes in (WINDOW
-    // later in its lane): a load finishes on the image workers, but this thread only sees it between two of
-    // its own chunks, and the worker should not wait for that.
-    const loadAhead = (p: { prefetch: (j: number) => void }, mine: number[], j: number): void => {
-      const next = mine[mine.indexOf(j) + WINDOW];
-      if (next !== undefined) p.prefetch(next);
-    };
-    // Chunk j's loaded pixels as a source of their own (the chunk keeps its index, which picks its dropout seed).
-    const ownSource = (px: PixelBatch, j: number) => ({
-      source: px,
-      side: chunks[j]!.side,
-      range: { index: chunks[j]!.range.index, start: 0, count: chunks[j]!.range.count },
-    });
+    const settings: ChunkSettings = { training: options.training, seed: options.seed, step: options.step };
+    const synced = this.syncWeights(workers);
 
-    // 0. The workers compute with this step's weights.
-    const values =
-      workers.length > 0 ? trainableValues(this.encoder as Dinov2ImageEncoder) : new Map<string, Float32Array>();
-    // Full fine-tuning sends every weight each step: the last worker takes the buffers instead of a copy
-    // (on wasm they are fresh copies of the heap; postMessage has cloned them for the others by then).
-    const handOver = tf.getBackend() === 'wasm' ? [...values.values()].map((v) => v.buffer as ArrayBuffer) : [];
-    const synced = workers.map((w, i) =>
-      w.request({ type: 'sync', values }, 'synced', i === workers.length - 1 ? handOver : []),
-    );
-    synced.forEach((p) => p.catch(() => undefined)); // awaited by the worker's lane, before its first chunk
-
-    // 1. Embeddings without a tape, lane by lane.
-    const embeddings = new Map<number, Tensor2D>();
+    const embeddings = await this.embedChunks(workers, step, settings, synced);
     let lossResult: ReturnType<typeof lossAndEmbeddingGradients>;
     try {
-      const first = pass();
-      await this.runLanes(workers, laneChunks, {
-        prefetch: first.prefetch,
-        here: async (j) => {
-          const c = ownSource(await first.take(j), j);
-          embeddings.set(
-            j,
-            tf.tidy(() => embedChunk(encoder, c.source, c.side, c.range, settings)),
-          );
-        },
-        inWorker: async (w, mine, i, halted) => {
-          await synced[i];
-          const got: Array<[number, Float32Array]> = [];
-          await windowed(
-            mine,
-            async (j) => {
-              loadAhead(first, mine, j);
-              const r = await w.request({ type: 'embed', settings, job: await job(first.take(j), j) }, 'embedded');
-              got.push([j, r.embedding]);
-            },
-            halted,
-          );
-          return () => got.forEach(([j, data]) => embeddings.set(j, tf.tensor2d(data, [chunks[j]!.range.count, dim])));
-        },
-      });
-      // 2. Loss and its gradient with respect to the embeddings, on this thread.
       const side = (s: PairSide): Tensor2D => {
-        const parts = chunks
-          .map((c, j) => (c.side === s ? embeddings.get(j)! : null))
-          .filter((t): t is Tensor2D => t !== null);
+        const parts = step.chunks.map((c, j) => (c.side === s ? embeddings.get(j)! : null)).filter((t) => t !== null);
         return parts.length === 1 ? tf.clone(parts[0]!) : (tf.concat(parts, 0) as Tensor2D);
       };
       lossResult = lossAndEmbeddingGradients(side('query'), side('positive'), batch, options);
@@ -341,21 +262,100 @@ export class GradientLanes {
     }
     const { loss, grads: embeddingGrads } = lossResult;
     if (!embeddingGrads) return { loss, grads: new Map() };
-
-    // 3. Back-propagation, lane by lane; the workers' sums are added in lane order.
-    const total = new Map<string, Tensor>();
     try {
-      const upstreamHost =
-        workers.length > 0
-          ? [embeddingGrads[0].dataSync() as Float32Array, embeddingGrads[1].dataSync() as Float32Array]
-          : [];
-      const shapes = new Map(vars.map(([name, v]) => [name, v.shape] as const));
-      const second = pass();
-      await this.runLanes(workers, laneChunks, {
-        prefetch: second.prefetch,
+      return { loss, grads: await this.backpropagate(workers, step, settings, embeddingGrads) };
+    } finally {
+      for (const g of embeddingGrads) g.dispose();
+    }
+  }
+
+  /**
+   * Phase 0: the workers get this step's trainable values. Full fine-tuning
+   * sends every weight each step: the last worker takes the buffers instead
+   * of a copy (on wasm they are fresh copies of the heap; postMessage has
+   * cloned them for the others by then). Each worker's lane awaits its own.
+   */
+  private syncWeights(workers: GradientWorker[]): Array<Promise<unknown>> {
+    if (workers.length === 0) return [];
+    const values = trainableValues(this.encoder as Dinov2ImageEncoder);
+    const handOver = tf.getBackend() === 'wasm' ? [...values.values()].map((v) => v.buffer as ArrayBuffer) : [];
+    const synced = workers.map((w, i) =>
+      w.request({ type: 'sync', values }, 'synced', i === workers.length - 1 ? handOver : []),
+    );
+    synced.forEach((p) => p.catch(() => undefined)); // awaited by the worker's lane, before its first chunk
+    return synced;
+  }
+
+  /** Phase 1: every chunk's embedding, without a tape, lane by lane. */
+  private async embedChunks(
+    workers: GradientWorker[],
+    step: StepChunks,
+    settings: ChunkSettings,
+    synced: Array<Promise<unknown>>,
+  ): Promise<Map<number, Tensor2D>> {
+    const dim = this.encoder.embeddingDim;
+    const embeddings = new Map<number, Tensor2D>();
+    const pass = step.pass();
+    try {
+      await this.runLanes(workers, step.lanes, {
+        prefetch: (j) => pass.prefetch(j),
         here: async (j) => {
-          const c = ownSource(await second.take(j), j);
-          const range = chunks[j]!.range;
+          const c = step.ownSource(await pass.take(j), j);
+          embeddings.set(
+            j,
+            tf.tidy(() => embedChunk(this.encoder, c.source, c.side, c.range, settings)),
+          );
+        },
+        inWorker: async (w, mine, i, halted) => {
+          await synced[i];
+          const got: Array<[number, Float32Array]> = [];
+          await windowed(
+            mine,
+            async (j) => {
+              pass.loadAhead(mine, j, WINDOW);
+              const job = step.embedJob(await pass.take(j), j);
+              const r = await w.request({ type: 'embed', settings, job }, 'embedded');
+              got.push([j, r.embedding]);
+            },
+            halted,
+          );
+          return () =>
+            got.forEach(([j, data]) => embeddings.set(j, tf.tensor2d(data, [step.chunks[j]!.range.count, dim])));
+        },
+      });
+    } catch (e) {
+      for (const t of embeddings.values()) t.dispose();
+      throw e;
+    }
+    return embeddings;
+  }
+
+  /**
+   * Phase 3: every chunk back-propagated with its slice of dLoss/dEmbeddings,
+   * lane by lane; the workers' sums are added in lane order.
+   */
+  private async backpropagate(
+    workers: GradientWorker[],
+    step: StepChunks,
+    settings: ChunkSettings,
+    embeddingGrads: readonly [Tensor2D, Tensor2D],
+  ): Promise<Map<string, Tensor>> {
+    const encoder = this.encoder;
+    const dim = encoder.embeddingDim;
+    const vars = trainableList(encoder);
+    const shapes = new Map(vars.map(([name, v]) => [name, v.shape] as const));
+    const upstreamHost =
+      workers.length > 0
+        ? [embeddingGrads[0].dataSync() as Float32Array, embeddingGrads[1].dataSync() as Float32Array]
+        : [];
+    const total = new Map<string, Tensor>();
+    const pass = step.pass();
+    try {
+      await this.runLanes(workers, step.lanes, {
+        prefetch: (j) => pass.prefetch(j),
+        here: async (j) => {
+          const c = step.ownSource(await pass.take(j), j);
+          const range = step.chunks[j]!.range;
           const upstream = tf.slice(embeddingGrads[c.side === 'query' ? 0 : 1], [range.start, 0], [range.count, dim]);
           try {
             accumulateGradients(
@@ -370,16 +370,14 @@ export class GradientLanes {
           await windowed(
             mine,
             async (j) => {
-              loadAhead(second, mine, j);
-              const c = chunks[j]!;
+              pass.loadAhead(mine, j, WINDOW);
+              const c = step.chunks[j]!;
               const upstream = upstreamHost[c.side === 'query' ? 0 : 1]!.slice(
                 c.range.start * dim,
                 (c.range.start + c.range.count) * dim,
               );
-              await w.request(
-                { type: 'backward', settings, job: { ...(await job(second.take(j), j)), upstream } },
-                'accumulated',
-              );
+              const job = step.embedJob(await pass.take(j), j);
+              await w.request({ type: 'backward', settings, job: { ...job, upstream } }, 'accumulated');
             },
             halted,
           );
@@ -394,10 +392,8 @@ export class GradientLanes {
     } catch (e) {
       for (const g of total.values()) g.dispose();
       throw e;
-    } finally {
-      for (const g of embeddingGrads) g.dispose();
     }
-    return { loss, grads: total };
+    return total;
   }
 
   /**
@@ -486,28 +482,4 @@ async function windowed(
     throw e;
   }
   if (halted()) await Promise.allSettled(inFlight);
-}
-
-/** A chunk's pixels could not be loaded: the step fails (the worker that wanted them is fine). */
-class ChunkLoadError extends Error {
-  constructor(readonly original: unknown) {
-    super((original as Error)?.message ?? String(original));
-  }
-}
-
-/**
- * A chunk's pixels for a worker. Copied: a view would take its whole buffer
- * along (postMessage clones a typed array's entire buffer).
- */
-function embedJob(px: PixelBatch, chunk: { side: PairSide; range: ChunkRange }): EmbedJob {
-  const pixels =
-    px.data.byteOffset === 0 && px.data.length === px.data.buffer.byteLength / 4 ? px.data : px.data.slice();
-  return {
-    side: chunk.side,
-    index: chunk.range.index,
-    pixels,
-    count: chunk.range.count,
-    height: px.height,
-    width: px.width,
-  };
 }

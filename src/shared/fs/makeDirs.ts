@@ -10,7 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { UserError } from '../cli/command';
+import { UserError } from '../userError';
 
 /** What each errno means for someone writing to `target`, and what to do. */
 const ADVICE: Readonly<Record<string, (target: string) => [string, string]>> = {

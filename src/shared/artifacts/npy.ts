@@ -11,7 +11,7 @@
  * in 65535 bytes) and read 1.0, 2.0 and 3.0.
  */
 import * as fs from 'node:fs';
-import { writeFileAtomic } from '../util/atomic';
+import { writeFileAtomic } from '../fs/atomic';
 
 /** The dtypes supported, as NumPy's `descr` spells them on a little-endian machine. */
 export type NpyDtype = '<f4' | '<f8' | '|i1' | '|u1' | '<i2' | '<u2' | '<i4' | '<u4' | '<i8' | '<u8' | '|b1';

@@ -23,8 +23,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeJsonAtomic } from '../util/atomic';
-import { expectNpy, NpyError, readNpy, writeNpy } from '../io/npy';
+import { writeJsonAtomic } from '../fs/atomic';
+import { expectNpy, NpyError, readNpy, writeNpy } from './npy';
 
 export const NEIGHBOURS_MANIFEST = 'neighbours.json';
 export const NEIGHBOURS_FORMAT = 'vembed-neighbours';

@@ -5,7 +5,7 @@
  * caller adds. The format vector databases import alongside the vectors.
  */
 import * as fs from 'node:fs';
-import { writeFileAtomic } from '../util/atomic';
+import { writeFileAtomic } from '../fs/atomic';
 
 export const METADATA_FILE = 'metadata.jsonl';
 
