@@ -93,7 +93,7 @@ async function checkGradients(c: Case): Promise<void> {
   }
 }
 
-/** A computed copy of x (x · 1): its dimensions are not declared, so broadcasting against it is resolved at run time. */
+/** A computed copy of x (x · 1): its dimensions are not declared, so broadcasting against it is found at run time. */
 function computed(g: GraphBuilder, x: string): string {
   return g.op('Mul', [x, g.floats('one', Float32Array.of(1), [])]);
 }
