@@ -51,7 +51,7 @@ export type OursMode = 'embed' | 'lora' | 'full' | 'embed-onnx' | 'lora-onnx' | 
 
 /** Seconds of the timed training steps by part (ONNX Runtime training). */
 export interface TrainingBreakdown {
-  /** ONNX Runtime running the embedding and backward graphs. */
+  /** ONNX Runtime running the embedding and backward graphs (LoRA dropout masks drawn for them included). */
   graph: number;
   /** The batch loss and its embedding gradients (TF.js). */
   loss: number;
@@ -59,7 +59,7 @@ export interface TrainingBreakdown {
   optimizer: number;
   /** Waiting for chunks' pixels. */
   data: number;
-  /** Feeding weights and dropout masks, summing chunk gradients. */
+  /** Reading the weights once a step, summing the chunks' gradients. */
   other: number;
 }
 

@@ -57,13 +57,13 @@ export interface ChunkDropout {
 
 /** Seconds spent per part of the last step (for the benchmark's breakdown). */
 export interface StepTimings {
-  /** ONNX Runtime running the two graphs. */
+  /** ONNX Runtime running the graphs, with drawing their LoRA dropout masks (in JavaScript) included. */
   graph: number;
   /** The batch loss and its embedding gradients. */
   loss: number;
   /** Waiting for chunks' pixels. */
   data: number;
-  /** Feeding weights, masks, and summing the chunks' gradients. */
+  /** Reading the weights once a step, summing the chunks' gradients, making the gradient tensors. */
   other: number;
 }
 
