@@ -333,7 +333,7 @@ test('a finished run: snapshot on ready, thumbnails and neighbours by index only
   await s.handle({ type: 'ready' });
   assert.deepEqual(
     posted.map((m) => m.type),
-    ['run', 'reports', 'gallery', 'analysis'],
+    ['run', 'reports', 'gallery', 'analysis', 'dataHealth'],
   );
   // This benchmark predates embedding maps and has no "before" of the same images: the tab says what to run.
   const analysis = ofType(posted, 'analysis')[0]!;
@@ -370,10 +370,14 @@ test('a finished run: snapshot on ready, thumbnails and neighbours by index only
 
   await s.handle({ type: 'requestThumbnails', images: ['../../etc/passwd'] });
   await s.handle({ type: 'openFile', path: '/etc/passwd' });
+  // No data-health.json in this folder: no listed image to open, and never by path.
+  await s.handle({ type: 'openHealthImage', image: 0 });
+  await s.handle({ type: 'openHealthImage', image: '/etc/passwd' });
   assert.equal(opened.length, 1);
   assert.deepEqual(logs, [
     'results panel: ignored a message from the page: requestThumbnails: images must be an array of image indexes',
     'results panel: ignored a message from the page: unknown message type openFile',
+    'results panel: ignored a message from the page: openHealthImage: image must be an image index',
   ]);
 
   // The page reloaded (panel hidden, then shown): everything again.
@@ -382,8 +386,11 @@ test('a finished run: snapshot on ready, thumbnails and neighbours by index only
   await s.handle({ type: 'ready' });
   assert.deepEqual(
     posted.map((m) => m.type),
-    ['run', 'reports', 'gallery', 'analysis'],
+    ['run', 'reports', 'gallery', 'analysis', 'dataHealth'],
   );
+  const health = ofType(posted, 'dataHealth')[0]!;
+  assert.equal(health.health, null);
+  assert.match(health.reason!, /^No data-health\.json in /);
   s.dispose();
 });
 
