@@ -156,6 +156,7 @@ test("leakage: the numbers are the report file's, the header warns, a listed ima
   assert.match(alert, /^Train\/test leakage: 2 image\(s\) in both splits, 1 near-duplicate train\/test pair\(s\)\./);
   assert.ok(alert.includes(path.join(runDir, DATA_HEALTH_FILE)), alert);
 
+  assert.equal(await page.textContent('vscode-tab-header[data-tab=data]'), 'Data health: leakage');
   // The numbers, against the file as written.
   const file = JSON.parse(fs.readFileSync(path.join(runDir, DATA_HEALTH_FILE), 'utf8')) as DataHealthReport;
   await page.click('vscode-tab-header[data-tab=data]');
@@ -224,6 +225,7 @@ test('a clean report: no warning in the header, the tab says so; a random-sample
   await page.click('vscode-tab-header[data-tab=data]');
   await page.waitForSelector('#health-counts');
   assert.equal(await page.$('#leakage-alert'), null);
+  assert.equal(await page.textContent('vscode-tab-header[data-tab=data]'), 'Data health');
   assert.equal(await page.getAttribute('#health-verdict', 'data-leakage'), null);
   assert.match((await page.textContent('#health-verdict'))!, /^No train\/test leakage found by path or file content\./);
   assert.equal((await counts(page))['images-in-both-splits'], '0');

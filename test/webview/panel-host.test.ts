@@ -730,5 +730,19 @@ test('a live run: the data-health report is sent once the engine says it wrote i
   await s.handle({ type: 'openHealthImage', image: 1 });
   await s.handle({ type: 'openHealthImage', image: 2 });
   assert.deepEqual(opened, [path.join(fixture.imageRoot, img)]);
+
+  // A report that is not what the check writes: the tab gets the reader's message, naming the file and the key.
+  fs.writeFileSync(path.join(liveDir, DATA_HEALTH_FILE), JSON.stringify({ ...report, products: { train: 1 } }));
+  feed(makeEvent({ type: 'warning', code: 'leakage', message: 'leakage', file: path.join(liveDir, DATA_HEALTH_FILE) }));
+  await waitFor(() => ofType(posted, 'dataHealth').length === 3, 'the report after the warning');
+  const bad = ofType(posted, 'dataHealth')[2]!;
+  assert.equal(bad.health, null);
+  assert.equal(
+    bad.reason!.startsWith(`${path.join(liveDir, DATA_HEALTH_FILE)}: "products.test" must be`),
+    true,
+    bad.reason,
+  );
+  await s.handle({ type: 'openHealthImage', image: 0 });
+  assert.equal(opened.length, 1, 'no image of an unreadable report opens');
   s.dispose();
 });

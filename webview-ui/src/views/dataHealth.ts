@@ -37,6 +37,12 @@ export class DataHealthTab {
     this.lastReason = model.dataHealthReason;
     const h = model.dataHealth;
     this.data = h;
+    // The tab's title says "leakage" too, so it is seen from any tab.
+    const header = document.querySelector<HTMLElement>('vscode-tab-header[data-tab=data]');
+    if (header) {
+      header.textContent = h?.leakage ? 'Data health: leakage' : 'Data health';
+      header.classList.toggle('leakage-badge', h?.leakage === true);
+    }
     if (!h) {
       setChildren(
         this.root,
