@@ -12,6 +12,7 @@
 import type { EngineEvent, Metrics } from './protocol';
 import type { RunState } from './runState';
 import type { ErrorAnalysis } from './analysis/errorAnalysis';
+import type { DataHealthReport, Split } from './artifacts/dataHealthFile';
 
 /** The webview's view type, for `createWebviewPanel` and the panel serializer. */
 export const RESULTS_VIEW_TYPE = 'vembed.results';
@@ -111,6 +112,27 @@ export interface AnalysisData {
   notes: string[];
 }
 
+/** An image a data-health report lists, as the panel shows it. */
+export interface HealthImageRef {
+  split: Split;
+  /** As the report lists it. */
+  image: string;
+  /** Webview URI of its thumbnail; absent when the file is missing or unreadable. */
+  thumbnail?: string;
+  /** The file exists, so the page may ask to open it. */
+  exists: boolean;
+}
+
+/** The run's data-health report (data-health.json) for the Data health tab and the header. */
+export interface DataHealthData {
+  /** The report file, for display. */
+  file: string;
+  report: DataHealthReport;
+  leakage: boolean;
+  /** The images the page shows (shared/artifacts/dataHealthFile.ts `listedImages`); asked to open by index. */
+  images: HealthImageRef[];
+}
+
 // ---------------------------------------------------------------------------
 // Extension -> page
 
@@ -142,9 +164,11 @@ export type HostMessage =
   /** Bring a tab to the front (e.g. after "Find Similar Images" from the explorer). */
   | { type: 'showTab'; tab: PanelTab }
   /** The embeddings map and error analysis, or null with a reason. */
-  | { type: 'analysis'; analysis: AnalysisData | null; reason?: string };
+  | { type: 'analysis'; analysis: AnalysisData | null; reason?: string }
+  /** The run's data-health report, or null with a reason (none written, or unreadable). */
+  | { type: 'dataHealth'; health: DataHealthData | null; reason?: string };
 
-export type PanelTab = 'training' | 'queries' | 'analysis' | 'search';
+export type PanelTab = 'training' | 'queries' | 'analysis' | 'data' | 'search';
 
 // ---------------------------------------------------------------------------
 // Page -> extension
@@ -164,7 +188,9 @@ export type PanelMessage =
   /** Open a gallery image in an editor tab. */
   | { type: 'openImage'; image: number }
   /** Open a search hit (by request and 0-based position) in an editor tab. */
-  | { type: 'openSearchHit'; requestId: string; index: number };
+  | { type: 'openSearchHit'; requestId: string; index: number }
+  /** Open an image of the data-health report (index into DataHealthData.images) in an editor tab. */
+  | { type: 'openHealthImage'; image: number };
 
 /** What the page keeps with `vscode.setState`, and the serializer gets back after a reload. */
 export interface PanelPersistedState {
@@ -212,6 +238,10 @@ export function parsePanelMessage(x: unknown): ParsedPanelMessage {
     case 'openImage':
       return isIndex(x.image)
         ? { ok: true, message: { type: 'openImage', image: x.image } }
+        : bad('image must be an image index');
+    case 'openHealthImage':
+      return isIndex(x.image)
+        ? { ok: true, message: { type: 'openHealthImage', image: x.image } }
         : bad('image must be an image index');
     case 'openSearchHit':
       if (!isShortString(x.requestId, 100) || !isIndex(x.index)) return bad('needs requestId and index');

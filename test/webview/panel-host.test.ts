@@ -17,13 +17,16 @@ import { METADATA_FILE, writeMetadata } from '../../src/shared/artifacts/metadat
 import { writeNeighbours } from '../../src/shared/artifacts/neighboursFile';
 import { GalleryFileError, GallerySource, superClassFromPath } from '../../src/extension/panel/gallery';
 import { buildPanelHtml, contentSecurityPolicy, makeNonce } from '../../src/extension/panel/panelHtml';
-import { PanelSession } from '../../src/extension/panel/panelSession';
+import { PanelSession, type LiveRunSource } from '../../src/extension/panel/panelSession';
+import { checkDataHealth } from '../../src/engine/data/dataHealth';
+import { DATA_HEALTH_FILE } from '../../src/shared/artifacts/dataHealthFile';
+import { makeEvent, type EngineEvent } from '../../src/shared/protocol';
 import { imageFileFromUri, type SearchImageRequest } from '../../src/extension/panel/panelSearch';
 import { readReport } from '../../src/extension/panel/reports';
 import { loadRunFolder, locateRunOutputs } from '../../src/extension/panel/runFolder';
 import { ThumbnailCache } from '../../src/extension/panel/thumbnails';
 import { parsePanelMessage, type HostMessage } from '../../src/shared/panelProtocol';
-import { foldRun } from '../../src/shared/runState';
+import { foldRun, initialRunState, reduceRun, type RunState } from '../../src/shared/runState';
 import { initialModel, reduce } from '../../webview-ui/src/state';
 import { writeGalleryFixture, type GalleryFixture } from './fixtures/galleryFixture';
 import { reportJson, trainingRunEvents } from './fixtures/runFixture';
@@ -333,7 +336,7 @@ test('a finished run: snapshot on ready, thumbnails and neighbours by index only
   await s.handle({ type: 'ready' });
   assert.deepEqual(
     posted.map((m) => m.type),
-    ['run', 'reports', 'gallery', 'analysis'],
+    ['run', 'reports', 'gallery', 'analysis', 'dataHealth'],
   );
   // This benchmark predates embedding maps and has no "before" of the same images: the tab says what to run.
   const analysis = ofType(posted, 'analysis')[0]!;
@@ -370,10 +373,14 @@ test('a finished run: snapshot on ready, thumbnails and neighbours by index only
 
   await s.handle({ type: 'requestThumbnails', images: ['../../etc/passwd'] });
   await s.handle({ type: 'openFile', path: '/etc/passwd' });
+  // No data-health.json in this folder: no listed image to open, and never by path.
+  await s.handle({ type: 'openHealthImage', image: 0 });
+  await s.handle({ type: 'openHealthImage', image: '/etc/passwd' });
   assert.equal(opened.length, 1);
   assert.deepEqual(logs, [
     'results panel: ignored a message from the page: requestThumbnails: images must be an array of image indexes',
     'results panel: ignored a message from the page: unknown message type openFile',
+    'results panel: ignored a message from the page: openHealthImage: image must be an image index',
   ]);
 
   // The page reloaded (panel hidden, then shown): everything again.
@@ -382,8 +389,11 @@ test('a finished run: snapshot on ready, thumbnails and neighbours by index only
   await s.handle({ type: 'ready' });
   assert.deepEqual(
     posted.map((m) => m.type),
-    ['run', 'reports', 'gallery', 'analysis'],
+    ['run', 'reports', 'gallery', 'analysis', 'dataHealth'],
   );
+  const health = ofType(posted, 'dataHealth')[0]!;
+  assert.equal(health.health, null);
+  assert.match(health.reason!, /^No data-health\.json in /);
   s.dispose();
 });
 
@@ -669,3 +679,70 @@ async function waitFor(cond: () => boolean, what: string, ms = 10000): Promise<v
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+test('a live run: the data-health report is sent once the engine says it wrote it; its images open by index', async () => {
+  const liveDir = path.join(tmp, 'live-health');
+  fs.mkdirSync(liveDir, { recursive: true });
+  const listener: { fn?: (e: EngineEvent, state: RunState) => void } = {};
+  let state = initialRunState();
+  const live: LiveRunSource = {
+    get state() {
+      return state;
+    },
+    on: (_event, fn) => (listener.fn = fn),
+    off: () => (listener.fn = undefined),
+    exited: new Promise(() => undefined),
+  };
+  const feed = (e: EngineEvent) => {
+    state = reduceRun(state, e);
+    listener.fn?.(e, state);
+  };
+  const { s, posted, opened } = session();
+  await s.handle({ type: 'ready' });
+  await s.openRun(liveDir, live);
+  await waitFor(() => ofType(posted, 'dataHealth').length === 1, 'the first data-health message');
+  assert.equal(ofType(posted, 'dataHealth')[0]!.health, null);
+  // The engine's check: a training image listed again in the test split, as the training run's report says.
+  const img = fixture.images[0]!.path;
+  const listed = (split: 'train' | 'test', product: string) => ({
+    path: path.join(fixture.imageRoot, img),
+    shown: img,
+    product,
+    split,
+  });
+  const report = {
+    ...(await checkDataHealth([listed('train', '1'), listed('test', '2')])),
+    imageRoots: { train: fixture.imageRoot, test: fixture.imageRoot },
+  };
+  fs.writeFileSync(path.join(liveDir, DATA_HEALTH_FILE), JSON.stringify(report));
+  feed(makeEvent({ type: 'log', level: 'info', message: 'data health: ... LEAKAGE ...' }));
+  await waitFor(() => ofType(posted, 'dataHealth').length === 2, 'the report after the log line');
+  const health = ofType(posted, 'dataHealth')[1]!.health!;
+  assert.equal(health.leakage, true);
+  assert.deepEqual(health.report, report);
+  assert.deepEqual(
+    health.images.map((i) => [i.split, i.image, i.exists, /\.webp$/.test(i.thumbnail ?? '')]),
+    [
+      ['train', img, true, true],
+      ['test', img, true, true],
+    ],
+  );
+  await s.handle({ type: 'openHealthImage', image: 1 });
+  await s.handle({ type: 'openHealthImage', image: 2 });
+  assert.deepEqual(opened, [path.join(fixture.imageRoot, img)]);
+
+  // A report that is not what the check writes: the tab gets the reader's message, naming the file and the key.
+  fs.writeFileSync(path.join(liveDir, DATA_HEALTH_FILE), JSON.stringify({ ...report, products: { train: 1 } }));
+  feed(makeEvent({ type: 'warning', code: 'leakage', message: 'leakage', file: path.join(liveDir, DATA_HEALTH_FILE) }));
+  await waitFor(() => ofType(posted, 'dataHealth').length === 3, 'the report after the warning');
+  const bad = ofType(posted, 'dataHealth')[2]!;
+  assert.equal(bad.health, null);
+  assert.equal(
+    bad.reason!.startsWith(`${path.join(liveDir, DATA_HEALTH_FILE)}: "products.test" must be`),
+    true,
+    bad.reason,
+  );
+  await s.handle({ type: 'openHealthImage', image: 0 });
+  assert.equal(opened.length, 1, 'no image of an unreadable report opens');
+  s.dispose();
+});

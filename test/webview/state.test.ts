@@ -20,6 +20,7 @@ import {
   type PanelModel,
 } from '../../webview-ui/src/state';
 import {
+  batchComposition,
   beforeAfter,
   configRows,
   evaluationTable,
@@ -434,4 +435,47 @@ test('formatting', () => {
   assert.equal(duration(185), '3m 05s');
   assert.equal(duration(3720), '1h 02m');
   assert.equal(duration(3 * 86400 + 7200), '3d 2h');
+});
+
+test('batch composition: only for m_per_product, with the schema defaults for keys the config leaves out', () => {
+  assert.equal(batchComposition(undefined), null);
+  assert.equal(batchComposition({ batch_sampler: 'random', images_per_product: 8 }), null);
+  const b = batchComposition({ batch_sampler: 'm_per_product', batch_size: 32 })!;
+  assert.deepEqual(
+    { m: b.imagesPerProduct, group: b.groupBySuperLabel, hard: b.hardNegativeMining, batch: b.batchSize },
+    { m: 4, group: true, hard: false, batch: 32 },
+  );
+  assert.equal(
+    b.text,
+    'Batches: m_per_product, 4 image pair(s) per product (8 products per batch of 32); products of one super class ' +
+      'together (group_by_super_label: true); hard_negative_mining: off.',
+  );
+});
+
+test('the Data health tab is restored from saved state; a new run drops the previous report', () => {
+  assert.equal(initialModel({ ui: { ...initialModel().ui, tab: 'data' } }).ui.tab, 'data');
+  const report = {
+    images: { train: 2, test: 1 },
+    products: { train: 1, test: 1 },
+    singleImageProducts: [],
+    samePath: [],
+    sameContent: [],
+    productsInBothSplits: [],
+    unreadable: [],
+  };
+  let m = reduce(initialModel(), {
+    type: 'host',
+    message: { type: 'dataHealth', health: { file: '/r/data-health.json', report, leakage: false, images: [] } },
+  });
+  assert.equal(m.dataHealth?.file, '/r/data-health.json');
+  m = reduce(m, {
+    type: 'host',
+    message: { type: 'run', runDir: '/other', title: 'other', live: false, state: foldRun([]), problems: [] },
+  });
+  assert.equal(m.dataHealth, null);
+  m = reduce(m, {
+    type: 'host',
+    message: { type: 'dataHealth', health: null, reason: 'No data-health.json in /other.' },
+  });
+  assert.equal(m.dataHealthReason, 'No data-health.json in /other.');
 });

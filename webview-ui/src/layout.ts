@@ -10,11 +10,12 @@ import '@vscode-elements/elements/dist/vscode-button/index.js';
 import type { PanelTab } from '../../src/shared/panelProtocol';
 import { el } from './dom';
 
-export const TABS: PanelTab[] = ['training', 'queries', 'analysis', 'search'];
+export const TABS: PanelTab[] = ['training', 'queries', 'analysis', 'data', 'search'];
 const TAB_TITLES: Record<PanelTab, string> = {
   training: 'Training',
   queries: 'Queries',
   analysis: 'Map and errors',
+  data: 'Data health',
   search: 'Search by image',
 };
 
@@ -39,6 +40,7 @@ function training(): HTMLElement {
     section(
       'curves',
       'Loss and learning rate',
+      el('p', { class: 'muted caption', attrs: { id: 'batch-composition', hidden: true } }),
       el(
         'div',
         { class: 'chart-row' },
@@ -129,6 +131,8 @@ export function buildLayout(root: HTMLElement): HTMLElementTagNameMap['vscode-ta
     queries: queries(),
     // The Analysis tab builds its own content (views/analysis.ts).
     analysis: el('div', { class: 'tab-content', attrs: { id: 'analysis-root' } }),
+    // So does the Data health tab (views/dataHealth.ts).
+    data: el('div', { class: 'tab-content', attrs: { id: 'health-root' } }),
     search: search(),
   };
   for (const t of TABS) {

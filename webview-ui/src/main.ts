@@ -11,6 +11,7 @@ import { initialModel, persistedState, reduce, wantedResources, type Action, typ
 import { watchTheme } from './theme';
 import { vscodeApi } from './vscodeApi';
 import { AnalysisTab } from './views/analysis';
+import { DataHealthTab } from './views/dataHealth';
 import { GalleryTab } from './views/gallery';
 import { HeaderView } from './views/header';
 import { SearchTab } from './views/search';
@@ -30,6 +31,7 @@ const training = new TrainingView();
 const gallery = new GalleryTab(dispatch, post);
 const search = new SearchTab(dispatch, post);
 const analysis = new AnalysisTab(dispatch, post);
+const dataHealth = new DataHealthTab(post);
 
 let frame = 0;
 let lastSaved = '';
@@ -64,6 +66,7 @@ function render(): void {
   gallery.update(model);
   search.update(model);
   analysis.update(model);
+  dataHealth.update(model);
   fetchWhatIsMissing();
   document.body.dataset.runVersion = String(model.runVersion);
   document.body.dataset.tab = model.ui.tab;

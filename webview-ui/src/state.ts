@@ -9,6 +9,7 @@
  */
 import type {
   AnalysisData,
+  DataHealthData,
   GalleryData,
   GalleryNeighbour,
   HostMessage,
@@ -53,6 +54,9 @@ export interface PanelModel {
   /** The Analysis tab's embeddings map and error analysis. */
   analysis: AnalysisData | null;
   analysisReason?: string;
+  /** The run's data-health report (Data health tab, header warning). */
+  dataHealth: DataHealthData | null;
+  dataHealthReason?: string;
   ui: PersistedUi;
 }
 
@@ -79,6 +83,7 @@ export function initialModel(saved?: PanelPersistedState): PanelModel {
     neighbours: {},
     search: null,
     analysis: null,
+    dataHealth: null,
     ui: { ...DEFAULT_UI, ...sanitizeUi(saved?.ui) },
   };
 }
@@ -88,7 +93,8 @@ function sanitizeUi(ui: unknown): Partial<PersistedUi> {
   if (typeof ui !== 'object' || ui === null) return {};
   const u = ui as Record<string, unknown>;
   const out: Partial<PersistedUi> = {};
-  if (u.tab === 'training' || u.tab === 'queries' || u.tab === 'analysis' || u.tab === 'search') out.tab = u.tab;
+  if (u.tab === 'training' || u.tab === 'queries' || u.tab === 'analysis' || u.tab === 'data' || u.tab === 'search')
+    out.tab = u.tab;
   if (typeof u.superClass === 'string') out.superClass = u.superClass;
   if (typeof u.failedOnly === 'boolean') out.failedOnly = u.failedOnly;
   if (Number.isInteger(u.page) && (u.page as number) >= 0) out.page = u.page as number;
@@ -210,6 +216,7 @@ function onHostMessage(model: PanelModel, m: HostMessage): PanelModel {
             thumbs: {},
             neighbours: {},
             analysis: null,
+            dataHealth: null,
             ui: model.run ? { ...DEFAULT_UI, tab: model.ui.tab } : model.ui,
           };
       const next: PanelModel = {
@@ -278,6 +285,12 @@ function onHostMessage(model: PanelModel, m: HostMessage): PanelModel {
       const next: PanelModel = { ...model, analysis: m.analysis };
       if (m.reason !== undefined) next.analysisReason = m.reason;
       else delete next.analysisReason;
+      return next;
+    }
+    case 'dataHealth': {
+      const next: PanelModel = { ...model, dataHealth: m.health };
+      if (m.reason !== undefined) next.dataHealthReason = m.reason;
+      else delete next.dataHealthReason;
       return next;
     }
   }

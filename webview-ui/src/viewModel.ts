@@ -8,6 +8,7 @@ import type { EvaluationRecord, RunState } from '../../src/shared/runState';
 import { baseName, compareMetrics, metricLabel } from './format';
 import { comparisonRows, type ComparisonRow } from '../../src/shared/metrics';
 import { PAGE_SIZE, filteredQueries, neighboursOf, pageCount, type PanelModel } from './state';
+import { specOf } from '../../src/shared/config/schema';
 
 // ---------------------------------------------------------------------------
 // Curves
@@ -172,6 +173,45 @@ export function configRows(config: Record<string, unknown> | undefined): { key: 
   };
   walk('', config ?? {});
   return rows;
+}
+
+/** How the run's batches were made, when it used the m_per_product sampler; null otherwise. */
+export interface BatchComposition {
+  imagesPerProduct: number;
+  groupBySuperLabel: boolean;
+  hardNegativeMining: boolean;
+  batchSize?: number;
+  /** One line for the Training tab. */
+  text: string;
+}
+
+export function batchComposition(config: Record<string, unknown> | undefined): BatchComposition | null {
+  if (!config || config.batch_sampler !== 'm_per_product') return null;
+  // A config without the key trained with the schema's default.
+  const value = <T>(key: string, ok: (v: unknown) => v is T): T => {
+    const v = config[key];
+    return ok(v) ? v : (specOf(key)?.default as T);
+  };
+  const isNumber = (v: unknown): v is number => typeof v === 'number';
+  const isBool = (v: unknown): v is boolean => typeof v === 'boolean';
+  const imagesPerProduct = value('images_per_product', isNumber);
+  const groupBySuperLabel = value('group_by_super_label', isBool);
+  const hardNegativeMining = value('hard_negative_mining', isBool);
+  const batchSize = isNumber(config.batch_size) ? config.batch_size : undefined;
+  const text =
+    `Batches: m_per_product, ${imagesPerProduct} image pair(s) per product` +
+    (batchSize !== undefined
+      ? ` (${Math.floor(batchSize / imagesPerProduct)} products per batch of ${batchSize})`
+      : '') +
+    `; ${groupBySuperLabel ? 'products of one super class together' : 'products drawn at random'} ` +
+    `(group_by_super_label: ${groupBySuperLabel}); hard_negative_mining: ${hardNegativeMining ? 'on' : 'off'}.`;
+  return {
+    imagesPerProduct,
+    groupBySuperLabel,
+    hardNegativeMining,
+    ...(batchSize !== undefined ? { batchSize } : {}),
+    text,
+  };
 }
 
 // ---------------------------------------------------------------------------

@@ -9,8 +9,17 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import {
+  hasLeakage,
+  type DataHealthReport,
+  type DuplicateGroup,
+  type NearDuplicatePair,
+  type SingleImageProduct,
+  type Split,
+} from '../../shared/artifacts/dataHealthFile';
 
-export type Split = 'train' | 'test';
+export type { DataHealthReport, DuplicateGroup, NearDuplicatePair, SingleImageProduct, Split };
+export { hasLeakage };
 
 /** One listed image: where it is, which product (and split) the list puts it in. */
 export interface HealthImage {
@@ -21,46 +30,6 @@ export interface HealthImage {
   /** The product, as a string key (`1001`, `sku-7`). */
   product: string;
   split: Split;
-}
-
-export interface SingleImageProduct {
-  split: Split;
-  product: string;
-  image: string;
-}
-
-/** One file (by path or by content) listed more than once in a way that matters. */
-export interface DuplicateGroup {
-  /** The listings: image shown, product, split. */
-  listings: Array<{ image: string; product: string; split: Split }>;
-  /** Under more than one product. */
-  crossProduct: boolean;
-  /** In both splits: test images the model trains on. */
-  crossSplit: boolean;
-}
-
-export interface NearDuplicatePair {
-  train: string;
-  trainProduct: string;
-  test: string;
-  testProduct: string;
-  cosine: number;
-}
-
-export interface DataHealthReport {
-  images: { train: number; test: number };
-  products: { train: number; test: number };
-  singleImageProducts: SingleImageProduct[];
-  /** The same path listed under two products or in both splits. */
-  samePath: DuplicateGroup[];
-  /** Different paths with identical bytes, under two products or in both splits. */
-  sameContent: DuplicateGroup[];
-  /** Products listed in both splits (train and test products should be disjoint). */
-  productsInBothSplits: string[];
-  /** Present when embeddings were compared. */
-  nearDuplicates?: { model: string; threshold: number; pairs: NearDuplicatePair[] };
-  /** Files that could not be read for hashing (left out of the content check). */
-  unreadable: string[];
 }
 
 function groupBy<T>(items: readonly T[], key: (t: T) => string): Map<string, T[]> {
@@ -163,16 +132,6 @@ export async function checkDataHealth(
     productsInBothSplits: [...trainProducts].filter((p) => testProducts.has(p)).sort(),
     unreadable,
   };
-}
-
-/** Whether the report holds anything that makes test numbers untrustworthy. */
-export function hasLeakage(r: DataHealthReport): boolean {
-  return (
-    r.samePath.some((g) => g.crossSplit) ||
-    r.sameContent.some((g) => g.crossSplit) ||
-    r.productsInBothSplits.length > 0 ||
-    (r.nearDuplicates?.pairs.length ?? 0) > 0
-  );
 }
 
 const EXAMPLES = 5;

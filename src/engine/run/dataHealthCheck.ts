@@ -13,6 +13,7 @@ import {
 } from '../data/dataHealth';
 import { healthImagesFromPairs, healthImagesFromSop } from '../data/healthSources';
 import type { LoadedPairs } from '../data/pairDataset';
+import { DATA_HEALTH_FILE, type Split } from '../../shared/artifacts/dataHealthFile';
 import { writeJsonAtomic } from '../../shared/fs/atomic';
 import type { Reporter } from '../report/reporter';
 import { addNearDuplicates, type EmbedPaths } from './nearDuplicateCheck';
@@ -21,7 +22,7 @@ import type { TrainConfig } from '../../shared/config/schema';
 import type { ImageEncoder } from '../model/types';
 import type { ImageLoader } from '../image/loader';
 
-export const DATA_HEALTH_FILE = 'data-health.json';
+export { DATA_HEALTH_FILE };
 
 export interface HealthOutcome {
   report: DataHealthReport;
@@ -43,17 +44,20 @@ export interface NearDuplicateOptions {
 async function run(
   images: HealthImage[],
   file: string,
+  imageRoots: Partial<Record<Split, string>>,
   onProgress?: Progress,
   nearDuplicates?: NearDuplicateOptions,
 ): Promise<HealthOutcome> {
-  let report = await checkDataHealth(images, onProgress);
+  // The roots let a reader (the results panel) find the listed images from their relative paths.
+  let report: DataHealthReport = { ...(await checkDataHealth(images, onProgress)), imageRoots };
   if (nearDuplicates) report = await addNearDuplicates(report, images, { ...nearDuplicates, onProgress });
   writeJsonAtomic(file, report);
   return { report, file, text: formatDataHealth(report, file), leakage: hasLeakage(report) };
 }
 
 export function checkSopHealth(sopRoot: string, onProgress?: Progress): Promise<HealthOutcome> {
-  return run(healthImagesFromSop(sopRoot), path.join(path.resolve(sopRoot), DATA_HEALTH_FILE), onProgress);
+  const root = path.resolve(sopRoot);
+  return run(healthImagesFromSop(sopRoot), path.join(root, DATA_HEALTH_FILE), { train: root, test: root }, onProgress);
 }
 
 /** Training data: val_data_path plays the test split. The report goes into the run's output_dir. */
@@ -65,7 +69,8 @@ export function checkTrainingDataHealth(
   nearDuplicates?: NearDuplicateOptions,
 ): Promise<HealthOutcome> {
   const sets = [{ split: 'train' as const, ...train }, ...(val ? [{ split: 'test' as const, ...val }] : [])];
-  return run(healthImagesFromPairs(sets), path.join(outputDir, DATA_HEALTH_FILE), onProgress, nearDuplicates);
+  const roots = { train: path.resolve(train.imageRoot), ...(val ? { test: path.resolve(val.imageRoot) } : {}) };
+  return run(healthImagesFromPairs(sets), path.join(outputDir, DATA_HEALTH_FILE), roots, onProgress, nearDuplicates);
 }
 
 /** With near_duplicate_threshold: the training run's check also embeds, with the starting model. */

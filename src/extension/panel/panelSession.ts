@@ -18,6 +18,7 @@ import { EVENTS_FILE } from '../engineClient/runFiles';
 import { EventBatcher } from './eventBatcher';
 import { GallerySource } from './gallery';
 import { loadAnalysis } from './analysisSource';
+import { loadDataHealth, type LoadedHealth } from './healthSource';
 import { PanelSearch, type EngineSearchHit, type SearchImageHook } from './panelSearch';
 import { readReports, type BeforeAfterReports } from './reports';
 import { loadRunFolder, locateRunOutputs } from './runFolder';
@@ -61,6 +62,7 @@ export class PanelSession {
   private gallery: GallerySource | null = null;
   private galleryReason: string | undefined;
   private analysis: Extract<HostMessage, { type: 'analysis' }> | undefined;
+  private health: LoadedHealth | undefined;
   private pageReady = false;
   private readonly events: EventBatcher;
   private readonly links: ThumbnailLinks;
@@ -102,6 +104,7 @@ export class PanelSession {
     this.gallery = null;
     this.galleryReason = undefined;
     this.analysis = undefined;
+    this.health = undefined;
     if (live) {
       this.attachLive(live);
       this.state = live.state;
@@ -169,6 +172,11 @@ export class PanelSession {
         if (p) this.deps.openFile?.(p);
         return;
       }
+      case 'openHealthImage': {
+        const p = this.health?.paths[m.image];
+        if (p) this.deps.openFile?.(p);
+        return;
+      }
       case 'openSearchHit': {
         const p = this.searches.hitPath(m.requestId, m.index);
         if (p) this.deps.openFile?.(p);
@@ -206,6 +214,7 @@ export class PanelSession {
         ...(this.galleryReason ? { reason: this.galleryReason } : {}),
       });
     if (this.analysis) this.post(this.analysis);
+    if (this.health) this.post(this.health.message);
     if (this.hostResult) this.post(this.hostResult);
     if (this.pendingTab) this.post({ type: 'showTab', tab: this.pendingTab });
     this.pendingTab = undefined;
@@ -256,6 +265,11 @@ export class PanelSession {
       : { analysis: null, reason: reason ?? 'No query gallery, so no map.' };
     this.analysis = { type: 'analysis', ...a };
     this.post(this.analysis);
+    // The data-health report: a training run writes it before its first step.
+    const health = await loadDataHealth(runDir, this.links);
+    if (token !== this.loadToken || this.disposed) return;
+    this.health = health;
+    this.post(health.message);
   }
 
   private attachLive(live: LiveRunSource): void {
@@ -266,6 +280,9 @@ export class PanelSession {
       this.events.push(e);
       // A new report (epoch 0's is the "before" side) updates the comparison.
       if (e.type === 'evaluation' && e.reportPath) void this.refreshReports(token);
+      // The data-health check has written its report (it says so in one log line, or a leakage warning).
+      if ((e.type === 'log' && e.message.startsWith('data health:')) || (e.type === 'warning' && e.code === 'leakage'))
+        void this.refreshHealth(token);
     };
     live.on('event', this.liveListener);
     void live.exited.then((exit) => {
@@ -286,6 +303,15 @@ export class PanelSession {
     if (token !== this.loadToken || this.disposed) return;
     this.reports = reports;
     this.post({ type: 'reports', ...reports });
+  }
+
+  private async refreshHealth(token: number): Promise<void> {
+    const runDir = this.runDir;
+    if (!runDir) return;
+    const health = await loadDataHealth(runDir, this.links);
+    if (token !== this.loadToken || this.disposed) return;
+    this.health = health;
+    this.post(health.message);
   }
 
   private detachLive(): void {

@@ -3,6 +3,7 @@ import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import { byId, el, setChildren } from '../dom';
 import { duration, integer, lossValue, lrValue } from '../format';
+import { dataHealthCounts } from '../../../src/shared/artifacts/dataHealthFile';
 import type { PanelModel } from '../state';
 import { summary, type Summary } from '../viewModel';
 
@@ -24,9 +25,17 @@ export class HeaderView {
   private lastRun: unknown;
   private lastProblems: unknown;
   private lastLive: boolean | undefined;
+  private lastHealth: unknown;
 
   update(model: PanelModel): void {
-    if (model.run === this.lastRun && model.problems === this.lastProblems && model.live === this.lastLive) return;
+    if (
+      model.run === this.lastRun &&
+      model.problems === this.lastProblems &&
+      model.live === this.lastLive &&
+      model.dataHealth === this.lastHealth
+    )
+      return;
+    this.lastHealth = model.dataHealth;
     this.lastRun = model.run;
     this.lastProblems = model.problems;
     this.lastLive = model.live;
@@ -40,7 +49,11 @@ export class HeaderView {
         : 'Open a run with "vembed: Open Results", or start training.';
       setChildren(this.facts, el('span', { class: 'muted', text: hint }));
       this.progress.hidden = true;
-      setChildren(this.alerts, ...model.problems.map((p) => el('div', { class: 'alert warning', text: p })));
+      setChildren(
+        this.alerts,
+        leakageAlert(model),
+        ...model.problems.map((p) => el('div', { class: 'alert warning', text: p })),
+      );
       return;
     }
     this.status.hidden = false;
@@ -62,6 +75,8 @@ export class HeaderView {
       this.progress.hidden = true;
     }
     const alerts: HTMLElement[] = [];
+    const leak = leakageAlert(model);
+    if (leak) alerts.push(leak);
     if (s.error) {
       alerts.push(
         el(
@@ -79,6 +94,25 @@ export class HeaderView {
     for (const p of model.problems) alerts.push(el('div', { class: 'alert warning', text: p }));
     setChildren(this.alerts, ...alerts);
   }
+}
+
+/** Leakage invalidates the benchmark: said above everything else, with the counts, when the report finds it. */
+function leakageAlert(model: PanelModel): HTMLElement | null {
+  const h = model.dataHealth;
+  if (!h?.leakage) return null;
+  const c = dataHealthCounts(h.report);
+  const parts = [
+    c.imagesInBothSplits > 0 ? `${c.imagesInBothSplits} image(s) in both splits` : '',
+    c.productsInBothSplits > 0 ? `${c.productsInBothSplits} product(s) in both splits` : '',
+    c.nearDuplicatePairs ? `${c.nearDuplicatePairs} near-duplicate train/test pair(s)` : '',
+  ].filter(Boolean);
+  return el(
+    'div',
+    { class: 'alert error', attrs: { role: 'alert', id: 'leakage-alert' } },
+    el('strong', { class: 'leakage-badge', text: 'Train/test leakage: ' }),
+    `${parts.join(', ')}. Test numbers of this run may be too good.`,
+    el('div', { class: 'hint', text: `See the Data health tab (${h.file}).` }),
+  );
 }
 
 /** [label, value, id] triples; ids let tests and themes find a fact without parsing text. */

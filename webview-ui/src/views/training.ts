@@ -3,6 +3,7 @@ import { byId, el, setChildren } from '../dom';
 import { baseName, lossValue, lrValue, metricLabel, percent, points } from '../format';
 import type { PanelModel } from '../state';
 import {
+  batchComposition,
   beforeAfter,
   configRows,
   evaluationTable,
@@ -66,6 +67,11 @@ export class TrainingView {
         run?.epochs,
       );
       byId('curves').hidden = loss.steps.length === 0;
+      // How batches were made, next to the curves, so runs compared before/after say it.
+      const batches = batchComposition(run?.config);
+      const b = byId('batch-composition');
+      b.hidden = batches === null;
+      b.textContent = batches?.text ?? '';
       byId('chart-recall').hidden = recall.epochs.length === 0;
       this.renderCheckpoints(model);
       this.renderConfig(model);

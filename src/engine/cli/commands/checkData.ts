@@ -1,5 +1,12 @@
 import * as path from 'node:path';
-import { checkDataHealth, formatDataHealth, hasLeakage, type HealthImage } from '../../data/dataHealth';
+import {
+  checkDataHealth,
+  formatDataHealth,
+  hasLeakage,
+  type DataHealthReport,
+  type HealthImage,
+  type Split,
+} from '../../data/dataHealth';
 import { healthImagesFromPairs, healthImagesFromSop } from '../../data/healthSources';
 import { parsePairFile } from '../../data/pairDataset';
 import { loadConfigFile } from '../../config/load';
@@ -20,10 +27,18 @@ function imagesFrom(o: Record<string, unknown>): {
   source: string;
   /** Records of the pair files that could not be parsed (left out of the check). */
   badRecords: number;
+  /** What each split's relative image paths are relative to, for the report's readers. */
+  imageRoots: Partial<Record<Split, string>>;
 } {
   if (o.sop_root !== undefined) {
     const root = path.resolve(String(o.sop_root));
-    return { images: healthImagesFromSop(root), reportDir: root, source: `SOP lists in ${root}`, badRecords: 0 };
+    return {
+      images: healthImagesFromSop(root),
+      reportDir: root,
+      source: `SOP lists in ${root}`,
+      badRecords: 0,
+      imageRoots: { train: root, test: root },
+    };
   }
   const file = String(o.config);
   const loaded = loadConfigFile(file);
@@ -43,6 +58,7 @@ function imagesFrom(o: Record<string, unknown>): {
     reportDir: path.dirname(path.resolve(c.data_path)),
     source: `${sets.map((s) => s.file).join(' (train) and ')}${c.val_data_path ? ' (val, as the test split)' : ''}`,
     badRecords: parsed.reduce((n, p) => n + new Set(p.problems.map((x) => `${x.file}:${x.line ?? 0}`)).size, 0),
+    imageRoots: Object.fromEntries(parsed.map((p) => [p.split, path.resolve(p.imageRoot)])),
   };
 }
 
@@ -106,7 +122,7 @@ export const checkDataCommand: Command = {
     const threshold = o.threshold as number;
     if (!(threshold > 0 && threshold <= 1)) throw new UsageError(`--threshold must be in (0, 1], got ${threshold}`);
     const started = Date.now();
-    const { images, reportDir, source, badRecords } = imagesFrom(o);
+    const { images, reportDir, source, badRecords, imageRoots } = imagesFrom(o);
     if (badRecords > 0)
       reporter.warn(
         `${badRecords} record(s) of the pair files could not be read and are left out of the check (\`vembed train\` lists them)`,
@@ -116,9 +132,12 @@ export const checkDataCommand: Command = {
       o.report !== undefined ? String(o.report) : path.join(reportDir, 'data-health.json'),
     );
     reporter.info(`checking ${images.length} listed images from ${source}`);
-    let report = await checkDataHealth(images, (done, total) =>
-      reporter.event({ type: 'progress', task: 'hashing images', done, total, unit: 'images' }),
-    );
+    let report: DataHealthReport = {
+      ...(await checkDataHealth(images, (done, total) =>
+        reporter.event({ type: 'progress', task: 'hashing images', done, total, unit: 'images' }),
+      )),
+      imageRoots,
+    };
     if (o.model_path !== undefined) {
       const model = String(o.model_path);
       report = await withInferenceModel(model, 'check-data', ctx, ({ encoder, embed }) =>
