@@ -13,8 +13,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
-import { PanelSession } from '../../src/extension/panel/panelSession';
-import { ThumbnailCache } from '../../src/extension/panel/thumbnails';
 import { writeEmbeddingMap } from '../../src/engine/analysis/embeddingMap';
 import { METADATA_FILE } from '../../src/shared/artifacts/metadataFile';
 import { readNeighbours, writeNeighbours } from '../../src/shared/artifacts/neighboursFile';
@@ -24,6 +22,7 @@ import type { AnalysisData, GalleryData, HostMessage } from '../../src/shared/pa
 import { initialRunState } from '../../src/shared/runState';
 import { writeGalleryFixture, type GalleryFixture } from './fixtures/galleryFixture';
 import {
+  connectPanel,
   buildPage,
   launch,
   pageRecords,
@@ -132,18 +131,7 @@ async function pointOnPage(page: Page, side: string, x: number, y: number): Prom
 
 test('maps before and after: drawn, hover, click opens the query, box selection, clickable error analysis', async () => {
   const { page, errors } = await newPage();
-  const opened: string[] = [];
-  const session = new PanelSession({
-    post: (m) => void postToPage(page, m),
-    toWebviewUri: (p) => server.fileUri(p),
-    thumbnails: new ThumbnailCache(path.join(tmp, 'thumbs')),
-    scratchDir: path.join(tmp, 'scratch'),
-    topK: () => 6,
-    openFile: (p) => opened.push(p),
-    flushMs: 20,
-  });
-  await page.exposeFunction('__toHost', (m: unknown) => session.handle(m));
-  await page.goto(`${server.origin}/panel.html?theme=dark`);
+  const { session } = await connectPanel(page, server, tmp);
   await session.openRun(fixture.runDir);
   await page.click('vscode-tab-header[data-tab=analysis]');
   await page.waitForSelector('body[data-tab=analysis]');

@@ -16,15 +16,14 @@ import sharp from 'sharp';
 import type { Page } from 'playwright-core';
 import { checkDataHealth, type HealthImage } from '../../src/engine/data/dataHealth';
 import { PanelSession } from '../../src/extension/panel/panelSession';
-import { ThumbnailCache } from '../../src/extension/panel/thumbnails';
 import { DATA_HEALTH_FILE, type DataHealthReport } from '../../src/shared/artifacts/dataHealthFile';
 import type { EngineEvent } from '../../src/shared/protocol';
 import { trainingRunEvents } from './fixtures/runFixture';
 import {
+  connectPanel,
   buildPage,
   launch,
   pageRecords,
-  postToPage,
   startServer,
   type BrowserSession,
   type PageServer,
@@ -98,23 +97,7 @@ after(async () => {
 async function openPanel(): Promise<{ page: Page; session: PanelSession; opened: string[]; errors: string[] }> {
   const page = await chromium.context.newPage();
   await page.setViewportSize({ width: 1180, height: 900 });
-  const errors: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
-  page.on('pageerror', (e) => errors.push(e.message));
-  const opened: string[] = [];
-  const session = new PanelSession({
-    post: (m) => void postToPage(page, m),
-    toWebviewUri: (p) => server.fileUri(p),
-    thumbnails: new ThumbnailCache(path.join(tmp, 'thumbs')),
-    scratchDir: path.join(tmp, 'scratch'),
-    topK: () => 6,
-    openFile: (p) => opened.push(p),
-    flushMs: 20,
-  });
-  await page.exposeFunction('__toHost', (m: unknown) => session.handle(m));
-  await page.goto(`${server.origin}/panel.html?theme=dark`);
+  const { session, opened, errors } = await connectPanel(page, server, tmp);
   return { page, session, opened, errors };
 }
 

@@ -13,6 +13,9 @@ import * as path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { HostMessage } from '../../src/shared/panelProtocol';
 import { buildPanelHtml, makeNonce } from '../../src/extension/panel/panelHtml';
+import { PanelSession } from '../../src/extension/panel/panelSession';
+import type { SearchImageHook } from '../../src/extension/panel/panelSearch';
+import { ThumbnailCache } from '../../src/extension/panel/thumbnails';
 
 const root = path.resolve(__dirname, '../..');
 const harnessDir = path.join(__dirname, 'harness');
@@ -159,4 +162,44 @@ export async function pageRecords(
     const w = window as unknown as { __posted: { type: string }[]; __violations: string[]; __errors: string[] };
     return { posted: w.__posted, violations: w.__violations, errors: w.__errors };
   });
+}
+
+/** A page showing the panel, driven by a real PanelSession. */
+export interface ConnectedPanel {
+  session: PanelSession;
+  /** Files the page asked the host to open. */
+  opened: string[];
+  /** Console errors and uncaught exceptions of the page. */
+  errors: string[];
+}
+
+/**
+ * Loads panel.html in `page` and wires a real PanelSession to it both ways
+ * (thumbnails and scratch files under `tmp`).
+ */
+export async function connectPanel(
+  page: Page,
+  server: PageServer,
+  tmp: string,
+  options: { theme?: 'dark' | 'light'; searchImage?: SearchImageHook } = {},
+): Promise<ConnectedPanel> {
+  const opened: string[] = [];
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(e.message));
+  const session = new PanelSession({
+    post: (m) => void postToPage(page, m),
+    toWebviewUri: (p) => server.fileUri(p),
+    thumbnails: new ThumbnailCache(path.join(tmp, 'thumbs')),
+    scratchDir: path.join(tmp, 'scratch'),
+    topK: () => 6,
+    openFile: (p) => opened.push(p),
+    ...(options.searchImage ? { searchImage: options.searchImage } : {}),
+    flushMs: 20,
+  });
+  await page.exposeFunction('__toHost', (m: unknown) => session.handle(m));
+  await page.goto(`${server.origin}/panel.html?theme=${options.theme ?? 'dark'}`);
+  return { session, opened, errors };
 }

@@ -14,7 +14,6 @@ import { pathToFileURL } from 'node:url';
 import type { Page } from 'playwright-core';
 import { PanelSession, type LiveRunSource } from '../../src/extension/panel/panelSession';
 import type { SearchImageRequest } from '../../src/extension/panel/panelSearch';
-import { ThumbnailCache } from '../../src/extension/panel/thumbnails';
 import { makeEvent, type EngineEvent } from '../../src/shared/protocol';
 import { initialRunState, reduceRun, type RunState } from '../../src/shared/runState';
 import { duration } from '../../webview-ui/src/format';
@@ -22,10 +21,10 @@ import { PAGE_SIZE } from '../../webview-ui/src/state';
 import { writeGalleryFixture, type GalleryFixture } from './fixtures/galleryFixture';
 import { reportJson, trainingRunEvents } from './fixtures/runFixture';
 import {
+  connectPanel,
   buildPage,
   launch,
   pageRecords,
-  postToPage,
   startServer,
   type BrowserSession,
   type PageServer,
@@ -94,20 +93,9 @@ interface Panel {
 async function openPanel(theme: 'light' | 'dark', viewport = { width: 1180, height: 900 }): Promise<Panel> {
   const page = await chromium.context.newPage();
   await page.setViewportSize(viewport);
-  const opened: string[] = [];
   const searches: SearchImageRequest[] = [];
-  const consoleErrors: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(m.text());
-  });
-  page.on('pageerror', (e) => consoleErrors.push(e.message));
-  const session = new PanelSession({
-    post: (m) => void postToPage(page, m),
-    toWebviewUri: (p) => server.fileUri(p),
-    thumbnails: new ThumbnailCache(path.join(tmp, 'thumbs')),
-    scratchDir: path.join(tmp, 'scratch'),
-    topK: () => 6,
-    openFile: (p) => opened.push(p),
+  const { session, opened, errors } = await connectPanel(page, server, tmp, {
+    theme,
     // The engine's search, standing in: the gallery images 5, 0 and 9, best first.
     searchImage: async (req) => {
       searches.push(req);
@@ -116,11 +104,8 @@ async function openPanel(theme: 'light' | 'dark', viewport = { width: 1180, heig
         score: 0.91 - r * 0.07,
       }));
     },
-    flushMs: 20,
   });
-  await page.exposeFunction('__toHost', (m: unknown) => session.handle(m));
-  await page.goto(`${server.origin}/panel.html?theme=${theme}`);
-  return { page, session, opened, searches, consoleErrors };
+  return { page, session, opened, searches, consoleErrors: errors };
 }
 
 /** No CSP violation, no uncaught error, nothing logged as an error. */

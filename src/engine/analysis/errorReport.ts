@@ -20,6 +20,7 @@ import { readMetadata, type ImageRecord } from '../../shared/artifacts/metadataF
 import {
   analyseErrors,
   superClassOfRecord,
+  superClassTable,
   type AnalysisImage,
   type ErrorAnalysis,
   type ErrorAnalysisOptions,
@@ -105,22 +106,13 @@ export function formatErrorAnalysisText(e: BenchmarkErrorAnalysis): string {
     '',
     ...table(
       ['Super class', 'Queries', 'Before', 'After', 'Delta (pts)'],
-      [
-        ...a.superClasses.map((s) => [
-          s.superClass,
-          String(s.queries),
-          pct(s.before),
-          pct(s.after),
-          pts(s.after - s.before),
-        ]),
-        [
-          'all',
-          String(a.numQueries),
-          pct(a.recallAt1.before),
-          pct(a.recallAt1.after),
-          pts(a.recallAt1.after - a.recallAt1.before),
-        ],
-      ],
+      superClassTable(a).map((s) => [
+        s.superClass,
+        String(s.queries),
+        pct(s.before),
+        pct(s.after),
+        pts(s.after - s.before),
+      ]),
     ),
   ];
   for (const [title, list] of [
@@ -150,10 +142,9 @@ export function formatErrorAnalysisMarkdown(e: BenchmarkErrorAnalysis): string {
     '',
     '| Super class | Queries | Before | After | Δ (points) |',
     '|---|---:|---:|---:|---:|',
-    ...a.superClasses.map(
+    ...superClassTable(a).map(
       (s) => `| ${md(s.superClass)} | ${s.queries} | ${pct(s.before)} | ${pct(s.after)} | ${pts(s.after - s.before)} |`,
     ),
-    `| all | ${a.numQueries} | ${pct(a.recallAt1.before)} | ${pct(a.recallAt1.after)} | ${pts(a.recallAt1.after - a.recallAt1.before)} |`,
   ];
   for (const [title, list] of [
     ['Improved most', a.improved],

@@ -52,6 +52,18 @@ export interface NodeRecord {
   attributes: Readonly<Record<string, Attribute>>;
 }
 
+/** A node's integer attribute, or `fallback` when it has none. */
+export function attrInt(node: NodeRecord, key: string, fallback: number): number {
+  const a = node.attributes[key];
+  return a && 'int' in a ? a.int : fallback;
+}
+
+/** A node's integer-list attribute, if it has one. */
+export function attrInts(node: NodeRecord, key: string): readonly number[] | undefined {
+  const a = node.attributes[key];
+  return a && 'ints' in a ? a.ints : undefined;
+}
+
 export class GraphBuilder {
   private readonly nodes: ProtoMessage[] = [];
   private readonly records: NodeRecord[] = [];

@@ -5,17 +5,7 @@
  * out a Pad. Sizes are not inferred: the batch is dynamic, and the rules
  * read sizes at run time with Shape where they need them.
  */
-import type { GraphBuilder, NodeRecord } from './graph';
-
-function attrInt(node: NodeRecord, key: string, fallback: number): number {
-  const a = node.attributes[key];
-  return a && 'int' in a ? a.int : fallback;
-}
-
-function attrInts(node: NodeRecord, key: string): readonly number[] | undefined {
-  const a = node.attributes[key];
-  return a && 'ints' in a ? a.ints : undefined;
-}
+import { type GraphBuilder, type NodeRecord, attrInt, attrInts } from './graph';
 
 /** Output ranks of one node, given the ranks of its inputs (undefined where unknown). */
 function outputRanks(g: GraphBuilder, node: NodeRecord, rank: (name: string) => number | undefined): number[] | null {

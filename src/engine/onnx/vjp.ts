@@ -11,7 +11,7 @@
  * run time with Shape; where an input's dimensions are all declared (weights,
  * constants) the axes are known when the graph is built.
  */
-import { FLOAT, type Attribute, type GraphBuilder, type NodeRecord } from './graph';
+import { FLOAT, type Attribute, type GraphBuilder, type NodeRecord, attrInt, attrInts } from './graph';
 
 export interface VjpContext {
   g: GraphBuilder;
@@ -30,16 +30,6 @@ type Rule = (
   dys: ReadonlyArray<string | null>,
   needs: readonly boolean[],
 ) => Array<string | null>;
-
-function attrInt(node: NodeRecord, key: string, fallback: number): number {
-  const a = node.attributes[key];
-  return a && 'int' in a ? a.int : fallback;
-}
-
-function attrInts(node: NodeRecord, key: string): readonly number[] | undefined {
-  const a = node.attributes[key];
-  return a && 'ints' in a ? a.ints : undefined;
-}
 
 function normAxis(axis: number, rank: number): number {
   return axis < 0 ? axis + rank : axis;

@@ -75,6 +75,13 @@ export interface ErrorAnalysis {
   confusedPairs: ConfusedPair[];
 }
 
+/** The per-super-class table's rows as every view shows them: each super class, then "all". */
+export function superClassTable(
+  a: Pick<ErrorAnalysis, 'superClasses' | 'numQueries' | 'recallAt1'>,
+): SuperClassRecall[] {
+  return [...a.superClasses, { superClass: 'all', queries: a.numQueries, ...a.recallAt1 }];
+}
+
 export interface ErrorAnalysisOptions {
   /** Queries listed as improved and as regressed; default 20. */
   topQueries?: number;

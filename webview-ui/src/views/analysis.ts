@@ -9,7 +9,7 @@
  * same images before and after). Escape or a click on empty space clears it.
  */
 import type { AnalysisData, GalleryImage, MapSide, PanelMessage } from '../../../src/shared/panelProtocol';
-import type { QueryChange } from '../../../src/shared/analysis/errorAnalysis';
+import { superClassTable, type QueryChange } from '../../../src/shared/analysis/errorAnalysis';
 import { byId, el, setChildren, thumbnail } from '../dom';
 import { integer, percent, points } from '../format';
 import {
@@ -542,22 +542,13 @@ export class AnalysisTab {
         table(
           'errors-superclass',
           ['Super class', 'Queries', 'Before', 'After', 'Δ points'],
-          [
-            ...e.superClasses.map((s) => [
-              s.superClass,
-              integer(s.queries),
-              percent(s.before),
-              percent(s.after),
-              points(s.after - s.before),
-            ]),
-            [
-              'all',
-              integer(e.numQueries),
-              percent(e.recallAt1.before),
-              percent(e.recallAt1.after),
-              points(e.recallAt1.after - e.recallAt1.before),
-            ],
-          ],
+          superClassTable(e).map((s) => [
+            s.superClass,
+            integer(s.queries),
+            percent(s.before),
+            percent(s.after),
+            points(s.after - s.before),
+          ]),
           { label: 'Recall at 1 per super class, before and after fine-tuning' },
         ),
       ),
