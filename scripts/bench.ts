@@ -179,20 +179,30 @@ function torchAvailable(): { ok: true; version: string } | { ok: false; why: str
   return { ok: true, version: r.stdout.trim() };
 }
 
+/** The workload flags both sides take: embedding batches, or the training step's size. */
+function workloadArgs(mode: Mode | 'lora-onnx' | 'full-onnx', s: Settings): string[] {
+  if (mode === 'embed') return ['--batch', String(s.embedBatch), '--batches', String(s.batches)];
+  return [
+    '--train-batch',
+    String(s.trainBatch),
+    '--chunk',
+    String(s.chunk),
+    '--steps',
+    String(s.steps),
+    '--warmup-batch',
+    String(s.warmupBatch),
+  ];
+}
+
 function torchPeer(mode: Mode, s: Settings, model: PeerModel): Promise<unknown> {
-  const args = [path.join('scripts', 'bench', 'torch_peer.py'), '--mode', mode, '--model', model];
-  if (mode === 'embed') args.push('--batch', String(s.embedBatch), '--batches', String(s.batches));
-  else
-    args.push(
-      '--train-batch',
-      String(s.trainBatch),
-      '--chunk',
-      String(s.chunk),
-      '--steps',
-      String(s.steps),
-      '--warmup-batch',
-      String(s.warmupBatch),
-    );
+  const args = [
+    path.join('scripts', 'bench', 'torch_peer.py'),
+    '--mode',
+    mode,
+    '--model',
+    model,
+    ...workloadArgs(mode, s),
+  ];
   const env = {
     ...process.env,
     OMP_NUM_THREADS: s.torchThreads,
@@ -203,19 +213,7 @@ function torchPeer(mode: Mode, s: Settings, model: PeerModel): Promise<unknown> 
 }
 
 function oursMode(mode: Mode | 'lora-onnx' | 'full-onnx', s: Settings): Promise<unknown> {
-  const args = ['ours.ts', '--mode', mode, '--threads', s.threads];
-  if (mode === 'embed') args.push('--batch', String(s.embedBatch), '--batches', String(s.batches));
-  else
-    args.push(
-      '--train-batch',
-      String(s.trainBatch),
-      '--chunk',
-      String(s.chunk),
-      '--steps',
-      String(s.steps),
-      '--warmup-batch',
-      String(s.warmupBatch),
-    );
+  const args = ['ours.ts', '--mode', mode, '--threads', s.threads, ...workloadArgs(mode, s)];
   return ours(args, `vembed ${mode}`);
 }
 

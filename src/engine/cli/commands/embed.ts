@@ -5,7 +5,7 @@ import { UserError } from '../../../shared/userError';
 import { type Command } from '../command';
 import { writeNpy } from '../../../shared/artifacts/npy';
 import { checkWritableDir } from '../../../shared/fs/makeDirs';
-import { INFERENCE_OPTIONS, withInferenceModel } from './modelOptions';
+import { INFERENCE_OPTIONS, MODEL_OPTION, withInferenceModel } from './modelOptions';
 
 /** Image paths from a list file: one a line, blank lines and # comments skipped, relative to the list's folder. */
 function readList(file: string): string[] {
@@ -30,13 +30,7 @@ export const embedCommand: Command = {
   description:
     'The embeddings are the pooled (and projected, if the model has a head) outputs, not normalised. Images come from the arguments, then from --list (one path a line, relative to the list file).',
   options: [
-    {
-      name: 'model',
-      type: 'string',
-      metavar: 'DIR_OR_ID',
-      required: true,
-      description: 'Model folder, LoRA adapter folder, checkpoint, or hub id.',
-    },
+    MODEL_OPTION,
     { name: 'out', type: 'string', metavar: 'FILE.npy', required: true, description: 'Where to write the embeddings.' },
     { name: 'list', type: 'string', metavar: 'FILE', description: 'A file listing image paths, one a line.' },
     ...INFERENCE_OPTIONS,

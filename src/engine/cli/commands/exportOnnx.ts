@@ -9,7 +9,7 @@ import { ModelTooLarge, OPSET, type WrittenModel } from '../../onnx/graph';
 import { encoderForInference } from '../../run/modelSetup';
 import { writeFileAtomicWith } from '../../../shared/fs/atomic';
 import { backendFromOptions } from './backendOption';
-import { poolFrom, POOL_OPTION } from './modelOptions';
+import { MODEL_OPTION, poolFrom, POOL_OPTION } from './modelOptions';
 
 export const EXPORT_VERSION = '0.1.0';
 
@@ -22,13 +22,7 @@ export const exportOnnxCommand: Command = {
     `The batch dimension is dynamic; H and W are fixed to --size (the position embeddings are resized for it when the file is written). A LoRA adapter is merged into the weights. Opset ${OPSET}; weights inside the file, or in FILE.onnx.data next to it (ONNX external data) with --external_data or when the model is over 2 GB.`,
   ].join(' '),
   options: [
-    {
-      name: 'model',
-      type: 'string',
-      metavar: 'DIR_OR_ID',
-      required: true,
-      description: 'Model folder, LoRA adapter folder, checkpoint, or hub id.',
-    },
+    MODEL_OPTION,
     {
       name: 'out',
       type: 'string',

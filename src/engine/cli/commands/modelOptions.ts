@@ -12,6 +12,15 @@ import { assertFiniteEmbeddings } from '../../run/finiteEmbeddings';
 import { backendFromOptions, COMPUTE_OPTIONS, type CommandBackend } from './backendOption';
 import { OnnxPixelEmbedder } from '../../onnx/embedder';
 
+/** `--model`: what embed and export onnx load. */
+export const MODEL_OPTION: OptionSpec = {
+  name: 'model',
+  type: 'string',
+  metavar: 'DIR_OR_ID',
+  required: true,
+  description: 'Model folder, LoRA adapter folder, checkpoint, or hub id.',
+};
+
 export const POOL_OPTION: OptionSpec = {
   name: 'pool',
   type: 'string',
