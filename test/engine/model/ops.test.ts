@@ -19,6 +19,7 @@ import {
   swiglu,
 } from '../../../src/engine/model/ops';
 import * as paper from '../../../src/engine/model/dinov2Paper';
+import { dropoutMaskValues } from '../../../src/engine/model/steps/linear';
 import { maxAbsDiff, take, useWasm } from './helpers';
 
 const TOLERANCE = 1e-4;
@@ -183,6 +184,30 @@ describe('custom-gradient ops', () => {
     assert.deepEqual(take(dropout(x, 0.25, 7)), value);
     assert.notDeepEqual(take(dropout(x, 0.25, 8)), value);
     tf.dispose([x, r]);
+  });
+
+  test('dropout mask values: the rate of entries dropped (both halves of each draw, odd lengths), the rest 1/(1-p)', () => {
+    for (const [length, rate] of [
+      [200_001, 0.05],
+      [100_000, 0.5],
+      [7, 0],
+    ] as const) {
+      const m = dropoutMaskValues(length, rate, 3);
+      assert.equal(m.length, length);
+      let dropped = 0;
+      const droppedAt = [0, 0]; // entries decided by the low and by the high half of a draw
+      for (let i = 0; i < m.length; i++) {
+        if (m[i] === 0) {
+          dropped++;
+          droppedAt[i % 2]!++;
+        } else assert.equal(m[i], Math.fround(1 / (1 - rate)));
+      }
+      // Binomial: 5 standard deviations of the dropped count.
+      const sd = Math.sqrt(length * rate * (1 - rate));
+      assert.ok(Math.abs(dropped - length * rate) <= 5 * sd + 1e-9, `${dropped} of ${length} dropped at p = ${rate}`);
+      for (const d of droppedAt) assert.ok(Math.abs(d - (length / 2) * rate) <= 5 * sd + 1e-9, `halves: ${droppedAt}`);
+    }
+    assert.notDeepEqual(dropoutMaskValues(64, 0.5, 1), dropoutMaskValues(64, 0.5, 2));
   });
 
   for (const strategy of ['blocks', 'batched'] as const) {

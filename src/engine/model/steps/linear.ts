@@ -31,12 +31,23 @@ export function dropoutMask(shape: number[], rate: number, seed: number): Tensor
   );
 }
 
-/** dropoutMask's values, row-major: the ONNX training graphs take the same masks as inputs. */
+/**
+ * dropoutMask's values, row-major: the ONNX training graphs take the same
+ * masks as inputs. Each 32-bit draw decides two entries by its two 16-bit
+ * halves (an entry is dropped when its half falls below rate · 65536, the
+ * rate rounded to 1/65536): half the generator calls of a draw per entry,
+ * which matters at ~40 M entries a chunk of LoRA dropout on DINOv2-small.
+ */
 export function dropoutMaskValues(length: number, rate: number, seed: number): Float32Array {
   const rng = new Rng(seed);
   const scale = 1 / (1 - rate);
+  const threshold = Math.round(rate * 65536);
   const values = new Float32Array(length);
-  for (let i = 0; i < values.length; i++) values[i] = rng.next() >= rate ? scale : 0;
+  for (let i = 0; i < length; i += 2) {
+    const u = rng.nextUint32();
+    values[i] = (u & 0xffff) >= threshold ? scale : 0;
+    if (i + 1 < length) values[i + 1] = u >>> 16 >= threshold ? scale : 0;
+  }
   return values;
 }
 
