@@ -11,7 +11,7 @@
  * (so frozen weights and the pixels get none).
  */
 import type { GraphBuilder } from './graph';
-import { inferRanks } from './ranks';
+import { inferShapes } from './shapes';
 import { NON_DIFFERENTIABLE, vjpRule, type VjpContext } from './vjp';
 
 /**
@@ -25,15 +25,13 @@ export function appendGradients(
   wrt: readonly string[],
 ): Map<string, string> {
   const forward = [...g.nodeList()];
-  const ranks = inferRanks(g);
-  const ctx: VjpContext = {
-    g,
-    rank: (name) => {
-      const r = ranks.get(name) ?? g.declaredRank(name);
-      if (r === undefined) throw new Error(`internal: autodiff does not know the rank of ${name}`);
-      return r;
-    },
+  const shapes = inferShapes(g);
+  const shape = (name: string) => {
+    const s = shapes.get(name) ?? g.declaredDims(name);
+    if (s === undefined) throw new Error(`internal: autodiff does not know the rank of ${name}`);
+    return s;
   };
+  const ctx: VjpContext = { g, shape, rank: (name) => shape(name).length };
 
   // Values that depend on a wrt value.
   const varies = new Set(wrt);

@@ -7,16 +7,19 @@
  * second time.
  *
  * Broadcasting: an input that was broadcast gets its gradient summed over
- * the broadcast axes (`reduceTo`). Sizes that depend on the batch are read at
- * run time with Shape; where an input's dimensions are all declared (weights,
- * constants) the axes are known when the graph is built.
+ * the broadcast axes (`reduceTo`). Where the inferred shapes (shapes.ts)
+ * decide those axes they are fixed when the graph is built (none at all for
+ * two values of one shape); otherwise the shapes are compared at run time.
  */
 import { FLOAT, type Attribute, type GraphBuilder, type NodeRecord, attrInt, attrInts } from './graph';
+import type { InferredShape } from './shapes';
 
 export interface VjpContext {
   g: GraphBuilder;
   /** Rank of a forward value (throws when it is unknown). */
   rank(name: string): number;
+  /** Inferred shape of a forward value (throws when even its rank is unknown). */
+  shape(name: string): InferredShape;
 }
 
 /**
@@ -56,24 +59,38 @@ function dimOf(g: GraphBuilder, x: string, axis: number): string {
   return g.op('Shape', [x], { start: { int: axis }, end: { int: axis + 1 } });
 }
 
+/** The axes of a broadcast result (shape `out`) that an input of shape `like` was spread over; null if unknown. */
+function broadcastAxes(out: InferredShape, like: InferredShape): number[] | null {
+  const lead = out.length - like.length;
+  const axes = Array.from({ length: lead }, (_, i) => i);
+  for (let i = lead; i < out.length; i++) {
+    const l = like[i - lead]!;
+    const o = out[i]!;
+    if (l === 1) {
+      if (o !== 1) axes.push(i);
+    } else if (typeof l === 'number' || l === o) {
+      // A size other than 1 is the result's size, and equal names are equal sizes: not spread.
+    } else if (!(l === null && o === 1)) return null;
+  }
+  return axes;
+}
+
 /**
- * `grad` (rank `gradRank`, the broadcast result's shape) summed down to the
+ * `grad` (the broadcast result's gradient, shape `out`) summed down to the
  * shape of `like`, which was broadcast to produce it.
  */
-export function reduceTo(ctx: VjpContext, grad: string, gradRank: number, like: string): string {
+export function reduceTo(ctx: VjpContext, grad: string, out: InferredShape, like: string): string {
   const { g } = ctx;
+  const gradRank = out.length;
   const likeRank = ctx.rank(like);
-  const dims = g.declaredDims(like);
-  if (dims && dims.every((d) => typeof d === 'number')) {
-    // Static: the leading axes that `like` lacks, and its size-1 axes.
+  const spread = broadcastAxes(out, ctx.shape(like));
+  if (spread) {
     const lead = gradRank - likeRank;
-    const axes = [
-      ...Array.from({ length: lead }, (_, i) => i),
-      ...(dims as number[]).flatMap((d, i) => (d === 1 ? [lead + i] : [])),
-    ];
-    if (axes.length === 0) return grad;
-    const summed = g.op('ReduceSum', [grad, g.int64s('axes', axes)], { keepdims: { int: 1 } });
-    return g.op('Reshape', [summed, g.int64s('shape', dims as number[])]);
+    const inner = spread.filter((a) => a >= lead);
+    const kept = inner.length ? g.op('ReduceSum', [grad, g.int64s('axes', inner)], { keepdims: { int: 1 } }) : grad;
+    if (lead === 0) return kept;
+    const leading = Array.from({ length: lead }, (_, i) => i);
+    return g.op('ReduceSum', [kept, g.int64s('axes', leading)], { keepdims: { int: 0 } });
   }
   // Dynamic: compare the shapes when the graph runs.
   const gradShape = g.op('Shape', [grad]);
@@ -111,12 +128,12 @@ const RULES: Record<string, Rule> = {
   Identity: (_ctx, _node, dys) => [dys[0]!],
 
   Add: (ctx, node, dys, needs) => {
-    const ry = ctx.rank(node.outputs[0]!);
+    const ry = ctx.shape(node.outputs[0]!);
     return node.inputs.map((x, i) => (needs[i] ? reduceTo(ctx, dys[0]!, ry, x) : null));
   },
 
   Sub: (ctx, node, dys, needs) => {
-    const ry = ctx.rank(node.outputs[0]!);
+    const ry = ctx.shape(node.outputs[0]!);
     const [a, b] = node.inputs as [string, string];
     return [
       needs[0] ? reduceTo(ctx, dys[0]!, ry, a) : null,
@@ -125,7 +142,7 @@ const RULES: Record<string, Rule> = {
   },
 
   Mul: (ctx, node, dys, needs) => {
-    const ry = ctx.rank(node.outputs[0]!);
+    const ry = ctx.shape(node.outputs[0]!);
     const [a, b] = node.inputs as [string, string];
     const dy = dys[0]!;
     return [
@@ -136,7 +153,7 @@ const RULES: Record<string, Rule> = {
 
   Div: (ctx, node, dys, needs) => {
     const { g } = ctx;
-    const ry = ctx.rank(node.outputs[0]!);
+    const ry = ctx.shape(node.outputs[0]!);
     const [a, b] = node.inputs as [string, string];
     const dy = dys[0]!;
     return [
@@ -202,8 +219,8 @@ const RULES: Record<string, Rule> = {
     }
     return [
       dx,
-      needs[1] ? reduceTo(ctx, g.op('Mul', [dy, xhat]), rx, gamma) : null,
-      beta !== undefined && needs[2] ? reduceTo(ctx, dy, rx, beta) : null,
+      needs[1] ? reduceTo(ctx, g.op('Mul', [dy, xhat]), ctx.shape(x), gamma) : null,
+      beta !== undefined && needs[2] ? reduceTo(ctx, dy, ctx.shape(x), beta) : null,
     ];
   },
 
@@ -213,12 +230,13 @@ const RULES: Record<string, Rule> = {
     const dy = dys[0]!;
     const ra = ctx.rank(a);
     const rb = ctx.rank(b);
-    const ry = ctx.rank(node.outputs[0]!);
+    const ys = ctx.shape(node.outputs[0]!);
+    const ry = ys.length;
     let da: string | null = null;
     let db: string | null = null;
     if (needs[0]) {
       const prod = g.op('MatMul', [dy, g.op('Transpose', [b], { perm: { ints: swapLast(rb) } })]);
-      da = ra < ry ? reduceTo(ctx, prod, ry, a) : prod;
+      da = ra < ry ? reduceTo(ctx, prod, ys, a) : prod;
     }
     if (needs[1]) {
       if (rb === 2) {
@@ -228,7 +246,7 @@ const RULES: Record<string, Rule> = {
         db = g.op('Gemm', [a2, dy2], { transA: { int: 1 } });
       } else {
         const prod = g.op('MatMul', [g.op('Transpose', [a], { perm: { ints: swapLast(ra) } }), dy]);
-        db = rb < ry ? reduceTo(ctx, prod, ry, b) : prod;
+        db = rb < ry ? reduceTo(ctx, prod, ys, b) : prod;
       }
     }
     return [da, db];
@@ -319,7 +337,7 @@ const RULES: Record<string, Rule> = {
     return [g.op('Mul', [spread, count])];
   },
 
-  Expand: (ctx, node, dys) => [reduceTo(ctx, dys[0]!, ctx.rank(node.outputs[0]!), node.inputs[0]!), null],
+  Expand: (ctx, node, dys) => [reduceTo(ctx, dys[0]!, ctx.shape(node.outputs[0]!), node.inputs[0]!), null],
 };
 
 /** Ops whose outputs carry no gradient (shape arithmetic). */

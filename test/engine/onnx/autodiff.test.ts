@@ -93,9 +93,12 @@ async function checkGradients(c: Case): Promise<void> {
   }
 }
 
-/** A computed copy of x (x · 1): its dimensions are not declared, so broadcasting against it is found at run time. */
+/**
+ * x spread to its own shape read at run time: its sizes are unknown when the graph is built (shapes.ts infers
+ * none through Expand), so broadcasting against it is found at run time.
+ */
 function computed(g: GraphBuilder, x: string): string {
-  return g.op('Mul', [x, g.floats('one', Float32Array.of(1), [])]);
+  return g.op('Expand', [x, g.op('Shape', [x])]);
 }
 
 const CASES: Record<string, Case> = {
