@@ -56,6 +56,11 @@ export interface TrainableInputs {
   loraDropout: boolean;
   /** Build one part of the model only (see GraphSegment); default the whole model. */
   segment?: GraphSegment;
+  /**
+   * The dropout-mask input's name for the adapter with this index (default `loraMaskName`). A layer's
+   * graph numbers its own adapters from 0, so that layers of one structure have one graph.
+   */
+  maskName?: (adapterIndex: number) => string;
 }
 
 /**
@@ -97,6 +102,10 @@ class Dinov2GraphWriter {
   /** The tokens entering each layer, then those leaving the last one (whole graphs only). */
   readonly layerInputs: string[] = [];
   private readonly declaredInputs = new Set<Variable>();
+  /** Tokens per image (set by `build`): the masks' middle axis. */
+  private tokens = 0;
+  /** The dropout-mask inputs declared, by input name: the index of the adapter each one is for. */
+  readonly maskInputs = new Map<string, number>();
 
   constructor(
     private readonly encoder: Dinov2ImageEncoder,
@@ -140,14 +149,22 @@ class Dinov2GraphWriter {
     const y = l.bias ? this.g.op('Add', [base, this.param(`${name}_b`, l.bias)]) : base;
     if (!l.lora) return y;
     const { a, b, scale, index } = l.lora;
-    const input = this.trainable!.loraDropout
-      ? this.g.op('Mul', [x, this.g.input(loraMaskName(index), FLOAT, [BATCH_DIM, 'tokens', a.shape[0]!])])
-      : x;
+    const input = this.trainable!.loraDropout ? this.g.op('Mul', [x, this.maskInput(index, a.shape[0]!)]) : x;
     const down = this.g.op('Mul', [
       this.g.op('MatMul', [input, this.param(`${name}_lora_a`, a)]),
       this.scalar('lora_scale', scale),
     ]);
     return this.g.op('Add', [y, this.g.op('MatMul', [down, this.param(`${name}_lora_b`, b)])]);
+  }
+
+  /** The dropout mask [N, T, in] of the adapter with this index. */
+  private maskInput(adapterIndex: number, inFeatures: number): string {
+    const name = (this.trainable!.maskName ?? loraMaskName)(adapterIndex);
+    if (!this.maskInputs.has(name)) {
+      this.g.input(name, FLOAT, [BATCH_DIM, this.tokens, inFeatures]);
+      this.maskInputs.set(name, adapterIndex);
+    }
+    return name;
   }
 
   private layerNorm(x: string, n: Norm, name: string): string {
@@ -313,6 +330,7 @@ class Dinov2GraphWriter {
     if (this.trainable && options.layout !== 'nhwc') throw new Error('internal: the training graph takes NHWC pixels');
     const segment = this.trainable?.segment;
     const C = c.numChannels;
+    this.tokens = 1 + c.numRegisterTokens + (height / p) * (width / p);
     let x: string;
     if (!segment || segment.kind === 'embeddings') {
       const inputDims: Dim[] =
@@ -328,8 +346,7 @@ class Dinov2GraphWriter {
         return this.g;
       }
     } else {
-      const tokens = 1 + c.numRegisterTokens + (height / p) * (width / p);
-      x = this.g.input(TOKENS_NAME, FLOAT, [BATCH_DIM, tokens, c.hiddenSize]);
+      x = this.g.input(TOKENS_NAME, FLOAT, [BATCH_DIM, this.tokens, c.hiddenSize]);
     }
     const layers =
       segment?.kind === 'layer' ? [segment.index] : segment?.kind === 'head' ? [] : w.layers.map((_, i) => i);
@@ -378,10 +395,22 @@ export function dinov2OnnxGraph(encoder: Dinov2ImageEncoder, options: Dinov2Grap
 export function dinov2ForwardGraph(
   encoder: Dinov2ImageEncoder,
   options: Dinov2GraphOptions,
-): { g: GraphBuilder; embedding: string; paramInputs: string[]; layerInputs: string[] } {
+): {
+  g: GraphBuilder;
+  embedding: string;
+  paramInputs: string[];
+  layerInputs: string[];
+  maskInputs: ReadonlyMap<string, number>;
+} {
   const writer = new Dinov2GraphWriter(encoder, options.trainable);
   const g = writer.build(options);
-  return { g, embedding: writer.embedding, paramInputs: writer.paramInputs(), layerInputs: writer.layerInputs };
+  return {
+    g,
+    embedding: writer.embedding,
+    paramInputs: writer.paramInputs(),
+    layerInputs: writer.layerInputs,
+    maskInputs: writer.maskInputs,
+  };
 }
 
 /**

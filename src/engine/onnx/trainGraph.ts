@@ -14,16 +14,24 @@
  *   from the head down, each part's `grad_tokens` is the next one's
  *   `segment_grad`: the chain rule across parts, with one part's activations
  *   alive at a time (a whole-model backward graph held all of them: ~2.3 GB
- *   for 8 images of DINOv2-small at 224 px, measured).
+ *   for 8 images of DINOv2-small at 224 px, measured). Layers of one
+ *   structure share one graph (BackwardPart).
  *
  * Trainable weights are inputs named by their parameter names (they change
- * every step); frozen ones are initializers, so a LoRA graph carries the
- * base model and takes only the adapters and the head per run.
+ * every step); frozen ones are initializers of the embedding pass, so a LoRA
+ * graph carries the base model and takes only the adapters and the head.
  */
 import type { Variable } from '../backend/tf';
 import type { Dinov2ImageEncoder } from '../model/encoder';
 import { appendGradients } from './autodiff';
-import { BATCH_DIM, dinov2ForwardGraph, OUTPUT_NAME, TOKENS_NAME, type GraphSegment } from './dinov2Graph';
+import {
+  BATCH_DIM,
+  dinov2ForwardGraph,
+  loraMaskName,
+  OUTPUT_NAME,
+  TOKENS_NAME,
+  type GraphSegment,
+} from './dinov2Graph';
 import { FLOAT } from './graph';
 
 export const SEGMENT_GRAD_NAME = 'segment_grad';
@@ -38,11 +46,24 @@ export function layerTokensName(i: number): string {
   return `tokens_${i}`;
 }
 
-export interface SegmentGraph {
+/**
+ * The backward graph of one part of the model and how to feed it. Each
+ * layer's graph takes all of the layer's weights as inputs, frozen ones too,
+ * under names without the layer's number (`layer.attention...`), and numbers
+ * its dropout masks from 0: layers of one structure then have byte-identical
+ * graphs, and one ONNX Runtime session (with its memory arena) serves them
+ * all. The head's and the embeddings' graphs read their frozen weights as
+ * initializers.
+ */
+export interface BackwardPart {
   segment: GraphSegment;
   bytes: Uint8Array;
-  /** Its trainable parameters, by name, in input order. */
-  params: Array<[string, Variable]>;
+  /** Weight inputs: graph input name -> parameter name. */
+  weights: ReadonlyMap<string, string>;
+  /** Dropout-mask inputs: graph input name -> `loraMaskName` of the adapter's mask. */
+  masks: ReadonlyMap<string, string>;
+  /** Gradient outputs: graph output name -> trainable parameter name. */
+  gradients: ReadonlyArray<[output: string, parameter: string]>;
   /** Whether it outputs `grad_tokens` (every part but the embeddings). */
   tokensGrad: boolean;
 }
@@ -53,7 +74,7 @@ export interface TrainingGraphs {
   /** Every trainable parameter the graphs read, by name. */
   params: Array<[string, Variable]>;
   /** The backward parts from the head down to the embeddings (left out when nothing in them trains). */
-  backward: SegmentGraph[];
+  backward: BackwardPart[];
   layers: number;
 }
 
@@ -89,36 +110,68 @@ function forwardGraph(encoder: Dinov2ImageEncoder, options: TrainingGraphOptions
   return { bytes: g.toModel(PRODUCER).toBytes(), paramInputs, tokens };
 }
 
-function segmentGraph(
+/** Layer `i`'s weights as graph inputs under names shared by every layer (see BackwardPart). */
+function layerWeightInputs(encoder: Dinov2ImageEncoder, i: number): Map<Variable, string> {
+  const prefix = `encoder.layer.${i}.`;
+  const all = new Map([...encoder.baseVariables(), ...encoder.trainableVariables()]);
+  const out = new Map<Variable, string>();
+  for (const [name, v] of all) if (name.startsWith(prefix)) out.set(v, `layer.${name.slice(prefix.length)}`);
+  return out;
+}
+
+/** Adapter index -> the mask name a layer's graph gives it (the layer's adapters numbered from 0). */
+function layerMaskNames(encoder: Dinov2ImageEncoder, i: number): (adapterIndex: number) => string {
+  const first = encoder.loraModules().findIndex((path) => path.startsWith(`encoder.layer.${i}.`));
+  return (adapterIndex) => loraMaskName(adapterIndex - first);
+}
+
+function backwardPart(
   encoder: Dinov2ImageEncoder,
   options: TrainingGraphOptions,
-  inputs: Map<Variable, string>,
+  trainable: Map<Variable, string>,
   segment: GraphSegment,
   tokens: number,
-): SegmentGraph | null {
-  const { g, embedding, paramInputs } = dinov2ForwardGraph(encoder, {
+): BackwardPart | null {
+  const shared = segment.kind === 'layer';
+  const inputs = shared ? layerWeightInputs(encoder, segment.index) : trainable;
+  const { g, embedding, paramInputs, maskInputs } = dinov2ForwardGraph(encoder, {
     height: options.height,
     width: options.width,
     layout: 'nhwc',
-    trainable: { inputs, loraDropout: options.loraDropout, segment },
+    trainable: {
+      inputs,
+      loraDropout: options.loraDropout,
+      segment,
+      ...(shared ? { maskName: layerMaskNames(encoder, segment.index) } : {}),
+    },
   });
+  const inputParams = new Map([...inputs].map(([v, name]) => [name, v] as const));
+  const trainableInputs = paramInputs.filter((name) => trainable.has(inputParams.get(name)!));
   const tokensGrad = segment.kind !== 'embeddings';
-  if (!tokensGrad && paramInputs.length === 0) return null;
+  if (!tokensGrad && trainableInputs.length === 0) return null;
   const D = encoder.config.hiddenSize;
   const outDims = segment.kind === 'head' ? [BATCH_DIM, encoder.embeddingDim] : [BATCH_DIM, tokens, D];
   const seed = g.input(SEGMENT_GRAD_NAME, FLOAT, outDims);
-  const grads = appendGradients(g, embedding, seed, [...paramInputs, ...(tokensGrad ? [TOKENS_NAME] : [])]);
-  const byName = new Map([...inputs].map(([v, name]) => [name, v] as const));
-  const params: Array<[string, Variable]> = [];
-  for (const name of paramInputs) {
+  const grads = appendGradients(g, embedding, seed, [...trainableInputs, ...(tokensGrad ? [TOKENS_NAME] : [])]);
+  const gradients: Array<[string, string]> = [];
+  for (const name of trainableInputs) {
     const grad = grads.get(name);
     if (!grad) continue;
-    const v = byName.get(name)!;
+    const v = inputParams.get(name)!;
     g.output(grad, gradientOutputName(name), FLOAT, v.shape);
-    params.push([name, v]);
+    gradients.push([gradientOutputName(name), trainable.get(v)!]);
   }
   if (tokensGrad) g.output(grads.get(TOKENS_NAME)!, TOKENS_GRAD_NAME, FLOAT, [BATCH_DIM, tokens, D]);
-  return { segment, bytes: g.toModel(PRODUCER).toBytes(), params, tokensGrad };
+  // Every parameter by variable: a layer's graph also reads frozen weights.
+  const names = new Map([...encoder.baseVariables(), ...encoder.trainableVariables()].map(([n, v]) => [v, n] as const));
+  return {
+    segment,
+    bytes: g.toModel(PRODUCER).toBytes(),
+    weights: new Map(paramInputs.map((name) => [name, names.get(inputParams.get(name)!)!])),
+    masks: new Map([...maskInputs].map(([name, index]) => [name, loraMaskName(index)])),
+    gradients,
+    tokensGrad,
+  };
 }
 
 export function trainingGraphs(encoder: Dinov2ImageEncoder, options: TrainingGraphOptions): TrainingGraphs {
@@ -130,7 +183,7 @@ export function trainingGraphs(encoder: Dinov2ImageEncoder, options: TrainingGra
     ...Array.from({ length: layers }, (_, k) => ({ kind: 'layer' as const, index: layers - 1 - k })),
     { kind: 'embeddings' },
   ];
-  const backward = segments.flatMap((s) => segmentGraph(encoder, options, inputs, s, forward.tokens) ?? []);
+  const backward = segments.flatMap((s) => backwardPart(encoder, options, inputs, s, forward.tokens) ?? []);
   const byName = new Map([...inputs].map(([v, name]) => [name, v] as const));
   return {
     forward: forward.bytes,

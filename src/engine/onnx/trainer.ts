@@ -11,6 +11,7 @@
  * (model/ops.ts, dropoutMaskValues), sides given whole or loaded chunk by
  * chunk. Gradients are summed over chunks in float32 in chunk order.
  */
+import { createHash } from 'node:crypto';
 import { tf, type Tensor, type Tensor2D, type Variable } from '../backend/tf';
 import type { Dinov2ImageEncoder } from '../model/encoder';
 import { adapterDropoutSeed, dropoutMaskValues } from '../model/steps/linear';
@@ -21,23 +22,32 @@ import { chunkPixels, chunkRanges, type AnyPixelSource, type ChunkRange } from '
 import { chunkDropoutSeed, type PairSide } from '../train/seeds';
 import { INPUT_NAME, loraMaskName, OUTPUT_NAME, TOKENS_NAME } from './dinov2Graph';
 import { createOnnxSession, type OnnxDevice, type OnnxSession } from './runtime';
-import {
-  gradientOutputName,
-  layerTokensName,
-  SEGMENT_GRAD_NAME,
-  TOKENS_GRAD_NAME,
-  trainingGraphs,
-  type SegmentGraph,
-} from './trainGraph';
+import { layerTokensName, SEGMENT_GRAD_NAME, TOKENS_GRAD_NAME, trainingGraphs, type BackwardPart } from './trainGraph';
 
-type Feeds = Record<string, { data: Float32Array; dims: readonly number[] }>;
+type Feed = { data: Float32Array; dims: readonly number[] };
+type Feeds = Record<string, Feed>;
+
+/**
+ * How many bytes of the embedding pass's layer inputs a step keeps for the
+ * backward pass (tokens_0 .. tokens_L per chunk: 41 MB for 8 images of
+ * DINOv2-small at 224 px). A kept chunk's backward starts from them; the
+ * others run the embedding pass again (the gradient cache's recomputation).
+ * Bounded, so that memory stays flat in the batch size.
+ */
+export const KEPT_TOKENS_BYTES = 512 * 2 ** 20;
 
 interface SizeSessions {
   forward: OnnxSession;
-  /** The backward parts, from the head down (trainGraph.ts). */
-  backward: Array<{ session: OnnxSession; graph: SegmentGraph }>;
+  /** The backward parts, from the head down (trainGraph.ts), each with its session. */
+  backward: Array<{ session: OnnxSession; part: BackwardPart }>;
+  /** The distinct sessions (layers of one structure share one). */
+  sessions: OnnxSession[];
   params: Array<[string, Variable]>;
+  /** The frozen weights the layers' graphs read, by parameter name: read once, they do not change. */
+  frozen: Feeds;
   layers: number;
+  /** Bytes of one image's layer inputs (tokens_0 .. tokens_L). */
+  tokenBytesPerImage: number;
 }
 
 /** The feeds a session takes (ONNX Runtime refuses names a graph does not have). */
@@ -70,6 +80,8 @@ export interface StepTimings {
 export interface OnnxTrainerOptions {
   device: OnnxDevice;
   threads: number;
+  /** Bytes of layer inputs a step may keep (default KEPT_TOKENS_BYTES; 0: every chunk computes them again). */
+  keptTokensBytes?: number;
 }
 
 export class OnnxGradients {
@@ -109,20 +121,46 @@ export class OnnxGradients {
     if (!s) {
       s = (async () => {
         const graphs = trainingGraphs(this.encoder, { height, width, loraDropout: this.dropoutRate > 0 });
-        const forward = await createOnnxSession(graphs.forward, this.options);
-        const backward: SizeSessions['backward'] = [];
+        const sessions: OnnxSession[] = [];
         try {
-          // Without the memory arena a part's activations are returned after its run.
-          for (const graph of graphs.backward)
-            backward.push({
-              session: await createOnnxSession(graph.bytes, { ...this.options, memoryArena: false }),
-              graph,
-            });
+          const forward = await createOnnxSession(graphs.forward, this.options);
+          sessions.push(forward);
+          const byGraph = new Map<string, OnnxSession>();
+          const backward: SizeSessions['backward'] = [];
+          for (const part of graphs.backward) {
+            const key = createHash('sha256').update(part.bytes).digest('hex');
+            let session = byGraph.get(key);
+            if (!session) {
+              session = await createOnnxSession(part.bytes, this.options);
+              sessions.push(session);
+              byGraph.set(key, session);
+            }
+            backward.push({ session, part });
+          }
+          const trainable = new Set(graphs.params.map(([name]) => name));
+          const base = this.encoder.baseVariables();
+          const frozen: Feeds = {};
+          for (const { part } of backward)
+            for (const name of part.weights.values()) {
+              const v = base.get(name);
+              if (!trainable.has(name) && v && !frozen[name])
+                frozen[name] = { data: v.dataSync() as Float32Array, dims: v.shape };
+            }
+          const c = this.encoder.config;
+          const tokens = 1 + c.numRegisterTokens + (height / c.patchSize) * (width / c.patchSize);
+          return {
+            forward,
+            backward,
+            sessions,
+            params: graphs.params,
+            frozen,
+            layers: graphs.layers,
+            tokenBytesPerImage: (graphs.layers + 1) * tokens * c.hiddenSize * 4,
+          };
         } catch (e) {
-          await Promise.all([forward, ...backward.map((b) => b.session)].map((x) => x.release()));
+          await Promise.all(sessions.map((x) => x.release()));
           throw e;
         }
-        return { forward, backward, params: graphs.params, layers: graphs.layers };
       })();
       this.sessions.set(key, s);
     }
@@ -173,58 +211,67 @@ export class OnnxGradients {
 
   /** One chunk's embeddings [n, E] (row-major). `weights`: from weightFeeds, or read now. */
   async embedChunk(px: PixelBatch, dropout: ChunkDropout | null, weights?: Feeds): Promise<Float32Array> {
+    return (await this.embedAndKeep(px, dropout, weights, false)).embedding;
+  }
+
+  /** embedChunk, and with `keep` the layer inputs its backward pass starts from (chunkGradients' `tokens`). */
+  private async embedAndKeep(
+    px: PixelBatch,
+    dropout: ChunkDropout | null,
+    weights: Feeds | undefined,
+    keep: boolean,
+  ): Promise<{ embedding: Float32Array; tokens?: Map<string, Feed> }> {
     const s = await this.sessionsFor(px.height, px.width);
-    const out = await s.forward.run(
-      feedsFor(s.forward, {
-        ...this.pixelFeed(px),
-        ...(weights ?? this.weightFeeds(s.params)),
-        ...this.maskFeeds(px, dropout),
-      }),
-      OUTPUT_NAME,
-    );
-    return out.data;
+    const feeds = feedsFor(s.forward, {
+      ...this.pixelFeed(px),
+      ...(weights ?? this.weightFeeds(s.params)),
+      ...this.maskFeeds(px, dropout),
+    });
+    if (!keep) return { embedding: (await s.forward.run(feeds, OUTPUT_NAME)).data };
+    const out = await s.forward.runMany(feeds, [OUTPUT_NAME, ...this.tokenNames(s)]);
+    const embedding = out.get(OUTPUT_NAME)!.data;
+    out.delete(OUTPUT_NAME);
+    return { embedding, tokens: out };
+  }
+
+  private tokenNames(s: SizeSessions): string[] {
+    return Array.from({ length: s.layers + 1 }, (_, i) => layerTokensName(i));
   }
 
   /**
    * Parameter gradients of ⟨embedding(px), upstream⟩ (upstream [n, E] row-major), by parameter name: the
-   * forward pass keeps the tokens entering each part, then the parts' backward graphs run from the head down.
+   * layer inputs of the embedding pass (`tokens` kept from it, or computed now), then the parts' backward
+   * graphs from the head down.
    */
   async chunkGradients(
     px: PixelBatch,
     upstream: Float32Array,
     dropout: ChunkDropout | null,
     weights?: Feeds,
+    tokens?: Map<string, Feed>,
   ): Promise<Map<string, Float32Array>> {
     const s = await this.sessionsFor(px.height, px.width);
-    const all: Feeds = {
-      ...this.pixelFeed(px),
-      ...(weights ?? this.weightFeeds(s.params)),
-      ...this.maskFeeds(px, dropout),
-    };
-    const tokenNames = Array.from({ length: s.layers + 1 }, (_, i) => layerTokensName(i));
-    const tokens = await s.forward.runMany(feedsFor(s.forward, all), tokenNames);
+    const params = weights ?? this.weightFeeds(s.params);
+    const masks = this.maskFeeds(px, dropout);
+    const pixels = this.pixelFeed(px);
+    const inputs =
+      tokens ?? (await s.forward.runMany(feedsFor(s.forward, { ...pixels, ...params, ...masks }), this.tokenNames(s)));
     const out = new Map<string, Float32Array>();
-    let grad: { data: Float32Array; dims: readonly number[] } = {
-      data: upstream,
-      dims: [px.n, this.encoder.embeddingDim],
-    };
-    for (const { session, graph } of s.backward) {
-      const seg = graph.segment;
-      const input =
-        seg.kind === 'head'
-          ? tokens.get(layerTokensName(s.layers))
-          : seg.kind === 'layer'
-            ? tokens.get(layerTokensName(seg.index))
-            : undefined;
-      const feeds = feedsFor(session, {
-        ...all,
-        [SEGMENT_GRAD_NAME]: grad,
-        ...(input ? { [TOKENS_NAME]: input } : {}),
-      });
-      const names = graph.params.map(([name]) => gradientOutputName(name));
-      const result = await session.runMany(feeds, graph.tokensGrad ? [...names, TOKENS_GRAD_NAME] : names);
-      graph.params.forEach(([name], i) => out.set(name, result.get(names[i]!)!.data));
-      if (graph.tokensGrad) grad = result.get(TOKENS_GRAD_NAME)!;
+    let grad: Feed = { data: upstream, dims: [px.n, this.encoder.embeddingDim] };
+    for (const { session, part } of s.backward) {
+      const seg = part.segment;
+      const feeds: Feeds = { [SEGMENT_GRAD_NAME]: grad };
+      for (const [input, param] of part.weights) feeds[input] = params[param] ?? s.frozen[param]!;
+      for (const [input, mask] of part.masks) feeds[input] = masks[mask]!;
+      if (seg.kind === 'embeddings') Object.assign(feeds, pixels);
+      else feeds[TOKENS_NAME] = inputs.get(layerTokensName(seg.kind === 'head' ? s.layers : seg.index))!;
+      const names = part.gradients.map(([output]) => output);
+      const result = await session.runMany(
+        feedsFor(session, feeds),
+        part.tokensGrad ? [...names, TOKENS_GRAD_NAME] : names,
+      );
+      for (const [output, param] of part.gradients) out.set(param, result.get(output)!.data);
+      if (part.tokensGrad) grad = result.get(TOKENS_GRAD_NAME)!;
     }
     return out;
   }
@@ -274,11 +321,23 @@ export class OnnxGradients {
       }
     };
 
-    // 1. Embeddings, no gradients.
+    // 1. Embeddings, no gradients; the first chunks' layer inputs kept for their backward pass.
     const embedded = { query: new Float32Array(n * dim), positive: new Float32Array(n * dim) };
+    const kept = new Map<number, Map<string, Feed>>();
+    let keptBytes = 0;
     await pass(async (j, px) => {
       const c = chunks[j]!;
-      embedded[c.side].set(await this.embedChunk(px, dropoutOf(c.side, c.range), weights), c.range.start * dim);
+      const bytes = px.n * s0.tokenBytesPerImage;
+      const keep =
+        px.height === size &&
+        px.width === size &&
+        keptBytes + bytes <= (this.options.keptTokensBytes ?? KEPT_TOKENS_BYTES);
+      const { embedding, tokens } = await this.embedAndKeep(px, dropoutOf(c.side, c.range), weights, keep);
+      embedded[c.side].set(embedding, c.range.start * dim);
+      if (tokens) {
+        kept.set(j, tokens);
+        keptBytes += bytes;
+      }
     });
 
     // 2. The full-batch loss and dLoss/dEmbeddings (TF.js).
@@ -300,7 +359,8 @@ export class OnnxGradients {
     await pass(async (j, px) => {
       const c = chunks[j]!;
       const slice = upstream[c.side].subarray(c.range.start * dim, (c.range.start + c.range.count) * dim);
-      const chunkGrads = await this.chunkGradients(px, slice, dropoutOf(c.side, c.range), weights);
+      const chunkGrads = await this.chunkGradients(px, slice, dropoutOf(c.side, c.range), weights, kept.get(j));
+      kept.delete(j);
       const t = performance.now();
       for (const [name, g] of chunkGrads) {
         const sum = sums.get(name);
@@ -325,8 +385,7 @@ export class OnnxGradients {
     await Promise.all(
       all.map(async (p) => {
         const s = await p.catch(() => null);
-        await s?.forward.release();
-        for (const b of s?.backward ?? []) await b.session.release();
+        for (const session of s?.sessions ?? []) await session.release();
       }),
     );
   }

@@ -18,7 +18,9 @@ import * as path from 'node:path';
 import { tf, type Tensor, type Tensor2D } from '../../../src/engine/backend/tf';
 import { loadImageEncoder, type FinetuneMode } from '../../../src/engine/model';
 import type { Dinov2ImageEncoder } from '../../../src/engine/model/encoder';
+import { loraMaskName } from '../../../src/engine/onnx/dinov2Graph';
 import { OnnxGradients } from '../../../src/engine/onnx/trainer';
+import { trainingGraphs, type BackwardPart } from '../../../src/engine/onnx/trainGraph';
 import type { PixelBatch } from '../../../src/engine/model/types';
 import {
   cachedGradients,
@@ -110,6 +112,52 @@ async function compare(encoder: Dinov2ImageEncoder, where: string): Promise<void
   }
 }
 
+describe('the backward graphs of the layers', () => {
+  for (const [label, finetune] of [
+    ['LoRA with dropout', { kind: 'lora', settings: { ...LORA.settings, dropout: 0.1 } }],
+    ['full fine-tuning', { kind: 'full' }],
+  ] as Array<[string, FinetuneMode]>) {
+    test(`${label}: layers of one structure have one graph, fed with their own weights`, async () => {
+      const encoder = await loadImageEncoder(path.join(FIXTURES, 'swiglu'), { finetune, seed: 4 });
+      try {
+        const graphs = trainingGraphs(encoder, { height: 56, width: 56, loraDropout: finetune.kind === 'lora' });
+        const layers = graphs.backward.filter((p) => p.segment.kind === 'layer');
+        assert.equal(layers.length, 2);
+        const [a, b] = layers as [BackwardPart, BackwardPart];
+        assert.deepEqual(a.bytes, b.bytes);
+        // Every broadcast in a layer is decided when the graph is built: no shapes compared at run time.
+        for (const part of graphs.backward) assert.ok(!Buffer.from(part.bytes).includes('NonZero'), part.segment.kind);
+        // The same inputs, fed from each layer's own parameters, and every trainable one gets its gradient.
+        assert.deepEqual([...a.weights.keys()], [...b.weights.keys()]);
+        for (const [part, i] of [
+          [a, 1],
+          [b, 0],
+        ] as Array<[BackwardPart, number]>) {
+          assert.equal(part.segment.kind === 'layer' && part.segment.index, i);
+          for (const param of part.weights.values()) assert.ok(param.startsWith(`encoder.layer.${i}.`), param);
+          for (const [, param] of part.gradients) assert.ok(param.startsWith(`encoder.layer.${i}.`), param);
+        }
+        const trainable = [...encoder.trainableVariables().keys()].filter((n) => n.startsWith('encoder.layer.'));
+        assert.deepEqual(layers.flatMap((p) => p.gradients.map(([, param]) => param)).sort(), trainable.sort());
+        if (finetune.kind === 'lora') {
+          // Frozen weights are inputs too, and each layer's masks are its own adapters'.
+          assert.ok([...a.weights.values()].some((n) => !encoder.trainableVariables().has(n)));
+          const modules = encoder.loraModules();
+          for (const [part, i] of [
+            [a, 1],
+            [b, 0],
+          ] as Array<[BackwardPart, number]>) {
+            const own = modules.flatMap((m, k) => (m.startsWith(`encoder.layer.${i}.`) ? [loraMaskName(k)] : []));
+            assert.deepEqual([...part.masks.values()].sort(), own.sort());
+          }
+        }
+      } finally {
+        encoder.dispose();
+      }
+    });
+  }
+});
+
 describe('ONNX training graphs: gradients equal the TF.js path', () => {
   for (const variant of VARIANTS) {
     for (const [label, finetune] of [
@@ -175,6 +223,43 @@ describe('the gradient cache on ONNX Runtime equals the TF.js gradient cache (lo
       }
     });
   }
+
+  test('layer inputs kept from the embedding pass, or computed again, give the same step', async () => {
+    const finetune: FinetuneMode = { kind: 'lora', settings: { ...LORA.settings, dropout: 0.2 } };
+    const encoder = await loadImageEncoder(path.join(FIXTURES, 'registers'), { finetune, seed: 4 });
+    perturbLoraB(encoder);
+    // registers at 56 px: 1 + 4 + 16 tokens of 32 floats, in 3 layer inputs: 8,064 bytes an image.
+    const perImage = (1 + 4 + 16) * 32 * 4 * 3;
+    const budgets = [undefined, 0, 2 * 2 * perImage]; // all kept, none, the first two chunks of 2
+    const steps = [];
+    for (const keptTokensBytes of budgets) {
+      const onnx = await OnnxGradients.create(encoder, { device: 'cpu', threads: 1, keptTokensBytes });
+      try {
+        const batch = { queries: randomPixels(5, 56, 1), positives: randomPixels(5, 56, 2) };
+        steps.push(
+          await onnx.cachedGradients(encoder, batch, {
+            loss: { loss_type: 'infonce', temperature: 0.1, triplet_margin: 0.2 },
+            chunkSize: 2,
+            training: true,
+            seed: 42,
+            step: 3,
+          }),
+        );
+      } finally {
+        await onnx.close();
+      }
+    }
+    encoder.dispose();
+    const [all, ...others] = steps.map((s) => ({
+      loss: s.loss,
+      grads: new Map([...s.grads].map(([k, t]) => [k, take(t)] as const)),
+    }));
+    // The same graph on the same inputs: the same numbers, to the bit.
+    for (const other of others) {
+      assert.equal(other.loss, all!.loss);
+      for (const [name, g] of all!.grads) assert.deepEqual(other.grads.get(name), g, name);
+    }
+  });
 
   test('dropout reaches the ONNX graphs: another seed gives other gradients', async () => {
     const finetune: FinetuneMode = { kind: 'lora', settings: { ...LORA.settings, dropout: 0.2 } };
