@@ -87,13 +87,6 @@ export async function createOnnxSession(
   options: {
     device: OnnxDevice;
     threads: number;
-    /**
-     * ONNX Runtime's CPU memory arena (default on). It keeps the largest run's buffers for the next run;
-     * the training graphs' backward pass holds a chunk's activations at once, so without the arena
-     * their memory is returned between runs (measured: peak RSS 3.2 instead of 3.9 GB, DINOv2-small,
-     * chunk 8, same speed within noise).
-     */
-    memoryArena?: boolean;
   },
 ): Promise<OnnxSession> {
   const ort = requireOnnxRuntime();
@@ -102,7 +95,6 @@ export async function createOnnxSession(
     intraOpNumThreads: options.threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
-    enableCpuMemArena: options.memoryArena ?? true,
   });
   const runMany: OnnxSession['runMany'] = async (feeds, outputs) => {
     const inputs: Record<string, InstanceType<OrtModule['Tensor']>> = {};
