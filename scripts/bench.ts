@@ -3,7 +3,7 @@
  * to PyTorch's on the same model shape, batch and protocol.
  *
  *   npx tsx scripts/bench.ts [--quick] [--no-torch] [--no-search]
- *                            [--only embed,onnx,command,lora,full,lora-onnx,full-onnx,search]
+ *                            [--only embed,onnx,command,lora,full,lora-onnx,full-onnx,search,ceiling]
  *                            [--embed-batch 32] [--batches N] [--train-batch 128] [--chunk 8] [--steps 1]
  *                            [--warmup-batch N] [--threads auto|N] [--torch-threads N] [--json FILE]
  *
@@ -23,7 +23,10 @@
  *     their time goes (graph runs, loss, optimizer, data loading, the rest);
  *   - the peak memory of each: process RSS (all threads), and for TF.js the
  *     wasm heap of every thread (each heap only grows, so its size is its peak);
- *   - the full SOP protocol search at SOP size (60,502 x 384).
+ *   - the full SOP protocol search at SOP size (60,502 x 384);
+ *   - the compute ceiling (ceiling): how fast ONNX Runtime multiplies
+ *     float32 matrices of the model's product shapes here, and the most
+ *     images/s embedding and training can reach at that rate.
  * Each measurement runs in a process of its own, so each peak is its own.
  * scripts/bench/torch_peer.py measures the same with PyTorch
  * (--torch-threads, default OMP_NUM_THREADS or 2) in the environment of
@@ -41,6 +44,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { CeilingResult } from './bench/ceiling';
 import { flagNumber, flagSet, flagString } from './bench/flags';
 import type { OursResult } from './bench/ours';
 import type { SearchResult } from './bench/search';
@@ -95,13 +99,15 @@ interface Settings {
 function settings(): Settings {
   const quick = flagSet('quick');
   const only = new Set(
-    flagString('only', 'embed,onnx,command,lora,full,lora-onnx,full-onnx,search')
+    flagString('only', 'embed,onnx,command,lora,full,lora-onnx,full-onnx,search,ceiling')
       .split(',')
       .map((s) => s.trim()),
   );
   for (const o of only)
-    if (!['embed', 'onnx', 'command', 'lora', 'full', 'lora-onnx', 'full-onnx', 'search'].includes(o))
-      throw new Error(`--only takes embed, onnx, command, lora, full, lora-onnx, full-onnx and search, got "${o}"`);
+    if (!['embed', 'onnx', 'command', 'lora', 'full', 'lora-onnx', 'full-onnx', 'search', 'ceiling'].includes(o))
+      throw new Error(
+        `--only takes embed, onnx, command, lora, full, lora-onnx, full-onnx, search and ceiling, got "${o}"`,
+      );
   if (flagSet('no-search')) only.delete('search');
   const trainBatch = flagNumber('train-batch', quick ? 16 : 128);
   const chunk = flagNumber('chunk', 8);
@@ -280,6 +286,7 @@ async function main(): Promise<void> {
     onnxTraining: Partial<Record<'lora' | 'full', OursResult>>;
     command?: CommandResult;
     search?: SearchResult;
+    ceiling?: CeilingResult;
     errors: string[];
   } = {
     ours: {},
@@ -352,6 +359,12 @@ async function main(): Promise<void> {
       (r) => (results.command = r),
     );
   }
+  if (s.only.has('ceiling'))
+    await attempt<CeilingResult>(
+      'compute ceiling',
+      () => ours(['ceiling.ts', '--threads', s.threads], 'ceiling'),
+      (r) => (results.ceiling = r),
+    );
   if (s.only.has('search'))
     await attempt<SearchResult>(
       'SOP-size search',
@@ -474,11 +487,14 @@ async function main(): Promise<void> {
     });
     const b = o.breakdown;
     if (b) {
-      const all = b.graph + b.loss + b.optimizer + b.data + b.other;
+      const all = b.forward + b.backward + b.masks + b.loss + b.optimizer + b.data + b.other;
       const part = (v: number) => `${v.toFixed(1)} s (${((100 * v) / all).toFixed(0)}%)`;
       rows.push({
         what: `  where the time goes, ${mode}`,
-        ours: `graphs ${part(b.graph)}, loss ${part(b.loss)}, optimizer ${part(b.optimizer)}, data ${part(b.data)}, other ${part(b.other)}; process CPU ${o.cpuSeconds.toFixed(0)} s in ${o.seconds.toFixed(0)} s`,
+        ours:
+          `embedding pass ${part(b.forward)}, backward pass ${part(b.backward)}, dropout masks ${part(b.masks)}, ` +
+          `loss ${part(b.loss)}, optimizer ${part(b.optimizer)}, data ${part(b.data)}, other ${part(b.other)}; ` +
+          `process CPU ${o.cpuSeconds.toFixed(0)} s in ${o.seconds.toFixed(0)} s`,
         torch: '',
         hand: '',
         ratio: '',
@@ -511,6 +527,22 @@ async function main(): Promise<void> {
     });
   }
   lines.push(table(rows));
+  if (results.ceiling) {
+    const c = results.ceiling;
+    const products = c.products.map((p) => `${p.shape} ${p.gflops.toFixed(0)}`).join(', ');
+    const peer = (mode: Mode, times: number) => {
+      const t = results.torch[mode];
+      return t ? `; ${times} x the PyTorch peer would be ${rate(times * t.images_per_s)}` : '';
+    };
+    lines.push('');
+    lines.push(
+      `compute ceiling (scripts/bench/ceiling.ts): float32 products on ONNX Runtime CPU, ${c.threads} threads, ` +
+        `GFLOP/s: ${products}; the model's mix ${c.gflops.toFixed(0)} GFLOP/s, ${c.forwardGflop.toFixed(2)} GFLOP a forward pass`,
+    );
+    lines.push(`  at most: embedding ${rate(c.ceiling.embed)}${peer('embed', 3)}`);
+    lines.push(`           training LoRA ${rate(c.ceiling.lora)} (3 forward passes' products)${peer('lora', 2)}`);
+    lines.push(`           training full ${rate(c.ceiling.full)} (4 forward passes' products)${peer('full', 2)}`);
+  }
   lines.push('');
   lines.push(
     'training img/s counts both images of a pair; wasm heaps: main thread first, then each worker (a heap never shrinks: its size is its peak).',

@@ -45,22 +45,14 @@ import { flagNumber, flagString } from './flags';
 import { computeThreads } from '../../src/engine/backend/threads';
 import { OnnxPixelEmbedder } from '../../src/engine/onnx/embedder';
 import { chooseOnnx } from '../../src/engine/onnx/backendChoice';
-import { OnnxGradients } from '../../src/engine/onnx/trainer';
+import { OnnxGradients, type StepTimings } from '../../src/engine/onnx/trainer';
 
 export type OursMode = 'embed' | 'lora' | 'full' | 'embed-onnx' | 'lora-onnx' | 'full-onnx';
 
-/** Seconds of the timed training steps by part (ONNX Runtime training). */
-export interface TrainingBreakdown {
-  /** ONNX Runtime running the embedding and backward graphs (LoRA dropout masks drawn for them included). */
-  graph: number;
-  /** The batch loss and its embedding gradients (TF.js). */
-  loss: number;
+/** Seconds of the timed training steps by part (ONNX Runtime training: the trainer's StepTimings, and AdamW). */
+export interface TrainingBreakdown extends StepTimings {
   /** Clipping and AdamW (TF.js). */
   optimizer: number;
-  /** Waiting for chunks' pixels. */
-  data: number;
-  /** Reading the weights once a step, summing the chunks' gradients. */
-  other: number;
 }
 
 export interface OursResult {
@@ -234,7 +226,7 @@ async function measureTraining(
   // --threads counts every computing thread; the main thread is one of the lanes.
   const threads = threadsFlag();
   const lanes = onnx ?? (await GradientLanes.start(encoder, gradientWorkerCount(threads), (m) => notes.push(m)));
-  const breakdown: TrainingBreakdown = { graph: 0, loss: 0, optimizer: 0, data: 0, other: 0 };
+  const breakdown: TrainingBreakdown = { forward: 0, backward: 0, masks: 0, loss: 0, optimizer: 0, data: 0, other: 0 };
   let timed = false;
   try {
     let globalStep = 0;
@@ -251,12 +243,12 @@ async function measureTraining(
       if (onnx && timed) {
         // What the gradient runner did not spend is the step's clipping and AdamW update.
         const g = onnx.lastTimings;
-        const all = (performance.now() - t) / 1000;
-        breakdown.graph += g.graph;
-        breakdown.loss += g.loss;
-        breakdown.data += g.data;
-        breakdown.other += g.other;
-        breakdown.optimizer += all - (g.graph + g.loss + g.data + g.other);
+        let spent = 0;
+        for (const key of Object.keys(g) as Array<keyof StepTimings>) {
+          breakdown[key] += g[key];
+          spent += g[key];
+        }
+        breakdown.optimizer += (performance.now() - t) / 1000 - spent;
       }
       globalStep = r.globalStep;
       return r.loss;

@@ -12,6 +12,7 @@
  * chunk. Gradients are summed over chunks in float32 in chunk order.
  */
 import { createHash } from 'node:crypto';
+import * as os from 'node:os';
 import { tf, type Tensor, type Tensor2D, type Variable } from '../backend/tf';
 import type { Dinov2ImageEncoder } from '../model/encoder';
 import { adapterDropoutSeed, dropoutMaskValues } from '../model/steps/linear';
@@ -30,11 +31,12 @@ type Feeds = Record<string, Feed>;
 /**
  * How many bytes of the embedding pass's layer inputs a step keeps for the
  * backward pass (tokens_0 .. tokens_L per chunk: 41 MB for 8 images of
- * DINOv2-small at 224 px). A kept chunk's backward starts from them; the
- * others run the embedding pass again (the gradient cache's recomputation).
- * Bounded, so that memory stays flat in the batch size.
+ * DINOv2-small at 224 px): 1 GiB, or an eighth of the machine's memory where
+ * that is less. A kept chunk's backward starts from them; the others run the
+ * embedding pass again (the gradient cache's recomputation). Bounded, so that
+ * memory stays flat in the batch size.
  */
-export const KEPT_TOKENS_BYTES = 512 * 2 ** 20;
+export const KEPT_TOKENS_BYTES = Math.min(2 ** 30, Math.floor(os.totalmem() / 8));
 
 interface SizeSessions {
   forward: OnnxSession;
@@ -67,8 +69,12 @@ export interface ChunkDropout {
 
 /** Seconds spent per part of the last step (for the benchmark's breakdown). */
 export interface StepTimings {
-  /** ONNX Runtime running the graphs, with drawing their LoRA dropout masks (in JavaScript) included. */
-  graph: number;
+  /** ONNX Runtime running the embedding pass. */
+  forward: number;
+  /** ONNX Runtime running the backward pass (with the layer inputs of chunks not kept). */
+  backward: number;
+  /** Drawing the LoRA dropout masks (JavaScript), for both passes. */
+  masks: number;
   /** The batch loss and its embedding gradients. */
   loss: number;
   /** Waiting for chunks' pixels. */
@@ -89,7 +95,9 @@ export class OnnxGradients {
   readonly size = 1;
   /** Every step runs here, also when one chunk holds the batch (see train/step.ts). */
   readonly wholeBatches = true;
-  lastTimings: StepTimings = { graph: 0, loss: 0, data: 0, other: 0 };
+  lastTimings: StepTimings = { forward: 0, backward: 0, masks: 0, loss: 0, data: 0, other: 0 };
+  /** Seconds spent drawing dropout masks since the step began. */
+  private maskSeconds = 0;
   private readonly sessions = new Map<string, Promise<SizeSessions>>();
 
   private constructor(
@@ -176,6 +184,15 @@ export class OnnxGradients {
 
   /** The LoRA dropout masks of one chunk: the values the TF.js path draws for it. */
   private maskFeeds(px: PixelBatch, dropout: ChunkDropout | null): Feeds {
+    const t0 = performance.now();
+    try {
+      return this.drawMasks(px, dropout);
+    } finally {
+      this.maskSeconds += (performance.now() - t0) / 1000;
+    }
+  }
+
+  private drawMasks(px: PixelBatch, dropout: ChunkDropout | null): Feeds {
     const rate = this.dropoutRate;
     if (rate === 0) return {};
     const c = this.encoder.config;
@@ -284,8 +301,9 @@ export class OnnxGradients {
   ): Promise<BatchGradients> {
     if (encoder !== this.encoder) throw new Error('internal: ONNX gradients were set up for another encoder');
     const n = batchSize(batch);
-    const timings: StepTimings = { graph: 0, loss: 0, data: 0, other: 0 };
+    const timings: StepTimings = { forward: 0, backward: 0, masks: 0, loss: 0, data: 0, other: 0 };
     const started = performance.now();
+    this.maskSeconds = 0;
     const size = this.encoder.processing.imageSize;
     const s0 = await this.sessionsFor(size, size);
     const weights = this.weightFeeds(s0.params);
@@ -300,8 +318,8 @@ export class OnnxGradients {
     const dropoutOf = (side: PairSide, range: ChunkRange): ChunkDropout | null =>
       options.training ? { seed: options.seed, step: options.step, side, chunkIndex: range.index } : null;
 
-    // A chunk's pixels, the next one loading while this one computes.
-    const pass = async (each: (j: number, px: PixelBatch) => Promise<void>) => {
+    // A chunk's pixels, the next one loading while this one computes; the pass's seconds go to `part`.
+    const pass = async (part: 'forward' | 'backward', each: (j: number, px: PixelBatch) => Promise<void>) => {
       const load = (j: number) => {
         const c = chunks[j]!;
         return chunkPixels(c.source, c.range.start, c.range.count, `${c.side} images`);
@@ -317,7 +335,7 @@ export class OnnxGradients {
         }
         const g0 = performance.now();
         await each(j, px);
-        timings.graph += (performance.now() - g0) / 1000;
+        timings[part] += (performance.now() - g0) / 1000;
       }
     };
 
@@ -325,7 +343,8 @@ export class OnnxGradients {
     const embedded = { query: new Float32Array(n * dim), positive: new Float32Array(n * dim) };
     const kept = new Map<number, Map<string, Feed>>();
     let keptBytes = 0;
-    await pass(async (j, px) => {
+    const forwardMasks = () => this.maskSeconds;
+    await pass('forward', async (j, px) => {
       const c = chunks[j]!;
       const bytes = px.n * s0.tokenBytesPerImage;
       const keep =
@@ -339,6 +358,7 @@ export class OnnxGradients {
         keptBytes += bytes;
       }
     });
+    timings.forward -= forwardMasks();
 
     // 2. The full-batch loss and dLoss/dEmbeddings (TF.js).
     const l0 = performance.now();
@@ -356,7 +376,8 @@ export class OnnxGradients {
     // 3. Backward per chunk, summed in chunk order.
     const sums = new Map<string, Float32Array>();
     let summing = 0;
-    await pass(async (j, px) => {
+    const masksBefore = this.maskSeconds;
+    await pass('backward', async (j, px) => {
       const c = chunks[j]!;
       const slice = upstream[c.side].subarray(c.range.start * dim, (c.range.start + c.range.count) * dim);
       const chunkGrads = await this.chunkGradients(px, slice, dropoutOf(c.side, c.range), weights, kept.get(j));
@@ -369,12 +390,15 @@ export class OnnxGradients {
       }
       summing += (performance.now() - t) / 1000;
     });
-    // Summing ran inside the pass's graph timing: it belongs to `other`.
-    timings.graph -= summing;
+    // Drawing masks and summing ran inside the pass's timing: they belong to `masks` and `other`.
+    timings.backward -= summing + (this.maskSeconds - masksBefore);
+    timings.masks = this.maskSeconds;
     const out = new Map<string, Tensor>();
     const shapes = new Map(s0.params);
     for (const [name, sum] of sums) out.set(name, tf.tensor(sum, shapes.get(name)!.shape, 'float32'));
-    timings.other = (performance.now() - started) / 1000 - timings.graph - timings.loss - timings.data;
+    timings.other =
+      (performance.now() - started) / 1000 -
+      (timings.forward + timings.backward + timings.masks + timings.loss + timings.data);
     this.lastTimings = timings;
     return { loss, grads: out };
   }
