@@ -5,6 +5,21 @@
  * that the same seed gives the same run. Its state is a single integer,
  * which makes it trivial to store in a checkpoint.
  */
+/** The counter's step (2^32 / golden ratio), as an int32. */
+export const RNG_STEP = 0x9e3779b9 | 0;
+
+/**
+ * The output mix of a counter state (int32 in, int32 out; `>>> 0` gives
+ * `Rng.nextUint32`'s value). In int32 arithmetic so that hot loops drawing
+ * many values inline it without unsigned-to-double conversions
+ * (dropoutMaskValues: ~2x faster than calling nextUint32, measured).
+ */
+export function rngMix(state: number): number {
+  let z = Math.imul(state ^ (state >>> 16), 0x85ebca6b);
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+  return z ^ (z >>> 16);
+}
+
 export class Rng {
   private state: number;
 
@@ -25,11 +40,8 @@ export class Rng {
 
   /** A uniform 32-bit unsigned integer. */
   nextUint32(): number {
-    this.state = (this.state + 0x9e3779b9) >>> 0;
-    let z = this.state;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-    return (z ^ (z >>> 16)) >>> 0;
+    this.state = (this.state + RNG_STEP) >>> 0;
+    return rngMix(this.state) >>> 0;
   }
 
   /** Uniform in [0, 1). */

@@ -20,6 +20,7 @@ import {
 } from '../../../src/engine/model/ops';
 import * as paper from '../../../src/engine/model/dinov2Paper';
 import { dropoutMaskValues } from '../../../src/engine/model/steps/linear';
+import { Rng } from '../../../src/engine/util/rng';
 import { maxAbsDiff, take, useWasm } from './helpers';
 
 const TOLERANCE = 1e-4;
@@ -208,6 +209,19 @@ describe('custom-gradient ops', () => {
       for (const d of droppedAt) assert.ok(Math.abs(d - (length / 2) * rate) <= 5 * sd + 1e-9, `halves: ${droppedAt}`);
     }
     assert.notDeepEqual(dropoutMaskValues(64, 0.5, 1), dropoutMaskValues(64, 0.5, 2));
+  });
+
+  test("dropout mask values are Rng(seed)'s draws, low 16 bits then high 16 bits of each", () => {
+    for (const seed of [0, 77, 0x80000000, 0xffffffff]) {
+      const rng = new Rng(seed);
+      const expected = new Float32Array(1001);
+      for (let i = 0; i < expected.length; i += 2) {
+        const u = rng.nextUint32();
+        expected[i] = u % 65536 >= 0.3 * 65536 ? 1 / 0.7 : 0;
+        if (i + 1 < expected.length) expected[i + 1] = Math.floor(u / 65536) >= 0.3 * 65536 ? 1 / 0.7 : 0;
+      }
+      assert.deepEqual(dropoutMaskValues(1001, 0.3, seed), expected, `seed ${seed}`);
+    }
   });
 
   for (const strategy of ['blocks', 'batched'] as const) {

@@ -9,7 +9,7 @@
  * gradient computed (it would cost as much as the forward matMul).
  */
 import { tf, type Tensor, type Tensor2D } from '../../backend/tf';
-import { Rng } from '../../util/rng';
+import { Rng, RNG_STEP, rngMix } from '../../util/rng';
 import { scopedBackward, type Step, type StepScope } from '../autograd';
 import type { Linear } from '../weights';
 
@@ -39,12 +39,16 @@ export function dropoutMask(shape: number[], rate: number, seed: number): Tensor
  * which matters at ~40 M entries a chunk of LoRA dropout on DINOv2-small.
  */
 export function dropoutMaskValues(length: number, rate: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
   const scale = 1 / (1 - rate);
   const threshold = Math.round(rate * 65536);
   const values = new Float32Array(length);
+  // Rng(seed)'s draws, inline (see rngMix); module bindings read once (each read is a property lookup).
+  const step = RNG_STEP;
+  const mix = rngMix;
+  let state = seed | 0;
   for (let i = 0; i < length; i += 2) {
-    const u = rng.nextUint32();
+    state = (state + step) | 0;
+    const u = mix(state);
     values[i] = (u & 0xffff) >= threshold ? scale : 0;
     if (i + 1 < length) values[i + 1] = u >>> 16 >= threshold ? scale : 0;
   }
