@@ -25,6 +25,8 @@ export async function checkImageFiles(
   let next = 0;
   let done = 0;
   const progressEvery = Math.max(1, Math.floor(unique.length / 100));
+  // Failures whose reason libvips lost (see below), decoded again once this check's other decodes are done.
+  const unclear: string[] = [];
   const worker = async () => {
     while (next < unique.length) {
       if (options.signal?.aborted) throw new ImageCheckAborted();
@@ -34,16 +36,9 @@ export async function checkImageFiles(
         await probeImage(p);
         await decodeImage(p);
       } catch (e) {
-        let reason = e instanceof ImageReadError ? e.reason : (e as Error).message;
-        // libvips keeps one error buffer for the process: a decode running at the same
-        // time (the training loader's) can clear it, leaving "Unknown error". Again (a few times), for the reason.
-        for (let retry = 0; retry < 3 && /^unknown error$/i.test(reason.trim()); retry++) {
-          reason = await decodeImage(p).then(
-            () => reason,
-            (again: unknown) => (again instanceof ImageReadError ? again.reason : reason),
-          );
-        }
+        const reason = e instanceof ImageReadError ? e.reason : (e as Error).message;
         failures.set(p, reason);
+        if (isUnknownError(reason)) unclear.push(p);
       }
       done++;
       if (options.onProgress && (done % progressEvery === 0 || done === unique.length))
@@ -51,7 +46,23 @@ export async function checkImageFiles(
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, unique.length) }, worker));
+  // libvips keeps one error buffer for the process: a decode running at the same time (another file of
+  // this check, the training loader's) can clear it, leaving "Unknown error". Again, one at a time, a
+  // few times, for the reason.
+  for (const p of unclear) {
+    for (let retry = 0; retry < 3 && isUnknownError(failures.get(p)!); retry++) {
+      const again = await decodeImage(p).then(
+        () => null,
+        (e: unknown) => (e instanceof ImageReadError ? e.reason : null),
+      );
+      if (again) failures.set(p, again);
+    }
+  }
   return failures;
+}
+
+function isUnknownError(reason: string): boolean {
+  return /^unknown error$/i.test(reason.trim());
 }
 
 /** The check was stopped through its signal (Ctrl+C): a stop, not a failure. */
