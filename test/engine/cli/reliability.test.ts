@@ -8,13 +8,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { parseEventLine, type EngineEvent } from '../../../src/shared/protocol';
-import { tempDir, writeConfig, writePairData, writeTinyModel } from '../run/fixtures';
+import { engineEvents, errorsOf, warningsOf } from '../engineEvents';
+import { SharedRunData, writeConfig, writeTinyModel } from '../run/fixtures';
 import { makeSopTree, TEST } from '../data/sopTree';
 import { readSopList } from '../../../src/engine/data/sopList';
 
 const root = path.resolve(__dirname, '../../..');
 const bin = path.join(root, 'bin', 'vembed.js');
+let shared: SharedRunData;
 let work: string;
 
 function vembed(args: string[], options: { cwd?: string; timeout?: number } = {}) {
@@ -26,10 +27,7 @@ function vembed(args: string[], options: { cwd?: string; timeout?: number } = {}
     timeout: options.timeout ?? 60000,
     killSignal: 'SIGKILL',
   });
-  const events = r.stdout
-    .split('\n')
-    .map(parseEventLine)
-    .flatMap((p) => (p.kind === 'event' ? [p.event] : []));
+  const events = engineEvents(r.stdout);
   return {
     code: r.status,
     signal: r.signal,
@@ -39,11 +37,6 @@ function vembed(args: string[], options: { cwd?: string; timeout?: number } = {}
     seconds: (Date.now() - started) / 1000,
   };
 }
-
-const errorsOf = (es: EngineEvent[]) =>
-  es.filter((e): e is Extract<EngineEvent, { type: 'error' }> => e.type === 'error');
-const warningsOf = (es: EngineEvent[]) =>
-  es.filter((e): e is Extract<EngineEvent, { type: 'warning' }> => e.type === 'warning');
 
 /** A JPEG cut in half: its header is fine, its pixels end early. */
 async function writeTruncatedJpeg(file: string): Promise<void> {
@@ -59,27 +52,18 @@ async function writeTruncatedJpeg(file: string): Promise<void> {
  * A run folder with the shared model and data linked in and a config (LoRA, 2 epochs of 3 steps, no validation unless
  * asked).
  */
-function runDir(tag: string, extra: Record<string, unknown> = {}): string {
-  const dir = path.join(work, tag);
-  fs.mkdirSync(dir);
-  fs.symlinkSync(path.join(work, 'model'), path.join(dir, 'model'));
-  fs.symlinkSync(path.join(work, 'data'), path.join(dir, 'data'));
-  writeConfig(dir, { val_data_path: null, ...extra });
-  return dir;
-}
+const runDir = (tag: string, extra: Record<string, unknown> = {}): string =>
+  shared.runDir(tag, { val_data_path: null, ...extra }).dir;
 
 const train = (dir: string, args: string[] = []) =>
   vembed(['train', '--config', 'train_i2i.yaml', '--json', ...args], { cwd: dir, timeout: 120000 });
 
 before(async () => {
-  assert.ok(fs.existsSync(path.join(root, 'dist/engine/vembed.js')), 'run `npm run build` first (npm test does)');
-  work = tempDir('reliability');
-  await writeTinyModel(path.join(work, 'model'));
-  fs.mkdirSync(path.join(work, 'data'));
-  await writePairData(path.join(work, 'data'));
+  shared = await SharedRunData.create('reliability');
+  work = shared.work;
 });
 
-after(() => fs.rmSync(work, { recursive: true, force: true }));
+after(() => shared.remove());
 
 // ---- 1. data loss
 
@@ -475,10 +459,7 @@ test('Ctrl+C while train checks its images is a clean stop (exit 0, finished: st
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   clearTimeout(killer);
   assert.ok(sent, out.slice(-1000));
-  const events = out
-    .split('\n')
-    .map(parseEventLine)
-    .flatMap((p) => (p.kind === 'event' ? [p.event] : []));
+  const events = engineEvents(out);
   assert.deepEqual(errorsOf(events), [], out.slice(-1000));
   assert.equal(code, 0, out.slice(-1000));
   const finished = events.find((e) => e.type === 'finished');

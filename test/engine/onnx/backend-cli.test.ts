@@ -10,7 +10,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readNpy } from '../../../src/shared/artifacts/npy';
-import { parseEventLine, type EngineEvent } from '../../../src/shared/protocol';
+import type { EngineEvent } from '../../../src/shared/protocol';
+import { engineEvents } from '../engineEvents';
 import { maxAbsDiff, tempDir } from '../model/helpers';
 
 const root = path.resolve(__dirname, '../../..');
@@ -41,10 +42,7 @@ function embed(backend: string, out: string) {
     ],
     { cwd: root, encoding: 'utf8', timeout: 120_000 },
   );
-  const events = r.stdout
-    .split('\n')
-    .map(parseEventLine)
-    .flatMap((p) => (p.kind === 'event' ? [p.event] : []));
+  const events = engineEvents(r.stdout);
   return {
     code: r.status,
     stderr: r.stderr,

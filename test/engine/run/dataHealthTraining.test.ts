@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseEventLine, type EngineEvent } from '../../../src/shared/protocol';
+import { engineEvents } from '../engineEvents';
 import type { DataHealthReport } from '../../../src/engine/data/dataHealth';
 import { tempDir, writeConfig, writePairData, writeTinyModel } from './fixtures';
 
@@ -27,10 +27,7 @@ test('near_duplicate_threshold: identical train/val images are near-duplicate pa
     timeout: 240000,
   });
   assert.equal(r.status, 0, r.stderr + r.stdout.slice(-2000));
-  const events = r.stdout
-    .split('\n')
-    .map(parseEventLine)
-    .flatMap((p) => (p.kind === 'event' ? [p.event] : [])) as EngineEvent[];
+  const events = engineEvents(r.stdout);
   const leak = events.find((e) => e.type === 'warning' && e.code === 'leakage');
   assert.ok(leak && leak.type === 'warning');
   assert.equal(

@@ -90,3 +90,36 @@ export function writeConfig(dir: string, extra: Record<string, unknown> = {}): s
   );
   return file;
 }
+
+/**
+ * A work folder for a test file that runs `vembed train` many times: the tiny model and pair data made
+ * once, and `runDir` folders that link them in beside their own config (`writeConfig` with `extra`).
+ * Needs the built engine (`npm run build`; npm test builds first).
+ */
+export class SharedRunData {
+  private constructor(readonly work: string) {}
+
+  static async create(tag: string): Promise<SharedRunData> {
+    const root = path.resolve(__dirname, '../../..');
+    if (!fs.existsSync(path.join(root, 'dist/engine/vembed.js')))
+      throw new Error('run `npm run build` first (npm test does)');
+    const work = tempDir(tag);
+    await writeTinyModel(path.join(work, 'model'));
+    fs.mkdirSync(path.join(work, 'data'));
+    await writePairData(path.join(work, 'data'));
+    return new SharedRunData(work);
+  }
+
+  /** A fresh run folder `tag` with the shared model and data linked in, and its config. */
+  runDir(tag: string, extra: Record<string, unknown> = {}): { dir: string; config: string } {
+    const dir = path.join(this.work, tag);
+    fs.mkdirSync(dir);
+    fs.symlinkSync(path.join(this.work, 'model'), path.join(dir, 'model'));
+    fs.symlinkSync(path.join(this.work, 'data'), path.join(dir, 'data'));
+    return { dir, config: writeConfig(dir, extra) };
+  }
+
+  remove(): void {
+    fs.rmSync(this.work, { recursive: true, force: true });
+  }
+}

@@ -5,37 +5,23 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseEventLine, type EngineEvent } from '../../../src/shared/protocol';
-import { tempDir, writeConfig, writePairData, writeTinyModel } from './fixtures';
+import type { EngineEvent } from '../../../src/shared/protocol';
+import { engineEvents } from '../engineEvents';
+import { SharedRunData } from './fixtures';
 
 const root = path.resolve(__dirname, '../../..');
 const bin = path.join(root, 'bin', 'vembed.js');
 const MINING = { batch_sampler: 'm_per_product', images_per_product: 2, hard_negative_mining: true };
-let work: string;
+let shared: SharedRunData;
 
 before(async () => {
-  assert.ok(fs.existsSync(path.join(root, 'dist/engine/vembed.js')), 'run `npm run build` first (npm test does)');
-  work = tempDir('hardneg');
-  await writeTinyModel(path.join(work, 'model'));
-  fs.mkdirSync(path.join(work, 'data'));
-  await writePairData(path.join(work, 'data'));
+  shared = await SharedRunData.create('hardneg');
 });
-after(() => fs.rmSync(work, { recursive: true, force: true }));
+after(() => shared.remove());
 
-function runDir(tag: string): string {
-  const dir = path.join(work, tag);
-  fs.mkdirSync(dir);
-  fs.symlinkSync(path.join(work, 'model'), path.join(dir, 'model'));
-  fs.symlinkSync(path.join(work, 'data'), path.join(dir, 'data'));
-  writeConfig(dir, MINING);
-  return dir;
-}
+const runDir = (tag: string): string => shared.runDir(tag, MINING).dir;
 
-const events = (stdout: string): EngineEvent[] =>
-  stdout
-    .split('\n')
-    .map(parseEventLine)
-    .flatMap((p) => (p.kind === 'event' ? [p.event] : []));
+const events = engineEvents;
 const losses = (es: EngineEvent[]) =>
   new Map(es.flatMap((e) => (e.type === 'step' ? [[e.step, e.loss] as const] : [])));
 const logs = (es: EngineEvent[]) => es.flatMap((e) => (e.type === 'log' ? [e.message] : []));

@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { parseEventLine, type EngineEvent } from '../../../src/shared/protocol';
+import type { EngineEvent } from '../../../src/shared/protocol';
+import { engineEvents } from '../engineEvents';
 import { readNpy } from '../../../src/shared/artifacts/npy';
 import { readNeighbours } from '../../../src/shared/artifacts/neighboursFile';
 import { evaluateRetrieval } from '../../../src/engine/retrieval/evaluate';
@@ -21,10 +22,7 @@ let sop: string;
 
 function vembed(args: string[]) {
   const r = spawnSync(process.execPath, [bin, ...args], { cwd: work, encoding: 'utf8', timeout: 120000 });
-  const events = r.stdout
-    .split('\n')
-    .map(parseEventLine)
-    .flatMap((p) => (p.kind === 'event' ? [p.event] : []));
+  const events = engineEvents(r.stdout);
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, events };
 }
 

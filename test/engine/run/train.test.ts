@@ -4,41 +4,28 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseEventLine, type EngineEvent } from '../../../src/shared/protocol';
+import type { EngineEvent } from '../../../src/shared/protocol';
+import { engineEvents } from '../engineEvents';
 import { findLatestCheckpoint, verifyCheckpoint } from '../../../src/engine/train';
 import { loadImageEncoder } from '../../../src/engine/model';
 import { activateBackend } from '../../../src/engine/backend/ladder';
-import { tempDir, writeConfig, writePairData, writeTinyModel } from './fixtures';
+import { SharedRunData, writeConfig, writeTinyModel } from './fixtures';
 
 const root = path.resolve(__dirname, '../../..');
 const bin = path.join(root, 'bin', 'vembed.js');
+let shared: SharedRunData;
 let work: string;
 
 before(async () => {
-  assert.ok(fs.existsSync(path.join(root, 'dist/engine/vembed.js')), 'run `npm run build` first (npm test does)');
-  work = tempDir('train');
-  await writeTinyModel(path.join(work, 'model'));
-  fs.mkdirSync(path.join(work, 'data'));
-  await writePairData(path.join(work, 'data'));
+  shared = await SharedRunData.create('train');
+  work = shared.work;
 });
 
-after(() => fs.rmSync(work, { recursive: true, force: true }));
+after(() => shared.remove());
 
-/** A fresh run folder with the shared model and data linked in. */
-function runDir(tag: string, extra: Record<string, unknown> = {}): { dir: string; config: string } {
-  const dir = path.join(work, tag);
-  fs.mkdirSync(dir);
-  fs.symlinkSync(path.join(work, 'model'), path.join(dir, 'model'));
-  fs.symlinkSync(path.join(work, 'data'), path.join(dir, 'data'));
-  return { dir, config: writeConfig(dir, extra) };
-}
+const runDir = (tag: string, extra: Record<string, unknown> = {}) => shared.runDir(tag, extra);
 
-function events(stdout: string): EngineEvent[] {
-  return stdout
-    .split('\n')
-    .map(parseEventLine)
-    .flatMap((p) => (p.kind === 'event' ? [p.event] : []));
-}
+const events = engineEvents;
 
 function train(dir: string, args: string[]) {
   const r = spawnSync(process.execPath, [bin, 'train', '--config', 'train_i2i.yaml', '--json', ...args], {
