@@ -26,8 +26,6 @@
  */
 import { activateBackend } from '../../src/engine/backend/ladder';
 import type { Dinov2ImageEncoder } from '../../src/engine/model/encoder';
-import { randomDinov2Encoder } from '../../src/engine/model/random';
-import type { PixelBatch } from '../../src/engine/model/types';
 import { embedPixels } from '../../src/engine/run/embedPixels';
 import {
   embedBatchesInParallel,
@@ -39,13 +37,13 @@ import { AdamW } from '../../src/engine/train/optim/adamw';
 import { wasmHeapBytes } from '../../src/engine/train/parallel/memory';
 import { GradientLanes, gradientWorkerCount } from '../../src/engine/train/parallel/lanes';
 import type { LoadablePixels } from '../../src/engine/train/pixels';
-import { trainStepParallel, type TrainStepConfig } from '../../src/engine/train/step';
-import { Rng } from '../../src/engine/util/rng';
+import { trainStepParallel } from '../../src/engine/train/step';
 import { flagNumber, flagString } from './flags';
 import { computeThreads } from '../../src/engine/backend/threads';
 import { OnnxPixelEmbedder } from '../../src/engine/onnx/embedder';
 import { chooseOnnx } from '../../src/engine/onnx/backendChoice';
 import { OnnxGradients, type StepTimings } from '../../src/engine/onnx/trainer';
+import { benchEncoder, benchStepConfig, randomPixels } from './workload';
 
 export type OursMode = 'embed' | 'lora' | 'full' | 'embed-onnx' | 'lora-onnx' | 'full-onnx';
 
@@ -77,13 +75,6 @@ export interface OursResult {
   trainable?: number;
   breakdown?: TrainingBreakdown;
   notes: string[];
-}
-
-function randomPixels(n: number, size: number, seed: number): PixelBatch {
-  const rng = new Rng(seed);
-  const data = new Float32Array(n * size * size * 3);
-  for (let i = 0; i < data.length; i++) data[i] = rng.uniform(-2, 2);
-  return { data, n, height: size, width: size };
 }
 
 /** Random pixels made a chunk at a time, the same for the same range (a seed per image). */
@@ -213,15 +204,7 @@ async function measureTraining(
   const steps = flagNumber('steps', 1);
   // Two chunks a side: the warm-up takes the gradient cache's path (one chunk would take the plain one) on every lane.
   const warmup = flagNumber('warmup-batch', 2 * chunk);
-  const config: TrainStepConfig = {
-    loss_type: 'infonce',
-    temperature: 0.05,
-    triplet_margin: 0.2,
-    max_grad_norm: 1.0,
-    use_gradient_cache: true,
-    gradient_cache_chunk_size: chunk,
-    seed: 42,
-  };
+  const config = benchStepConfig(chunk);
   const optimizer = new AdamW(encoder.trainableVariables(), { weightDecay: 0.01 });
   // --threads counts every computing thread; the main thread is one of the lanes.
   const threads = threadsFlag();
@@ -294,14 +277,8 @@ async function main(): Promise<void> {
     mode === 'lora' || mode === 'lora-onnx' ? 'lora' : mode === 'full' || mode === 'full-onnx' ? 'full' : null;
   const size = flagNumber('size', 224);
   const backend = await activateBackend('wasm');
-  const encoder = randomDinov2Encoder({}, { seed: 1 });
+  const encoder = benchEncoder(training);
   const notes: string[] = [];
-  if (training === 'lora') {
-    encoder.addLora({ r: 16, alpha: 32, dropout: 0.05, targetModules: null });
-    encoder.setTrainable('lora');
-  } else if (training === 'full') {
-    encoder.setTrainable('full');
-  }
   const device = { line: backend.device };
   let onnx: OnnxGradients | null = null;
   if (mode === 'lora-onnx' || mode === 'full-onnx') {

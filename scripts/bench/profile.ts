@@ -11,8 +11,8 @@
  */
 import { activateBackend } from '../../src/engine/backend/ladder';
 import { tf, type Tensor4D } from '../../src/engine/backend/tf';
-import { randomDinov2Encoder } from '../../src/engine/model/random';
 import { flagNumber, flagString } from './flags';
+import { benchEncoder } from './workload';
 
 async function main(): Promise<void> {
   const batch = flagNumber('batch', 8);
@@ -20,15 +20,9 @@ async function main(): Promise<void> {
   const mode = flagString('mode', 'forward');
   const top = flagNumber('top', 25);
   await activateBackend('wasm');
-  const encoder = randomDinov2Encoder({}, { seed: 1 });
-  if (mode === 'lora') {
-    encoder.addLora({ r: 16, alpha: 32, dropout: 0.05, targetModules: null });
-    encoder.setTrainable('lora');
-  } else if (mode === 'full') {
-    encoder.setTrainable('full');
-  } else if (mode !== 'forward') {
+  if (mode !== 'forward' && mode !== 'lora' && mode !== 'full')
     throw new Error(`--mode takes forward, lora or full, got ${mode}`);
-  }
+  const encoder = benchEncoder(mode === 'forward' ? null : mode);
   const pixels = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 3) as Tensor4D;
   const vars = [...encoder.trainableVariables().values()];
   const run = (): void => {

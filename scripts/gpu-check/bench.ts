@@ -8,11 +8,10 @@
  *   node gpu-bench.js [--device webgpu|cuda] [--batch 32] [--batches 10] [--cpu-batches 2]
  */
 import { activateBackend } from '../../src/engine/backend/ladder';
-import { randomDinov2Encoder } from '../../src/engine/model/random';
+import { benchEncoder, randomPixels } from '../bench/workload';
 import { OnnxPixelEmbedder } from '../../src/engine/onnx/embedder';
 import { loadOnnxRuntime, onnxDeviceLine, type OnnxDevice } from '../../src/engine/onnx/runtime';
 import type { PixelBatch } from '../../src/engine/model/types';
-import { Rng } from '../../src/engine/util/rng';
 import * as os from 'node:os';
 
 function flag(name: string, fallback: string): string {
@@ -38,11 +37,8 @@ async function main(): Promise<void> {
   await activateBackend('wasm');
   const loaded = loadOnnxRuntime();
   if ('error' in loaded) throw new Error(loaded.error);
-  const encoder = randomDinov2Encoder({}, { seed: 1 });
-  const rng = new Rng(7);
-  const data = new Float32Array(batch * size * size * 3);
-  for (let i = 0; i < data.length; i++) data[i] = rng.uniform(-2, 2);
-  const pixels: PixelBatch = { data, n: batch, height: size, width: size };
+  const encoder = benchEncoder(null);
+  const pixels = randomPixels(batch, size, 7);
   const threads = os.availableParallelism();
 
   const cpu = await OnnxPixelEmbedder.create(encoder, { device: 'cpu', threads });

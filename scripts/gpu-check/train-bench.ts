@@ -15,14 +15,11 @@
  */
 import * as os from 'node:os';
 import { activateBackend } from '../../src/engine/backend/ladder';
-import type { Dinov2ImageEncoder } from '../../src/engine/model/encoder';
-import { randomDinov2Encoder } from '../../src/engine/model/random';
-import type { PixelBatch } from '../../src/engine/model/types';
 import { loadOnnxRuntime, onnxDeviceLine, type OnnxDevice } from '../../src/engine/onnx/runtime';
 import { OnnxGradients } from '../../src/engine/onnx/trainer';
 import { AdamW } from '../../src/engine/train/optim/adamw';
-import { trainStepParallel, type TrainStepConfig } from '../../src/engine/train/step';
-import { Rng } from '../../src/engine/util/rng';
+import { trainStepParallel } from '../../src/engine/train/step';
+import { benchEncoder, benchStepConfig, randomPixels } from '../bench/workload';
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,22 +28,6 @@ function flag(name: string, fallback: string): string {
 
 const SIZE = 224;
 
-function randomPixels(n: number, seed: number): PixelBatch {
-  const rng = new Rng(seed);
-  const data = new Float32Array(n * SIZE * SIZE * 3);
-  for (let i = 0; i < data.length; i++) data[i] = rng.uniform(-2, 2);
-  return { data, n, height: SIZE, width: SIZE };
-}
-
-function encoderFor(mode: 'lora' | 'full'): Dinov2ImageEncoder {
-  const encoder = randomDinov2Encoder({}, { seed: 1 });
-  if (mode === 'lora') {
-    encoder.addLora({ r: 16, alpha: 32, dropout: 0.05, targetModules: null });
-    encoder.setTrainable('lora');
-  } else encoder.setTrainable('full');
-  return encoder;
-}
-
 /** `steps` steps of `pairs` pairs on `device` from a fresh encoder: the losses and the timed steps' images/s. */
 async function run(
   mode: 'lora' | 'full',
@@ -54,24 +35,16 @@ async function run(
   threads: number,
   opts: { pairs: number; chunk: number; steps: number; warmup: boolean },
 ): Promise<{ losses: number[]; imagesPerSecond: number }> {
-  const encoder = encoderFor(mode);
+  const encoder = benchEncoder(mode);
   const optimizer = new AdamW(encoder.trainableVariables(), { weightDecay: 0.01 });
   const onnx = await OnnxGradients.create(encoder, { device, threads });
-  const config: TrainStepConfig = {
-    loss_type: 'infonce',
-    temperature: 0.05,
-    triplet_margin: 0.2,
-    max_grad_norm: 1.0,
-    use_gradient_cache: true,
-    gradient_cache_chunk_size: opts.chunk,
-    seed: 42,
-  };
+  const config = benchStepConfig(opts.chunk);
   try {
     let globalStep = 0;
     const step = async (): Promise<number> => {
       const batch = {
-        queries: randomPixels(opts.pairs, 100 + globalStep),
-        positives: randomPixels(opts.pairs, 200 + globalStep),
+        queries: randomPixels(opts.pairs, SIZE, 100 + globalStep),
+        positives: randomPixels(opts.pairs, SIZE, 200 + globalStep),
         labels: Array.from({ length: opts.pairs }, (_, i) => i),
       };
       const r = await trainStepParallel({ encoder, optimizer, schedule: () => 1e-4, config, batch, globalStep }, onnx);
