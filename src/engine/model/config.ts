@@ -171,6 +171,11 @@ export function readDinov2Config(folder: string): Dinov2Config {
   return parseDinov2Config(readJsonFile(file), file);
 }
 
+/** Tokens per image at height x width pixels (multiples of the patch size): CLS, the registers, the patches. */
+export function tokensPerImage(config: Dinov2Config, height: number, width: number): number {
+  return 1 + config.numRegisterTokens + (height / config.patchSize) * (width / config.patchSize);
+}
+
 /** Hidden size of the MLP: `fc1` width, or each half of SwiGLU's `weights_in`. */
 export function mlpHiddenSize(config: Dinov2Config): number {
   const hidden = Math.trunc(config.hiddenSize * config.mlpRatio);

@@ -24,6 +24,7 @@
  *   initializers.
  */
 import { tf, type Tensor, type Variable } from '../backend/tf';
+import { tokensPerImage } from '../model/config';
 import type { Dinov2Weights, Layer, Linear, Norm } from '../model/dinov2';
 import { resizePositionEmbeddings } from '../model/dinov2';
 import { gridResizeMatrix } from '../model/interpolate';
@@ -330,7 +331,7 @@ class Dinov2GraphWriter {
     if (this.trainable && options.layout !== 'nhwc') throw new Error('internal: the training graph takes NHWC pixels');
     const segment = this.trainable?.segment;
     const C = c.numChannels;
-    this.tokens = 1 + c.numRegisterTokens + (height / p) * (width / p);
+    this.tokens = tokensPerImage(c, height, width);
     let x: string;
     if (!segment || segment.kind === 'embeddings') {
       const inputDims: Dim[] =

@@ -22,6 +22,7 @@
  * graph carries the base model and takes only the adapters and the head.
  */
 import type { Variable } from '../backend/tf';
+import { tokensPerImage } from '../model/config';
 import type { Dinov2ImageEncoder } from '../model/encoder';
 import { appendGradients } from './autodiff';
 import {
@@ -104,8 +105,7 @@ function forwardGraph(encoder: Dinov2ImageEncoder, options: TrainingGraphOptions
   });
   g.output(embedding, OUTPUT_NAME, FLOAT, [BATCH_DIM, encoder.embeddingDim]);
   const c = encoder.config;
-  const p = c.patchSize;
-  const tokens = 1 + c.numRegisterTokens + (options.height / p) * (options.width / p);
+  const tokens = tokensPerImage(c, options.height, options.width);
   layerInputs.forEach((v, i) => g.output(v, layerTokensName(i), FLOAT, [BATCH_DIM, tokens, c.hiddenSize]));
   return { bytes: g.toModel(PRODUCER).toBytes(), paramInputs, tokens };
 }

@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import { tf, type Tensor, type Tensor2D, type Variable } from '../backend/tf';
+import { tokensPerImage } from '../model/config';
 import type { Dinov2ImageEncoder } from '../model/encoder';
 import { adapterDropoutSeed, dropoutMaskValues } from '../model/steps/linear';
 import type { ImageEncoder, PixelBatch } from '../model/types';
@@ -155,7 +156,6 @@ export class OnnxGradients {
                 frozen[name] = { data: v.dataSync() as Float32Array, dims: v.shape };
             }
           const c = this.encoder.config;
-          const tokens = 1 + c.numRegisterTokens + (height / c.patchSize) * (width / c.patchSize);
           return {
             forward,
             backward,
@@ -163,7 +163,7 @@ export class OnnxGradients {
             params: graphs.params,
             frozen,
             layers: graphs.layers,
-            tokenBytesPerImage: (graphs.layers + 1) * tokens * c.hiddenSize * 4,
+            tokenBytesPerImage: (graphs.layers + 1) * tokensPerImage(c, height, width) * c.hiddenSize * 4,
           };
         } catch (e) {
           await Promise.all(sessions.map((x) => x.release()));
@@ -196,7 +196,7 @@ export class OnnxGradients {
     const rate = this.dropoutRate;
     if (rate === 0) return {};
     const c = this.encoder.config;
-    const tokens = 1 + c.numRegisterTokens + (px.height / c.patchSize) * (px.width / c.patchSize);
+    const tokens = tokensPerImage(c, px.height, px.width);
     const base = dropout ? chunkDropoutSeed(dropout.seed, dropout.step, dropout.side, dropout.chunkIndex) : 0;
     const feeds: Feeds = {};
     // With CLS pooling the TF.js path runs the last layer's linears but key and value on the CLS rows
@@ -343,14 +343,10 @@ export class OnnxGradients {
     const embedded = { query: new Float32Array(n * dim), positive: new Float32Array(n * dim) };
     const kept = new Map<number, Map<string, Feed>>();
     let keptBytes = 0;
-    const forwardMasks = () => this.maskSeconds;
     await pass('forward', async (j, px) => {
       const c = chunks[j]!;
-      const bytes = px.n * s0.tokenBytesPerImage;
-      const keep =
-        px.height === size &&
-        px.width === size &&
-        keptBytes + bytes <= (this.options.keptTokensBytes ?? KEPT_TOKENS_BYTES);
+      const bytes = px.n * (await this.sessionsFor(px.height, px.width)).tokenBytesPerImage;
+      const keep = keptBytes + bytes <= (this.options.keptTokensBytes ?? KEPT_TOKENS_BYTES);
       const { embedding, tokens } = await this.embedAndKeep(px, dropoutOf(c.side, c.range), weights, keep);
       embedded[c.side].set(embedding, c.range.start * dim);
       if (tokens) {
@@ -358,7 +354,8 @@ export class OnnxGradients {
         keptBytes += bytes;
       }
     });
-    timings.forward -= forwardMasks();
+    // The masks drawn so far (since the step began) were drawn inside the embedding pass's timing.
+    timings.forward -= this.maskSeconds;
 
     // 2. The full-batch loss and dLoss/dEmbeddings (TF.js).
     const l0 = performance.now();
