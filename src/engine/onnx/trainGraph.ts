@@ -111,9 +111,8 @@ function forwardGraph(encoder: Dinov2ImageEncoder, options: TrainingGraphOptions
 }
 
 /** Layer `i`'s weights as graph inputs under names shared by every layer (see BackwardPart). */
-function layerWeightInputs(encoder: Dinov2ImageEncoder, i: number): Map<Variable, string> {
+function layerWeightInputs(all: ReadonlyMap<string, Variable>, i: number): Map<Variable, string> {
   const prefix = `encoder.layer.${i}.`;
-  const all = new Map([...encoder.baseVariables(), ...encoder.trainableVariables()]);
   const out = new Map<Variable, string>();
   for (const [name, v] of all) if (name.startsWith(prefix)) out.set(v, `layer.${name.slice(prefix.length)}`);
   return out;
@@ -125,15 +124,22 @@ function layerMaskNames(encoder: Dinov2ImageEncoder, i: number): (adapterIndex: 
   return (adapterIndex) => loraMaskName(adapterIndex - first);
 }
 
+/** Every parameter of the encoder, frozen or trainable, both ways: a layer's graph also reads frozen weights. */
+interface ParamNames {
+  byName: ReadonlyMap<string, Variable>;
+  nameOf: ReadonlyMap<Variable, string>;
+}
+
 function backwardPart(
   encoder: Dinov2ImageEncoder,
   options: TrainingGraphOptions,
   trainable: Map<Variable, string>,
+  all: ParamNames,
   segment: GraphSegment,
   tokens: number,
 ): BackwardPart | null {
   const shared = segment.kind === 'layer';
-  const inputs = shared ? layerWeightInputs(encoder, segment.index) : trainable;
+  const inputs = shared ? layerWeightInputs(all.byName, segment.index) : trainable;
   const { g, embedding, paramInputs, maskInputs } = dinov2ForwardGraph(encoder, {
     height: options.height,
     width: options.width,
@@ -162,12 +168,10 @@ function backwardPart(
     gradients.push([gradientOutputName(name), trainable.get(v)!]);
   }
   if (tokensGrad) g.output(grads.get(TOKENS_NAME)!, TOKENS_GRAD_NAME, FLOAT, [BATCH_DIM, tokens, D]);
-  // Every parameter by variable: a layer's graph also reads frozen weights.
-  const names = new Map([...encoder.baseVariables(), ...encoder.trainableVariables()].map(([n, v]) => [v, n] as const));
   return {
     segment,
     bytes: g.toModel(PRODUCER).toBytes(),
-    weights: new Map(paramInputs.map((name) => [name, names.get(inputParams.get(name)!)!])),
+    weights: new Map(paramInputs.map((name) => [name, all.nameOf.get(inputParams.get(name)!)!])),
     masks: new Map([...maskInputs].map(([name, index]) => [name, loraMaskName(index)])),
     gradients,
     tokensGrad,
@@ -183,8 +187,9 @@ export function trainingGraphs(encoder: Dinov2ImageEncoder, options: TrainingGra
     ...Array.from({ length: layers }, (_, k) => ({ kind: 'layer' as const, index: layers - 1 - k })),
     { kind: 'embeddings' },
   ];
-  const backward = segments.flatMap((s) => backwardPart(encoder, options, inputs, s, forward.tokens) ?? []);
-  const byName = new Map([...inputs].map(([v, name]) => [name, v] as const));
+  const byName = new Map([...encoder.baseVariables(), ...encoder.trainableVariables()]);
+  const all: ParamNames = { byName, nameOf: new Map([...byName].map(([name, v]) => [v, name] as const)) };
+  const backward = segments.flatMap((s) => backwardPart(encoder, options, inputs, all, s, forward.tokens) ?? []);
   return {
     forward: forward.bytes,
     params: forward.paramInputs.map((name) => [name, byName.get(name)!] as [string, Variable]),
