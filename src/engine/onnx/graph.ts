@@ -166,11 +166,6 @@ export class GraphBuilder {
     return this.records;
   }
 
-  /** Rank of a graph input or initializer; undefined for a node's output. */
-  declaredRank(name: string): number | undefined {
-    return this.declared.get(name)?.length;
-  }
-
   /** Dimensions of a graph input or initializer (names for symbolic ones); undefined for a node's output. */
   declaredDims(name: string): readonly Dim[] | undefined {
     return this.declared.get(name);

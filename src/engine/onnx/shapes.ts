@@ -14,7 +14,8 @@ import { type Dim, type GraphBuilder, type NodeRecord, attrInt, attrInts } from 
 
 export type InferredShape = ReadonlyArray<Dim | null>;
 
-function normAxis(axis: number, rank: number): number {
+/** An ONNX axis attribute (negative: from the end) as an index into a shape of `rank`. */
+export function normAxis(axis: number, rank: number): number {
   return axis < 0 ? axis + rank : axis;
 }
 

@@ -12,7 +12,7 @@
  * two values of one shape); otherwise the shapes are compared at run time.
  */
 import { FLOAT, type Attribute, type GraphBuilder, type NodeRecord, attrInt, attrInts } from './graph';
-import type { InferredShape } from './shapes';
+import { normAxis, type InferredShape } from './shapes';
 
 export interface VjpContext {
   g: GraphBuilder;
@@ -33,10 +33,6 @@ type Rule = (
   dys: ReadonlyArray<string | null>,
   needs: readonly boolean[],
 ) => Array<string | null>;
-
-function normAxis(axis: number, rank: number): number {
-  return axis < 0 ? axis + rank : axis;
-}
 
 function zeros(n: number): number[] {
   return new Array<number>(n).fill(0);
