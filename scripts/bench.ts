@@ -540,8 +540,12 @@ async function main(): Promise<void> {
         `GFLOP/s: ${products}; the model's mix ${c.gflops.toFixed(0)} GFLOP/s, ${c.forwardGflop.toFixed(2)} GFLOP a forward pass`,
     );
     lines.push(`  at most: embedding ${rate(c.ceiling.embed)}${peer('embed', 3)}`);
-    lines.push(`           training LoRA ${rate(c.ceiling.lora)} (3 forward passes' products)${peer('lora', 2)}`);
-    lines.push(`           training full ${rate(c.ceiling.full)} (4 forward passes' products)${peer('full', 2)}`);
+    lines.push(
+      `           training LoRA ${rate(c.ceiling.lora)} (${c.trainingForwards.lora} forward passes' products)${peer('lora', 2)}`,
+    );
+    lines.push(
+      `           training full ${rate(c.ceiling.full)} (${c.trainingForwards.full} forward passes' products)${peer('full', 2)}`,
+    );
   }
   lines.push('');
   lines.push(

@@ -25,6 +25,8 @@ export interface CeilingResult {
   gflops: number;
   /** Forward pass of one 224-px image, GFLOP. */
   forwardGflop: number;
+  /** Forward passes' worth of products a training step costs per image (`TRAINING_FORWARDS`). */
+  trainingForwards: typeof TRAINING_FORWARDS;
   /** Images/s at `gflops`: embedding, and training with the gradient cache (see `TRAINING_FORWARDS`). */
   ceiling: { embed: number; lora: number; full: number };
 }
@@ -120,6 +122,7 @@ async function main(): Promise<void> {
     products,
     gflops,
     forwardGflop,
+    trainingForwards: TRAINING_FORWARDS,
     ceiling: { embed, lora: embed / TRAINING_FORWARDS.lora, full: embed / TRAINING_FORWARDS.full },
   };
   console.log(JSON.stringify(result));

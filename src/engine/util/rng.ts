@@ -12,7 +12,7 @@ export const RNG_STEP = 0x9e3779b9 | 0;
  * The output mix of a counter state (int32 in, int32 out; `>>> 0` gives
  * `Rng.nextUint32`'s value). In int32 arithmetic so that hot loops drawing
  * many values inline it without unsigned-to-double conversions
- * (dropoutMaskValues: ~2x faster than calling nextUint32, measured).
+ * (dropoutMaskValues: 48 masks of a DINOv2-small chunk 0.165 -> 0.115 s against calling nextUint32, measured).
  */
 export function rngMix(state: number): number {
   let z = Math.imul(state ^ (state >>> 16), 0x85ebca6b);
