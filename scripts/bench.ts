@@ -96,18 +96,18 @@ interface Settings {
   only: Set<string>;
 }
 
+/** What --only can choose (all by default). */
+const MEASUREMENTS = ['embed', 'onnx', 'command', 'lora', 'full', 'lora-onnx', 'full-onnx', 'search', 'ceiling'];
+
 function settings(): Settings {
   const quick = flagSet('quick');
   const only = new Set(
-    flagString('only', 'embed,onnx,command,lora,full,lora-onnx,full-onnx,search,ceiling')
+    flagString('only', MEASUREMENTS.join(','))
       .split(',')
       .map((s) => s.trim()),
   );
   for (const o of only)
-    if (!['embed', 'onnx', 'command', 'lora', 'full', 'lora-onnx', 'full-onnx', 'search', 'ceiling'].includes(o))
-      throw new Error(
-        `--only takes embed, onnx, command, lora, full, lora-onnx, full-onnx, search and ceiling, got "${o}"`,
-      );
+    if (!MEASUREMENTS.includes(o)) throw new Error(`--only takes ${MEASUREMENTS.join(', ')}, got "${o}"`);
   if (flagSet('no-search')) only.delete('search');
   const trainBatch = flagNumber('train-batch', quick ? 16 : 128);
   const chunk = flagNumber('chunk', 8);
