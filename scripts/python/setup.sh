@@ -19,6 +19,7 @@ set -euo pipefail
 REQUIREMENTS=(
   "torch==2.13.*" "transformers==5.18.*" "peft==0.21.*" "safetensors" "huggingface-hub"
   "accelerate" "faiss-cpu" "onnx" "onnxruntime" "pytorch-metric-learning" "numpy" "pillow"
+  "tensorboard" "pytest" "ruff"
 )
 ENV_DIR="${VEMBED_PYENV:-${XDG_CACHE_HOME:-$HOME/.cache}/vembed-pyenv}"
 PYTHON="${VEMBED_PYTHON:-python3}"
