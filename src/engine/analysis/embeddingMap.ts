@@ -79,6 +79,20 @@ export function writeEmbeddingMap(
   return { file, map };
 }
 
+/** Rows of `emb` holding a NaN or an infinity (a map of them would be all nulls). */
+export function nonFiniteRows(emb: EmbeddingMatrix): number[] {
+  const bad: number[] = [];
+  for (let row = 0; row < emb.n; row++) {
+    for (let j = row * emb.d; j < (row + 1) * emb.d; j++) {
+      if (!Number.isFinite(emb.data[j]!)) {
+        bad.push(row);
+        break;
+      }
+    }
+  }
+  return bad;
+}
+
 /** The float32 [N, D] embeddings.npy of a benchmark folder. */
 export function readBenchmarkEmbeddings(dir: string): EmbeddingMatrix {
   const file = path.join(dir, 'embeddings.npy');

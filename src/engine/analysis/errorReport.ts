@@ -39,14 +39,25 @@ export interface BenchmarkErrorAnalysis {
 /** Why two folders cannot be analysed together; the compare command prints it and goes on. */
 export class NoErrorAnalysis extends Error {}
 
+/** `read()`, with a damaged file (truncated JSON, a bad line) as a NoErrorAnalysis: the comparison goes on. */
+function readOrSkip<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof NoErrorAnalysis) throw e;
+    throw new NoErrorAnalysis((e as Error).message);
+  }
+}
+
 function load(dir: string): { table: LoadedNeighbours; records: ImageRecord[] } {
   const manifest = path.join(dir, NEIGHBOURS_MANIFEST);
   if (!fs.existsSync(manifest))
     throw new NoErrorAnalysis(`${dir} has no ${NEIGHBOURS_MANIFEST} (a benchmark of this vembed writes one)`);
-  const table = readNeighbours(manifest);
+  const table = readOrSkip(() => readNeighbours(manifest));
   if (!table.manifest.metadata)
     throw new NoErrorAnalysis(`${manifest} names no metadata.jsonl: the images are unknown`);
-  const records = readMetadata(path.join(dir, table.manifest.metadata));
+  const metadata = table.manifest.metadata;
+  const records = readOrSkip(() => readMetadata(path.join(dir, metadata)));
   if (records.length !== table.numQueries)
     throw new NoErrorAnalysis(`${dir}: ${records.length} image records for ${table.numQueries} images`);
   return { table, records };

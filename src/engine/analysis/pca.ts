@@ -36,11 +36,19 @@ export interface PcaResult {
   axes: Float64Array;
   /** Variance along each component. */
   variance: number[];
-  /** Share of the total variance along each component. */
+  /** Share of the total variance along each component (0 when there is none: all rows the same). */
   varianceRatio: number[];
+  /** Variance of the normalised rows, summed over dimensions; below NO_VARIANCE the rows are all the same. */
+  totalVariance: number;
   iterations: number;
   converged: boolean;
 }
+
+/**
+ * Total variance below which the rows count as identical. Rows are unit vectors (total variance up to 1); identical
+ * rows leave only float32 rounding, about 1e-14 per dimension, which would otherwise show as "100% of the variance".
+ */
+export const NO_VARIANCE = 1e-9;
 
 /** Rows processed together while accumulating the covariance (a block stays in cache). */
 const ROW_BLOCK = 128;
@@ -72,7 +80,8 @@ export function pca(m: EmbeddingMatrix, options: PcaOptions = {}): PcaResult {
     components: k,
     axes,
     variance,
-    varianceRatio: variance.map((v) => (total > 0 ? v / total : 0)),
+    varianceRatio: variance.map((v) => (total > NO_VARIANCE ? v / total : 0)),
+    totalVariance: total,
     iterations,
     converged,
   };

@@ -10,11 +10,12 @@
  */
 import * as os from 'node:os';
 import { tf } from './tf';
+import { MAX_MODEL_COPIES, poolThreads } from '../util/threadCap';
 
 export type ThreadRequest = number | 'auto';
 
-/** More copies of the model than this cost memory and gain nothing measurable. */
-export const MAX_COMPUTE_THREADS = 8;
+/** More copies of the model than this cost memory and gain nothing measurable (the thread rule's). */
+export const MAX_COMPUTE_THREADS = MAX_MODEL_COPIES;
 
 let chosen: ThreadRequest | undefined;
 
@@ -39,10 +40,19 @@ export function computeThreadRequest(): ThreadRequest {
 
 /**
  * Threads that compute on the active backend for `request`: on wasm, 'auto'
- * is one per core (at most MAX_COMPUTE_THREADS); off wasm, always 1.
+ * is one per core (at most MAX_COMPUTE_THREADS), a number is capped by the
+ * thread rule (util/threadCap.ts); off wasm, always 1.
  */
 export function computeThreads(request: ThreadRequest = computeThreadRequest()): number {
   if (tf.getBackend() !== 'wasm') return 1;
-  if (request !== 'auto') return Math.min(request, MAX_COMPUTE_THREADS);
+  if (request !== 'auto') return Math.max(1, poolThreads('wasm', request));
   return Math.max(1, Math.min(os.availableParallelism(), MAX_COMPUTE_THREADS));
+}
+
+/**
+ * ONNX Runtime's intra-op threads for `request`: 'auto' as computeThreads
+ * gives, a number capped by the thread rule.
+ */
+export function onnxThreads(request: ThreadRequest = computeThreadRequest()): number {
+  return request === 'auto' ? computeThreads('auto') : Math.max(1, poolThreads('onnx', request));
 }

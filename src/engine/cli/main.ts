@@ -111,6 +111,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     return await command.run({ args, reporter, signal: controller.signal });
   } catch (e) {
+    // A command that stops on a signal throws the signal's reason (signal.throwIfAborted()) once it has cleaned up.
+    if (controller.signal.aborted && (e === controller.signal.reason || (e as Error)?.name === 'AbortError')) {
+      reporter.info(`${command.name}: stopped (${String(controller.signal.reason)}).`);
+      return controller.signal.reason === 'SIGTERM' ? 143 : 130;
+    }
     if (e instanceof UsageError) {
       reporter.event({
         type: 'error',

@@ -5,6 +5,7 @@
  */
 import type { Reporter } from '../report/reporter';
 import { makeEvent, serializeEvent, type EngineEvent, type EventBody } from '../../shared/protocol';
+import { printable } from '../../shared/text/printable';
 
 type Write = (s: string) => void;
 
@@ -14,11 +15,18 @@ const PROGRESS_INTERVAL_MS = 2000;
 export class StreamReporter implements Reporter {
   private readonly progressShown = new Map<string, number>();
 
+  private readonly out: Write;
+  private readonly err: Write;
+
+  /** Human-readable text goes through printable(): messages quote file contents, which may hold control bytes. */
   constructor(
     readonly json: boolean,
-    private readonly out: Write = (s) => process.stdout.write(s),
-    private readonly err: Write = (s) => process.stderr.write(s),
-  ) {}
+    out: Write = (s) => process.stdout.write(s),
+    err: Write = (s) => process.stderr.write(s),
+  ) {
+    this.out = json ? out : (s) => out(printable(s));
+    this.err = json ? err : (s) => err(printable(s));
+  }
 
   event(body: EventBody): void {
     const e = makeEvent(body);
@@ -42,7 +50,9 @@ export class StreamReporter implements Reporter {
   private printHuman(e: EngineEvent): void {
     switch (e.type) {
       case 'run_started':
-        this.out(`${e.command}: backend ${e.backend} (${e.device})${e.runDir ? `, output ${e.runDir}` : ''}\n`);
+        this.out(
+          `${e.command}: backend ${e.backend} (${e.device})${e.runDir ? `, output ${e.runDir}` : ''}${e.resumedFrom ? `, resumed from ${e.resumedFrom}` : ''}\n`,
+        );
         break;
       case 'step':
         this.out(

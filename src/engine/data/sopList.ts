@@ -177,3 +177,12 @@ export function findMissingImages(root: string, images: readonly SopImage[]): So
     }
   });
 }
+
+/**
+ * The list file `list` names (`--list`): relative to the SOP folder, or as
+ * given when absolute. `pathApi` is the platform's path module (path.win32
+ * reads `C:\lists\half_test.txt` and `\\server\share\x.txt` as absolute).
+ */
+export function sopListFile(sopRoot: string, list: string, pathApi: path.PlatformPath = path): string {
+  return pathApi.resolve(sopRoot, list);
+}

@@ -16,6 +16,7 @@
  */
 import * as os from 'node:os';
 import type { Worker } from 'node:worker_threads';
+import { poolThreads, threadCapNote } from '../util/threadCap';
 import type { TrainConfig } from '../../shared/config/schema';
 import type { ImageProcessing, PixelBatch } from '../model/types';
 import { ImageReadError, type RgbImage } from './decode';
@@ -61,20 +62,9 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: 
   return { promise, resolve, reject };
 }
 
-/**
- * The most decoding threads worth starting: two per core. Each worker keeps
- * two jobs in flight and decoding is CPU-bound, so beyond that threads only
- * wait for a core while each costs its own V8 heap and libvips state
- * (`--num_workers 1000` started ~950 threads and took 4.6 GB for one image).
- */
-export function maxImageWorkers(cores: number = os.availableParallelism()): number {
-  return Math.max(1, 2 * cores);
-}
-
-/** What to tell the user when a loader starts fewer threads than num_workers asked for. */
+/** What to tell the user when a loader starts fewer threads than num_workers asked for (the thread rule's note). */
 export function workersCappedMessage(loader: Pick<ImageLoader, 'numWorkers' | 'requestedWorkers'>): string | undefined {
-  if (loader.numWorkers >= loader.requestedWorkers) return undefined;
-  return `num_workers ${loader.requestedWorkers}: starting ${loader.numWorkers} decoding threads (two per core on this machine); more would only add memory.`;
+  return threadCapNote('num_workers', loader.requestedWorkers, ['decoding']);
 }
 
 /** Jobs running at once on the main thread (decoding is asynchronous in sharp). */
@@ -98,9 +88,12 @@ export class ImageLoader {
     this.cacheMax = options.cacheMaxBytes ?? Math.min(2 * 1024 ** 3, Math.floor(os.totalmem() / 4));
   }
 
-  /** Worker threads this loader uses: num_workers, capped at maxImageWorkers(). */
+  /**
+   * Worker threads this loader uses: num_workers, capped by the thread rule (each worker keeps two jobs in flight
+   * and costs its own V8 heap and libvips state: `--num_workers 1000` took 4.6 GB for one image).
+   */
   get numWorkers(): number {
-    return Math.min(this.options.numWorkers, maxImageWorkers());
+    return poolThreads('decoding', this.options.numWorkers);
   }
 
   /** What num_workers asked for. */

@@ -19,6 +19,7 @@ import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../util/startWorker';
 import { tf } from '../backend/tf';
 import { computeThreadRequest, computeThreads, type ThreadRequest } from '../backend/threads';
+import { poolThreads } from '../util/threadCap';
 import { AllPairsEngine, type ClassPairs, type EngineInputs, type EngineState } from './allPairsEngine';
 import type { WorkerReply, WorkerRequest } from './allPairsProtocol';
 import { planBlocks, type BlockPlan, type BlockTask } from './blockPlan';
@@ -183,7 +184,7 @@ function resolveThreads(requested: ThreadRequest | undefined, n: number, blockSi
   }
   if (!Number.isInteger(request) || request < 1)
     throw new Error(`threads must be a positive integer or 'auto', got ${request}`);
-  return request;
+  return Math.max(1, poolThreads('ranking', request));
 }
 
 function float32(length: number, shared: boolean): Float32Array {

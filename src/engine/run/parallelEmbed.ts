@@ -12,7 +12,8 @@
  * workers when the image count makes that worth it.
  */
 import type { Worker } from 'node:worker_threads';
-import { computeThreadRequest, computeThreads, MAX_COMPUTE_THREADS, type ThreadRequest } from '../backend/threads';
+import { computeThreadRequest, computeThreads, type ThreadRequest } from '../backend/threads';
+import { poolThreads } from '../util/threadCap';
 import { Dinov2ImageEncoder } from '../model/encoder';
 import { snapshotEncoder } from '../model/snapshot';
 import type { PixelBatch } from '../model/types';
@@ -46,7 +47,7 @@ export function embeddingThreads(
       throw new Error(`embedding threads must be an integer >= 0 or 'auto', got ${request}`);
     return request <= 1 || !(encoder instanceof Dinov2ImageEncoder)
       ? 0
-      : Math.min(request, batches, MAX_COMPUTE_THREADS);
+      : Math.min(poolThreads('wasm', request), batches);
   }
   if (!(encoder instanceof Dinov2ImageEncoder) || images < MIN_IMAGES_FOR_WORKERS || batches < 2) return 0;
   const threads = computeThreads('auto');

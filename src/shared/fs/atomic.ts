@@ -1,38 +1,128 @@
 /**
  * Atomic file writes: write a temporary file in the same folder, flush it, then
  * rename it over the target. A reader (or a run killed half-way) sees the old
- * file or the new one, never a torn one.
+ * file or the new one, never a torn one. Failures name the target the user
+ * gave, never the temporary file, and leave no temporary file behind.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeDirs } from './makeDirs';
+import { fileSystemUserError, makeDirs } from './makeDirs';
+import { refuseNonRegularTarget, STAGED_MARK } from './outputPath';
 
 function tempName(target: string): string {
   return path.join(
     path.dirname(target),
-    `.${path.basename(target)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+    `.${path.basename(target)}${STAGED_MARK}${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
   );
 }
 
-/** Atomically write a file whose bytes `write` streams into the open descriptor (large files, no second copy). */
-export function writeFileAtomicWith(target: string, write: (fd: number) => void): void {
+/** A file-system error as the user's error about `target`, else the error itself. */
+function asTargetError(e: unknown, target: string): unknown {
+  return fileSystemUserError(e, target) ?? e;
+}
+
+/**
+ * A file written under a temporary name next to `target`, not yet in place:
+ * `commit` renames it over the target, `discard` removes it.
+ */
+export interface StagedFile {
+  readonly target: string;
+  readonly tmp: string;
+  commit(): void;
+  discard(): void;
+}
+
+function staged(target: string, tmp: string): StagedFile {
+  return {
+    target,
+    tmp,
+    commit() {
+      try {
+        fs.renameSync(tmp, target);
+      } catch (e) {
+        fs.rmSync(tmp, { force: true });
+        throw asTargetError(e, target);
+      }
+    },
+    discard() {
+      fs.rmSync(tmp, { force: true });
+    },
+  };
+}
+
+/** Write `target`'s bytes (streamed by `write` into the descriptor) under a temporary name, flushed. */
+export function stageFileWith(target: string, write: (fd: number) => void): StagedFile {
+  refuseNonRegularTarget(target);
   makeDirs(path.dirname(target));
   const tmp = tempName(target);
-  const fd = fs.openSync(tmp, 'w');
+  let fd: number;
+  try {
+    fd = fs.openSync(tmp, 'w');
+  } catch (e) {
+    throw asTargetError(e, target);
+  }
   try {
     write(fd);
     fs.fsyncSync(fd);
   } catch (e) {
     fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
-    throw e;
+    throw asTargetError(e, target);
   }
   fs.closeSync(fd);
-  fs.renameSync(tmp, target);
+  return staged(target, tmp);
+}
+
+/** Bytes per slice written between two looks at `signal`. */
+const SLICE = 16 * 1024 * 1024;
+
+/**
+ * Like stageFileWith for a list of chunks, giving the event loop a turn
+ * between slices so a signal handler runs: once `signal` is aborted the
+ * temporary file is removed and its reason thrown.
+ */
+export async function stageChunks(
+  target: string,
+  chunks: Iterable<Uint8Array>,
+  signal?: AbortSignal,
+): Promise<StagedFile> {
+  refuseNonRegularTarget(target);
+  makeDirs(path.dirname(target));
+  const tmp = tempName(target);
+  let fd: number;
+  try {
+    fd = fs.openSync(tmp, 'w');
+  } catch (e) {
+    throw asTargetError(e, target);
+  }
+  try {
+    for (const chunk of chunks) {
+      for (let at = 0; at < chunk.byteLength;) {
+        at += fs.writeSync(fd, chunk, at, Math.min(SLICE, chunk.byteLength - at));
+        await new Promise((resolve) => setImmediate(resolve));
+        signal?.throwIfAborted();
+      }
+    }
+    fs.fsyncSync(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw asTargetError(e, target);
+  }
+  fs.closeSync(fd);
+  return staged(target, tmp);
+}
+
+/** Atomically write a file whose bytes `write` streams into the open descriptor (large files, no second copy). */
+export function writeFileAtomicWith(target: string, write: (fd: number) => void): void {
+  stageFileWith(target, write).commit();
 }
 
 export function writeFileAtomic(target: string, data: string | Uint8Array): void {
-  writeFileAtomicWith(target, (fd) => fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data));
+  writeFileAtomicWith(target, (fd) => {
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    for (let at = 0; at < bytes.byteLength;) at += fs.writeSync(fd, bytes, at);
+  });
 }
 
 export function writeJsonAtomic(target: string, value: unknown): void {
@@ -47,7 +137,11 @@ export function writeJsonAtomic(target: string, value: unknown): void {
 export function writeDirAtomic(target: string, fill: (tmpDir: string) => void): void {
   makeDirs(path.dirname(target));
   const tmp = tempName(target);
-  fs.mkdirSync(tmp);
+  try {
+    fs.mkdirSync(tmp);
+  } catch (e) {
+    throw asTargetError(e, target);
+  }
   try {
     fill(tmp);
   } catch (e) {

@@ -30,6 +30,11 @@ const ADVICE: Readonly<Record<string, (target: string) => [string, string]>> = {
     'Choose a folder on an ordinary disk (not under /proc or /sys).',
   ],
   ENAMETOOLONG: (t) => [`${t}: the name is too long`, 'Choose a shorter path.'],
+  EFBIG: (t) => [
+    `${t} would exceed the largest file allowed here (the file system's limit, or ulimit -f)`,
+    'Raise the limit, or write to another file system.',
+  ],
+  EIO: (t) => [`input/output error writing ${t}`, 'Check the disk (or network share), or write somewhere else.'],
   EMFILE: (t) => [
     `too many open files while writing ${t}`,
     'Raise the open-file limit (ulimit -n) or lower num_workers.',

@@ -1,6 +1,7 @@
 /** The `--backend` and `--threads` options of every command that computes, and the backend's activation. */
 import { activateBackend, parseBackendPreference, type ActiveBackend } from '../../backend/ladder';
-import { computeThreads, parseThreadRequest, setComputeThreads } from '../../backend/threads';
+import { computeThreads, onnxThreads, parseThreadRequest, setComputeThreads } from '../../backend/threads';
+import { threadCapNote } from '../../util/threadCap';
 import { UsageError, type OptionSpec } from '../args';
 import type { Reporter } from '../../report/reporter';
 import { chooseOnnx, parseOnnxBackend, type OnnxChoice } from '../../onnx/backendChoice';
@@ -32,19 +33,26 @@ export async function backendFromOptions(
   options: { backend?: unknown; threads?: unknown },
   reporter: Reporter,
 ): Promise<CommandBackend> {
-  const rawThreads = typeof options.threads === 'string' ? options.threads : process.env.VEMBED_THREADS;
+  const threadsFlag = typeof options.threads === 'string';
+  const rawThreads = threadsFlag ? (options.threads as string) : process.env.VEMBED_THREADS;
+  const threadsLabel = threadsFlag ? '--threads' : 'VEMBED_THREADS';
   const request = parseThreadRequest(rawThreads);
   if (request === null)
     throw new UsageError(
-      `${typeof options.threads === 'string' ? '--threads' : 'VEMBED_THREADS='}${rawThreads}: expected auto or a whole number >= 1.`,
+      `${threadsFlag ? `--threads ${rawThreads}` : `VEMBED_THREADS=${rawThreads}`}: expected auto or a whole number >= 1.`,
     );
   setComputeThreads(request);
-  const raw = typeof options.backend === 'string' ? options.backend : process.env.VEMBED_BACKEND;
+  if (request !== 'auto') {
+    const note = threadCapNote(threadsLabel, request, ['ranking', 'onnx', 'wasm']);
+    if (note) reporter.warn(note, 'threads-capped');
+  }
+  const backendFlag = typeof options.backend === 'string';
+  const raw = backendFlag ? (options.backend as string) : process.env.VEMBED_BACKEND;
   // With ONNX Runtime for inference, TF.js still reads the weights (and trains): the best one that loads.
   const pref = parseOnnxBackend(raw) ? 'auto' : parseBackendPreference(raw);
   if (!pref)
     throw new UsageError(
-      `--backend ${raw}: expected auto, onnx, onnx-cpu, onnx-webgpu, onnx-cuda, onnx-dml, tfjs-node-gpu, tfjs-node, wasm or cpu.`,
+      `${backendFlag ? `--backend ${raw}` : `VEMBED_BACKEND=${raw}`}: expected auto, onnx, onnx-cpu, onnx-webgpu, onnx-cuda, onnx-dml, tfjs-node-gpu, tfjs-node, wasm or cpu.`,
     );
   const backend = await activateBackend(pref);
   for (const s of backend.skipped)
@@ -52,7 +60,7 @@ export async function backendFromOptions(
       reporter.warn(`backend ${s.name} skipped: ${s.reason}`, 'backend-skipped');
   let onnx: OnnxChoice | null;
   try {
-    onnx = chooseOnnx(raw, backend.name, computeThreads(request));
+    onnx = chooseOnnx(raw, backend.name, onnxThreads(request));
   } catch (e) {
     throw new UsageError((e as Error).message);
   }

@@ -1,8 +1,10 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../args';
 import { UserError } from '../../../shared/userError';
 import { type Command } from '../command';
 import { writeFileAtomic } from '../../../shared/fs/atomic';
+import { checkOutputFile } from '../../../shared/fs/outputPath';
 import { compareReports, formatComparisonMarkdown, formatComparisonText } from '../../retrieval/compare';
 import { readReport, ReportError } from '../../../shared/artifacts/reportFile';
 import {
@@ -46,6 +48,14 @@ export const benchmarkCompareCommand: Command = {
       );
     }
     const [beforeFile, afterFile] = args.positionals as [string, string];
+    // Before any work: every file this writes may be written (regular files, not devices, links or folders).
+    const markdown = args.options.markdown as string | undefined;
+    if (markdown !== undefined) checkOutputFile(markdown, '--markdown');
+    const analysisArg = args.options.analysis as string | undefined;
+    const analysisFile =
+      analysisArg !== undefined
+        ? checkOutputFile(analysisArg, '--analysis')
+        : checkOutputFile(path.join(path.dirname(afterFile), ERROR_ANALYSIS_FILE));
     let comparison;
     try {
       comparison = compareReports(readReport(beforeFile), readReport(afterFile));
@@ -64,11 +74,15 @@ export const benchmarkCompareCommand: Command = {
     } catch (e) {
       if (!(e instanceof NoErrorAnalysis)) throw e;
       reporter.info(`no error analysis: ${e.message}`);
+      // An analysis left there from an earlier comparison would be read as this one's.
+      if (fs.existsSync(analysisFile)) {
+        fs.rmSync(analysisFile, { force: true });
+        reporter.info(`removed ${analysisFile}: it held an earlier comparison's analysis`);
+      }
     }
     const text = formatComparisonText(comparison) + (errors ? `\n\n${formatErrorAnalysisText(errors)}` : '');
     if (reporter.json) reporter.info(text);
     else reporter.result(text);
-    const markdown = args.options.markdown as string | undefined;
     if (markdown) {
       writeFileAtomic(
         path.resolve(markdown),
@@ -77,11 +91,8 @@ export const benchmarkCompareCommand: Command = {
       reporter.info(`wrote ${markdown}`);
     }
     if (errors) {
-      const file = path.resolve(
-        (args.options.analysis as string | undefined) ?? path.join(path.dirname(afterFile), ERROR_ANALYSIS_FILE),
-      );
-      writeErrorAnalysis(file, errors);
-      reporter.info(`wrote ${file}`);
+      writeErrorAnalysis(analysisFile, errors);
+      reporter.info(`wrote ${analysisFile}`);
     }
     return 0;
   },

@@ -3,8 +3,36 @@ import * as path from 'node:path';
 import { UsageError } from '../args';
 import { UserError } from '../../../shared/userError';
 import { type Command } from '../command';
-import { DEFAULT_MAP_SEED, readBenchmarkEmbeddings, writeEmbeddingMap } from '../../analysis/embeddingMap';
+import {
+  DEFAULT_MAP_SEED,
+  nonFiniteRows,
+  readBenchmarkEmbeddings,
+  writeEmbeddingMap,
+} from '../../analysis/embeddingMap';
+import { METADATA_FILE, readMetadata } from '../../../shared/artifacts/metadataFile';
+import { checkOutputFile } from '../../../shared/fs/outputPath';
 import { EMBEDDING_MAP_FILE } from '../../../shared/artifacts/embeddingMap';
+
+/** Rows named by their image (metadata.jsonl beside the embeddings) where it can be read, else by number. */
+function nonFiniteError(dir: string, n: number, rows: readonly number[]): UserError {
+  let paths: string[] | undefined;
+  try {
+    const records = readMetadata(path.join(dir, METADATA_FILE));
+    if (records.length === n) paths = records.map((r) => r.path);
+  } catch {
+    // no metadata: rows by number
+  }
+  const named = rows
+    .slice(0, 5)
+    .map((r) => `row ${r}${paths ? ` (${paths[r]})` : ''}`)
+    .join(', ');
+  return new UserError(
+    `${path.join(dir, 'embeddings.npy')}: ${rows.length} of ${n} rows hold NaN or infinite values: ${named}${rows.length > 5 ? ', ...' : ''}; a map of them would be empty`,
+    'Run the benchmark again (`vembed benchmark sop` refuses a model that gives such embeddings), or check the model with `vembed embed`.',
+    'data',
+    path.join(dir, 'embeddings.npy'),
+  );
+}
 
 export const benchmarkMapCommand: Command = {
   name: 'benchmark map',
@@ -43,12 +71,21 @@ export const benchmarkMapCommand: Command = {
       } catch (e) {
         throw new UserError((e as Error).message, 'Run the benchmark again to rewrite embeddings.npy.', 'data', dir);
       }
+      const bad = nonFiniteRows(emb);
+      if (bad.length > 0) throw nonFiniteError(dir, emb.n, bad);
+      checkOutputFile(path.join(dir, EMBEDDING_MAP_FILE));
       const { file, map } = writeEmbeddingMap(dir, emb, seed);
-      reporter.result(
-        `${file}: PCA of ${map.num_points} x ${map.dim} in ${map.seconds.toFixed(2)} s; axes hold ${map.variance_ratio
-          .map((v) => `${(100 * v).toFixed(1)}%`)
-          .join(' and ')} of the variance`,
-      );
+      if (map.variance_ratio.every((v) => v === 0))
+        reporter.warn(
+          `${file}: no variance to show: all ${map.num_points} embeddings are the same direction (after L2 normalisation), so every point of the map is at the origin`,
+          'no-variance',
+        );
+      else
+        reporter.result(
+          `${file}: PCA of ${map.num_points} x ${map.dim} in ${map.seconds.toFixed(2)} s; axes hold ${map.variance_ratio
+            .map((v) => `${(100 * v).toFixed(1)}%`)
+            .join(' and ')} of the variance`,
+        );
     }
     return 0;
   },

@@ -2,13 +2,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../../../shared/userError';
 import { type Command } from '../command';
-import { loadSopImageList, findMissingImages } from '../../data/sopList';
+import { loadSopImageList, findMissingImages, sopListFile } from '../../data/sopList';
 import { runSopBenchmark } from '../../retrieval/sopBenchmark';
 import { buildIndex } from '../../retrieval/imageIndex';
 import { readReport } from '../../../shared/artifacts/reportFile';
 import { compareReports, formatComparisonText } from '../../retrieval/compare';
 import { INFERENCE_OPTIONS, withInferenceModel } from './modelOptions';
 import { checkWritableDir } from '../../../shared/fs/makeDirs';
+import { checkOutputFolder } from '../../../shared/fs/outputPath';
 import { ImageReadError } from '../../image/decode';
 
 /** An image that cannot be decoded is reported with the line of the list that names it. */
@@ -65,7 +66,7 @@ export const benchmarkSopCommand: Command = {
       type: 'string',
       metavar: 'FILE',
       default: 'Ebay_test.txt',
-      description: 'The image list inside --sop_root.',
+      description: 'The image list: a path relative to --sop_root, or an absolute path.',
     },
     {
       name: 'compare',
@@ -86,7 +87,7 @@ export const benchmarkSopCommand: Command = {
     const { args, reporter, signal } = ctx;
     const o = args.options;
     const sopRoot = path.resolve(o.sop_root as string);
-    const listFile = path.join(sopRoot, o.list as string);
+    const listFile = sopListFile(sopRoot, o.list as string);
     if (!fs.existsSync(listFile))
       throw new UserError(
         `${listFile} not found`,
@@ -112,6 +113,7 @@ export const benchmarkSopCommand: Command = {
     const outDir = path.resolve(
       (o.output_dir as string | undefined) ?? (local ? path.join(modelPath, 'benchmark-sop') : 'benchmark-sop'),
     );
+    checkOutputFolder(outDir, '--output_dir');
     checkWritableDir(outDir);
     const started = performance.now();
     return withInferenceModel(

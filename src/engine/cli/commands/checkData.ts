@@ -15,6 +15,8 @@ import { DEFAULT_NEAR_DUPLICATE_THRESHOLD } from '../../retrieval/nearDuplicates
 import { addNearDuplicates } from '../../run/nearDuplicateCheck';
 import { warnLeakage } from '../../run/dataHealthCheck';
 import { writeJsonAtomic } from '../../../shared/fs/atomic';
+import { checkOutputFile } from '../../../shared/fs/outputPath';
+import { fileSystemUserError } from '../../../shared/fs/makeDirs';
 import { UsageError } from '../args';
 import { UserError } from '../../../shared/userError';
 import type { Command } from '../command';
@@ -128,8 +130,9 @@ export const checkDataCommand: Command = {
         `${badRecords} record(s) of the pair files could not be read and are left out of the check (\`vembed train\` lists them)`,
         'records-skipped',
       );
-    const reportFile = path.resolve(
+    const reportFile = checkOutputFile(
       o.report !== undefined ? String(o.report) : path.join(reportDir, 'data-health.json'),
+      o.report !== undefined ? '--report' : undefined,
     );
     reporter.info(`checking ${images.length} listed images from ${source}`);
     let report: DataHealthReport = {
@@ -151,10 +154,24 @@ export const checkDataCommand: Command = {
         }),
       );
     }
-    writeJsonAtomic(reportFile, report);
-    const text = formatDataHealth(report, reportFile);
+    // The findings are printed even when the report cannot be written (a read-only data folder): they took the work.
+    let written: UserError | undefined;
+    try {
+      writeJsonAtomic(reportFile, report);
+    } catch (e) {
+      written = e instanceof UserError ? e : fileSystemUserError(e, reportFile);
+      if (!written) throw e;
+    }
+    const text = formatDataHealth(report, written ? undefined : reportFile);
     if (reporter.json) for (const line of text.split('\n')) reporter.info(line);
     else reporter.result(text);
+    if (written)
+      throw new UserError(
+        `the findings above could not be saved as a report: ${written.message}`,
+        `Choose where the report goes with --report FILE (a writable place).${written.hint ? ` ${written.hint}` : ''}`,
+        'report-not-written',
+        reportFile,
+      );
     const leak = hasLeakage(report);
     if (leak) warnLeakage(reporter, 'train/test leakage found', reportFile);
     reporter.event({

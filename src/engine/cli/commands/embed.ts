@@ -5,6 +5,7 @@ import { UserError } from '../../../shared/userError';
 import { type Command } from '../command';
 import { writeNpy } from '../../../shared/artifacts/npy';
 import { checkWritableDir } from '../../../shared/fs/makeDirs';
+import { checkOutputFile } from '../../../shared/fs/outputPath';
 import { INFERENCE_OPTIONS, MODEL_OPTION, withInferenceModel } from './modelOptions';
 
 /** Image paths from a list file: one a line, blank lines and # comments skipped, relative to the list's folder. */
@@ -42,9 +43,8 @@ export const embedCommand: Command = {
     if (images.length === 0) throw new UsageError('no images: give image paths and/or --list FILE');
     const out = path.resolve(o.out as string);
     if (!out.endsWith('.npy')) throw new UsageError(`--out must name a .npy file, got ${o.out as string}`);
-    // Before any work: the file's folder can be made and written, and --out is not a folder.
-    if (fs.existsSync(out) && fs.statSync(out).isDirectory())
-      throw new UserError(`--out ${out} is a folder; name a .npy file`, undefined, 'file-system', out);
+    // Before any work: --out may be written as a regular file, and its folder can be made and written.
+    checkOutputFile(o.out as string, '--out');
     checkWritableDir(path.dirname(out));
     const started = performance.now();
     return withInferenceModel(o.model as string, 'embed', ctx, async ({ encoder, embed }) => {

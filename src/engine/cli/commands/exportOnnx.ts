@@ -1,5 +1,4 @@
 /** `vembed export onnx`: a model as a deployable ONNX file (onnx/dinov2Graph.ts says what the graph holds). */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from '../args';
 import { UserError } from '../../../shared/userError';
@@ -7,11 +6,20 @@ import { type Command } from '../command';
 import { dinov2OnnxGraph, INPUT_NAME, OUTPUT_NAME } from '../../onnx/dinov2Graph';
 import { ModelTooLarge, OPSET, type WrittenModel } from '../../onnx/graph';
 import { encoderForInference } from '../../run/modelSetup';
-import { writeFileAtomicWith } from '../../../shared/fs/atomic';
+import { checkOutputFile } from '../../../shared/fs/outputPath';
+import { checkWritableDir } from '../../../shared/fs/makeDirs';
+import { newDataFileName, writeExportedModel } from '../../onnx/exportFiles';
+import { checkExportSize } from '../../onnx/exportLimits';
 import { backendFromOptions } from './backendOption';
 import { MODEL_OPTION, poolFrom, POOL_OPTION } from './modelOptions';
 
 export const EXPORT_VERSION = '0.1.0';
+
+/** Give the event loop a turn (a signal handler runs there) and stop if a signal came during the step before. */
+async function stepDone(signal: AbortSignal): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  signal.throwIfAborted();
+}
 
 export const exportOnnxCommand: Command = {
   name: 'export onnx',
@@ -45,14 +53,19 @@ export const exportOnnxCommand: Command = {
         'Weights in FILE.onnx.data next to the model (automatic over 2 GB, where one file cannot hold them).',
     },
   ],
+  // Ctrl+C / SIGTERM: the export stops at its next step and removes what it wrote (exit 130 / 143).
+  stopsOnSignal: true,
   async run(ctx) {
     const { args, reporter, signal } = ctx;
     const o = args.options;
-    const out = path.resolve(o.out as string);
-    if (!out.endsWith('.onnx')) throw new UsageError(`--out must name a .onnx file, got ${o.out as string}`);
+    if (!(o.out as string).endsWith('.onnx'))
+      throw new UsageError(`--out must name a .onnx file, got ${o.out as string}`);
     const size = o.size as number | undefined;
     if (size !== undefined && (!Number.isInteger(size) || size < 1))
       throw new UsageError(`--size must be a positive integer, got ${String(size)}`);
+    // Before any work: --out may be written (not a folder, device or link), and temporaries of killed exports go.
+    const out = checkOutputFile(o.out as string, '--out');
+    checkWritableDir(path.dirname(out));
     const started = performance.now();
     // The model is read with the TF.js backend (its weights and their resize live there).
     const backend = await backendFromOptions({}, reporter);
@@ -71,35 +84,33 @@ export const exportOnnxCommand: Command = {
           `--size ${px} is not a multiple of the model's patch size ${p}`,
           `Try --size ${Math.max(1, Math.round(px / p)) * p}.`,
         );
+      checkExportSize(encoder, px);
+      await stepDone(signal);
       const graph = dinov2OnnxGraph(encoder, { height: px, width: px, layout: 'nchw' });
+      await stepDone(signal);
       const producer = { name: 'vembed', version: EXPORT_VERSION };
-      const dataName = `${path.basename(out)}.data`;
+      // A new data file name per export: see onnx/exportFiles.ts.
+      let dataName: string | undefined;
       let written: WrittenModel;
-      if (o.external_data === true) written = graph.toModelWithExternalData(producer, dataName);
+      if (o.external_data === true)
+        written = graph.toModelWithExternalData(producer, (dataName = newDataFileName(out)));
       else {
         try {
           written = { model: graph.toModel(producer), data: [] };
         } catch (e) {
           if (!(e instanceof ModelTooLarge)) throw e;
+          dataName = newDataFileName(out);
           reporter.info(`${e.message}: writing ${dataName} next to it`);
           written = graph.toModelWithExternalData(producer, dataName);
         }
       }
-      const writeChunks = (file: string, chunks: readonly Uint8Array[]) =>
-        writeFileAtomicWith(file, (fd) => {
-          for (const chunk of chunks) {
-            for (let at = 0; at < chunk.byteLength;) at += fs.writeSync(fd, chunk, at);
-          }
-        });
-      // The data first: a model file is never there without the data it names.
-      if (written.data.length > 0) writeChunks(path.join(path.dirname(out), dataName), written.data);
-      else fs.rmSync(path.join(path.dirname(out), dataName), { force: true });
-      writeChunks(out, written.model.chunks());
+      await stepDone(signal);
+      await writeExportedModel(out, written, dataName, signal);
       const model = written.model;
       const dataBytes = written.data.reduce((a, c) => a + c.byteLength, 0);
       const mb = ((model.byteLength + dataBytes) / 1e6).toFixed(1);
       reporter.info(
-        `wrote ${out}${dataBytes > 0 ? ` and ${dataName}` : ''} (${mb} MB): ${INPUT_NAME} float32 [N, 3, ${px}, ${px}] -> ${OUTPUT_NAME} float32 [N, ${encoder.embeddingDim}] (${encoder.pooling} pooling${encoder.projectionDim ? `, projection to ${encoder.projectionDim}` : ''}${encoder.loraSettings ? ', LoRA merged' : ''}); normalise with mean ${JSON.stringify(encoder.processing.mean)}, std ${JSON.stringify(encoder.processing.std)} after scaling by ${encoder.processing.rescaleFactor}`,
+        `wrote ${out}${dataName ? ` and ${dataName}` : ''} (${mb} MB): ${INPUT_NAME} float32 [N, 3, ${px}, ${px}] -> ${OUTPUT_NAME} float32 [N, ${encoder.embeddingDim}] (${encoder.pooling} pooling${encoder.projectionDim ? `, projection to ${encoder.projectionDim}` : ''}${encoder.loraSettings ? ', LoRA merged' : ''}); normalise with mean ${JSON.stringify(encoder.processing.mean)}, std ${JSON.stringify(encoder.processing.std)} after scaling by ${encoder.processing.rescaleFactor}`,
       );
       reporter.event({
         type: 'finished',

@@ -9,6 +9,7 @@ import { loadPairDataset } from '../../data/pairDataset';
 import { defaultConfig } from '../../../shared/config/schema';
 import { buildIndexFromImages, indexTargetProblem, loadIndex } from '../../retrieval/imageIndex';
 import { checkWritableDir } from '../../../shared/fs/makeDirs';
+import { checkOutputFolder } from '../../../shared/fs/outputPath';
 import type { ImageRecord } from '../../../shared/artifacts/metadataFile';
 import { writeJsonAtomic } from '../../../shared/fs/atomic';
 import { COMPUTE_OPTIONS } from './backendOption';
@@ -62,7 +63,7 @@ export const indexBuildCommand: Command = {
     const { args, reporter } = ctx;
     const o = args.options;
     const started = performance.now();
-    const out = path.resolve(o.out as string);
+    const out = checkOutputFolder(o.out as string, '--out');
     // Before any work: the index replaces the folder as a whole, so refuse to delete what is not an index.
     const problem = indexTargetProblem(out);
     if (problem && o.force !== true)
