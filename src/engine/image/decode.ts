@@ -38,6 +38,7 @@ function cleanReason(e: unknown): string {
   if (err.code === 'ENOENT') return 'file not found';
   const text = String(err.message ?? e);
   if (/Input file is missing/.test(text)) return 'file not found';
+  if (/exceeds pixel limit/.test(text)) return `larger than the ${MAX_INPUT_PIXELS / 1e6} megapixel limit (${PIXEL_LIMIT})`;
   const lines = [
     ...new Set(
       text
@@ -52,6 +53,19 @@ function cleanReason(e: unknown): string {
 // Decoding is capped at 100 megapixels: larger files are nearly always
 // mistakes (or decompression bombs) and would take seconds each.
 const MAX_INPUT_PIXELS = 100_000_000;
+const PIXEL_LIMIT = `width x height at most ${MAX_INPUT_PIXELS.toLocaleString('en-US')} pixels`;
+
+/** Why `file` failed to decode: a folder or a special file is said as such, not as libvips' "unsupported format". */
+async function failureReason(file: string, e: unknown): Promise<string> {
+  try {
+    const st = await fs.promises.stat(file);
+    if (st.isDirectory()) return 'it is a folder, not an image file';
+    if (!st.isFile()) return 'not a regular file';
+  } catch {
+    // the decoder's own reason (e.g. file not found) follows
+  }
+  return cleanReason(e);
+}
 
 function pipeline(input: string | Uint8Array): sharp.Sharp {
   return sharp(input, { failOn: 'error', limitInputPixels: MAX_INPUT_PIXELS })
@@ -68,7 +82,7 @@ export async function decodeImage(file: string, bytes?: Uint8Array): Promise<Rgb
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
   } catch (e) {
-    throw new ImageReadError(file, cleanReason(e));
+    throw new ImageReadError(file, bytes ? cleanReason(e) : await failureReason(file, e));
   }
   const { data, info } = out;
   if (info.channels === 3)
@@ -96,7 +110,9 @@ export async function probeImage(file: string): Promise<ImageHeader> {
   // Ask the file system first: libvips' answer for a missing file depends on
   // its caches and load (sometimes "unsupported image format").
   try {
-    if (!(await fs.promises.stat(file)).isFile()) throw new ImageReadError(file, 'not a file');
+    const st = await fs.promises.stat(file);
+    if (st.isDirectory()) throw new ImageReadError(file, 'it is a folder, not an image file');
+    if (!st.isFile()) throw new ImageReadError(file, 'not a regular file');
   } catch (e) {
     throw e instanceof ImageReadError ? e : new ImageReadError(file, cleanReason(e));
   }
@@ -110,7 +126,7 @@ export async function probeImage(file: string): Promise<ImageHeader> {
   if (meta.width * meta.height > MAX_INPUT_PIXELS)
     throw new ImageReadError(
       file,
-      `${meta.width}x${meta.height} is larger than the ${MAX_INPUT_PIXELS / 1e6} megapixel limit`,
+      `${meta.width}x${meta.height} is larger than the ${MAX_INPUT_PIXELS / 1e6} megapixel limit (${PIXEL_LIMIT})`,
     );
   return { format: meta.format, width: meta.width, height: meta.height };
 }

@@ -90,6 +90,10 @@ export async function createOnnxSession(
   },
 ): Promise<OnnxSession> {
   const ort = requireOnnxRuntime();
+  // A provider that fails to load (CUDA without its libraries) makes ONNX Runtime's logger print its own lines, in
+  // terminal colours, before vembed's message says the same in words; they stay for VEMBED_DEBUG. The level is read
+  // when ONNX Runtime's environment starts (the first session), which here is this provider's.
+  if (options.device !== 'cpu' && !process.env.VEMBED_DEBUG) ort.env.logLevel = 'fatal';
   const session = await ort.InferenceSession.create(model, {
     executionProviders: [providerName(options.device)],
     intraOpNumThreads: options.threads,

@@ -6,6 +6,8 @@ import { UserError } from '../../../shared/userError';
 import { type Command } from '../command';
 import { loadSopImageList } from '../../data/sopList';
 import { loadPairDataset } from '../../data/pairDataset';
+import { DataError } from '../../data/problems';
+import type { Reporter } from '../../report/reporter';
 import { defaultConfig } from '../../../shared/config/schema';
 import { buildIndexFromImages, indexTargetProblem, loadIndex } from '../../retrieval/imageIndex';
 import { checkWritableDir } from '../../../shared/fs/makeDirs';
@@ -16,7 +18,11 @@ import { COMPUTE_OPTIONS } from './backendOption';
 import { BATCH_OPTION, INFERENCE_OPTIONS, withInferenceModel } from './modelOptions';
 
 /** The images to index: an SOP list (Ebay_*.txt) or a pair file's distinct images. */
-async function imagesFrom(file: string): Promise<{ records: ImageRecord[]; imageRoot: string }> {
+async function imagesFrom(
+  file: string,
+  skipInvalid: boolean,
+  reporter: Reporter,
+): Promise<{ records: ImageRecord[]; imageRoot: string }> {
   if (/\.txt$/i.test(file)) {
     const list = loadSopImageList(file);
     return {
@@ -24,7 +30,23 @@ async function imagesFrom(file: string): Promise<{ records: ImageRecord[]; image
       imageRoot: list.root,
     };
   }
-  const pairs = await loadPairDataset(file, { ...defaultConfig(), validate_data: true, skip_invalid_records: false });
+  let pairs;
+  try {
+    pairs = await loadPairDataset(file, { ...defaultConfig(), validate_data: true, skip_invalid_records: skipInvalid });
+  } catch (e) {
+    // The data module's hint speaks of the training config's key; here the option is a flag.
+    if (!(e instanceof DataError)) throw e;
+    throw new DataError(
+      e.message,
+      e.problems,
+      'Fix the records, or add --skip_invalid_records to index the others (the bad ones are listed as warnings).',
+    );
+  }
+  if (pairs.skipped > 0) {
+    for (const p of pairs.problems)
+      reporter.warn(`${p.file}${p.line ? `:${p.line}` : ''}: ${p.message}`, 'record-skipped');
+    reporter.warn(`skipped ${pairs.skipped} invalid record(s) of ${file}`, 'records-skipped');
+  }
   const seen = new Map<string, ImageRecord>();
   for (const r of pairs.records) {
     for (const p of [r.query, r.positive]) {
@@ -38,7 +60,7 @@ async function imagesFrom(file: string): Promise<{ records: ImageRecord[]; image
 export const indexBuildCommand: Command = {
   name: 'index build',
   summary: 'Embed a set of images into a searchable index folder.',
-  usage: '--model DIR_OR_ID --images FILE --out DIR [--batch_size N] [--force]',
+  usage: '--model DIR_OR_ID --images FILE --out DIR [--batch_size N] [--force] [--skip_invalid_records]',
   description:
     'FILE is an SOP list (Ebay_test.txt) or a JSONL/CSV/TSV pair file (its distinct images). The index folder holds embeddings.npy (L2-normalised float32 [N, D], ready for FAISS IndexFlatIP), metadata.jsonl (one image a line) and index.json. ' +
     'DIR is replaced as a whole: an existing index is rebuilt, but a folder holding other files, or a file, is refused unless --force.',
@@ -57,6 +79,12 @@ export const indexBuildCommand: Command = {
       type: 'boolean',
       description: 'Replace DIR even if it holds other files or is a file (they are deleted).',
     },
+    {
+      name: 'skip_invalid_records',
+      type: 'boolean',
+      description:
+        'Leave out the records of a pair file whose images are missing or do not decode (each is named in a warning) instead of stopping.',
+    },
     ...INFERENCE_OPTIONS,
   ],
   async run(ctx) {
@@ -74,7 +102,11 @@ export const indexBuildCommand: Command = {
         out,
       );
     checkWritableDir(path.dirname(out));
-    const { records, imageRoot } = await imagesFrom(path.resolve(o.images as string));
+    const { records, imageRoot } = await imagesFrom(
+      path.resolve(o.images as string),
+      o.skip_invalid_records === true,
+      reporter,
+    );
     const modelPath = o.model as string;
     return withInferenceModel(modelPath, 'index build', ctx, async ({ embed }) => {
       const manifest = await buildIndexFromImages(out, {
