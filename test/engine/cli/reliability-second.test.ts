@@ -417,7 +417,8 @@ test('10. index build with a bad image: the hint names --skip_invalid_records, w
     .readFileSync(path.join(dir, 'idx', 'metadata.jsonl'), 'utf8')
     .trim()
     .split('\n');
-  assert.equal(meta.length, 3, 'the three good images');
+  assert.equal(meta.length, 4, 'the four images of the two good records');
+  assert.ok(!meta.some((l) => l.includes('broken.png')));
 });
 
 // ---- 11. temporaries
