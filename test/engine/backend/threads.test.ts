@@ -15,6 +15,7 @@ import {
   setComputeThreads,
 } from '../../../src/engine/backend/threads';
 import { parseEventLine, type EngineEvent } from '../../../src/shared/protocol';
+import { poolThreadLimit } from '../../../src/engine/util/threadCap';
 
 const root = path.resolve(__dirname, '../../..');
 const savedEnv = process.env.VEMBED_THREADS;
@@ -46,7 +47,8 @@ test('VEMBED_THREADS applies until the CLI sets a choice; auto is one per core o
   assert.equal(computeThreadRequest(), 1);
   assert.equal(computeThreads(), 1);
   assert.equal(computeThreads('auto'), Math.min(os.availableParallelism(), MAX_COMPUTE_THREADS));
-  assert.equal(computeThreads(50), MAX_COMPUTE_THREADS);
+  assert.equal(computeThreads(50), poolThreadLimit('wasm'), 'the thread rule caps a number (util/threadCap.ts)');
+  assert.ok(poolThreadLimit('wasm') <= MAX_COMPUTE_THREADS);
 });
 
 function embed(
