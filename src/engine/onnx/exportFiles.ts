@@ -13,7 +13,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stageChunks, type StagedFile } from '../../shared/fs/atomic';
-import { checkOutputFile } from '../../shared/fs/outputPath';
+import { checkOutputFile, removeStaleTempsIn } from '../../shared/fs/outputPath';
 import type { WrittenModel } from './graph';
 
 /** A data file name for one export of `onnxFile`, new each time. */
@@ -49,6 +49,8 @@ export async function writeExportedModel(
 ): Promise<void> {
   const dataFile = dataName ? path.join(path.dirname(out), dataName) : undefined;
   if (dataFile) checkOutputFile(dataFile);
+  // Data files have a new name each export: their temporaries left by a killed export are found by pattern.
+  removeStaleTempsIn(path.dirname(out), (name) => isDataFileOf(out, name));
   let data: StagedFile | undefined;
   let model: StagedFile | undefined;
   let dataInPlace = false;

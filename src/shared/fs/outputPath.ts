@@ -24,14 +24,15 @@ function alive(pid: number): boolean {
   }
 }
 
+/** A temporary name of the atomic writer: `.TARGET.tmp-PID-RANDOM` (with `.old` after it for a replaced folder). */
+const STAGED_NAME = /^\.(.+)\.tmp-(\d+)-[a-z0-9]+(?:\.old)?$/;
+
 /**
- * Remove the temporary files and folders the atomic writer left next to
- * `target` in a run that was killed (kill -9, a crash): `.NAME.tmp-PID-…`
- * whose PID no longer runs. Other processes' live temporaries stay.
+ * Remove the temporary files and folders the atomic writer left in `dir` in a
+ * run that was killed (kill -9, a crash) for targets `isOurs` accepts:
+ * `.TARGET.tmp-PID-…` whose PID no longer runs. Live processes' temporaries stay.
  */
-export function removeStaleTemps(target: string): void {
-  const dir = path.dirname(target);
-  const prefix = `.${path.basename(target)}${STAGED_MARK}`;
+export function removeStaleTempsIn(dir: string, isOurs: (target: string) => boolean): void {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
@@ -39,11 +40,17 @@ export function removeStaleTemps(target: string): void {
     return; // no folder yet: nothing stale
   }
   for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
-    const pid = Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]);
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || alive(pid)) continue;
+    const m = STAGED_NAME.exec(name);
+    if (!m || !isOurs(m[1]!)) continue;
+    const pid = Number(m[2]);
+    if (pid <= 0 || pid === process.pid || alive(pid)) continue;
     fs.rmSync(path.join(dir, name), { recursive: true, force: true });
   }
+}
+
+/** removeStaleTempsIn for the temporaries of `target` itself. */
+export function removeStaleTemps(target: string): void {
+  removeStaleTempsIn(path.dirname(target), (name) => name === path.basename(target));
 }
 
 /** What kind of file-system node `st` is, in words. */

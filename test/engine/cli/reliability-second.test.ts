@@ -443,7 +443,9 @@ test('11. a folder as --out / --markdown names the folder and leaves no temporar
   const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
   const stale = path.join(dir, `.m.onnx.tmp-${dead.stdout}-abc123`);
   const live = path.join(dir, `.m.onnx.tmp-${process.pid}-def456`);
+  const staleData = path.join(dir, `.m.onnx.0123abcd.data.tmp-${dead.stdout}-ghi789`);
   fs.writeFileSync(stale, Buffer.alloc(1 << 20));
+  fs.writeFileSync(staleData, Buffer.alloc(1 << 20));
   fs.writeFileSync(live, 'busy');
   const ok = vembed(['export', 'onnx', '--model', model, '--out', path.join(dir, 'm.onnx')]);
   assert.equal(ok.code, 0, ok.stderr);
