@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { makeDirs } from '../../shared/fs/makeDirs';
+import { processAlive } from '../../shared/processAlive';
 import { delay } from './http';
 
 export interface LockOptions {
@@ -42,16 +43,6 @@ function readOwner(lockPath: string): LockOwner | undefined {
     // Unreadable or half-written (the owner is between create and write): judged by its age alone.
   }
   return undefined;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: it exists but belongs to someone else.
-    return (e as { code?: string }).code === 'EPERM';
-  }
 }
 
 function isStale(lockPath: string, staleMs: number): boolean {

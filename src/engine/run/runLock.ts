@@ -6,17 +6,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeDirs } from '../../shared/fs/makeDirs';
 import { UserError } from '../../shared/userError';
+import { processAlive } from '../../shared/processAlive';
 
 export const LOCK_FILE = '.vembed-run.lock';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export function acquireRunLock(outputDir: string): () => void {
   makeDirs(outputDir);
@@ -33,7 +25,7 @@ export function acquireRunLock(outputDir: string): () => void {
       } catch {
         // unreadable: treat as stale
       }
-      if (pid > 0 && pid !== process.pid && alive(pid)) {
+      if (pid > 0 && pid !== process.pid && processAlive(pid)) {
         throw new UserError(
           `another run (pid ${pid}) is using ${outputDir}`,
           'Stop it first, or set a different output_dir.',

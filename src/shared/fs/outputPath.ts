@@ -10,19 +10,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../userError';
+import { processAlive } from '../processAlive';
 
 /** What marks a temporary name of the atomic writer: `.NAME.tmp-PID-RANDOM` (atomic.ts). */
 export const STAGED_MARK = '.tmp-';
-
-/** Whether process `pid` still runs (a signal 0 reaches it, or it is someone else's). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** A temporary name of the atomic writer: `.TARGET.tmp-PID-RANDOM` (with `.old` after it for a replaced folder). */
 const STAGED_NAME = /^\.(.+)\.tmp-(\d+)-[a-z0-9]+(?:\.old)?$/;
@@ -31,26 +22,30 @@ const STAGED_NAME = /^\.(.+)\.tmp-(\d+)-[a-z0-9]+(?:\.old)?$/;
  * Remove the temporary files and folders the atomic writer left in `dir` in a
  * run that was killed (kill -9, a crash) for targets `isOurs` accepts:
  * `.TARGET.tmp-PID-…` whose PID no longer runs. Live processes' temporaries stay.
+ * Returns the names removed.
  */
-export function removeStaleTempsIn(dir: string, isOurs: (target: string) => boolean): void {
+export function removeStaleTempsIn(dir: string, isOurs: (target: string) => boolean): string[] {
+  const removed: string[] = [];
   let names: string[];
   try {
     names = fs.readdirSync(dir);
   } catch {
-    return; // no folder yet: nothing stale
+    return removed; // no folder yet: nothing stale
   }
   for (const name of names) {
     const m = STAGED_NAME.exec(name);
     if (!m || !isOurs(m[1]!)) continue;
     const pid = Number(m[2]);
-    if (pid <= 0 || pid === process.pid || alive(pid)) continue;
+    if (pid <= 0 || pid === process.pid || processAlive(pid)) continue;
     fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+    removed.push(name);
   }
+  return removed;
 }
 
 /** removeStaleTempsIn for the temporaries of `target` itself. */
 export function removeStaleTemps(target: string): void {
-  removeStaleTempsIn(path.dirname(target), (name) => name === path.basename(target));
+  void removeStaleTempsIn(path.dirname(target), (name) => name === path.basename(target));
 }
 
 /** What kind of file-system node `st` is, in words. */

@@ -13,6 +13,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeDirAtomic } from '../../../shared/fs/atomic';
+import { removeStaleTempsIn } from '../../../shared/fs/outputPath';
 import type { OptimizerState } from '../optim/adamw';
 import { OPTIMIZER_FILE, readOptimizerState, writeOptimizerState, type OptimizerHyper } from './optimizerFile';
 import {
@@ -201,29 +202,5 @@ export function findLatestCheckpoint(outputDir: string): CheckpointInfo | undefi
  * is gone. Returns what was removed.
  */
 export function removeStaleCheckpointTemps(outputDir: string): string[] {
-  const removed: string[] = [];
-  let names: string[];
-  try {
-    names = fs.readdirSync(outputDir);
-  } catch {
-    return removed;
-  }
-  for (const name of names) {
-    const m = /^\.checkpoint-(?:step|epoch)-\d+\.tmp-(\d+)-/.exec(name);
-    if (!m) continue;
-    const pid = Number(m[1]);
-    if (pid === process.pid || processAlive(pid)) continue;
-    fs.rmSync(path.join(outputDir, name), { recursive: true, force: true });
-    removed.push(name);
-  }
-  return removed;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return removeStaleTempsIn(outputDir, (name) => /^checkpoint-(?:step|epoch)-\d+$/.test(name));
 }
