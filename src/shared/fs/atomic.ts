@@ -50,27 +50,40 @@ function staged(target: string, tmp: string): StagedFile {
   };
 }
 
-/** Write `target`'s bytes (streamed by `write` into the descriptor) under a temporary name, flushed. */
-export function stageFileWith(target: string, write: (fd: number) => void): StagedFile {
+/** An open temporary file for `target` (checked first: see outputPath.ts). */
+function openTemp(target: string): { tmp: string; fd: number } {
   refuseNonRegularTarget(target);
   makeDirs(path.dirname(target));
   const tmp = tempName(target);
-  let fd: number;
   try {
-    fd = fs.openSync(tmp, 'w');
+    return { tmp, fd: fs.openSync(tmp, 'w') };
   } catch (e) {
     throw asTargetError(e, target);
   }
+}
+
+/** Flush and close the temporary file once `fill` has written it; on a failure remove it and say it of `target`. */
+function closeTemp(target: string, tmp: string, fd: number, failure?: unknown): StagedFile {
   try {
-    write(fd);
-    fs.fsyncSync(fd);
+    if (failure === undefined) fs.fsyncSync(fd);
   } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw asTargetError(e, target);
+    failure = e;
   }
   fs.closeSync(fd);
-  return staged(target, tmp);
+  if (failure === undefined) return staged(target, tmp);
+  fs.rmSync(tmp, { force: true });
+  throw asTargetError(failure, target);
+}
+
+/** Write `target`'s bytes (streamed by `write` into the descriptor) under a temporary name, flushed. */
+export function stageFileWith(target: string, write: (fd: number) => void): StagedFile {
+  const { tmp, fd } = openTemp(target);
+  try {
+    write(fd);
+  } catch (e) {
+    return closeTemp(target, tmp, fd, e);
+  }
+  return closeTemp(target, tmp, fd);
 }
 
 /** Bytes per slice written between two looks at `signal`. */
@@ -86,15 +99,7 @@ export async function stageChunks(
   chunks: Iterable<Uint8Array>,
   signal?: AbortSignal,
 ): Promise<StagedFile> {
-  refuseNonRegularTarget(target);
-  makeDirs(path.dirname(target));
-  const tmp = tempName(target);
-  let fd: number;
-  try {
-    fd = fs.openSync(tmp, 'w');
-  } catch (e) {
-    throw asTargetError(e, target);
-  }
+  const { tmp, fd } = openTemp(target);
   try {
     for (const chunk of chunks) {
       for (let at = 0; at < chunk.byteLength;) {
@@ -103,14 +108,10 @@ export async function stageChunks(
         signal?.throwIfAborted();
       }
     }
-    fs.fsyncSync(fd);
   } catch (e) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw asTargetError(e, target);
+    return closeTemp(target, tmp, fd, e);
   }
-  fs.closeSync(fd);
-  return staged(target, tmp);
+  return closeTemp(target, tmp, fd);
 }
 
 /** Atomically write a file whose bytes `write` streams into the open descriptor (large files, no second copy). */

@@ -4,7 +4,7 @@
 // output, an OOM kill, an ignored Ctrl+C, a lost result, a raw message).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -48,6 +48,10 @@ function vembed(
     killSignal: 'SIGKILL',
     env: { ...process.env, ...options.env },
   });
+  return asRun(r, started);
+}
+
+function asRun(r: SpawnSyncReturns<string>, started: number): Run {
   return {
     code: r.status,
     signal: r.signal,
@@ -71,14 +75,7 @@ function vembedMounted(dir: string, setup: string, args: string[]): Run | undefi
     ['-rm', 'sh', '-c', `${setup} && shift && exec "$@"`, 'sh', dir, process.execPath, bin, ...args],
     { cwd: work, encoding: 'utf8', timeout: 60000, killSignal: 'SIGKILL' },
   );
-  return {
-    code: r.status,
-    signal: r.signal,
-    stdout: r.stdout,
-    stderr: r.stderr,
-    events: engineEvents(r.stdout),
-    seconds: (Date.now() - started) / 1000,
-  };
+  return asRun(r, started);
 }
 
 const benchmark = (out: string, extra: string[] = []) =>
