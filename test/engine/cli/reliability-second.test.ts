@@ -116,6 +116,16 @@ test('1. --threads 999 is capped by the thread rule with a warning, and the benc
   const started = r.events.find((e) => e.type === 'run_started');
   const threads = /\((\d+) threads?/.exec(started?.type === 'run_started' ? started.device : '');
   if (threads) assert.ok(Number(threads[1]) <= 2 * cores, started?.type === 'run_started' ? started.device : '');
+  // Training's evaluations rank through the same rule.
+  const dir = shared.runDir('threads-train', { max_steps: 1 });
+  const t = vembed(['train', '--config', 'train_i2i.yaml', '--json', '--threads', '999'], {
+    cwd: dir.dir,
+    timeout: 120000,
+  });
+  assert.equal(t.signal, null, `train: killed by the test's timeout after ${t.seconds}s: a hang`);
+  assert.equal(t.code, 0, t.stdout.slice(-2000));
+  assert.ok(warningsOf(t.events).some((e) => e.code === 'threads-capped'));
+  assert.ok(t.events.filter((e) => e.type === 'evaluation').length >= 2, 'evaluated before and after');
   // VEMBED_THREADS goes through the same rule, and says so under its own name.
   const e = vembed(['embed', '--model', model, '--out', 'threads.npy', path.join(work, 'data', 'p0_v0.png')], {
     env: { VEMBED_THREADS: '999' },

@@ -27,7 +27,7 @@ export const exportOnnxCommand: Command = {
   usage: '--model DIR_OR_ID --out FILE.onnx [--size PX] [--pool cls|mean] [--external_data]',
   description: [
     `The input is normalised as the model's preprocessor_config.json says (rescale, mean, std; NCHW, RGB); the output is what \`vembed embed\` writes (pooled, projected if the model has a head, not L2-normalised).`,
-    `The batch dimension is dynamic; H and W are fixed to --size (the position embeddings are resized for it when the file is written). A LoRA adapter is merged into the weights. Opset ${OPSET}; weights inside the file, or in FILE.onnx.data next to it (ONNX external data) with --external_data or when the model is over 2 GB.`,
+    `The batch dimension is dynamic; H and W are fixed to --size (the position embeddings are resized for it when the file is written). A LoRA adapter is merged into the weights. Opset ${OPSET}; weights inside the file, or in FILE.onnx.<id>.data next to it (ONNX external data; a new name each export, so the earlier model and its data stay whole until the new model is in place) with --external_data or when the model is over 2 GB. A --size whose position table would not fit in memory is refused before the export. Ctrl+C stops it and removes what it wrote.`,
   ].join(' '),
   options: [
     MODEL_OPTION,
@@ -50,7 +50,7 @@ export const exportOnnxCommand: Command = {
       name: 'external_data',
       type: 'boolean',
       description:
-        'Weights in FILE.onnx.data next to the model (automatic over 2 GB, where one file cannot hold them).',
+        'Weights in FILE.onnx.<id>.data next to the model (automatic over 2 GB, where one file cannot hold them).',
     },
   ],
   // Ctrl+C / SIGTERM: the export stops at its next step and removes what it wrote (exit 130 / 143).
