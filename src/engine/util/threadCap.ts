@@ -50,6 +50,7 @@ export function threadCapNote(
   const lowered = pools.filter((p) => poolThreads(p, requested, cores) < requested);
   if (lowered.length === 0) return undefined;
   const parts = lowered.map((p) => `${poolThreads(p, requested, cores)} ${POOL_WORDS[p]}`);
-  const copies = lowered.includes('wasm') ? ` (WebAssembly: at most ${MAX_MODEL_COPIES} copies of the model)` : '';
+  const copiesBound = lowered.includes('wasm') && MAX_MODEL_COPIES < THREADS_PER_CORE * cores;
+  const copies = copiesBound ? ` (WebAssembly: at most ${MAX_MODEL_COPIES} copies of the model)` : '';
   return `${label} ${requested}: starting ${parts.join(' / ')} threads: at most ${THREADS_PER_CORE} per core on this machine (${cores} core${cores === 1 ? '' : 's'})${copies}; more would only wait for a core and add memory.`;
 }
