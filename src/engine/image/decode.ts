@@ -38,7 +38,8 @@ function cleanReason(e: unknown): string {
   if (err.code === 'ENOENT') return 'file not found';
   const text = String(err.message ?? e);
   if (/Input file is missing/.test(text)) return 'file not found';
-  if (/exceeds pixel limit/.test(text)) return `larger than the ${MAX_INPUT_PIXELS / 1e6} megapixel limit (${PIXEL_LIMIT})`;
+  if (/exceeds pixel limit/.test(text))
+    return `larger than the ${MAX_INPUT_PIXELS / 1e6} megapixel limit (${PIXEL_LIMIT})`;
   const lines = [
     ...new Set(
       text
