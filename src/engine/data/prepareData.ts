@@ -97,6 +97,8 @@ export function prepareData(options: PrepareDataOptions): PrepareDataResult {
   const errors = [...layout.errors];
   const missing = layout.missing.map((m) => missingProblem(m, layout.imageRoot));
   if (!options.skipMissing) errors.push(...missing);
+  // In file order, as an editor shows them.
+  errors.sort((a, b) => (a.file === b.file ? (a.line ?? 0) - (b.line ?? 0) : a.file < b.file ? -1 : 1));
   if (errors.length > 0) {
     throw new DataError(
       `${layout.source}: ${errors.length} problem(s) to fix before the data can be prepared.\n${summariseProblems(errors)}`,
