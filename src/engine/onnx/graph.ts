@@ -3,7 +3,7 @@
  * initializers (raw little-endian bytes), written as a ModelProto
  * (field numbers from onnx/onnx.proto, IR version 8, default-domain opset).
  */
-import { ProtoMessage } from './protobuf';
+import { ProtoMessage } from '../util/protobuf';
 
 /** TensorProto.DataType values used here. */
 export const FLOAT = 1;
