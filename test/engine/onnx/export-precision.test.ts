@@ -17,13 +17,14 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadImageEncoder } from '../../../src/engine/model';
-import { writeNpy } from '../../../src/shared/artifacts/npy';
+import { readNpy, writeNpy } from '../../../src/shared/artifacts/npy';
 import { evalLoader } from '../../../src/engine/cli/commands/modelOptions';
 import { requireOnnxRuntime } from '../../../src/engine/onnx/runtime';
 import { float16Bits, quantizePerColumn } from '../../../src/engine/onnx/precision';
 import { runPython } from '../../helpers/python';
 import { tempDir, useWasm } from '../model/helpers';
 import { toNchw } from './helpers';
+import { makeSopTree } from '../data/sopTree';
 
 const root = path.resolve(__dirname, '../../..');
 const bin = path.join(root, 'bin', 'vembed.js');
@@ -197,4 +198,30 @@ test('float16 conversion equals NumPy on 20,000 values across the range', () => 
   ) as number[];
   const mismatches = [...xs].map((x, i) => [x, float16Bits(x), bits[i]]).filter(([, a, b]) => a !== b);
   assert.deepEqual(mismatches.slice(0, 5), []);
+});
+
+test('benchmark sop --onnx embeds with the exported file: fp32 equals the engine, int8 is close', async () => {
+  const sop = await makeSopTree();
+  try {
+    const bench = (name: string, extra: string[]) => {
+      const out = path.join(dir, name);
+      vembed(['benchmark', 'sop', '--model_path', MODEL, '--sop_root', sop, '--output_dir', out, ...extra]);
+      return {
+        report: JSON.parse(fs.readFileSync(path.join(out, 'sop_report.json'), 'utf8')) as { model: string },
+        e: readNpy(path.join(out, 'embeddings.npy')),
+      };
+    };
+    const engine = bench('bench-engine', []);
+    const fp32 = bench('bench-fp32', ['--onnx', files.fp32!]);
+    const int8 = bench('bench-int8', ['--onnx', files.int8!]);
+    assert.match(fp32.report.model, /exported as .*fp32\.onnx$/);
+    const n = engine.e.shape[0]!;
+    const a = engine.e.data as Float32Array;
+    // The engine's graph takes NHWC and the file NCHW: the same maths, sums in another order.
+    assert.ok(Math.min(...cosines(a, fp32.e.data as Float32Array, n)) > 0.99999);
+    const c8 = cosines(a, int8.e.data as Float32Array, n);
+    assert.ok(Math.min(...c8) >= BOUND.int8 && Math.min(...c8) < 0.99999, `int8: ${Math.min(...c8)}`);
+  } finally {
+    fs.rmSync(sop, { recursive: true, force: true });
+  }
 });
