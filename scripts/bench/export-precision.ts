@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { readNpy } from '../../src/shared/artifacts/npy';
 import { PRECISIONS } from '../../src/engine/onnx/precision';
+import { rowCosines } from '../../src/engine/retrieval/embeddings';
 import { requireOnnxRuntime } from '../../src/engine/onnx/runtime';
 
 const root = path.resolve(__dirname, '../..');
@@ -36,23 +37,8 @@ function vembed(argv: string[]): void {
 }
 
 function cosineStats(a: Float32Array, b: Float32Array, d: number): { min: number; mean: number } {
-  let min = 1;
-  let sum = 0;
-  const n = a.length / d;
-  for (let i = 0; i < n; i++) {
-    let ab = 0;
-    let aa = 0;
-    let bb = 0;
-    for (let k = i * d; k < (i + 1) * d; k++) {
-      ab += a[k]! * b[k]!;
-      aa += a[k]! ** 2;
-      bb += b[k]! ** 2;
-    }
-    const c = ab / Math.sqrt(aa * bb);
-    min = Math.min(min, c);
-    sum += c;
-  }
-  return { min, mean: sum / n };
+  const c = rowCosines(a, b, d);
+  return { min: Math.min(...c), mean: c.reduce((x, y) => x + y, 0) / c.length };
 }
 
 async function main(): Promise<void> {

@@ -19,6 +19,7 @@ import * as path from 'node:path';
 import { loadImageEncoder } from '../../../src/engine/model';
 import { readNpy, writeNpy } from '../../../src/shared/artifacts/npy';
 import { evalLoader } from '../../../src/engine/cli/commands/modelOptions';
+import { rowCosines } from '../../../src/engine/retrieval/embeddings';
 import { requireOnnxRuntime } from '../../../src/engine/onnx/runtime';
 import { float16Bits, quantizePerColumn } from '../../../src/engine/onnx/precision';
 import { runPython } from '../../helpers/python';
@@ -113,20 +114,7 @@ before(async () => {
 });
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function cosines(a: Float32Array, b: Float32Array, n: number): number[] {
-  const d = a.length / n;
-  return Array.from({ length: n }, (_, i) => {
-    let ab = 0;
-    let aa = 0;
-    let bb = 0;
-    for (let k = i * d; k < (i + 1) * d; k++) {
-      ab += a[k]! * b[k]!;
-      aa += a[k]! ** 2;
-      bb += b[k]! ** 2;
-    }
-    return ab / Math.sqrt(aa * bb);
-  });
-}
+const cosines = (a: Float32Array, b: Float32Array, n: number) => rowCosines(a, b, a.length / n);
 
 test('file sizes: fp16 about half of fp32, int8 about a quarter', () => {
   const size = (p: string) => fs.statSync(files[p]!).size;

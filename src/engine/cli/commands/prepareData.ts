@@ -6,7 +6,8 @@ import { formatPrepareDataSummary, prepareData } from '../../data/prepareData';
 import { DataError, type DataProblem } from '../../data/problems';
 import type { ValSize } from '../../data/productSplit';
 import type { Reporter } from '../../report/reporter';
-import { checkPreparedHealth, warnLeakage } from '../../run/dataHealthCheck';
+import { checkPreparedHealth } from '../../run/dataHealthCheck';
+import { reportPrepared } from './preparedReport';
 import { UsageError } from '../args';
 import type { Command } from '../command';
 
@@ -151,16 +152,13 @@ export const prepareDataCommand: Command = {
       outDir,
       (done, total) => reporter.event({ type: 'progress', task: 'hashing images', done, total, unit: 'images' }),
     );
-    const summary = `${formatPrepareDataSummary(result)}\n${health.text}`;
-    if (reporter.json) for (const line of summary.split('\n')) reporter.info(line);
-    else reporter.result(summary);
-    if (health.leakage) warnLeakage(reporter, 'train/val leakage found in the prepared data', health.file);
-    reporter.event({
-      type: 'finished',
-      status: 'completed',
-      seconds: (Date.now() - started) / 1000,
-      outputs: { train: result.train.summary.output, val: result.val.summary.output, data_health: health.file },
+    return reportPrepared(reporter, {
+      summary: formatPrepareDataSummary(result),
+      health,
+      leakage: 'train/val leakage found in the prepared data',
+      train: result.train.summary.output,
+      val: result.val.summary.output,
+      startedMs: started,
     });
-    return 0;
   },
 };
