@@ -113,7 +113,7 @@ async function main(): Promise<void> {
       `model ${model}, sample test split (${fp32.embeddings.length / fp32.d} images), ${size} px, ONNX Runtime CPU, ${threads} thread(s)`,
     );
     console.log(
-      'precision  file MB  vs fp32  Recall@1  ΔR@1 (pts)  Recall@10  MAP@R   min cos  mean cos  images/s  vs fp32',
+      'precision  file MB  vs fp32  Recall@1  ΔR@1 (pts)  Recall@10  MAP@R    min cos   mean cos  images/s  vs fp32',
     );
     rows.forEach((r, i) => {
       const c = cosineStats(fp32.embeddings, r.embeddings, r.d);
@@ -128,8 +128,8 @@ async function main(): Promise<void> {
           ((r.report['recall@1']! - fp32.report['recall@1']!) * 100).toFixed(2).padStart(10),
           pct(r.report['recall@10']!).padStart(9),
           pct(r.report['map@r']!).padStart(6),
-          c.min.toFixed(5).padStart(8),
-          c.mean.toFixed(5).padStart(9),
+          c.min.toFixed(6).padStart(8),
+          c.mean.toFixed(6).padStart(9),
           ips.toFixed(0).padStart(8),
           `${(ips / ips32).toFixed(2)}x`.padStart(7),
         ].join('  '),
