@@ -9,7 +9,7 @@ export const PRECISION_OPTION = {
   metavar: PRECISIONS.join('|'),
   default: 'fp32',
   description:
-    'fp32 (default); fp16: weights and compute in float16 (half the file); int8: weights quantized per channel, ' +
+    'fp32: as trained; fp16: weights and compute in float16 (half the file); int8: weights quantized per channel, ' +
     'activations quantized dynamically (a quarter of the file, faster on CPUs). Input and output stay float32.',
 } as const satisfies OptionSpec;
 
