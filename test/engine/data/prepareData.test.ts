@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { readFolderLayout } from '../../../src/engine/data/folderLayout';
 import { readCsvLayout } from '../../../src/engine/data/csvLayout';
-import { prepareData, type PrepareDataResult } from '../../../src/engine/data/prepareData';
+import { formatPrepareDataSummary, prepareData, type PrepareDataResult } from '../../../src/engine/data/prepareData';
 import { valProductCount } from '../../../src/engine/data/productSplit';
 import { DataError, type DataProblem } from '../../../src/engine/data/problems';
 import { parsePairFile } from '../../../src/engine/data/pairDataset';
@@ -239,6 +239,22 @@ test('csv: without a header row the columns are read by position; --image_root a
     ]),
   );
   assert.ok(fs.existsSync(path.join(out, 'train.jsonl')));
+  // The files are elsewhere than the images: the summary says what image_root to set.
+  assert.match(
+    formatPrepareDataSummary(r),
+    new RegExp(`set \`image_root: ${root.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\``),
+  );
+});
+
+test('folders: two folder names that are the same product id (`007` and `7`) are an error naming both', async () => {
+  const root = tmp();
+  await images(root, ['007/a.png', '007/b.png', '7/a.png', '7/b.png', '8/a.png']);
+  const layout = readFolderLayout(root);
+  assert.deepEqual(
+    layout.errors.map((e) => [e.kind, e.file]),
+    [['inconsistent', path.join(root, '7')]],
+  );
+  assert.match(layout.errors[0]!.message, /product id 7 is also the id of 007\//);
 });
 
 test('csv: a header without the needed columns is a clear error naming the line and the columns found', () => {
