@@ -6,6 +6,7 @@
  * own graph is measured (`vembed benchmark sop --onnx FILE`).
  */
 import * as fs from 'node:fs';
+import { UserError } from '../../shared/userError';
 import type { PixelBatch } from '../model/types';
 import { INPUT_NAME, OUTPUT_NAME } from './dinov2Graph';
 import { createOnnxSession, type OnnxDevice, type OnnxSession } from './runtime';
@@ -40,11 +41,19 @@ export class OnnxFileEmbedder {
   /** [n, D] row-major embeddings. */
   async embed(pixels: PixelBatch): Promise<Float32Array> {
     const { n, height, width } = pixels;
-    const out = await this.session.run(
-      { [INPUT_NAME]: { data: nhwcToNchw(pixels.data, n, height, width), dims: [n, 3, height, width] } },
-      OUTPUT_NAME,
-    );
-    return out.data;
+    try {
+      const out = await this.session.run(
+        { [INPUT_NAME]: { data: nhwcToNchw(pixels.data, n, height, width), dims: [n, 3, height, width] } },
+        OUTPUT_NAME,
+      );
+      return out.data;
+    } catch (e) {
+      // Most often the file was exported at another --size than the images are prepared at.
+      throw new UserError(
+        `${this.file} could not embed ${height}x${width} images: ${(e as Error).message.split('\n')[0]}`,
+        'Export the file at the size the model prepares images at (`vembed export onnx --size`), or pass that size with --image_size.',
+      );
+    }
   }
 
   release(): Promise<void> {
