@@ -134,11 +134,22 @@ export function computeNodeNames(model: ModelStructure): Set<string> {
   const data = new Set(model.inputs);
   for (const [name, type] of model.initializers) if (FLOAT_TYPES.has(type)) data.add(name);
   const compute = new Set<string>();
-  for (const node of model.nodes) {
-    if (COPY.test(node.opType) || !node.inputs.some((i) => data.has(i))) continue;
-    if (SHAPE_OF.has(node.opType)) continue;
-    compute.add(node.name);
-    for (const o of node.outputs) data.add(o);
+  // Until nothing changes: a written graph is normally in topological order, but nothing here relies on it.
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const node of model.nodes) {
+      if (SHAPE_OF.has(node.opType) || !node.inputs.some((i) => data.has(i))) continue;
+      // A copy carries data on (to the node it feeds) but computes nothing.
+      if (!COPY.test(node.opType) && !compute.has(node.name)) {
+        compute.add(node.name);
+        changed = true;
+      }
+      for (const o of node.outputs)
+        if (!data.has(o)) {
+          data.add(o);
+          changed = true;
+        }
+    }
   }
   return compute;
 }
