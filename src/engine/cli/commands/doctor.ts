@@ -72,17 +72,10 @@ export const doctorCommand: Command = {
     const options = args.options;
     const probes = await probeBackends();
     const loads = probes.some((p) => p.ok);
-    const lines = probes.map((p) => {
-      const state = p.ok ? 'loads' : 'unavailable';
-      const details = [p.reason, p.warning && `warning: ${p.warning}`, p.location && `(${p.location})`]
-        .filter(Boolean)
-        .join(' ');
-      return `${p.ok ? '+' : '-'} ${p.name.padEnd(14)} ${state}${details ? `: ${details}` : ''}`;
-    });
     const ort = probeOnnxProviders();
     const ortLines = ort.error ? [`- onnxruntime-node unavailable: ${ort.error}`] : ort.providers.map(providerLine);
 
-    // The summary comes from the choice every computing command makes (backendOption.ts), not from the lists above.
+    // The summary is the choice every computing command makes (backendOption.ts), not a reading of the probes.
     let backend: CommandBackend | null = null;
     let summary: string;
     try {
@@ -94,6 +87,13 @@ export const doctorCommand: Command = {
     } catch (e) {
       summary = `The backend asked for does not run here: ${(e as Error).message}`;
     }
+    const lines = probes.map((p) => {
+      const state = p.ok ? 'loads' : 'unavailable';
+      const details = [p.reason, p.warning && `warning: ${p.warning}`, p.location && `(${p.location})`]
+        .filter(Boolean)
+        .join(' ');
+      return `${p.name === backend?.name ? '*' : p.ok ? '+' : '-'} ${p.name.padEnd(14)} ${state}${details ? `: ${details}` : ''}`;
+    });
     const plan = backend && workPlan(backend.name, backend.onnx);
     reporter.result(
       [
