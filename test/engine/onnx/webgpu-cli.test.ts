@@ -21,10 +21,10 @@ import * as path from 'node:path';
 import { readNpy } from '../../../src/shared/artifacts/npy';
 import type { EngineEvent } from '../../../src/shared/protocol';
 import { swiftShader } from '../../helpers/swiftshader';
-import { makeSopTree, TEST } from '../data/sopTree';
+import { TEST } from '../data/sopTree';
 import { engineEvents } from '../engineEvents';
 import { maxAbsDiff } from '../model/helpers';
-import { SharedRunData, tempDir, writeTinyModel } from '../run/fixtures';
+import { makeInferenceWork, SharedRunData } from '../run/fixtures';
 
 const device = swiftShader();
 const root = path.resolve(__dirname, '../../..');
@@ -60,17 +60,15 @@ function assertSoftwareWebGpu(r: ReturnType<typeof vembed>): void {
 describe("the commands on WebGPU (SwiftShader) give the CPU provider's results", { skip: device.skip }, () => {
   let work: string;
   let sop: string;
+  let remove: () => void;
   const t0 = Date.now();
 
   before(async () => {
-    work = tempDir('webgpu-cli');
-    await writeTinyModel(path.join(work, 'model'));
-    sop = await makeSopTree();
+    ({ work, sop, remove } = await makeInferenceWork('webgpu-cli'));
   });
 
   after(() => {
-    fs.rmSync(work, { recursive: true, force: true });
-    fs.rmSync(sop, { recursive: true, force: true });
+    remove();
     console.log(`WebGPU commands on SwiftShader: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   });
 
