@@ -86,6 +86,7 @@ function runProbe(location: string, device: OnnxDevice, bundled: boolean): OnnxP
     input: Buffer.from(tinyModel()).toString('base64'),
     encoding: 'utf8',
     timeout: 60_000,
+    maxBuffer: 16 * 2 ** 20, // room for the Vulkan loader's lines
     env: device === 'webgpu' ? adapterReportingEnv() : process.env,
   });
   const adapter = device === 'webgpu' ? { adapter: adapterFromLoaderLog(r.stderr ?? '') } : {};

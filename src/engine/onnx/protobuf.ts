@@ -3,8 +3,9 @@
  * needs (varints, length-delimited bytes, strings, nested messages, packed
  * int64s, 32-bit floats).
  *
- * Why our own instead of a protobuf package: writing is all we need (never
- * parsing), the messages are few and fixed (onnx/graph.ts), and no
+ * Why our own instead of a protobuf package: the engine writes models and
+ * reads back only a graph's structure (modelReader.ts, for the placement
+ * report), the messages are few and fixed (onnx/graph.ts), and no
  * dependency means nothing more to bundle or ship in the .vsix. Nested
  * messages keep their parts as a list of chunks, so multi-megabyte weight
  * buffers are copied once, when the model is joined into one buffer.

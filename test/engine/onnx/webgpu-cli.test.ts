@@ -174,6 +174,11 @@ describe("the commands on WebGPU (SwiftShader) give the CPU provider's results",
         gpu.evals.map((e) => JSON.stringify(e.metrics)),
         cpu.evals.map((e) => JSON.stringify(e.metrics)),
       );
+      // auto never takes WebGPU, so never a software adapter: the CPU provider, although WebGPU loads.
+      const auto = vembed(work, ['doctor'], device.env);
+      assert.equal(auto.code, 0, auto.stderr);
+      assert.match(auto.stdout, /\+ onnx-webgpu\s+loads: SwiftShader .*software/);
+      assert.match(auto.stdout, /Training will use: onnx-cpu; embedding, evaluation and search: onnx-cpu /);
       const doctor = vembed(work, ['doctor'], { ...device.env, VEMBED_BACKEND: 'onnx-webgpu' });
       assert.equal(doctor.code, 0, doctor.stderr);
       assert.match(
