@@ -77,16 +77,18 @@ export const doctorCommand: Command = {
 
     // The summary is the choice every computing command makes (backendOption.ts), not a reading of the probes.
     let backend: CommandBackend | null = null;
-    let summary: string;
+    let failure: string | null = null;
     try {
       backend = loads ? await backendFromOptions(options, reporter) : null;
-      const plan = backend && workPlan(backend.name, backend.onnx);
-      summary = plan
-        ? `Training will use: ${plan.training}; embedding, evaluation and search: ${plan.inference} (${backend!.onnx?.line ?? backend!.device})`
-        : 'No backend loads: reinstall the package (npm install).';
     } catch (e) {
-      summary = `The backend asked for does not run here: ${(e as Error).message}`;
+      failure = `The backend asked for does not run here: ${(e as Error).message}`;
     }
+    const plan = backend && workPlan(backend.name, backend.onnx);
+    const summary =
+      failure ??
+      (plan
+        ? `Training will use: ${plan.training}; embedding, evaluation and search: ${plan.inference} (${backend!.onnx?.line ?? backend!.device})`
+        : 'No backend loads: reinstall the package (npm install).');
     const lines = probes.map((p) => {
       const state = p.ok ? 'loads' : 'unavailable';
       const details = [p.reason, p.warning && `warning: ${p.warning}`, p.location && `(${p.location})`]
@@ -94,7 +96,6 @@ export const doctorCommand: Command = {
         .join(' ');
       return `${p.name === backend?.name ? '*' : p.ok ? '+' : '-'} ${p.name.padEnd(14)} ${state}${details ? `: ${details}` : ''}`;
     });
-    const plan = backend && workPlan(backend.name, backend.onnx);
     reporter.result(
       [
         'Compute backends (best first):',
