@@ -3,9 +3,10 @@
  * and a TensorBoard Event need (varints, length-delimited bytes, strings,
  * nested messages, packed int64s, 32- and 64-bit floats).
  *
- * Why our own instead of a protobuf package: writing is all we need (never
- * parsing), the messages are few and fixed (onnx/graph.ts,
- * report/tfEvents.ts), and no
+ * Why our own instead of a protobuf package: the engine writes models and
+ * TensorBoard events (onnx/graph.ts, report/tfEvents.ts) and reads back only a
+ * graph's structure (onnx/modelReader.ts, for the placement report), the
+ * messages are few and fixed, and no
  * dependency means nothing more to bundle or ship in the .vsix. Nested
  * messages keep their parts as a list of chunks, so multi-megabyte weight
  * buffers are copied once, when the model is joined into one buffer.
