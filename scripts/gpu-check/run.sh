@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine, from the repository root, with .gpu-check/ carried
 # (scripts/gpu-check/prepare.sh made it): unpacks Node, the engine and the
-# Vulkan loader into $TMPDIR, then runs `vembed doctor`, the embedding
+# Vulkan loader into $TMPDIR, then runs `vembed doctor` (with the adapter
+# WebGPU gets), the placement report (`vembed doctor --placement`: where ONNX
+# Runtime puts every graph's nodes, CPU fallbacks, copies per training step;
+# also $OUT/placement.json), the embedding
 # benchmark and the training benchmark with the WebGPU provider (DEVICE=cuda
 # for the CUDA one, if its provider were installed), printing images/s, the
 # largest embedding difference to the CPU provider, and the first training
@@ -25,6 +28,9 @@ echo "== machine"; nvidia-smi --query-gpu=name,driver_version,memory.total --for
 ls /usr/share/vulkan/icd.d /etc/vulkan/icd.d 2>/dev/null
 echo "== node $("$NODE" --version)"
 echo "== vembed doctor"; (cd "$WORK" && "$NODE" engine/vembed.js doctor)
+echo "== placement (ONNX Runtime ${DEVICE:-webgpu}: nodes per provider of every graph, CPU fallbacks, copies per training step)"
+(cd "$WORK" && timeout "${PLACEMENT_TIMEOUT:-300}" "$NODE" engine/vembed.js doctor --placement --backend "onnx-${DEVICE:-webgpu}" --placement_out "${OUT:-$WORK}/placement.json")
+echo "== exit $?"
 echo "== embedding benchmark (ONNX Runtime ${DEVICE:-webgpu} vs CPU)"
 (cd "$WORK" && timeout "${BENCH_TIMEOUT:-300}" "$NODE" engine/gpu-bench.js --device "${DEVICE:-webgpu}" --batch 32 --batches 10 --cpu-batches 1)
 echo "== exit $?"

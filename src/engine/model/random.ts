@@ -23,7 +23,12 @@ export const DINOV2_SIZES = {
  */
 export function randomDinov2Encoder(
   config: Record<string, unknown> = {},
-  options: { seed?: number; pooling?: PoolingMethod } = {},
+  options: {
+    seed?: number;
+    pooling?: PoolingMethod;
+    /** The crop size (default DINOv2's 224). */
+    imageSize?: number;
+  } = {},
 ): Dinov2ImageEncoder {
   const json = {
     model_type: 'dinov2',
@@ -52,7 +57,7 @@ export function randomDinov2Encoder(
   return new Dinov2ImageEncoder(
     {
       config: parsed,
-      processing: { ...DINOV2_PROCESSING },
+      processing: { ...DINOV2_PROCESSING, ...(options.imageSize ? { imageSize: options.imageSize } : {}) },
       preprocessorRaw: null,
       pooling: options.pooling ?? 'cls',
       nameOrPath: 'random',

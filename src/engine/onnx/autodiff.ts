@@ -51,7 +51,9 @@ export function appendGradients(
     const list = contributions.get(name);
     if (!list || list.length === 0) return null;
     if (list.length === 1) return list[0]!;
-    const sum = g.op('Sum', list);
+    // A chain of Adds, not one Sum: ONNX Runtime's WebGPU provider has no Sum kernel, and a Sum left on the CPU
+    // would copy every contribution off the device and back (test/engine/onnx/webgpu-placement.test.ts).
+    const sum = list.slice(1).reduce((acc, grad) => g.op('Add', [acc, grad]), list[0]!);
     contributions.set(name, [sum]);
     return sum;
   };

@@ -5,6 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { missingCudaLibraries, ORT_CUDA12_LIBRARIES } from '../backend/cuda';
+import { adapterFromLoaderLog, adapterReportingEnv, withoutLoaderLog, type WebGpuAdapter } from './adapter';
 import { FLOAT, GraphBuilder } from './graph';
 import { loadOnnxRuntime, ONNX_DEVICES, onnxRuntimeVersion, type OnnxDevice } from './runtime';
 
@@ -13,6 +14,8 @@ export interface OnnxProviderProbe {
   ok: boolean;
   /** Why it cannot be used, in words a user can act on. */
   reason?: string;
+  /** WebGPU: the adapter it ran on (adapter.ts). */
+  adapter?: WebGpuAdapter;
 }
 
 /** y = x + x, [2]: enough to make a provider create its kernels and run. */
@@ -37,7 +40,7 @@ ort.InferenceSession.create(model, { executionProviders: [process.argv[2]] })
  * :".
  */
 function failureText(stderr: string): string {
-  const lines = stderr
+  const lines = withoutLoaderLog(stderr)
     // eslint-disable-next-line no-control-regex
     .replace(/\u001b\[[0-9;]*m/g, '')
     .split('\n')
@@ -60,35 +63,51 @@ export function probeOnnxProviders(): {
   const loaded = loadOnnxRuntime();
   if ('error' in loaded) return { error: loaded.error, providers: [] };
   const bundled = new Map(loaded.ort.listSupportedBackends().map((b) => [b.name, b.bundled] as const));
-  const model = Buffer.from(tinyModel()).toString('base64');
   const providers = ONNX_DEVICES.map((device): OnnxProviderProbe => {
     if (!bundled.has(device))
       return { device, ok: false, reason: `not built into onnxruntime-node for ${process.platform}-${process.arch}` };
-    const r = spawnSync(process.execPath, ['-e', CHILD, loaded.location, device], {
-      input: model,
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
-    if (r.status === 0 && r.stdout === 'ok') return { device, ok: true };
-    const detail = failureText(r.stderr || r.error?.message || `exit ${r.status ?? r.signal}`);
-    if (device === 'cuda') {
-      const missing = missingCudaLibraries(process.env, ORT_CUDA12_LIBRARIES);
-      const install = bundled.get('cuda')
-        ? ''
-        : 'the CUDA provider is not installed (onnxruntime-node downloads it when installed with internet; vembed: Install GPU Backend); ';
-      return {
-        device,
-        ok: false,
-        reason: `${install}${missing.length ? `CUDA 12 / cuDNN 9 libraries not found: ${missing.join(', ')}; ` : ''}${detail}`,
-      };
-    }
-    if (device === 'webgpu' && /libvulkan\.so\.1/.test(r.stderr ?? ''))
-      return {
-        device,
-        ok: false,
-        reason: `the Vulkan loader libvulkan.so.1 is not installed (Debian/Ubuntu: apt install libvulkan1) and no other adapter was found: ${detail}`,
-      };
-    return { device, ok: false, reason: detail };
+    return runProbe(loaded.location, device, bundled.get(device) ?? false);
   });
   return { version: onnxRuntimeVersion(loaded.ort), location: loaded.location, providers };
+}
+
+/** The WebGPU provider's state and adapter (for a run's device line); null when onnxruntime-node does not load. */
+export function probeWebGpu(): OnnxProviderProbe | null {
+  const loaded = loadOnnxRuntime();
+  if ('error' in loaded) return null;
+  const bundled = loaded.ort.listSupportedBackends().find((b) => b.name === 'webgpu');
+  if (!bundled) return { device: 'webgpu', ok: false, reason: 'not built into onnxruntime-node here' };
+  return runProbe(loaded.location, 'webgpu', bundled.bundled);
+}
+
+/** One provider's probe in a child process (see the file comment). */
+function runProbe(location: string, device: OnnxDevice, bundled: boolean): OnnxProviderProbe {
+  const r = spawnSync(process.execPath, ['-e', CHILD, location, device], {
+    input: Buffer.from(tinyModel()).toString('base64'),
+    encoding: 'utf8',
+    timeout: 60_000,
+    maxBuffer: 16 * 2 ** 20, // room for the Vulkan loader's lines
+    env: device === 'webgpu' ? adapterReportingEnv() : process.env,
+  });
+  const adapter = device === 'webgpu' ? { adapter: adapterFromLoaderLog(r.stderr ?? '') } : {};
+  if (r.status === 0 && r.stdout === 'ok') return { device, ok: true, ...adapter };
+  const detail = failureText(r.stderr || r.error?.message || `exit ${r.status ?? r.signal}`);
+  if (device === 'cuda') {
+    const missing = missingCudaLibraries(process.env, ORT_CUDA12_LIBRARIES);
+    const install = bundled
+      ? ''
+      : 'the CUDA provider is not installed (onnxruntime-node downloads it when installed with internet; vembed: Install GPU Backend); ';
+    return {
+      device,
+      ok: false,
+      reason: `${install}${missing.length ? `CUDA 12 / cuDNN 9 libraries not found: ${missing.join(', ')}; ` : ''}${detail}`,
+    };
+  }
+  if (device === 'webgpu' && /libvulkan\.so\.1/.test(r.stderr ?? ''))
+    return {
+      device,
+      ok: false,
+      reason: `the Vulkan loader libvulkan.so.1 is not installed (Debian/Ubuntu: apt install libvulkan1) and no other adapter was found: ${detail}`,
+    };
+  return { device, ok: false, reason: detail };
 }

@@ -62,6 +62,13 @@ export function onnxDeviceLine(ort: OrtModule, device: OnnxDevice, threads: numb
   return `ONNX Runtime ${v} ${name}${device === 'cpu' ? ` (${threads} thread${threads === 1 ? '' : 's'})` : ''}`;
 }
 
+/**
+ * Tensors handed to and taken from ONNX Runtime by every session of this
+ * process: on a GPU provider each one is a copy between host and device
+ * (the placement report counts a training step's with it).
+ */
+export const onnxTransfers = { runs: 0, tensorsIn: 0, tensorsOut: 0, bytesIn: 0, bytesOut: 0 };
+
 export interface OnnxSession {
   /** The graph's input names. */
   readonly inputNames: readonly string[];
@@ -99,6 +106,9 @@ export async function createOnnxSession(
     intraOpNumThreads: options.threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
+    // Errors only: on a GPU provider ONNX Runtime warns at every session that "some nodes were not assigned",
+    // meaning the few int64 shape ops it keeps on the CPU by design; `vembed doctor --placement` says which.
+    logSeverityLevel: 3,
   });
   const runMany: OnnxSession['runMany'] = async (feeds, outputs) => {
     const inputs: Record<string, InstanceType<OrtModule['Tensor']>> = {};
@@ -109,6 +119,15 @@ export async function createOnnxSession(
       const t = result[name];
       if (!t) throw new Error(`internal: the ONNX model has no output ${name}`);
       out.set(name, { data: t.data as Float32Array, dims: t.dims });
+    }
+    onnxTransfers.runs++;
+    for (const f of Object.values(feeds)) {
+      onnxTransfers.tensorsIn++;
+      onnxTransfers.bytesIn += f.data.byteLength;
+    }
+    for (const o of out.values()) {
+      onnxTransfers.tensorsOut++;
+      onnxTransfers.bytesOut += o.data.byteLength;
     }
     return out;
   };

@@ -103,8 +103,21 @@ export function reduceTo(ctx: VjpContext, grad: string, out: InferredShape, like
   return g.op('Reshape', [summed, likeShape]);
 }
 
-/** Pads of `before` and a run-time `after` (int64 [1]) on one axis: the int64 [2 * rank] input of Pad. */
-function padsOnAxis(g: GraphBuilder, rank: number, axis: number, before: number, after: string): string {
+/**
+ * Pads of `before` and `after` on one axis: the int64 [2 * rank] input of Pad. `after` is a number when the
+ * shapes decide it (one constant: no shape arithmetic at run time, which ONNX Runtime would run on the CPU and
+ * copy to a GPU), else a run-time int64 [1].
+ */
+function padsOnAxis(g: GraphBuilder, rank: number, axis: number, before: number, after: string | number): string {
+  if (typeof after === 'number')
+    return g.int64s('pads', [
+      ...zeros(axis),
+      before,
+      ...zeros(rank - axis - 1),
+      ...zeros(axis),
+      after,
+      ...zeros(rank - axis - 1),
+    ]);
   return g.op(
     'Concat',
     [
@@ -290,7 +303,12 @@ const RULES: Record<string, Rule> = {
     const ax = normAxis(axis[0]!, rank);
     const dy = dys[0]!;
     // Zeros before the slice (its start) and after it (what is left of the axis).
-    const after = g.op('Sub', [g.op('Sub', [dimOf(g, x, ax), g.int64s('start', [start[0]!])]), dimOf(g, dy, ax)]);
+    const size = ctx.shape(x)[ax];
+    const sliced = ctx.shape(node.outputs[0]!)[ax];
+    const after =
+      typeof size === 'number' && typeof sliced === 'number'
+        ? size - start[0]! - sliced
+        : g.op('Sub', [g.op('Sub', [dimOf(g, x, ax), g.int64s('start', [start[0]!])]), dimOf(g, dy, ax)]);
     return [g.op('Pad', [dy, padsOnAxis(g, rank, ax, start[0]!, after)])];
   },
 
@@ -303,7 +321,11 @@ const RULES: Record<string, Rule> = {
     const rank = ctx.rank(x);
     const ax = normAxis(attrInt(node, 'axis', 0), rank);
     const row = g.op('Unsqueeze', [dys[0]!, g.int64s('axes', [ax])]);
-    const after = g.op('Sub', [dimOf(g, x, ax), g.int64s('next', [index[0]! + 1])]);
+    const size = ctx.shape(x)[ax];
+    const after =
+      typeof size === 'number'
+        ? size - index[0]! - 1
+        : g.op('Sub', [dimOf(g, x, ax), g.int64s('next', [index[0]! + 1])]);
     return [g.op('Pad', [row, padsOnAxis(g, rank, ax, index[0]!, after)]), null];
   },
 
@@ -325,7 +347,11 @@ const RULES: Record<string, Rule> = {
             ),
           ]);
     const spread = g.op('Expand', [kept, g.op('Shape', [x])]);
-    // Each input element gets 1 / (elements averaged) of its mean's gradient.
+    // Each input element gets 1 / (elements averaged) of its mean's gradient: a constant when the reduced axes'
+    // sizes are known (else counted at run time, by shape arithmetic that ONNX Runtime keeps on the CPU).
+    const reduced = axes.map((a) => ctx.shape(x)[normAxis(a, rank)]);
+    if (reduced.every((d): d is number => typeof d === 'number'))
+      return [g.op('Mul', [spread, scalar(g, 'mean_scale', 1 / reduced.reduce((a, b) => a * b, 1))])];
     const count = g.op('Div', [
       g.op('Cast', [g.op('Size', [dy])], { to: { int: FLOAT } }),
       g.op('Cast', [g.op('Size', [x])], { to: { int: FLOAT } }),

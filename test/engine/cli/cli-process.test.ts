@@ -90,7 +90,7 @@ test('doctor names the backend that loads here and why the native ones do not', 
   assert.match(line('onnx-webgpu'), /loads|unavailable: .+/);
   assert.match(
     r.stdout,
-    /Training will use: (wasm|tfjs-node|tfjs-node-gpu); embedding, evaluation and search: (onnx-cpu|tfjs-node-gpu)/,
+    /Training will use: (onnx-cpu|tfjs-node-gpu); embedding, evaluation and search: (onnx-cpu|tfjs-node-gpu)/,
   );
 });
 

@@ -8,6 +8,7 @@ import { randomDinov2Encoder } from '../../../src/engine/model/random';
 import { saveFullModel } from '../../../src/engine/model';
 import { Rng } from '../../../src/engine/util/rng';
 import { readSafetensors, writeSafetensors } from '../../../src/engine/io/safetensors';
+import { makeSopTree } from '../data/sopTree';
 
 export const TINY_MODEL_CONFIG = { hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, image_size: 28 };
 
@@ -122,4 +123,22 @@ export class SharedRunData {
   remove(): void {
     fs.rmSync(this.work, { recursive: true, force: true });
   }
+}
+
+/**
+ * The inference commands' work: a folder holding the tiny model (`model`) and a tiny SOP tree (data/sopTree.ts,
+ * TEST and TRAIN), made once per test file; `remove` deletes both.
+ */
+export async function makeInferenceWork(tag: string): Promise<{ work: string; sop: string; remove: () => void }> {
+  const work = tempDir(tag);
+  await writeTinyModel(path.join(work, 'model'));
+  const sop = await makeSopTree();
+  return {
+    work,
+    sop,
+    remove: () => {
+      fs.rmSync(work, { recursive: true, force: true });
+      fs.rmSync(sop, { recursive: true, force: true });
+    },
+  };
 }

@@ -12,8 +12,8 @@ import { readNpy } from '../../../src/shared/artifacts/npy';
 import { readNeighbours } from '../../../src/shared/artifacts/neighboursFile';
 import { evaluateRetrieval } from '../../../src/engine/retrieval/evaluate';
 import { activateBackend } from '../../../src/engine/backend/ladder';
-import { makeSopTree, TEST } from '../data/sopTree';
-import { tempDir, writeTinyModel } from './fixtures';
+import { TEST } from '../data/sopTree';
+import { makeInferenceWork } from './fixtures';
 
 const root = path.resolve(__dirname, '../../..');
 const bin = path.join(root, 'bin', 'vembed.js');
@@ -29,16 +29,13 @@ function vembed(args: string[]) {
 const finished = (es: EngineEvent[]) =>
   es.find((e): e is Extract<EngineEvent, { type: 'finished' }> => e.type === 'finished');
 
+let remove: () => void;
+
 before(async () => {
-  work = tempDir('infer');
-  await writeTinyModel(path.join(work, 'model'));
-  sop = await makeSopTree();
+  ({ work, sop, remove } = await makeInferenceWork('infer'));
 });
 
-after(() => {
-  fs.rmSync(work, { recursive: true, force: true });
-  fs.rmSync(sop, { recursive: true, force: true });
-});
+after(() => remove());
 
 test('embed writes [N, D] float32 in input order, from arguments and a list; the same image gives the same row', async () => {
   const jpg = path.join(work, 'photo.jpg');

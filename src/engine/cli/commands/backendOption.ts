@@ -64,6 +64,7 @@ export async function backendFromOptions(
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  if (onnx?.warning) reporter.warn(onnx.warning, 'backend-software');
   return { ...backend, device: describeDevice(backend, computeThreads(request)), onnx };
 }
 

@@ -10,6 +10,8 @@ import { checkOutputFile } from '../../../shared/fs/outputPath';
 import { checkWritableDir } from '../../../shared/fs/makeDirs';
 import { newDataFileName, writeExportedModel } from '../../onnx/exportFiles';
 import { checkExportSize } from '../../onnx/exportLimits';
+import { withPrecision } from '../../onnx/precision';
+import { PRECISION_OPTION, precisionFrom } from './precisionOption';
 import { backendFromOptions } from './backendOption';
 import { MODEL_OPTION, poolFrom, POOL_OPTION } from './modelOptions';
 
@@ -24,7 +26,8 @@ async function stepDone(signal: AbortSignal): Promise<void> {
 export const exportOnnxCommand: Command = {
   name: 'export onnx',
   summary: 'Write a model as an ONNX file: input pixel_values [N, 3, H, W] float32, output embedding [N, D] float32.',
-  usage: '--model DIR_OR_ID --out FILE.onnx [--size PX] [--pool cls|mean] [--external_data]',
+  usage:
+    '--model DIR_OR_ID --out FILE.onnx [--size PX] [--pool cls|mean] [--precision fp32|fp16|int8] [--external_data]',
   description: [
     `The input is normalised as the model's preprocessor_config.json says (rescale, mean, std; NCHW, RGB); the output is what \`vembed embed\` writes (pooled, projected if the model has a head, not L2-normalised).`,
     `The batch dimension is dynamic; H and W are fixed to --size (the position embeddings are resized for it when the file is written). A LoRA adapter is merged into the weights. Opset ${OPSET}; weights inside the file, or in FILE.onnx.<id>.data next to it (ONNX external data; a new name each export, so the earlier model and its data stay whole until the new model is in place) with --external_data or when the model is over 2 GB. A --size whose position table would not fit in memory is refused before the export. Ctrl+C stops it and removes what it wrote.`,
@@ -46,6 +49,7 @@ export const exportOnnxCommand: Command = {
         "Input height and width (a multiple of the patch size, 14 for DINOv2); default: the model's preprocessor_config.json crop size.",
     },
     POOL_OPTION,
+    PRECISION_OPTION,
     {
       name: 'external_data',
       type: 'boolean',
@@ -61,6 +65,7 @@ export const exportOnnxCommand: Command = {
     if (!(o.out as string).endsWith('.onnx'))
       throw new UsageError(`--out must name a .onnx file, got ${o.out as string}`);
     const size = o.size as number | undefined;
+    const precision = precisionFrom(o.precision);
     if (size !== undefined && (!Number.isInteger(size) || size < 1))
       throw new UsageError(`--size must be a positive integer, got ${String(size)}`);
     // Before any work: --out may be written (not a folder, device or link), and temporaries of killed exports go.
@@ -86,7 +91,7 @@ export const exportOnnxCommand: Command = {
         );
       checkExportSize(encoder, px);
       await stepDone(signal);
-      const graph = dinov2OnnxGraph(encoder, { height: px, width: px, layout: 'nchw' });
+      const graph = withPrecision(dinov2OnnxGraph(encoder, { height: px, width: px, layout: 'nchw' }), precision);
       await stepDone(signal);
       const producer = { name: 'vembed', version: EXPORT_VERSION };
       // A new data file name per export: see onnx/exportFiles.ts.
@@ -110,7 +115,7 @@ export const exportOnnxCommand: Command = {
       const dataBytes = written.data.reduce((a, c) => a + c.byteLength, 0);
       const mb = ((model.byteLength + dataBytes) / 1e6).toFixed(1);
       reporter.info(
-        `wrote ${out}${dataName ? ` and ${dataName}` : ''} (${mb} MB): ${INPUT_NAME} float32 [N, 3, ${px}, ${px}] -> ${OUTPUT_NAME} float32 [N, ${encoder.embeddingDim}] (${encoder.pooling} pooling${encoder.projectionDim ? `, projection to ${encoder.projectionDim}` : ''}${encoder.loraSettings ? ', LoRA merged' : ''}); normalise with mean ${JSON.stringify(encoder.processing.mean)}, std ${JSON.stringify(encoder.processing.std)} after scaling by ${encoder.processing.rescaleFactor}`,
+        `wrote ${out}${dataName ? ` and ${dataName}` : ''} (${mb} MB): ${INPUT_NAME} float32 [N, 3, ${px}, ${px}] -> ${OUTPUT_NAME} float32 [N, ${encoder.embeddingDim}] (${encoder.pooling} pooling${encoder.projectionDim ? `, projection to ${encoder.projectionDim}` : ''}${encoder.loraSettings ? ', LoRA merged' : ''}, ${precision}); normalise with mean ${JSON.stringify(encoder.processing.mean)}, std ${JSON.stringify(encoder.processing.std)} after scaling by ${encoder.processing.rescaleFactor}`,
       );
       reporter.event({
         type: 'finished',

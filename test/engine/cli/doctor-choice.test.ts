@@ -1,0 +1,61 @@
+/**
+ * `vembed doctor`'s summary is the choice the commands make: for the default
+ * (auto), VEMBED_BACKEND=wasm and VEMBED_BACKEND=onnx-cpu, the backend it
+ * says training will use is the one `vembed train` then reports in its
+ * run_started event, and the one it gives for embedding is what `vembed
+ * embed` reports. (It once listed the first TF.js backend that loads,
+ * "wasm", while training ran on ONNX Runtime.)
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { EngineEvent } from '../../../src/shared/protocol';
+import { engineEvents } from '../engineEvents';
+import { SharedRunData } from '../run/fixtures';
+
+const root = path.resolve(__dirname, '../../..');
+const bin = path.join(root, 'bin', 'vembed.js');
+let shared: SharedRunData;
+
+before(async () => {
+  shared = await SharedRunData.create('doctor-choice');
+});
+
+after(() => fs.rmSync(shared.work, { recursive: true, force: true }));
+
+function vembed(cwd: string, args: string[], env: Record<string, string>) {
+  const base = { ...process.env };
+  delete base.VEMBED_BACKEND;
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    cwd,
+    env: { ...base, ...env },
+    encoding: 'utf8',
+    timeout: 240_000,
+  });
+  const started = engineEvents(r.stdout).find(
+    (e): e is Extract<EngineEvent, { type: 'run_started' }> => e.type === 'run_started',
+  );
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, started };
+}
+
+for (const [label, env, expected] of [
+  ['auto (nothing set)', {}, 'onnx-cpu'],
+  ['VEMBED_BACKEND=wasm', { VEMBED_BACKEND: 'wasm' }, 'wasm'],
+  ['VEMBED_BACKEND=onnx-cpu', { VEMBED_BACKEND: 'onnx-cpu' }, 'onnx-cpu'],
+] as const)
+  test(`doctor's summary is what train and embed use: ${label}`, () => {
+    const { dir } = shared.runDir(`run-${expected}-${Object.keys(env).length}`, { epochs: 1, max_steps: 1 });
+    const doctor = vembed(dir, ['doctor'], env);
+    assert.equal(doctor.code, 0, doctor.stderr);
+    const said = /Training will use: (\S+); embedding, evaluation and search: ([^\s(]+)/.exec(doctor.stdout);
+    assert.ok(said, doctor.stdout);
+    const train = vembed(dir, ['train', '--config', 'train_i2i.yaml', '--json'], env);
+    assert.equal(train.code, 0, train.stderr + train.stdout.slice(-1500));
+    const embed = vembed(dir, ['embed', '--model', 'model', '--out', 'e.npy', '--json', 'data/p0_v0.png'], env);
+    assert.equal(embed.code, 0, embed.stderr);
+    assert.equal(said[1], train.started?.backend, 'training');
+    assert.equal(said[2], embed.started?.backend, 'embedding');
+    assert.equal(said[1], expected);
+  });
