@@ -7,6 +7,7 @@
  * Pure arithmetic over metric records, shared by `vembed train --seeds`, the
  * benchmark comparison, the results panel and the runs comparison.
  */
+import { metricLabel } from '../metrics';
 
 /** One run's metrics, by name (`recall@1`, `map@r`, ...). */
 export type MetricRecord = Readonly<Record<string, number>>;
@@ -59,12 +60,6 @@ export function metricSpreads(runs: readonly MetricRecord[]): MetricSpread[] {
 export function formatMeanSd(s: Pick<MetricSpread, 'mean' | 'sd'>, digits = 2, unit = ''): string {
   const mean = `${s.mean.toFixed(digits)}${unit}`;
   return s.sd === null ? mean : `${mean} ± ${s.sd.toFixed(digits)}${unit}`;
-}
-
-/** `recall@1` -> `Recall@1`, `map@r` -> `MAP@R`: the names the tables print. */
-export function metricLabel(metric: string): string {
-  if (metric === 'map@r') return 'MAP@R';
-  return metric.replace(/^recall@/, 'Recall@');
 }
 
 /**
