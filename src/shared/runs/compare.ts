@@ -167,3 +167,7 @@ export function formatComparisonText(c: RunComparison): string {
     );
   return out.join('\n');
 }
+
+/** The compare page's messages: it says `ready` (on every load), the host answers with the comparison. */
+export type CompareHostMessage = { type: 'comparison'; comparison: RunComparison };
+export type ComparePageMessage = { type: 'ready' };
