@@ -69,7 +69,7 @@ export function productNeighbours(
   return out;
 }
 
-/** The file a run keeps its mined neighbours in, so a resumed run batches as the first one did (named in src/shared/runs). */
+/** The file a run keeps its mined neighbours in, so a resumed run batches as the first one did (src/shared/runs). */
 import { HARD_NEGATIVES_FILE } from '../../shared/runs/runFolder';
 export { HARD_NEGATIVES_FILE };
 
