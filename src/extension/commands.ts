@@ -19,7 +19,7 @@ import { readRun } from './engineClient/runFiles';
 import { ImageSearchError, searchRunIndex, type ImageSearchHit } from './imageSearch';
 import { SEARCHABLE_IMAGE_EXTENSIONS } from '../shared/imageFiles';
 import * as backendSetup from './backendSetup';
-import type { RunsTree } from './runs/runsTree';
+import type { RunsNode, RunsTree } from './runs/runsTree';
 import {
   compareRuns,
   deleteRun,
@@ -40,8 +40,9 @@ export interface Ctx {
   language: ConfigLanguage;
   runs: RunController;
   panel: PanelHost;
-  /** The Runs view's data (absent in tests that build commands without it). */
+  /** The Runs view's data and its selection (absent in tests that build commands without them). */
   runsTree?: RunsTree;
+  runsView?: vscode.TreeView<RunsNode>;
 }
 
 export type Handler = (...args: unknown[]) => unknown;

@@ -66,7 +66,7 @@ export function activate(context: vscode.ExtensionContext): void {
     runsView,
     vscode.window.onDidChangeActiveTextEditor(noticeConfig),
   );
-  registerCommands({ context, output, language, runs: controller, panel: panels, runsTree });
+  registerCommands({ context, output, language, runs: controller, panel: panels, runsTree, runsView });
   output.info(
     `vembed activated; ${vscode.workspace.textDocuments.filter(isConfigDocument).length} config(s) open; workspace ${vscode.workspace.isTrusted ? 'trusted' : 'untrusted: nothing will run'}`,
   );

@@ -19,6 +19,7 @@ import type { Ctx, Handler } from './commands';
 import { showComparison } from './runs/comparePanel';
 import type { RunNode, RunsNode } from './runs/runsTree';
 import { stepDone } from './walkthrough';
+import { pickRun } from './history';
 
 function workspaceRoot(): string | undefined {
   return vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
@@ -60,15 +61,22 @@ async function pickRuns(ctx: Ctx, placeHolder: string): Promise<string[]> {
   return picked?.map((p) => p.dir) ?? [];
 }
 
+/** The runs selected in the Runs view: what its title bar and the palette act on. */
+function selectedRuns(ctx: Ctx): string[] {
+  return (ctx.runsView?.selection ?? []).filter((n): n is RunNode => n.kind === 'run').map((n) => n.runDir);
+}
+
 /**
- * Compares 2-6 runs: those selected in the Runs view (VS Code passes the
- * clicked item and the whole selection), else a multi-select pick.
+ * Compares 2-6 runs: those selected in the Runs view (a context menu passes
+ * the clicked item and the whole selection; the title bar and the palette
+ * read the selection), else a multi-select pick.
  */
 export function compareRuns(ctx: Ctx): Handler {
   return async (clicked: unknown, selected: unknown) => {
-    const fromView = (Array.isArray(selected) ? selected : [clicked])
+    const fromMenu = (Array.isArray(selected) ? selected : [clicked])
       .filter((n): n is RunNode => isRunsNode(n) && n.kind === 'run')
       .map((n) => n.runDir);
+    const fromView = fromMenu.length >= MIN_COMPARED_RUNS ? fromMenu : selectedRuns(ctx);
     const dirs =
       fromView.length >= MIN_COMPARED_RUNS
         ? fromView
@@ -94,7 +102,8 @@ export function compareRuns(ctx: Ctx): Handler {
  */
 export function deleteRun(ctx: Ctx): Handler {
   return async (arg: unknown) => {
-    const dir = runDirOf(arg) ?? (await pickRuns(ctx, 'Run to delete'))[0];
+    const selected = selectedRuns(ctx);
+    const dir = runDirOf(arg) ?? (selected.length === 1 ? selected[0] : await pickRun('Run to delete'));
     if (!dir) return;
     let plan;
     try {
