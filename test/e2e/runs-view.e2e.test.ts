@@ -95,7 +95,7 @@ test(
         const recall = await frame.$eval('#compare-recall', (e) => ({ ...(e as HTMLElement).dataset }));
         assert.equal(recall.points, '3', 'Recall@1 at epochs 0, 1, 2');
         assert.equal(recall.last!.split(',').length, 2);
-        assert.equal(await frame.locator('#compare-loss canvas').count() > 0, true, 'drawn');
+        assert.equal((await frame.locator('#compare-loss canvas').count()) > 0, true, 'drawn');
         const configRows = await frame.$$eval('#compare-config-table vscode-table-row', (rs) =>
           rs.map((r) => [...r.querySelectorAll('vscode-table-cell')].map((c) => (c.textContent ?? '').trim())),
         );
@@ -108,7 +108,10 @@ test(
         await page.locator('.monaco-menu .action-label', { hasText: /^Delete Run$/ }).click();
         const dialog = page.locator('.monaco-dialog-box');
         await dialog.waitFor({ state: 'visible', timeout: 10_000 });
-        assert.match((await dialog.innerText()).replace(/\u00a0/g, ' '), /Keeps what it did not write \(1\): notes\.md/);
+        assert.match(
+          (await dialog.innerText()).replace(/\u00a0/g, ' '),
+          /Keeps what it did not write \(1\): notes\.md/,
+        );
         await dialog.locator('.monaco-button', { hasText: /^Delete$/ }).click();
         await waitFor(
           () => runRows(page),
