@@ -9,7 +9,8 @@ import { makeDirs } from '../../shared/fs/makeDirs';
 import { makeEvent, serializeEvent, type EventBody } from '../../shared/protocol';
 import type { Reporter } from '../report/reporter';
 
-export const EVENTS_FILE = 'events.jsonl';
+import { EVENTS_FILE } from '../../shared/runs/runFolder';
+export { EVENTS_FILE };
 
 export class EventLogReporter implements Reporter {
   private readonly fd: number;

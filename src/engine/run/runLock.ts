@@ -7,7 +7,9 @@ import * as path from 'node:path';
 import { makeDirs } from '../../shared/fs/makeDirs';
 import { UserError } from '../../shared/userError';
 
-export const LOCK_FILE = '.vembed-run.lock';
+/** Named in src/shared/runs, where readers tell a run in progress from an interrupted one. */
+import { RUN_LOCK_FILE as LOCK_FILE } from '../../shared/runs/runFolder';
+export { LOCK_FILE };
 
 function alive(pid: number): boolean {
   try {

@@ -12,6 +12,7 @@ import { prepareSopCommand } from './prepareSop';
 import { checkDataCommand } from './checkData';
 import { sampleDataCommand } from './sampleData';
 import { exportOnnxCommand } from './exportOnnx';
+import { compareCommand } from './compare';
 
 export const COMMANDS: readonly Command[] = [
   trainCommand,
@@ -22,6 +23,7 @@ export const COMMANDS: readonly Command[] = [
   benchmarkSopCommand,
   benchmarkCompareCommand,
   benchmarkMapCommand,
+  compareCommand,
   embedCommand,
   indexBuildCommand,
   searchCommand,
