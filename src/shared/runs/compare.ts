@@ -6,6 +6,7 @@
  * may import it too (a run is read by ./summary, which is not).
  */
 import { compareMetrics, metricLabel } from '../metrics';
+import { formatMeanSd, metricSpreads, type MetricSpread } from '../analysis/spread';
 import type { Metrics } from '../protocol';
 
 /** Fewer says nothing, more makes the charts unreadable (six chart colours in the theme palette). */
@@ -47,6 +48,12 @@ export interface RunComparison {
   loss: EpochSeries;
   recall1: EpochSeries;
   configDifferences: ConfigDifference[];
+  /**
+   * Each metric's spread over the runs' final evaluations (mean ± sample sd;
+   * src/shared/analysis/spread.ts), when every run has one: for runs that
+   * differ only in `seed` (e.g. `vembed train --seeds`) it is the seed spread.
+   */
+  spread?: MetricSpread[];
 }
 
 /**
@@ -104,7 +111,10 @@ export function compareRuns(runs: ComparableRun[]): RunComparison {
   const metrics = [
     ...new Set(runs.flatMap((r) => [...Object.keys(r.before ?? {}), ...Object.keys(r.after ?? {})])),
   ].sort(compareMetrics);
+  const afters = runs.map((r) => r.after);
+  const spread = afters.every((a): a is Metrics => a !== undefined) ? metricSpreads(afters) : [];
   return {
+    ...(spread.length > 0 ? { spread: spread.sort((a, b) => compareMetrics(a.metric, b.metric)) } : {}),
     runs: runs.map(({ config: _c, lossPerEpoch: _l, recall1PerEpoch: _r, ...rest }, i) => ({
       ...rest,
       name: names[i]!,
@@ -156,6 +166,27 @@ export function formatComparisonText(c: RunComparison): string {
   };
   perEpoch('Mean training loss per epoch', c.loss, (v) => v.toFixed(4));
   perEpoch('Recall@1 per epoch (0 = before training)', c.recall1, (v) => pct(v));
+  if (c.spread) {
+    const differ = c.configDifferences.map((d) => d.key);
+    const why =
+      differ.length === 1 && differ[0] === 'seed'
+        ? 'the runs differ only in seed: this is the seed spread'
+        : differ.length === 0
+          ? 'the runs have the same config'
+          : `the runs also differ in ${differ.filter((k) => k !== 'seed').join(', ')}`;
+    out.push('', `== Final metrics over the runs: mean ± sample sd (${why})`);
+    out.push(
+      textTable([
+        ['metric', 'mean ± sd', 'min', 'max'],
+        ...c.spread.map((s) => [
+          metricLabel(s.metric),
+          formatMeanSd({ mean: s.mean * 100, sd: s.sd === null ? null : s.sd * 100 }, 2, '%'),
+          pct(s.min),
+          pct(s.max),
+        ]),
+      ]),
+    );
+  }
   out.push('', '== Config keys that differ (output_dir aside)');
   if (c.configDifferences.length === 0) out.push('none: the runs were started with the same config');
   else

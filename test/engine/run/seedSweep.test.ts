@@ -9,7 +9,8 @@ import { engineEvents } from '../engineEvents';
 import { SharedRunData } from './fixtures';
 import { runPython } from '../../helpers/python';
 import { parseSeedSweep, SEED_SWEEP_FILE } from '../../../src/shared/artifacts/seedSweepFile';
-import { metricSpreads, spreadOf } from '../../../src/shared/analysis/spread';
+import { formatMeanSd, metricSpreads, spreadOf } from '../../../src/shared/analysis/spread';
+import { metricLabel } from '../../../src/shared/metrics';
 import { parseSeeds } from '../../../src/engine/cli/commands/trainSeeds';
 import type { SeedSpreadEvent } from '../../../src/shared/protocol';
 
@@ -92,6 +93,26 @@ print(json.dumps(out))`,
       const ref = numpy[s.metric]!;
       for (const k of ['mean', 'sd', 'min', 'max'] as const)
         assert.ok(Math.abs((s[k] as number) - ref[k]) <= 1e-12, `${s.metric} ${k}: ${String(s[k])} vs NumPy ${ref[k]}`);
+    }
+  });
+
+  test('vembed compare of the sweep folder compares its runs and prints the same spread', () => {
+    const out = path.join(shared.work, 'sweep', 'out');
+    const summary = parseSeedSweep(fs.readFileSync(path.join(out, SEED_SWEEP_FILE), 'utf8'));
+    const r = spawnSync(process.execPath, [bin, 'compare', out], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /== Final metrics over the runs: mean ± sample sd \(the runs differ only in seed: this is the seed spread\)/,
+    );
+    for (const seed of SEEDS) assert.match(r.stdout, new RegExp(`seed-${seed}`));
+    for (const s of summary.spread) {
+      const label = metricLabel(s.metric);
+      const cell = formatMeanSd({ mean: s.mean * 100, sd: s.sd! * 100 }, 2, '%');
+      assert.ok(
+        r.stdout.split('\n').some((l) => l.startsWith(label + ' ') && l.includes(cell)),
+        `${label} ${cell}\n${r.stdout}`,
+      );
     }
   });
 

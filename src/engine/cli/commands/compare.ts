@@ -8,16 +8,32 @@ import { EVENTS_FILE } from '../../../shared/runs/runFolder';
 import { readRunSummary, type RunSummary } from '../../../shared/runs/summary';
 import { compareRuns, formatComparisonText, MAX_COMPARED_RUNS, MIN_COMPARED_RUNS } from '../../../shared/runs/compare';
 import type { Command } from '../command';
+import { parseSeedSweep, SEED_SWEEP_FILE } from '../../../shared/artifacts/seedSweepFile';
+
+/**
+ * A seed sweep's folder (`vembed train --seeds`: seed-sweep.json beside its
+ * runs) stands for its runs; any other folder for itself.
+ */
+function expandSweeps(dirs: readonly string[]): string[] {
+  return dirs.flatMap((d) => {
+    const file = path.join(d, SEED_SWEEP_FILE);
+    if (fs.existsSync(path.join(d, EVENTS_FILE)) || !fs.existsSync(file)) return [d];
+    const sweep = parseSeedSweep(fs.readFileSync(file, 'utf8'), file);
+    return sweep.runs.map((r) => path.join(d, r.dir));
+  });
+}
 
 export const compareCommand: Command = {
   name: 'compare',
   summary: 'Runs side by side: loss and Recall@1 per epoch, final metrics before/after, config keys that differ',
-  usage: 'RUN... [--out FILE]',
+  usage: "RUN... [--out FILE]  (a seed sweep's folder stands for its runs)",
   description: [
     `Reads ${MIN_COMPARED_RUNS} to ${MAX_COMPARED_RUNS} run folders (a training run's output_dir, holding ${EVENTS_FILE}) and prints`,
     "each run's status, epochs, backend and best Recall@1; the metrics before training and after the last",
     'evaluated epoch; the mean loss and Recall@1 of every epoch; and the config keys whose values differ',
-    "(output_dir aside). Nothing is computed again: everything comes from the runs' events.",
+    "(output_dir aside), and each final metric's mean ± sample sd over the runs (the seed spread when they differ",
+    "only in seed). A seed sweep's folder (vembed train --seeds) stands for its runs: `vembed compare runs/demo`.",
+    "Nothing is computed again: everything comes from the runs' events.",
     'With --out (or --json) the comparison is also written as JSON (runs, metrics, loss, recall1,',
     'configDifferences); with --json its file is named in the finished event (outputs.comparison).',
   ].join('\n'),
@@ -25,7 +41,7 @@ export const compareCommand: Command = {
     { name: 'out', type: 'string', metavar: 'FILE', description: 'Also write the comparison as JSON to FILE.' },
   ],
   async run({ args, reporter }) {
-    const dirs = args.positionals;
+    const dirs = expandSweeps(args.positionals);
     if (dirs.length < MIN_COMPARED_RUNS || dirs.length > MAX_COMPARED_RUNS)
       throw new UsageError(
         `needs ${MIN_COMPARED_RUNS} to ${MAX_COMPARED_RUNS} run folders, got ${dirs.length}: vembed compare RUN_A RUN_B ...`,
