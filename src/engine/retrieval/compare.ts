@@ -6,6 +6,7 @@
 import { comparisonRows, type ComparisonRow as SharedComparisonRow } from '../../shared/metrics';
 import type { LoadedReport } from '../../shared/artifacts/reportFile';
 import { formatMeanSd, metricSpreads, type MetricSpread } from '../../shared/analysis/spread';
+import { alignedTable } from '../../shared/text/table';
 
 /** Rows hold percentages here (reports are read as percent); delta is in percentage points. */
 export type ComparisonRow = SharedComparisonRow;
@@ -42,16 +43,11 @@ function describe(r: LoadedReport): string {
 export function formatComparisonText(c: Comparison): string {
   const header = ['Metric', 'Before', 'After', 'Delta (pts)'];
   const body = c.rows.map((r) => [r.label, cell(r.before), cell(r.after), deltaCell(r.delta)]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const line = (cells: string[]) =>
-    cells.map((s, i) => (i === 0 ? s.padEnd(widths[i]!) : s.padStart(widths[i]!))).join('  ');
   return [
     `Before: ${describe(c.before)}`,
     `After:  ${describe(c.after)}`,
     '',
-    line(header),
-    widths.map((w) => '-'.repeat(w)).join('  '),
-    ...body.map(line),
+    ...alignedTable(header, body),
     ...c.warnings.map((w) => `\nNote: ${w}.`),
   ].join('\n');
 }
@@ -127,16 +123,11 @@ export function formatSpreadComparisonText(c: SpreadComparison): string {
     formatMeanSd(r.spread, 2, '%'),
     deltaCell(r.delta),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const line = (cells: string[]) =>
-    cells.map((s, i) => (i === 0 ? s.padEnd(widths[i]!) : s.padStart(widths[i]!))).join('  ');
   return [
     `Before: ${describe(c.before)}`,
     ...c.afters.map((a, i) => `${c.labels[i]}: ${describe(a)}`),
     '',
-    line(header),
-    widths.map((w) => '-'.repeat(w)).join('  '),
-    ...body.map(line),
+    ...alignedTable(header, body),
     ...c.warnings.map((w) => `\nNote: ${w}.`),
   ].join('\n');
 }

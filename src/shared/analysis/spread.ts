@@ -8,6 +8,7 @@
  * benchmark comparison, the results panel and the runs comparison.
  */
 import { metricLabel } from '../metrics';
+import { alignedTable } from '../text/table';
 
 /** One run's metrics, by name (`recall@1`, `map@r`, ...). */
 export type MetricRecord = Readonly<Record<string, number>>;
@@ -77,8 +78,5 @@ export function formatSpreadTable(spreads: readonly MetricSpread[], runLabels: r
     formatMeanSd({ mean: s.mean * scale, sd: s.sd === null ? null : s.sd * scale }, 2, scale === 100 ? '%' : ''),
     `${pct(s.min)} .. ${pct(s.max)}`,
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+  return alignedTable(header, rows).join('\n');
 }
