@@ -821,14 +821,15 @@ export const SEED_TOOL_KEYS = [
     key: 'num_gpus',
     feature: 'multi-GPU training',
     meaning: 'GPUs that accelerate launches processes on.',
-    instead: 'vembed trains in one process on the backend `--backend` chooses (`vembed doctor` lists them).',
+    instead:
+      "vembed trains in one process on the backend `--backend` chooses (`vembed doctor` lists them). vembed-factory's `batch_size` is per GPU (its batch is `batch_size` x GPUs); vembed's is the whole batch.",
     inert: 'any',
   },
   {
     key: 'use_fsdp',
     feature: 'multi-GPU training',
     meaning: 'Fully sharded data parallel training over several GPUs.',
-    instead: 'vembed trains in one process; the numbers of a sharded run are those of one large batch.',
+    instead: "vembed trains in one process, with the whole batch (vembed-factory's `batch_size` is per GPU).",
     inert: 'any',
   },
   {
