@@ -16,21 +16,27 @@ import {
 const root = path.resolve(__dirname, '../..');
 const readme = () => fs.readFileSync(path.join(root, 'README.md'), 'utf8');
 
+const results = () => {
+  const file = path.join(root, DEMO_RESULTS);
+  assert.ok(fs.existsSync(file), `${DEMO_RESULTS} is missing: run \`npm run demo\`, then \`npm run readme:demo\``);
+  return readDemoResults(file);
+};
+
 test('the README demo block equals its rendering from docs/demo-results.json', () => {
-  const results = readDemoResults(path.join(root, DEMO_RESULTS));
+  const r = results();
   const text = readme();
   const start = text.indexOf(BLOCK_START);
   const end = text.indexOf(BLOCK_END);
   assert.ok(start >= 0 && end > start, 'README.md has no demo block');
   assert.equal(
     text.slice(start, end + BLOCK_END.length),
-    renderDemoBlock(results),
+    renderDemoBlock(r),
     'the README is stale: run `npm run readme:demo` after `npm run demo`',
   );
 });
 
 test('the results file is the demo of the README: three seeds of examples/demo_i2i.yaml, each benchmarked', () => {
-  const r = readDemoResults(path.join(root, DEMO_RESULTS));
+  const r = results();
   assert.equal(r.config, 'examples/demo_i2i.yaml');
   assert.deepEqual(r.seeds, [42, 1, 2]);
   assert.deepEqual(
