@@ -98,8 +98,9 @@ const afters = SEEDS.map((seed) => {
   vembed([
     'benchmark',
     'sop',
+    // Relative, so the report (and the README's table) names the checkpoint without this machine's path.
     '--model_path',
-    last.path,
+    rel(path.resolve(root, last.path)),
     '--sop_root',
     SOP,
     '--output_dir',
