@@ -58,6 +58,12 @@ vembed(['sample-data', '--out', SOP]);
 // Paths as the repository sees them (the table prints the report files; a results file must not hold this
 // machine's absolute paths).
 const rel = (p) => path.relative(root, p).split(path.sep).join('/');
+// A report as the results file keeps it: the model it names (benchmark sop writes the absolute folder) relative too.
+const portableReport = (file) => {
+  const report = JSON.parse(fs.readFileSync(file, 'utf8'));
+  if (typeof report.model === 'string' && path.isAbsolute(report.model)) report.model = rel(report.model);
+  return report;
+};
 const before = path.join(runDir, 'zero-shot');
 vembed([
   'benchmark',
@@ -118,7 +124,7 @@ const afters = SEEDS.map((seed) => {
     epochSeconds: epochs.map((e) => e.seconds),
     meanLosses: epochs.map((e) => e.meanLoss),
     file: rel(path.join(after, 'sop_report.json')),
-    report: JSON.parse(fs.readFileSync(path.join(after, 'sop_report.json'), 'utf8')),
+    report: portableReport(path.join(after, 'sop_report.json')),
   };
 });
 
@@ -149,7 +155,7 @@ const results = {
   trainSeconds: Math.round(trainSeconds),
   before: {
     file: rel(beforeReport),
-    report: JSON.parse(fs.readFileSync(beforeReport, 'utf8')),
+    report: portableReport(beforeReport),
   },
   afters,
   sweep: JSON.parse(fs.readFileSync(path.join(runDir, 'seed-sweep.json'), 'utf8')),
