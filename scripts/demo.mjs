@@ -147,7 +147,7 @@ const minutes = Number(((Date.now() - started) / 60000).toFixed(1));
 const results = {
   format: 'vembed-demo-results',
   version: 1,
-  command: ['npm run demo', ...sets.map((kv) => `--set ${kv}`)].join(' '),
+  command: ['npm run demo', ...(sets.length > 0 ? ['--'] : []), ...sets.map((kv) => `--set ${kv}`)].join(' '),
   config: CONFIG,
   seeds: SEEDS,
   cores: os.availableParallelism(),
