@@ -1,8 +1,9 @@
 /**
  * The spread of a metric over repeated runs (one run per seed): mean, sample
  * standard deviation, range. A single fine-tuning run on a small data set is
- * one draw: on the sample set, seeds 42, 1 and 2 of one config gave Recall@1
- * 17.6, 13.8 and 19.2, so a before/after claim needs the spread, not one seed.
+ * one draw: on the sample set, seeds 42, 1 and 2 of the 5-epoch demo config
+ * gave Recall@1 17.6, 13.8 and 19.2 (issue #30), so a before/after claim needs
+ * the spread, not one seed.
  *
  * Pure arithmetic over metric records, shared by `vembed train --seeds`, the
  * benchmark comparison, the results panel and the runs comparison.
