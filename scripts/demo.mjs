@@ -58,10 +58,12 @@ vembed(['sample-data', '--out', SOP]);
 // Paths as the repository sees them (the table prints the report files; a results file must not hold this
 // machine's absolute paths).
 const rel = (p) => path.relative(root, p).split(path.sep).join('/');
-// A report as the results file keeps it: the model it names (benchmark sop writes the absolute folder) relative too.
+// A report as the results file keeps it: the model and image root it names (benchmark sop writes absolute folders)
+// relative too.
 const portableReport = (file) => {
   const report = JSON.parse(fs.readFileSync(file, 'utf8'));
-  if (typeof report.model === 'string' && path.isAbsolute(report.model)) report.model = rel(report.model);
+  for (const key of ['model', 'image_root'])
+    if (typeof report[key] === 'string' && path.isAbsolute(report[key])) report[key] = rel(report[key]);
   return report;
 };
 const before = path.join(runDir, 'zero-shot');
