@@ -9,7 +9,13 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfigText, parseOverride, validateConfigText, type Diagnostic } from '../../src/shared/config/validate';
-import { CONFIG_KEYS, SEED_TOOL_KEYS, resolveKeyName, seedToolKey, type EnumValue } from '../../src/shared/config/schema';
+import {
+  CONFIG_KEYS,
+  SEED_TOOL_KEYS,
+  resolveKeyName,
+  seedToolKey,
+  type EnumValue,
+} from '../../src/shared/config/schema';
 import { hover } from '../../src/shared/language/hover';
 import { toJsonSchema, toMarkdownReference } from '../../src/shared/config/derive';
 import { SEED_DINOV2_I2I } from '../helpers/seedToolConfigs';
