@@ -6,6 +6,7 @@
 //   dist/engine/embed-worker.js  its parallel embedding worker threads
 //   dist/engine/gradient-worker.js its parallel gradient-cache worker threads
 //   dist/webview/main.js         the results panel's page script (browser IIFE)
+//   dist/webview/compare.js      the compare page's script (vembed: Compare Runs)
 // plus the tfjs wasm binaries next to the engine bundle.
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
@@ -45,7 +46,7 @@ const builds = [
     external: nodeExternals,
   },
   {
-    entryPoints: { main: 'webview-ui/src/main.ts' },
+    entryPoints: { main: 'webview-ui/src/main.ts', compare: 'webview-ui/src/compare.ts' },
     outdir: 'dist/webview',
     platform: 'browser',
     format: 'iife',

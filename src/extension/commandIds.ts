@@ -11,6 +11,14 @@ export const COMMAND_IDS = {
   showLog: 'vembed.showLog',
   doctor: 'vembed.doctor',
   installGpuBackend: 'vembed.installGpuBackend',
+  refreshRuns: 'vembed.refreshRuns',
+  compareRuns: 'vembed.compareRuns',
+  deleteRun: 'vembed.deleteRun',
+  revealRun: 'vembed.revealRun',
+  exportOnnx: 'vembed.exportOnnx',
+  newConfig: 'vembed.newConfig',
+  prepareData: 'vembed.prepareData',
+  getSampleData: 'vembed.getSampleData',
 } as const;
 
 export type CommandId = (typeof COMMAND_IDS)[keyof typeof COMMAND_IDS];

@@ -19,6 +19,19 @@ import { readRun } from './engineClient/runFiles';
 import { ImageSearchError, searchRunIndex, type ImageSearchHit } from './imageSearch';
 import { SEARCHABLE_IMAGE_EXTENSIONS } from '../shared/imageFiles';
 import * as backendSetup from './backendSetup';
+import type { RunsNode, RunsTree } from './runs/runsTree';
+import {
+  compareRuns,
+  deleteRun,
+  exportOnnx,
+  getSampleData,
+  newConfig,
+  prepareData,
+  refreshRuns,
+  revealRun,
+  runDirOf,
+} from './runCommands';
+import { stepDone } from './walkthrough';
 
 /** What the commands work with, built once at activation. */
 export interface Ctx {
@@ -27,6 +40,9 @@ export interface Ctx {
   language: ConfigLanguage;
   runs: RunController;
   panel: PanelHost;
+  /** The Runs view's data and its selection (absent in tests that build commands without them). */
+  runsTree?: RunsTree;
+  runsView?: vscode.TreeView<RunsNode>;
 }
 
 export type Handler = (...args: unknown[]) => unknown;
@@ -149,11 +165,11 @@ export function stop({ runs }: Ctx): Handler {
   };
 }
 
-/** Resumes a run from its latest checkpoint with the config it was started with. */
+/** Resumes a run (a Runs view item, or a pick) from its latest checkpoint with the config it was started with. */
 export function resume({ runs, panel }: Ctx): Handler {
-  return async () => {
+  return async (arg: unknown) => {
     if (!runs.ensureTrusted('train')) return;
-    const dir = await pickRun('Run to resume from its latest checkpoint');
+    const dir = runDirOf(arg) ?? (await pickRun('Run to resume from its latest checkpoint'));
     if (!dir) return;
     const state = readRun(dir)?.state;
     const configFile = state?.configFile;
@@ -168,22 +184,28 @@ export function resume({ runs, panel }: Ctx): Handler {
   };
 }
 
-/** Benchmarks a model or checkpoint folder on an SOP folder and shows the report. */
+/**
+ * Benchmarks a model or checkpoint folder on an SOP folder and shows the report. From the Runs view the
+ * checkpoint is the item's (or the run's last one); otherwise a folder dialog asks.
+ */
 export function evaluate({ runs, panel }: Ctx): Handler {
   return async (arg: unknown) => {
     if (!runs.ensureTrusted('evaluate models')) return;
     const root = workspaceRoot();
-    const model = await vscode.window.showOpenDialog({
-      canSelectFolders: true,
-      canSelectFiles: false,
-      openLabel: 'Benchmark this model',
-      title: 'Model or checkpoint folder to benchmark',
-      ...(arg instanceof vscode.Uri
-        ? { defaultUri: vscode.Uri.file(path.dirname(arg.fsPath)) }
-        : root
-          ? { defaultUri: vscode.Uri.file(root) }
-          : {}),
-    });
+    const fromView = checkpointOf(arg);
+    const model = fromView
+      ? [vscode.Uri.file(fromView)]
+      : await vscode.window.showOpenDialog({
+          canSelectFolders: true,
+          canSelectFiles: false,
+          openLabel: 'Benchmark this model',
+          title: 'Model or checkpoint folder to benchmark',
+          ...(arg instanceof vscode.Uri
+            ? { defaultUri: vscode.Uri.file(path.dirname(arg.fsPath)) }
+            : root
+              ? { defaultUri: vscode.Uri.file(root) }
+              : {}),
+        });
     if (!model?.[0]) return;
     const sop = await vscode.window.showOpenDialog({
       canSelectFolders: true,
@@ -229,12 +251,23 @@ export function prepareSop({ runs }: Ctx): Handler {
   };
 }
 
-/** Opens the results panel on the current run or a picked one. */
+/** Opens the results panel on a Runs view item's run, the current run or a picked one. */
 export function openResults({ runs, panel }: Ctx): Handler {
-  return async () => {
-    const dir = runs.currentTrainKey ?? (await pickRun('Run to open'));
-    if (dir) panel.showRun(dir);
+  return async (arg: unknown) => {
+    const dir = runDirOf(arg) ?? runs.currentTrainKey ?? (await pickRun('Run to open'));
+    if (!dir) return;
+    panel.showRun(dir);
+    stepDone('resultsOpened');
   };
+}
+
+/** The checkpoint a Runs view item stands for: its own, or its run's last one that still exists. */
+function checkpointOf(arg: unknown): string | undefined {
+  if (typeof arg !== 'object' || arg === null || !('runDir' in arg)) return undefined;
+  if ('checkpoint' in arg && typeof arg.checkpoint === 'string') return arg.checkpoint;
+  const state = readRun(String(arg.runDir))?.state;
+  const last = [...(state?.checkpoints ?? [])].reverse().find((c) => fs.existsSync(c.path));
+  return last?.path;
 }
 
 /** Searches a run's index with an image (argument or a pick) and shows the nearest images. */
@@ -309,6 +342,14 @@ export const COMMAND_TABLE: { readonly [K in keyof typeof COMMAND_IDS]: (ctx: Ct
   showLog,
   doctor,
   installGpuBackend,
+  refreshRuns,
+  compareRuns,
+  deleteRun,
+  revealRun,
+  exportOnnx,
+  newConfig,
+  prepareData,
+  getSampleData,
 };
 
 export function registerCommands(ctx: Ctx): void {

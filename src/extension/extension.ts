@@ -10,6 +10,8 @@ import { registerCommands } from './commands';
 import { ResultsPanels } from './panel/resultsPanel';
 import { RESULTS_VIEW_TYPE } from '../shared/panelProtocol';
 import { searchRunIndex } from './imageSearch';
+import { RUNS_VIEW_ID, RunsTree } from './runs/runsTree';
+import { stepDone } from './walkthrough';
 
 let runs: RunController | undefined;
 
@@ -17,7 +19,16 @@ export function activate(context: vscode.ExtensionContext): void {
   const output = vscode.window.createOutputChannel('vembed', { log: true });
   const language = new ConfigLanguage();
   // The panels follow runs the controller starts; runs start only after activation, when `panels` exists.
-  const controller = new RunController(context, output, { onRunStarted: (dir, p) => panels.onRunStarted(dir, p) });
+  const controller = new RunController(context, output, {
+    onRunStarted: (dir, p) => {
+      panels.onRunStarted(dir, p);
+      runsTree.refreshSoon();
+      void p.exited.then((exit) => {
+        runsTree.refreshSoon();
+        if (exit.state.status === 'completed') stepDone('trained');
+      });
+    },
+  });
   runs = controller;
   const panels = new ResultsPanels({
     extensionUri: context.extensionUri,
@@ -32,15 +43,30 @@ export function activate(context: vscode.ExtensionContext): void {
       return hits;
     },
     log: output,
+    onQueryOpened: () => stepDone('queryClicked'),
   });
+  const runsTree = new RunsTree();
+  // Several runs may be selected: Compare Runs takes the selection.
+  const runsView = vscode.window.createTreeView(RUNS_VIEW_ID, {
+    treeDataProvider: runsTree,
+    canSelectMany: true,
+    showCollapseAll: true,
+  });
+  const noticeConfig = (editor: vscode.TextEditor | undefined) => {
+    if (editor && isConfigDocument(editor.document)) stepDone('configOpened');
+  };
+  noticeConfig(vscode.window.activeTextEditor);
   context.subscriptions.push(
     output,
     language,
     controller,
     panels,
     vscode.window.registerWebviewPanelSerializer(RESULTS_VIEW_TYPE, panels),
+    runsTree,
+    runsView,
+    vscode.window.onDidChangeActiveTextEditor(noticeConfig),
   );
-  registerCommands({ context, output, language, runs: controller, panel: panels });
+  registerCommands({ context, output, language, runs: controller, panel: panels, runsTree, runsView });
   output.info(
     `vembed activated; ${vscode.workspace.textDocuments.filter(isConfigDocument).length} config(s) open; workspace ${vscode.workspace.isTrusted ? 'trusted' : 'untrusted: nothing will run'}`,
   );

@@ -13,6 +13,7 @@ import type { EngineEvent, Metrics } from './protocol';
 import type { RunState } from './runState';
 import type { ErrorAnalysis } from './analysis/errorAnalysis';
 import type { DataHealthReport, Split } from './artifacts/dataHealthFile';
+import type { MetricSpread } from './analysis/spread';
 
 /** The webview's view type, for `createWebviewPanel` and the panel serializer. */
 export const RESULTS_VIEW_TYPE = 'vembed.results';
@@ -133,6 +134,21 @@ export interface DataHealthData {
   images: HealthImageRef[];
 }
 
+/**
+ * The seed sweep a run belongs to (`vembed train --seeds`: the run folder is
+ * `seed-N` beside the sweep's seed-sweep.json): each metric's spread over the
+ * sweep's runs, so one seed's numbers are read against the others'.
+ */
+export interface SeedSpreadData {
+  /** The seed-sweep.json file, for display. */
+  file: string;
+  seeds: number[];
+  /** The seed of the run on show. */
+  thisSeed: number;
+  /** Fractions, like the run's evaluations. */
+  spread: MetricSpread[];
+}
+
 // ---------------------------------------------------------------------------
 // Extension -> page
 
@@ -152,8 +168,8 @@ export type HostMessage =
   | RunMessage
   /** Live engine events, in order, to fold into the run (see src/shared/runState.ts). */
   | { type: 'events'; events: EngineEvent[] }
-  /** Before/after reports; either may be missing. */
-  | { type: 'reports'; before?: ReportSummary; after?: ReportSummary }
+  /** Before/after reports; either may be missing. With the seed sweep the run belongs to, if any. */
+  | { type: 'reports'; before?: ReportSummary; after?: ReportSummary; seedSpread?: SeedSpreadData }
   /** The query gallery, or null with a reason when the run has none (yet). */
   | { type: 'gallery'; gallery: GalleryData | null; reason?: string }
   /** Thumbnail URIs by image index; null when the image could not be read. */

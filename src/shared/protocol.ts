@@ -7,6 +7,8 @@
  * breaking older panels), but rejects lines that are not events.
  */
 
+import type { MetricSpread } from './analysis/spread';
+
 export const PROTOCOL_VERSION = 1;
 
 /** Compute backends, best first (see src/engine/backend). */
@@ -131,6 +133,20 @@ export interface FinishedEvent extends Base {
   outputs?: Record<string, string>;
 }
 
+/**
+ * The end of a seed sweep (`vembed train --seeds`): each metric's spread over
+ * the runs' final evaluations. Also written as `seed-sweep.json`
+ * (src/shared/artifacts/seedSweepFile.ts) in the sweep folder.
+ */
+export interface SeedSpreadEvent extends Base {
+  type: 'seed_spread';
+  seeds: number[];
+  /** The seeds whose run completed with an evaluation: the spread is over these. */
+  completedSeeds: number[];
+  spread: MetricSpread[];
+  summaryFile: string;
+}
+
 export type EngineEvent =
   | RunStartedEvent
   | StepEvent
@@ -141,7 +157,8 @@ export type EngineEvent =
   | LogEvent
   | WarningEvent
   | ErrorEvent
-  | FinishedEvent;
+  | FinishedEvent
+  | SeedSpreadEvent;
 
 export type EventType = EngineEvent['type'];
 
@@ -159,6 +176,7 @@ const KNOWN_TYPES: ReadonlySet<string> = new Set<EventType>([
   'warning',
   'error',
   'finished',
+  'seed_spread',
 ]);
 
 /** Add the envelope. */

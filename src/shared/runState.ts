@@ -135,6 +135,7 @@ export function reduceRun(state: RunState, e: EngineEvent): RunState {
       };
     case 'progress':
     case 'log':
+    case 'seed_spread':
       return state;
   }
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GENERATED_FILES } from '../../scripts/gen-config-docs';
-import { CONFIG_KEYS } from '../../src/shared/config/schema';
+import { CONFIG_KEYS, SEED_TOOL_KEYS } from '../../src/shared/config/schema';
 
 const root = path.resolve(__dirname, '../..');
 
@@ -14,12 +14,12 @@ test('the committed JSON Schema and config reference are generated from the curr
   }
 });
 
-test('the JSON Schema lists every key and alias, and nothing else', () => {
+test("the JSON Schema lists every key and alias, vembed-factory's keys vembed recognises, and nothing else", () => {
   const schema = JSON.parse(fs.readFileSync(path.join(root, 'schemas/vembed-config.schema.json'), 'utf8'));
-  const expected = CONFIG_KEYS.flatMap((s) => [
-    s.key,
-    ...((s as { aliases?: readonly string[] }).aliases ?? []),
-  ]).sort();
+  const expected = [
+    ...CONFIG_KEYS.flatMap((s) => [s.key, ...((s as { aliases?: readonly string[] }).aliases ?? [])]),
+    ...SEED_TOOL_KEYS.map((s) => s.key),
+  ].sort();
   assert.deepEqual(Object.keys(schema.properties).sort(), expected);
   assert.equal(schema.additionalProperties, false);
   assert.deepEqual(schema.properties.loss_type.enum, ['infonce', 'triplet'], 'only implemented values are offered');

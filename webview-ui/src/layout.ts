@@ -63,6 +63,7 @@ function training(): HTMLElement {
       'Before and after training',
       el('div', { attrs: { id: 'before-after-table' }, class: 'table-host' }),
     ),
+    section('seed-spread', 'Spread over seeds', el('div', { attrs: { id: 'seed-spread-table' }, class: 'table-host' })),
     section('checkpoints', 'Checkpoints', el('div', { attrs: { id: 'checkpoints-table' }, class: 'table-host' })),
     section('config', 'Config used', el('div', { attrs: { id: 'config-table' }, class: 'table-host' })),
   );

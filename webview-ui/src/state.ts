@@ -18,6 +18,7 @@ import type {
   PersistedUi,
   ReportSummary,
   SearchHit,
+  SeedSpreadData,
 } from '../../src/shared/panelProtocol';
 import { initialRunState, reduceRun } from '../../src/shared/runState';
 import type { RunState } from '../../src/shared/runState';
@@ -43,7 +44,7 @@ export interface PanelModel {
   problems: string[];
   /** Bumped whenever the run changes, so views redraw charts only then. */
   runVersion: number;
-  reports: { before?: ReportSummary; after?: ReportSummary };
+  reports: { before?: ReportSummary; after?: ReportSummary; seedSpread?: SeedSpreadData };
   gallery: GalleryData | null;
   galleryReason?: string;
   /** Thumbnail URIs by gallery image index; null: the image could not be read. */
@@ -242,7 +243,11 @@ function onHostMessage(model: PanelModel, m: HostMessage): PanelModel {
     case 'reports':
       return {
         ...model,
-        reports: { ...(m.before ? { before: m.before } : {}), ...(m.after ? { after: m.after } : {}) },
+        reports: {
+          ...(m.before ? { before: m.before } : {}),
+          ...(m.after ? { after: m.after } : {}),
+          ...(m.seedSpread ? { seedSpread: m.seedSpread } : {}),
+        },
       };
     case 'gallery': {
       const next: PanelModel = { ...model, gallery: m.gallery, neighbours: {} };

@@ -446,3 +446,30 @@ export function searchView(model: PanelModel): NeighbourView | null {
     })),
   };
 }
+
+/** The seed sweep this run belongs to, as table rows: this run's value against the sweep's mean ± sd and range. */
+export interface SeedSpreadView {
+  caption: string;
+  thisSeed: number;
+  rows: Array<{ label: string; thisRun?: number; mean: number; sd: number | null; min: number; max: number }>;
+}
+
+export function seedSpreadView(model: PanelModel): SeedSpreadView | null {
+  const s = model.reports.seedSpread;
+  if (!s) return null;
+  const at = s.seeds.indexOf(s.thisSeed);
+  return {
+    thisSeed: s.thisSeed,
+    caption:
+      `This run is seed ${s.thisSeed} of a sweep over seeds ${s.seeds.join(', ')} (${s.file}): the last evaluation ` +
+      `of each run; sd is the sample standard deviation. One seed is one draw: read its numbers against the spread.`,
+    rows: s.spread.map((m) => ({
+      label: metricLabel(m.metric),
+      ...(at >= 0 && m.values.length === s.seeds.length ? { thisRun: m.values[at] } : {}),
+      mean: m.mean,
+      sd: m.sd,
+      min: m.min,
+      max: m.max,
+    })),
+  };
+}

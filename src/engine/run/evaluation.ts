@@ -55,10 +55,12 @@ export interface EvaluationResult {
   seconds: number;
 }
 
-/** Folder (in output_dir) holding the latest evaluation's embeddings, neighbours and index. */
-export const LATEST_EVAL_DIR = 'eval-latest';
-/** Epoch 0's outputs, kept: the panel's embeddings map and error analysis set them against the latest. */
-export const BEFORE_EVAL_DIR = 'eval-before';
+/**
+ * Folders (in output_dir): the latest evaluation's embeddings, neighbours and index; epoch 0's outputs, kept for
+ * the panel's embeddings map and error analysis. Named in src/shared/runs, where deleting a run reads them too.
+ */
+import { LATEST_EVAL_DIR, BEFORE_EVAL_DIR } from '../../shared/runs/runFolder';
+export { LATEST_EVAL_DIR, BEFORE_EVAL_DIR };
 
 export async function evaluateEncoder(
   encoder: ImageEncoder,

@@ -10,7 +10,8 @@ import { makeDirs } from '../../shared/fs/makeDirs';
 import { makeEvent, serializeEvent, type EngineEvent, type EventBody } from '../../shared/protocol';
 import type { Reporter } from '../report/reporter';
 
-export const EVENTS_FILE = 'events.jsonl';
+import { EVENTS_FILE } from '../../shared/runs/runFolder';
+export { EVENTS_FILE };
 
 /** Another record of a run's events (run/tensorboardLog.ts). */
 export interface EventSink {

@@ -8,7 +8,9 @@ import { makeDirs } from '../../shared/fs/makeDirs';
 import { UserError } from '../../shared/userError';
 import { processAlive } from '../../shared/processAlive';
 
-export const LOCK_FILE = '.vembed-run.lock';
+/** Named in src/shared/runs, where readers tell a run in progress from an interrupted one. */
+import { RUN_LOCK_FILE as LOCK_FILE } from '../../shared/runs/runFolder';
+export { LOCK_FILE };
 
 export function acquireRunLock(outputDir: string): () => void {
   makeDirs(outputDir);

@@ -69,8 +69,9 @@ export function productNeighbours(
   return out;
 }
 
-/** The file a run keeps its mined neighbours in, so a resumed run batches as the first one did. */
-export const HARD_NEGATIVES_FILE = 'hard-negatives.json';
+/** The file a run keeps its mined neighbours in, so a resumed run batches as the first one did (src/shared/runs). */
+import { HARD_NEGATIVES_FILE } from '../../shared/runs/runFolder';
+export { HARD_NEGATIVES_FILE };
 
 interface SavedNeighbours {
   /** The product labels in the sampler's product order, to refuse a file mined on other data. */

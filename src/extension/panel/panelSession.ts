@@ -45,6 +45,8 @@ export interface PanelSessionDeps {
   /** Open a file in an editor tab. */
   openFile?(fsPath: string): void;
   log?(message: string): void;
+  /** The page showed a query's neighbours (the walkthrough's "click a query" step completes on it). */
+  onQueryOpened?(): void;
   /** Batching interval of live events, ms. */
   flushMs?: number;
 }
@@ -164,7 +166,10 @@ export class PanelSession {
         return;
       case 'requestNeighbours': {
         const neighbours = this.gallery?.neighbours(m.query);
-        if (neighbours) this.post({ type: 'neighbours', query: m.query, neighbours });
+        if (neighbours) {
+          this.post({ type: 'neighbours', query: m.query, neighbours });
+          this.deps.onQueryOpened?.();
+        }
         return;
       }
       case 'openImage': {

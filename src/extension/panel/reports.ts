@@ -6,14 +6,36 @@
  */
 import { readReport as readEngineReport } from '../../shared/artifacts/reportFile';
 import * as path from 'node:path';
-import type { ReportSummary } from '../../shared/panelProtocol';
+import * as fs from 'node:fs';
+import type { ReportSummary, SeedSpreadData } from '../../shared/panelProtocol';
+import { parseSeedSweep, SEED_SWEEP_FILE, SeedSweepFileError } from '../../shared/artifacts/seedSweepFile';
 import type { RunState } from '../../shared/runState';
 import type { RunOutputs } from './runFolder';
 
-/** The two sides of the panel's comparison. */
+/** The two sides of the panel's comparison, and the seed sweep the run belongs to. */
 export interface BeforeAfterReports {
   before?: ReportSummary;
   after?: ReportSummary;
+  seedSpread?: SeedSpreadData;
+}
+
+/**
+ * The seed sweep `runDir` is one run of: the parent folder's seed-sweep.json
+ * when it lists this folder. Undefined when there is none; throws
+ * SeedSweepFileError when the file is there and unreadable.
+ */
+export function readSeedSpread(runDir: string): SeedSpreadData | undefined {
+  const file = path.join(path.dirname(path.resolve(runDir)), SEED_SWEEP_FILE);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const sweep = parseSeedSweep(text, file);
+  const run = sweep.runs.find((r) => r.dir === path.basename(path.resolve(runDir)));
+  if (!run || sweep.spread.length === 0) return undefined;
+  return { file, seeds: sweep.seeds, thisSeed: run.seed, spread: sweep.spread };
 }
 
 /** `label` names the model measured; without one, the report's own `model`, else the file. */
@@ -49,6 +71,13 @@ export async function readReports(
     } catch (e) {
       problems.push((e as Error).message);
     }
+  }
+  try {
+    const spread = readSeedSpread(runDir);
+    if (spread) reports.seedSpread = spread;
+  } catch (e) {
+    if (!(e instanceof SeedSweepFileError)) throw e;
+    problems.push(e.message);
   }
   return { reports, problems };
 }

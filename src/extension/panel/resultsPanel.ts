@@ -22,6 +22,8 @@ export interface ResultsPanelsOptions {
   /** Search by image from the panel; without it the page says the search is not available. */
   searchImage?: SearchImageHook;
   log?: vscode.LogOutputChannel;
+  /** The user opened a query's neighbours (the walkthrough's "click a query" step). */
+  onQueryOpened?(): void;
 }
 
 export class ResultsPanels implements vscode.WebviewPanelSerializer<PanelPersistedState>, vscode.Disposable {
@@ -101,6 +103,7 @@ export class ResultsPanels implements vscode.WebviewPanelSerializer<PanelPersist
       scratchDir: vscode.Uri.joinPath(this.options.storageUri, 'search').fsPath,
       ...(this.options.searchImage ? { searchImage: this.options.searchImage } : {}),
       ...(this.options.log ? { log: this.options.log } : {}),
+      ...(this.options.onQueryOpened ? { onQueryOpened: this.options.onQueryOpened } : {}),
     });
     this.panels.add(p);
     panel.onDidDispose(() => {
@@ -118,6 +121,7 @@ interface PanelDeps {
   scratchDir: string;
   searchImage?: SearchImageHook;
   log?: vscode.LogOutputChannel;
+  onQueryOpened?(): void;
 }
 
 class ResultsPanel {
@@ -156,6 +160,7 @@ class ResultsPanel {
           viewColumn: vscode.ViewColumn.Beside,
         }),
       log: (message) => deps.log?.warn(message),
+      ...(deps.onQueryOpened ? { onQueryOpened: deps.onQueryOpened } : {}),
     });
     webview.onDidReceiveMessage((m: unknown) =>
       this.session.handle(m).catch((e: unknown) => deps.log?.error(`results panel: ${(e as Error).message}`)),

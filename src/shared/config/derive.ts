@@ -3,7 +3,7 @@
  * YAML tools, and the Markdown config reference. `npm run gen` writes both;
  * a test checks the committed copies are current.
  */
-import { CONFIG_KEYS, PATH_BASE_NOTE, type KeySpec } from './schema';
+import { CONFIG_KEYS, PATH_BASE_NOTE, SEED_TOOL_KEYS, type KeySpec, type SeedToolKeySpec } from './schema';
 import { keysBySection } from './validate';
 
 type JsonSchema = Record<string, unknown>;
@@ -79,6 +79,12 @@ export function toJsonSchema(variant: 'strict' | 'editor' = 'strict'): JsonSchem
       };
     }
   }
+  // vembed-factory's keys are accepted (with a warning) where their value asks for nothing vembed lacks.
+  for (const spec of SEED_TOOL_KEYS as readonly SeedToolKeySpec[]) {
+    const description = `vembed-factory key, not supported in vembed (${spec.feature}): ${spec.instead}`;
+    const values = variant === 'strict' && spec.inert !== 'any' ? { enum: [...spec.inert] } : {};
+    properties[spec.key] = { ...values, description, markdownDescription: description };
+  }
   const name = variant === 'strict' ? 'vembed-config.schema.json' : 'vembed-config.editor.schema.json';
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
@@ -143,5 +149,18 @@ export function toMarkdownReference(): string {
       if (spec.note) out.push(`Note: ${spec.note}`, '');
     }
   }
+  out.push(
+    '## Keys of vembed-factory that vembed does not support',
+    '',
+    'Configs written for the Python tool this project replaces are read with these keys recognised: where the value asks for nothing vembed lacks, the key has no effect and `vembed validate` warns; where it turns on a feature vembed does not have, it is an error that says so.',
+    '',
+    '| key | feature | in vembed-factory | in vembed | accepted with a warning |',
+    '|---|---|---|---|---|',
+  );
+  for (const spec of SEED_TOOL_KEYS as readonly SeedToolKeySpec[]) {
+    const inert = spec.inert === 'any' ? 'any value' : spec.inert.map((v) => `\`${cell(v)}\``).join(', ');
+    out.push(`| \`${spec.key}\` | ${spec.feature} | ${cell(spec.meaning)} | ${cell(spec.instead)} | ${inert} |`);
+  }
+  out.push('');
   return out.join('\n');
 }

@@ -29,6 +29,11 @@ export interface EnumValue {
   readonly doc: string;
   /** Whether this project implements the value (defaults to true). */
   readonly implemented?: boolean;
+  /**
+   * For a value accepted from configs written for the Python tool that means
+   * something a little different here: the warning the validator gives.
+   */
+  readonly compatNote?: string;
 }
 
 export interface KeySpec {
@@ -107,6 +112,7 @@ export const CONFIG_KEYS = [
       'looked up in the Hugging Face cache (`HF_HUB_CACHE`, `HF_HOME`, `~/.cache/huggingface/hub`) and ' +
       'downloaded into it when missing; or a path to a folder holding `config.json` and `model.safetensors` ' +
       '(relative paths are resolved against the working directory, as every path key is).',
+    aliases: ['model_name_or_path'],
     implemented: 'yes',
     examples: KNOWN_MODEL_IDS,
   },
@@ -130,7 +136,12 @@ export const CONFIG_KEYS = [
     enum: [
       { value: 'auto', doc: 'Read the family from `config.json`.' },
       { value: 'dinov2', doc: 'DINOv2 (also covers `dinov2_with_registers`).' },
-      { value: 'dino', doc: 'DINO v1 ViT.', implemented: false },
+      {
+        value: 'dino',
+        doc: "vembed-factory's name for its ViT-family loader, which its DINOv2 example uses (`examples/dinov2_i2i.yaml` there); read here as `dinov2`.",
+        compatNote:
+          "`encoder_mode: dino` is read as `dinov2`, as vembed-factory's DINOv2 example means it (its ViT-family loader, which it also runs DINOv2 with). vembed builds DINOv2 from the model's config.json; DINO v1 checkpoints (facebook/dino-vit*) are not supported. Write `encoder_mode: dinov2` (or `auto`) to silence this.",
+      },
       { value: 'vit', doc: 'Plain ViT.', implemented: false },
       { value: 'clip', doc: 'CLIP vision tower.', implemented: false },
       { value: 'siglip', doc: 'SigLIP vision tower.', implemented: false },
@@ -529,7 +540,9 @@ export const CONFIG_KEYS = [
     max: 1,
     aliases: ['lr'],
     summary: 'Peak learning rate of AdamW (reached after warmup).',
-    doc: '`lr` is accepted as an alias. If a file sets both to different values, that is an error; `learning_rate` is never silently overridden (a trap of the Python tool).',
+    doc:
+      '`lr` is accepted as an alias. If a file sets both to different values, that is an error; `learning_rate` is never silently overridden. ' +
+      'Moving a config to vembed-factory: its own defaults file sets `lr: 2.0e-5`, and there `lr` wins over `learning_rate`, so a config that sets only `learning_rate` trains at 2e-5 there. Write the rate as `lr`, which both tools read as the learning rate.',
     implemented: 'yes',
   },
   {
@@ -717,6 +730,221 @@ export const CONFIG_KEYS = [
     implemented: 'values',
   },
 ] as const satisfies readonly KeySpec[];
+
+/**
+ * Keys of the Python tool this project replaces (vembed-factory) that vembed
+ * does not implement. Configs written for it are recognised rather than met
+ * with "unknown key": a key whose value asks for nothing vembed lacks (`inert`)
+ * is a warning saying it has no effect; a value that turns on a feature vembed
+ * does not have is an error saying so, since training anyway would train
+ * something else than the config asks for.
+ */
+export interface SeedToolKeySpec {
+  readonly key: string;
+  /** The feature of vembed-factory the key belongs to. */
+  readonly feature: SeedToolFeature;
+  /** What the key does in vembed-factory. */
+  readonly meaning: string;
+  /** What vembed does instead, or what to use. */
+  readonly instead: string;
+  /** Values that ask for nothing vembed lacks (compared as JSON); `any`: every value. */
+  readonly inert: readonly (string | number | boolean | null)[] | 'any';
+}
+
+export type SeedToolFeature =
+  | 'data loading'
+  | 'precision and memory'
+  | 'multi-GPU training'
+  | 'output'
+  | 'text and multimodal encoders'
+  | 'Matryoshka representation learning (MRL)'
+  | 'knowledge distillation'
+  | 'ColBERT late interaction';
+
+const NO_GPU_COPY = "vembed's backends read images from host memory; there is no pinned host-to-GPU copy to speed up.";
+
+export const SEED_TOOL_KEYS = [
+  // --------------------------------------------------------- data loading
+  {
+    key: 'pin_memory',
+    feature: 'data loading',
+    meaning: "PyTorch DataLoader's pinned host memory for faster copies to the GPU.",
+    instead: NO_GPU_COPY,
+    inert: 'any',
+  },
+  {
+    key: 'prefetch_factor',
+    feature: 'data loading',
+    meaning: 'Batches each PyTorch DataLoader worker loads ahead.',
+    instead:
+      'vembed always decodes the next training batch while the current one trains (`num_workers` threads); the depth is fixed.',
+    inert: 'any',
+  },
+  {
+    key: 'persistent_workers',
+    feature: 'data loading',
+    meaning: 'Keep PyTorch DataLoader workers alive between epochs.',
+    instead: "vembed's decoding threads (`num_workers`) live for the whole run.",
+    inert: 'any',
+  },
+  // ------------------------------------------------ precision and memory
+  {
+    key: 'torch_dtype',
+    feature: 'precision and memory',
+    meaning: 'The dtype the model is loaded in (float16, bfloat16, float32).',
+    instead: 'vembed computes in float32 on every backend (see `fp16`).',
+    inert: 'any',
+  },
+  {
+    key: 'attn_implementation',
+    feature: 'precision and memory',
+    meaning: "transformers' attention kernel (flash_attention_2, sdpa, eager).",
+    instead: "vembed's attention is its own (ONNX Runtime or TF.js kernels); the numbers equal eager attention.",
+    inert: 'any',
+  },
+  {
+    key: 'gradient_checkpointing',
+    feature: 'precision and memory',
+    meaning: "transformers' activation checkpointing.",
+    instead:
+      'vembed keeps memory low with `use_gradient_cache` and layers that recompute their activations in the backward pass.',
+    inert: 'any',
+  },
+  {
+    key: 'debug_gpu_memory',
+    feature: 'precision and memory',
+    meaning: 'A GPU memory cap in GB, for testing on smaller cards.',
+    instead: 'Use `gradient_cache_chunk_size` to bound memory.',
+    inert: 'any',
+  },
+  // ------------------------------------------------------- multi-GPU
+  {
+    key: 'num_gpus',
+    feature: 'multi-GPU training',
+    meaning: 'GPUs that accelerate launches processes on.',
+    instead:
+      "vembed trains in one process on the backend `--backend` chooses (`vembed doctor` lists them). vembed-factory's `batch_size` is per GPU (its batch is `batch_size` x GPUs); vembed's is the whole batch.",
+    inert: 'any',
+  },
+  {
+    key: 'use_fsdp',
+    feature: 'multi-GPU training',
+    meaning: 'Fully sharded data parallel training over several GPUs.',
+    instead: "vembed trains in one process, with the whole batch (vembed-factory's `batch_size` is per GPU).",
+    inert: 'any',
+  },
+  {
+    key: 'dry_run',
+    feature: 'output',
+    meaning: 'Print the training command without running it.',
+    instead: '`vembed validate CONFIG` checks a config without training.',
+    inert: [false],
+  },
+  // ------------------------------------------------------------- output
+  {
+    key: 'overwrite_output_dir',
+    feature: 'output',
+    meaning: 'Write over an earlier run in `output_dir`.',
+    instead:
+      'vembed refuses an `output_dir` holding an earlier run: pass `--overwrite` to `vembed train` to replace it, or `--resume latest` to continue it.',
+    inert: 'any',
+  },
+  {
+    key: 'save_strategy',
+    feature: 'output',
+    meaning: 'When checkpoints are saved (`epoch` or `steps`).',
+    instead: 'vembed saves at the end of every epoch, and every `save_steps` steps when that is > 0.',
+    inert: 'any',
+  },
+  // ------------------------------------------------- text and multimodal
+  {
+    key: 'max_seq_length',
+    feature: 'text and multimodal encoders',
+    meaning: 'Token limit of text inputs.',
+    instead: 'vembed trains image-to-image (`retrieval_mode: i2i`): there is no text.',
+    inert: 'any',
+  },
+  {
+    key: 'text_model_name',
+    feature: 'text and multimodal encoders',
+    meaning: 'The text tower of a composed text+image model.',
+    instead: 'vembed trains one image encoder (`model_name`) for image-to-image search.',
+    inert: [null],
+  },
+  {
+    key: 'image_model_name',
+    feature: 'text and multimodal encoders',
+    meaning: 'The image tower of a composed text+image model.',
+    instead: 'Set the image encoder as `model_name`.',
+    inert: [null],
+  },
+  // ----------------------------------------------------------------- MRL
+  {
+    key: 'use_mrl',
+    feature: 'Matryoshka representation learning (MRL)',
+    meaning: 'Train nested embedding sizes (`mrl_dims`) with the Matryoshka loss.',
+    instead: 'vembed trains one embedding size; `projection_dim` sets it.',
+    inert: [false],
+  },
+  {
+    key: 'mrl_dims',
+    feature: 'Matryoshka representation learning (MRL)',
+    meaning: 'The nested embedding sizes of the Matryoshka loss.',
+    instead: 'vembed trains one embedding size; `projection_dim` sets it.',
+    inert: 'any',
+  },
+  {
+    key: 'mrl_weights',
+    feature: 'Matryoshka representation learning (MRL)',
+    meaning: "The weight of each nested size's loss.",
+    instead: 'vembed trains one embedding size; `projection_dim` sets it.',
+    inert: 'any',
+  },
+  // -------------------------------------------------------- distillation
+  {
+    key: 'teacher_model_name',
+    feature: 'knowledge distillation',
+    meaning: 'A teacher model whose similarities the student learns (turns distillation on).',
+    instead: 'vembed trains on labelled pairs only (`loss_type: infonce` or `triplet`).',
+    inert: [null],
+  },
+  {
+    key: 'distillation_alpha',
+    feature: 'knowledge distillation',
+    meaning: "The task loss's weight against the distillation loss.",
+    instead: 'vembed trains on labelled pairs only.',
+    inert: 'any',
+  },
+  {
+    key: 'distillation_temperature',
+    feature: 'knowledge distillation',
+    meaning: "The softmax temperature of the teacher's and student's similarities.",
+    instead: 'vembed trains on labelled pairs only; `temperature` is the InfoNCE temperature.',
+    inert: 'any',
+  },
+  {
+    key: 'distillation_loss_type',
+    feature: 'knowledge distillation',
+    meaning: 'How the student is compared with the teacher (`kl`, ...).',
+    instead: 'vembed trains on labelled pairs only.',
+    inert: 'any',
+  },
+  // --------------------------------------------------------------- ColBERT
+  {
+    key: 'topk_tokens',
+    feature: 'ColBERT late interaction',
+    meaning: 'Keep the K most-attended tokens of a token-level (ColBERT) embedding; 0 keeps all.',
+    instead: 'vembed pools each image to one vector (`pooling_method: cls` or `mean`).',
+    inert: [0, null],
+  },
+] as const satisfies readonly SeedToolKeySpec[];
+
+const SEED_TOOL_BY_KEY = new Map<string, SeedToolKeySpec>(SEED_TOOL_KEYS.map((s: SeedToolKeySpec) => [s.key, s]));
+
+/** The vembed-factory key of this name that vembed does not implement, if it is one. */
+export function seedToolKey(name: string): SeedToolKeySpec | undefined {
+  return SEED_TOOL_BY_KEY.get(name);
+}
 
 const BY_KEY = new Map<string, KeySpec>(CONFIG_KEYS.map((s: KeySpec) => [s.key, s]));
 const BY_ALIAS = new Map<string, KeySpec>();

@@ -12,7 +12,9 @@ import {
   allKeyNames,
   defaultConfig,
   resolveKeyName,
+  seedToolKey,
   type KeySpec,
+  type SeedToolKeySpec,
   type TrainConfig,
 } from './schema';
 import { suggest } from '../text/suggest';
@@ -42,6 +44,8 @@ export type DiagnosticCode =
   | 'unknown-value'
   | 'not-implemented'
   | 'ignored-key'
+  | 'seed-tool-key'
+  | 'compat-value'
   | 'alias-conflict'
   | 'alias-duplicate'
   | 'lora-unused'
@@ -154,7 +158,8 @@ export function parseConfigText(text: string): ParsedConfig {
     diagnostics.push({
       severity: 'error',
       code: 'duplicate-key',
-      message: 'This key is set twice; YAML keeps neither silently here. Remove one of them.',
+      message:
+        'This key is set twice; YAML keeps neither silently here (PyYAML, and so vembed-factory, keeps the last). Remove one of them.',
       range: toRange(r[0], r[1]),
     });
   }
@@ -390,6 +395,7 @@ export function checkValue(spec: KeySpec, value: unknown): ValueProblem[] {
         },
       ];
     }
+    if (hit.compatNote) return [{ code: 'compat-value', severity: 'warning', message: hit.compatNote }];
     if (hit.implemented === false) {
       const values = spec.enum.filter((e) => e.implemented !== false).map((e) => e.value);
       return [
@@ -462,6 +468,15 @@ export function validateConfigText(text: string): ValidationResult {
 
   for (const entry of entries) {
     const spec = entry.spec;
+    const foreign = spec ? undefined : seedToolKey(entry.name);
+    if (foreign) {
+      diagnostics.push({
+        ...seedToolDiagnostic(foreign, entry.value),
+        range: entry.keyRange,
+        fix: { kind: 'remove-entry' },
+      });
+      continue;
+    }
     if (!spec) {
       const s = suggest(entry.name, names);
       diagnostics.push({
@@ -474,6 +489,8 @@ export function validateConfigText(text: string): ValidationResult {
       continue;
     }
     const problems = checkValue(spec, entry.value);
+    // Warnings (a value kept for compatibility) leave the value in force; errors drop it.
+    const valid = problems.every((p) => p.severity !== 'error');
     for (const p of problems) {
       diagnostics.push({
         severity: p.severity,
@@ -484,11 +501,7 @@ export function validateConfigText(text: string): ValidationResult {
         ...(p.fix ? { fix: p.fix } : {}),
       });
     }
-    if (
-      spec.implemented === 'no' &&
-      problems.length === 0 &&
-      JSON.stringify(entry.value) !== JSON.stringify(spec.default)
-    ) {
+    if (spec.implemented === 'no' && valid && JSON.stringify(entry.value) !== JSON.stringify(spec.default)) {
       diagnostics.push({
         severity: 'warning',
         code: 'ignored-key',
@@ -514,15 +527,39 @@ export function validateConfigText(text: string): ValidationResult {
         range: alias.keyRange,
         fix: { kind: 'remove-entry' },
       });
-      if (!entry.isAlias && problems.length === 0) values[spec.key as keyof TrainConfig] = entry.value;
+      if (!entry.isAlias && valid) values[spec.key as keyof TrainConfig] = entry.value;
       continue;
     }
     seen.set(spec.key, entry);
-    if (problems.length === 0) values[spec.key as keyof TrainConfig] = entry.value;
+    if (valid) values[spec.key as keyof TrainConfig] = entry.value;
   }
 
   diagnostics.push(...crossKeyChecks(values, (key) => seen.get(key)));
   return { entries, diagnostics, values };
+}
+
+/**
+ * What a key of vembed-factory that vembed does not implement gets: a warning
+ * when its value asks for nothing (it has no effect), an error when it turns on
+ * a feature vembed does not have.
+ */
+export function seedToolDiagnostic(
+  spec: SeedToolKeySpec,
+  value: unknown,
+): Pick<Diagnostic, 'severity' | 'code' | 'message'> {
+  const inert = spec.inert === 'any' || spec.inert.some((v) => JSON.stringify(v) === JSON.stringify(value));
+  const what = `\`${spec.key}\` (vembed-factory: ${spec.meaning.replace(/\.$/, '')})`;
+  return inert
+    ? {
+        severity: 'warning',
+        code: 'seed-tool-key',
+        message: `${what} has no effect in vembed: ${spec.instead} Remove it, or keep it for vembed-factory.`,
+      }
+    : {
+        severity: 'error',
+        code: 'seed-tool-key',
+        message: `\`${spec.key}: ${JSON.stringify(value)}\` is not supported in vembed: ${spec.feature} is not implemented. ${spec.instead}${spec.inert.length ? ` Remove it or set it to ${spec.inert.map((v) => JSON.stringify(v)).join(' or ')}.` : ''}`,
+      };
 }
 
 /** Checks that involve more than one key. `entryOf` locates a key in the file, when it is there. */
@@ -594,6 +631,12 @@ export function parseOverride(arg: string): { spec?: KeySpec; value?: unknown; d
   const name = arg.slice(0, eq).trim();
   const raw = arg.slice(eq + 1);
   const resolved = resolveKeyName(name);
+  const foreign = resolved ? undefined : seedToolKey(name);
+  if (foreign) {
+    // Parsed as YAML so that `--set use_mrl=false` is judged like the file's `use_mrl: false`.
+    const d = seedToolDiagnostic(foreign, yamlValue(arg.slice(eq + 1)));
+    return { diagnostics: [{ ...d, message: `\`${origin}\`: ${d.message}`, origin }] };
+  }
   if (!resolved) {
     const s = suggest(name, allKeyNames());
     return {
@@ -608,17 +651,7 @@ export function parseOverride(arg: string): { spec?: KeySpec; value?: unknown; d
     };
   }
   const spec = resolved.spec;
-  let value: unknown;
-  const doc = parseDocument(raw, { prettyErrors: false });
-  if (doc.errors.length > 0) {
-    value = raw;
-  } else {
-    try {
-      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
-    } catch {
-      value = raw;
-    }
-  }
+  let value = yamlValue(raw);
   if (
     (spec.type === 'string' || spec.type === 'path') &&
     value !== null &&
@@ -639,6 +672,17 @@ export function parseOverride(arg: string): { spec?: KeySpec; value?: unknown; d
     origin,
   }));
   return diagnostics.some((d) => d.severity === 'error') ? { spec, diagnostics } : { spec, value, diagnostics };
+}
+
+/** A command-line value read as YAML; the raw text when it is not valid YAML. */
+function yamlValue(raw: string): unknown {
+  const doc = parseDocument(raw, { prettyErrors: false });
+  if (doc.errors.length > 0) return raw;
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch {
+    return raw;
+  }
 }
 
 export interface LoadedConfig {

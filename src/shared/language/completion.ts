@@ -122,7 +122,9 @@ function valueItem(
 function scalarValueItems(spec: KeySpec, range: Range): CompletionItem[] {
   const items: CompletionItem[] = [];
   if (spec.enum) {
-    spec.enum.filter((e) => e.implemented !== false).forEach((e, i) => items.push(valueItem(e.value, range, i, e.doc)));
+    spec.enum
+      .filter((e) => e.implemented !== false && !e.compatNote)
+      .forEach((e, i) => items.push(valueItem(e.value, range, i, e.doc)));
   }
   if (spec.type === 'boolean') {
     items.push(valueItem('true', range, 0), valueItem('false', range, 1));

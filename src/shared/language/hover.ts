@@ -1,5 +1,5 @@
 /** Hover documentation for the key (or enum value) under the cursor. */
-import { allKeyNames, resolveKeyName } from '../config/schema';
+import { allKeyNames, resolveKeyName, seedToolKey } from '../config/schema';
 import type { Position, Range } from '../config/validate';
 import { suggest } from '../text/suggest';
 import { describeKey } from './describe';
@@ -21,6 +21,13 @@ export function hover(text: string, pos: Position): HoverInfo | undefined {
   const resolved = resolveKeyName(name);
 
   if (pos.character <= name.length) {
+    const foreign = resolved ? undefined : seedToolKey(name);
+    if (foreign) {
+      return {
+        range: keyRange,
+        markdown: `**${name}**: a vembed-factory key (${foreign.feature}), not supported in vembed.\n\nIn vembed-factory: ${foreign.meaning}\n\nIn vembed: ${foreign.instead}`,
+      };
+    }
     if (!resolved) {
       const s = suggest(name, allKeyNames());
       return {

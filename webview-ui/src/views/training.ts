@@ -11,8 +11,10 @@ import {
   lrSeries,
   recallSeries,
   reportTable,
+  seedSpreadView,
   summary,
   type BeforeAfter,
+  type SeedSpreadView,
 } from '../viewModel';
 import { LineChart } from './lineChart';
 import { table } from './table';
@@ -78,6 +80,7 @@ export class TrainingView {
     }
     this.renderEvaluations(model);
     this.renderBeforeAfter(beforeAfter(model));
+    this.renderSeedSpread(seedSpreadView(model));
     byId('training-empty').hidden = summary(model) !== null || reportTable(model) !== null;
   }
 
@@ -138,6 +141,28 @@ export class TrainingView {
         class: 'muted caption',
         text: `Before: ${ba.beforeLabel}. After: ${ba.afterLabel}. Δ in percentage points.`,
       }),
+    );
+  }
+
+  private renderSeedSpread(v: SeedSpreadView | null): void {
+    byId('seed-spread').hidden = v === null;
+    if (!v) return;
+    const sd = (x: number | null) => (x === null ? '–' : `± ${points(x).replace(/^\+/, '')}`);
+    setChildren(
+      byId('seed-spread-table'),
+      table(
+        'seed-spread-values',
+        ['Metric', `Seed ${v.thisSeed}`, 'Mean', 'sd (points)', 'Min .. max'],
+        v.rows.map((r) => [
+          r.label,
+          percent(r.thisRun),
+          percent(r.mean),
+          sd(r.sd),
+          `${percent(r.min)} .. ${percent(r.max)}`,
+        ]),
+        { label: 'Metrics over the seeds of the sweep', columns: ['20%', '18%', '18%', '18%', '26%'] },
+      ),
+      el('p', { class: 'muted caption', text: v.caption }),
     );
   }
 

@@ -13,6 +13,7 @@ import { prepareDataCommand } from './prepareData';
 import { checkDataCommand } from './checkData';
 import { sampleDataCommand } from './sampleData';
 import { exportOnnxCommand } from './exportOnnx';
+import { compareCommand } from './compare';
 
 export const COMMANDS: readonly Command[] = [
   trainCommand,
@@ -24,6 +25,7 @@ export const COMMANDS: readonly Command[] = [
   benchmarkSopCommand,
   benchmarkCompareCommand,
   benchmarkMapCommand,
+  compareCommand,
   embedCommand,
   indexBuildCommand,
   searchCommand,

@@ -13,13 +13,14 @@ import { UsageError } from '../args';
 import { UserError } from '../../../shared/userError';
 import { type Command } from '../command';
 import { backendFromOptions, COMPUTE_OPTIONS } from './backendOption';
+import { runSeedSweep } from './trainSeeds';
 
 export const trainCommand: Command = {
   stopsOnSignal: true,
   name: 'train',
   summary: 'Fine-tune a model on a config: evaluates before and after every epoch, saves checkpoints.',
   usage:
-    '--config FILE [--set key=value ...] [--resume latest|CHECKPOINT | --overwrite] [--backend NAME] [--threads auto|N]',
+    '--config FILE [--set key=value ...] [--seeds N,N,...] [--resume latest|CHECKPOINT | --overwrite] [--backend NAME] [--threads auto|N]',
   description: [
     'Values merge as built-in defaults < the config file < --set overrides. The config is validated first; nothing runs if it has errors.',
     'Writes into output_dir: checkpoint-step-N and checkpoint-epoch-E (loadable model or LoRA adapter folders, with the optimizer state to resume),',
@@ -28,6 +29,7 @@ export const trainCommand: Command = {
     'An output_dir holding an earlier run (checkpoints, or a finished run) is refused: continue it with --resume latest, replace it with --overwrite, or set another output_dir.',
     'LoRA adapters name their layers as transformers 5.x does (attention.q_proj/k_proj/v_proj/o_proj; loads in peft on transformers 5);',
     '--set adapter_layout=transformers4 writes the 4.x names (attention.attention.query/key/value, attention.output.dense) for older stacks.',
+    "--seeds 42,1,2 trains the config once per seed, each run in output_dir/seed-N, and reports each metric of the runs' last evaluation as mean ± sd (output_dir/seed-sweep.json): one seed is one draw.",
   ].join('\n'),
   options: [
     { name: 'config', type: 'string', metavar: 'FILE', required: true, description: 'Training config (YAML).' },
@@ -50,9 +52,17 @@ export const trainCommand: Command = {
       description:
         'Replace an earlier run in output_dir (its checkpoints, events.jsonl and evaluations; other files stay).',
     },
+    {
+      name: 'seeds',
+      type: 'string',
+      metavar: 'N,N,...',
+      description: 'Train once per seed (each in output_dir/seed-N) and report the spread of the final metrics.',
+    },
     ...COMPUTE_OPTIONS,
   ],
-  async run({ args, reporter, signal }) {
+  async run(ctx) {
+    if (ctx.args.options.seeds !== undefined) return runSeedSweep(ctx, trainCommand);
+    const { args, reporter, signal } = ctx;
     const configFile = args.options.config as string;
     if (args.positionals.length > 0)
       throw new UsageError(`unexpected argument "${args.positionals[0]}" (the config goes after --config)`);
