@@ -40,10 +40,12 @@ test('the plan lists exactly what the run wrote; the user files in the folder st
   fs.mkdirSync(path.join(out, 'my-images'));
   fs.writeFileSync(path.join(out, 'my-images', 'chair.png'), 'not really a png');
   fs.writeFileSync(path.join(out, 'model-int8.onnx'), 'exported by the user');
+  // What `vembed train` writes for TensorBoard (by name; on branches that write it, the run's own file).
+  fs.writeFileSync(path.join(out, 'events.out.tfevents.1765000000.host.123.0'), '');
   const plan = planRunDeletion(out);
   assert.deepEqual(
     plan.remove,
-    RUN_WRITES.map((n) => path.join(out, n)),
+    [...RUN_WRITES, 'events.out.tfevents.1765000000.host.123.0'].sort().map((n) => path.join(out, n)),
   );
   assert.deepEqual(plan.keep, ['model-int8.onnx', 'my-images', 'notes.md']);
 
