@@ -124,10 +124,16 @@ test(
         assert.ok(fs.existsSync(path.join(workspace, 'b_i2i.yaml')), 'and so is its config');
 
         // The walkthrough is listed, with its steps.
-        await workbench.runCommand('Welcome: Open Walkthrough...');
+        // The palette hands over to a second pick (the walkthroughs), so it is driven by hand here.
         const walkthrough = page.locator('.quick-input-widget .monaco-list-row', {
           hasText: 'Fine-tune image search with vembed',
         });
+        await page.keyboard.press('F1');
+        await page.locator('.quick-input-widget input').fill('>Welcome: Open Walkthrough...');
+        await page
+          .locator('.quick-input-widget .monaco-list-row', { hasText: 'Welcome: Open Walkthrough...' })
+          .first()
+          .click();
         await walkthrough.waitFor({ state: 'visible', timeout: 15_000 });
         await walkthrough.click();
         const steps = await waitFor(
