@@ -177,7 +177,9 @@ function delimitedRecords(
  * (1.5), booleans, lists and an explicit `null` are refused: they are
  * nearly always a wrong column. A record without a label leaves it out.
  */
-function parseLabel(v: unknown, fromText: boolean): { ok: true; label: Label | null } | { ok: false; why: string } {
+export type ParsedLabel = { ok: true; label: Label | null } | { ok: false; why: string };
+
+export function parseLabel(v: unknown, fromText: boolean): ParsedLabel {
   if (v === undefined || (fromText && v === '')) return { ok: true, label: null };
   if (v === null) return { ok: false, why: 'is null; leave the key out for a record without a label' };
   if (typeof v === 'number') {

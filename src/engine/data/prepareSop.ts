@@ -14,6 +14,7 @@ import { Rng } from '../util/rng';
 import { writeFileAtomic } from '../../shared/fs/atomic';
 import { findMissingImages, readSopList, type SopImage } from './sopList';
 import { DataError, summariseProblems, type DataProblem } from './problems';
+import { pairProductImages, pairsToJsonl } from './productPairs';
 
 /** The default pairing seed: the same as the training config's default `seed`. */
 export const DEFAULT_PREPARE_SEED = 42;
@@ -63,47 +64,12 @@ const SPLITS = [
   { split: 'val', source: 'Ebay_test.txt', output: 'val.jsonl' },
 ] as const;
 
-/**
- * Pair every image with another image of its product. Deterministic for a
- * given RNG state and list order: images are visited in list order, and each
- * draws once from the RNG unless its product has a single image.
- */
+/** SOP's images paired by the shared rule (productPairs.ts): product = class_id, super_label = super_class_id. */
 export function pairSopImages(images: readonly SopImage[], rng: Rng): SopPair[] {
-  const byProduct = new Map<number, SopImage[]>();
-  for (const img of images) {
-    const group = byProduct.get(img.classId);
-    if (group) group.push(img);
-    else byProduct.set(img.classId, [img]);
-  }
-  const indexInGroup = new Map<SopImage, number>();
-  for (const group of byProduct.values()) group.forEach((img, i) => indexInGroup.set(img, i));
-
-  return images.map((img) => {
-    const group = byProduct.get(img.classId)!;
-    let positive = img;
-    if (group.length > 1) {
-      // Draw among the others: an index in [0, n-1), shifted past the query itself.
-      const self = indexInGroup.get(img)!;
-      const j = rng.int(group.length - 1);
-      positive = group[j >= self ? j + 1 : j]!;
-    }
-    return { query_image: img.path, positive: positive.path, label: img.classId, super_label: img.superClassId };
-  });
-}
-
-export function pairsToJsonl(pairs: readonly SopPair[]): string {
-  return (
-    pairs
-      .map((p) =>
-        JSON.stringify({
-          query_image: p.query_image,
-          positive: p.positive,
-          label: p.label,
-          super_label: p.super_label,
-        }),
-      )
-      .join('\n') + (pairs.length ? '\n' : '')
-  );
+  return pairProductImages(
+    images.map((img) => ({ path: img.path, product: img.classId, superLabel: img.superClassId })),
+    rng,
+  ) as SopPair[];
 }
 
 function missingProblems(listFile: string, missing: readonly SopImage[]): DataProblem[] {

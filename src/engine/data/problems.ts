@@ -13,7 +13,10 @@ export type ProblemKind =
   | 'path-escapes'
   | 'missing-image'
   | 'unreadable-image'
-  | 'inconsistent';
+  | 'inconsistent'
+  | 'duplicate-image'
+  | 'single-image-product'
+  | 'layout';
 
 export interface DataProblem {
   kind: ProblemKind;
@@ -31,6 +34,9 @@ const KIND_TITLES: Readonly<Record<ProblemKind, string>> = {
   'missing-image': 'image not found',
   'unreadable-image': 'image not readable',
   inconsistent: 'inconsistent record',
+  'duplicate-image': 'image listed twice',
+  'single-image-product': 'product with a single image',
+  layout: 'unexpected folder layout',
 };
 
 export function formatProblem(p: DataProblem): string {

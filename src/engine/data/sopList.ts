@@ -168,7 +168,7 @@ export function loadSopImageList(file: string, root: string = path.dirname(path.
 }
 
 /** Listed images that are not files on disk, in list order. */
-export function findMissingImages(root: string, images: readonly SopImage[]): SopImage[] {
+export function findMissingImages<T extends { path: string }>(root: string, images: readonly T[]): T[] {
   return images.filter((img) => {
     try {
       return !fs.statSync(path.resolve(root, img.path)).isFile();

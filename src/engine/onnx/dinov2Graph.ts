@@ -31,7 +31,7 @@ import { gridResizeMatrix } from '../model/interpolate';
 import type { Dinov2ImageEncoder } from '../model/encoder';
 import { paramSpecs, toHfLayout } from '../model/params';
 import { FLOAT, GraphBuilder, type Dim } from './graph';
-import type { ProtoMessage } from './protobuf';
+import type { ProtoMessage } from '../util/protobuf';
 
 export const INPUT_NAME = 'pixel_values';
 export const OUTPUT_NAME = 'embedding';

@@ -3,11 +3,15 @@
  * initializers (raw little-endian bytes), written as a ModelProto
  * (field numbers from onnx/onnx.proto, IR version 8, default-domain opset).
  */
-import { ProtoMessage } from './protobuf';
+import { ProtoMessage } from '../util/protobuf';
 
 /** TensorProto.DataType values used here. */
 export const FLOAT = 1;
+export const UINT8 = 2;
+export const INT8 = 3;
+export const INT32 = 6;
 export const INT64 = 7;
+export const FLOAT16 = 10;
 
 /** Opset of the default domain: 17 has LayerNormalization. */
 export const OPSET = 17;
@@ -19,7 +23,7 @@ export const MAX_MODEL_BYTES = 2 ** 31 - 1;
 /** With external data, initializers of at least this many bytes go to the data file (small ones stay inline). */
 const EXTERNAL_MIN_BYTES = 1024;
 
-interface Initializer {
+export interface Initializer {
   name: string;
   dataType: number;
   raw: Uint8Array;
@@ -38,7 +42,7 @@ export type Attribute = { int: number } | { float: number } | { ints: readonly n
 /** A dimension: a fixed size or a named symbolic one (e.g. the batch). */
 export type Dim = number | string;
 
-interface ValueInfo {
+export interface ValueInfo {
   name: string;
   elemType: number;
   dims: readonly Dim[];
@@ -76,7 +80,7 @@ export class GraphBuilder {
   private readonly names = new Set<string>();
   private counter = 0;
 
-  constructor(private readonly name: string) {}
+  constructor(readonly name: string) {}
 
   /** A fresh value name with a readable prefix. */
   private fresh(prefix: string): string {
@@ -114,6 +118,30 @@ export class GraphBuilder {
       dims,
       data.length,
     );
+  }
+
+  /**
+   * An initializer under exactly `name` (raw little-endian bytes of `dataType`), for passes that
+   * rebuild a graph keeping its names (onnx/precision.ts).
+   */
+  namedInitializer(name: string, dataType: number, raw: Uint8Array, dims: readonly number[]): string {
+    this.claim(name);
+    this.initializers.push({ name, dataType, raw, dims });
+    this.declared.set(name, dims);
+    return name;
+  }
+
+  /** The initializers, graph inputs and outputs as added (for passes that rebuild the graph). */
+  initializerList(): readonly Initializer[] {
+    return this.initializers;
+  }
+
+  inputList(): readonly ValueInfo[] {
+    return this.inputs;
+  }
+
+  outputList(): readonly ValueInfo[] {
+    return this.outputs;
   }
 
   /** An int64 initializer (shapes, axes, indices). */

@@ -68,3 +68,22 @@ export function transposeRows(m: EmbeddingMatrix, start: number, end: number): F
   }
   return out;
 }
+
+/**
+ * Cosine of each row of `a` with the same row of `b` (both [n, d] row-major): how far two models'
+ * embeddings of the same images agree.
+ */
+export function rowCosines(a: Float32Array, b: Float32Array, d: number): number[] {
+  const n = a.length / d;
+  return Array.from({ length: n }, (_, i) => {
+    let ab = 0;
+    let aa = 0;
+    let bb = 0;
+    for (let k = i * d; k < (i + 1) * d; k++) {
+      ab += a[k]! * b[k]!;
+      aa += a[k]! ** 2;
+      bb += b[k]! ** 2;
+    }
+    return ab / Math.sqrt(aa * bb);
+  });
+}

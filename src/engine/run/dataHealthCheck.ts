@@ -13,6 +13,7 @@ import {
 } from '../data/dataHealth';
 import { healthImagesFromPairs, healthImagesFromSop } from '../data/healthSources';
 import type { LoadedPairs } from '../data/pairDataset';
+import type { ListedImage as PreparedImage } from '../data/productLayout';
 import { DATA_HEALTH_FILE, type Split } from '../../shared/artifacts/dataHealthFile';
 import { writeJsonAtomic } from '../../shared/fs/atomic';
 import type { Reporter } from '../report/reporter';
@@ -58,6 +59,25 @@ async function run(
 export function checkSopHealth(sopRoot: string, onProgress?: Progress): Promise<HealthOutcome> {
   const root = path.resolve(sopRoot);
   return run(healthImagesFromSop(sopRoot), path.join(root, DATA_HEALTH_FILE), { train: root, test: root }, onProgress);
+}
+
+/** After `prepare-data`: its two splits (val plays the test split); the report goes beside the JSONL files. */
+export function checkPreparedHealth(
+  splits: { train: readonly PreparedImage[]; val: readonly PreparedImage[] },
+  imageRoot: string,
+  outDir: string,
+  onProgress?: Progress,
+): Promise<HealthOutcome> {
+  const images = (['train', 'val'] as const).flatMap((split) =>
+    splits[split].map((i): HealthImage => ({
+      path: i.abs,
+      shown: i.path,
+      product: String(i.product),
+      split: split === 'val' ? 'test' : 'train',
+    })),
+  );
+  const root = path.resolve(imageRoot);
+  return run(images, path.join(outDir, DATA_HEALTH_FILE), { train: root, test: root }, onProgress);
 }
 
 /** Training data: val_data_path plays the test split. The report goes into the run's output_dir. */

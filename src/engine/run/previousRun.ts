@@ -12,6 +12,8 @@ import { LATEST_EVAL_DIR } from './evaluation';
 
 const CHECKPOINT = /^checkpoint-(step|epoch)-\d+$/;
 const EVAL_REPORT = /^eval-epoch-\d+\.json$/;
+/** TensorBoard's event files (report/tfEvents.ts). */
+const TF_EVENTS = /^events\.out\.tfevents\./;
 
 export interface PreviousRun {
   /** Checkpoint folders, by name. */
@@ -69,12 +71,19 @@ export function describePreviousRun(run: PreviousRun): string {
 }
 
 /**
- * Remove what a run writes (checkpoints, events.jsonl, eval-epoch-E.json, eval-latest/); nothing else in the folder.
+ * Remove what a run writes (checkpoints, events.jsonl, TensorBoard's event files, eval-epoch-E.json, eval-latest/);
+ * nothing else in the folder.
  */
 export function clearPreviousRun(outputDir: string): number {
   let removed = 0;
   for (const name of fs.readdirSync(outputDir)) {
-    if (CHECKPOINT.test(name) || EVAL_REPORT.test(name) || name === EVENTS_FILE || name === LATEST_EVAL_DIR) {
+    if (
+      CHECKPOINT.test(name) ||
+      EVAL_REPORT.test(name) ||
+      TF_EVENTS.test(name) ||
+      name === EVENTS_FILE ||
+      name === LATEST_EVAL_DIR
+    ) {
       fs.rmSync(path.join(outputDir, name), { recursive: true, force: true });
       removed++;
     }

@@ -706,11 +706,12 @@ export const CONFIG_KEYS = [
     section: 'output',
     type: 'string',
     default: 'none',
-    summary: 'Experiment tracker. Only `none`: metrics go to `events.jsonl` and the results panel.',
-    doc: 'Trackers need network access and Python; this project writes every metric to `output_dir/events.jsonl` instead.',
+    summary:
+      'Experiment tracker. Every run writes `events.jsonl` and TensorBoard event files in `output_dir`; `wandb` is not implemented.',
+    doc: 'TensorBoard files are written whatever this says (`tensorboard --logdir runs/` shows the runs); trackers that need network access (wandb) are not implemented.',
     enum: [
-      { value: 'none', doc: 'No external tracker.' },
-      { value: 'tensorboard', doc: 'TensorBoard event files.', implemented: false },
+      { value: 'none', doc: 'No external tracker (TensorBoard files are still written).' },
+      { value: 'tensorboard', doc: 'TensorBoard event files in `output_dir` (written in every run).' },
       { value: 'wandb', doc: 'Weights & Biases.', implemented: false },
     ],
     implemented: 'values',

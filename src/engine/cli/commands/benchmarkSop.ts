@@ -7,7 +7,7 @@ import { runSopBenchmark } from '../../retrieval/sopBenchmark';
 import { buildIndex } from '../../retrieval/imageIndex';
 import { readReport } from '../../../shared/artifacts/reportFile';
 import { compareReports, formatComparisonText } from '../../retrieval/compare';
-import { INFERENCE_OPTIONS, withInferenceModel } from './modelOptions';
+import { INFERENCE_OPTIONS, ONNX_FILE_OPTION, withInferenceModel } from './modelOptions';
 import { checkWritableDir } from '../../../shared/fs/makeDirs';
 import { ImageReadError } from '../../image/decode';
 
@@ -38,7 +38,8 @@ async function withListLine<T>(
 export const benchmarkSopCommand: Command = {
   name: 'benchmark sop',
   summary: 'Recall@1/10/100/1000 and MAP@R on the SOP test split (every image queries all the others).',
-  usage: '--model_path DIR_OR_ID --sop_root DIR [--output_dir DIR] [--batch_size N] [--compare BEFORE_REPORT]',
+  usage:
+    '--model_path DIR_OR_ID --sop_root DIR [--output_dir DIR] [--batch_size N] [--compare BEFORE_REPORT] [--onnx FILE.onnx]',
   description: [
     'Embeds every image of Ebay_test.txt; each image queries all the OTHER test images by cosine similarity; a query counts only if its product has another image.',
     'Writes into --output_dir (default <model_path>/benchmark-sop, or ./benchmark-sop for a hub id): sop_report.json, sop_report.md, embeddings.npy (float32 [N, D], Ebay_test.txt order),',
@@ -81,6 +82,7 @@ export const benchmarkSopCommand: Command = {
       description: 'Neighbours kept per query for the results panel.',
     },
     ...INFERENCE_OPTIONS,
+    ONNX_FILE_OPTION,
   ],
   async run(ctx) {
     const { args, reporter, signal } = ctx;
@@ -133,7 +135,8 @@ export const benchmarkSopCommand: Command = {
             reporter.event({ type: 'progress', task: 'embedding', done, total, unit: 'images' }),
           outDir,
           run: {
-            model: modelName,
+            // With --onnx the numbers are the exported file's.
+            model: o.onnx ? `${modelName} exported as ${path.resolve(String(o.onnx))}` : modelName,
             backend: backend.onnx?.name ?? backend.name,
             device: backend.onnx?.line ?? backend.device,
             image_size: encoder.processing.imageSize,

@@ -7,6 +7,8 @@ import { type Command } from '../command';
 import { dinov2OnnxGraph, INPUT_NAME, OUTPUT_NAME } from '../../onnx/dinov2Graph';
 import { ModelTooLarge, OPSET, type WrittenModel } from '../../onnx/graph';
 import { encoderForInference } from '../../run/modelSetup';
+import { withPrecision } from '../../onnx/precision';
+import { PRECISION_OPTION, precisionFrom } from './precisionOption';
 import { writeFileAtomicWith } from '../../../shared/fs/atomic';
 import { backendFromOptions } from './backendOption';
 import { MODEL_OPTION, poolFrom, POOL_OPTION } from './modelOptions';
@@ -16,7 +18,8 @@ export const EXPORT_VERSION = '0.1.0';
 export const exportOnnxCommand: Command = {
   name: 'export onnx',
   summary: 'Write a model as an ONNX file: input pixel_values [N, 3, H, W] float32, output embedding [N, D] float32.',
-  usage: '--model DIR_OR_ID --out FILE.onnx [--size PX] [--pool cls|mean] [--external_data]',
+  usage:
+    '--model DIR_OR_ID --out FILE.onnx [--size PX] [--pool cls|mean] [--precision fp32|fp16|int8] [--external_data]',
   description: [
     `The input is normalised as the model's preprocessor_config.json says (rescale, mean, std; NCHW, RGB); the output is what \`vembed embed\` writes (pooled, projected if the model has a head, not L2-normalised).`,
     `The batch dimension is dynamic; H and W are fixed to --size (the position embeddings are resized for it when the file is written). A LoRA adapter is merged into the weights. Opset ${OPSET}; weights inside the file, or in FILE.onnx.data next to it (ONNX external data) with --external_data or when the model is over 2 GB.`,
@@ -38,6 +41,7 @@ export const exportOnnxCommand: Command = {
         "Input height and width (a multiple of the patch size, 14 for DINOv2); default: the model's preprocessor_config.json crop size.",
     },
     POOL_OPTION,
+    PRECISION_OPTION,
     {
       name: 'external_data',
       type: 'boolean',
@@ -51,6 +55,7 @@ export const exportOnnxCommand: Command = {
     const out = path.resolve(o.out as string);
     if (!out.endsWith('.onnx')) throw new UsageError(`--out must name a .onnx file, got ${o.out as string}`);
     const size = o.size as number | undefined;
+    const precision = precisionFrom(o.precision);
     if (size !== undefined && (!Number.isInteger(size) || size < 1))
       throw new UsageError(`--size must be a positive integer, got ${String(size)}`);
     const started = performance.now();
@@ -71,7 +76,7 @@ export const exportOnnxCommand: Command = {
           `--size ${px} is not a multiple of the model's patch size ${p}`,
           `Try --size ${Math.max(1, Math.round(px / p)) * p}.`,
         );
-      const graph = dinov2OnnxGraph(encoder, { height: px, width: px, layout: 'nchw' });
+      const graph = withPrecision(dinov2OnnxGraph(encoder, { height: px, width: px, layout: 'nchw' }), precision);
       const producer = { name: 'vembed', version: EXPORT_VERSION };
       const dataName = `${path.basename(out)}.data`;
       let written: WrittenModel;
@@ -99,7 +104,7 @@ export const exportOnnxCommand: Command = {
       const dataBytes = written.data.reduce((a, c) => a + c.byteLength, 0);
       const mb = ((model.byteLength + dataBytes) / 1e6).toFixed(1);
       reporter.info(
-        `wrote ${out}${dataBytes > 0 ? ` and ${dataName}` : ''} (${mb} MB): ${INPUT_NAME} float32 [N, 3, ${px}, ${px}] -> ${OUTPUT_NAME} float32 [N, ${encoder.embeddingDim}] (${encoder.pooling} pooling${encoder.projectionDim ? `, projection to ${encoder.projectionDim}` : ''}${encoder.loraSettings ? ', LoRA merged' : ''}); normalise with mean ${JSON.stringify(encoder.processing.mean)}, std ${JSON.stringify(encoder.processing.std)} after scaling by ${encoder.processing.rescaleFactor}`,
+        `wrote ${out}${dataBytes > 0 ? ` and ${dataName}` : ''} (${mb} MB): ${INPUT_NAME} float32 [N, 3, ${px}, ${px}] -> ${OUTPUT_NAME} float32 [N, ${encoder.embeddingDim}] (${encoder.pooling} pooling${encoder.projectionDim ? `, projection to ${encoder.projectionDim}` : ''}${encoder.loraSettings ? ', LoRA merged' : ''}, ${precision}); normalise with mean ${JSON.stringify(encoder.processing.mean)}, std ${JSON.stringify(encoder.processing.std)} after scaling by ${encoder.processing.rescaleFactor}`,
       );
       reporter.event({
         type: 'finished',

@@ -9,6 +9,7 @@ import { embedCommand } from './embed';
 import { benchmarkSopCommand } from './benchmarkSop';
 import { indexBuildCommand, searchCommand } from './indexSearch';
 import { prepareSopCommand } from './prepareSop';
+import { prepareDataCommand } from './prepareData';
 import { checkDataCommand } from './checkData';
 import { sampleDataCommand } from './sampleData';
 import { exportOnnxCommand } from './exportOnnx';
@@ -18,6 +19,7 @@ export const COMMANDS: readonly Command[] = [
   trainCommand,
   validateCommand,
   prepareSopCommand,
+  prepareDataCommand,
   checkDataCommand,
   sampleDataCommand,
   benchmarkSopCommand,

@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 /** What the commands that embed images with a model share: their options and the model's lifetime. */
 import { boundsOf, type OptionSpec } from '../args';
 import { UserError } from '../../../shared/userError';
@@ -11,6 +12,20 @@ import { encoderForInference } from '../../run/modelSetup';
 import { assertFiniteEmbeddings } from '../../run/finiteEmbeddings';
 import { backendFromOptions, COMPUTE_OPTIONS, type CommandBackend } from './backendOption';
 import { OnnxPixelEmbedder } from '../../onnx/embedder';
+import { OnnxFileEmbedder } from '../../onnx/fileEmbedder';
+
+/**
+ * `--onnx FILE.onnx`: embed with an exported file (`vembed export onnx`, any precision) instead of the
+ * model's own graph; the model still gives the preprocessing. Measures what an export loses.
+ */
+export const ONNX_FILE_OPTION: OptionSpec = {
+  name: 'onnx',
+  type: 'string',
+  metavar: 'FILE.onnx',
+  description:
+    'Embed with this file written by `vembed export onnx` (e.g. --precision int8) instead of the model; ' +
+    '--model_path must be the model it was exported from (it gives the image size and normalisation).',
+};
 
 /** `--model`: what embed and export onnx load. */
 export const MODEL_OPTION: OptionSpec = {
@@ -105,10 +120,26 @@ export async function withInferenceModel<T>(
     { reporter, signal, baseDir: process.cwd() },
     { pooling: poolFrom(o.pool), imageSize: (o.image_size as number | undefined) ?? null },
   );
-  let onnxEmbedder: OnnxPixelEmbedder | null = null;
+  let onnxEmbedder: OnnxPixelEmbedder | OnnxFileEmbedder | null = null;
   try {
-    if (onnx) onnxEmbedder = await OnnxPixelEmbedder.create(encoder, onnx);
+    if (o.onnx !== undefined) {
+      if (!onnx) {
+        encoder.dispose();
+        throw new UserError(
+          `--onnx needs ONNX Runtime, and this run's backend is ${backend.name}`,
+          'Use --backend onnx-cpu (or leave --backend out); `vembed doctor` says why ONNX Runtime does not load.',
+        );
+      }
+      onnxEmbedder = await OnnxFileEmbedder.create(path.resolve(String(o.onnx)), onnx);
+      reporter.info(`embedding with ${String(o.onnx)} (${onnx.line}); preprocessing from ${modelPath}`);
+    } else if (onnx) onnxEmbedder = await OnnxPixelEmbedder.create(encoder, onnx);
   } catch (e) {
+    if (e instanceof UserError || o.onnx !== undefined) {
+      if (!(e instanceof UserError)) encoder.dispose();
+      throw e instanceof UserError
+        ? e
+        : new UserError(`--onnx ${String(o.onnx)}: ${(e as Error).message.split('\n')[0]}`);
+    }
     const why = `ONNX Runtime (${onnx!.name}) could not run the model: ${(e as Error).message.split('\n')[0]}`;
     if (onnx!.explicit) {
       encoder.dispose();

@@ -2,7 +2,8 @@ import * as path from 'node:path';
 import { DEFAULT_PREPARE_SEED, formatPrepareSummary, prepareSop } from '../../data/prepareSop';
 import { UsageError } from '../args';
 import type { Command } from '../command';
-import { checkSopHealth, warnLeakage } from '../../run/dataHealthCheck';
+import { checkSopHealth } from '../../run/dataHealthCheck';
+import { reportPrepared } from './preparedReport';
 
 export const prepareSopCommand: Command = {
   name: 'prepare-sop',
@@ -51,16 +52,13 @@ export const prepareSopCommand: Command = {
     const health = await checkSopHealth(sopRoot, (done, total) =>
       reporter.event({ type: 'progress', task: 'hashing images', done, total, unit: 'images' }),
     );
-    const summary = `${formatPrepareSummary(result)}\n${health.text}`;
-    if (reporter.json) for (const line of summary.split('\n')) reporter.info(line);
-    else reporter.result(summary);
-    if (health.leakage) warnLeakage(reporter, 'train/test leakage found in the SOP lists', health.file);
-    reporter.event({
-      type: 'finished',
-      status: 'completed',
-      seconds: (Date.now() - started) / 1000,
-      outputs: { train: result.train.output, val: result.val.output, data_health: health.file },
+    return reportPrepared(reporter, {
+      summary: formatPrepareSummary(result),
+      health,
+      leakage: 'train/test leakage found in the SOP lists',
+      train: result.train.output,
+      val: result.val.output,
+      startedMs: started,
     });
-    return 0;
   },
 };

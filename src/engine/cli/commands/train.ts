@@ -2,6 +2,7 @@ import { formatDiagnostic } from '../../../shared/config/validate';
 import { RUN_EXISTS_ERROR } from '../../../shared/protocol';
 import { loadConfigFile } from '../../config/load';
 import { EventLogReporter, EVENTS_FILE } from '../../run/eventLog';
+import { TensorBoardLog } from '../../run/tensorboardLog';
 import { acquireRunLock } from '../../run/runLock';
 import { runTraining } from '../../run/trainRun';
 import { clearPreviousRun, describePreviousRun, findPreviousRun, isWorthKeeping } from '../../run/previousRun';
@@ -96,7 +97,10 @@ export const trainCommand: Command = {
       release();
       throw e;
     }
-    const log = new EventLogReporter(reporter, path.join(config.output_dir, EVENTS_FILE));
+    // TensorBoard's event file beside events.jsonl: `tensorboard --logdir runs/` shows the run.
+    const log = new EventLogReporter(reporter, path.join(config.output_dir, EVENTS_FILE), [
+      new TensorBoardLog(config.output_dir),
+    ]);
     try {
       return await runTraining({
         config,

@@ -1,16 +1,18 @@
 /**
  * A minimal protocol-buffers writer: just the wire types an ONNX ModelProto
- * needs (varints, length-delimited bytes, strings, nested messages, packed
- * int64s, 32-bit floats).
+ * and a TensorBoard Event need (varints, length-delimited bytes, strings,
+ * nested messages, packed int64s, 32- and 64-bit floats).
  *
  * Why our own instead of a protobuf package: writing is all we need (never
- * parsing), the messages are few and fixed (onnx/graph.ts), and no
+ * parsing), the messages are few and fixed (onnx/graph.ts,
+ * report/tfEvents.ts), and no
  * dependency means nothing more to bundle or ship in the .vsix. Nested
  * messages keep their parts as a list of chunks, so multi-megabyte weight
  * buffers are copied once, when the model is joined into one buffer.
  */
 
 const WIRE_VARINT = 0;
+const WIRE_FIXED64 = 1;
 const WIRE_FIXED32 = 5;
 const WIRE_BYTES = 2;
 
@@ -43,6 +45,14 @@ export class ProtoMessage {
     this.tag(field, WIRE_FIXED32);
     const b = new Uint8Array(4);
     new DataView(b.buffer).setFloat32(0, value, true);
+    this.push(b);
+    return this;
+  }
+
+  double(field: number, value: number): this {
+    this.tag(field, WIRE_FIXED64);
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setFloat64(0, value, true);
     this.push(b);
     return this;
   }
