@@ -34,18 +34,26 @@ const RUN_WRITES = [
 ];
 
 test('the plan lists exactly what the run wrote; the user files in the folder stay, and so does the folder', () => {
-  assert.deepEqual(fs.readdirSync(out).sort(), RUN_WRITES, 'what a training run writes');
+  // TensorBoard's event files (one per training process) are named by time, host and pid.
+  const tensorboard = fs.readdirSync(out).filter((n) => n.startsWith('events.out.tfevents.'));
+  assert.equal(tensorboard.length, 1, 'one TensorBoard file for one training process');
+  assert.deepEqual(
+    fs
+      .readdirSync(out)
+      .filter((n) => !tensorboard.includes(n))
+      .sort(),
+    RUN_WRITES,
+    'what a training run writes',
+  );
   // The user's own things beside the run: a note, a folder of images, an export into the run folder.
   fs.writeFileSync(path.join(out, 'notes.md'), 'lr 1e-3 looked better\n');
   fs.mkdirSync(path.join(out, 'my-images'));
   fs.writeFileSync(path.join(out, 'my-images', 'chair.png'), 'not really a png');
   fs.writeFileSync(path.join(out, 'model-int8.onnx'), 'exported by the user');
-  // What `vembed train` writes for TensorBoard (by name; on branches that write it, the run's own file).
-  fs.writeFileSync(path.join(out, 'events.out.tfevents.1765000000.host.123.0'), '');
   const plan = planRunDeletion(out);
   assert.deepEqual(
     plan.remove,
-    [...RUN_WRITES, 'events.out.tfevents.1765000000.host.123.0'].sort().map((n) => path.join(out, n)),
+    [...RUN_WRITES, ...tensorboard].sort().map((n) => path.join(out, n)),
   );
   assert.deepEqual(plan.keep, ['model-int8.onnx', 'my-images', 'notes.md']);
 
