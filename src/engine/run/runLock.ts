@@ -6,19 +6,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeDirs } from '../../shared/fs/makeDirs';
 import { UserError } from '../../shared/userError';
+// The lock's name and the liveness test live in src/shared/runs, where readers tell a run in progress from an
+// interrupted one by the same rule.
+import { isProcessAlive as alive, RUN_LOCK_FILE as LOCK_FILE } from '../../shared/runs/runFolder';
 
-/** Named in src/shared/runs, where readers tell a run in progress from an interrupted one. */
-import { RUN_LOCK_FILE as LOCK_FILE } from '../../shared/runs/runFolder';
 export { LOCK_FILE };
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 export function acquireRunLock(outputDir: string): () => void {
   makeDirs(outputDir);

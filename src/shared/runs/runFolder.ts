@@ -43,7 +43,8 @@ export interface RunOnDisk {
   running: boolean;
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, owned by another user). */
+export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -56,7 +57,7 @@ function alive(pid: number): boolean {
 export function runLockHolder(dir: string): number | undefined {
   try {
     const pid = Number((JSON.parse(fs.readFileSync(path.join(dir, RUN_LOCK_FILE), 'utf8')) as { pid?: unknown }).pid);
-    return pid > 0 && alive(pid) ? pid : undefined;
+    return pid > 0 && isProcessAlive(pid) ? pid : undefined;
   } catch {
     return undefined;
   }
