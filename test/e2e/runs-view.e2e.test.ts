@@ -8,12 +8,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
 import { findTools, markedProcesses, waitFor, withVsCode } from './harness';
 import { tempDir, writeConfig, writePairData, writeTinyModel } from '../engine/run/fixtures';
-import { train } from '../shared/runs/realRuns';
+import { BIN, train } from '../shared/runs/realRuns';
 import { formatPercent, readRunSummary } from '../../src/shared/runs/summary';
 
 const tools = findTools();
@@ -122,6 +123,32 @@ test(
         assert.deepEqual(fs.readdirSync(runB), ['notes.md'], 'only the file the run did not write is left');
         assert.ok(fs.existsSync(path.join(runA, 'events.jsonl')), 'the other run is untouched');
         assert.ok(fs.existsSync(path.join(workspace, 'b_i2i.yaml')), 'and so is its config');
+
+        // A run started outside VS Code (a terminal) appears and is followed without a refresh: the file watcher.
+        const config = writeConfig(workspace, { epochs: 3, output_dir: 'runs/c' });
+        const started = Date.now();
+        const child = spawn(process.execPath, [BIN, 'train', '--config', config], { cwd: workspace, stdio: 'ignore' });
+        const exited = new Promise<number | null>((r) => child.on('exit', r));
+        const seen = await waitFor(
+          () => runRows(page),
+          (rs) => rs.some((r) => r.label === 'runs/c'),
+          'the terminal run in the Runs view',
+          60_000,
+        );
+        t.diagnostic(
+          `runs/c first seen after ${Date.now() - started} ms: ${seen.find((r) => r.label === 'runs/c')!.description}`,
+        );
+        assert.equal(await exited, 0, 'the terminal run completed');
+        const runC = path.join(workspace, 'runs', 'c');
+        await waitFor(
+          () => runRows(page),
+          (rs) =>
+            rs.some(
+              (r) => r.label === 'runs/c' && r.description.startsWith(`finished · R@1 ${expected(runC)} · 3/3 epochs`),
+            ),
+          'the terminal run shown finished with its Recall@1',
+          30_000,
+        );
 
         // The walkthrough is listed, with its steps.
         // The palette hands over to a second pick (the walkthroughs), so it is driven by hand here.
