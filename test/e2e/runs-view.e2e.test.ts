@@ -4,7 +4,9 @@
  * 0.01) trained by the engine before the window opens: the view lists both
  * with their best Recall@1; comparing them draws both runs' curves and lists
  * learning_rate as the key that differs; deleting one from its context menu
- * keeps the file the user put in its folder; the walkthrough is listed.
+ * keeps the file the user put in its folder; a run started from a terminal
+ * shows up and is followed to its end without a refresh; the walkthrough is
+ * listed with its steps.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
