@@ -108,9 +108,24 @@ test(
         // Delete run b from its context menu; confirm in the modal dialog.
         await workbench.runCommand('vembed: Focus on Runs View');
         await row(page, 'runs/b').click({ button: 'right' });
-        await page.locator('.monaco-menu .action-label', { hasText: /^Delete Run$/ }).click();
+        // A click that lands while the menu is still settling is dropped (seen once): hover, click, retry.
         const dialog = page.locator('.monaco-dialog-box');
-        await dialog.waitFor({ state: 'visible', timeout: 10_000 });
+        const deleteItem = page.locator('.monaco-menu .action-label', { hasText: /^Delete Run$/ });
+        await waitFor(
+          async () => {
+            if (await deleteItem.isVisible()) {
+              await deleteItem.hover();
+              await deleteItem.click();
+            }
+            return dialog.waitFor({ state: 'visible', timeout: 2_000 }).then(
+              () => true,
+              () => false,
+            );
+          },
+          (shown) => shown,
+          'the confirmation dialog of Delete Run',
+          20_000,
+        );
         assert.match(
           (await dialog.innerText()).replace(/\u00a0/g, ' '),
           /Keeps what it did not write \(1\): notes\.md/,
