@@ -20,6 +20,7 @@ import { showComparison } from './runs/comparePanel';
 import type { RunNode, RunsNode } from './runs/runsTree';
 import { stepDone } from './walkthrough';
 import { pickRun } from './history';
+import { exportOnnxArgs, prepareDataArgs } from './engineClient/commandLines';
 
 function workspaceRoot(): string | undefined {
   return vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
@@ -204,7 +205,7 @@ export function exportOnnx({ runs }: Ctx): Handler {
     if (!target) return;
     const exit = await runs.runTask(
       'export ONNX',
-      ['export', 'onnx', '--model', checkpoint, '--out', target.fsPath, '--precision', precision],
+      exportOnnxArgs(checkpoint, target.fsPath, precision),
       workspaceRoot() ?? path.dirname(checkpoint),
     );
     if (exit?.state.status !== 'completed') return;
@@ -262,13 +263,6 @@ export function newConfig({ context }: Ctx): Handler {
     writeFileAtomic(target.fsPath, text);
     await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(target));
   };
-}
-
-type Layout = 'folders' | 'csv';
-
-/** The `vembed prepare-data` command line for a layout (the one place that spells its flags). */
-export function prepareDataArgs(layout: Layout, source: string, out: string): string[] {
-  return ['prepare-data', '--layout', layout, layout === 'folders' ? '--root' : '--csv', source, '--out', out];
 }
 
 /**

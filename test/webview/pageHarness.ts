@@ -26,7 +26,7 @@ export const CHROMIUM = '/usr/bin/chromium';
 export async function buildPage(outDir: string): Promise<void> {
   await esbuild.build({
     absWorkingDir: root,
-    entryPoints: { main: 'webview-ui/src/main.ts' },
+    entryPoints: { main: 'webview-ui/src/main.ts', compare: 'webview-ui/src/compare.ts' },
     outdir: outDir,
     bundle: true,
     platform: 'browser',
@@ -76,11 +76,13 @@ export async function startServer(distDir: string, fileRoots: string[]): Promise
     if (url.pathname === '/panel.html') {
       const nonce = makeNonce();
       const theme = url.searchParams.get('theme') === 'light' ? 'light' : 'dark';
+      // `?page=compare`: the compare page (vembed: Compare Runs), served the same way.
+      const bundle = url.searchParams.get('page') === 'compare' ? 'compare' : 'main';
       let html = buildPanelHtml({
         cspSource: origin,
         nonce,
-        scriptUri: `${origin}/dist/main.js`,
-        styleUri: `${origin}/dist/main.css`,
+        scriptUri: `${origin}/dist/${bundle}.js`,
+        styleUri: `${origin}/dist/${bundle}.css`,
         title: 'vembed results',
       });
       // The host's theme variables (VS Code puts them on <html>), then the stand-in API before the page script.

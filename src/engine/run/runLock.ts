@@ -7,9 +7,10 @@ import * as path from 'node:path';
 import { makeDirs } from '../../shared/fs/makeDirs';
 import { UserError } from '../../shared/userError';
 import { processAlive } from '../../shared/processAlive';
-
-/** Named in src/shared/runs, where readers tell a run in progress from an interrupted one. */
+// The lock's name lives in src/shared/runs, where readers tell a run in progress from an interrupted one by the
+// same rule (processAlive).
 import { RUN_LOCK_FILE as LOCK_FILE } from '../../shared/runs/runFolder';
+
 export { LOCK_FILE };
 
 export function acquireRunLock(outputDir: string): () => void {

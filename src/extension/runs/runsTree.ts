@@ -109,9 +109,12 @@ export class RunsTree implements vscode.TreeDataProvider<RunsNode>, vscode.Dispo
     this.changed.fire(undefined);
   }
 
-  /** Re-read after a quiet moment: a training run appends a line per step. */
+  /**
+   * Re-read at most every REFRESH_DEBOUNCE_MS: a training run appends a line per step. A pending refresh
+   * is not pushed back by later changes, so a run writing faster than that still redraws while it trains.
+   */
   refreshSoon(): void {
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.refresh();

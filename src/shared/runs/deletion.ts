@@ -3,7 +3,7 @@
  * events.jsonl, the checkpoints and evaluation reports its events list, the
  * outputs its `finished` event names, and the files a training run always
  * writes beside them (eval-latest/, eval-before/, data-health.json,
- * hard-negatives.json when it mined). A notebook, a config or images the
+ * hard-negatives.json when it mined, its TensorBoard event files). A notebook, a config or images the
  * user keeps in the same folder stay; the folder goes only when nothing is
  * left in it. Nothing outside the run folder is ever touched.
  */
@@ -27,6 +27,9 @@ export interface RunDeletionPlan {
   /** Names in the run folder that stay (the run did not write them). */
   keep: string[];
 }
+
+/** The TensorBoard event files `vembed train` writes beside events.jsonl (src/engine/report/tfEvents.ts). */
+const TF_EVENTS_FILE = /^events\.out\.tfevents\./;
 
 /** The entry of `runDir` that `p` lies in (its first path part below the folder), or undefined when outside. */
 function topEntry(runDir: string, p: string): string | undefined {
@@ -62,6 +65,8 @@ export function planRunDeletion(runDir: string): RunDeletionPlan {
     if (s.config?.hard_negative_mining === true) written.add(HARD_NEGATIVES_FILE);
   }
   const entries = fs.readdirSync(dir);
+  // TensorBoard event files: one per training process, named by time, host and pid, so found by their prefix.
+  if (s.command === 'train') for (const n of entries) if (TF_EVENTS_FILE.test(n)) written.add(n);
   return {
     runDir: dir,
     remove: entries

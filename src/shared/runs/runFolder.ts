@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseEventLine, type EngineEvent } from '../protocol';
 import { initialRunState, reduceRun, type RunState } from '../runState';
+import { processAlive } from '../processAlive';
 
 /** Every event a run emits, one JSON line each, in its output folder. */
 export const EVENTS_FILE = 'events.jsonl';
@@ -43,20 +44,11 @@ export interface RunOnDisk {
   running: boolean;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** The pid of the live process holding `dir`'s run lock, or undefined (no lock, or a stale one). */
 export function runLockHolder(dir: string): number | undefined {
   try {
     const pid = Number((JSON.parse(fs.readFileSync(path.join(dir, RUN_LOCK_FILE), 'utf8')) as { pid?: unknown }).pid);
-    return pid > 0 && alive(pid) ? pid : undefined;
+    return pid > 0 && processAlive(pid) ? pid : undefined;
   } catch {
     return undefined;
   }

@@ -34,7 +34,17 @@ const RUN_WRITES = [
 ];
 
 test('the plan lists exactly what the run wrote; the user files in the folder stay, and so does the folder', () => {
-  assert.deepEqual(fs.readdirSync(out).sort(), RUN_WRITES, 'what a training run writes');
+  // TensorBoard's event files (one per training process) are named by time, host and pid.
+  const tensorboard = fs.readdirSync(out).filter((n) => n.startsWith('events.out.tfevents.'));
+  assert.equal(tensorboard.length, 1, 'one TensorBoard file for one training process');
+  assert.deepEqual(
+    fs
+      .readdirSync(out)
+      .filter((n) => !tensorboard.includes(n))
+      .sort(),
+    RUN_WRITES,
+    'what a training run writes',
+  );
   // The user's own things beside the run: a note, a folder of images, an export into the run folder.
   fs.writeFileSync(path.join(out, 'notes.md'), 'lr 1e-3 looked better\n');
   fs.mkdirSync(path.join(out, 'my-images'));
@@ -43,7 +53,7 @@ test('the plan lists exactly what the run wrote; the user files in the folder st
   const plan = planRunDeletion(out);
   assert.deepEqual(
     plan.remove,
-    RUN_WRITES.map((n) => path.join(out, n)),
+    [...RUN_WRITES, ...tensorboard].sort().map((n) => path.join(out, n)),
   );
   assert.deepEqual(plan.keep, ['model-int8.onnx', 'my-images', 'notes.md']);
 
