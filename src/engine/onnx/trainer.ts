@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import { tf, type Tensor, type Tensor2D, type Variable } from '../backend/tf';
-import { tokensPerImage } from '../model/config';
+import { mlpHiddenSize, tokensPerImage, type Dinov2Config } from '../model/config';
 import type { Dinov2ImageEncoder } from '../model/encoder';
 import { adapterDropoutSeed, dropoutMaskValues } from '../model/steps/linear';
 import type { ImageEncoder, PixelBatch } from '../model/types';
@@ -24,7 +24,14 @@ import { chunkPixels, chunkRanges, type AnyPixelSource, type ChunkRange } from '
 import { chunkDropoutSeed, type PairSide } from '../train/seeds';
 import { INPUT_NAME, loraMaskName, OUTPUT_NAME, TOKENS_NAME } from './dinov2Graph';
 import { createOnnxSession, type OnnxDevice, type OnnxSession } from './runtime';
-import { layerTokensName, SEGMENT_GRAD_NAME, TOKENS_GRAD_NAME, trainingGraphs, type BackwardPart } from './trainGraph';
+import {
+  layerTokensName,
+  SEGMENT_GRAD_NAME,
+  TOKENS_GRAD_NAME,
+  trainingGraphs,
+  wholeBackwardGraph,
+  type BackwardPart,
+} from './trainGraph';
 
 type Feed = { data: Float32Array; dims: readonly number[] };
 type Feeds = Record<string, Feed>;
@@ -39,10 +46,39 @@ type Feeds = Record<string, Feed>;
  */
 export const KEPT_TOKENS_BYTES = Math.min(2 ** 30, Math.floor(os.totalmem() / 8));
 
+/**
+ * How many bytes of activations a chunk's backward pass may hold at once for
+ * it to run as one whole-model graph (wholeBackwardGraph) instead of part by
+ * part: 512 MiB, or a sixteenth of the machine's memory where that is less.
+ * Small models (the demo's: ~6 MB an image) then take one session run per
+ * chunk instead of one per layer; DINOv2-small at 224 px (~160 MB an image)
+ * stays part by part.
+ */
+export const WHOLE_BACKWARD_BYTES = Math.min(2 ** 29, Math.floor(os.totalmem() / 16));
+
+/**
+ * Estimated bytes of activations the whole-model backward graph holds per
+ * image: per layer the values its backward reads (about ten [T, D] values,
+ * the attention scores and probabilities, four [T, MLP] values of the MLP and
+ * GELU), doubled for the backward's own temporaries and ONNX Runtime's
+ * arena. DINOv2-small at 224 px: 1.3 GB estimated before doubling for 8
+ * images, 2.3 GB measured.
+ */
+export function wholeBackwardBytesPerImage(c: Dinov2Config, height: number, width: number): number {
+  const T = tokensPerImage(c, height, width);
+  const perLayer = 10 * T * c.hiddenSize + 2 * c.numAttentionHeads * T * T + 4 * T * mlpHiddenSize(c);
+  return 2 * 4 * perLayer * c.numHiddenLayers;
+}
+
 interface SizeSessions {
   forward: OnnxSession;
-  /** The backward parts, from the head down (trainGraph.ts), each with its session. */
+  /**
+   * The backward parts, from the head down (trainGraph.ts), each with its session; or the one
+   * whole-model part (segment kind `model`) when a chunk's activations fit in `wholeBackwardBytes`.
+   */
   backward: Array<{ session: OnnxSession; part: BackwardPart }>;
+  /** Whether `backward` is the whole-model graph (it starts from the pixels: no layer inputs to keep). */
+  whole: boolean;
   /** The distinct sessions (layers of one structure share one). */
   sessions: OnnxSession[];
   params: Array<[string, Variable]>;
@@ -89,6 +125,14 @@ export interface OnnxTrainerOptions {
   threads: number;
   /** Bytes of layer inputs a step may keep (default KEPT_TOKENS_BYTES; 0: every chunk computes them again). */
   keptTokensBytes?: number;
+  /**
+   * The images of the largest chunk a step will hand over (the gradient cache's chunk size, or the
+   * batch size without the cache): with its activations within `wholeBackwardBytes` the backward pass
+   * runs as one whole-model graph. Default: part by part.
+   */
+  chunkSize?: number;
+  /** Bytes of activations the whole-model backward graph may hold (default WHOLE_BACKWARD_BYTES). */
+  wholeBackwardBytes?: number;
 }
 
 export class OnnxGradients {
@@ -129,14 +173,16 @@ export class OnnxGradients {
     let s = this.sessions.get(key);
     if (!s) {
       s = (async () => {
-        const graphs = trainingGraphs(this.encoder, { height, width, loraDropout: this.dropoutRate > 0 });
+        const graphOptions = { height, width, loraDropout: this.dropoutRate > 0 };
+        const graphs = trainingGraphs(this.encoder, graphOptions, { backward: !this.wholeBackward(height, width) });
+        const parts = graphs.backward.length > 0 ? graphs.backward : [wholeBackwardGraph(this.encoder, graphOptions)];
         const sessions: OnnxSession[] = [];
         try {
           const forward = await createOnnxSession(graphs.forward, this.options);
           sessions.push(forward);
           const byGraph = new Map<string, OnnxSession>();
           const backward: SizeSessions['backward'] = [];
-          for (const part of graphs.backward) {
+          for (const part of parts) {
             const key = createHash('sha256').update(part.bytes).digest('hex');
             let session = byGraph.get(key);
             if (!session) {
@@ -159,6 +205,7 @@ export class OnnxGradients {
           return {
             forward,
             backward,
+            whole: backward[0]?.part.segment.kind === 'model',
             sessions,
             params: graphs.params,
             frozen,
@@ -173,6 +220,14 @@ export class OnnxGradients {
       this.sessions.set(key, s);
     }
     return s;
+  }
+
+  /** Whether chunks of this size run their backward pass as one whole-model graph (see OnnxTrainerOptions). */
+  private wholeBackward(height: number, width: number): boolean {
+    const n = this.options.chunkSize;
+    if (n === undefined) return false;
+    const budget = this.options.wholeBackwardBytes ?? WHOLE_BACKWARD_BYTES;
+    return n * wholeBackwardBytesPerImage(this.encoder.config, height, width) <= budget;
   }
 
   /** The trainable weights' current values, as feeds (read once per step). */
@@ -271,8 +326,10 @@ export class OnnxGradients {
     const params = weights ?? this.weightFeeds(s.params);
     const masks = this.maskFeeds(px, dropout);
     const pixels = this.pixelFeed(px);
-    const inputs =
-      tokens ?? (await s.forward.runMany(feedsFor(s.forward, { ...pixels, ...params, ...masks }), this.tokenNames(s)));
+    const inputs = s.whole
+      ? new Map<string, Feed>()
+      : (tokens ??
+        (await s.forward.runMany(feedsFor(s.forward, { ...pixels, ...params, ...masks }), this.tokenNames(s))));
     const out = new Map<string, Float32Array>();
     let grad: Feed = { data: upstream, dims: [px.n, this.encoder.embeddingDim] };
     for (const { session, part } of s.backward) {
@@ -280,7 +337,7 @@ export class OnnxGradients {
       const feeds: Feeds = { [SEGMENT_GRAD_NAME]: grad };
       for (const [input, param] of part.weights) feeds[input] = params[param] ?? s.frozen[param]!;
       for (const [input, mask] of part.masks) feeds[input] = masks[mask]!;
-      if (seg.kind === 'embeddings') Object.assign(feeds, pixels);
+      if (seg.kind === 'embeddings' || seg.kind === 'model') Object.assign(feeds, pixels);
       else feeds[TOKENS_NAME] = inputs.get(layerTokensName(seg.kind === 'head' ? s.layers : seg.index))!;
       const names = part.gradients.map(([output]) => output);
       const result = await session.runMany(
@@ -345,8 +402,9 @@ export class OnnxGradients {
     let keptBytes = 0;
     await pass('forward', async (j, px) => {
       const c = chunks[j]!;
-      const bytes = px.n * (await this.sessionsFor(px.height, px.width)).tokenBytesPerImage;
-      const keep = keptBytes + bytes <= (this.options.keptTokensBytes ?? KEPT_TOKENS_BYTES);
+      const sx = await this.sessionsFor(px.height, px.width);
+      const bytes = px.n * sx.tokenBytesPerImage;
+      const keep = !sx.whole && keptBytes + bytes <= (this.options.keptTokensBytes ?? KEPT_TOKENS_BYTES);
       const { embedding, tokens } = await this.embedAndKeep(px, dropoutOf(c.side, c.range), weights, keep);
       embedded[c.side].set(embedding, c.range.start * dim);
       if (tokens) {
