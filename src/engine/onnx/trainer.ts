@@ -10,6 +10,14 @@
  * chunks in the same order, the same per-chunk dropout seeds and masks
  * (model/ops.ts, dropoutMaskValues), sides given whole or loaded chunk by
  * chunk. Gradients are summed over chunks in float32 in chunk order.
+ *
+ * For a small model (its whole backward graph's activations within
+ * WHOLE_BACKWARD_BYTES for a chunk) the backward pass is one whole-model
+ * graph, and consecutive chunks of a side run together, as many as the
+ * budget holds: one session run for several chunks, each with its own
+ * dropout masks, their gradients summed inside the graph. The same numbers
+ * up to float32 rounding (the order of the sums), in a few session runs a
+ * step instead of (layers + 3) per chunk.
  */
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
@@ -104,6 +112,34 @@ export interface ChunkDropout {
   chunkIndex: number;
 }
 
+/**
+ * The dropout of a run of consecutive chunks of one side, in order: each chunk's images and its
+ * dropout. One session run may compute several chunks (see cachedGradients); each keeps its masks.
+ */
+export type RunDropout = ReadonlyArray<{ count: number; dropout: ChunkDropout | null }>;
+
+/** Consecutive chunks grouped into runs of at most `images` images (a chunk larger than that runs alone). */
+export function groupChunks(ranges: readonly ChunkRange[], images: number): ChunkRange[][] {
+  const runs: ChunkRange[][] = [];
+  let count = 0;
+  for (const r of ranges) {
+    const last = runs[runs.length - 1];
+    if (last && count + r.count <= images) {
+      last.push(r);
+      count += r.count;
+    } else {
+      runs.push([r]);
+      count = r.count;
+    }
+  }
+  return runs;
+}
+
+/** One chunk's dropout as a run of one chunk. */
+function asRun(px: PixelBatch, dropout: ChunkDropout | null | RunDropout): RunDropout {
+  return Array.isArray(dropout) ? dropout : [{ count: px.n, dropout: dropout as ChunkDropout | null }];
+}
+
 /** Seconds spent per part of the last step (for the benchmark's breakdown). */
 export interface StepTimings {
   /** ONNX Runtime running the embedding pass. */
@@ -141,6 +177,10 @@ export class OnnxGradients {
   /** Every step runs here, also when one chunk holds the batch (see train/step.ts). */
   readonly wholeBatches = true;
   lastTimings: StepTimings = { forward: 0, backward: 0, masks: 0, loss: 0, data: 0, other: 0 };
+  /** ONNX Runtime session runs of the last step (embedding and backward passes). */
+  lastSessionRuns = 0;
+  /** Session runs since the step began. */
+  private sessionRuns = 0;
   /** Seconds spent drawing dropout masks since the step began. */
   private maskSeconds = 0;
   private readonly sessions = new Map<string, Promise<SizeSessions>>();
@@ -230,6 +270,16 @@ export class OnnxGradients {
     return n * wholeBackwardBytesPerImage(this.encoder.config, height, width) <= budget;
   }
 
+  /**
+   * Images one whole-model run may take: as many as fit in the budget, in whole chunks (at least one).
+   * The runs' count matters, not their size, for a small model: ONNX Runtime's per-run and per-op costs.
+   */
+  private wholeRunImages(height: number, width: number, chunkSize: number): number {
+    const budget = this.options.wholeBackwardBytes ?? WHOLE_BACKWARD_BYTES;
+    const images = Math.floor(budget / wholeBackwardBytesPerImage(this.encoder.config, height, width));
+    return Math.max(chunkSize, Math.floor(images / chunkSize) * chunkSize);
+  }
+
   /** The trainable weights' current values, as feeds (read once per step). */
   private weightFeeds(params: Array<[string, Variable]>): Feeds {
     const feeds: Feeds = {};
@@ -237,17 +287,32 @@ export class OnnxGradients {
     return feeds;
   }
 
-  /** The LoRA dropout masks of one chunk: the values the TF.js path draws for it. */
-  private maskFeeds(px: PixelBatch, dropout: ChunkDropout | null): Feeds {
+  /** The LoRA dropout masks of a run's chunks, one after the other: the values the TF.js path draws for each. */
+  private maskFeeds(px: PixelBatch, run: RunDropout): Feeds {
     const t0 = performance.now();
     try {
-      return this.drawMasks(px, dropout);
+      if (this.dropoutRate === 0) return {};
+      if (run.length === 1) return this.drawMasks(px, run[0]!.dropout);
+      const parts = run.map(({ count, dropout }) => this.drawMasks({ ...px, n: count }, dropout));
+      const feeds: Feeds = {};
+      for (const name of Object.keys(parts[0]!)) {
+        const [, ...rest] = parts[0]![name]!.dims;
+        const data = new Float32Array(px.n * rest.reduce((a, b) => a * b, 1));
+        let at = 0;
+        for (const part of parts) {
+          data.set(part[name]!.data, at);
+          at += part[name]!.data.length;
+        }
+        feeds[name] = { data, dims: [px.n, ...rest] };
+      }
+      return feeds;
     } finally {
       this.maskSeconds += (performance.now() - t0) / 1000;
     }
   }
 
-  private drawMasks(px: PixelBatch, dropout: ChunkDropout | null): Feeds {
+  /** The masks of one chunk of `px.n` images (the pixels are not read). */
+  private drawMasks(px: Pick<PixelBatch, 'n' | 'height' | 'width'>, dropout: ChunkDropout | null): Feeds {
     const rate = this.dropoutRate;
     if (rate === 0) return {};
     const c = this.encoder.config;
@@ -281,15 +346,18 @@ export class OnnxGradients {
     return { [INPUT_NAME]: { data: px.data, dims: [px.n, px.height, px.width, 3] } };
   }
 
-  /** One chunk's embeddings [n, E] (row-major). `weights`: from weightFeeds, or read now. */
-  async embedChunk(px: PixelBatch, dropout: ChunkDropout | null, weights?: Feeds): Promise<Float32Array> {
-    return (await this.embedAndKeep(px, dropout, weights, false)).embedding;
+  /**
+   * One chunk's embeddings [n, E] (row-major), or a run of chunks' (`dropout` a RunDropout). `weights`:
+   * from weightFeeds, or read now.
+   */
+  async embedChunk(px: PixelBatch, dropout: ChunkDropout | null | RunDropout, weights?: Feeds): Promise<Float32Array> {
+    return (await this.embedAndKeep(px, asRun(px, dropout), weights, false)).embedding;
   }
 
   /** embedChunk, and with `keep` the layer inputs its backward pass starts from (chunkGradients' `tokens`). */
   private async embedAndKeep(
     px: PixelBatch,
-    dropout: ChunkDropout | null,
+    dropout: RunDropout,
     weights: Feeds | undefined,
     keep: boolean,
   ): Promise<{ embedding: Float32Array; tokens?: Map<string, Feed> }> {
@@ -299,6 +367,7 @@ export class OnnxGradients {
       ...(weights ?? this.weightFeeds(s.params)),
       ...this.maskFeeds(px, dropout),
     });
+    this.sessionRuns++;
     if (!keep) return { embedding: (await s.forward.run(feeds, OUTPUT_NAME)).data };
     const out = await s.forward.runMany(feeds, [OUTPUT_NAME, ...this.tokenNames(s)]);
     const embedding = out.get(OUTPUT_NAME)!.data;
@@ -313,19 +382,21 @@ export class OnnxGradients {
   /**
    * Parameter gradients of ⟨embedding(px), upstream⟩ (upstream [n, E] row-major), by parameter name: the
    * layer inputs of the embedding pass (`tokens` kept from it, or computed now), then the parts' backward
-   * graphs from the head down.
+   * graphs from the head down (or the whole-model graph from the pixels). `dropout` a RunDropout: the
+   * gradients summed over a run of chunks.
    */
   async chunkGradients(
     px: PixelBatch,
     upstream: Float32Array,
-    dropout: ChunkDropout | null,
+    dropout: ChunkDropout | null | RunDropout,
     weights?: Feeds,
     tokens?: Map<string, Feed>,
   ): Promise<Map<string, Float32Array>> {
     const s = await this.sessionsFor(px.height, px.width);
     const params = weights ?? this.weightFeeds(s.params);
-    const masks = this.maskFeeds(px, dropout);
+    const masks = this.maskFeeds(px, asRun(px, dropout));
     const pixels = this.pixelFeed(px);
+    if (!s.whole && !tokens) this.sessionRuns++;
     const inputs = s.whole
       ? new Map<string, Feed>()
       : (tokens ??
@@ -340,6 +411,7 @@ export class OnnxGradients {
       if (seg.kind === 'embeddings' || seg.kind === 'model') Object.assign(feeds, pixels);
       else feeds[TOKENS_NAME] = inputs.get(layerTokensName(seg.kind === 'head' ? s.layers : seg.index))!;
       const names = part.gradients.map(([output]) => output);
+      this.sessionRuns++;
       const result = await session.runMany(
         feedsFor(session, feeds),
         part.tokensGrad ? [...names, TOKENS_GRAD_NAME] : names,
@@ -361,6 +433,7 @@ export class OnnxGradients {
     const timings: StepTimings = { forward: 0, backward: 0, masks: 0, loss: 0, data: 0, other: 0 };
     const started = performance.now();
     this.maskSeconds = 0;
+    this.sessionRuns = 0;
     const size = this.encoder.processing.imageSize;
     const s0 = await this.sessionsFor(size, size);
     const weights = this.weightFeeds(s0.params);
@@ -369,17 +442,26 @@ export class OnnxGradients {
       ['query', batch.queries],
       ['positive', batch.positives],
     ];
-    const chunks = sides.flatMap(([side, source]) =>
-      chunkRanges(source.n, options.chunkSize).map((range) => ({ side, source, range })),
-    );
     const dropoutOf = (side: PairSide, range: ChunkRange): ChunkDropout | null =>
       options.training ? { seed: options.seed, step: options.step, side, chunkIndex: range.index } : null;
+    // The session runs: a chunk each, or with the whole-model graph as many consecutive chunks of a side
+    // as fit in its memory budget (fewer, larger runs; each chunk keeps its own dropout masks).
+    const perRun = s0.whole ? this.wholeRunImages(size, size, options.chunkSize) : options.chunkSize;
+    const chunks = sides.flatMap(([side, source]) =>
+      groupChunks(chunkRanges(source.n, options.chunkSize), perRun).map((ranges) => ({
+        side,
+        source,
+        start: ranges[0]!.start,
+        count: ranges.reduce((k, r) => k + r.count, 0),
+        dropout: ranges.map((r) => ({ count: r.count, dropout: dropoutOf(side, r) })),
+      })),
+    );
 
-    // A chunk's pixels, the next one loading while this one computes; the pass's seconds go to `part`.
+    // A run's pixels, the next one loading while this one computes; the pass's seconds go to `part`.
     const pass = async (part: 'forward' | 'backward', each: (j: number, px: PixelBatch) => Promise<void>) => {
       const load = (j: number) => {
         const c = chunks[j]!;
-        return chunkPixels(c.source, c.range.start, c.range.count, `${c.side} images`);
+        return chunkPixels(c.source, c.start, c.count, `${c.side} images`);
       };
       let next = load(0);
       for (let j = 0; j < chunks.length; j++) {
@@ -405,8 +487,8 @@ export class OnnxGradients {
       const sx = await this.sessionsFor(px.height, px.width);
       const bytes = px.n * sx.tokenBytesPerImage;
       const keep = !sx.whole && keptBytes + bytes <= (this.options.keptTokensBytes ?? KEPT_TOKENS_BYTES);
-      const { embedding, tokens } = await this.embedAndKeep(px, dropoutOf(c.side, c.range), weights, keep);
-      embedded[c.side].set(embedding, c.range.start * dim);
+      const { embedding, tokens } = await this.embedAndKeep(px, c.dropout, weights, keep);
+      embedded[c.side].set(embedding, c.start * dim);
       if (tokens) {
         kept.set(j, tokens);
         keptBytes += bytes;
@@ -428,14 +510,14 @@ export class OnnxGradients {
     const upstream = { query: grads[0].dataSync() as Float32Array, positive: grads[1].dataSync() as Float32Array };
     for (const g of grads) g.dispose();
 
-    // 3. Backward per chunk, summed in chunk order.
+    // 3. Backward per run, summed in run order.
     const sums = new Map<string, Float32Array>();
     let summing = 0;
     const masksBefore = this.maskSeconds;
     await pass('backward', async (j, px) => {
       const c = chunks[j]!;
-      const slice = upstream[c.side].subarray(c.range.start * dim, (c.range.start + c.range.count) * dim);
-      const chunkGrads = await this.chunkGradients(px, slice, dropoutOf(c.side, c.range), weights, kept.get(j));
+      const slice = upstream[c.side].subarray(c.start * dim, (c.start + c.count) * dim);
+      const chunkGrads = await this.chunkGradients(px, slice, c.dropout, weights, kept.get(j));
       kept.delete(j);
       const t = performance.now();
       for (const [name, g] of chunkGrads) {
@@ -455,6 +537,7 @@ export class OnnxGradients {
       (performance.now() - started) / 1000 -
       (timings.forward + timings.backward + timings.masks + timings.loss + timings.data);
     this.lastTimings = timings;
+    this.lastSessionRuns = this.sessionRuns;
     return { loss, grads: out };
   }
 
