@@ -10,13 +10,6 @@
  * A parameter that gets no gradient on a step is left alone entirely (no
  * decay, its step count does not advance), as torch does for `grad is None`.
  * Moments are created lazily on a parameter's first gradient, also as torch.
- *
- * On the backends whose tensors live in this process's memory (wasm, cpu)
- * the update runs as one loop per parameter over its values (fusedUpdate)
- * instead of a dozen TF.js ops, each a pass over the parameter: the same
- * float32 values, a tenth of the time for a small model's many small
- * parameters (the demo model's 79 tensors: measured in the README's
- * Performance section).
  */
 import { tf, type Tensor, type Variable } from '../../backend/tf';
 import { isExcludedFromWeightDecay } from './weightDecay';
@@ -29,54 +22,6 @@ export interface AdamWOptions {
   eps?: number;
   /** Names that get no decay; default {@link isExcludedFromWeightDecay}. */
   excludeFromDecay?: (name: string) => boolean;
-  /**
-   * Update each parameter in one loop over its values (fusedUpdate) rather than with TF.js ops;
-   * default: on the wasm and cpu backends, whose tensors are in this process's memory.
-   */
-  fused?: boolean;
-}
-
-/** One update's constants, each rounded to float32 as TF.js rounds a scalar operand. */
-interface UpdateConstants {
-  beta1: number;
-  oneMinusBeta1: number;
-  beta2: number;
-  oneMinusBeta2: number;
-  biasCorrection2Sqrt: number;
-  eps: number;
-  stepSize: number;
-  /** 1: no decay. */
-  decayFactor: number;
-}
-
-/**
- * The update of one parameter in place, element by element, rounding after
- * every operation as the TF.js ops in AdamW.step do (float32 tensors, one
- * rounding per op). A double holds the exact product of two float32 values,
- * and its sum, quotient or square root rounded to 53 bits rounds to the
- * float32 the op would give (53 >= 2 x 24 + 2), so the values are the ops'
- * values, bit for bit.
- */
-export function fusedUpdate(
-  param: Float32Array,
-  grad: Float32Array,
-  expAvg: Float32Array,
-  expAvgSq: Float32Array,
-  k: UpdateConstants,
-): void {
-  const f = Math.fround;
-  const { beta1, oneMinusBeta1, beta2, oneMinusBeta2, biasCorrection2Sqrt, eps, stepSize, decayFactor } = k;
-  const decays = decayFactor !== 1;
-  for (let i = 0; i < param.length; i++) {
-    const g = grad[i]!;
-    const m = f(f(expAvg[i]! * beta1) + f(g * oneMinusBeta1));
-    const v = f(f(expAvgSq[i]! * beta2) + f(f(g * g) * oneMinusBeta2));
-    const denom = f(f(f(Math.sqrt(v)) / biasCorrection2Sqrt) + eps);
-    const p = decays ? f(param[i]! * decayFactor) : param[i]!;
-    param[i] = f(p - f(f(m / denom) * stepSize));
-    expAvg[i] = m;
-    expAvgSq[i] = v;
-  }
 }
 
 /** One parameter's optimizer state, on the CPU, for checkpoints. */
@@ -111,7 +56,6 @@ export class AdamW {
   readonly eps: number;
   private readonly decayed: Map<string, boolean>;
   private readonly state = new Map<string, LiveState>();
-  private readonly fused: boolean | undefined;
 
   constructor(
     private readonly params: Map<string, Variable>,
@@ -121,7 +65,6 @@ export class AdamW {
     this.beta1 = options.beta1 ?? 0.9;
     this.beta2 = options.beta2 ?? 0.999;
     this.eps = options.eps ?? 1e-8;
-    this.fused = options.fused;
     if (!(this.weightDecay >= 0)) throw new Error(`AdamW: weight_decay must be >= 0, got ${this.weightDecay}.`);
     for (const [key, b] of [
       ['beta1', this.beta1],
@@ -149,7 +92,6 @@ export class AdamW {
       if (!this.params.has(name))
         throw new Error(`AdamW: got a gradient for '${name}', which is not one of the optimizer's parameters.`);
     }
-    const fused = this.fused ?? ['wasm', 'cpu'].includes(tf.getBackend());
     for (const [name, param] of this.params) {
       const grad = grads.get(name);
       if (grad === undefined) continue;
@@ -164,10 +106,6 @@ export class AdamW {
       const biasCorrection2Sqrt = Math.sqrt(1 - this.beta2 ** st.step);
       const stepSize = lr / biasCorrection1;
       const decayFactor = this.decays(name) ? 1 - lr * this.weightDecay : 1;
-      if (fused) {
-        this.fusedStep(param, grad, st, { biasCorrection2Sqrt, stepSize, decayFactor });
-        continue;
-      }
       tf.tidy(() => {
         const m = tf.add(tf.mul(st.expAvg, this.beta1), tf.mul(grad, 1 - this.beta1));
         const v = tf.add(tf.mul(st.expAvgSq, this.beta2), tf.mul(tf.square(grad), 1 - this.beta2));
@@ -178,35 +116,6 @@ export class AdamW {
         st.expAvgSq.assign(v);
       });
     }
-  }
-
-  /** One parameter's update by fusedUpdate: values read out, updated in one loop, written back. */
-  private fusedStep(
-    param: Variable,
-    grad: Tensor,
-    st: LiveState,
-    k: { biasCorrection2Sqrt: number; stepSize: number; decayFactor: number },
-  ): void {
-    const f = Math.fround;
-    // Copies (the cpu backend's dataSync hands out its own storage): updated here, then written back.
-    const values = Float32Array.from(param.dataSync() as Float32Array);
-    const expAvg = Float32Array.from(st.expAvg.dataSync() as Float32Array);
-    const expAvgSq = Float32Array.from(st.expAvgSq.dataSync() as Float32Array);
-    fusedUpdate(values, grad.dataSync() as Float32Array, expAvg, expAvgSq, {
-      beta1: f(this.beta1),
-      oneMinusBeta1: f(1 - this.beta1),
-      beta2: f(this.beta2),
-      oneMinusBeta2: f(1 - this.beta2),
-      biasCorrection2Sqrt: f(k.biasCorrection2Sqrt),
-      eps: f(this.eps),
-      stepSize: f(k.stepSize),
-      decayFactor: f(k.decayFactor),
-    });
-    tf.tidy(() => {
-      param.assign(tf.tensor(values, param.shape, 'float32'));
-      st.expAvg.assign(tf.tensor(expAvg, param.shape, 'float32'));
-      st.expAvgSq.assign(tf.tensor(expAvgSq, param.shape, 'float32'));
-    });
   }
 
   /** A copy of the state on the CPU (reads every moment back from the backend). */
