@@ -87,6 +87,12 @@ export async function createOnnxSession(
   options: {
     device: OnnxDevice;
     threads: number;
+    /**
+     * Whether idle intra-op threads spin waiting for the next op (ONNX Runtime's default) or sleep.
+     * Sleeping suits many small ops on shared cores: a spinning thread burns the time slices the
+     * working one needs (see OnnxGradients).
+     */
+    spinning?: boolean;
   },
 ): Promise<OnnxSession> {
   const ort = requireOnnxRuntime();
@@ -95,6 +101,9 @@ export async function createOnnxSession(
     intraOpNumThreads: options.threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
+    ...(options.spinning === false
+      ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }
+      : {}),
   });
   const runMany: OnnxSession['runMany'] = async (feeds, outputs) => {
     const inputs: Record<string, InstanceType<OrtModule['Tensor']>> = {};
