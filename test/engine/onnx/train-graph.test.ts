@@ -253,21 +253,28 @@ describe('the gradient cache on ONNX Runtime equals the TF.js gradient cache (lo
     ['LoRA, dropout 0.2', { kind: 'lora', settings: { ...LORA.settings, dropout: 0.2 } }, 'mean', 'triplet'],
     ['full fine-tuning', { kind: 'full' }, 'cls', 'infonce'],
   ];
-  for (const [label, finetune, pooling, lossType] of cases) {
+  /** One case's encoder (registers fixture), batch (5 pairs) and step options (chunks of 2, training). */
+  async function cacheCase([, finetune, pooling, lossType]: (typeof cases)[number]) {
+    const encoder = await loadImageEncoder(path.join(FIXTURES, 'registers'), { finetune, seed: 4 });
+    encoder.pooling = pooling;
+    if (finetune.kind === 'lora') perturbLoraB(encoder);
+    const batch = { queries: randomPixels(5, 56, 1), positives: randomPixels(5, 56, 2), labels: [0, 1, 2, 0, 3] };
+    const options: GradientOptions = {
+      loss: { loss_type: lossType, temperature: 0.1, triplet_margin: 0.2 },
+      chunkSize: 2,
+      training: true,
+      seed: 42,
+      step: 3,
+    };
+    return { encoder, batch, options };
+  }
+
+  for (const c of cases) {
+    const [label, , pooling, lossType] = c;
     test(`${label}, ${pooling} pooling, ${lossType}, 5 pairs in chunks of 2, training mode`, async () => {
-      const encoder = await loadImageEncoder(path.join(FIXTURES, 'registers'), { finetune, seed: 4 });
-      encoder.pooling = pooling;
+      const { encoder, batch, options } = await cacheCase(c);
       const onnx = await OnnxGradients.create(encoder, { device: 'cpu', threads: 1 });
       try {
-        if (finetune.kind === 'lora') perturbLoraB(encoder);
-        const batch = { queries: randomPixels(5, 56, 1), positives: randomPixels(5, 56, 2), labels: [0, 1, 2, 0, 3] };
-        const options: GradientOptions = {
-          loss: { loss_type: lossType, temperature: 0.1, triplet_margin: 0.2 },
-          chunkSize: 2,
-          training: true,
-          seed: 42,
-          step: 3,
-        };
         const ref = cachedGradients(encoder, batch, options);
         const got = await onnx.cachedGradients(encoder, batch, options);
         assert.ok(Number.isFinite(ref.loss) && ref.loss > 0);
@@ -281,19 +288,10 @@ describe('the gradient cache on ONNX Runtime equals the TF.js gradient cache (lo
     });
   }
 
-  for (const [label, finetune, pooling, lossType] of cases) {
+  for (const c of cases) {
+    const [label, , pooling, lossType] = c;
     test(`${label}, ${pooling} pooling, ${lossType}: the whole-model graph, chunks of 2 run together or in twos`, async () => {
-      const encoder = await loadImageEncoder(path.join(FIXTURES, 'registers'), { finetune, seed: 4 });
-      encoder.pooling = pooling;
-      if (finetune.kind === 'lora') perturbLoraB(encoder);
-      const batch = { queries: randomPixels(5, 56, 1), positives: randomPixels(5, 56, 2), labels: [0, 1, 2, 0, 3] };
-      const options: GradientOptions = {
-        loss: { loss_type: lossType, temperature: 0.1, triplet_margin: 0.2 },
-        chunkSize: 2,
-        training: true,
-        seed: 42,
-        step: 3,
-      };
+      const { encoder, batch, options } = await cacheCase(c);
       const ref = cachedGradients(encoder, batch, options);
       const refGrads = new Map([...ref.grads].map(([k, t]) => [k, take(t)] as const));
       // The default budget holds a side's 5 images (one run a side); a budget of 4 images' activations, two
