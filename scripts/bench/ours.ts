@@ -17,6 +17,13 @@
  *          AdamW, clipping at 1.0; after one untimed step of --warmup-batch
  *          pairs (default 2 x --chunk).
  *   full   the same with every weight trained.
+ *   lora-onnx, full-onnx  lora and full with the gradients on ONNX Runtime's
+ *          CPU provider (src/engine/onnx/trainer.ts), --threads intra-op threads.
+ *   demo-onnx  the demo's training step (examples/demo_i2i.yaml, workload.ts
+ *          demoWorkload): every weight of its model at its input size, its
+ *          batch and chunk (--train-batch and --chunk override them), on
+ *          ONNX Runtime's CPU provider, --steps steps (default 10) after one
+ *          untimed step.
  *   embed-onnx  inference throughput on ONNX Runtime's CPU provider
  *          (src/engine/onnx): --batches timed batches of --batch images
  *          after one warm-up batch, --threads intra-op threads (auto: one
@@ -43,9 +50,10 @@ import { computeThreads } from '../../src/engine/backend/threads';
 import { OnnxPixelEmbedder } from '../../src/engine/onnx/embedder';
 import { chooseOnnx } from '../../src/engine/onnx/backendChoice';
 import { OnnxGradients, type StepTimings } from '../../src/engine/onnx/trainer';
-import { benchEncoder, benchStepConfig, randomPixels } from './workload';
+import * as path from 'node:path';
+import { benchEncoder, benchStepConfig, demoEncoder, demoWorkload, randomPixels } from './workload';
 
-export type OursMode = 'embed' | 'lora' | 'full' | 'embed-onnx' | 'lora-onnx' | 'full-onnx';
+export type OursMode = 'embed' | 'lora' | 'full' | 'embed-onnx' | 'lora-onnx' | 'full-onnx' | 'demo-onnx';
 
 /** Seconds of the timed training steps by part (ONNX Runtime training: the trainer's StepTimings, and AdamW). */
 export interface TrainingBreakdown extends StepTimings {
@@ -193,15 +201,28 @@ async function measureOnnxEmbedding(
   }
 }
 
+/** The training step's size: pairs, chunk and timed steps (the flags, over the mode's defaults). */
+interface TrainingShape {
+  trainBatch: number;
+  chunk: number;
+  steps: number;
+}
+
+function trainingShape(defaults: TrainingShape): TrainingShape {
+  return {
+    trainBatch: flagNumber('train-batch', defaults.trainBatch),
+    chunk: flagNumber('chunk', defaults.chunk),
+    steps: flagNumber('steps', defaults.steps),
+  };
+}
+
 async function measureTraining(
   encoder: Dinov2ImageEncoder,
   size: number,
   notes: string[],
   onnx: OnnxGradients | null,
+  { trainBatch, chunk, steps }: TrainingShape,
 ): Promise<Omit<OursResult, 'mode' | 'device' | 'size' | 'peakRssBytes' | 'notes'>> {
-  const trainBatch = flagNumber('train-batch', 128);
-  const chunk = flagNumber('chunk', 8);
-  const steps = flagNumber('steps', 1);
   // Two chunks a side: the warm-up takes the gradient cache's path (one chunk would take the plain one) on every lane.
   const warmup = flagNumber('warmup-batch', 2 * chunk);
   const config = benchStepConfig(chunk);
@@ -271,28 +292,32 @@ async function measureTraining(
 
 async function main(): Promise<void> {
   const mode = flagString('mode', 'embed') as OursMode;
-  const modes: OursMode[] = ['embed', 'lora', 'full', 'embed-onnx', 'lora-onnx', 'full-onnx'];
+  const modes: OursMode[] = ['embed', 'lora', 'full', 'embed-onnx', 'lora-onnx', 'full-onnx', 'demo-onnx'];
   if (!modes.includes(mode)) throw new Error(`--mode takes ${modes.join(', ')}, got ${mode}`);
   const training =
     mode === 'lora' || mode === 'lora-onnx' ? 'lora' : mode === 'full' || mode === 'full-onnx' ? 'full' : null;
-  const size = flagNumber('size', 224);
   const backend = await activateBackend('wasm');
-  const encoder = benchEncoder(training);
+  const demo = mode === 'demo-onnx' ? demoWorkload(path.resolve(__dirname, '..', '..')) : null;
+  const encoder = demo ? await demoEncoder(demo) : benchEncoder(training);
+  const size = demo ? encoder.processing.imageSize : flagNumber('size', 224);
+  const shape = trainingShape(
+    demo ? { trainBatch: demo.batch, chunk: demo.chunk, steps: 10 } : { trainBatch: 128, chunk: 8, steps: 1 },
+  );
   const notes: string[] = [];
   const device = { line: backend.device };
   let onnx: OnnxGradients | null = null;
-  if (mode === 'lora-onnx' || mode === 'full-onnx') {
+  if (mode === 'lora-onnx' || mode === 'full-onnx' || mode === 'demo-onnx') {
     const threads = computeThreads(threadsFlag());
     const choice = chooseOnnx('onnx-cpu', 'wasm', threads)!;
     device.line = choice.line;
-    onnx = await OnnxGradients.create(encoder, { device: 'cpu', threads });
+    onnx = await OnnxGradients.create(encoder, { device: 'cpu', threads, chunkSize: shape.chunk });
   }
   const measured =
     mode === 'embed'
       ? await measureEmbedding(encoder, size, notes)
       : mode === 'embed-onnx'
         ? await measureOnnxEmbedding(encoder, size, device)
-        : await measureTraining(encoder, size, notes, onnx);
+        : await measureTraining(encoder, size, notes, onnx, shape);
   encoder.dispose();
   const result: OursResult = {
     mode,

@@ -22,6 +22,11 @@ Modes (one per process, so each peak RSS is that mode's own):
          on query/key/value/attention-output (q_proj, k_proj, v_proj, o_proj
          in transformers 5), AdamW, clipping at 1.0.
   full   the same step with every weight trained.
+  demo   the demo's training step (examples/demo_i2i.yaml): every weight of
+         the demo's model (--model-path, default models/vembed-tiny) loaded
+         with transformers' Dinov2Model.from_pretrained, at its own image size,
+         --steps steps of --train-batch pairs (run `npm run bench` with
+         `--only demo`: 32 pairs, chunk 16, 10 steps after 2 untimed ones).
 
 Prints one JSON line on stdout: {"mode", "images_per_s", "seconds", ...,
 "peak_rss_bytes"}. Exits with status 3 and a message when torch is missing.
@@ -149,6 +154,26 @@ class HfDinov2(nn.Module):
         return self.model(pixel_values=pixels).pooler_output
 
 
+class PretrainedDinov2(nn.Module):
+    """transformers' Dinov2Model loaded from a folder (config.json + model.safetensors), returning the pooled CLS token."""
+
+    def __init__(self, folder: str):
+        super().__init__()
+        from transformers import Dinov2Config, Dinov2Model
+
+        with open(os.path.join(folder, "config.json")) as f:
+            fields = json.load(f)
+        # transformers 5 checks field types strictly; vembed-tiny's config.json writes layerscale_value as 1.
+        for key in ("layerscale_value", "layer_norm_eps", "drop_path_rate"):
+            if isinstance(fields.get(key), int):
+                fields[key] = float(fields[key])
+        self.model = Dinov2Model.from_pretrained(folder, config=Dinov2Config(**fields))
+        self.image_size = self.model.config.image_size
+
+    def forward(self, pixels):
+        return self.model(pixel_values=pixels).pooler_output
+
+
 def add_peft_lora(model: HfDinov2, r=16, alpha=32.0, dropout=0.05):
     """LoRA as a user adds it: peft on transformers 5's attention projections (peft freezes the rest)."""
     try:
@@ -210,9 +235,10 @@ def peak_rss_bytes():
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mode", choices=["embed", "lora", "full"], required=True)
+    ap.add_argument("--mode", choices=["embed", "lora", "full", "demo"], required=True)
+    ap.add_argument("--model-path", default="models/vembed-tiny", help="the demo's model folder (demo)")
     ap.add_argument("--model", choices=["hf", "handwritten"], default="hf")
-    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--size", type=int, default=None, help="input size (default 224; demo: the model's image_size)")
     ap.add_argument("--batch", type=int, default=32, help="images per inference batch (embed)")
     ap.add_argument("--batches", type=int, default=3, help="timed inference batches after one warm-up batch (embed)")
     ap.add_argument("--train-batch", type=int, default=128, help="pairs per training step")
@@ -222,7 +248,12 @@ def main():
     args = ap.parse_args()
 
     torch.manual_seed(0)
-    model = HfDinov2() if args.model == "hf" else Dinov2Like()
+    if args.mode == "demo":
+        model = PretrainedDinov2(args.model_path)
+        args.size = args.size or model.image_size
+    else:
+        model = HfDinov2() if args.model == "hf" else Dinov2Like()
+        args.size = args.size or 224
     shape = (3, args.size, args.size)
     out = {"mode": args.mode, "model": args.model, "torch": torch.__version__, "threads": torch.get_num_threads(), "size": args.size}
     if args.model == "hf":
@@ -253,7 +284,8 @@ def main():
                 add_lora(model)
         model.train()
         params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=5e-5, weight_decay=0.01)
+        # The demo trains at 5e-4 (examples/demo_i2i.yaml); the rate does not change the step's cost.
+        optimizer = torch.optim.AdamW(params, lr=5e-4 if args.mode == "demo" else 5e-5, weight_decay=0.01)
 
         def step(pairs):
             queries = torch.randn(pairs, *shape)

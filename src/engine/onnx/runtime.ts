@@ -94,6 +94,12 @@ export async function createOnnxSession(
   options: {
     device: OnnxDevice;
     threads: number;
+    /**
+     * Whether idle intra-op threads spin waiting for the next op (ONNX Runtime's default) or sleep.
+     * Sleeping suits many small ops on shared cores: a spinning thread burns the time slices the
+     * working one needs (see OnnxGradients).
+     */
+    spinning?: boolean;
   },
 ): Promise<OnnxSession> {
   const ort = requireOnnxRuntime();
@@ -109,6 +115,9 @@ export async function createOnnxSession(
     // Errors only: on a GPU provider ONNX Runtime warns at every session that "some nodes were not assigned",
     // meaning the few int64 shape ops it keeps on the CPU by design; `vembed doctor --placement` says which.
     logSeverityLevel: 3,
+    ...(options.spinning === false
+      ? { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }
+      : {}),
   });
   const runMany: OnnxSession['runMany'] = async (feeds, outputs) => {
     const inputs: Record<string, InstanceType<OrtModule['Tensor']>> = {};

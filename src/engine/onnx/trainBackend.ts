@@ -14,6 +14,8 @@ export async function startOnnxTraining(
   encoder: ImageEncoder,
   choice: OnnxChoice | null | undefined,
   onNote: (message: string) => void,
+  /** Images of the largest chunk a step computes at once (picks the backward graphs; OnnxTrainerOptions). */
+  chunkSize?: number,
 ): Promise<OnnxGradients | null> {
   if (!choice) return null;
   if (!(encoder instanceof Dinov2ImageEncoder)) {
@@ -21,7 +23,7 @@ export async function startOnnxTraining(
     return null;
   }
   try {
-    return await OnnxGradients.create(encoder, { device: choice.device, threads: choice.threads });
+    return await OnnxGradients.create(encoder, { device: choice.device, threads: choice.threads, chunkSize });
   } catch (e) {
     const why = (e as Error).message.split('\n')[0];
     if (choice.explicit)

@@ -57,7 +57,8 @@ export function layerTokensName(i: number): string {
  * initializers.
  */
 export interface BackwardPart {
-  segment: GraphSegment;
+  /** The part of the model, or the whole model (wholeBackwardGraph: pixels in, no `grad_tokens`). */
+  segment: GraphSegment | { kind: 'model' };
   bytes: Uint8Array;
   /** Weight inputs: graph input name -> parameter name. */
   weights: ReadonlyMap<string, string>;
@@ -178,7 +179,47 @@ function backwardPart(
   };
 }
 
-export function trainingGraphs(encoder: Dinov2ImageEncoder, options: TrainingGraphOptions): TrainingGraphs {
+/**
+ * The whole model's backward graph: the forward pass from the pixels
+ * recomputed, then the gradients of every trainable weight, in one graph.
+ * One session run per chunk instead of one per part: for a small model the
+ * per-run costs outweigh the compute (see `wholeBackwardFits`), and its
+ * activations, all alive at once, still fit.
+ */
+export function wholeBackwardGraph(encoder: Dinov2ImageEncoder, options: TrainingGraphOptions): BackwardPart {
+  const trainable = trainableParams(encoder);
+  const { g, embedding, paramInputs, maskInputs } = dinov2ForwardGraph(encoder, {
+    height: options.height,
+    width: options.width,
+    layout: 'nhwc',
+    trainable: { inputs: trainable, loraDropout: options.loraDropout },
+  });
+  const inputParams = new Map([...trainable].map(([v, name]) => [name, v] as const));
+  const seed = g.input(SEGMENT_GRAD_NAME, FLOAT, [BATCH_DIM, encoder.embeddingDim]);
+  const grads = appendGradients(g, embedding, seed, paramInputs);
+  const gradients: Array<[string, string]> = [];
+  for (const name of paramInputs) {
+    const grad = grads.get(name);
+    if (!grad) continue;
+    g.output(grad, gradientOutputName(name), FLOAT, inputParams.get(name)!.shape);
+    gradients.push([gradientOutputName(name), name]);
+  }
+  return {
+    segment: { kind: 'model' },
+    bytes: g.toModel(PRODUCER).toBytes(),
+    weights: new Map(paramInputs.map((name) => [name, name])),
+    masks: new Map([...maskInputs].map(([name, index]) => [name, loraMaskName(index)])),
+    gradients,
+    tokensGrad: false,
+  };
+}
+
+/** `backward: false` leaves the backward parts out (for a trainer that runs wholeBackwardGraph instead). */
+export function trainingGraphs(
+  encoder: Dinov2ImageEncoder,
+  options: TrainingGraphOptions,
+  { backward: withBackward = true }: { backward?: boolean } = {},
+): TrainingGraphs {
   const inputs = trainableParams(encoder);
   const forward = forwardGraph(encoder, options, inputs);
   const layers = encoder.config.numHiddenLayers;
@@ -189,7 +230,9 @@ export function trainingGraphs(encoder: Dinov2ImageEncoder, options: TrainingGra
   ];
   const byName = new Map([...encoder.baseVariables(), ...encoder.trainableVariables()]);
   const all: ParamNames = { byName, nameOf: new Map([...byName].map(([name, v]) => [v, name] as const)) };
-  const backward = segments.flatMap((s) => backwardPart(encoder, options, inputs, all, s, forward.tokens) ?? []);
+  const backward = withBackward
+    ? segments.flatMap((s) => backwardPart(encoder, options, inputs, all, s, forward.tokens) ?? [])
+    : [];
   return {
     forward: forward.bytes,
     params: forward.paramInputs.map((name) => [name, byName.get(name)!] as [string, Variable]),

@@ -10,11 +10,19 @@
  * chunks in the same order, the same per-chunk dropout seeds and masks
  * (model/ops.ts, dropoutMaskValues), sides given whole or loaded chunk by
  * chunk. Gradients are summed over chunks in float32 in chunk order.
+ *
+ * For a small model (its whole backward graph's activations within
+ * WHOLE_BACKWARD_BYTES for a chunk) the backward pass is one whole-model
+ * graph, and consecutive chunks of a side run together, as many as the
+ * budget holds: one session run for several chunks, each with its own
+ * dropout masks, their gradients summed inside the graph. The same numbers
+ * up to float32 rounding (the order of the sums), in a few session runs a
+ * step instead of (layers + 3) per chunk.
  */
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import { tf, type Tensor, type Tensor2D, type Variable } from '../backend/tf';
-import { tokensPerImage } from '../model/config';
+import { mlpHiddenSize, tokensPerImage, type Dinov2Config } from '../model/config';
 import type { Dinov2ImageEncoder } from '../model/encoder';
 import { adapterDropoutSeed, dropoutMaskValues } from '../model/steps/linear';
 import type { ImageEncoder, PixelBatch } from '../model/types';
@@ -24,7 +32,14 @@ import { chunkPixels, chunkRanges, type AnyPixelSource, type ChunkRange } from '
 import { chunkDropoutSeed, type PairSide } from '../train/seeds';
 import { INPUT_NAME, loraMaskName, OUTPUT_NAME, TOKENS_NAME } from './dinov2Graph';
 import { createOnnxSession, type OnnxDevice, type OnnxSession } from './runtime';
-import { layerTokensName, SEGMENT_GRAD_NAME, TOKENS_GRAD_NAME, trainingGraphs, type BackwardPart } from './trainGraph';
+import {
+  layerTokensName,
+  SEGMENT_GRAD_NAME,
+  TOKENS_GRAD_NAME,
+  trainingGraphs,
+  wholeBackwardGraph,
+  type BackwardPart,
+} from './trainGraph';
 
 type Feed = { data: Float32Array; dims: readonly number[] };
 type Feeds = Record<string, Feed>;
@@ -39,10 +54,39 @@ type Feeds = Record<string, Feed>;
  */
 export const KEPT_TOKENS_BYTES = Math.min(2 ** 30, Math.floor(os.totalmem() / 8));
 
+/**
+ * How many bytes of activations a chunk's backward pass may hold at once for
+ * it to run as one whole-model graph (wholeBackwardGraph) instead of part by
+ * part: 512 MiB, or a sixteenth of the machine's memory where that is less.
+ * Small models (the demo's: ~6 MB an image) then take one session run per
+ * chunk instead of one per layer; DINOv2-small at 224 px (~160 MB an image)
+ * stays part by part.
+ */
+export const WHOLE_BACKWARD_BYTES = Math.min(2 ** 29, Math.floor(os.totalmem() / 16));
+
+/**
+ * Estimated bytes of activations the whole-model backward graph holds per
+ * image: per layer the values its backward reads (about ten [T, D] values,
+ * the attention scores and probabilities, four [T, MLP] values of the MLP and
+ * GELU), doubled for the backward's own temporaries and ONNX Runtime's
+ * arena. DINOv2-small at 224 px: 1.3 GB estimated before doubling for 8
+ * images, 2.3 GB measured.
+ */
+export function wholeBackwardBytesPerImage(c: Dinov2Config, height: number, width: number): number {
+  const T = tokensPerImage(c, height, width);
+  const perLayer = 10 * T * c.hiddenSize + 2 * c.numAttentionHeads * T * T + 4 * T * mlpHiddenSize(c);
+  return 2 * 4 * perLayer * c.numHiddenLayers;
+}
+
 interface SizeSessions {
   forward: OnnxSession;
-  /** The backward parts, from the head down (trainGraph.ts), each with its session. */
+  /**
+   * The backward parts, from the head down (trainGraph.ts), each with its session; or the one
+   * whole-model part (segment kind `model`) when a chunk's activations fit in `wholeBackwardBytes`.
+   */
   backward: Array<{ session: OnnxSession; part: BackwardPart }>;
+  /** Whether `backward` is the whole-model graph (it starts from the pixels: no layer inputs to keep). */
+  whole: boolean;
   /** The distinct sessions (layers of one structure share one). */
   sessions: OnnxSession[];
   params: Array<[string, Variable]>;
@@ -68,6 +112,34 @@ export interface ChunkDropout {
   chunkIndex: number;
 }
 
+/**
+ * The dropout of a run of consecutive chunks of one side, in order: each chunk's images and its
+ * dropout. One session run may compute several chunks (see cachedGradients); each keeps its masks.
+ */
+export type RunDropout = ReadonlyArray<{ count: number; dropout: ChunkDropout | null }>;
+
+/** Consecutive chunks grouped into runs of at most `images` images (a chunk larger than that runs alone). */
+export function groupChunks(ranges: readonly ChunkRange[], images: number): ChunkRange[][] {
+  const runs: ChunkRange[][] = [];
+  let count = 0;
+  for (const r of ranges) {
+    const last = runs[runs.length - 1];
+    if (last && count + r.count <= images) {
+      last.push(r);
+      count += r.count;
+    } else {
+      runs.push([r]);
+      count = r.count;
+    }
+  }
+  return runs;
+}
+
+/** One chunk's dropout as a run of one chunk. */
+function asRun(px: PixelBatch, dropout: ChunkDropout | null | RunDropout): RunDropout {
+  return Array.isArray(dropout) ? dropout : [{ count: px.n, dropout: dropout as ChunkDropout | null }];
+}
+
 /** Seconds spent per part of the last step (for the benchmark's breakdown). */
 export interface StepTimings {
   /** ONNX Runtime running the embedding pass. */
@@ -89,6 +161,14 @@ export interface OnnxTrainerOptions {
   threads: number;
   /** Bytes of layer inputs a step may keep (default KEPT_TOKENS_BYTES; 0: every chunk computes them again). */
   keptTokensBytes?: number;
+  /**
+   * The images of the largest chunk a step will hand over (the gradient cache's chunk size, or the
+   * batch size without the cache): with its activations within `wholeBackwardBytes` the backward pass
+   * runs as one whole-model graph. Default: part by part.
+   */
+  chunkSize?: number;
+  /** Bytes of activations the whole-model backward graph may hold (default WHOLE_BACKWARD_BYTES). */
+  wholeBackwardBytes?: number;
 }
 
 export class OnnxGradients {
@@ -97,6 +177,10 @@ export class OnnxGradients {
   /** Every step runs here, also when one chunk holds the batch (see train/step.ts). */
   readonly wholeBatches = true;
   lastTimings: StepTimings = { forward: 0, backward: 0, masks: 0, loss: 0, data: 0, other: 0 };
+  /** ONNX Runtime session runs of the last step (embedding and backward passes). */
+  lastSessionRuns = 0;
+  /** Session runs since the step began. */
+  private sessionRuns = 0;
   /** Seconds spent drawing dropout masks since the step began. */
   private maskSeconds = 0;
   private readonly sessions = new Map<string, Promise<SizeSessions>>();
@@ -129,18 +213,20 @@ export class OnnxGradients {
     let s = this.sessions.get(key);
     if (!s) {
       s = (async () => {
-        const graphs = trainingGraphs(this.encoder, { height, width, loraDropout: this.dropoutRate > 0 });
+        const graphOptions = { height, width, loraDropout: this.dropoutRate > 0 };
+        const graphs = trainingGraphs(this.encoder, graphOptions, { backward: !this.wholeBackward(height, width) });
+        const parts = graphs.backward.length > 0 ? graphs.backward : [wholeBackwardGraph(this.encoder, graphOptions)];
         const sessions: OnnxSession[] = [];
         try {
-          const forward = await createOnnxSession(graphs.forward, this.options);
+          const forward = await createOnnxSession(graphs.forward, this.sessionOptions);
           sessions.push(forward);
           const byGraph = new Map<string, OnnxSession>();
           const backward: SizeSessions['backward'] = [];
-          for (const part of graphs.backward) {
+          for (const part of parts) {
             const key = createHash('sha256').update(part.bytes).digest('hex');
             let session = byGraph.get(key);
             if (!session) {
-              session = await createOnnxSession(part.bytes, this.options);
+              session = await createOnnxSession(part.bytes, this.sessionOptions);
               sessions.push(session);
               byGraph.set(key, session);
             }
@@ -159,6 +245,7 @@ export class OnnxGradients {
           return {
             forward,
             backward,
+            whole: backward[0]?.part.segment.kind === 'model',
             sessions,
             params: graphs.params,
             frozen,
@@ -175,6 +262,34 @@ export class OnnxGradients {
     return s;
   }
 
+  /**
+   * The training sessions' settings: idle threads sleep instead of spinning. A step runs many short ops
+   * (a small model's especially) and the cores are often shared; on the shared 2-core test machine the
+   * demo's step took 3.3-3.4 s instead of 4.8-6.3 s, and 1.15-1.23 s of CPU instead of 1.70-1.75 (load
+   * average 15-17, back to back).
+   */
+  private get sessionOptions() {
+    return { device: this.options.device, threads: this.options.threads, spinning: false };
+  }
+
+  /** Whether chunks of this size run their backward pass as one whole-model graph (see OnnxTrainerOptions). */
+  private wholeBackward(height: number, width: number): boolean {
+    const n = this.options.chunkSize;
+    if (n === undefined) return false;
+    const budget = this.options.wholeBackwardBytes ?? WHOLE_BACKWARD_BYTES;
+    return n * wholeBackwardBytesPerImage(this.encoder.config, height, width) <= budget;
+  }
+
+  /**
+   * Images one whole-model run may take: as many as fit in the budget, in whole chunks (at least one).
+   * The runs' count matters, not their size, for a small model: ONNX Runtime's per-run and per-op costs.
+   */
+  private wholeRunImages(height: number, width: number, chunkSize: number): number {
+    const budget = this.options.wholeBackwardBytes ?? WHOLE_BACKWARD_BYTES;
+    const images = Math.floor(budget / wholeBackwardBytesPerImage(this.encoder.config, height, width));
+    return Math.max(chunkSize, Math.floor(images / chunkSize) * chunkSize);
+  }
+
   /** The trainable weights' current values, as feeds (read once per step). */
   private weightFeeds(params: Array<[string, Variable]>): Feeds {
     const feeds: Feeds = {};
@@ -182,17 +297,32 @@ export class OnnxGradients {
     return feeds;
   }
 
-  /** The LoRA dropout masks of one chunk: the values the TF.js path draws for it. */
-  private maskFeeds(px: PixelBatch, dropout: ChunkDropout | null): Feeds {
+  /** The LoRA dropout masks of a run's chunks, one after the other: the values the TF.js path draws for each. */
+  private maskFeeds(px: PixelBatch, run: RunDropout): Feeds {
     const t0 = performance.now();
     try {
-      return this.drawMasks(px, dropout);
+      if (this.dropoutRate === 0) return {};
+      if (run.length === 1) return this.drawMasks(px, run[0]!.dropout);
+      const parts = run.map(({ count, dropout }) => this.drawMasks({ ...px, n: count }, dropout));
+      const feeds: Feeds = {};
+      for (const name of Object.keys(parts[0]!)) {
+        const [, ...rest] = parts[0]![name]!.dims;
+        const data = new Float32Array(px.n * rest.reduce((a, b) => a * b, 1));
+        let at = 0;
+        for (const part of parts) {
+          data.set(part[name]!.data, at);
+          at += part[name]!.data.length;
+        }
+        feeds[name] = { data, dims: [px.n, ...rest] };
+      }
+      return feeds;
     } finally {
       this.maskSeconds += (performance.now() - t0) / 1000;
     }
   }
 
-  private drawMasks(px: PixelBatch, dropout: ChunkDropout | null): Feeds {
+  /** The masks of one chunk of `px.n` images (the pixels are not read). */
+  private drawMasks(px: Pick<PixelBatch, 'n' | 'height' | 'width'>, dropout: ChunkDropout | null): Feeds {
     const rate = this.dropoutRate;
     if (rate === 0) return {};
     const c = this.encoder.config;
@@ -226,15 +356,18 @@ export class OnnxGradients {
     return { [INPUT_NAME]: { data: px.data, dims: [px.n, px.height, px.width, 3] } };
   }
 
-  /** One chunk's embeddings [n, E] (row-major). `weights`: from weightFeeds, or read now. */
-  async embedChunk(px: PixelBatch, dropout: ChunkDropout | null, weights?: Feeds): Promise<Float32Array> {
-    return (await this.embedAndKeep(px, dropout, weights, false)).embedding;
+  /**
+   * One chunk's embeddings [n, E] (row-major), or a run of chunks' (`dropout` a RunDropout). `weights`:
+   * from weightFeeds, or read now.
+   */
+  async embedChunk(px: PixelBatch, dropout: ChunkDropout | null | RunDropout, weights?: Feeds): Promise<Float32Array> {
+    return (await this.embedAndKeep(px, asRun(px, dropout), weights, false)).embedding;
   }
 
   /** embedChunk, and with `keep` the layer inputs its backward pass starts from (chunkGradients' `tokens`). */
   private async embedAndKeep(
     px: PixelBatch,
-    dropout: ChunkDropout | null,
+    dropout: RunDropout,
     weights: Feeds | undefined,
     keep: boolean,
   ): Promise<{ embedding: Float32Array; tokens?: Map<string, Feed> }> {
@@ -244,6 +377,7 @@ export class OnnxGradients {
       ...(weights ?? this.weightFeeds(s.params)),
       ...this.maskFeeds(px, dropout),
     });
+    this.sessionRuns++;
     if (!keep) return { embedding: (await s.forward.run(feeds, OUTPUT_NAME)).data };
     const out = await s.forward.runMany(feeds, [OUTPUT_NAME, ...this.tokenNames(s)]);
     const embedding = out.get(OUTPUT_NAME)!.data;
@@ -258,21 +392,25 @@ export class OnnxGradients {
   /**
    * Parameter gradients of ⟨embedding(px), upstream⟩ (upstream [n, E] row-major), by parameter name: the
    * layer inputs of the embedding pass (`tokens` kept from it, or computed now), then the parts' backward
-   * graphs from the head down.
+   * graphs from the head down (or the whole-model graph from the pixels). `dropout` a RunDropout: the
+   * gradients summed over a run of chunks.
    */
   async chunkGradients(
     px: PixelBatch,
     upstream: Float32Array,
-    dropout: ChunkDropout | null,
+    dropout: ChunkDropout | null | RunDropout,
     weights?: Feeds,
     tokens?: Map<string, Feed>,
   ): Promise<Map<string, Float32Array>> {
     const s = await this.sessionsFor(px.height, px.width);
     const params = weights ?? this.weightFeeds(s.params);
-    const masks = this.maskFeeds(px, dropout);
+    const masks = this.maskFeeds(px, asRun(px, dropout));
     const pixels = this.pixelFeed(px);
-    const inputs =
-      tokens ?? (await s.forward.runMany(feedsFor(s.forward, { ...pixels, ...params, ...masks }), this.tokenNames(s)));
+    if (!s.whole && !tokens) this.sessionRuns++;
+    const inputs = s.whole
+      ? new Map<string, Feed>()
+      : (tokens ??
+        (await s.forward.runMany(feedsFor(s.forward, { ...pixels, ...params, ...masks }), this.tokenNames(s))));
     const out = new Map<string, Float32Array>();
     let grad: Feed = { data: upstream, dims: [px.n, this.encoder.embeddingDim] };
     for (const { session, part } of s.backward) {
@@ -280,9 +418,10 @@ export class OnnxGradients {
       const feeds: Feeds = { [SEGMENT_GRAD_NAME]: grad };
       for (const [input, param] of part.weights) feeds[input] = params[param] ?? s.frozen[param]!;
       for (const [input, mask] of part.masks) feeds[input] = masks[mask]!;
-      if (seg.kind === 'embeddings') Object.assign(feeds, pixels);
+      if (seg.kind === 'embeddings' || seg.kind === 'model') Object.assign(feeds, pixels);
       else feeds[TOKENS_NAME] = inputs.get(layerTokensName(seg.kind === 'head' ? s.layers : seg.index))!;
       const names = part.gradients.map(([output]) => output);
+      this.sessionRuns++;
       const result = await session.runMany(
         feedsFor(session, feeds),
         part.tokensGrad ? [...names, TOKENS_GRAD_NAME] : names,
@@ -304,6 +443,7 @@ export class OnnxGradients {
     const timings: StepTimings = { forward: 0, backward: 0, masks: 0, loss: 0, data: 0, other: 0 };
     const started = performance.now();
     this.maskSeconds = 0;
+    this.sessionRuns = 0;
     const size = this.encoder.processing.imageSize;
     const s0 = await this.sessionsFor(size, size);
     const weights = this.weightFeeds(s0.params);
@@ -312,17 +452,26 @@ export class OnnxGradients {
       ['query', batch.queries],
       ['positive', batch.positives],
     ];
-    const chunks = sides.flatMap(([side, source]) =>
-      chunkRanges(source.n, options.chunkSize).map((range) => ({ side, source, range })),
-    );
     const dropoutOf = (side: PairSide, range: ChunkRange): ChunkDropout | null =>
       options.training ? { seed: options.seed, step: options.step, side, chunkIndex: range.index } : null;
+    // The session runs: a chunk each, or with the whole-model graph as many consecutive chunks of a side
+    // as fit in its memory budget (fewer, larger runs; each chunk keeps its own dropout masks).
+    const perRun = s0.whole ? this.wholeRunImages(size, size, options.chunkSize) : options.chunkSize;
+    const chunks = sides.flatMap(([side, source]) =>
+      groupChunks(chunkRanges(source.n, options.chunkSize), perRun).map((ranges) => ({
+        side,
+        source,
+        start: ranges[0]!.start,
+        count: ranges.reduce((k, r) => k + r.count, 0),
+        dropout: ranges.map((r) => ({ count: r.count, dropout: dropoutOf(side, r) })),
+      })),
+    );
 
-    // A chunk's pixels, the next one loading while this one computes; the pass's seconds go to `part`.
+    // A run's pixels, the next one loading while this one computes; the pass's seconds go to `part`.
     const pass = async (part: 'forward' | 'backward', each: (j: number, px: PixelBatch) => Promise<void>) => {
       const load = (j: number) => {
         const c = chunks[j]!;
-        return chunkPixels(c.source, c.range.start, c.range.count, `${c.side} images`);
+        return chunkPixels(c.source, c.start, c.count, `${c.side} images`);
       };
       let next = load(0);
       for (let j = 0; j < chunks.length; j++) {
@@ -345,10 +494,11 @@ export class OnnxGradients {
     let keptBytes = 0;
     await pass('forward', async (j, px) => {
       const c = chunks[j]!;
-      const bytes = px.n * (await this.sessionsFor(px.height, px.width)).tokenBytesPerImage;
-      const keep = keptBytes + bytes <= (this.options.keptTokensBytes ?? KEPT_TOKENS_BYTES);
-      const { embedding, tokens } = await this.embedAndKeep(px, dropoutOf(c.side, c.range), weights, keep);
-      embedded[c.side].set(embedding, c.range.start * dim);
+      const sx = await this.sessionsFor(px.height, px.width);
+      const bytes = px.n * sx.tokenBytesPerImage;
+      const keep = !sx.whole && keptBytes + bytes <= (this.options.keptTokensBytes ?? KEPT_TOKENS_BYTES);
+      const { embedding, tokens } = await this.embedAndKeep(px, c.dropout, weights, keep);
+      embedded[c.side].set(embedding, c.start * dim);
       if (tokens) {
         kept.set(j, tokens);
         keptBytes += bytes;
@@ -370,14 +520,14 @@ export class OnnxGradients {
     const upstream = { query: grads[0].dataSync() as Float32Array, positive: grads[1].dataSync() as Float32Array };
     for (const g of grads) g.dispose();
 
-    // 3. Backward per chunk, summed in chunk order.
+    // 3. Backward per run, summed in run order.
     const sums = new Map<string, Float32Array>();
     let summing = 0;
     const masksBefore = this.maskSeconds;
     await pass('backward', async (j, px) => {
       const c = chunks[j]!;
-      const slice = upstream[c.side].subarray(c.range.start * dim, (c.range.start + c.range.count) * dim);
-      const chunkGrads = await this.chunkGradients(px, slice, dropoutOf(c.side, c.range), weights, kept.get(j));
+      const slice = upstream[c.side].subarray(c.start * dim, (c.start + c.count) * dim);
+      const chunkGrads = await this.chunkGradients(px, slice, c.dropout, weights, kept.get(j));
       kept.delete(j);
       const t = performance.now();
       for (const [name, g] of chunkGrads) {
@@ -397,6 +547,7 @@ export class OnnxGradients {
       (performance.now() - started) / 1000 -
       (timings.forward + timings.backward + timings.masks + timings.loss + timings.data);
     this.lastTimings = timings;
+    this.lastSessionRuns = this.sessionRuns;
     return { loss, grads: out };
   }
 

@@ -19,9 +19,15 @@ import { tf, type Tensor, type Tensor2D } from '../../../src/engine/backend/tf';
 import { loadImageEncoder, type FinetuneMode } from '../../../src/engine/model';
 import type { Dinov2ImageEncoder } from '../../../src/engine/model/encoder';
 import { loraMaskName } from '../../../src/engine/onnx/dinov2Graph';
-import { OnnxGradients } from '../../../src/engine/onnx/trainer';
+import {
+  groupChunks,
+  OnnxGradients,
+  wholeBackwardBytesPerImage,
+  type OnnxTrainerOptions,
+} from '../../../src/engine/onnx/trainer';
 import { trainingGraphs, type BackwardPart } from '../../../src/engine/onnx/trainGraph';
 import type { PixelBatch } from '../../../src/engine/model/types';
+import { chunkRanges } from '../../../src/engine/train/pixels';
 import {
   cachedGradients,
   chunkParameterGradients,
@@ -73,8 +79,12 @@ function assertGradientsClose(
   return worst;
 }
 
-async function compare(encoder: Dinov2ImageEncoder, where: string): Promise<void> {
-  const onnx = await OnnxGradients.create(encoder, { device: 'cpu', threads: 1 });
+async function compare(
+  encoder: Dinov2ImageEncoder,
+  where: string,
+  extra: Partial<OnnxTrainerOptions> = {},
+): Promise<void> {
+  const onnx = await OnnxGradients.create(encoder, { device: 'cpu', threads: 1, ...extra });
   try {
     for (const [name, input] of fixtureInputs()) {
       const [n, height, width] = input.shape as [number, number, number, number];
@@ -182,6 +192,53 @@ describe('ONNX training graphs: gradients equal the TF.js path', () => {
   }
 });
 
+describe('the whole-model backward graph (small models, one session run) equals the TF.js path', () => {
+  // Chunks of 4 fit the default budget at the fixtures' sizes: the trainer picks the whole-model graph.
+  for (const variant of VARIANTS) {
+    for (const [label, finetune] of [
+      ['full fine-tuning', { kind: 'full' }],
+      ['LoRA on every linear layer', LORA],
+    ] as Array<[string, FinetuneMode]>) {
+      test(`${variant}, ${label}, cls pooling`, async () => {
+        const encoder = await loadImageEncoder(path.join(FIXTURES, variant), { finetune, seed: 4 });
+        try {
+          if (finetune.kind === 'lora') perturbLoraB(encoder);
+          await compare(encoder, `${variant}/${finetune.kind}/whole`, { chunkSize: 4 });
+        } finally {
+          encoder.dispose();
+        }
+      });
+    }
+  }
+});
+
+test('consecutive chunks are grouped into runs of at most the images given, in order', () => {
+  const ranges = chunkRanges(11, 3); // 3, 3, 3, 2
+  assert.deepEqual(
+    groupChunks(ranges, 6).map((run) => run.map((r) => r.index)),
+    [
+      [0, 1],
+      [2, 3],
+    ],
+  );
+  assert.deepEqual(
+    groupChunks(ranges, 8).map((run) => run.map((r) => r.index)),
+    [
+      [0, 1],
+      [2, 3],
+    ],
+  );
+  assert.deepEqual(
+    groupChunks(ranges, 100).map((run) => run.map((r) => r.index)),
+    [[0, 1, 2, 3]],
+  );
+  // A budget below one chunk still runs each chunk (alone).
+  assert.deepEqual(
+    groupChunks(ranges, 2).map((run) => run.map((r) => r.index)),
+    [[0], [1], [2], [3]],
+  );
+});
+
 /** Random normalised pixels, n images of size x size. */
 function randomPixels(n: number, size: number, seed: number): PixelBatch {
   const rng = new Rng(seed);
@@ -196,21 +253,28 @@ describe('the gradient cache on ONNX Runtime equals the TF.js gradient cache (lo
     ['LoRA, dropout 0.2', { kind: 'lora', settings: { ...LORA.settings, dropout: 0.2 } }, 'mean', 'triplet'],
     ['full fine-tuning', { kind: 'full' }, 'cls', 'infonce'],
   ];
-  for (const [label, finetune, pooling, lossType] of cases) {
+  /** One case's encoder (registers fixture), batch (5 pairs) and step options (chunks of 2, training). */
+  async function cacheCase([, finetune, pooling, lossType]: (typeof cases)[number]) {
+    const encoder = await loadImageEncoder(path.join(FIXTURES, 'registers'), { finetune, seed: 4 });
+    encoder.pooling = pooling;
+    if (finetune.kind === 'lora') perturbLoraB(encoder);
+    const batch = { queries: randomPixels(5, 56, 1), positives: randomPixels(5, 56, 2), labels: [0, 1, 2, 0, 3] };
+    const options: GradientOptions = {
+      loss: { loss_type: lossType, temperature: 0.1, triplet_margin: 0.2 },
+      chunkSize: 2,
+      training: true,
+      seed: 42,
+      step: 3,
+    };
+    return { encoder, batch, options };
+  }
+
+  for (const c of cases) {
+    const [label, , pooling, lossType] = c;
     test(`${label}, ${pooling} pooling, ${lossType}, 5 pairs in chunks of 2, training mode`, async () => {
-      const encoder = await loadImageEncoder(path.join(FIXTURES, 'registers'), { finetune, seed: 4 });
-      encoder.pooling = pooling;
+      const { encoder, batch, options } = await cacheCase(c);
       const onnx = await OnnxGradients.create(encoder, { device: 'cpu', threads: 1 });
       try {
-        if (finetune.kind === 'lora') perturbLoraB(encoder);
-        const batch = { queries: randomPixels(5, 56, 1), positives: randomPixels(5, 56, 2), labels: [0, 1, 2, 0, 3] };
-        const options: GradientOptions = {
-          loss: { loss_type: lossType, temperature: 0.1, triplet_margin: 0.2 },
-          chunkSize: 2,
-          training: true,
-          seed: 42,
-          step: 3,
-        };
         const ref = cachedGradients(encoder, batch, options);
         const got = await onnx.cachedGradients(encoder, batch, options);
         assert.ok(Number.isFinite(ref.loss) && ref.loss > 0);
@@ -219,6 +283,43 @@ describe('the gradient cache on ONNX Runtime equals the TF.js gradient cache (lo
         assertGradientsClose(toArrays(got.grads), toArrays(ref.grads), label);
       } finally {
         await onnx.close();
+        encoder.dispose();
+      }
+    });
+  }
+
+  for (const c of cases) {
+    const [label, , pooling, lossType] = c;
+    test(`${label}, ${pooling} pooling, ${lossType}: the whole-model graph, chunks of 2 run together or in twos`, async () => {
+      const { encoder, batch, options } = await cacheCase(c);
+      const ref = cachedGradients(encoder, batch, options);
+      const refGrads = new Map([...ref.grads].map(([k, t]) => [k, take(t)] as const));
+      // The default budget holds a side's 5 images (one run a side); a budget of 4 images' activations, two
+      // chunks a run (runs of 4 and 1). Either way each chunk keeps its own dropout masks.
+      try {
+        for (const [budgetImages, runs] of [
+          [undefined, 2 + 2],
+          [4, 4 + 4],
+        ] as const) {
+          const wholeBackwardBytes = budgetImages && budgetImages * wholeBackwardBytesPerImage(encoder.config, 56, 56);
+          const onnx = await OnnxGradients.create(encoder, {
+            device: 'cpu',
+            threads: 1,
+            chunkSize: 2,
+            ...(wholeBackwardBytes ? { wholeBackwardBytes } : {}),
+          });
+          try {
+            const got = await onnx.cachedGradients(encoder, batch, options);
+            assert.equal(onnx.lastSessionRuns, runs, `session runs with a budget of ${budgetImages ?? 'default'}`);
+            assert.ok(Math.abs(got.loss - ref.loss) < 1e-4, `loss ${got.loss} vs ${ref.loss}`);
+            const toArrays = (m: Map<string, Tensor>) => new Map([...m].map(([k, t]) => [k, take(t)] as const));
+            assertGradientsClose(toArrays(got.grads), refGrads, `${label}, budget ${budgetImages ?? 'default'}`);
+          } finally {
+            await onnx.close();
+          }
+        }
+      } finally {
+        for (const t of ref.grads.values()) t.dispose();
         encoder.dispose();
       }
     });

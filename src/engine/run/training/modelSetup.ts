@@ -85,7 +85,12 @@ export async function setUpTrainingModel(
     );
   }
   const chunked = config.use_gradient_cache && config.batch_size > config.gradient_cache_chunk_size;
-  const onnxTraining = await startOnnxTraining(encoder, ctx.onnx, (m) => reporter.warn(m, 'onnx-fallback'));
+  const onnxTraining = await startOnnxTraining(
+    encoder,
+    ctx.onnx,
+    (m) => reporter.warn(m, 'onnx-fallback'),
+    chunked ? config.gradient_cache_chunk_size : config.batch_size,
+  );
   const lanes =
     onnxTraining ??
     (chunked
