@@ -58,7 +58,10 @@ export function chooseTrainEngine(setting: EngineSetting, probe: TorchProbe | un
   if (!env.complete) {
     const why = env.message ?? 'the PyTorch environment is incomplete';
     return setting === 'torch'
-      ? { engine: null, reason: `engine: torch was asked for, but ${why}` }
+      ? {
+          engine: null,
+          reason: `engine: torch was asked for, but ${env.command}: ${why.replace(/^PyTorch engine: /, '')}`,
+        }
       : { engine: 'onnx', reason: `the PyTorch environment is incomplete (${why})` };
   }
   const devices = describeTorchDevices(env);

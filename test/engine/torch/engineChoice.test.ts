@@ -91,7 +91,10 @@ test('a missing library: auto falls back to ONNX saying why, torch asked for is 
   assert.ok(auto.reason.includes(message), auto.reason);
   const forced = chooseTrainEngine('torch', probe);
   assert.equal(forced.engine, null);
-  assert.ok(forced.reason.startsWith('engine: torch was asked for, but PyTorch engine: missing peft'), forced.reason);
+  assert.ok(
+    forced.reason.startsWith('engine: torch was asked for, but /env/bin/python: missing peft. Install:'),
+    forced.reason,
+  );
 });
 
 test('a library that is installed but does not import counts as missing', () => {
