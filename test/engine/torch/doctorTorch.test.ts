@@ -135,7 +135,7 @@ test('vembed doctor --python (an empty venv) --engine torch: the section, and ex
   assert.equal(lines[at + 2], '- torch        missing');
   assert.match(
     r.stdout,
-    /  to install: PyTorch engine: missing torch, transformers, peft, accelerate, safetensors, numpy, pillow\. Install: .* -m pip install --upgrade torch transformers peft accelerate safetensors numpy pillow/,
+    / {2}to install: PyTorch engine: missing torch, transformers, peft, accelerate, safetensors, numpy, pillow\. Install: .* -m pip install --upgrade torch transformers peft accelerate safetensors numpy pillow/,
   );
   assert.match(r.stdout, /\nTraining engine: none \(engine: torch was asked for, but /);
   // auto: the ONNX engine, saying why; doctor itself succeeds.
