@@ -147,7 +147,9 @@ export class TorchTrainer {
   private async answerLossGradient(message: RankMessage, labels: BatchLabels): Promise<number> {
     const [sides, n, d] = message.shape as number[];
     if (sides !== 2) throw new Error(`the torch engine sent embeddings of shape ${String(message.shape)}`);
-    const data = new Float32Array(fs.readFileSync(String(message.file)).buffer.slice(0));
+    const bytes = fs.readFileSync(String(message.file));
+    // A copy: a small file's Buffer is a view into Node's shared pool, at any offset.
+    const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
     const q = tf.tensor2d(data.subarray(0, n! * d!), [n!, d!]) as Tensor2D;
     const p = tf.tensor2d(data.subarray(n! * d!), [n!, d!]) as Tensor2D;
     const { loss, grads } = lossAndEmbeddingGradients(q, p, { labels }, { loss: this.config });

@@ -23,21 +23,17 @@ export function locatePython(option: string | undefined, env: NodeJS.ProcessEnv 
   return fs.existsSync(made) ? made : 'python3';
 }
 
-/** Throws a one-line UserError when `python` cannot run the torch engine; returns its torch version. */
+/** Throws a one-line UserError when `python` lacks what the torch engine imports; returns its torch version. */
 export function checkTorchPython(python: string): string {
-  const code = `import importlib, sys
-missing = []
-for name in ${JSON.stringify(REQUIRED)}:
-    try:
-        importlib.import_module(name)
-    except Exception as e:
-        missing.append(f"{name} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+  // Found without importing them (importing torch and transformers takes seconds; the ranks do it once).
+  const code = `import importlib.metadata as md, importlib.util, sys
+missing = [name for name in ${JSON.stringify(REQUIRED)} if importlib.util.find_spec(name) is None]
 if missing:
-    print("missing: " + "; ".join(missing)); sys.exit(3)
-import torch, transformers
-if int(transformers.__version__.split(".")[0]) < 5:
-    print(f"transformers {transformers.__version__} is too old (5 or newer)"); sys.exit(3)
-print(torch.__version__)`;
+    print("missing " + ", ".join(missing)); sys.exit(3)
+version = md.version("transformers")
+if int(version.split(".")[0]) < 5:
+    print(f"transformers {version} is too old (5 or newer)"); sys.exit(3)
+print(md.version("torch"))`;
   const r = spawnSync(python, ['-c', code], { encoding: 'utf8', timeout: 120_000 });
   if (r.error)
     throw new UserError(
