@@ -12,13 +12,14 @@ import { UsageError } from '../args';
 import { UserError } from '../../../shared/userError';
 import { type Command } from '../command';
 import { backendFromOptions, COMPUTE_OPTIONS } from './backendOption';
+import { TORCH_OPTIONS, torchOptionsFrom } from './torchOptions';
 
 export const trainCommand: Command = {
   stopsOnSignal: true,
   name: 'train',
   summary: 'Fine-tune a model on a config: evaluates before and after every epoch, saves checkpoints.',
   usage:
-    '--config FILE [--set key=value ...] [--resume latest|CHECKPOINT | --overwrite] [--backend NAME] [--threads auto|N]',
+    '--config FILE [--set key=value ...] [--resume latest|CHECKPOINT | --overwrite] [--backend NAME] [--threads auto|N] [--engine onnx|torch [--num_processes N] [--python PATH] [--accelerate_config FILE]]',
   description: [
     'Values merge as built-in defaults < the config file < --set overrides. The config is validated first; nothing runs if it has errors.',
     'Writes into output_dir: checkpoint-step-N and checkpoint-epoch-E (loadable model or LoRA adapter folders, with the optimizer state to resume),',
@@ -27,6 +28,7 @@ export const trainCommand: Command = {
     'An output_dir holding an earlier run (checkpoints, or a finished run) is refused: continue it with --resume latest, replace it with --overwrite, or set another output_dir.',
     'LoRA adapters name their layers as transformers 5.x does (attention.q_proj/k_proj/v_proj/o_proj; loads in peft on transformers 5);',
     '--set adapter_layout=transformers4 writes the 4.x names (attention.attention.query/key/value, attention.output.dense) for older stacks.',
+    '--engine torch trains with PyTorch (transformers + peft) in a Python environment, in --num_processes processes; the same data, loss, schedule, checkpoints, evaluation and events (python/README.md).',
   ].join('\n'),
   options: [
     { name: 'config', type: 'string', metavar: 'FILE', required: true, description: 'Training config (YAML).' },
@@ -50,12 +52,15 @@ export const trainCommand: Command = {
         'Replace an earlier run in output_dir (its checkpoints, events.jsonl and evaluations; other files stay).',
     },
     ...COMPUTE_OPTIONS,
+    ...TORCH_OPTIONS,
   ],
   async run({ args, reporter, signal }) {
     const configFile = args.options.config as string;
     if (args.positionals.length > 0)
       throw new UsageError(`unexpected argument "${args.positionals[0]}" (the config goes after --config)`);
-    const loaded = loadConfigFile(configFile, (args.options.set as string[] | undefined) ?? []);
+    const sets = (args.options.set as string[] | undefined) ?? [];
+    const engineFlag = args.options.engine as string | undefined;
+    const loaded = loadConfigFile(configFile, engineFlag ? [...sets, `engine=${engineFlag}`] : sets);
     for (const d of loaded.diagnostics) {
       if (reporter.json) {
         const body = {
@@ -75,6 +80,10 @@ export const trainCommand: Command = {
         configFile,
       );
     const config = loaded.config;
+    // Before any work: a torch run needs its Python environment (one line saying what to install otherwise).
+    const torch = config.engine === 'torch' ? torchOptionsFrom(args.options) : undefined;
+    if (!torch && (args.options.num_processes !== undefined || args.options.accelerate_config !== undefined))
+      throw new UsageError('--num_processes and --accelerate_config are options of the torch engine (--engine torch).');
     const resume = args.options.resume as string | undefined;
     const overwrite = args.options.overwrite === true;
     if (resume && overwrite)
@@ -105,6 +114,7 @@ export const trainCommand: Command = {
         signal,
         backend,
         cwd: process.cwd(),
+        ...(torch ? { torch } : {}),
         ...(resume ? { resume } : {}),
       });
     } catch (e) {
