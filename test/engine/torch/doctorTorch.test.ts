@@ -88,14 +88,12 @@ test('doctor says that several GPU processes need NCCL when torch lacks it', () 
 });
 
 test('doctor names what is missing and how to install it, and torch asked for fails', () => {
-  const partial = structuredClone(GPU_PROBE) as typeof GPU_PROBE & { packages: Record<string, string | null> };
-  partial.packages.peft = null;
-  (partial as { missing: string[] }).missing = ['peft'];
-  (partial as { message: string | null }).message =
+  const message =
     "PyTorch engine: missing peft. Install: /env/bin/python -m pip install --upgrade peft, or in vembed's repository: bash scripts/python/setup.sh";
+  const partial = { ...GPU_PROBE, packages: { ...GPU_PROBE.packages, peft: null }, missing: ['peft'], message };
   const s = formatTorchSection(probeOf(partial), 'torch');
   assert.ok(s.lines.includes('- peft         missing'));
-  assert.ok(s.lines.includes(`  to install: ${(partial as { message: string }).message}`));
+  assert.ok(s.lines.includes(`  to install: ${message}`));
   assert.equal(s.ok, false);
   assert.match(
     s.engineLine,
