@@ -48,11 +48,11 @@ except ImportError as e:
 
 # The engine's package: python/ at the repository root (this file is scripts/bench/torch_engine.py).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
-from vembed_torch.dist import Ranks  # noqa: E402
-from vembed_torch.model import build_encoder, named_parameters  # noqa: E402
-from vembed_torch.spec import LoraSpec, ParamEntry, RunSpec  # noqa: E402
-from vembed_torch.state import trainables  # noqa: E402
-from vembed_torch.step import StepOrder, Stepper  # noqa: E402
+from vembed_torch.dist import Ranks
+from vembed_torch.model import build_encoder, named_parameters
+from vembed_torch.spec import LoraSpec, ParamEntry, RunSpec
+from vembed_torch.state import trainables
+from vembed_torch.step import LossGradient, StepOrder, Stepper
 
 GEOMETRIES = {
     # scripts/bench/workload.ts: randomDinov2Encoder({}) is DINOv2-small's geometry.
@@ -127,7 +127,7 @@ def write_pixels(path: Path, pairs: int, size: int, seed: int) -> None:
     rng.uniform(-2, 2, size=(2 * pairs, size, size, 3)).astype(np.float32).tofile(path)
 
 
-def infonce_gradient(losses: list[float]):  # noqa: ANN201 - a LossGradient
+def infonce_gradient(losses: list[float]) -> LossGradient:
     def gradient(embeddings: torch.Tensor) -> torch.Tensor | None:
         e = embeddings.detach().float().requires_grad_()
         q, p = e[0], e[1]
