@@ -213,6 +213,7 @@ def main() -> int:
     device = torch.device(args.device)
     check_device = torch.device(args.check_device)
     results = []
+    references: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="vembed-torch-bench-") as tmp:
         work = Path(tmp)
         model_dir, size = make_model_dir(work, args.geometry)
@@ -233,14 +234,16 @@ def main() -> int:
                 if args.check_steps > 0:
                     check = make_spec(model_dir, size, mode, precision, args.check_chunk, 0.0, args.device)
                     on_device = run_steps(check, device, args.check_batch, args.check_steps, False, work)["losses"]
-                    reference = run_steps(
-                        make_spec(model_dir, size, mode, "no", args.check_chunk, 0.0, args.check_device),
-                        check_device,
-                        args.check_batch,
-                        args.check_steps,
-                        False,
-                        work,
-                    )["losses"]
+                    if mode not in references:  # float32 on the reference device, once per mode
+                        references[mode] = run_steps(
+                            make_spec(model_dir, size, mode, "no", args.check_chunk, 0.0, args.check_device),
+                            check_device,
+                            args.check_batch,
+                            args.check_steps,
+                            False,
+                            work,
+                        )["losses"]
+                    reference = references[mode]
                     row["check_losses"] = on_device
                     row["reference_losses"] = reference
                     row["max_loss_diff"] = max(abs(a - b) for a, b in zip(on_device, reference, strict=True))
