@@ -11,6 +11,8 @@ export const doctorCommand: Command = {
     'Backends are tried best first: tfjs-node-gpu (CUDA), tfjs-node (native CPU), wasm, cpu (pure JavaScript); training uses the first that loads. Embedding, evaluation and search use ONNX Runtime (onnxruntime-node) where it loads; its execution providers are listed too (--backend onnx-cpu, onnx-webgpu, onnx-cuda, onnx-dml). The PyTorch engine section shows the Python that `vembed train --engine torch` would run (--python), its libraries, devices and distributed backends, what to install, and which engine training takes with --engine (default auto) and why.',
   options: [...TORCH_DOCTOR_OPTIONS],
   async run({ args, reporter }) {
+    // Started first: the Python probe runs while the synchronous backend probes below do.
+    const torchReport = torchDoctorReport(args.options);
     const probes = await probeBackends();
     const chosen = probes.find((p) => p.ok);
     const lines = probes.map((p) => {
@@ -31,7 +33,7 @@ export const doctorCommand: Command = {
       ort.providers.some((p) => p.device === 'cpu' && p.ok) && chosen?.name !== 'tfjs-node-gpu'
         ? 'onnx-cpu'
         : chosen?.name;
-    const torch = await torchDoctorReport(args.options);
+    const torch = await torchReport;
     reporter.result(
       [
         'Compute backends (best first):',

@@ -106,12 +106,19 @@ export function formatTorchSection(probe: TorchProbe, setting: EngineSetting): O
   return { setting, lines, engineLine, ok: choice.engine !== null };
 }
 
-/** Probes the Python environment (every library imported, so a broken install shows) and formats the section. */
-export async function torchDoctorReport(options: Record<string, unknown>): Promise<TorchDoctorReport> {
+/**
+ * Probes the Python environment and formats the section. The probe starts at once (doctor calls this before
+ * its other, synchronous probes, so Python starts up meanwhile) and imports torch, whose import is what breaks
+ * on a machine (CUDA libraries, drivers); the other libraries are checked by their installed versions, since
+ * importing transformers and peft too took 40 s on a busy 2-core machine.
+ */
+export function torchDoctorReport(options: Record<string, unknown>): Promise<TorchDoctorReport> {
   const raw = (options.engine as string | undefined) ?? 'auto';
   if (!(ENGINE_SETTINGS as readonly string[]).includes(raw))
     throw new UsageError(`--engine ${raw}: expected one of ${ENGINE_SETTINGS.join(', ')}.`);
   const setting = raw as EngineSetting;
-  const probe = await probeTorchEnv({ python: options.python as string | undefined, imports: 'all' });
-  return { probe, ...formatTorchSection(probe, setting) };
+  return probeTorchEnv({ python: options.python as string | undefined, imports: 'torch' }).then((probe) => ({
+    probe,
+    ...formatTorchSection(probe, setting),
+  }));
 }
