@@ -122,3 +122,21 @@ def test_adamw_is_vembeds_definition(plain_model):
         np.testing.assert_allclose(p.detach().numpy(), expected[id(p)], rtol=1e-5, atol=1e-6)
     assert np.array_equal(untouched.detach().numpy(), start[id(untouched)])
     assert untouched not in stepper.optimizer.state
+
+
+def test_mixed_precision_gradients_are_close_to_float32_and_weights_stay_float32(tmp_path, plain_model):
+    pixels = tmp_path / "pixels.bin"
+    write_pixels(pixels, 4)
+    order = StepOrder(step=1, lr=0.0, pixels=str(pixels), n=4, height=28, width=28)
+    grads = {}
+    for precision in ("no", "bf16", "fp16"):
+        stepper = stepper_for(plain_model, mixed_precision=precision)
+        outcome = stepper.step(order, contrastive_gradient)
+        assert all(p.dtype == torch.float32 for p in stepper.params)
+        # fp16 with loss scaling: a first scale that overflows skips the step (the gradients are then not used).
+        if outcome.applied:
+            grads[precision] = torch.cat([p.grad.flatten() for p in stepper.params])
+    assert "no" in grads and "bf16" in grads
+    for precision, g in grads.items():
+        # bf16 keeps 8 bits of mantissa: a few per cent of the gradient's norm.
+        assert (g - grads["no"]).norm() <= 0.05 * grads["no"].norm(), precision
