@@ -123,7 +123,6 @@ class Stepper:
             return StepOutcome(float("nan"), False, False)
         grad = self._broadcast_tensor(grad, (2, order.n, local.shape[-1]))
         mine = grad[:, first : first + share].to(self.ranks.device)
-        scale = float(self.scaler.get_scale()) if self.scaler is not None else 1.0
         # 3. Back-propagate the embedding gradient.
         self.optimizer.zero_grad(set_to_none=True)
         if cache:
@@ -131,9 +130,9 @@ class Stepper:
                 for (start, count), (cpu_state, cuda_state) in zip(self._chunks(share), rng[side], strict=True):
                     with self._replay(cpu_state, cuda_state):
                         out = self._embed(read_pixels(order, side, first + start, count))
-                    torch.autograd.backward(out, mine[side, start : start + count] * scale)
+                    self._backward(out, mine[side, start : start + count])
         else:
-            torch.autograd.backward(local, mine * scale)
+            self._backward(local, mine)
         self._sum_gradients()
         # 4. Clip and update.
         if self.scaler is not None:
@@ -149,6 +148,13 @@ class Stepper:
             return StepOutcome(norm, clipped, False)
         self.optimizer.step()
         return StepOutcome(norm, clipped, True)
+
+    def _backward(self, embeddings: torch.Tensor, gradient: torch.Tensor) -> None:
+        """Back-propagates d(loss)/d(embeddings); with fp16, through the loss scaler (sum(e * g) has that gradient)."""
+        if self.scaler is None:
+            torch.autograd.backward(embeddings, gradient)
+        else:
+            self.scaler.scale((embeddings * gradient).sum()).backward()
 
     def _cuda_rng(self) -> torch.Tensor | None:
         return torch.cuda.get_rng_state(self.ranks.device) if self.ranks.device.type == "cuda" else None

@@ -31,7 +31,8 @@ def describe_device(ranks: ranks_setup.Ranks, precision: str) -> str:
     if ranks.device.type == "cuda":
         name = torch.cuda.get_device_name(ranks.device)
     else:
-        name = f"CPU ({torch.get_num_threads()} threads per process)"
+        threads = torch.get_num_threads()
+        name = f"CPU ({threads} thread{'s' if threads != 1 else ''} per process)"
     processes = f", {ranks.world} processes" if ranks.world > 1 else ""
     mixed = f", {precision} autocast" if precision != "no" else ""
     return f"PyTorch {torch.__version__.split('+')[0]} {name}{processes}{mixed}"

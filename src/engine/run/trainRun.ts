@@ -82,6 +82,11 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
       : e;
   }
   announceRun(opts, data, model, resumed?.dir, torch?.device);
+  if (!onTorch && config.mixed_precision !== 'no')
+    reporter.warn(
+      `mixed_precision: ${config.mixed_precision} applies to the torch engine only; this run trains in float32.`,
+      'mixed-precision-ignored',
+    );
 
   const checkpoints = new Checkpointer(config, model.encoder, model.optimizer, reporter, resumed?.dir);
   const position: LoopPosition = {
