@@ -59,6 +59,7 @@ torch_part() {
 TORCH_JSON="$(mktemp)"
 TORCH_PY=""
 if [ "${1:-}" = "--torch-only" ]; then
+  [ -n "${OUT:-}" ] && exec > >(tee "$OUT/gpu-check-torch.txt") 2>&1
   torch_part
   exit $?
 fi
