@@ -39,7 +39,10 @@ function vembed(args, { capture = false } = {}) {
 
 // `npm run demo -- --set key=value ...` passes config overrides to `vembed train` (e.g. to compare batch
 // samplers with everything else equal); an output_dir override moves the whole demo run there.
-const sets = process.argv.slice(2).flatMap((a, i, all) => (all[i - 1] === '--set' ? [a] : []));
+// `--engine torch` trains with the torch engine (the config's engine key).
+const sets = process.argv
+  .slice(2)
+  .flatMap((a, i, all) => (all[i - 1] === '--set' ? [a] : all[i - 1] === '--engine' ? [`engine=${a}`] : []));
 const started = Date.now();
 const config = YAML.parse(fs.readFileSync(path.join(root, CONFIG), 'utf8'));
 for (const kv of sets) if (kv.startsWith('output_dir=')) config.output_dir = kv.slice('output_dir='.length);

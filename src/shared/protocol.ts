@@ -18,7 +18,7 @@ export const BACKEND_LADDER: readonly BackendName[] = ['tfjs-node-gpu', 'tfjs-no
 export type OnnxBackendName = 'onnx-cpu' | 'onnx-webgpu' | 'onnx-cuda' | 'onnx-dml';
 export const ONNX_BACKENDS: readonly OnnxBackendName[] = ['onnx-cpu', 'onnx-webgpu', 'onnx-cuda', 'onnx-dml'];
 /** What a run computes on, as its run_started event names it. */
-export type ComputeBackendName = BackendName | OnnxBackendName;
+export type ComputeBackendName = BackendName | OnnxBackendName | 'torch';
 
 /** Metric names as in the reports: `recall@1`, `recall@10`, ..., `map@r`. */
 export type Metrics = Record<string, number>;

@@ -11,6 +11,7 @@ import type { OnnxChoice } from '../onnx/backendChoice';
 import type { Reporter } from '../report/reporter';
 import { removeStaleCheckpointTemps } from '../train';
 import { formatProblem } from '../data/problems';
+import { UserError } from '../../shared/userError';
 import { BatchImageScreen } from './batchImages';
 import { evaluateEncoder } from './evaluation';
 import { batchesFrom, takeSteps } from './training/batches';
@@ -22,6 +23,8 @@ import { setUpTrainingModel, type TrainingModel } from './training/modelSetup';
 import { resumePoint } from './training/resumePoint';
 import { runStepLoop, type LoopPosition } from './training/stepLoop';
 import { loadTrainingData, type TrainingData } from './training/trainingData';
+import { TorchTrainer, type TorchEngineOptions } from '../torch/engine';
+import { RankFailure } from '../torch/ranks';
 
 export interface TrainRunOptions {
   config: TrainConfig;
@@ -32,6 +35,8 @@ export interface TrainRunOptions {
   backend: ActiveBackend & { onnx?: OnnxChoice | null };
   /** `latest`, or a checkpoint folder. */
   resume?: string;
+  /** How to run the torch engine, when the config's `engine` is `torch`. */
+  torch?: TorchEngineOptions;
   cwd: string;
 }
 
@@ -52,13 +57,36 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
   }
   removeStaleCheckpointTemps(config.output_dir);
   const resumed = resumePoint(opts.resume, config, opts.cwd, reporter);
+  const onTorch = config.engine === 'torch';
+  if (onTorch && !opts.torch) throw new Error('engine: torch needs the torch engine options (the CLI gives them)');
   const model = await setUpTrainingModel(config, data.train.records.length, resumed, {
     reporter,
     signal,
     cwd: opts.cwd,
     onnx: opts.backend.onnx,
+    computeGradients: !onTorch,
   });
-  announceRun(opts, data, model, resumed?.dir);
+  let torch: TorchTrainer | undefined;
+  try {
+    if (onTorch) torch = await TorchTrainer.start(config, model, opts.torch!, { reporter, signal, cwd: opts.cwd });
+  } catch (e) {
+    await model.loader.close();
+    model.optimizer.dispose();
+    model.encoder.dispose();
+    throw e instanceof RankFailure
+      ? new UserError(
+          `${e.message} (while starting).`,
+          `Its log is ${config.output_dir}/torch-rank-*.log.`,
+          'torch-engine',
+        )
+      : e;
+  }
+  announceRun(opts, data, model, resumed?.dir, torch?.device);
+  if (!onTorch && config.mixed_precision !== 'no')
+    reporter.warn(
+      `mixed_precision: ${config.mixed_precision} applies to the torch engine only; this run trains in float32.`,
+      'mixed-precision-ignored',
+    );
 
   const checkpoints = new Checkpointer(config, model.encoder, model.optimizer, reporter, resumed?.dir);
   const position: LoopPosition = {
@@ -113,17 +141,29 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
       checkpoints,
       evaluate,
       position,
+      ...(torch ? { engineStep: (step, batch) => torch.step(step, batch), beforeSave: () => torch.sync() } : {}),
     });
   } catch (e) {
-    status = classifyFailure(e, {
-      config,
-      reporter,
-      signal,
-      globalStep: position.globalStep,
-      lastCheckpoint: checkpoints.last,
-      records: data.train.records,
-    });
+    if (e instanceof RankFailure) {
+      reporter.event({
+        type: 'error',
+        code: 'torch-rank-failed',
+        message: `${e.message}, at step ${position.globalStep + 1}.`,
+        hint: `The last checkpoint is ${checkpoints.last ?? 'none (no checkpoint was saved yet)'}; continue with --resume latest. The ranks' logs: ${config.output_dir}/torch-rank-*.log.`,
+      });
+      status = 'failed';
+    } else
+      status = classifyFailure(e, {
+        config,
+        reporter,
+        signal,
+        globalStep: position.globalStep,
+        lastCheckpoint: checkpoints.last,
+        records: data.train.records,
+      });
   } finally {
+    // The ranks end on `quit` (already gone when one failed); their exchange folder goes with them.
+    await torch?.close();
     await model.lanes?.close();
     await model.loader.close();
     model.optimizer.dispose();
@@ -155,14 +195,20 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
 }
 
 /** The `run_started` event and the run's summary lines. */
-function announceRun(opts: TrainRunOptions, data: TrainingData, model: TrainingModel, resumedFrom?: string): void {
+function announceRun(
+  opts: TrainRunOptions,
+  data: TrainingData,
+  model: TrainingModel,
+  resumedFrom?: string,
+  torchDevice?: string,
+): void {
   const { config, reporter } = opts;
   const { encoder, lanes, totalSteps } = model;
   reporter.event({
     type: 'run_started',
     command: 'train',
-    backend: model.onnxTraining ? opts.backend.onnx!.name : opts.backend.name,
-    device: model.onnxTraining ? opts.backend.onnx!.line : opts.backend.device,
+    backend: torchDevice ? 'torch' : model.onnxTraining ? opts.backend.onnx!.name : opts.backend.name,
+    device: torchDevice ?? (model.onnxTraining ? opts.backend.onnx!.line : opts.backend.device),
     runDir: config.output_dir,
     configFile: path.resolve(opts.cwd, opts.configFile),
     config: config as unknown as Record<string, unknown>,
@@ -177,7 +223,7 @@ function announceRun(opts: TrainRunOptions, data: TrainingData, model: TrainingM
   reporter.info(
     `model ${config.model_name}: ${encoder.config.numHiddenLayers} layers, hidden ${encoder.config.hiddenSize}, input ${encoder.processing.imageSize}px, ` +
       `${config.use_lora ? `LoRA r=${config.lora_r}` : 'full fine-tuning'}, ${model.trainableParameters.toLocaleString('en-US')} trainable parameters; ` +
-      `${data.train.records.length} training pairs, ${totalSteps} steps of ${config.batch_size}${lanes && lanes.size > 1 ? ` (gradient cache on ${lanes.size} threads)` : ''}${data.valSet ? `; validation on ${data.valSet.paths.length} images` : ''}`,
+      `${data.train.records.length} training pairs, ${totalSteps} steps of ${config.batch_size}${lanes && lanes.size > 1 ? ` (gradient cache on ${lanes.size} threads)` : ''}${torchDevice ? ` on ${torchDevice}` : ''}${data.valSet ? `; validation on ${data.valSet.paths.length} images` : ''}`,
   );
 }
 

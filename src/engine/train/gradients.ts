@@ -145,7 +145,7 @@ export function lossAndEmbeddingGradients(
   queries: Tensor2D,
   positives: Tensor2D,
   batch: Pick<PairBatch, 'labels'>,
-  options: GradientOptions,
+  options: Pick<GradientOptions, 'loss'>,
 ): { loss: number; grads: [Tensor2D, Tensor2D] | null } {
   let lossAndGrads: { value: Tensor; grads: Tensor[] };
   try {

@@ -623,6 +623,36 @@ export const CONFIG_KEYS = [
     implemented: 'yes',
   },
   {
+    key: 'engine',
+    section: 'training',
+    type: 'string',
+    default: 'onnx',
+    summary: 'What trains: vembed itself (ONNX Runtime / TF.js) or PyTorch with transformers and peft.',
+    doc: "`onnx` trains with vembed's own engine on the backend `--backend` picks. `torch` trains with PyTorch in a Python environment (transformers' `Dinov2Model`, peft's LoRA, one or more processes: `vembed train --engine torch --num_processes N`); data, pixels, loss, schedule, checkpoints and evaluation are vembed's, so both give the same run. `vembed train --engine` overrides this key.",
+    enum: [
+      { value: 'onnx', doc: "vembed's engine: ONNX Runtime where it loads, TF.js otherwise." },
+      {
+        value: 'torch',
+        doc: 'PyTorch (python/, see its README): on a GPU where torch sees one, in several processes if asked.',
+      },
+    ],
+    implemented: 'yes',
+  },
+  {
+    key: 'mixed_precision',
+    section: 'training',
+    type: 'string',
+    default: 'no',
+    summary: 'Autocast for the torch engine: bf16 or fp16 (with loss scaling) where the device supports it.',
+    doc: "Only `engine: torch` uses it: the forward and backward passes run under `torch.autocast` with this type; embeddings, the loss, gradients and the optimizer stay float32. vembed's own engine trains in float32 and says so when this is set.",
+    enum: [
+      { value: 'no', doc: 'float32 throughout.' },
+      { value: 'bf16', doc: 'bfloat16 autocast (GPUs from Ampere on, recent CPUs).' },
+      { value: 'fp16', doc: 'float16 autocast with a gradient scaler; a step whose gradients overflow is skipped.' },
+    ],
+    implemented: 'yes',
+  },
+  {
     key: 'fp16',
     section: 'training',
     type: 'boolean',

@@ -9,6 +9,7 @@ import { probeOnnxProviders, type OnnxProviderProbe } from '../../onnx/probe';
 import { writeJsonAtomic } from '../../../shared/fs/atomic';
 import type { Command } from '../command';
 import { backendFromOptions, COMPUTE_OPTIONS, type CommandBackend } from './backendOption';
+import { TORCH_DOCTOR_OPTIONS, torchDoctorReport } from './doctorTorch';
 
 /** LoRA as the placement report trains it: every linear layer, so every graph shape an adapter makes appears. */
 const PLACEMENT_LORA = { r: 4, alpha: 8, dropout: 0.05, targetModules: 'all-linear' } as const;
@@ -50,9 +51,9 @@ function providerLine(p: OnnxProviderProbe): string {
 export const doctorCommand: Command = {
   name: 'doctor',
   summary: 'List the compute backends, which one loads here, and why the others do not.',
-  usage: '[--backend NAME] [--placement [--model M] [--placement_out FILE]]',
+  usage: '[--backend NAME] [--placement [--model M] [--placement_out FILE]] [--python PATH] [--engine auto|onnx|torch]',
   description:
-    'Backends are tried best first: tfjs-node-gpu (CUDA), tfjs-node (native CPU), wasm, cpu (pure JavaScript). ONNX Runtime (onnxruntime-node) runs embedding, evaluation, search and the gradients of training where it loads; its execution providers are listed too (--backend onnx-cpu, onnx-webgpu, onnx-cuda, onnx-dml), WebGPU with the adapter it gets. The summary is what the commands choose with the same --backend / VEMBED_BACKEND. --placement builds every graph the engine runs (forward, and training with LoRA and full fine-tuning) for --model (a model folder; default a small random DINOv2), makes ONNX Runtime sessions on the chosen provider and reports how many nodes each provider got, compute nodes that fell back to the CPU, and the copies between host and device that one training step makes; --placement_out writes it as JSON.',
+    'Backends are tried best first: tfjs-node-gpu (CUDA), tfjs-node (native CPU), wasm, cpu (pure JavaScript). ONNX Runtime (onnxruntime-node) runs embedding, evaluation, search and the gradients of training where it loads; its execution providers are listed too (--backend onnx-cpu, onnx-webgpu, onnx-cuda, onnx-dml), WebGPU with the adapter it gets. The summary is what the commands choose with the same --backend / VEMBED_BACKEND. --placement builds every graph the engine runs (forward, and training with LoRA and full fine-tuning) for --model (a model folder; default a small random DINOv2), makes ONNX Runtime sessions on the chosen provider and reports how many nodes each provider got, compute nodes that fell back to the CPU, and the copies between host and device that one training step makes; --placement_out writes it as JSON. The PyTorch engine section shows the Python that `vembed train --engine torch` would run (--python), its libraries, devices and distributed backends, what to install, and which engine training takes with --engine (default auto) and why.',
   options: [
     ...COMPUTE_OPTIONS,
     {
@@ -67,9 +68,12 @@ export const doctorCommand: Command = {
       description: 'The model folder of --placement (default: a small random DINOv2).',
     },
     { name: 'placement_out', type: 'string', metavar: 'FILE', description: 'Also write the placement report as JSON.' },
+    ...TORCH_DOCTOR_OPTIONS,
   ],
   async run({ args, reporter }) {
     const options = args.options;
+    // Started first: the Python probe runs while the synchronous backend probes below do.
+    const torchReport = torchDoctorReport(options);
     const probes = await probeBackends();
     const loads = probes.some((p) => p.ok);
     const ort = probeOnnxProviders();
@@ -96,6 +100,7 @@ export const doctorCommand: Command = {
         .join(' ');
       return `${p.name === backend?.name ? '*' : p.ok ? '+' : '-'} ${p.name.padEnd(14)} ${state}${details ? `: ${details}` : ''}`;
     });
+    const torch = await torchReport;
     reporter.result(
       [
         'Compute backends (best first):',
@@ -105,6 +110,10 @@ export const doctorCommand: Command = {
         ...ortLines,
         '',
         summary,
+        '',
+        ...torch.lines,
+        '',
+        torch.engineLine,
       ].join('\n'),
     );
     if (reporter.json) {
@@ -118,9 +127,11 @@ export const doctorCommand: Command = {
       reporter.info(
         `selected: ${plan ? `${plan.training} for training, ${plan.inference} for embedding, evaluation and search` : 'none'}`,
       );
+      for (const line of torch.lines.slice(1)) reporter.info(`torch: ${line.trim()}`);
+      reporter.info(torch.engineLine);
     }
     if (!backend) return 1;
-    if (options.placement !== true) return 0;
+    if (options.placement !== true) return torch.ok ? 0 : 1;
 
     const device = backend.onnx?.device;
     if (!device) {
@@ -131,6 +142,6 @@ export const doctorCommand: Command = {
     const report = await placementReport(model.name, model.load, { device, threads: backend.onnx!.threads });
     reporter.result(['', ...formatPlacementReport(report)].join('\n'));
     if (typeof options.placement_out === 'string') writeJsonAtomic(options.placement_out, report);
-    return 0;
+    return torch.ok ? 0 : 1;
   },
 };

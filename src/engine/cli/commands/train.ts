@@ -14,13 +14,14 @@ import { UserError } from '../../../shared/userError';
 import { type Command } from '../command';
 import { backendFromOptions, COMPUTE_OPTIONS } from './backendOption';
 import { runSeedSweep } from './trainSeeds';
+import { TORCH_OPTIONS, torchOptionsFrom } from './torchOptions';
 
 export const trainCommand: Command = {
   stopsOnSignal: true,
   name: 'train',
   summary: 'Fine-tune a model on a config: evaluates before and after every epoch, saves checkpoints.',
   usage:
-    '--config FILE [--set key=value ...] [--seeds N,N,...] [--resume latest|CHECKPOINT | --overwrite] [--backend NAME] [--threads auto|N]',
+    '--config FILE [--set key=value ...] [--seeds N,N,...] [--resume latest|CHECKPOINT | --overwrite] [--backend NAME] [--threads auto|N] [--engine auto|onnx|torch [--num_processes N] [--python PATH] [--accelerate_config FILE]]',
   description: [
     'Values merge as built-in defaults < the config file < --set overrides. The config is validated first; nothing runs if it has errors.',
     'Writes into output_dir: checkpoint-step-N and checkpoint-epoch-E (loadable model or LoRA adapter folders, with the optimizer state to resume),',
@@ -30,6 +31,7 @@ export const trainCommand: Command = {
     'LoRA adapters name their layers as transformers 5.x does (attention.q_proj/k_proj/v_proj/o_proj; loads in peft on transformers 5);',
     '--set adapter_layout=transformers4 writes the 4.x names (attention.attention.query/key/value, attention.output.dense) for older stacks.',
     "--seeds 42,1,2 trains the config once per seed, each run in output_dir/seed-N, and reports each metric of the runs' last evaluation as mean ± sd (output_dir/seed-sweep.json): one seed is one draw.",
+    '--engine torch trains with PyTorch (transformers + peft) in a Python environment, in --num_processes processes; the same data, loss, schedule, checkpoints, evaluation and events (python/README.md).',
   ].join('\n'),
   options: [
     { name: 'config', type: 'string', metavar: 'FILE', required: true, description: 'Training config (YAML).' },
@@ -59,6 +61,7 @@ export const trainCommand: Command = {
       description: 'Train once per seed (each in output_dir/seed-N) and report the spread of the final metrics.',
     },
     ...COMPUTE_OPTIONS,
+    ...TORCH_OPTIONS,
   ],
   async run(ctx) {
     if (ctx.args.options.seeds !== undefined) return runSeedSweep(ctx, trainCommand);
@@ -66,7 +69,9 @@ export const trainCommand: Command = {
     const configFile = args.options.config as string;
     if (args.positionals.length > 0)
       throw new UsageError(`unexpected argument "${args.positionals[0]}" (the config goes after --config)`);
-    const loaded = loadConfigFile(configFile, (args.options.set as string[] | undefined) ?? []);
+    const sets = (args.options.set as string[] | undefined) ?? [];
+    const engineFlag = args.options.engine as string | undefined;
+    const loaded = loadConfigFile(configFile, engineFlag ? [...sets, `engine=${engineFlag}`] : sets);
     for (const d of loaded.diagnostics) {
       if (reporter.json) {
         const body = {
@@ -86,6 +91,10 @@ export const trainCommand: Command = {
         configFile,
       );
     const config = loaded.config;
+    // Before any work: a torch run needs its Python environment (one line saying what to install otherwise).
+    const torch = config.engine === 'torch' ? torchOptionsFrom(args.options) : undefined;
+    if (!torch && (args.options.num_processes !== undefined || args.options.accelerate_config !== undefined))
+      throw new UsageError('--num_processes and --accelerate_config are options of the torch engine (--engine torch).');
     const resume = args.options.resume as string | undefined;
     const overwrite = args.options.overwrite === true;
     if (resume && overwrite)
@@ -119,6 +128,7 @@ export const trainCommand: Command = {
         signal,
         backend,
         cwd: process.cwd(),
+        ...(torch ? { torch } : {}),
         ...(resume ? { resume } : {}),
       });
     } catch (e) {

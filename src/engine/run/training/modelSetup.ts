@@ -47,7 +47,14 @@ export async function setUpTrainingModel(
   config: TrainConfig,
   records: number,
   resumed: LoadedCheckpoint | undefined,
-  ctx: { reporter: Reporter; signal: AbortSignal; cwd: string; onnx?: OnnxChoice | null },
+  ctx: {
+    reporter: Reporter;
+    signal: AbortSignal;
+    cwd: string;
+    onnx?: OnnxChoice | null;
+    /** False when another engine (the torch engine) computes the gradients: no ONNX training graphs, no lanes. */
+    computeGradients?: boolean;
+  },
 ): Promise<TrainingModel> {
   const { reporter } = ctx;
   const encoder = await encoderForTraining(config, { reporter, signal: ctx.signal, baseDir: ctx.cwd }, resumed?.dir);
@@ -85,15 +92,18 @@ export async function setUpTrainingModel(
     );
   }
   const chunked = config.use_gradient_cache && config.batch_size > config.gradient_cache_chunk_size;
-  const onnxTraining = await startOnnxTraining(
-    encoder,
-    ctx.onnx,
-    (m) => reporter.warn(m, 'onnx-fallback'),
-    chunked ? config.gradient_cache_chunk_size : config.batch_size,
-  );
+  const own = ctx.computeGradients !== false;
+  const onnxTraining = own
+    ? await startOnnxTraining(
+        encoder,
+        ctx.onnx,
+        (m) => reporter.warn(m, 'onnx-fallback'),
+        chunked ? config.gradient_cache_chunk_size : config.batch_size,
+      )
+    : null;
   const lanes =
     onnxTraining ??
-    (chunked
+    (own && chunked
       ? await GradientLanes.start(encoder, gradientWorkerCount(), (m) => reporter.warn(m, 'gradient-workers'))
       : null);
   return {

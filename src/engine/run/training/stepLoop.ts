@@ -11,7 +11,7 @@ import type { ImageLoader } from '../../image/loader';
 import { prefetchBatches } from '../../image/prefetch';
 import type { PixelBatch } from '../../model/types';
 import type { AnyPixelSource, LoadablePixels } from '../../train/pixels';
-import { appendLossHistory, trainStep, trainStepParallel, type LossRecord } from '../../train';
+import { appendLossHistory, trainStep, trainStepParallel, type LossRecord, type TrainStepResult } from '../../train';
 import type { BatchImageScreen } from '../batchImages';
 import { endsEpoch, jobsFor, type Batch } from './batches';
 import type { Checkpointer } from './checkpointer';
@@ -40,6 +40,16 @@ export interface StepLoopInput {
   /** Evaluates after `epoch` epochs. */
   evaluate: (epoch: number) => Promise<void>;
   position: LoopPosition;
+  /**
+   * Another engine's optimizer step (the torch engine: src/engine/torch), in place of this process's; it gets
+   * the decoded batch.
+   */
+  engineStep?: (
+    globalStep: number,
+    batch: { queries: PixelBatch; positives: PixelBatch; labels: number[] },
+  ) => Promise<TrainStepResult>;
+  /** Brings that engine's state into the encoder and optimizer before a checkpoint is written. */
+  beforeSave?: () => Promise<void>;
 }
 
 /** A batch with its two sides' pixels, decoded or ready to decode chunk by chunk. */
@@ -82,8 +92,10 @@ function batchLoader(
 export async function runStepLoop(input: StepLoopInput): Promise<'completed' | 'stopped'> {
   const { config, reporter, signal, model, position, checkpoints } = input;
   const { encoder, optimizer, schedule, lanes, totalSteps } = model;
-  const save = (kind: 'step' | 'epoch' | 'stop', epoch: number, positionInEpoch: number) =>
-    checkpoints.save(kind, epoch, positionInEpoch, { ...position, totalSteps });
+  const save = async (kind: 'step' | 'epoch' | 'stop', epoch: number, positionInEpoch: number) => {
+    await input.beforeSave?.();
+    return checkpoints.save(kind, epoch, positionInEpoch, { ...position, totalSteps });
+  };
   let epochLosses: number[] = [];
   let epochStarted = performance.now();
   let stepSecondsAvg: number | undefined;
@@ -103,12 +115,18 @@ export async function runStepLoop(input: StepLoopInput): Promise<'completed' | '
       batch: { queries, positives, labels: batch.indices.map((i) => input.labels[i]!) },
       globalStep: position.globalStep,
     };
-    const result = lanes
-      ? await trainStepParallel(stepInput, lanes)
-      : trainStep({
-          ...stepInput,
-          batch: { ...stepInput.batch, queries: queries as PixelBatch, positives: positives as PixelBatch },
-        });
+    const result = input.engineStep
+      ? await input.engineStep(position.globalStep, {
+          queries: queries as PixelBatch,
+          positives: positives as PixelBatch,
+          labels: stepInput.batch.labels,
+        })
+      : lanes
+        ? await trainStepParallel(stepInput, lanes)
+        : trainStep({
+            ...stepInput,
+            batch: { ...stepInput.batch, queries: queries as PixelBatch, positives: positives as PixelBatch },
+          });
     position.globalStep = result.globalStep;
     const seconds = (performance.now() - t0) / 1000;
     stepSecondsAvg = stepSecondsAvg === undefined ? seconds : 0.8 * stepSecondsAvg + 0.2 * seconds;
@@ -135,12 +153,12 @@ export async function runStepLoop(input: StepLoopInput): Promise<'completed' | '
     const epochEnds = endsEpoch(batch.endPosition, input.records, config.batch_size);
     if (signal.aborted) {
       reporter.info(`stopping at step ${step}: saving a checkpoint`);
-      if (epochEnds) save('epoch', batch.epoch + 1, 0);
-      else save('stop', batch.epoch, batch.endPosition);
+      if (epochEnds) await save('epoch', batch.epoch + 1, 0);
+      else await save('stop', batch.epoch, batch.endPosition);
       return 'stopped';
     }
     if (config.save_steps > 0 && step % config.save_steps === 0 && !epochEnds)
-      save('step', batch.epoch, batch.endPosition);
+      await save('step', batch.epoch, batch.endPosition);
     if (epochEnds || step === totalSteps) {
       reporter.event({
         type: 'epoch',
@@ -149,8 +167,8 @@ export async function runStepLoop(input: StepLoopInput): Promise<'completed' | '
         meanLoss: epochLosses.reduce((a, x) => a + x, 0) / epochLosses.length,
         seconds: (performance.now() - epochStarted) / 1000,
       });
-      if (epochEnds) save('epoch', batch.epoch + 1, 0);
-      else save('step', batch.epoch, batch.endPosition);
+      if (epochEnds) await save('epoch', batch.epoch + 1, 0);
+      else await save('step', batch.epoch, batch.endPosition);
       await input.evaluate(batch.epoch + 1);
     }
   }

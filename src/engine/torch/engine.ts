@@ -1,0 +1,190 @@
+/**
+ * The torch engine seen from the training run: it starts the ranks on the run's starting state, takes one
+ * optimizer step per batch (the ranks embed and back-propagate; the loss and its embedding gradient are computed
+ * here by src/engine/train's code, the one description of the loss), and brings the ranks' state back into the
+ * CLI's encoder and optimizer when a checkpoint is due. Nothing else of the run changes: batches, pixels, the
+ * schedule, checkpoints, evaluation, events and stopping are the ONNX engine's code.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { TrainConfig } from '../../shared/config/schema';
+import { writeJsonAtomic } from '../../shared/fs/atomic';
+import { UserError } from '../../shared/userError';
+import { tf, type Tensor2D } from '../backend/tf';
+import type { PixelBatch } from '../model';
+import type { Reporter } from '../report/reporter';
+import { resolveModelFolder } from '../run/modelSetup';
+import type { TrainingModel } from '../run/training/modelSetup';
+import { NonFiniteTrainingError, type TrainStepResult } from '../train';
+import type { BatchLabels } from '../train/loss';
+import { lossAndEmbeddingGradients } from '../train/gradients';
+import { learningRateAt } from '../train/optim/schedule';
+import { readRankState, writeStartState } from './exchange';
+import { TorchRanks, type RankMessage } from './ranks';
+import { buildSpec } from './spec';
+
+export interface TorchEngineOptions {
+  python: string;
+  numProcesses: number;
+  accelerateConfig?: string;
+  /** `auto` (CUDA where torch sees it), `cpu` or `cuda`. */
+  device: string;
+}
+
+/** The folder holding the vembed_torch package: python/ beside src/ (tests) or beside dist/ (the built CLI). */
+export function torchPackageDir(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'python', 'vembed_torch', '__init__.py'))) return path.join(dir, 'python');
+    if (path.dirname(dir) === dir)
+      throw new UserError(
+        "the torch engine's Python package (python/vembed_torch) is not beside this vembed.",
+        'Run vembed from its repository checkout for --engine torch.',
+        'torch-engine',
+      );
+  }
+}
+
+/** The run's Python side folder: the spec, the starting state, the step files. Removed when the run ends. */
+export const EXCHANGE_DIR = '.torch';
+
+export class TorchTrainer {
+  private warnedSkip = false;
+
+  private constructor(
+    private readonly config: TrainConfig,
+    private readonly model: TrainingModel,
+    private readonly ranks: TorchRanks,
+    private readonly exchange: string,
+    private readonly reporter: Reporter,
+    /** The ranks' device line, for run_started. */
+    readonly device: string,
+  ) {}
+
+  static async start(
+    config: TrainConfig,
+    model: TrainingModel,
+    options: TorchEngineOptions,
+    ctx: { reporter: Reporter; signal: AbortSignal; cwd: string },
+  ): Promise<TorchTrainer> {
+    const n = options.numProcesses;
+    if (config.batch_size % n !== 0)
+      throw new UserError(
+        `batch_size ${config.batch_size} does not split over ${n} processes (each takes an equal share of the global batch).`,
+        `Use a batch_size that is a multiple of ${n}, or another --num_processes.`,
+        'torch-engine',
+      );
+    const exchange = path.join(config.output_dir, EXCHANGE_DIR);
+    fs.rmSync(exchange, { recursive: true, force: true });
+    fs.mkdirSync(exchange, { recursive: true });
+    const modelDir = await resolveModelFolder(config.model_name, { ...ctx, baseDir: ctx.cwd });
+    const startState = path.join(exchange, 'start');
+    writeStartState(startState, model.encoder, model.optimizer);
+    const specFile = path.join(exchange, 'spec.json');
+    writeJsonAtomic(
+      specFile,
+      buildSpec(config, model.encoder, { modelDir, startState, exchangeDir: exchange, device: options.device }),
+    );
+    const ranks = await TorchRanks.start({
+      python: options.python,
+      packageDir: torchPackageDir(),
+      spec: specFile,
+      numProcesses: n,
+      ...(options.accelerateConfig ? { accelerateConfig: options.accelerateConfig } : {}),
+      logDir: config.output_dir,
+    });
+    try {
+      const ready = await ranks.expect('ready');
+      return new TorchTrainer(config, model, ranks, exchange, ctx.reporter, String(ready.device));
+    } catch (e) {
+      await ranks.close(1000);
+      throw e;
+    }
+  }
+
+  /** One optimizer step on the global batch (queries and positives in batch order). */
+  async step(
+    globalStep: number,
+    batch: { queries: PixelBatch; positives: PixelBatch; labels: BatchLabels },
+  ): Promise<TrainStepResult> {
+    const { config, model, ranks } = this;
+    const step = globalStep + 1;
+    const lr = learningRateAt(model.schedule, globalStep);
+    const { queries, positives } = batch;
+    const pixels = path.join(this.exchange, 'pixels.bin');
+    const fd = fs.openSync(pixels, 'w');
+    try {
+      for (const side of [queries, positives])
+        fs.writeSync(fd, new Uint8Array(side.data.buffer, side.data.byteOffset, side.data.byteLength));
+    } finally {
+      fs.closeSync(fd);
+    }
+    ranks.send({ cmd: 'step', step, lr, pixels, n: queries.n, height: queries.height, width: queries.width });
+    const loss = await this.answerLossGradient(await ranks.expect('embeddings'), batch.labels);
+    const stepped = await ranks.expect('stepped');
+    const context = { learningRate: lr, temperature: config.temperature, lossType: config.loss_type };
+    if (!Number.isFinite(loss)) throw new NonFiniteTrainingError(step, 'loss', loss, context);
+    const gradNorm = Number(stepped.gradNorm);
+    if (!stepped.applied) {
+      if (config.mixed_precision !== 'fp16') throw new NonFiniteTrainingError(step, 'gradient norm', gradNorm, context);
+      if (!this.warnedSkip)
+        this.reporter.warn(
+          `step ${step}: float16 gradients overflowed; the step was skipped and the loss scale lowered (fp16 loss scaling does this at the start).`,
+          'fp16-overflow',
+        );
+      this.warnedSkip = true;
+    }
+    return {
+      globalStep: step,
+      loss,
+      lr,
+      gradNorm,
+      clipped: stepped.clipped === true,
+      usedGradientCache: config.use_gradient_cache && config.batch_size > config.gradient_cache_chunk_size,
+    };
+  }
+
+  /** The loss of the gathered embeddings and its gradient, answered to rank 0; returns the loss. */
+  private async answerLossGradient(message: RankMessage, labels: BatchLabels): Promise<number> {
+    const [sides, n, d] = message.shape as number[];
+    if (sides !== 2) throw new Error(`the torch engine sent embeddings of shape ${String(message.shape)}`);
+    const bytes = fs.readFileSync(String(message.file));
+    // A copy: a small file's Buffer is a view into Node's shared pool, at any offset.
+    const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+    const q = tf.tensor2d(data.subarray(0, n! * d!), [n!, d!]) as Tensor2D;
+    const p = tf.tensor2d(data.subarray(n! * d!), [n!, d!]) as Tensor2D;
+    const { loss, grads } = lossAndEmbeddingGradients(q, p, { labels }, { loss: this.config });
+    if (!grads) {
+      this.ranks.send({ cmd: 'gradient', finite: false });
+      return loss;
+    }
+    const file = path.join(this.exchange, 'gradient.bin');
+    try {
+      const bytes = (t: Tensor2D) => {
+        const v = t.dataSync() as Float32Array;
+        return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+      };
+      fs.writeFileSync(file, Buffer.concat([bytes(grads[0]), bytes(grads[1])]));
+    } finally {
+      for (const g of grads) g.dispose();
+    }
+    this.ranks.send({ cmd: 'gradient', finite: true, file });
+    return loss;
+  }
+
+  /** Brings the ranks' parameters and optimizer moments into the CLI's encoder and AdamW. */
+  async sync(): Promise<void> {
+    const dir = path.join(this.exchange, 'state');
+    this.ranks.send({ cmd: 'export', dir });
+    await this.ranks.expect('exported');
+    readRankState(dir, this.model.encoder, this.model.optimizer);
+  }
+
+  async close(): Promise<void> {
+    await this.ranks.close();
+    fs.rmSync(this.exchange, { recursive: true, force: true });
+  }
+
+  kill(): void {
+    this.ranks.kill();
+  }
+}
