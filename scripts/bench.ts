@@ -3,7 +3,8 @@
  * to PyTorch's on the same model shape, batch and protocol.
  *
  *   npx tsx scripts/bench.ts [--quick] [--no-torch] [--no-search]
- *                            [--only embed,onnx,command,lora,full,lora-onnx,full-onnx,search,ceiling]
+ *                            [--only embed,onnx,command,lora,full,lora-onnx,full-onnx,lora-torch,full-torch,
+ *                                    search,ceiling]
  *                            [--embed-batch 32] [--batches N] [--train-batch 128] [--chunk 8] [--steps 1]
  *                            [--warmup-batch N] [--threads auto|N] [--torch-threads N] [--json FILE]
  *
@@ -21,6 +22,10 @@
  *   - the same training steps with the gradients on ONNX Runtime's CPU
  *     provider (lora-onnx, full-onnx: src/engine/onnx/trainer.ts), with where
  *     their time goes (graph runs, loss, optimizer, data loading, the rest);
+ *   - the same training steps on vembed's PyTorch engine (lora-torch,
+ *     full-torch: scripts/bench/torch_engine.py drives python/vembed_torch's
+ *     own step on the CPU, float32, --torch-threads threads), beside the ONNX
+ *     Runtime engine's rate;
  *   - the peak memory of each: process RSS (all threads), and for TF.js the
  *     wasm heap of every thread (each heap only grows, so its size is its peak);
  *   - the full SOP protocol search at SOP size (60,502 x 384);
@@ -97,7 +102,19 @@ interface Settings {
 }
 
 /** What --only can choose (all by default). */
-const MEASUREMENTS = ['embed', 'onnx', 'command', 'lora', 'full', 'lora-onnx', 'full-onnx', 'search', 'ceiling'];
+const MEASUREMENTS = [
+  'embed',
+  'onnx',
+  'command',
+  'lora',
+  'full',
+  'lora-onnx',
+  'full-onnx',
+  'lora-torch',
+  'full-torch',
+  'search',
+  'ceiling',
+];
 
 function settings(): Settings {
   const quick = flagSet('quick');
@@ -218,6 +235,41 @@ function torchPeer(mode: Mode, s: Settings, model: PeerModel): Promise<unknown> 
   return runChild(PYTHON, args, env, `PyTorch ${model} ${mode}`);
 }
 
+/** scripts/bench/torch_engine.py's result for one mode (its rows are per mode and precision). */
+interface TorchEngineResult {
+  device: string;
+  torch: string;
+  results: { mode: string; precision: string; images_per_s: number; peak_memory_bytes: number; losses: number[] }[];
+}
+
+/** vembed's PyTorch engine (its own Stepper) doing the bench's training step on the CPU, float32. */
+function torchEngine(mode: 'lora' | 'full', s: Settings): Promise<unknown> {
+  const args = [
+    path.join('scripts', 'bench', 'torch_engine.py'),
+    '--device',
+    'cpu',
+    '--modes',
+    mode,
+    '--precisions',
+    'no',
+    '--batch',
+    String(s.trainBatch),
+    '--chunk',
+    String(s.chunk),
+    '--steps',
+    String(s.steps),
+    '--check-steps',
+    '0',
+  ];
+  const env = {
+    ...process.env,
+    OMP_NUM_THREADS: s.torchThreads,
+    OPENBLAS_NUM_THREADS: s.torchThreads,
+    MKL_NUM_THREADS: s.torchThreads,
+  };
+  return runChild(PYTHON, args, env, `vembed torch engine ${mode}`);
+}
+
 function oursMode(mode: Mode | 'lora-onnx' | 'full-onnx', s: Settings): Promise<unknown> {
   const args = ['ours.ts', '--mode', mode, '--threads', s.threads, ...workloadArgs(mode, s)];
   return ours(args, `vembed ${mode}`);
@@ -284,6 +336,7 @@ async function main(): Promise<void> {
     torchHand: Partial<Record<Mode, TorchResult>>;
     onnx?: OursResult;
     onnxTraining: Partial<Record<'lora' | 'full', OursResult>>;
+    torchEngine: Partial<Record<'lora' | 'full', TorchEngineResult>>;
     command?: CommandResult;
     search?: SearchResult;
     ceiling?: CeilingResult;
@@ -293,6 +346,7 @@ async function main(): Promise<void> {
     torch: {},
     torchHand: {},
     onnxTraining: {},
+    torchEngine: {},
     errors: [],
   };
   const attempt = async <T>(label: string, run: () => Promise<unknown>, store: (r: T) => void): Promise<void> => {
@@ -307,7 +361,7 @@ async function main(): Promise<void> {
   };
   // Ours then PyTorch, mode by mode, so that both sides of a ratio see the machine in the same state.
   for (const mode of ['embed', 'lora', 'full'] as const) {
-    if (!s.only.has(mode) && !s.only.has(`${mode}-onnx`)) continue;
+    if (!s.only.has(mode) && !s.only.has(`${mode}-onnx`) && !s.only.has(`${mode}-torch`)) continue;
     if (s.only.has(mode))
       await attempt<OursResult>(
         `vembed ${mode}`,
@@ -320,7 +374,14 @@ async function main(): Promise<void> {
         () => oursMode(`${mode}-onnx`, s),
         (r) => (results.onnxTraining[mode] = r),
       );
-    if (torch.ok) {
+    // Right after the ONNX engine's step, so both engines' rates see the machine in the same state.
+    if (mode !== 'embed' && s.only.has(`${mode}-torch`) && torch.ok)
+      await attempt<TorchEngineResult>(
+        `vembed ${mode}, torch engine`,
+        () => torchEngine(mode, s),
+        (r) => (results.torchEngine[mode] = r),
+      );
+    if (torch.ok && (s.only.has(mode) || s.only.has(`${mode}-onnx`))) {
       await attempt<TorchResult>(
         `PyTorch transformers ${mode}`,
         () => torchPeer(mode, s, 'hf'),
@@ -501,6 +562,28 @@ async function main(): Promise<void> {
         goal: '',
       });
     }
+  }
+  for (const mode of ['lora', 'full'] as const) {
+    const r = results.torchEngine[mode]?.results[0];
+    if (!r) continue;
+    const o = results.onnxTraining[mode];
+    const t = results.torch[mode];
+    rows.push({
+      what: `training ${mode === 'lora' ? 'LoRA r=16' : 'full'}, torch engine on ${results.torchEngine[mode]!.device} (${trainWhat})`,
+      ours: `${rate(r.images_per_s)} (python/vembed_torch; ONNX Runtime: ${o ? rate(o.imagesPerSecond) : '-'})`,
+      torch: t ? rate(t.images_per_s) : '-',
+      hand: '-',
+      ratio: o ? `${(o.imagesPerSecond / r.images_per_s).toFixed(2)} ONNX/torch` : '-',
+      goal: '',
+    });
+    rows.push({
+      what: `  peak memory, torch engine ${mode}`,
+      ours: `${gb(r.peak_memory_bytes)} RSS`,
+      torch: t ? `${gb(t.peak_rss_bytes)} RSS` : '-',
+      hand: '-',
+      ratio: '',
+      goal: '',
+    });
   }
   if (results.search) {
     const r = results.search;

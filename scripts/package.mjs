@@ -36,6 +36,9 @@ const REQUIRED_ENTRIES = [
   'extension/dist/extension/extension.js',
   'extension/dist/engine/vembed.js',
   'extension/LICENSE.txt',
+  // The PyTorch engine's package, found by the engine beside dist/ (src/engine/torch/pythonEnv.ts).
+  'extension/python/vembed_torch/__init__.py',
+  'extension/python/vembed_torch/probe.py',
 ];
 
 function parseArgs(argv) {

@@ -5,8 +5,38 @@
 # library only, and Debian's Vulkan loader (libvulkan1), all compressed.
 # Needs the npm registry and apt here (not on the GPU machine). Then:
 #   run (carry .gpu-check):  bash scripts/gpu-check/run.sh
+#
+# The PyTorch engine's part needs no carrying when the GPU machine's image has
+# transformers 5, peft and accelerate beside its torch (python/ and
+# scripts/bench/torch_engine.py are tracked files and travel anyway). When it
+# lacks them, `prepare.sh --wheels` writes .gpu-check-wheels/ instead: the
+# wheels of transformers, peft, accelerate and their hard dependencies
+# (scripts/gpu-check/torch-wheels.py; not torch, not numpy) from this machine's
+# pip index. .gpu-check is ~61 MiB, so the two go in two calls on one warm
+# machine: carry .gpu-check-wheels and run `bash scripts/gpu-check/run.sh
+# --torch-only` (it installs them into .gpu-check-pyenv/, a venv over the
+# image's site-packages, which stays on the machine), then carry .gpu-check and
+# run `bash scripts/gpu-check/run.sh` (torch, ONNX and their ratio).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+
+if [ "${1:-}" = "--wheels" ]; then
+  OUT=.gpu-check-wheels
+  PY="$(bash scripts/python/setup.sh 2>/dev/null | tail -1)"
+  rm -rf "$OUT" && mkdir -p "$OUT"
+  "$PY" scripts/gpu-check/torch-wheels.py >"$OUT/requirements.txt"
+  # This machine's Python first (the local index holds its wheels), then best effort for the other CPython
+  # versions a GPU image may have: pure-Python wheels serve all; regex and pyyaml are built per version.
+  "$PY" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: -d "$OUT" -r "$OUT/requirements.txt"
+  for v in 3.10 3.12 3.13; do
+    PIP_RETRIES=0 PIP_TIMEOUT=5 "$PY" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+      --python-version "$v" --implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 \
+      --platform manylinux_2_28_x86_64 -d "$OUT" regex pyyaml >/dev/null 2>&1 ||
+      echo "prepare: no regex/pyyaml wheels for CPython $v in this index (an image with Python $v must have them)" >&2
+  done
+  du -b "$OUT" | tail -1 | awk '{ printf "%8.1f MiB  %s (limit 64)\n", $1 / 1048576, $2; if ($1 > 64 * 1048576) exit 1 }'
+  exit 0
+fi
 OUT=.gpu-check
 NODE_VERSION="${NODE_VERSION:-$(node -p 'process.versions.node')}"
 rm -rf "$OUT" && mkdir -p "$OUT/stage/engine" "$OUT/stage/node_modules"

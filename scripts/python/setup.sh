@@ -11,7 +11,9 @@
 #
 # Environment (all optional):
 #   VEMBED_PYENV   folder of the environment (default: ${XDG_CACHE_HOME:-~/.cache}/vembed-pyenv)
-#   VEMBED_PYTHON  the python that creates it (default: python3)
+#   VEMBED_BASE_PYTHON  the python that creates it (default: python3). Not
+#                  VEMBED_PYTHON: that one names the interpreter vembed's
+#                  PyTorch engine runs (src/engine/torch/pythonEnv.ts).
 set -euo pipefail
 
 # torchvision is left out on purpose: its build from the local index does not
@@ -22,7 +24,7 @@ REQUIREMENTS=(
   "tensorboard" "pytest" "ruff"
 )
 ENV_DIR="${VEMBED_PYENV:-${XDG_CACHE_HOME:-$HOME/.cache}/vembed-pyenv}"
-PYTHON="${VEMBED_PYTHON:-python3}"
+PYTHON="${VEMBED_BASE_PYTHON:-python3}"
 STAMP="$ENV_DIR/.vembed-requirements"
 WANT="$(printf '%s\n' "${REQUIREMENTS[@]}")"
 

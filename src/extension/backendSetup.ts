@@ -2,7 +2,8 @@
 import * as vscode from 'vscode';
 import * as fs from 'node:fs';
 import { spawn } from 'node:child_process';
-import { backendsDir } from './engineClient/launch';
+import { backendsDir, trainingSettings } from './engineClient/launch';
+import { pythonFlags } from './engineClient/trainFlags';
 import type { RunController } from './runController';
 
 /** The version the engine's tfjs-core speaks; a different major would not register with it. */
@@ -36,15 +37,20 @@ export async function runDoctor(
   output: vscode.LogOutputChannel,
 ): Promise<void> {
   const lines: string[] = [];
-  const exit = await controller.runTask('doctor', ['doctor'], cwd, 'doctor');
+  const exit = await controller.runTask('doctor', ['doctor', ...pythonFlags(trainingSettings())], cwd, 'doctor');
   if (!exit) return;
   // The doctor's findings arrive as log/warning events; the output channel has them all.
   for (const l of exit.logTail) if (/^\[(log|warning)\] /.test(l)) lines.push(l.replace(/^\[\w+\] /, ''));
   const selected = lines.find((l) => l.startsWith('selected: '))?.slice('selected: '.length) ?? 'none';
   const degraded = lines.find((l) => l.includes('fall back to the CPU'));
+  // "Training engine: torch (why)": the PyTorch engine section's verdict (engine/cli/commands/doctorTorch.ts).
+  const engine = lines.find((l) => l.startsWith('Training engine: '))?.split(' (')[0];
   output.show(true);
   if (degraded) void vscode.window.showWarningMessage(`vembed: ${degraded}`);
-  else void vscode.window.showInformationMessage(`vembed computes on: ${selected}. Details in the vembed output.`);
+  else
+    void vscode.window.showInformationMessage(
+      `vembed computes on: ${selected}.${engine ? ` ${engine}.` : ''} Details in the vembed output.`,
+    );
 }
 
 function run(

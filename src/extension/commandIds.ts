@@ -1,6 +1,7 @@
 /** The extension's commands: ids and titles live in package.json; this maps ids to handlers. */
 export const COMMAND_IDS = {
   train: 'vembed.train',
+  trainWith: 'vembed.trainWith',
   stop: 'vembed.stop',
   resume: 'vembed.resume',
   evaluate: 'vembed.evaluate',

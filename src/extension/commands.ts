@@ -19,6 +19,8 @@ import { readRun } from './engineClient/runFiles';
 import { ImageSearchError, searchRunIndex, type ImageSearchHit } from './imageSearch';
 import { SEARCHABLE_IMAGE_EXTENSIONS } from '../shared/imageFiles';
 import * as backendSetup from './backendSetup';
+import { pickTrainChoice } from './trainChoice';
+import type { TrainChoice } from './engineClient/trainFlags';
 
 /** What the commands work with, built once at activation. */
 export interface Ctx {
@@ -85,47 +87,64 @@ export function validateConfig({ output, language }: Ctx): Handler {
   };
 }
 
-/** Trains with a config; an output_dir holding an earlier run asks: resume, overwrite or cancel. */
-export function train({ language, runs, panel }: Ctx): Handler {
-  return async (arg: unknown) => {
-    if (!runs.ensureTrusted('train')) return;
-    const doc = await chooseConfig(arg);
-    if (!doc) return;
-    if (doc.isDirty) await doc.save();
-    const problems = language.refresh(doc) ?? [];
-    const errors = problems.filter((d) => d.severity === 'error').length;
-    if (errors > 0) {
-      void vscode.window.showErrorMessage(
-        `vembed: ${path.basename(doc.fileName)} has ${errors} error(s); fix them before training (see the Problems panel).`,
+/**
+ * Trains with a config (argument, active editor or a pick); an output_dir holding an earlier run asks: resume,
+ * overwrite or cancel. `choice` is a one-off engine choice ("Train with..."); the settings give the rest.
+ */
+async function trainConfig(
+  { language, runs, panel }: Ctx,
+  arg: unknown,
+  choose?: () => Promise<TrainChoice | undefined>,
+) {
+  if (!runs.ensureTrusted('train')) return;
+  const doc = await chooseConfig(arg);
+  if (!doc) return;
+  if (doc.isDirty) await doc.save();
+  const problems = language.refresh(doc) ?? [];
+  const errors = problems.filter((d) => d.severity === 'error').length;
+  if (errors > 0) {
+    void vscode.window.showErrorMessage(
+      `vembed: ${path.basename(doc.fileName)} has ${errors} error(s); fix them before training (see the Problems panel).`,
+    );
+    return;
+  }
+  const choice = choose ? await choose() : {};
+  if (!choice) return;
+  const cwd = workingDirectoryFor(doc.uri);
+  const config = loadConfigText(doc.getText()).config!;
+  const outputDir = resolveConfigPath(config.output_dir, cwd);
+  const start = (resume?: string, overwrite = false): void => {
+    const p = runs.startTraining(doc.uri.fsPath, cwd, outputDir, resume, overwrite, choice);
+    if (!p) return;
+    panel.showRun(outputDir);
+    // The engine refuses an output_dir that holds an earlier run: ask, then run again with the answer.
+    void p.exited.then(async (exit) => {
+      if (exit.state.error?.code !== RUN_EXISTS_ERROR) return;
+      const answer = await vscode.window.showWarningMessage(
+        `vembed: ${exit.state.error.message}`,
+        {
+          modal: true,
+          detail:
+            'Resume continues it from its latest checkpoint. Overwrite deletes its checkpoints, events and evaluations (other files stay). To keep it, cancel and set another output_dir in the config.',
+        },
+        'Resume',
+        'Overwrite',
       );
-      return;
-    }
-    const cwd = workingDirectoryFor(doc.uri);
-    const config = loadConfigText(doc.getText()).config!;
-    const outputDir = resolveConfigPath(config.output_dir, cwd);
-    const start = (resume?: string, overwrite = false): void => {
-      const p = runs.startTraining(doc.uri.fsPath, cwd, outputDir, resume, overwrite);
-      if (!p) return;
-      panel.showRun(outputDir);
-      // The engine refuses an output_dir that holds an earlier run: ask, then run again with the answer.
-      void p.exited.then(async (exit) => {
-        if (exit.state.error?.code !== RUN_EXISTS_ERROR) return;
-        const choice = await vscode.window.showWarningMessage(
-          `vembed: ${exit.state.error.message}`,
-          {
-            modal: true,
-            detail:
-              'Resume continues it from its latest checkpoint. Overwrite deletes its checkpoints, events and evaluations (other files stay). To keep it, cancel and set another output_dir in the config.',
-          },
-          'Resume',
-          'Overwrite',
-        );
-        if (choice === 'Resume') start('latest');
-        else if (choice === 'Overwrite') start(undefined, true);
-      });
-    };
-    start();
+      if (answer === 'Resume') start('latest');
+      else if (answer === 'Overwrite') start(undefined, true);
+    });
   };
+  start();
+}
+
+/** Trains with a config, on the engine the settings (and the config's `engine` key) name. */
+export function train(ctx: Ctx): Handler {
+  return (arg: unknown) => trainConfig(ctx, arg);
+}
+
+/** Trains with a config after asking which engine and, for PyTorch, how many processes (this run only). */
+export function trainWith(ctx: Ctx): Handler {
+  return (arg: unknown) => trainConfig(ctx, arg, pickTrainChoice);
 }
 
 /** Stops a training run (a pick when several run); it saves a checkpoint first. */
@@ -300,6 +319,7 @@ export function installGpuBackend({ context, output, runs }: Ctx): Handler {
 export const COMMAND_TABLE: { readonly [K in keyof typeof COMMAND_IDS]: (ctx: Ctx) => Handler } = {
   validateConfig,
   train,
+  trainWith,
   stop,
   resume,
   evaluate,

@@ -4,9 +4,12 @@
  * progress notification, everything logged to the output channel.
  */
 import * as vscode from 'vscode';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EngineRegistry, type EngineExit, type EngineProcess } from './engineClient/engineProcess';
-import { engineLaunch } from './engineClient/launch';
+import { engineLaunch, trainingSettings } from './engineClient/launch';
+import { trainingFlags, type TrainChoice } from './engineClient/trainFlags';
+import { loadConfigText } from '../shared/config/validate';
 import { RunStatusBar } from './statusBar';
 import { noticeLeakage } from './dataHealthNotice';
 import { COMMAND_IDS } from './commandIds';
@@ -101,6 +104,7 @@ export class RunController implements vscode.Disposable {
     outputDir: string,
     resume?: string,
     overwrite = false,
+    choice: TrainChoice = {},
   ): EngineProcess | undefined {
     const args = [
       'train',
@@ -108,6 +112,7 @@ export class RunController implements vscode.Disposable {
       configFile,
       ...(resume ? ['--resume', resume] : []),
       ...(overwrite ? ['--overwrite'] : []),
+      ...trainingFlags(trainingSettings(), configEngine(configFile), choice),
     ];
     let p: EngineProcess;
     try {
@@ -181,6 +186,15 @@ export class RunController implements vscode.Disposable {
   dispose(): void {
     this.registry.dispose();
     this.statusBar.dispose();
+  }
+}
+
+/** The config's `engine` key (undefined when unset or unreadable: the engine reports a broken config itself). */
+function configEngine(configFile: string): unknown {
+  try {
+    return (loadConfigText(fs.readFileSync(configFile, 'utf8')).config as { engine?: unknown } | undefined)?.engine;
+  } catch {
+    return undefined;
   }
 }
 

@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import type { EngineLaunch } from './engineProcess';
+import { normaliseTrainingSettings, type TrainingSettings } from './trainFlags';
 
 /** Folder under the extension's global storage where "Install GPU Backend" puts packages. */
 export function backendsDir(context: vscode.ExtensionContext): string {
@@ -52,4 +53,14 @@ export function engineLaunch(
       VEMBED_BACKEND_PATH: fs.existsSync(extraPath) ? extraPath : '',
     },
   };
+}
+
+/** The training engine settings (`vembed.training.engine`, `vembed.training.numProcesses`, `vembed.pythonPath`). */
+export function trainingSettings(): TrainingSettings {
+  const settings = vscode.workspace.getConfiguration('vembed');
+  return normaliseTrainingSettings({
+    engine: settings.get('training.engine'),
+    numProcesses: settings.get('training.numProcesses'),
+    pythonPath: settings.get('pythonPath'),
+  });
 }

@@ -1,15 +1,18 @@
 import { probeBackends } from '../../backend/ladder';
 import { probeOnnxProviders } from '../../onnx/probe';
 import type { Command } from '../command';
+import { TORCH_DOCTOR_OPTIONS, torchDoctorReport } from './doctorTorch';
 
 export const doctorCommand: Command = {
   name: 'doctor',
   summary: 'List the compute backends, which one loads here, and why the others do not.',
-  usage: '',
+  usage: '[--python PATH] [--engine auto|onnx|torch]',
   description:
-    'Backends are tried best first: tfjs-node-gpu (CUDA), tfjs-node (native CPU), wasm, cpu (pure JavaScript); training uses the first that loads. Embedding, evaluation and search use ONNX Runtime (onnxruntime-node) where it loads; its execution providers are listed too (--backend onnx-cpu, onnx-webgpu, onnx-cuda, onnx-dml).',
-  options: [],
-  async run({ reporter }) {
+    'Backends are tried best first: tfjs-node-gpu (CUDA), tfjs-node (native CPU), wasm, cpu (pure JavaScript); training uses the first that loads. Embedding, evaluation and search use ONNX Runtime (onnxruntime-node) where it loads; its execution providers are listed too (--backend onnx-cpu, onnx-webgpu, onnx-cuda, onnx-dml). The PyTorch engine section shows the Python that `vembed train --engine torch` would run (--python), its libraries, devices and distributed backends, what to install, and which engine training takes with --engine (default auto) and why.',
+  options: [...TORCH_DOCTOR_OPTIONS],
+  async run({ args, reporter }) {
+    // Started first: the Python probe runs while the synchronous backend probes below do.
+    const torchReport = torchDoctorReport(args.options);
     const probes = await probeBackends();
     const chosen = probes.find((p) => p.ok);
     const lines = probes.map((p) => {
@@ -30,6 +33,7 @@ export const doctorCommand: Command = {
       ort.providers.some((p) => p.device === 'cpu' && p.ok) && chosen?.name !== 'tfjs-node-gpu'
         ? 'onnx-cpu'
         : chosen?.name;
+    const torch = await torchReport;
     reporter.result(
       [
         'Compute backends (best first):',
@@ -41,6 +45,10 @@ export const doctorCommand: Command = {
         chosen
           ? `Training will use: ${chosen.name}; embedding, evaluation and search: ${inference}`
           : 'No backend loads: reinstall the package (npm install).',
+        '',
+        ...torch.lines,
+        '',
+        torch.engineLine,
       ].join('\n'),
     );
     if (reporter.json) {
@@ -56,6 +64,10 @@ export const doctorCommand: Command = {
         `selected: ${chosen ? `${chosen.name} for training, ${inference} for embedding, evaluation and search` : 'none'}`,
       );
     }
-    return chosen ? 0 : 1;
+    if (reporter.json) {
+      for (const line of torch.lines.slice(1)) reporter.info(`torch: ${line.trim()}`);
+      reporter.info(torch.engineLine);
+    }
+    return chosen && torch.ok ? 0 : 1;
   },
 };
