@@ -80,3 +80,14 @@ def test_state_written_is_read_back_into_a_fresh_model_and_optimizer(tmp_path, p
         sa, sb = stepper.optimizer.state[a.parts[0]], stepper2.optimizer.state[b.parts[0]]
         for key in ("exp_avg", "exp_avg_sq", "step"):
             assert torch.equal(sa[key], sb[key])
+
+
+def test_a_whole_number_in_a_float_field_loads(tmp_path):
+    # models/vembed-tiny says "layerscale_value": 1; transformers 5's strict config types refuse it as it is.
+    folder = tiny_model(tmp_path / "intscale")
+    config = json.loads((folder / "config.json").read_text())
+    config["layerscale_value"] = 1
+    (folder / "config.json").write_text(json.dumps(config))
+    entry = ParamEntry("layernorm.weight", "layernorm.weight", "plain", False)
+    encoder = build_encoder(make_spec(folder, [entry]))
+    assert encoder.backbone.config.layerscale_value == 1.0

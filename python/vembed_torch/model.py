@@ -4,11 +4,13 @@ projection head (src/engine/model/head.ts). No second copy of DINOv2's mathemati
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import AutoModel
+from transformers import AutoConfig, AutoModel, PretrainedConfig
 
 from .spec import RunSpec
 
@@ -42,8 +44,24 @@ def peft_free_name(name: str) -> str:
     return name
 
 
+def load_config(model_dir: str) -> PretrainedConfig:
+    """The folder's config, with whole numbers in float fields written as floats: transformers 5 checks field types
+    strictly and refuses e.g. `"layerscale_value": 1`, which vembed, JSON and transformers 4 accept."""
+    raw = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
+    cls = type(AutoConfig.for_model(raw["model_type"]))
+    annotations: dict[str, object] = {}
+    for base in reversed(cls.__mro__):
+        annotations.update(getattr(base, "__annotations__", {}))
+    for key, value in raw.items():
+        if annotations.get(key) is float and isinstance(value, int) and not isinstance(value, bool):
+            raw[key] = float(value)
+    return cls.from_dict(raw)
+
+
 def build_encoder(spec: RunSpec) -> Encoder:
-    backbone = AutoModel.from_pretrained(spec.model_dir, dtype=torch.float32, attn_implementation="eager")
+    backbone = AutoModel.from_pretrained(
+        spec.model_dir, config=load_config(spec.model_dir), dtype=torch.float32, attn_implementation="eager"
+    )
     config = backbone.config
     if spec.lora is not None:
         from peft import LoraConfig, get_peft_model

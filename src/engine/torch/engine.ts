@@ -21,6 +21,7 @@ import { lossAndEmbeddingGradients } from '../train/gradients';
 import { learningRateAt } from '../train/optim/schedule';
 import { readRankState, writeStartState } from './exchange';
 import { TorchRanks, type RankMessage } from './ranks';
+import { findTorchPackageDir } from './pythonEnv';
 import { buildSpec } from './spec';
 
 export interface TorchEngineOptions {
@@ -31,17 +32,16 @@ export interface TorchEngineOptions {
   device: string;
 }
 
-/** The folder holding the vembed_torch package: python/ beside src/ (tests) or beside dist/ (the built CLI). */
+/** The folder holding the vembed_torch package (pythonEnv.ts finds it beside the sources or the bundle). */
 export function torchPackageDir(): string {
-  for (let dir = __dirname; ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, 'python', 'vembed_torch', '__init__.py'))) return path.join(dir, 'python');
-    if (path.dirname(dir) === dir)
-      throw new UserError(
-        "the torch engine's Python package (python/vembed_torch) is not beside this vembed.",
-        'Run vembed from its repository checkout for --engine torch.',
-        'torch-engine',
-      );
-  }
+  const dir = findTorchPackageDir();
+  if (!dir)
+    throw new UserError(
+      "the torch engine's Python package (python/vembed_torch) is not beside this vembed.",
+      'Reinstall vembed, or run it from its repository checkout.',
+      'torch-engine',
+    );
+  return dir;
 }
 
 /** The run's Python side folder: the spec, the starting state, the step files. Removed when the run ends. */

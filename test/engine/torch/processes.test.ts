@@ -126,7 +126,7 @@ test('a missing Python is one line saying what to install, before any work', () 
   const r = train(dir, python, ['--engine', 'torch', '--python', path.join(work, 'no-such-python')]);
   assert.notEqual(r.code, 0);
   const [error] = errorsOf(r.events);
-  assert.match(error?.message ?? r.stderr, /torch engine needs Python.*cannot be run/);
+  assert.match(error?.message ?? r.stderr, /torch engine needs Python: .*no-such-python.*no such program/);
   assert.match(error?.hint ?? r.stderr, /scripts\/python\/setup\.sh/);
   assert.equal(fs.existsSync(path.join(dir, 'out')), false, 'nothing was started');
 });

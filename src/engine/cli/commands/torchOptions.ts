@@ -2,7 +2,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, type OptionSpec } from '../args';
-import { checkTorchPython, locatePython } from '../../torch/python';
+import { UserError } from '../../../shared/userError';
+import { probeTorchEnv } from '../../torch/pythonEnv';
 import type { TorchEngineOptions } from '../../torch/engine';
 
 export const TORCH_OPTIONS: readonly OptionSpec[] = [
@@ -36,7 +37,8 @@ export const TORCH_OPTIONS: readonly OptionSpec[] = [
   },
 ];
 
-export function torchOptionsFrom(options: Record<string, unknown>): TorchEngineOptions {
+/** The torch engine's options; the Python environment probed first (what is missing is one line, before any work). */
+export async function torchOptionsFrom(options: Record<string, unknown>): Promise<TorchEngineOptions> {
   const raw = (options.num_processes as string | undefined) ?? '1';
   const numProcesses = Number(raw);
   if (!Number.isInteger(numProcesses) || numProcesses < 1 || numProcesses > 1024)
@@ -44,10 +46,18 @@ export function torchOptionsFrom(options: Record<string, unknown>): TorchEngineO
   const accelerate = options.accelerate_config as string | undefined;
   if (accelerate !== undefined && !fs.existsSync(accelerate))
     throw new UsageError(`--accelerate_config ${accelerate}: no such file.`);
-  const python = locatePython(options.python as string | undefined);
-  checkTorchPython(python);
+  const hint =
+    'Make the environment with `bash scripts/python/setup.sh` (PyTorch, transformers 5, peft, accelerate, safetensors, numpy), or name a Python that has them with --python / VEMBED_PYTHON.';
+  const probe = await probeTorchEnv({ python: options.python as string | undefined, imports: 'torch' });
+  if (!probe.ok) throw new UserError(`the torch engine needs Python: ${probe.error}.`, hint, 'torch-python');
+  if (!probe.env.complete)
+    throw new UserError(
+      `the torch engine cannot run: ${probe.env.message ?? 'the environment is incomplete'}.`,
+      hint,
+      'torch-python',
+    );
   return {
-    python,
+    python: probe.env.command,
     numProcesses,
     ...(accelerate ? { accelerateConfig: path.resolve(accelerate) } : {}),
     device: process.env.VEMBED_TORCH_DEVICE ?? 'auto',

@@ -92,7 +92,7 @@ export const trainCommand: Command = {
       );
     const config = loaded.config;
     // Before any work: a torch run needs its Python environment (one line saying what to install otherwise).
-    const torch = config.engine === 'torch' ? torchOptionsFrom(args.options) : undefined;
+    const torch = config.engine === 'torch' ? await torchOptionsFrom(args.options) : undefined;
     if (!torch && (args.options.num_processes !== undefined || args.options.accelerate_config !== undefined))
       throw new UsageError('--num_processes and --accelerate_config are options of the torch engine (--engine torch).');
     const resume = args.options.resume as string | undefined;

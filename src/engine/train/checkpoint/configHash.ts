@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 
 /**
  * Keys that do not change what is computed (where files go, how often to
- * log or save, evaluation batch size, caching, validation data), so changing
+ * log or save, evaluation batch size, caching, validation data, the engine), so changing
  * them does not make a checkpoint "another run".
  */
 export const KEYS_OUTSIDE_CONFIG_HASH: readonly string[] = [
@@ -18,6 +18,10 @@ export const KEYS_OUTSIDE_CONFIG_HASH: readonly string[] = [
   'eval_batch_size',
   'enable_image_cache',
   'val_data_path',
+  // Which engine computes the same steps, and at what precision: like --backend, not another run (a run
+  // started on one engine resumes on the other).
+  'engine',
+  'mixed_precision',
 ];
 
 /** JSON with object keys sorted at every level, so equal configs hash equal. */
