@@ -51,8 +51,9 @@ function hasAccelerator(env: TorchEnv): boolean {
  * the OS shows (sightGpu; null: none) and the probe of the Python environment
  * (undefined when it was not run: see needsTorchProbe). `auto` with no GPU
  * seen is the ONNX engine whatever the probe says, so that doctor (which
- * always probes) and train (which then does not) agree. `auto` takes PyTorch when its environment is complete and sees a CUDA, ROCm
- * or MPS device, and the ONNX engine otherwise (on a CPU the ONNX engine trains
+ * always probes) and train (which then does not) agree. Otherwise `auto`
+ * takes PyTorch when its environment is complete and sees a CUDA, ROCm or MPS
+ * device, and the ONNX engine otherwise (on a CPU the ONNX engine trains
  * as fast as PyTorch: README, Performance). `torch` asked for by name and not
  * runnable is an error, never a silent switch; on a CPU-only torch it runs.
  */
