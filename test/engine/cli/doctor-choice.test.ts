@@ -72,3 +72,23 @@ for (const [label, env, expected] of [
     // This machine has no GPU: auto is the ONNX engine at once, without waiting for Python.
     if (sightGpu() === null) assert.deepEqual([logged[1], logged[2]], ['onnx', NO_GPU_REASON]);
   });
+
+test("torch's flags under auto: refused, naming auto's choice, when it chose onnx; as before with engine onnx", () => {
+  const { dir } = shared.runDir('engine-flags', { epochs: 1, max_steps: 1 });
+  const auto = vembed(dir, ['train', '--config', 'train_i2i.yaml', '--num_processes', '2'], {});
+  const named = vembed(dir, ['train', '--config', 'train_i2i.yaml', '--engine', 'onnx', '--num_processes', '2'], {});
+  assert.match(
+    named.stderr,
+    /--num_processes and --accelerate_config are options of the torch engine \(--engine torch\)/,
+  );
+  assert.equal(named.code, 2, named.stderr);
+  if (sightGpu() !== null) return; // a GPU machine may choose torch, where the flag is valid
+  assert.equal(auto.code, 2, auto.stderr);
+  assert.ok(
+    auto.stderr.includes(
+      `--num_processes is an option of the torch engine, but engine auto chose onnx (${NO_GPU_REASON}). Give --engine torch to train with PyTorch.`,
+    ),
+    auto.stderr,
+  );
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['data', 'model', 'train_i2i.yaml'], 'nothing was started');
+});

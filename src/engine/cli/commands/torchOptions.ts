@@ -67,7 +67,7 @@ export async function trainEngineFrom(
     if (given.length > 0)
       throw new UsageError(
         setting === 'auto'
-          ? `${given.map((k) => `--${k}`).join(' and ')}: options of the torch engine, but engine auto chose onnx (${choice.reason}). Give --engine torch to train with PyTorch.`
+          ? `${given.map((k) => `--${k}`).join(' and ')} ${given.length === 1 ? 'is an option' : 'are options'} of the torch engine, but engine auto chose onnx (${choice.reason}). Give --engine torch to train with PyTorch.`
           : '--num_processes and --accelerate_config are options of the torch engine (--engine torch).',
       );
     return { engine: 'onnx', reason: choice.reason };
