@@ -49,6 +49,7 @@ function onPath(view: OsView, command: string): string | null {
  * none that torch could use (CUDA, ROCm or MPS).
  */
 export function sightGpu(view: OsView = realOsView()): string | null {
+  // MPS on Apple silicon; PyTorch has shipped no builds for Intel Macs since 2.3.
   if (view.platform === 'darwin') return view.arch === 'arm64' ? 'Apple silicon (MPS)' : null;
   if (view.platform === 'win32') {
     const smi = onPath(view, 'nvidia-smi.exe');
