@@ -3,7 +3,8 @@
  * Runtime / TF.js) or the PyTorch engine (python/vembed_torch). One function
  * decides, for `vembed train` and for `vembed doctor`, and says why in words.
  */
-import type { TorchEnv, TorchProbe } from './pythonEnv';
+import { sightGpu, type OsView } from './gpuSighting';
+import { probeTorchEnv, type TorchEnv, type TorchProbe } from './pythonEnv';
 
 export const TRAIN_ENGINES = ['onnx', 'torch'] as const;
 export type TrainEngine = (typeof TRAIN_ENGINES)[number];
@@ -15,10 +16,17 @@ export type EngineChoice =
   /** `torch` was asked for and cannot run: `reason` says why and what to install. */
   | { engine: null; reason: string };
 
-/** Whether a setting needs the probe's answer (`onnx` does not: no Python is run). */
-export function needsTorchProbe(setting: EngineSetting): boolean {
-  return setting !== 'onnx';
+/**
+ * Whether a setting needs the probe's answer: `torch` always; `auto` only when the OS shows a GPU (`gpu`, from
+ * sightGpu), since without one it is the ONNX engine whatever Python holds; `onnx` never.
+ */
+export function needsTorchProbe(setting: EngineSetting, gpu: string | null): boolean {
+  return setting === 'torch' || (setting === 'auto' && gpu !== null);
 }
+
+/** Under `auto` on a machine whose OS shows no GPU: the ONNX engine, without running Python. */
+export const NO_GPU_REASON =
+  'auto: no CUDA/ROCm/MPS device (the OS shows no GPU driver), where the ONNX engine trains as fast; --engine torch forces PyTorch';
 
 /** The accelerators torch sees, in words: "1 x NVIDIA H200 (CUDA 9.0, bf16)", "Apple GPU (MPS)", or "CPU only". */
 export function describeTorchDevices(env: TorchEnv): string {
@@ -39,15 +47,23 @@ function hasAccelerator(env: TorchEnv): boolean {
 }
 
 /**
- * The engine for a setting (`--engine` / the config's `engine` key) and the
- * probe of the Python environment (undefined when it was not run: `onnx`).
- * `auto` takes PyTorch when its environment is complete and sees a CUDA, ROCm
- * or MPS device, and the ONNX engine otherwise (on a CPU the ONNX engine trains
+ * The engine for a setting (`--engine` / the config's `engine` key), the GPU
+ * the OS shows (sightGpu; null: none) and the probe of the Python environment
+ * (undefined when it was not run: see needsTorchProbe). `auto` with no GPU
+ * seen is the ONNX engine whatever the probe says, so that doctor (which
+ * always probes) and train (which then does not) agree. Otherwise `auto`
+ * takes PyTorch when its environment is complete and sees a CUDA, ROCm or MPS
+ * device, and the ONNX engine otherwise (on a CPU the ONNX engine trains
  * as fast as PyTorch: README, Performance). `torch` asked for by name and not
  * runnable is an error, never a silent switch; on a CPU-only torch it runs.
  */
-export function chooseTrainEngine(setting: EngineSetting, probe: TorchProbe | undefined): EngineChoice {
+export function chooseTrainEngine(
+  setting: EngineSetting,
+  probe: TorchProbe | undefined,
+  gpu: string | null,
+): EngineChoice {
   if (setting === 'onnx') return { engine: 'onnx', reason: 'asked for (engine: onnx)' };
+  if (setting === 'auto' && gpu === null) return { engine: 'onnx', reason: NO_GPU_REASON };
   if (!probe) return { engine: setting === 'torch' ? null : 'onnx', reason: 'the Python environment was not probed' };
   if (!probe.ok) {
     return setting === 'torch'
@@ -76,4 +92,27 @@ export function chooseTrainEngine(setting: EngineSetting, probe: TorchProbe | un
     engine: 'onnx',
     reason: `auto: PyTorch ${env.torch!.version} is complete but sees no GPU (CPU only), where the ONNX engine trains as fast; --engine torch forces it`,
   };
+}
+
+export interface ResolvedEngine {
+  choice: EngineChoice;
+  /** The Python environment's probe, where the choice needed it. */
+  probe?: TorchProbe;
+  /** The GPU the OS shows (null: none, or not looked for under `onnx`). */
+  gpu: string | null;
+}
+
+/**
+ * What `vembed train` runs on: the OS looked at first (cheap), Python probed only when the choice needs it
+ * (importing torch takes seconds). `vembed doctor` makes the same choice from the same two answers.
+ */
+export async function resolveTrainEngine(
+  setting: EngineSetting,
+  opts: { python?: string; view?: OsView } = {},
+): Promise<ResolvedEngine> {
+  const gpu = setting === 'onnx' ? null : sightGpu(opts.view);
+  const probe = needsTorchProbe(setting, gpu)
+    ? await probeTorchEnv({ ...(opts.python !== undefined ? { python: opts.python } : {}), imports: 'torch' })
+    : undefined;
+  return { choice: chooseTrainEngine(setting, probe, gpu), gpu, ...(probe ? { probe } : {}) };
 }

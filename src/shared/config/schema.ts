@@ -626,10 +626,11 @@ export const CONFIG_KEYS = [
     key: 'engine',
     section: 'training',
     type: 'string',
-    default: 'onnx',
-    summary: 'What trains: vembed itself (ONNX Runtime / TF.js) or PyTorch with transformers and peft.',
-    doc: "`onnx` trains with vembed's own engine on the backend `--backend` picks. `torch` trains with PyTorch in a Python environment (transformers' `Dinov2Model`, peft's LoRA, one or more processes: `vembed train --engine torch --num_processes N`); data, pixels, loss, schedule, checkpoints and evaluation are vembed's, so both give the same run. `vembed train --engine` overrides this key.",
+    default: 'auto',
+    summary: 'What trains: vembed itself (ONNX Runtime / TF.js), PyTorch with transformers and peft, or auto.',
+    doc: "`auto` takes PyTorch on a machine with a CUDA, ROCm or MPS GPU whose Python environment is complete and sees it, and vembed's own engine otherwise (it looks at the OS first, so a machine without a GPU never waits for Python; `vembed doctor` says which engine and why, and the run logs it). `onnx` trains with vembed's own engine on the backend `--backend` picks. `torch` trains with PyTorch in a Python environment (transformers' `Dinov2Model`, peft's LoRA, one or more processes: `vembed train --engine torch --num_processes N`); data, pixels, loss, schedule, checkpoints and evaluation are vembed's, so both give the same run. `vembed train --engine` overrides this key.",
     enum: [
+      { value: 'auto', doc: 'PyTorch where it sees a GPU, the ONNX engine otherwise.' },
       { value: 'onnx', doc: "vembed's engine: ONNX Runtime where it loads, TF.js otherwise." },
       {
         value: 'torch',

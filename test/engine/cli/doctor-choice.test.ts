@@ -1,16 +1,19 @@
 /**
- * `vembed doctor`'s summary is the choice the commands make: for the default
+ * `vembed doctor`'s summaries are the choices the commands make: for the default
  * (auto), VEMBED_BACKEND=wasm and VEMBED_BACKEND=onnx-cpu, the backend it
  * says training will use is the one `vembed train` then reports in its
  * run_started event, and the one it gives for embedding is what `vembed
  * embed` reports. (It once listed the first TF.js backend that loads,
- * "wasm", while training ran on ONNX Runtime.)
+ * "wasm", while training ran on ONNX Runtime.) Its "Training engine" line is
+ * the engine train logs that it chose.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { NO_GPU_REASON } from '../../../src/engine/torch/engineChoice';
+import { sightGpu } from '../../../src/engine/torch/gpuSighting';
 import type { EngineEvent } from '../../../src/shared/protocol';
 import { engineEvents } from '../engineEvents';
 import { SharedRunData } from '../run/fixtures';
@@ -58,4 +61,34 @@ for (const [label, env, expected] of [
     assert.equal(said[1], train.started?.backend, 'training');
     assert.equal(said[2], embed.started?.backend, 'embedding');
     assert.equal(said[1], expected);
+    // The training engine too: doctor's line is the choice train logs (engine auto, the config's default).
+    const engineSaid = /\nTraining engine: (\S+) \((.*)\)\n/.exec(doctor.stdout);
+    assert.ok(engineSaid, doctor.stdout);
+    const logged = engineEvents(train.stdout)
+      .map((e) => (e.type === 'log' ? /^training engine: (\S+) \((.*)\)$/.exec(e.message) : null))
+      .find((m) => m);
+    assert.ok(logged, train.stdout.slice(-1500));
+    assert.deepEqual([logged[1], logged[2]], [engineSaid[1], engineSaid[2]]);
+    // This machine has no GPU: auto is the ONNX engine at once, without waiting for Python.
+    if (sightGpu() === null) assert.deepEqual([logged[1], logged[2]], ['onnx', NO_GPU_REASON]);
   });
+
+test("torch's flags under auto: refused, naming auto's choice, when it chose onnx; as before with engine onnx", () => {
+  const { dir } = shared.runDir('engine-flags', { epochs: 1, max_steps: 1 });
+  const auto = vembed(dir, ['train', '--config', 'train_i2i.yaml', '--num_processes', '2'], {});
+  const named = vembed(dir, ['train', '--config', 'train_i2i.yaml', '--engine', 'onnx', '--num_processes', '2'], {});
+  assert.match(
+    named.stderr,
+    /--num_processes and --accelerate_config are options of the torch engine \(--engine torch\)/,
+  );
+  assert.equal(named.code, 2, named.stderr);
+  if (sightGpu() !== null) return; // a GPU machine may choose torch, where the flag is valid
+  assert.equal(auto.code, 2, auto.stderr);
+  assert.ok(
+    auto.stderr.includes(
+      `--num_processes is an option of the torch engine, but engine auto chose onnx (${NO_GPU_REASON}). Give --engine torch to train with PyTorch.`,
+    ),
+    auto.stderr,
+  );
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['data', 'model', 'train_i2i.yaml'], 'nothing was started');
+});

@@ -7,9 +7,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { formatTorchSection } from '../../../src/engine/cli/commands/doctorTorch';
+import { sightGpu } from '../../../src/engine/torch/gpuSighting';
 import { parseProbeOutput, venvPython, type TorchProbe } from '../../../src/engine/torch/pythonEnv';
 
 const root = path.resolve(__dirname, '../../..');
+/** What sightGpu says on a machine whose OS shows a GPU. */
+const SEEN_GPU = 'NVIDIA driver: 2 GPUs in /proc/driver/nvidia/gpus';
 
 function probeOf(json: object): TorchProbe {
   return { ok: true, env: parseProbeOutput(JSON.stringify(json), { command: '/env/bin/python', source: 'flag' }) };
@@ -49,9 +52,10 @@ const GPU_PROBE = {
 };
 
 test('doctor lists versions, devices, NCCL/gloo and the engine auto picks on a GPU machine', () => {
-  const s = formatTorchSection(probeOf(GPU_PROBE), 'auto');
+  const s = formatTorchSection(probeOf(GPU_PROBE), 'auto', SEEN_GPU);
   assert.deepEqual(s.lines, [
     'PyTorch engine (python/vembed_torch, `vembed train --engine torch`):',
+    '  GPU the OS shows: NVIDIA driver: 2 GPUs in /proc/driver/nvidia/gpus',
     '  Python 3.12.3 (CPython): /env/bin/python, found by --python',
     '+ torch        2.13.0+cu128',
     '+ transformers 5.18.0',
@@ -71,7 +75,7 @@ test('doctor lists versions, devices, NCCL/gloo and the engine auto picks on a G
   );
   assert.equal(s.ok, true);
   assert.equal(
-    formatTorchSection(probeOf(GPU_PROBE), 'onnx').engineLine,
+    formatTorchSection(probeOf(GPU_PROBE), 'onnx', SEEN_GPU).engineLine,
     'Training engine: onnx (asked for (engine: onnx))',
   );
 });
@@ -79,7 +83,7 @@ test('doctor lists versions, devices, NCCL/gloo and the engine auto picks on a G
 test('doctor says that several GPU processes need NCCL when torch lacks it', () => {
   const noNccl = structuredClone(GPU_PROBE);
   noNccl.torch.distributed.nccl = false;
-  const s = formatTorchSection(probeOf(noNccl), 'auto');
+  const s = formatTorchSection(probeOf(noNccl), 'auto', SEEN_GPU);
   assert.ok(
     s.lines.includes(
       '  distributed: nccl no, gloo yes (several processes on GPUs need NCCL: a CUDA build of torch for Linux has it)',
@@ -91,7 +95,7 @@ test('doctor names what is missing and how to install it, and torch asked for fa
   const message =
     "PyTorch engine: missing peft. Install: /env/bin/python -m pip install --upgrade peft, or in vembed's repository: bash scripts/python/setup.sh";
   const partial = { ...GPU_PROBE, packages: { ...GPU_PROBE.packages, peft: null }, missing: ['peft'], message };
-  const s = formatTorchSection(probeOf(partial), 'torch');
+  const s = formatTorchSection(probeOf(partial), 'torch', SEEN_GPU);
   assert.ok(s.lines.includes('- peft         missing'));
   assert.ok(s.lines.includes(`  to install: ${message}`));
   assert.equal(s.ok, false);
@@ -105,8 +109,8 @@ test('doctor names what is missing and how to install it, and torch asked for fa
     source: 'path',
     error: 'no Python found (python3 or python on PATH)',
   };
-  const b = formatTorchSection(broken, 'auto');
-  assert.deepEqual(b.lines.slice(1), ['- no Python found (python3 or python on PATH)']);
+  const b = formatTorchSection(broken, 'auto', SEEN_GPU);
+  assert.deepEqual(b.lines.slice(2), ['- no Python found (python3 or python on PATH)']);
   assert.equal(
     b.engineLine,
     'Training engine: onnx (no usable Python for the PyTorch engine (no Python found (python3 or python on PATH)))',
@@ -129,19 +133,22 @@ test('vembed doctor --python (an empty venv) --engine torch: the section, and ex
   const lines = r.stdout.split('\n');
   const at = lines.indexOf('PyTorch engine (python/vembed_torch, `vembed train --engine torch`):');
   assert.ok(at > 0, r.stdout);
-  assert.match(lines[at + 1], new RegExp(`^  Python 3\\.\\d+\\.\\d+ \\(CPython\\): .*, found by --python$`));
-  assert.equal(lines[at + 2], '- torch        missing');
+  assert.match(lines[at + 1], /^ {2}GPU the OS shows: /);
+  assert.match(lines[at + 2], new RegExp(`^  Python 3\\.\\d+\\.\\d+ \\(CPython\\): .*, found by --python$`));
+  assert.equal(lines[at + 3], '- torch        missing');
   assert.match(
     r.stdout,
     / {2}to install: PyTorch engine: missing torch, transformers, peft, accelerate, safetensors, numpy, pillow\. Install: .* -m pip install --upgrade torch transformers peft accelerate safetensors numpy pillow/,
   );
   assert.match(r.stdout, /\nTraining engine: none \(engine: torch was asked for, but /);
-  // auto: the ONNX engine, saying why; doctor itself succeeds.
+  // auto: the ONNX engine, saying why (no GPU here, or else no torch); doctor itself succeeds.
   const auto = run([]);
   assert.equal(auto.status, 0, auto.stderr);
   assert.match(
     auto.stdout,
-    /\nTraining engine: onnx \(the PyTorch environment is incomplete \(PyTorch engine: missing torch/,
+    sightGpu() === null
+      ? /\nTraining engine: onnx \(auto: no CUDA\/ROCm\/MPS device/
+      : /\nTraining engine: onnx \(the PyTorch environment is incomplete \(PyTorch engine: missing torch/,
   );
   const bad = run(['--engine', 'pytorch']);
   assert.equal(bad.status, 2);

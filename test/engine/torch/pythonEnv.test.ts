@@ -13,6 +13,7 @@ import {
   venvPython,
 } from '../../../src/engine/torch/pythonEnv';
 import { chooseTrainEngine } from '../../../src/engine/torch/engineChoice';
+import { sightGpu } from '../../../src/engine/torch/gpuSighting';
 import { referencePython } from '../../helpers/python';
 
 const root = path.resolve(__dirname, '..', '..', '..');
@@ -206,8 +207,8 @@ test('the reference environment (torch 2.13 CPU, transformers 5.18, peft 0.21): 
   assert.deepEqual(quick.env.packages, env.packages);
   // This machine has no GPU: auto keeps the ONNX engine, torch asked for runs on the CPU.
   if (env.torch.devices.length === 0) {
-    assert.equal(chooseTrainEngine('auto', probe).engine, 'onnx');
-    assert.equal(chooseTrainEngine('torch', probe).engine, 'torch');
+    assert.equal(chooseTrainEngine('auto', probe, sightGpu()).engine, 'onnx');
+    assert.equal(chooseTrainEngine('torch', probe, sightGpu()).engine, 'torch');
   }
 });
 

@@ -6,6 +6,7 @@
  * calls it.
  */
 import { chooseTrainEngine, ENGINE_SETTINGS, type EngineSetting } from '../../torch/engineChoice';
+import { sightGpu } from '../../torch/gpuSighting';
 import {
   probeTorchEnv,
   TORCH_PACKAGES,
@@ -76,14 +77,24 @@ function deviceLines(env: TorchEnv): string[] {
   return out;
 }
 
-/** The section's text for a probe and a setting (pure: tested without running Python). */
-export function formatTorchSection(probe: TorchProbe, setting: EngineSetting): Omit<TorchDoctorReport, 'probe'> {
-  const choice = chooseTrainEngine(setting, probe);
+/**
+ * The section's text for a probe, a setting and the GPU the OS shows (sightGpu; null: none) (pure: tested
+ * without running Python). The engine line is chooseTrainEngine's, from the answers `vembed train` decides on.
+ */
+export function formatTorchSection(
+  probe: TorchProbe,
+  setting: EngineSetting,
+  gpu: string | null,
+): Omit<TorchDoctorReport, 'probe'> {
+  const choice = chooseTrainEngine(setting, probe, gpu);
   const engineLine =
     choice.engine === null
       ? `Training engine: none (${choice.reason})`
       : `Training engine: ${choice.engine} (${choice.reason})`;
-  const lines = ['PyTorch engine (python/vembed_torch, `vembed train --engine torch`):'];
+  const lines = [
+    'PyTorch engine (python/vembed_torch, `vembed train --engine torch`):',
+    `  GPU the OS shows: ${gpu ?? 'none (no NVIDIA, ROCm or Apple GPU driver seen)'}`,
+  ];
   if (!probe.ok) {
     lines.push(`- ${probe.error}`);
   } else {
@@ -119,6 +130,6 @@ export function torchDoctorReport(options: Record<string, unknown>): Promise<Tor
   const setting = raw as EngineSetting;
   return probeTorchEnv({ python: options.python as string | undefined, imports: 'torch' }).then((probe) => ({
     probe,
-    ...formatTorchSection(probe, setting),
+    ...formatTorchSection(probe, setting, sightGpu()),
   }));
 }

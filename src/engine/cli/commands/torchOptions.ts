@@ -1,18 +1,21 @@
-/** The torch engine's options of `vembed train`, and the check of its Python environment before any work. */
+/**
+ * `vembed train`'s engine: `--engine` / the config's `engine` key resolved (resolveTrainEngine, as doctor), the
+ * torch engine's options, and the check of its Python environment before any work.
+ */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError, type OptionSpec } from '../args';
 import { UserError } from '../../../shared/userError';
-import { probeTorchEnv } from '../../torch/pythonEnv';
 import type { TorchEngineOptions } from '../../torch/engine';
+import { resolveTrainEngine, type EngineSetting, type TrainEngine } from '../../torch/engineChoice';
 
 export const TORCH_OPTIONS: readonly OptionSpec[] = [
   {
     name: 'engine',
     type: 'string',
-    metavar: 'onnx|torch',
+    metavar: 'auto|onnx|torch',
     description:
-      "What trains: onnx (vembed's engine, the default) or torch (PyTorch + transformers + peft in a Python environment). Overrides the config's engine key.",
+      "What trains: onnx (vembed's engine), torch (PyTorch + transformers + peft in a Python environment), or auto (the default: torch where the OS shows a CUDA/ROCm/MPS GPU and the Python environment is complete and sees it, onnx otherwise; `vembed doctor` says which and why). Overrides the config's engine key.",
   },
   {
     name: 'num_processes',
@@ -37,18 +40,41 @@ export const TORCH_OPTIONS: readonly OptionSpec[] = [
   },
 ];
 
-/** The torch engine's options; the Python environment probed first (what is missing is one line, before any work). */
-export async function torchOptionsFrom(options: Record<string, unknown>): Promise<TorchEngineOptions> {
-  const raw = (options.num_processes as string | undefined) ?? '1';
-  const numProcesses = Number(raw);
-  if (!Number.isInteger(numProcesses) || numProcesses < 1 || numProcesses > 1024)
-    throw new UsageError(`--num_processes ${raw}: expected a whole number from 1 to 1024.`);
-  const accelerate = options.accelerate_config as string | undefined;
-  if (accelerate !== undefined && !fs.existsSync(accelerate))
-    throw new UsageError(`--accelerate_config ${accelerate}: no such file.`);
+export interface TrainEngineResolution {
+  engine: TrainEngine;
+  /** Why, in words (the run logs it). */
+  reason: string;
+  /** The torch engine's options (engine torch only). */
+  torch?: TorchEngineOptions;
+}
+
+const TORCH_ONLY = ['num_processes', 'accelerate_config'] as const;
+
+/**
+ * The engine a run trains on, and the torch engine's options. `torch` named and not runnable fails here, before
+ * any work, with one line saying what to install; `auto` falls back to onnx and says why.
+ */
+export async function trainEngineFrom(
+  setting: EngineSetting,
+  options: Record<string, unknown>,
+): Promise<TrainEngineResolution> {
+  // The flags' own mistakes first: they need no Python.
+  const flags = setting === 'onnx' ? undefined : torchFlags(options);
+  const python = options.python as string | undefined;
+  const { choice, probe } = await resolveTrainEngine(setting, python !== undefined ? { python } : {});
+  if (choice.engine === 'onnx') {
+    const given = TORCH_ONLY.filter((k) => options[k] !== undefined);
+    if (given.length > 0)
+      throw new UsageError(
+        setting === 'auto'
+          ? `${given.map((k) => `--${k}`).join(' and ')} ${given.length === 1 ? 'is an option' : 'are options'} of the torch engine, but engine auto chose onnx (${choice.reason}). Give --engine torch to train with PyTorch.`
+          : '--num_processes and --accelerate_config are options of the torch engine (--engine torch).',
+      );
+    return { engine: 'onnx', reason: choice.reason };
+  }
   const hint =
     'Make the environment with `bash scripts/python/setup.sh` (PyTorch, transformers 5, peft, accelerate, safetensors, numpy), or name a Python that has them with --python / VEMBED_PYTHON.';
-  const probe = await probeTorchEnv({ python: options.python as string | undefined, imports: 'torch' });
+  if (!probe) throw new Error('the torch engine was chosen without probing Python');
   if (!probe.ok) throw new UserError(`the torch engine needs Python: ${probe.error}.`, hint, 'torch-python');
   if (!probe.env.complete)
     throw new UserError(
@@ -57,9 +83,20 @@ export async function torchOptionsFrom(options: Record<string, unknown>): Promis
       'torch-python',
     );
   return {
-    python: probe.env.command,
-    numProcesses,
-    ...(accelerate ? { accelerateConfig: path.resolve(accelerate) } : {}),
-    device: process.env.VEMBED_TORCH_DEVICE ?? 'auto',
+    engine: 'torch',
+    reason: choice.reason,
+    torch: { python: probe.env.command, ...flags!, device: process.env.VEMBED_TORCH_DEVICE ?? 'auto' },
   };
+}
+
+/** --num_processes and --accelerate_config, checked. */
+function torchFlags(options: Record<string, unknown>): Pick<TorchEngineOptions, 'numProcesses' | 'accelerateConfig'> {
+  const raw = (options.num_processes as string | undefined) ?? '1';
+  const numProcesses = Number(raw);
+  if (!Number.isInteger(numProcesses) || numProcesses < 1 || numProcesses > 1024)
+    throw new UsageError(`--num_processes ${raw}: expected a whole number from 1 to 1024.`);
+  const accelerate = options.accelerate_config as string | undefined;
+  if (accelerate !== undefined && !fs.existsSync(accelerate))
+    throw new UsageError(`--accelerate_config ${accelerate}: no such file.`);
+  return { numProcesses, ...(accelerate ? { accelerateConfig: path.resolve(accelerate) } : {}) };
 }

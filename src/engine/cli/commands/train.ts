@@ -14,7 +14,7 @@ import { UserError } from '../../../shared/userError';
 import { type Command } from '../command';
 import { backendFromOptions, COMPUTE_OPTIONS } from './backendOption';
 import { runSeedSweep } from './trainSeeds';
-import { TORCH_OPTIONS, torchOptionsFrom } from './torchOptions';
+import { TORCH_OPTIONS, trainEngineFrom } from './torchOptions';
 
 export const trainCommand: Command = {
   stopsOnSignal: true,
@@ -90,11 +90,11 @@ export const trainCommand: Command = {
         'invalid-config',
         configFile,
       );
-    const config = loaded.config;
-    // Before any work: a torch run needs its Python environment (one line saying what to install otherwise).
-    const torch = config.engine === 'torch' ? await torchOptionsFrom(args.options) : undefined;
-    if (!torch && (args.options.num_processes !== undefined || args.options.accelerate_config !== undefined))
-      throw new UsageError('--num_processes and --accelerate_config are options of the torch engine (--engine torch).');
+    // Before any work: the engine (auto resolved as doctor resolves it); a torch run needs its Python environment
+    // (one line saying what to install otherwise).
+    const chosen = await trainEngineFrom(loaded.config.engine, args.options);
+    const config = { ...loaded.config, engine: chosen.engine };
+    const torch = chosen.torch;
     const resume = args.options.resume as string | undefined;
     const overwrite = args.options.overwrite === true;
     if (resume && overwrite)
@@ -120,6 +120,7 @@ export const trainCommand: Command = {
     const log = new EventLogReporter(reporter, path.join(config.output_dir, EVENTS_FILE), [
       new TensorBoardLog(config.output_dir),
     ]);
+    log.info(`training engine: ${chosen.engine} (${chosen.reason})`);
     try {
       return await runTraining({
         config,
