@@ -34,7 +34,7 @@ import { adapterFromLoaderLog, adapterReportingEnv, withoutLoaderLog, type WebGp
 import { dinov2OnnxModel } from './dinov2Graph';
 import { readModelStructure, type ModelStructure } from './modelReader';
 import { loadOnnxRuntime, type OnnxDevice } from './runtime';
-import { trainingGraphs, wholeBackwardGraph } from './trainGraph';
+import { trainingGraphs } from './trainGraph';
 
 export interface LabelledGraph {
   label: string;
@@ -276,11 +276,6 @@ export function engineGraphs(encoder: Dinov2ImageEncoder): LabelledGraph[] {
     byHash.set(key, g);
     graphs.push(g);
   }
-  // Small models train with one whole-model backward graph instead of the parts (trainer.ts, WHOLE_BACKWARD_BYTES).
-  graphs.push({
-    label: `training (${mode}): backward whole model (small models)`,
-    bytes: wholeBackwardGraph(encoder, { height: size, width: size, loraDropout: dropout }).bytes,
-  });
   return graphs;
 }
 

@@ -275,7 +275,9 @@ export class OnnxGradients {
   /** Whether chunks of this size run their backward pass as one whole-model graph (see OnnxTrainerOptions). */
   private wholeBackward(height: number, width: number): boolean {
     const n = this.options.chunkSize;
-    if (n === undefined) return false;
+    // CPU only: it saves per-run costs there, and under WebGPU the full fine-tuning variant placed 2 copy
+    // nodes between host and device (`vembed doctor --placement`), where the parts place none.
+    if (n === undefined || this.options.device !== 'cpu') return false;
     const budget = this.options.wholeBackwardBytes ?? WHOLE_BACKWARD_BYTES;
     return n * wholeBackwardBytesPerImage(this.encoder.config, height, width) <= budget;
   }

@@ -307,7 +307,14 @@ test('6. export onnx --size far beyond memory is refused at once, with the reaso
 
 // ---- 7. Ctrl+C during export
 
-async function interruptExport(signal: NodeJS.Signals): Promise<{ code: number | null; dir: string; out: string }> {
+/**
+ * Runs the export; with `signal`, sends it `delayMs` after the run_started event. Returns the exit code, the
+ * output and how long the export ran after run_started.
+ */
+async function interruptExport(
+  signal: NodeJS.Signals | null,
+  delayMs = 0,
+): Promise<{ code: number | null; dir: string; out: string; msAfterStart: number }> {
   const dir = fs.mkdtempSync(path.join(work, 'stop-'));
   // A large input makes the export take seconds (the position table is resized and written): time to interrupt.
   const child = spawn(
@@ -328,26 +335,32 @@ async function interruptExport(signal: NodeJS.Signals): Promise<{ code: number |
     { cwd: work },
   );
   let out = '';
-  let sent = false;
+  let startedAt = 0;
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     out += chunk;
-    if (!sent && /"type":"run_started"/.test(out)) {
-      sent = true;
-      setTimeout(() => child.kill(signal), 800);
+    if (!startedAt && /"type":"run_started"/.test(out)) {
+      startedAt = performance.now();
+      if (signal) setTimeout(() => child.kill(signal), delayMs);
     }
   });
   const killer = setTimeout(() => child.kill('SIGKILL'), 60000);
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   clearTimeout(killer);
-  return { code, dir, out };
+  return { code, dir, out, msAfterStart: startedAt ? performance.now() - startedAt : 0 };
 }
 
 test('7. SIGINT or SIGTERM well into export onnx stops it (130 / 143) and leaves nothing behind', async () => {
+  // The signal lands halfway through the work after run_started, timed on this machine by one export run to
+  // its end (a fixed delay would miss the work on a fast machine).
+  const whole = await interruptExport(null);
+  assert.equal(whole.code, 0, whole.out.slice(-1500));
+  fs.rmSync(whole.dir, { recursive: true, force: true });
+  const delayMs = Math.max(50, whole.msAfterStart / 2);
   for (const [signal, expected] of [
     ['SIGINT', 130],
     ['SIGTERM', 143],
   ] as const) {
-    const r = await interruptExport(signal);
+    const r = await interruptExport(signal, delayMs);
     assert.equal(r.code, expected, `${signal}: ${r.out.slice(-1500)}`);
     assert.deepEqual(filesOf(r.dir), [], `${signal}: nothing left`);
     assert.deepEqual(errorsOf(engineEvents(r.out)), [], 'a stop, not an error');
