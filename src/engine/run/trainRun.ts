@@ -37,6 +37,8 @@ export interface TrainRunOptions {
   resume?: string;
   /** How to run the torch engine, when the config's `engine` is `torch`. */
   torch?: TorchEngineOptions;
+  /** Which engine trains and why (engineChoice.ts), said right after run_started. */
+  engineChoice?: { engine: string; reason: string };
   cwd: string;
 }
 
@@ -216,6 +218,7 @@ function announceRun(
     epochs: config.epochs,
     ...(resumedFrom ? { resumedFrom } : {}),
   });
+  if (opts.engineChoice) reporter.info(`training engine: ${opts.engineChoice.engine} (${opts.engineChoice.reason})`);
   if (opts.backend.onnx)
     reporter.info(
       `evaluation embeds with ${opts.backend.onnx.line} (a graph of the weights as they are after each epoch)`,

@@ -120,7 +120,6 @@ export const trainCommand: Command = {
     const log = new EventLogReporter(reporter, path.join(config.output_dir, EVENTS_FILE), [
       new TensorBoardLog(config.output_dir),
     ]);
-    log.info(`training engine: ${chosen.engine} (${chosen.reason})`);
     try {
       return await runTraining({
         config,
@@ -129,6 +128,7 @@ export const trainCommand: Command = {
         signal,
         backend,
         cwd: process.cwd(),
+        engineChoice: { engine: chosen.engine, reason: chosen.reason },
         ...(torch ? { torch } : {}),
         ...(resume ? { resume } : {}),
       });
