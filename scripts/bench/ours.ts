@@ -33,6 +33,7 @@
  */
 import { activateBackend } from '../../src/engine/backend/ladder';
 import type { Dinov2ImageEncoder } from '../../src/engine/model/encoder';
+import type { PixelBatch } from '../../src/engine/model/types';
 import { embedPixels } from '../../src/engine/run/embedPixels';
 import {
   embedBatchesInParallel,
@@ -85,16 +86,23 @@ export interface OursResult {
   notes: string[];
 }
 
-/** Random pixels made a chunk at a time, the same for the same range (a seed per image). */
-function randomChunks(n: number, size: number, seed: number): LoadablePixels {
+/**
+ * A side's pixels loaded a chunk at a time from images made once, before the timing (as the demo's
+ * `enable_image_cache` serves decoded images from memory): the step's cost, not a random number
+ * generator's (drawing them every step took ~30 ms of the demo's ~0.55 s step). The PyTorch peer draws
+ * its pixels once too.
+ */
+function pooledChunks(pool: PixelBatch, n: number): LoadablePixels {
+  if (n > pool.n) throw new Error(`internal: ${n} images asked of a pool of ${pool.n}`);
+  const per = pool.height * pool.width * 3;
   return {
     n,
-    load: async (start, count) => {
-      const per = size * size * 3;
-      const data = new Float32Array(count * per);
-      for (let i = 0; i < count; i++) data.set(randomPixels(1, size, seed * 100003 + start + i).data, i * per);
-      return { data, n: count, height: size, width: size };
-    },
+    load: async (start, count) => ({
+      data: pool.data.slice(start * per, (start + count) * per),
+      n: count,
+      height: pool.height,
+      width: pool.width,
+    }),
   };
 }
 
@@ -234,10 +242,12 @@ async function measureTraining(
   let timed = false;
   try {
     let globalStep = 0;
+    const poolSize = Math.max(warmup, trainBatch);
+    const pool = { queries: randomPixels(poolSize, size, 100), positives: randomPixels(poolSize, size, 200) };
     const step = async (pairs: number): Promise<number> => {
       // Loaded chunk by chunk, as `vembed train` does on the CPU backends: memory does not grow with the batch.
-      const queries = randomChunks(pairs, size, 100 + globalStep);
-      const positives = randomChunks(pairs, size, 200 + globalStep);
+      const queries = pooledChunks(pool.queries, pairs);
+      const positives = pooledChunks(pool.positives, pairs);
       const labels = Array.from({ length: pairs }, (_, i) => i);
       const t = performance.now();
       const r = await trainStepParallel(

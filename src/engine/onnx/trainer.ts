@@ -3,7 +3,8 @@
  * passes run as the graphs of trainGraph.ts, the batch loss and its
  * embedding gradients stay in TF.js (train/gradients.ts,
  * lossAndEmbeddingGradients: a few [n, D] products, nothing to speed up),
- * and the result is the `BatchGradients` the TF.js path returns, so the
+ * and the result is a `BatchGradients` as the TF.js path returns, with the
+ * gradients as host values (clipping and AdamW read them there), so the
  * step's clipping, AdamW, checkpoints and schedules are the same code.
  *
  * Same contract as GradientLanes.cachedGradients (train/parallel/lanes.ts):
@@ -21,7 +22,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
-import { tf, type Tensor, type Tensor2D, type Variable } from '../backend/tf';
+import { tf, type Tensor2D, type Variable } from '../backend/tf';
 import { mlpHiddenSize, tokensPerImage, type Dinov2Config } from '../model/config';
 import type { Dinov2ImageEncoder } from '../model/encoder';
 import { adapterDropoutSeed, dropoutMaskValues } from '../model/steps/linear';
@@ -152,7 +153,7 @@ export interface StepTimings {
   loss: number;
   /** Waiting for chunks' pixels. */
   data: number;
-  /** Reading the weights once a step, summing the chunks' gradients, making the gradient tensors. */
+  /** Reading the weights once a step, summing the runs' gradients. */
   other: number;
 }
 
@@ -439,7 +440,7 @@ export class OnnxGradients {
     encoder: ImageEncoder,
     batch: LanePairBatch,
     options: GradientOptions,
-  ): Promise<BatchGradients> {
+  ): Promise<BatchGradients<Float32Array>> {
     if (encoder !== this.encoder) throw new Error('internal: ONNX gradients were set up for another encoder');
     const n = batchSize(batch);
     const timings: StepTimings = { forward: 0, backward: 0, masks: 0, loss: 0, data: 0, other: 0 };
@@ -534,7 +535,8 @@ export class OnnxGradients {
       const t = performance.now();
       for (const [name, g] of chunkGrads) {
         const sum = sums.get(name);
-        if (!sum) sums.set(name, Float32Array.from(g));
+        // The first run's outputs are this step's own arrays (ONNX Runtime allocates them per run): summed into.
+        if (!sum) sums.set(name, g);
         else for (let i = 0; i < g.length; i++) sum[i]! += g[i]!;
       }
       summing += (performance.now() - t) / 1000;
@@ -542,15 +544,12 @@ export class OnnxGradients {
     // Drawing masks and summing ran inside the pass's timing: they belong to `masks` and `other`.
     timings.backward -= summing + (this.maskSeconds - masksBefore);
     timings.masks = this.maskSeconds;
-    const out = new Map<string, Tensor>();
-    const shapes = new Map(s0.params);
-    for (const [name, sum] of sums) out.set(name, tf.tensor(sum, shapes.get(name)!.shape, 'float32'));
     timings.other =
       (performance.now() - started) / 1000 -
       (timings.forward + timings.backward + timings.masks + timings.loss + timings.data);
     this.lastTimings = timings;
     this.lastSessionRuns = this.sessionRuns;
-    return { loss, grads: out };
+    return { loss, grads: sums };
   }
 
   async close(): Promise<void> {

@@ -41,15 +41,34 @@ export interface GradientOptions {
   step: number;
 }
 
-export interface BatchGradients {
+/**
+ * One parameter's gradient, in the parameter's shape: a TF.js tensor (the
+ * TF.js paths), or its values in this process's memory, row-major (ONNX
+ * Runtime's outputs, which clipping and AdamW read there anyway: no round
+ * trip through the backend).
+ */
+export type Gradient = Tensor | Float32Array;
+
+/** A gradient's values (a tensor's read back from the backend; host values as they are, not copied). */
+export function gradientValues(g: Gradient): Float32Array {
+  return g instanceof Float32Array ? g : (g.dataSync() as Float32Array);
+}
+
+/** Free the tensors among `grads` (host values need nothing). */
+export function disposeGradients(grads: Iterable<Gradient>): void {
+  for (const g of grads) if (!(g instanceof Float32Array)) g.dispose();
+}
+
+/** A batch's loss and gradients: TF.js tensors from the TF.js paths, host values from ONNX Runtime's. */
+export interface BatchGradients<G extends Gradient = Gradient> {
   loss: number;
   /**
-   * Gradients by parameter name, owned by the caller (dispose them). A
+   * Gradients by parameter name, owned by the caller (disposeGradients). A
    * parameter the loss does not depend on has no entry. Empty when the loss
    * is not finite: nothing should be applied then, and the cache skips its
    * expensive second pass.
    */
-  grads: Map<string, Tensor>;
+  grads: Map<string, G>;
 }
 
 /** Number of pairs, after checking both sides agree. */
@@ -182,7 +201,11 @@ export function embedSide(
   return all;
 }
 
-export function plainGradients(encoder: ImageEncoder, batch: PairBatch, options: GradientOptions): BatchGradients {
+export function plainGradients(
+  encoder: ImageEncoder,
+  batch: PairBatch,
+  options: GradientOptions,
+): BatchGradients<Tensor> {
   batchSize(batch);
   const vars = trainableList(encoder);
   const { value, grads } = tf.variableGrads(
@@ -203,7 +226,11 @@ export function plainGradients(encoder: ImageEncoder, batch: PairBatch, options:
   return { loss, grads: named };
 }
 
-export function cachedGradients(encoder: ImageEncoder, batch: PairBatch, options: GradientOptions): BatchGradients {
+export function cachedGradients(
+  encoder: ImageEncoder,
+  batch: PairBatch,
+  options: GradientOptions,
+): BatchGradients<Tensor> {
   batchSize(batch);
   const vars = trainableList(encoder);
   const sides: Array<[PairSide, PixelSource]> = [

@@ -4,19 +4,19 @@
  * scheduled learning rate. Nothing is applied when the loss or the gradient
  * norm is not finite.
  */
-import type { Tensor } from '../backend/tf';
 import type { TrainConfig } from '../../shared/config/schema';
 import type { ImageEncoder } from '../model/types';
 import { NonFiniteTrainingError } from './errors';
 import {
   batchSize,
   cachedGradients,
+  disposeGradients,
   plainGradients,
   type BatchGradients,
   type GradientOptions,
   type PairBatch,
 } from './gradients';
-import type { GradientLanes, LanePairBatch } from './parallel/lanes';
+import type { LanePairBatch } from './parallel/lanes';
 import { chunkPixels } from './pixels';
 import type { LossConfig } from './loss';
 import type { AdamW } from './optim/adamw';
@@ -56,10 +56,6 @@ function lrAt(schedule: TrainStepInput['schedule'], step: number): number {
   return typeof schedule === 'function' ? schedule(step) : learningRateAt(schedule, step);
 }
 
-function disposeAll(grads: Map<string, Tensor>): void {
-  for (const g of grads.values()) g.dispose();
-}
-
 interface PreparedStep {
   stepNumber: number;
   lr: number;
@@ -92,7 +88,7 @@ function apply(
   const { loss, grads } = gradients;
   const context = { learningRate: lr, temperature: config.temperature, lossType: config.loss_type };
   if (!Number.isFinite(loss)) {
-    disposeAll(grads);
+    disposeGradients(grads.values());
     throw new NonFiniteTrainingError(stepNumber, 'loss', loss, context);
   }
   try {
@@ -101,7 +97,7 @@ function apply(
     optimizer.step(grads, lr);
     return { globalStep: stepNumber, loss, lr, gradNorm: totalNorm, clipped, usedGradientCache: useCache };
   } finally {
-    disposeAll(grads);
+    disposeGradients(grads.values());
   }
 }
 
@@ -125,7 +121,7 @@ export interface LaneStepInput extends Omit<TrainStepInput, 'batch'> {
  * lanes (parallel/lanes.ts) or ONNX Runtime (onnx/trainer.ts).
  */
 export interface GradientRunner {
-  cachedGradients: GradientLanes['cachedGradients'];
+  cachedGradients(encoder: ImageEncoder, batch: LanePairBatch, options: GradientOptions): Promise<BatchGradients>;
   /** It also takes steps whose batch fits in one chunk (otherwise those run as `trainStep` does). */
   readonly wholeBatches?: boolean;
 }

@@ -39,8 +39,9 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-/** Read a tensor's values and dispose it. */
-export function take(t: Tensor): Float32Array {
+/** Read a tensor's values and dispose it (host values, a trainer's gradients, as they are). */
+export function take(t: Tensor | Float32Array): Float32Array {
+  if (t instanceof Float32Array) return t;
   try {
     return t.dataSync() as Float32Array;
   } finally {

@@ -15,7 +15,7 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { tf, type Tensor, type Tensor2D } from '../../../src/engine/backend/tf';
+import { tf, type Tensor2D } from '../../../src/engine/backend/tf';
 import { loadImageEncoder, type FinetuneMode } from '../../../src/engine/model';
 import type { Dinov2ImageEncoder } from '../../../src/engine/model/encoder';
 import { loraMaskName } from '../../../src/engine/onnx/dinov2Graph';
@@ -31,7 +31,9 @@ import { chunkRanges } from '../../../src/engine/train/pixels';
 import {
   cachedGradients,
   chunkParameterGradients,
+  disposeGradients,
   trainableList,
+  type Gradient,
   type GradientOptions,
 } from '../../../src/engine/train/gradients';
 import { Rng } from '../../../src/engine/util/rng';
@@ -279,7 +281,7 @@ describe('the gradient cache on ONNX Runtime equals the TF.js gradient cache (lo
         const got = await onnx.cachedGradients(encoder, batch, options);
         assert.ok(Number.isFinite(ref.loss) && ref.loss > 0);
         assert.ok(Math.abs(got.loss - ref.loss) < 1e-4, `loss ${got.loss} vs ${ref.loss}`);
-        const toArrays = (m: Map<string, Tensor>) => new Map([...m].map(([k, t]) => [k, take(t)] as const));
+        const toArrays = (m: Map<string, Gradient>) => new Map([...m].map(([k, t]) => [k, take(t)] as const));
         assertGradientsClose(toArrays(got.grads), toArrays(ref.grads), label);
       } finally {
         await onnx.close();
@@ -312,14 +314,14 @@ describe('the gradient cache on ONNX Runtime equals the TF.js gradient cache (lo
             const got = await onnx.cachedGradients(encoder, batch, options);
             assert.equal(onnx.lastSessionRuns, runs, `session runs with a budget of ${budgetImages ?? 'default'}`);
             assert.ok(Math.abs(got.loss - ref.loss) < 1e-4, `loss ${got.loss} vs ${ref.loss}`);
-            const toArrays = (m: Map<string, Tensor>) => new Map([...m].map(([k, t]) => [k, take(t)] as const));
+            const toArrays = (m: Map<string, Gradient>) => new Map([...m].map(([k, t]) => [k, take(t)] as const));
             assertGradientsClose(toArrays(got.grads), refGrads, `${label}, budget ${budgetImages ?? 'default'}`);
           } finally {
             await onnx.close();
           }
         }
       } finally {
-        for (const t of ref.grads.values()) t.dispose();
+        disposeGradients(ref.grads.values());
         encoder.dispose();
       }
     });
@@ -379,7 +381,7 @@ describe('the gradient cache on ONNX Runtime equals the TF.js gradient cache (lo
       const a = await onnx.cachedGradients(encoder, batch, options(1));
       const b = await onnx.cachedGradients(encoder, batch, options(2));
       assert.notEqual(a.loss, b.loss);
-      for (const m of [a.grads, b.grads]) for (const t of m.values()) t.dispose();
+      for (const m of [a.grads, b.grads]) disposeGradients(m.values());
     } finally {
       await onnx.close();
       encoder.dispose();

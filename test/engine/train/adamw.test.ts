@@ -4,6 +4,7 @@ import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { activateBackend } from '../../../src/engine/backend/ladder';
 import { tf, type Tensor, type Variable } from '../../../src/engine/backend/tf';
+import { disposeGradients } from '../../../src/engine/train/gradients';
 import { AdamW } from '../../../src/engine/train/optim/adamw';
 import { isExcludedFromWeightDecay } from '../../../src/engine/train/optim/weightDecay';
 import { assertAllClose, loadFixture } from './helpers/numeric';
@@ -34,10 +35,14 @@ function makeParams(): Map<string, Variable> {
   );
 }
 
-function gradsAt(step: number): Map<string, Tensor> {
-  const out = new Map<string, Tensor>();
+/** Gradients as TF.js tensors (the TF.js paths) or host values (ONNX Runtime's). */
+type GradientForm = 'tensors' | 'host values';
+
+function gradsAt(step: number, form: GradientForm = 'tensors'): Map<string, Tensor | Float32Array> {
+  const out = new Map<string, Tensor | Float32Array>();
   for (const [name, values] of Object.entries(fx.grads[step]!)) {
-    if (fx.skip[String(step)] !== name) out.set(name, tf.tensor(values, fx.shapes[name]));
+    if (fx.skip[String(step)] !== name)
+      out.set(name, form === 'tensors' ? tf.tensor(values, fx.shapes[name]) : Float32Array.from(values));
   }
   return out;
 }
@@ -52,11 +57,11 @@ function makeOptimizer(params: Map<string, Variable>, scenario: string): AdamW {
   });
 }
 
-function runSteps(opt: AdamW, from: number, to: number): void {
+function runSteps(opt: AdamW, from: number, to: number, form: GradientForm = 'tensors'): void {
   for (let s = from; s < to; s++) {
-    const grads = gradsAt(s);
+    const grads = gradsAt(s, form);
     opt.step(grads, fx.lrs[s]!);
-    for (const g of grads.values()) g.dispose();
+    disposeGradients(grads.values());
   }
 }
 
@@ -98,13 +103,15 @@ for (const backend of ['cpu', 'wasm'] as const) {
       await activateBackend(backend);
     });
 
-    for (const scenario of fx.scenarios) {
-      test(`${scenario.name}: every step matches torch.optim.AdamW (rtol ${TOL.rtol}, atol ${TOL.atol})`, () => {
+    for (const [scenario, form] of fx.scenarios.flatMap((sc) =>
+      (['tensors', 'host values'] as const).map((f) => [sc, f] as const),
+    )) {
+      test(`${scenario.name}, gradients as ${form}: every step matches torch.optim.AdamW (rtol ${TOL.rtol}, atol ${TOL.atol})`, () => {
         const params = makeParams();
         const opt = makeOptimizer(params, scenario.name);
         let tensorsAfterFirst = -1;
         for (let s = 0; s < fx.lrs.length; s++) {
-          runSteps(opt, s, s + 1);
+          runSteps(opt, s, s + 1, form);
           if (s === 0) tensorsAfterFirst = tf.memory().numTensors;
           for (const [name, v] of params) {
             assertAllClose(
@@ -170,6 +177,13 @@ for (const backend of ['cpu', 'wasm'] as const) {
       const g = new Map([['nope', tf.zeros([1])]]);
       assert.throws(() => opt.step(g, 1e-3), /gradient for 'nope'/);
       tf.dispose([...g.values()]);
+      const [name, param] = [...params][0]!;
+      assert.throws(
+        () => opt.step(new Map([[name, new Float32Array(param.size + 1)]]), 1e-3),
+        new RegExp(
+          `gradient for '${name.replace(/\./g, '\\.')}' has ${param.size + 1} values but the parameter is \\[${param.shape}\\]`,
+        ),
+      );
       opt.dispose();
       for (const v of params.values()) v.dispose();
     });

@@ -19,6 +19,11 @@ function grads(): Map<string, Tensor> {
   return new Map(Object.entries(fx.grads).map(([k, v]) => [k, tf.tensor(v, fx.shapes[k])]));
 }
 
+/** The same gradients as host values (what the ONNX Runtime trainer hands over). */
+function hostGrads(): Map<string, Float32Array> {
+  return new Map(Object.entries(fx.grads).map(([k, v]) => [k, Float32Array.from(v)]));
+}
+
 for (const backend of ['cpu', 'wasm'] as const) {
   describe(`clipGradNorm on ${backend}`, () => {
     before(async () => {
@@ -50,6 +55,32 @@ for (const backend of ['cpu', 'wasm'] as const) {
       assert.equal(bad.clipped, false);
       tf.dispose([...g.values()]);
       assert.throws(() => clipGradNorm(new Map(), -1), /max_grad_norm must be >= 0/);
+    });
+
+    for (const c of fx.cases) {
+      test(`max_norm ${c.max_norm}, host gradients: scaled in place, the same numbers as torch`, () => {
+        const g = hostGrads();
+        const arrays = [...g.values()];
+        const r = clipGradNorm(g, c.max_norm);
+        assertAllClose([r.totalNorm], [c.total_norm], TOL, 'total norm');
+        assert.equal(r.clipped, c.total_norm > c.max_norm);
+        // In place: the map holds the very arrays it was given.
+        assert.deepEqual([...g.values()], arrays);
+        for (const [name, t] of g) assertAllClose(t, c.clipped[name]!, TOL, `clipped ${name}`);
+      });
+    }
+
+    test('host and tensor gradients mixed in one map: one norm over both', () => {
+      const host = hostGrads();
+      const mixed = new Map<string, Tensor | Float32Array>(host);
+      const [first] = host.keys();
+      mixed.set(first!, tf.tensor(fx.grads[first!]!, fx.shapes[first!]));
+      const c = fx.cases[0]!;
+      const r = clipGradNorm(mixed, c.max_norm);
+      assertAllClose([r.totalNorm], [c.total_norm], TOL, 'total norm');
+      for (const [name, t] of mixed)
+        assertAllClose(t instanceof Float32Array ? t : t.dataSync(), c.clipped[name]!, TOL, `clipped ${name}`);
+      tf.dispose(mixed.get(first!) as Tensor);
     });
   });
 }

@@ -235,7 +235,7 @@ export class GradientLanes {
     encoder: ImageEncoder,
     batch: LanePairBatch,
     options: GradientOptions,
-  ): Promise<BatchGradients> {
+  ): Promise<BatchGradients<Tensor>> {
     if (encoder !== this.encoder) throw new Error('internal: gradient lanes were started for another encoder');
     if (this.workers.length === 0 && !isLoadable(batch.queries) && !isLoadable(batch.positives))
       return cachedGradients(encoder, batch as PairBatch, options);
