@@ -8,7 +8,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { RESULTS_VIEW_TYPE, type PanelPersistedState } from '../../shared/panelProtocol';
-import { buildPanelHtml, makeNonce } from './panelHtml';
+import { loadWebviewPage, lockedDownOptions, webviewBundleDir } from './webviewPage';
 import { PanelSession, type LiveRunSource } from './panelSession';
 import type { EngineSearchHit, SearchImageHook } from './panelSearch';
 import { ThumbnailCache } from './thumbnails';
@@ -98,7 +98,7 @@ export class ResultsPanels implements vscode.WebviewPanelSerializer<PanelPersist
   private adopt(panel: vscode.WebviewPanel): ResultsPanel {
     const p = new ResultsPanel(panel, {
       extensionUri: this.options.extensionUri,
-      roots: [vscode.Uri.joinPath(this.options.extensionUri, 'dist', 'webview'), this.thumbnailDir],
+      roots: [webviewBundleDir(this.options.extensionUri), this.thumbnailDir],
       thumbnails: this.thumbnails,
       scratchDir: vscode.Uri.joinPath(this.options.storageUri, 'search').fsPath,
       ...(this.options.searchImage ? { searchImage: this.options.searchImage } : {}),
@@ -132,21 +132,9 @@ class ResultsPanel {
     deps: PanelDeps,
   ) {
     const webview = panel.webview;
-    // Local resources: the page's bundle and the thumbnails, nothing else; no forms, no command links.
-    webview.options = {
-      enableScripts: true,
-      enableForms: false,
-      enableCommandUris: false,
-      localResourceRoots: deps.roots,
-    };
-    const dist = vscode.Uri.joinPath(deps.extensionUri, 'dist', 'webview');
-    webview.html = buildPanelHtml({
-      cspSource: webview.cspSource,
-      nonce: makeNonce(),
-      scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(dist, 'main.js')).toString(),
-      styleUri: webview.asWebviewUri(vscode.Uri.joinPath(dist, 'main.css')).toString(),
-      title: panel.title,
-    });
+    // Local resources: the page's bundle and the thumbnails (deps.roots), nothing else.
+    webview.options = lockedDownOptions(deps.roots);
+    loadWebviewPage(webview, deps.extensionUri, 'main', panel.title);
     this.session = new PanelSession({
       post: (m) => void webview.postMessage(m),
       toWebviewUri: (fsPath) => webview.asWebviewUri(vscode.Uri.file(fsPath)).toString(),

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { compareRuns, type CompareHostMessage, type ComparePageMessage } from '../../shared/runs/compare';
 import { readRunSummary, type RunSummary } from '../../shared/runs/summary';
-import { buildPanelHtml, makeNonce } from '../panel/panelHtml';
+import { loadWebviewPage, lockedDownOptions, webviewBundleDir } from '../panel/webviewPage';
 
 export const COMPARE_VIEW_TYPE = 'vembed.compare';
 
@@ -19,21 +19,14 @@ export function showComparison(extensionUri: vscode.Uri, dirs: string[]): vscode
     return s;
   });
   const comparison = compareRuns(summaries);
-  const dist = vscode.Uri.joinPath(extensionUri, 'dist', 'webview');
   const panel = vscode.window.createWebviewPanel(
     COMPARE_VIEW_TYPE,
     `vembed: compare ${comparison.runs.map((r) => r.name).join(', ')}`,
     vscode.ViewColumn.Active,
-    { enableScripts: true, enableForms: false, enableCommandUris: false, localResourceRoots: [dist] },
+    lockedDownOptions([webviewBundleDir(extensionUri)]),
   );
   const webview = panel.webview;
-  webview.html = buildPanelHtml({
-    cspSource: webview.cspSource,
-    nonce: makeNonce(),
-    scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(dist, 'compare.js')).toString(),
-    styleUri: webview.asWebviewUri(vscode.Uri.joinPath(dist, 'compare.css')).toString(),
-    title: panel.title,
-  });
+  loadWebviewPage(webview, extensionUri, 'compare', panel.title);
   // The page asks on every load (also after being hidden and shown): answer with the runs as they are now.
   webview.onDidReceiveMessage((m: ComparePageMessage) => {
     if (m?.type !== 'ready') return;
