@@ -114,14 +114,14 @@ export interface ChunkDropout {
 }
 
 /**
- * The dropout of a run of consecutive chunks of one side, in order: each chunk's images and its
- * dropout. One session run may compute several chunks (see cachedGradients); each keeps its masks.
+ * The dropout of a run of consecutive chunks, in order: each chunk's images and its dropout. One
+ * session run may compute several chunks, of both sides (see cachedGradients); each keeps its masks.
  */
 export type RunDropout = ReadonlyArray<{ count: number; dropout: ChunkDropout | null }>;
 
 /** Consecutive chunks grouped into runs of at most `images` images (a chunk larger than that runs alone). */
-export function groupChunks(ranges: readonly ChunkRange[], images: number): ChunkRange[][] {
-  const runs: ChunkRange[][] = [];
+export function groupChunks<C extends { count: number }>(ranges: readonly C[], images: number): C[][] {
+  const runs: C[][] = [];
   let count = 0;
   for (const r of ranges) {
     const last = runs[runs.length - 1];
@@ -134,6 +134,27 @@ export function groupChunks(ranges: readonly ChunkRange[], images: number): Chun
     }
   }
   return runs;
+}
+
+/** Float arrays one after the other, in one new array. */
+function concatFloats(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** A run's chunks' pixels as one batch of `count` images (one chunk: as loaded). */
+async function joinChunks(loading: ReadonlyArray<Promise<PixelBatch>>, count: number): Promise<PixelBatch> {
+  const chunks = await Promise.all(loading);
+  if (chunks.length === 1) return chunks[0]!;
+  const { height, width } = chunks[0]!;
+  if (chunks.some((c) => c.height !== height || c.width !== width))
+    throw new Error('internal: the chunks of one session run have different image sizes');
+  return { data: concatFloats(chunks.map((c) => c.data)), n: count, height, width };
 }
 
 /** One chunk's dropout as a run of one chunk. */
@@ -457,31 +478,35 @@ export class OnnxGradients {
     ];
     const dropoutOf = (side: PairSide, range: ChunkRange): ChunkDropout | null =>
       options.training ? { seed: options.seed, step: options.step, side, chunkIndex: range.index } : null;
-    // The session runs: a chunk each, or with the whole-model graph as many consecutive chunks of a side
-    // as fit in its memory budget (fewer, larger runs; each chunk keeps its own dropout masks).
+    // The session runs: a chunk each, or with the whole-model graph as many consecutive chunks as fit in its
+    // memory budget, the query side's then the positive side's (fewer, larger runs: for a small model the
+    // runs' count costs, not their size; each chunk keeps its own dropout masks, and a run over both sides
+    // sums their gradients inside the graph).
     const perRun = s0.whole ? this.wholeRunImages(size, size, options.chunkSize) : options.chunkSize;
-    const chunks = sides.flatMap(([side, source]) =>
-      groupChunks(chunkRanges(source.n, options.chunkSize), perRun).map((ranges) => ({
-        side,
-        source,
-        start: ranges[0]!.start,
-        count: ranges.reduce((k, r) => k + r.count, 0),
-        dropout: ranges.map((r) => ({ count: r.count, dropout: dropoutOf(side, r) })),
-      })),
-    );
+    const runs = groupChunks(
+      sides.flatMap(([side, source]) =>
+        chunkRanges(source.n, options.chunkSize).map((range) => ({ side, source, ...range })),
+      ),
+      perRun,
+    ).map((parts) => ({
+      parts,
+      count: parts.reduce((k, r) => k + r.count, 0),
+      dropout: parts.map((r) => ({ count: r.count, dropout: dropoutOf(r.side, r) })),
+    }));
 
     // A run's pixels, the next one loading while this one computes; the pass's seconds go to `part`.
     const pass = async (part: 'forward' | 'backward', each: (j: number, px: PixelBatch) => Promise<void>) => {
-      const load = (j: number) => {
-        const c = chunks[j]!;
-        return chunkPixels(c.source, c.start, c.count, `${c.side} images`);
-      };
+      const load = (j: number) =>
+        joinChunks(
+          runs[j]!.parts.map((c) => chunkPixels(c.source, c.start, c.count, `${c.side} images`)),
+          runs[j]!.count,
+        );
       let next = load(0);
-      for (let j = 0; j < chunks.length; j++) {
+      for (let j = 0; j < runs.length; j++) {
         const t = performance.now();
         const px = await next;
         timings.data += (performance.now() - t) / 1000;
-        if (j + 1 < chunks.length) {
+        if (j + 1 < runs.length) {
           next = load(j + 1);
           next.catch(() => undefined); // awaited in the next round
         }
@@ -496,12 +521,16 @@ export class OnnxGradients {
     const kept = new Map<number, Map<string, Feed>>();
     let keptBytes = 0;
     await pass('forward', async (j, px) => {
-      const c = chunks[j]!;
+      const run = runs[j]!;
       const sx = await this.sessionsFor(px.height, px.width);
       const bytes = px.n * sx.tokenBytesPerImage;
       const keep = !sx.whole && keptBytes + bytes <= (this.options.keptTokensBytes ?? KEPT_TOKENS_BYTES);
-      const { embedding, tokens } = await this.embedAndKeep(px, c.dropout, weights, keep);
-      embedded[c.side].set(embedding, c.start * dim);
+      const { embedding, tokens } = await this.embedAndKeep(px, run.dropout, weights, keep);
+      let at = 0;
+      for (const c of run.parts) {
+        embedded[c.side].set(embedding.subarray(at * dim, (at + c.count) * dim), c.start * dim);
+        at += c.count;
+      }
       if (tokens) {
         kept.set(j, tokens);
         keptBytes += bytes;
@@ -528,9 +557,10 @@ export class OnnxGradients {
     let summing = 0;
     const masksBefore = this.maskSeconds;
     await pass('backward', async (j, px) => {
-      const c = chunks[j]!;
-      const slice = upstream[c.side].subarray(c.start * dim, (c.start + c.count) * dim);
-      const chunkGrads = await this.chunkGradients(px, slice, c.dropout, weights, kept.get(j));
+      const run = runs[j]!;
+      const slices = run.parts.map((c) => upstream[c.side].subarray(c.start * dim, (c.start + c.count) * dim));
+      const runUpstream = slices.length === 1 ? slices[0]! : concatFloats(slices);
+      const chunkGrads = await this.chunkGradients(px, runUpstream, run.dropout, weights, kept.get(j));
       kept.delete(j);
       const t = performance.now();
       for (const [name, g] of chunkGrads) {

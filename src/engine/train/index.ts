@@ -19,7 +19,7 @@ export {
   type ScheduleSpec,
   type SchedulerType,
 } from './optim/schedule';
-export { clipGradNorm, globalGradNorm, type ClipResult } from './optim/clip';
+export { globalGradNorm, gradClipping, type ClipResult } from './optim/clip';
 export {
   cachedGradients,
   plainGradients,

@@ -20,7 +20,7 @@ import type { LanePairBatch } from './parallel/lanes';
 import { chunkPixels } from './pixels';
 import type { LossConfig } from './loss';
 import type { AdamW } from './optim/adamw';
-import { clipGradNorm } from './optim/clip';
+import { gradClipping } from './optim/clip';
 import { learningRateAt, type ScheduleSpec } from './optim/schedule';
 
 export type TrainStepConfig = LossConfig &
@@ -92,9 +92,9 @@ function apply(
     throw new NonFiniteTrainingError(stepNumber, 'loss', loss, context);
   }
   try {
-    const { totalNorm, clipped } = clipGradNorm(grads, config.max_grad_norm);
+    const { totalNorm, clipped, scale } = gradClipping(grads, config.max_grad_norm);
     if (!Number.isFinite(totalNorm)) throw new NonFiniteTrainingError(stepNumber, 'gradient norm', totalNorm, context);
-    optimizer.step(grads, lr);
+    optimizer.step(grads, lr, scale);
     return { globalStep: stepNumber, loss, lr, gradNorm: totalNorm, clipped, usedGradientCache: useCache };
   } finally {
     disposeGradients(grads.values());

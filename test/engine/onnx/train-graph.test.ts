@@ -296,12 +296,13 @@ describe('the gradient cache on ONNX Runtime equals the TF.js gradient cache (lo
       const { encoder, batch, options } = await cacheCase(c);
       const ref = cachedGradients(encoder, batch, options);
       const refGrads = new Map([...ref.grads].map(([k, t]) => [k, take(t)] as const));
-      // The default budget holds a side's 5 images (one run a side); a budget of 4 images' activations, two
-      // chunks a run (runs of 4 and 1). Either way each chunk keeps its own dropout masks.
+      // The default budget holds both sides' 10 images (one run a pass); a budget of 4 images' activations
+      // groups the chunks 2 2 1 | 2 2 1 (query | positive) as 2+2, 1+2 (across the sides) and 2+1: three runs a
+      // pass. Either way each chunk keeps its own dropout masks.
       try {
         for (const [budgetImages, runs] of [
-          [undefined, 2 + 2],
-          [4, 4 + 4],
+          [undefined, 1 + 1],
+          [4, 3 + 3],
         ] as const) {
           const wholeBackwardBytes = budgetImages && budgetImages * wholeBackwardBytesPerImage(encoder.config, 56, 56);
           const onnx = await OnnxGradients.create(encoder, {

@@ -136,6 +136,25 @@ for (const backend of ['cpu', 'wasm'] as const) {
       });
     }
 
+    test("a gradScale is the same update as gradients scaled first (clipping's float32 product), to the bit", () => {
+      const scenario = fx.scenarios.find((s) => s.name === 'with_exclusion')!;
+      const scale = Math.fround(0.37);
+      const scaledParams = makeParams();
+      const scaled = makeOptimizer(scaledParams, scenario.name);
+      const viaScale = makeParams();
+      const withScale = makeOptimizer(viaScale, scenario.name);
+      for (let s = 0; s < fx.lrs.length; s++) {
+        const host = gradsAt(s, 'host values') as Map<string, Float32Array>;
+        const pre = new Map([...host].map(([k, g]) => [k, g.map((x) => Math.fround(x * scale))]));
+        scaled.step(pre, fx.lrs[s]!);
+        withScale.step(host, fx.lrs[s]!, scale);
+      }
+      for (const [name, v] of viaScale) assert.deepEqual(v.dataSync(), scaledParams.get(name)!.dataSync(), name);
+      assert.throws(() => withScale.step(new Map(), 1e-3, 1.5), /gradScale must be in \(0, 1\], got 1.5/);
+      for (const o of [scaled, withScale]) o.dispose();
+      for (const v of [...scaledParams.values(), ...viaScale.values()]) v.dispose();
+    });
+
     test('exported state imported into a fresh optimizer continues exactly', () => {
       const scenario = fx.scenarios.find((s) => s.name === 'with_exclusion')!;
       const params = makeParams();

@@ -17,7 +17,8 @@
  * model's step more than its arithmetic (79 parameters, ~1,000 kernel calls:
  * 40-65 ms with clipping, against 20-30 ms for the loop, on the 2-core test
  * machine under load), and moments outside the wasm heap leave its 4 GB to
- * activations. Each element is computed in double precision and stored
+ * activations. Clipping's factor is applied here too, as each gradient is
+ * read (optim/clip.ts). Each element is computed in double precision and stored
  * as float32, as torch stores its float32 moments and weights. A backend
  * whose tensors live elsewhere (a GPU) pays one read of the gradients and
  * weights and one write of the weights a step.
@@ -90,11 +91,15 @@ export class AdamW {
 
   /**
    * Apply one update with learning rate `lr`. `grads` maps parameter names to
-   * gradients (the caller keeps ownership); a name missing from it is skipped.
+   * gradients (the caller keeps ownership; they are not changed); a name
+   * missing from it is skipped. `gradScale`: a float32 factor the gradients
+   * are multiplied by first, each product rounded to float32 (clipping's,
+   * optim/clip.ts: what torch's in-place clipping leaves in the gradients).
    */
-  step(grads: Map<string, Gradient>, lr: number): void {
+  step(grads: Map<string, Gradient>, lr: number, gradScale = 1): void {
     if (!Number.isFinite(lr) || lr < 0)
       throw new Error(`AdamW: learning rate must be a finite number >= 0, got ${lr}.`);
+    if (!(gradScale > 0 && gradScale <= 1)) throw new Error(`AdamW: gradScale must be in (0, 1], got ${gradScale}.`);
     for (const name of grads.keys()) {
       if (!this.params.has(name))
         throw new Error(`AdamW: got a gradient for '${name}', which is not one of the optimizer's parameters.`);
@@ -113,13 +118,13 @@ export class AdamW {
       // (a new array a step would cost the demo model's step ~5 ms of page faults), after a copy on cpu.
       const values = param.dataSync() as Float32Array;
       const p = tf.getBackend() === 'cpu' ? values.slice() : values;
-      this.update(p, gradientValues(grad), st, lr, this.decays(name) ? 1 - lr * this.weightDecay : 1);
+      this.update(p, gradientValues(grad), gradScale, st, lr, this.decays(name) ? 1 - lr * this.weightDecay : 1);
       tf.tidy(() => param.assign(tf.tensor(p, param.shape, 'float32')));
     }
   }
 
-  /** One parameter's update: `p` and the moments in place. */
-  private update(p: Float32Array, g: Float32Array, st: LiveState, lr: number, decay: number): void {
+  /** One parameter's update: `p` and the moments in place (`g` read, scaled by `scale`). */
+  private update(p: Float32Array, g: Float32Array, scale: number, st: LiveState, lr: number, decay: number): void {
     const { beta1, beta2, eps } = this;
     const stepSize = lr / (1 - beta1 ** st.step);
     const inverseBiasCorrection2Sqrt = 1 / Math.sqrt(1 - beta2 ** st.step);
@@ -128,7 +133,7 @@ export class AdamW {
     const keep1 = 1 - beta1;
     const keep2 = 1 - beta2;
     for (let i = 0, n = p.length; i < n; i++) {
-      const gi = g[i]!;
+      const gi = Math.fround(g[i]! * scale); // exact when scale is 1
       // The moments as stored (float32), as torch's update reads them.
       const mi = Math.fround(beta1 * m[i]! + keep1 * gi);
       const vi = Math.fround(beta2 * v[i]! + keep2 * gi * gi);

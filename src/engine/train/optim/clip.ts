@@ -2,6 +2,11 @@
  * Gradient clipping by global L2 norm, as torch.nn.utils.clip_grad_norm_
  * (norm_type 2): total = sqrt(sum over tensors of |g|^2); when
  * max_norm / (total + 1e-6) < 1 every gradient is scaled by that factor.
+ *
+ * Measured here, applied by AdamW (optim/adamw.ts, `gradScale`) as it reads
+ * each gradient: one pass over the gradients instead of two. torch scales
+ * float32 gradients by a float32 factor, so `scale` is a float32 and g * scale
+ * rounded to float32 is torch's clipped gradient exactly.
  */
 import { tf } from '../../backend/tf';
 import { gradientValues, type Gradient } from '../gradients';
@@ -9,8 +14,10 @@ import { gradientValues, type Gradient } from '../gradients';
 export interface ClipResult {
   /** The global norm before clipping (what torch returns); NaN or Infinity if a gradient is not finite. */
   totalNorm: number;
-  /** Whether the gradients were scaled down. */
+  /** Whether the gradients are to be scaled down. */
   clipped: boolean;
+  /** The factor every gradient is to be multiplied by: 1 when not clipped, else a float32 below 1. */
+  scale: number;
 }
 
 /** Whether a gradient's values are at hand in this process's memory (host values, or a wasm/cpu tensor). */
@@ -47,24 +54,13 @@ export function globalGradNorm(grads: Map<string, Gradient>): number {
 }
 
 /**
- * Clip in place: tensors are replaced by scaled ones (the replaced tensors
- * are disposed), host values are scaled where they are. `maxNorm` 0 turns
- * clipping off; the norm is still measured, for the logs.
+ * The clipping of `grads` to `maxNorm`: their global norm and the factor to scale them by (the gradients
+ * are not touched). `maxNorm` 0 turns clipping off; the norm is still measured, for the logs.
  */
-export function clipGradNorm(grads: Map<string, Gradient>, maxNorm: number): ClipResult {
+export function gradClipping(grads: Map<string, Gradient>, maxNorm: number): ClipResult {
   if (!(maxNorm >= 0)) throw new Error(`max_grad_norm must be >= 0 (0 turns clipping off), got ${maxNorm}.`);
   const totalNorm = globalGradNorm(grads);
   const coef = maxNorm / (totalNorm + 1e-6);
-  if (maxNorm === 0 || !Number.isFinite(totalNorm) || !(coef < 1)) return { totalNorm, clipped: false };
-  // torch multiplies float32 gradients by a float32 coefficient.
-  const coef32 = Math.fround(coef);
-  for (const [name, g] of grads) {
-    if (g instanceof Float32Array) {
-      for (let i = 0; i < g.length; i++) g[i] = g[i]! * coef32;
-    } else {
-      grads.set(name, tf.mul(g, coef));
-      g.dispose();
-    }
-  }
-  return { totalNorm, clipped: true };
+  if (maxNorm === 0 || !Number.isFinite(totalNorm) || !(coef < 1)) return { totalNorm, clipped: false, scale: 1 };
+  return { totalNorm, clipped: true, scale: Math.fround(coef) };
 }
