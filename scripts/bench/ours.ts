@@ -98,7 +98,7 @@ function pooledChunks(pool: PixelBatch, n: number): LoadablePixels {
   return {
     n,
     load: async (start, count) => ({
-      data: pool.data.slice(start * per, (start + count) * per),
+      data: pool.data.subarray(start * per, (start + count) * per), // read only: the trainer copies what it joins
       n: count,
       height: pool.height,
       width: pool.width,
