@@ -58,6 +58,8 @@ export class TorchTrainer {
     private readonly reporter: Reporter,
     /** The ranks' device line, for run_started. */
     readonly device: string,
+    /** Where and in which precision `embed` runs (the evaluation's log line). */
+    readonly evaluationDevice: string,
   ) {}
 
   static async start(
@@ -94,7 +96,9 @@ export class TorchTrainer {
     });
     try {
       const ready = await ranks.expect('ready');
-      return new TorchTrainer(config, model, ranks, exchange, ctx.reporter, String(ready.device));
+      const device = String(ready.device);
+      const evaluationDevice = String(ready.evaluationDevice ?? device);
+      return new TorchTrainer(config, model, ranks, exchange, ctx.reporter, device, evaluationDevice);
     } catch (e) {
       await ranks.close(1000);
       throw e;
@@ -169,6 +173,23 @@ export class TorchTrainer {
     }
     this.ranks.send({ cmd: 'gradient', finite: true, file });
     return loss;
+  }
+
+  /**
+   * Embeds preprocessed images on the ranks' device in eval mode (python/vembed_torch/embed.py): the
+   * evaluation's pixel embedder, so it decodes and scores as on the ONNX engine and only the forward pass moves.
+   */
+  async embed(pixels: PixelBatch): Promise<Float32Array> {
+    const file = path.join(this.exchange, 'eval-pixels.bin');
+    fs.writeFileSync(file, new Uint8Array(pixels.data.buffer, pixels.data.byteOffset, pixels.data.byteLength));
+    this.ranks.send({ cmd: 'embed', pixels: file, n: pixels.n, height: pixels.height, width: pixels.width });
+    const reply = await this.ranks.expect('embedded');
+    const [n, d] = reply.shape as number[];
+    const dim = this.model.encoder.embeddingDim;
+    if (n !== pixels.n || d !== dim)
+      throw new Error(`the torch engine embedded [${String(reply.shape)}] where [${pixels.n}, ${dim}] was due`);
+    const bytes = fs.readFileSync(String(reply.file));
+    return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   }
 
   /** Brings the ranks' parameters and optimizer moments into the CLI's encoder and AdamW. */
