@@ -79,6 +79,7 @@ def run(spec_file: str) -> int:
                     "type": "ready",
                     "device": describe_device(ranks, spec.mixed_precision),
                     "evaluationDevice": evaluation,
+                    "processes": ranks.world,
                     "parameters": count,
                 }
             )

@@ -59,6 +59,8 @@ export function train(dir: string, python: string, args: string[], timeout = 240
 
 /**
  * `vembed train --json ARGS` in `dir`, calling `onEvent` with each event as it comes (it may signal the process).
+ * With `ownGroup` the CLI leads a process group of its own, as a terminal's foreground job does: signalling
+ * `-pid` then reaches every process it started that stays in the group, as Ctrl+C in a terminal does.
  */
 export async function trainWatching(
   dir: string,
@@ -66,11 +68,13 @@ export async function trainWatching(
   args: string[],
   onEvent: (e: EngineEvent, pid: number) => void,
   timeout = 240_000,
+  ownGroup = false,
 ): Promise<TrainResult> {
   const started = Date.now();
   const child = spawn(process.execPath, [bin, 'train', '--config', 'train_i2i.yaml', '--json', ...args], {
     cwd: dir,
     env: environment(python),
+    detached: ownGroup,
   });
   let stdout = '';
   let stderr = '';

@@ -22,7 +22,7 @@ export const TORCH_OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     metavar: 'N',
     description:
-      'torch engine: processes sharing each global batch (one per GPU; on CPUs gloo). batch_size must be a multiple of N. Default 1.',
+      "torch engine: processes sharing each global batch (one per GPU; on CPUs gloo). batch_size must be a multiple of N. Default 1, or with --accelerate_config the config's num_processes.",
   },
   {
     name: 'python',
@@ -91,12 +91,15 @@ export async function trainEngineFrom(
 
 /** --num_processes and --accelerate_config, checked. */
 function torchFlags(options: Record<string, unknown>): Pick<TorchEngineOptions, 'numProcesses' | 'accelerateConfig'> {
-  const raw = (options.num_processes as string | undefined) ?? '1';
-  const numProcesses = Number(raw);
-  if (!Number.isInteger(numProcesses) || numProcesses < 1 || numProcesses > 1024)
-    throw new UsageError(`--num_processes ${raw}: expected a whole number from 1 to 1024.`);
   const accelerate = options.accelerate_config as string | undefined;
   if (accelerate !== undefined && !fs.existsSync(accelerate))
     throw new UsageError(`--accelerate_config ${accelerate}: no such file.`);
+  const given = options.num_processes as string | undefined;
+  // Without the flag an accelerate config keeps its own num_processes (accelerate launch would override it).
+  if (given === undefined && accelerate) return { accelerateConfig: path.resolve(accelerate) };
+  const raw = given ?? '1';
+  const numProcesses = Number(raw);
+  if (!Number.isInteger(numProcesses) || numProcesses < 1 || numProcesses > 1024)
+    throw new UsageError(`--num_processes ${raw}: expected a whole number from 1 to 1024.`);
   return { numProcesses, ...(accelerate ? { accelerateConfig: path.resolve(accelerate) } : {}) };
 }
