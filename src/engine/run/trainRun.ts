@@ -38,8 +38,8 @@ export interface TrainRunOptions {
   resume?: string;
   /** How to run the torch engine, when the config's `engine` is `torch`. */
   torch?: TorchEngineOptions;
-  /** Which engine trains and why (engineChoice.ts), said right after run_started. */
-  engineChoice?: { engine: string; reason: string };
+  /** Which engine trains and why (engineChoice.ts), said right after run_started, with a flag it left unused. */
+  engineChoice?: { engine: string; reason: string; ignored?: string };
   cwd: string;
 }
 
@@ -222,6 +222,7 @@ function announceRun(
     ...(resumedFrom ? { resumedFrom } : {}),
   });
   if (opts.engineChoice) reporter.info(`training engine: ${opts.engineChoice.engine} (${opts.engineChoice.reason})`);
+  if (opts.engineChoice?.ignored) reporter.warn(opts.engineChoice.ignored, 'torch-flag-ignored');
   if (torch && data.valSet)
     reporter.info(
       `evaluation embeds on the torch engine: ${torch.evaluationDevice}, eval mode (the images decoded and scored as on the ONNX engine)`,
