@@ -10,17 +10,18 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { referencePython } from '../../helpers/python';
-import { tempDir, writePairData, writeTinyModel } from '../run/fixtures';
 import { errorsOf } from '../engineEvents';
 import {
   assertOk,
   rankPids,
   runFolder,
+  SHARED_BATCH_RUN,
   stepLosses,
   train,
   trainWatching,
   weightsOf,
   worstRelativeDifference,
+  tinyModelWork,
 } from './torchRuns';
 
 let work: string;
@@ -29,15 +30,11 @@ let model: string;
 
 before(async () => {
   python = referencePython();
-  work = tempDir('torch-accelerate');
-  model = await writeTinyModel(path.join(work, 'tiny'));
-  fs.mkdirSync(path.join(work, 'data'));
-  await writePairData(path.join(work, 'data'));
+  ({ work, model } = await tinyModelWork('torch-accelerate'));
 });
 after(() => fs.rmSync(work, { recursive: true, force: true }));
 
-// 1 epoch of 3 steps of 8 pairs; the chunk of 2 makes each process's share (4 pairs) span two chunks.
-const RUN = { epochs: 1, val_data_path: null, lora_dropout: 0, learning_rate: 0.01, gradient_cache_chunk_size: 2 };
+const RUN = { ...SHARED_BATCH_RUN, epochs: 1 };
 const last = (dir: string) => path.join(dir, 'out', 'checkpoint-epoch-1');
 
 /** An accelerate config file (YAML) of `settings`. */

@@ -14,8 +14,7 @@ import { evaluateRetrieval } from '../../../src/engine/retrieval/evaluate';
 import { TRAINING_RECALL_KS } from '../../../src/engine/run/evaluation';
 import { referencePython } from '../../helpers/python';
 import { compareEmbeddings, vembed } from '../../interop/helpers';
-import { tempDir, writePairData, writeTinyModel } from '../run/fixtures';
-import { assertOk, runFolder, train } from './torchRuns';
+import { assertOk, runFolder, train, tinyModelWork } from './torchRuns';
 
 let work: string;
 let python: string;
@@ -23,10 +22,7 @@ let model: string;
 
 before(async () => {
   python = referencePython();
-  work = tempDir('torch-eval');
-  model = await writeTinyModel(path.join(work, 'tiny'));
-  fs.mkdirSync(path.join(work, 'data'));
-  await writePairData(path.join(work, 'data'));
+  ({ work, model } = await tinyModelWork('torch-eval'));
 });
 after(() => fs.rmSync(work, { recursive: true, force: true }));
 
