@@ -29,6 +29,7 @@ class Encoder(nn.Module):
         self.pooling = pooling
         self.registers = registers
         self.projection = nn.Linear(hidden, projection_dim, bias=False) if projection_dim else None
+        self.dim = projection_dim or hidden
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         # last_hidden_state is after the final layer norm: CLS first, then the registers, then the patches.

@@ -21,6 +21,7 @@ import torch
 import torch.distributed as dist
 
 from .dist import Ranks
+from .embed import read_rows
 from .model import Encoder
 from .spec import RunSpec
 from .state import Trainable
@@ -49,12 +50,7 @@ LossGradient = Callable[[torch.Tensor], torch.Tensor | None]
 
 def read_pixels(order: StepOrder, side: int, start: int, count: int) -> torch.Tensor:
     """Rows [start, start + count) of one side (0 queries, 1 positives) of the CLI's NHWC float32 file, as NCHW."""
-    per_image = order.height * order.width * 3
-    offset = (side * order.n + start) * per_image * 4
-    data = np.fromfile(order.pixels, dtype=np.float32, count=count * per_image, offset=offset)
-    if data.size != count * per_image:
-        raise ValueError(f"{order.pixels} is shorter than step {order.step}'s {order.n} pairs")
-    return torch.from_numpy(data.reshape(count, order.height, order.width, 3)).permute(0, 3, 1, 2).contiguous()
+    return read_rows(order.pixels, order.height, order.width, side * order.n + start, count)
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:

@@ -2,8 +2,9 @@
 `accelerate launch` does with an accelerate config). Rank 0 takes the CLI's commands (channel.py) and hands each
 to every rank; all ranks compute, rank 0 answers.
 
-Commands: `step` (one optimizer step; its loss gradient is asked of the CLI mid-step), `export` (write the
-trainable state in vembed's names for a checkpoint or the evaluation), `quit`.
+Commands: `step` (one optimizer step; its loss gradient is asked of the CLI mid-step), `embed` (embed the CLI's
+evaluation pixels in eval mode: embed.py), `export` (write the trainable state in vembed's names for a
+checkpoint), `quit`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 
 from . import dist as ranks_setup
 from .channel import Channel
+from .embed import EmbedOrder, embed_rows, evaluation_precision
 from .model import build_encoder, named_parameters
 from .spec import read_spec
 from .state import load_optimizer, load_params, save_state, trainables
@@ -68,9 +70,19 @@ def run(spec_file: str) -> int:
         if (start / "optimizer.safetensors").exists():
             load_optimizer(str(start / "optimizer.safetensors"), items, stepper.optimizer)
         exchange = Path(spec.exchange_dir)
+        eval_precision = evaluation_precision(spec.mixed_precision, ranks.device)
         if channel:
             count = sum(p.numel() for t in items for p in t.parts)
-            channel.send({"type": "ready", "device": describe_device(ranks, spec.mixed_precision), "parameters": count})
+            evaluation = describe_device(ranks, eval_precision) + (", float32" if eval_precision == "no" else "")
+            channel.send(
+                {
+                    "type": "ready",
+                    "device": describe_device(ranks, spec.mixed_precision),
+                    "evaluationDevice": evaluation,
+                    "processes": ranks.world,
+                    "parameters": count,
+                }
+            )
         while True:
             command = ranks.broadcast(channel.receive() if channel else None)
             kind = command.get("cmd")
@@ -88,6 +100,13 @@ def run(spec_file: str) -> int:
                             "applied": outcome.applied,
                         }
                     )
+            elif kind == "embed":
+                embed_order = EmbedOrder(**{k: command[k] for k in ("pixels", "n", "height", "width")})
+                embedded = embed_rows(encoder, ranks, embed_order, eval_precision)
+                if channel and embedded is not None:
+                    out = exchange / "eval-embeddings.bin"
+                    embedded.contiguous().numpy().astype(np.float32).tofile(out)
+                    channel.send({"type": "embedded", "file": str(out), "shape": list(embedded.shape)})
             elif kind == "export":
                 if channel:
                     target = Path(command["dir"])

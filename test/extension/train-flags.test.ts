@@ -43,6 +43,22 @@ test('defaults pass no engine flag: the config decides', () => {
   assert.deepEqual(trainingFlags({ ...DEFAULTS, numProcesses: 4 }, 'torch'), ['--num_processes', '4']);
 });
 
+test('with the setting and the config both auto, a process count other than 1 is passed: auto may pick torch', () => {
+  const four = { ...DEFAULTS, numProcesses: 4 };
+  // No engine key, or `engine: auto`: the CLI applies it when auto picks torch and says it is ignored on onnx.
+  assert.deepEqual(trainingFlags(four, undefined), ['--num_processes', '4']);
+  assert.deepEqual(trainingFlags(four, 'auto'), ['--num_processes', '4']);
+  // The default count is the engine's own default: nothing to pass, nothing to warn about.
+  assert.deepEqual(trainingFlags(DEFAULTS, 'auto'), []);
+  // A config that says onnx is never a torch run: the engine would refuse the flag.
+  assert.deepEqual(trainingFlags(four, 'onnx'), []);
+  // "Train with..." → auto with a count, over an onnx setting.
+  assert.deepEqual(trainingFlags({ ...DEFAULTS, engine: 'onnx' }, undefined, { engine: 'auto', numProcesses: 2 }), [
+    '--num_processes',
+    '2',
+  ]);
+});
+
 test('an engine setting is passed as --engine, with processes for torch only, and --python when set', () => {
   const torch = normaliseTrainingSettings({ engine: 'torch', numProcesses: 4, pythonPath: ' /opt/venv/bin/python ' });
   assert.deepEqual(trainingFlags(torch, 'onnx'), [
@@ -83,6 +99,14 @@ test('bad setting values read as the defaults', () => {
   assert.equal(processCountProblem(' 16 '), undefined);
   for (const bad of ['0', '-1', '2.5', 'four', '', String(MAX_PROCESSES + 1)])
     assert.match(processCountProblem(bad)!, /whole number from 1 to 256/, bad);
+});
+
+test('under auto, --num_processes is an option the real train command takes', () => {
+  const auto = parseArgs(
+    ['--config', 'c.yaml', ...trainingFlags({ ...DEFAULTS, numProcesses: 3 }, 'auto')],
+    trainCommand.options,
+  );
+  assert.deepEqual([auto.options.engine, String(auto.options.num_processes)], [undefined, '3']);
 });
 
 test('the flags are options of the real train and doctor commands', () => {

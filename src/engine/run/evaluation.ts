@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import type { PairRecord } from '../data/pairDataset';
 import { denseLabelIds } from '../data/pairDataset';
-import type { ImageEncoder } from '../model/types';
+import type { ImageEncoder, PixelBatch } from '../model/types';
 import type { ImageLoader } from '../image/loader';
 import { evaluateRetrieval } from '../retrieval/evaluate';
 import { writeSopOutputs } from '../retrieval/sopReport';
@@ -76,6 +76,8 @@ export async function evaluateEncoder(
     backend: string;
     /** Embed with ONNX Runtime: a graph built from the encoder's weights as they are now. */
     onnx?: OnnxChoice | null;
+    /** Embeds the preprocessed batches instead (the torch engine's ranks); ONNX Runtime is then not started. */
+    pixelEmbedder?: (pixels: PixelBatch) => Promise<Float32Array>;
     /** Told when ONNX Runtime was asked for and could not run (the evaluation goes on with TF.js). */
     onNote?: (message: string) => void;
     signal?: AbortSignal;
@@ -84,7 +86,7 @@ export async function evaluateEncoder(
 ): Promise<EvaluationResult> {
   const started = performance.now();
   let onnx: OnnxPixelEmbedder | null = null;
-  if (options.onnx && encoder instanceof Dinov2ImageEncoder) {
+  if (!options.pixelEmbedder && options.onnx && encoder instanceof Dinov2ImageEncoder) {
     try {
       onnx = await OnnxPixelEmbedder.create(encoder, options.onnx);
     } catch (e) {
@@ -99,7 +101,11 @@ export async function evaluateEncoder(
       batchSize: options.batchSize,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-      ...(onnx ? { pixelEmbedder: onnx.embed.bind(onnx) } : {}),
+      ...(options.pixelEmbedder
+        ? { pixelEmbedder: options.pixelEmbedder }
+        : onnx
+          ? { pixelEmbedder: onnx.embed.bind(onnx) }
+          : {}),
     });
   } finally {
     await onnx?.release();

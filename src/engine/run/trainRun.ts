@@ -25,6 +25,7 @@ import { runStepLoop, type LoopPosition } from './training/stepLoop';
 import { loadTrainingData, type TrainingData } from './training/trainingData';
 import { TorchTrainer, type TorchEngineOptions } from '../torch/engine';
 import { RankFailure } from '../torch/ranks';
+import type { PixelBatch } from '../model';
 
 export interface TrainRunOptions {
   config: TrainConfig;
@@ -37,8 +38,8 @@ export interface TrainRunOptions {
   resume?: string;
   /** How to run the torch engine, when the config's `engine` is `torch`. */
   torch?: TorchEngineOptions;
-  /** Which engine trains and why (engineChoice.ts), said right after run_started. */
-  engineChoice?: { engine: string; reason: string };
+  /** Which engine trains and why (engineChoice.ts), said right after run_started, with a flag it left unused. */
+  engineChoice?: { engine: string; reason: string; ignored?: string };
   cwd: string;
 }
 
@@ -83,7 +84,7 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
         )
       : e;
   }
-  announceRun(opts, data, model, resumed?.dir, torch?.device);
+  announceRun(opts, data, model, resumed?.dir, torch);
   if (!onTorch && config.mixed_precision !== 'no')
     reporter.warn(
       `mixed_precision: ${config.mixed_precision} applies to the torch engine only; this run trains in float32.`,
@@ -97,7 +98,8 @@ export async function runTraining(opts: TrainRunOptions): Promise<number> {
   };
   let latestEval: Evaluation | undefined;
   const evaluate = async (epoch: number) => {
-    latestEval = (await evaluateEpoch(opts, data, model, epoch, checkpoints.last, position.globalStep)) ?? latestEval;
+    latestEval =
+      (await evaluateEpoch(opts, data, model, epoch, checkpoints.last, position.globalStep, torch)) ?? latestEval;
   };
   const screen = config.validate_data
     ? undefined
@@ -202,9 +204,10 @@ function announceRun(
   data: TrainingData,
   model: TrainingModel,
   resumedFrom?: string,
-  torchDevice?: string,
+  torch?: TorchTrainer,
 ): void {
   const { config, reporter } = opts;
+  const torchDevice = torch?.device;
   const { encoder, lanes, totalSteps } = model;
   reporter.event({
     type: 'run_started',
@@ -219,7 +222,12 @@ function announceRun(
     ...(resumedFrom ? { resumedFrom } : {}),
   });
   if (opts.engineChoice) reporter.info(`training engine: ${opts.engineChoice.engine} (${opts.engineChoice.reason})`);
-  if (opts.backend.onnx)
+  if (opts.engineChoice?.ignored) reporter.warn(opts.engineChoice.ignored, 'torch-flag-ignored');
+  if (torch && data.valSet)
+    reporter.info(
+      `evaluation embeds on the torch engine: ${torch.evaluationDevice}, eval mode (the images decoded and scored as on the ONNX engine)`,
+    );
+  else if (opts.backend.onnx)
     reporter.info(
       `evaluation embeds with ${opts.backend.onnx.line} (a graph of the weights as they are after each epoch)`,
     );
@@ -238,6 +246,7 @@ async function evaluateEpoch(
   epoch: number,
   lastCheckpoint: string | undefined,
   globalStep: number,
+  torch: TorchTrainer | undefined,
 ): Promise<Evaluation | undefined> {
   const { config, reporter, signal } = opts;
   if (!data.valSet || !data.val) return undefined;
@@ -249,8 +258,10 @@ async function evaluateEpoch(
     allowOutsideRoot: config.allow_absolute_paths,
     // What the index must embed queries with: the checkpoint just saved (the base model before training).
     model: lastCheckpoint ?? config.model_name,
-    backend: opts.backend.onnx?.name ?? opts.backend.name,
+    backend: torch ? 'torch' : (opts.backend.onnx?.name ?? opts.backend.name),
     onnx: opts.backend.onnx ?? null,
+    // The torch engine's ranks hold the weights already and embed on their device (a GPU's, where they run).
+    ...(torch ? { pixelEmbedder: (px: PixelBatch) => torch.embed(px) } : {}),
     onNote: (message) => reporter.warn(message, 'onnx-fallback'),
     signal,
     onProgress: (done, total) =>

@@ -26,7 +26,8 @@ import { buildSpec } from './spec';
 
 export interface TorchEngineOptions {
   python: string;
-  numProcesses: number;
+  /** The processes sharing each global batch; unset with an accelerate config: the config's `num_processes`. */
+  numProcesses?: number;
   accelerateConfig?: string;
   /** `auto` (CUDA where torch sees it), `cpu` or `cuda`. */
   device: string;
@@ -44,6 +45,15 @@ export function torchPackageDir(): string {
   return dir;
 }
 
+function checkBatchSplits(batchSize: number, processes: number): void {
+  if (batchSize % processes !== 0)
+    throw new UserError(
+      `batch_size ${batchSize} does not split over ${processes} processes (each takes an equal share of the global batch).`,
+      `Use a batch_size that is a multiple of ${processes}, or another --num_processes.`,
+      'torch-engine',
+    );
+}
+
 /** The run's Python side folder: the spec, the starting state, the step files. Removed when the run ends. */
 export const EXCHANGE_DIR = '.torch';
 
@@ -58,6 +68,8 @@ export class TorchTrainer {
     private readonly reporter: Reporter,
     /** The ranks' device line, for run_started. */
     readonly device: string,
+    /** Where and in which precision `embed` runs (the evaluation's log line). */
+    readonly evaluationDevice: string,
   ) {}
 
   static async start(
@@ -67,12 +79,7 @@ export class TorchTrainer {
     ctx: { reporter: Reporter; signal: AbortSignal; cwd: string },
   ): Promise<TorchTrainer> {
     const n = options.numProcesses;
-    if (config.batch_size % n !== 0)
-      throw new UserError(
-        `batch_size ${config.batch_size} does not split over ${n} processes (each takes an equal share of the global batch).`,
-        `Use a batch_size that is a multiple of ${n}, or another --num_processes.`,
-        'torch-engine',
-      );
+    if (n !== undefined) checkBatchSplits(config.batch_size, n);
     const exchange = path.join(config.output_dir, EXCHANGE_DIR);
     fs.rmSync(exchange, { recursive: true, force: true });
     fs.mkdirSync(exchange, { recursive: true });
@@ -88,13 +95,23 @@ export class TorchTrainer {
       python: options.python,
       packageDir: torchPackageDir(),
       spec: specFile,
-      numProcesses: n,
+      ...(n !== undefined ? { numProcesses: n } : {}),
       ...(options.accelerateConfig ? { accelerateConfig: options.accelerateConfig } : {}),
       logDir: config.output_dir,
     });
     try {
       const ready = await ranks.expect('ready');
-      return new TorchTrainer(config, model, ranks, exchange, ctx.reporter, String(ready.device));
+      const processes = Number(ready.processes);
+      if (n !== undefined && processes !== n)
+        throw new UserError(
+          `the torch engine asked accelerate launch for ${n} processes and ${processes} started (accelerate's MULTI_CPU type starts several only through mpirun; without it, one).`,
+          `On one machine use an accelerate config with distributed_type: MULTI_GPU (with use_cpu: true on CPUs), or give the config an mpirun host file; or run without --accelerate_config: vembed starts --num_processes ${n} itself.`,
+          'torch-engine',
+        );
+      checkBatchSplits(config.batch_size, processes);
+      const device = String(ready.device);
+      const evaluationDevice = String(ready.evaluationDevice ?? device);
+      return new TorchTrainer(config, model, ranks, exchange, ctx.reporter, device, evaluationDevice);
     } catch (e) {
       await ranks.close(1000);
       throw e;
@@ -169,6 +186,23 @@ export class TorchTrainer {
     }
     this.ranks.send({ cmd: 'gradient', finite: true, file });
     return loss;
+  }
+
+  /**
+   * Embeds preprocessed images on the ranks' device in eval mode (python/vembed_torch/embed.py): the
+   * evaluation's pixel embedder, so it decodes and scores as on the ONNX engine and only the forward pass moves.
+   */
+  async embed(pixels: PixelBatch): Promise<Float32Array> {
+    const file = path.join(this.exchange, 'eval-pixels.bin');
+    fs.writeFileSync(file, new Uint8Array(pixels.data.buffer, pixels.data.byteOffset, pixels.data.byteLength));
+    this.ranks.send({ cmd: 'embed', pixels: file, n: pixels.n, height: pixels.height, width: pixels.width });
+    const reply = await this.ranks.expect('embedded');
+    const [n, d] = reply.shape as number[];
+    const dim = this.model.encoder.embeddingDim;
+    if (n !== pixels.n || d !== dim)
+      throw new Error(`the torch engine embedded [${String(reply.shape)}] where [${pixels.n}, ${dim}] was due`);
+    const bytes = fs.readFileSync(String(reply.file));
+    return new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   }
 
   /** Brings the ranks' parameters and optimizer moments into the CLI's encoder and AdamW. */

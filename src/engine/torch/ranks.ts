@@ -21,7 +21,8 @@ export interface LaunchOptions {
   /** The folder holding the vembed_torch package (python/). */
   packageDir: string;
   spec: string;
-  numProcesses: number;
+  /** Unset with an accelerate config: its `num_processes`. */
+  numProcesses?: number;
   accelerateConfig?: string;
   /** Where the ranks' logs go. */
   logDir: string;
@@ -78,12 +79,15 @@ export class TorchRanks {
     const n = opts.numProcesses;
     fs.mkdirSync(opts.logDir, { recursive: true });
     const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: '1', TOKENIZERS_PARALLELISM: 'false' };
-    // N processes on one machine share its cores; left alone each would start a thread per core.
-    if (!env.OMP_NUM_THREADS) env.OMP_NUM_THREADS = String(Math.max(1, Math.floor(os.availableParallelism() / n)));
+    // N processes on one machine share its cores; left alone each would start a thread per core (with an
+    // accelerate config's own count, torchrun sets one thread per process).
+    if (!env.OMP_NUM_THREADS && n !== undefined)
+      env.OMP_NUM_THREADS = String(Math.max(1, Math.floor(os.availableParallelism() / n)));
     const module = ['-m', 'vembed_torch.train', '--spec', opts.spec];
     if (opts.accelerateConfig) {
       const args = ['-m', 'accelerate.commands.launch', '--config_file', opts.accelerateConfig];
-      args.push('--num_processes', String(n), ...module);
+      if (n !== undefined) args.push('--num_processes', String(n));
+      args.push(...module);
       ranks.add(
         'launcher',
         spawn(opts.python, args, { cwd: opts.packageDir, env, stdio: ['pipe', 'pipe', 'pipe'] }),
@@ -91,14 +95,15 @@ export class TorchRanks {
       );
       return ranks;
     }
-    const port = n > 1 ? await freePort() : 0;
-    for (let r = 0; r < n; r++) {
+    const count = n ?? 1;
+    const port = count > 1 ? await freePort() : 0;
+    for (let r = 0; r < count; r++) {
       const rankEnv = {
         ...env,
         RANK: String(r),
         LOCAL_RANK: String(r),
-        WORLD_SIZE: String(n),
-        LOCAL_WORLD_SIZE: String(n),
+        WORLD_SIZE: String(count),
+        LOCAL_WORLD_SIZE: String(count),
         MASTER_ADDR: '127.0.0.1',
         MASTER_PORT: String(port),
       };

@@ -11,7 +11,7 @@ export type EngineSettingValue = (typeof ENGINE_SETTING_VALUES)[number];
 export interface TrainingSettings {
   /** `auto`: no flag, the config's `engine` key decides; `onnx` / `torch`: `--engine`, over the config. */
   engine: EngineSettingValue;
-  /** Processes of the PyTorch engine (`--num_processes`); only a torch run gets it. */
+  /** Processes of the PyTorch engine (`--num_processes`); a run that is or may be a torch run gets it. */
   numProcesses: number;
   /** `--python` (empty: the engine finds one, see `vembed doctor`). */
   pythonPath: string;
@@ -54,15 +54,20 @@ export function normaliseTrainingSettings(raw: {
 /**
  * `vembed train` flags: `--engine` when the engine is named (not auto),
  * `--num_processes` when the run is a torch run (named, or the config's
- * `engine: torch`; the engine refuses it otherwise), `--python` when set.
+ * `engine: torch`) or may be one (the setting and the config both auto: the
+ * engine applies it when auto picks torch and says once that it is ignored
+ * when auto picks onnx; passed then only when it is not the default 1),
+ * `--python` when set. A run named onnx gets no `--num_processes` (the engine
+ * refuses it there).
  */
 export function trainingFlags(settings: TrainingSettings, configEngine: unknown, choice: TrainChoice = {}): string[] {
   const engine = choice.engine ?? settings.engine;
-  const torchRun = engine === 'torch' || (engine === 'auto' && configEngine === 'torch');
   const n = choice.numProcesses ?? settings.numProcesses;
+  const torchRun = engine === 'torch' || (engine === 'auto' && configEngine === 'torch');
+  const maybeTorch = engine === 'auto' && configEngine !== 'onnx' && n !== 1;
   return [
     ...(engine !== 'auto' ? ['--engine', engine] : []),
-    ...(torchRun ? ['--num_processes', String(n)] : []),
+    ...(torchRun || maybeTorch ? ['--num_processes', String(n)] : []),
     ...pythonFlags(settings),
   ];
 }

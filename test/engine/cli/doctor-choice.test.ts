@@ -73,22 +73,46 @@ for (const [label, env, expected] of [
     if (sightGpu() === null) assert.deepEqual([logged[1], logged[2]], ['onnx', NO_GPU_REASON]);
   });
 
-test("torch's flags under auto: refused, naming auto's choice, when it chose onnx; as before with engine onnx", () => {
+test("torch's flags under auto: --num_processes said to be ignored once when auto chose onnx, the rest refused; engine onnx refuses both", () => {
   const { dir } = shared.runDir('engine-flags', { epochs: 1, max_steps: 1 });
-  const auto = vembed(dir, ['train', '--config', 'train_i2i.yaml', '--num_processes', '2'], {});
   const named = vembed(dir, ['train', '--config', 'train_i2i.yaml', '--engine', 'onnx', '--num_processes', '2'], {});
   assert.match(
     named.stderr,
     /--num_processes and --accelerate_config are options of the torch engine \(--engine torch\)/,
   );
   assert.equal(named.code, 2, named.stderr);
-  if (sightGpu() !== null) return; // a GPU machine may choose torch, where the flag is valid
-  assert.equal(auto.code, 2, auto.stderr);
+  if (sightGpu() !== null) return; // a GPU machine may choose torch, where the flags are valid
+  const launcher = path.join(dir, 'accelerate.yaml');
+  fs.writeFileSync(launcher, 'num_processes: 2\n');
+  const refused = vembed(dir, ['train', '--config', 'train_i2i.yaml', '--accelerate_config', launcher], {});
+  assert.equal(refused.code, 2, refused.stderr);
   assert.ok(
-    auto.stderr.includes(
-      `--num_processes is an option of the torch engine, but engine auto chose onnx (${NO_GPU_REASON}). Give --engine torch to train with PyTorch.`,
+    refused.stderr.includes(
+      `--accelerate_config is an option of the torch engine, but engine auto chose onnx (${NO_GPU_REASON}). Give --engine torch to train with PyTorch.`,
     ),
-    auto.stderr,
+    refused.stderr,
   );
-  assert.deepEqual(fs.readdirSync(dir).sort(), ['data', 'model', 'train_i2i.yaml'], 'nothing was started');
+  assert.deepEqual(
+    fs.readdirSync(dir).sort(),
+    ['accelerate.yaml', 'data', 'model', 'train_i2i.yaml'],
+    'nothing was started',
+  );
+  // What the extension passes from vembed.training.numProcesses when the setting and the config say auto.
+  const auto = vembed(dir, ['train', '--config', 'train_i2i.yaml', '--json', '--num_processes', '2'], {});
+  assert.equal(auto.code, 0, auto.stderr + auto.stdout.slice(-1500));
+  assert.equal(auto.started?.backend, 'onnx-cpu');
+  const events = engineEvents(auto.stdout);
+  const ignored = events.filter((e) => e.type === 'warning' && e.code === 'torch-flag-ignored');
+  assert.deepEqual(
+    ignored.map((e) => (e.type === 'warning' ? e.message : '')),
+    [
+      `--num_processes 2 applies to the torch engine; engine auto chose onnx (${NO_GPU_REASON}), which trains in this one process.`,
+    ],
+    'said once',
+  );
+  const at = (e: EngineEvent | undefined) => events.indexOf(e!);
+  assert.ok(
+    at(events.find((e) => e.type === 'run_started')) < at(ignored[0]),
+    "after run_started (readers take a run's first event to be it)",
+  );
 });

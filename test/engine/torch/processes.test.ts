@@ -10,16 +10,17 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { referencePython } from '../../helpers/python';
 import { errorsOf } from '../engineEvents';
-import { tempDir, writePairData, writeTinyModel } from '../run/fixtures';
 import {
   assertOk,
   rankPids,
   runFolder,
+  SHARED_BATCH_RUN,
   stepLosses,
   train,
   trainWatching,
   weightsOf,
   worstRelativeDifference,
+  tinyModelWork,
 } from './torchRuns';
 
 let work: string;
@@ -28,15 +29,11 @@ let model: string;
 
 before(async () => {
   python = referencePython();
-  work = tempDir('torch-proc');
-  model = await writeTinyModel(path.join(work, 'tiny'));
-  fs.mkdirSync(path.join(work, 'data'));
-  await writePairData(path.join(work, 'data'));
+  ({ work, model } = await tinyModelWork('torch-proc'));
 });
 after(() => fs.rmSync(work, { recursive: true, force: true }));
 
-// 2 epochs of 3 steps of 8 pairs; the chunk of 2 makes each process's share (4 pairs) span two chunks.
-const RUN = { epochs: 2, val_data_path: null, lora_dropout: 0, learning_rate: 0.01, gradient_cache_chunk_size: 2 };
+const RUN = { ...SHARED_BATCH_RUN, epochs: 2 };
 const last = (dir: string) => path.join(dir, 'out', 'checkpoint-epoch-2');
 
 test('two processes equal one process with the same global batch (losses and weights within 1e-5)', () => {

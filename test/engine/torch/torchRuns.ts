@@ -9,11 +9,31 @@ import * as path from 'node:path';
 import { readSafetensors } from '../../../src/engine/io/safetensors';
 import type { EngineEvent } from '../../../src/shared/protocol';
 import { engineEvents } from '../engineEvents';
-import { writeConfig } from '../run/fixtures';
+import { tempDir, writeConfig, writePairData, writeTinyModel } from '../run/fixtures';
 
 export const ROOT = path.resolve(__dirname, '../../..');
 const bin = path.join(ROOT, 'bin', 'vembed.js');
 export const FIXTURES = path.join(ROOT, 'test/fixtures/dinov2');
+
+/** A temporary folder with a tiny model (`model`) and the shared pair data (`data/`), for runFolder. */
+export async function tinyModelWork(tag: string): Promise<{ work: string; model: string }> {
+  const work = tempDir(tag);
+  const model = await writeTinyModel(path.join(work, 'tiny'));
+  fs.mkdirSync(path.join(work, 'data'));
+  await writePairData(path.join(work, 'data'));
+  return { work, model };
+}
+
+/**
+ * Runs whose processes can be compared with one process: 3 steps of 8 pairs an epoch, no validation, no dropout,
+ * and a chunk of 2, so that each of two processes' shares (4 pairs) spans two chunks.
+ */
+export const SHARED_BATCH_RUN = {
+  val_data_path: null,
+  lora_dropout: 0,
+  learning_rate: 0.01,
+  gradient_cache_chunk_size: 2,
+} as const;
 
 /** A run folder under `work` with `model` and the shared `data` linked in, and its config. */
 export function runFolder(work: string, tag: string, model: string, extra: Record<string, unknown>): string {
@@ -59,6 +79,8 @@ export function train(dir: string, python: string, args: string[], timeout = 240
 
 /**
  * `vembed train --json ARGS` in `dir`, calling `onEvent` with each event as it comes (it may signal the process).
+ * With `ownGroup` the CLI leads a process group of its own, as a terminal's foreground job does: signalling
+ * `-pid` then reaches every process it started that stays in the group, as Ctrl+C in a terminal does.
  */
 export async function trainWatching(
   dir: string,
@@ -66,11 +88,13 @@ export async function trainWatching(
   args: string[],
   onEvent: (e: EngineEvent, pid: number) => void,
   timeout = 240_000,
+  ownGroup = false,
 ): Promise<TrainResult> {
   const started = Date.now();
   const child = spawn(process.execPath, [bin, 'train', '--config', 'train_i2i.yaml', '--json', ...args], {
     cwd: dir,
     env: environment(python),
+    detached: ownGroup,
   });
   let stdout = '';
   let stderr = '';

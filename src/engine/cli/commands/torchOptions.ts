@@ -22,7 +22,7 @@ export const TORCH_OPTIONS: readonly OptionSpec[] = [
     type: 'string',
     metavar: 'N',
     description:
-      'torch engine: processes sharing each global batch (one per GPU; on CPUs gloo). batch_size must be a multiple of N. Default 1.',
+      "torch engine: processes sharing each global batch (one per GPU; on CPUs gloo). batch_size must be a multiple of N. Default 1, or with --accelerate_config the config's num_processes. Under engine auto it applies when auto picks torch; a run auto puts on onnx says once that it was ignored.",
   },
   {
     name: 'python',
@@ -46,6 +46,8 @@ export interface TrainEngineResolution {
   reason: string;
   /** The torch engine's options (engine torch only). */
   torch?: TorchEngineOptions;
+  /** Said once the run has started: a torch flag given under auto that auto's onnx choice leaves unused. */
+  ignored?: string;
 }
 
 const TORCH_ONLY = ['num_processes', 'accelerate_config'] as const;
@@ -63,6 +65,15 @@ export async function trainEngineFrom(
   const python = options.python as string | undefined;
   const { choice, probe } = await resolveTrainEngine(setting, python !== undefined ? { python } : {});
   if (choice.engine === 'onnx') {
+    // Under auto, a process count is a wish for when auto picks torch (the extension passes its setting so):
+    // unused on onnx, and said so. A launcher config asks for torch outright: refused, as with engine onnx.
+    const tolerated = setting === 'auto' && options.accelerate_config === undefined;
+    if (tolerated && options.num_processes !== undefined)
+      return {
+        engine: 'onnx',
+        reason: choice.reason,
+        ignored: `--num_processes ${String(options.num_processes)} applies to the torch engine; engine auto chose onnx (${choice.reason}), which trains in this one process.`,
+      };
     const given = TORCH_ONLY.filter((k) => options[k] !== undefined);
     if (given.length > 0)
       throw new UsageError(
@@ -91,12 +102,15 @@ export async function trainEngineFrom(
 
 /** --num_processes and --accelerate_config, checked. */
 function torchFlags(options: Record<string, unknown>): Pick<TorchEngineOptions, 'numProcesses' | 'accelerateConfig'> {
-  const raw = (options.num_processes as string | undefined) ?? '1';
-  const numProcesses = Number(raw);
-  if (!Number.isInteger(numProcesses) || numProcesses < 1 || numProcesses > 1024)
-    throw new UsageError(`--num_processes ${raw}: expected a whole number from 1 to 1024.`);
   const accelerate = options.accelerate_config as string | undefined;
   if (accelerate !== undefined && !fs.existsSync(accelerate))
     throw new UsageError(`--accelerate_config ${accelerate}: no such file.`);
+  const given = options.num_processes as string | undefined;
+  // Without the flag an accelerate config keeps its own num_processes (accelerate launch would override it).
+  if (given === undefined && accelerate) return { accelerateConfig: path.resolve(accelerate) };
+  const raw = given ?? '1';
+  const numProcesses = Number(raw);
+  if (!Number.isInteger(numProcesses) || numProcesses < 1 || numProcesses > 1024)
+    throw new UsageError(`--num_processes ${raw}: expected a whole number from 1 to 1024.`);
   return { numProcesses, ...(accelerate ? { accelerateConfig: path.resolve(accelerate) } : {}) };
 }

@@ -128,7 +128,11 @@ export const trainCommand: Command = {
         signal,
         backend,
         cwd: process.cwd(),
-        engineChoice: { engine: chosen.engine, reason: chosen.reason },
+        engineChoice: {
+          engine: chosen.engine,
+          reason: chosen.reason,
+          ...(chosen.ignored ? { ignored: chosen.ignored } : {}),
+        },
         ...(torch ? { torch } : {}),
         ...(resume ? { resume } : {}),
       });
