@@ -331,13 +331,7 @@ export class OnnxGradients {
       const feeds: Feeds = {};
       for (const name of Object.keys(parts[0]!)) {
         const [, ...rest] = parts[0]![name]!.dims;
-        const data = new Float32Array(px.n * rest.reduce((a, b) => a * b, 1));
-        let at = 0;
-        for (const part of parts) {
-          data.set(part[name]!.data, at);
-          at += part[name]!.data.length;
-        }
-        feeds[name] = { data, dims: [px.n, ...rest] };
+        feeds[name] = { data: concatFloats(parts.map((part) => part[name]!.data)), dims: [px.n, ...rest] };
       }
       return feeds;
     } finally {
