@@ -81,6 +81,7 @@ function outputShapes(
     case 'Erf':
     case 'Sigmoid':
     case 'Softmax':
+    case 'LogSoftmax':
     case 'Neg':
     case 'Exp':
     case 'Sqrt':
@@ -90,7 +91,8 @@ function outputShapes(
     case 'Add':
     case 'Sub':
     case 'Mul':
-    case 'Div': {
+    case 'Div':
+    case 'Max': {
       const b = s(1);
       return b ? [broadcastShape(first, b)] : null;
     }

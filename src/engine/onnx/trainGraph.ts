@@ -17,6 +17,11 @@
  *   for 8 images of DINOv2-small at 224 px, measured). Layers of one
  *   structure share one graph (BackwardPart).
  *
+ * For a small model, whose whole backward fits in memory, two whole-model
+ * graphs replace the parts: the backward pass from the pixels
+ * (wholeBackwardGraph), and the whole training step with the InfoNCE loss
+ * inside (wholeStepGraph: one session run for a batch that fits).
+ *
  * Trainable weights are inputs named by their parameter names (they change
  * every step); frozen ones are initializers of the embedding pass, so a LoRA
  * graph carries the base model and takes only the adapters and the head.
@@ -33,7 +38,8 @@ import {
   TOKENS_NAME,
   type GraphSegment,
 } from './dinov2Graph';
-import { FLOAT } from './graph';
+import { FLOAT, type GraphBuilder } from './graph';
+import { appendInfoNceLoss, LOSS_NAME, PAIRS_DIM } from './lossGraph';
 
 export const SEGMENT_GRAD_NAME = 'segment_grad';
 export const TOKENS_GRAD_NAME = 'grad_tokens';
@@ -179,14 +185,18 @@ function backwardPart(
   };
 }
 
+/** The whole-model graphs' weights, masks and gradient outputs (see BackwardPart). */
+export type WholeGraph = Omit<BackwardPart, 'segment' | 'tokensGrad'>;
+
 /**
- * The whole model's backward graph: the forward pass from the pixels
- * recomputed, then the gradients of every trainable weight, in one graph.
- * One session run per chunk instead of one per part: for a small model the
- * per-run costs outweigh the compute (see `wholeBackwardFits`), and its
- * activations, all alive at once, still fit.
+ * The forward pass from the pixels, then the gradients of every trainable weight of `objective(g,
+ * embedding)` (a value and the seed of its gradient), in one graph.
  */
-export function wholeBackwardGraph(encoder: Dinov2ImageEncoder, options: TrainingGraphOptions): BackwardPart {
+function wholeModelGraph(
+  encoder: Dinov2ImageEncoder,
+  options: TrainingGraphOptions,
+  objective: (g: GraphBuilder, embedding: string) => { value: string; seed: string },
+): WholeGraph {
   const trainable = trainableParams(encoder);
   const { g, embedding, paramInputs, maskInputs } = dinov2ForwardGraph(encoder, {
     height: options.height,
@@ -195,8 +205,8 @@ export function wholeBackwardGraph(encoder: Dinov2ImageEncoder, options: Trainin
     trainable: { inputs: trainable, loraDropout: options.loraDropout },
   });
   const inputParams = new Map([...trainable].map(([v, name]) => [name, v] as const));
-  const seed = g.input(SEGMENT_GRAD_NAME, FLOAT, [BATCH_DIM, encoder.embeddingDim]);
-  const grads = appendGradients(g, embedding, seed, paramInputs);
+  const { value, seed } = objective(g, embedding);
+  const grads = appendGradients(g, value, seed, paramInputs);
   const gradients: Array<[string, string]> = [];
   for (const name of paramInputs) {
     const grad = grads.get(name);
@@ -205,13 +215,42 @@ export function wholeBackwardGraph(encoder: Dinov2ImageEncoder, options: Trainin
     gradients.push([gradientOutputName(name), name]);
   }
   return {
-    segment: { kind: 'model' },
     bytes: g.toModel(PRODUCER).toBytes(),
     weights: new Map(paramInputs.map((name) => [name, name])),
     masks: new Map([...maskInputs].map(([name, index]) => [name, loraMaskName(index)])),
     gradients,
-    tokensGrad: false,
   };
+}
+
+/**
+ * The whole model's backward graph: the forward pass from the pixels
+ * recomputed, then the gradients of ⟨embedding, segment_grad⟩ for every
+ * trainable weight, in one graph. One session run per chunk instead of one
+ * per part: for a small model the per-run costs outweigh the compute (see
+ * `wholeBackwardFits`), and its activations, all alive at once, still fit.
+ */
+export function wholeBackwardGraph(encoder: Dinov2ImageEncoder, options: TrainingGraphOptions): BackwardPart {
+  const part = wholeModelGraph(encoder, options, (g, embedding) => ({
+    value: embedding,
+    seed: g.input(SEGMENT_GRAD_NAME, FLOAT, [BATCH_DIM, encoder.embeddingDim]),
+  }));
+  return { segment: { kind: 'model' }, tokensGrad: false, ...part };
+}
+
+/**
+ * A small model's whole training step as one graph: both sides of the
+ * batch embedded in one pass (pixels: the queries, then their positives),
+ * the InfoNCE loss (lossGraph.ts; output LOSS_NAME), and the gradients of
+ * the loss for every trainable weight. When the batch's activations fit,
+ * the gradient cache's three steps (embed, loss, backward again) give the
+ * same gradients in one session run, without embedding the batch twice.
+ */
+export function wholeStepGraph(encoder: Dinov2ImageEncoder, options: TrainingGraphOptions): WholeGraph {
+  return wholeModelGraph(encoder, options, (g, embedding) => {
+    const loss = appendInfoNceLoss(g, embedding, encoder.embeddingDim, PAIRS_DIM);
+    g.output(loss, LOSS_NAME, FLOAT, []);
+    return { value: loss, seed: g.floats('loss_seed', Float32Array.of(1), []) };
+  });
 }
 
 /** `backward: false` leaves the backward parts out (for a trainer that runs wholeBackwardGraph instead). */

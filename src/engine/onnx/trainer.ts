@@ -18,7 +18,9 @@
  * budget holds: one session run for several chunks, each with its own
  * dropout masks, their gradients summed inside the graph. The same numbers
  * up to float32 rounding (the order of the sums), in a few session runs a
- * step instead of (layers + 3) per chunk.
+ * step instead of (layers + 3) per chunk. When one such run holds the whole
+ * batch, both sides, and the loss is InfoNCE, the step is one run of a graph
+ * with the loss inside (wholeStep): the batch is embedded once, not twice.
  */
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
@@ -28,6 +30,7 @@ import type { Dinov2ImageEncoder } from '../model/encoder';
 import { adapterDropoutSeed, dropoutMaskValues } from '../model/steps/linear';
 import type { ImageEncoder, PixelBatch } from '../model/types';
 import { batchSize, lossAndEmbeddingGradients, type BatchGradients, type GradientOptions } from '../train/gradients';
+import { checkTemperature, infoNceWeights } from '../train/loss';
 import type { LanePairBatch } from '../train/parallel/lanes';
 import { chunkPixels, chunkRanges, type AnyPixelSource, type ChunkRange } from '../train/pixels';
 import { chunkDropoutSeed, type PairSide } from '../train/seeds';
@@ -39,8 +42,11 @@ import {
   TOKENS_GRAD_NAME,
   trainingGraphs,
   wholeBackwardGraph,
+  wholeStepGraph,
   type BackwardPart,
+  type WholeGraph,
 } from './trainGraph';
+import { LOGIT_SCALE_NAME, LOSS_NAME, LOSS_WEIGHTS_NAME } from './lossGraph';
 
 type Feed = { data: Float32Array; dims: readonly number[] };
 type Feeds = Record<string, Feed>;
@@ -206,6 +212,8 @@ export class OnnxGradients {
   /** Seconds spent drawing dropout masks since the step began. */
   private maskSeconds = 0;
   private readonly sessions = new Map<string, Promise<SizeSessions>>();
+  /** The whole-step graph's session per input size (wholeStep), made on first use. */
+  private readonly stepSessions = new Map<string, Promise<{ session: OnnxSession; graph: WholeGraph }>>();
 
   private constructor(
     readonly encoder: Dinov2ImageEncoder,
@@ -280,6 +288,19 @@ export class OnnxGradients {
         }
       })();
       this.sessions.set(key, s);
+    }
+    return s;
+  }
+
+  private stepSessionFor(height: number, width: number): Promise<{ session: OnnxSession; graph: WholeGraph }> {
+    const key = `${height}x${width}`;
+    let s = this.stepSessions.get(key);
+    if (!s) {
+      s = (async () => {
+        const graph = wholeStepGraph(this.encoder, { height, width, loraDropout: this.dropoutRate > 0 });
+        return { session: await createOnnxSession(graph.bytes, this.sessionOptions), graph };
+      })();
+      this.stepSessions.set(key, s);
     }
     return s;
   }
@@ -488,6 +509,10 @@ export class OnnxGradients {
       dropout: parts.map((r) => ({ count: r.count, dropout: dropoutOf(r.side, r) })),
     }));
 
+    // The whole batch in one whole-model run: embedding, InfoNCE and backward are one graph (wholeStep).
+    if (s0.whole && runs.length === 1 && options.loss.loss_type === 'infonce')
+      return this.wholeStep(runs[0]!, n, batch, options, weights);
+
     // A run's pixels, the next one loading while this one computes; the pass's seconds go to `part`.
     const pass = async (part: 'forward' | 'backward', each: (j: number, px: PixelBatch) => Promise<void>) => {
       const load = (j: number) =>
@@ -576,9 +601,66 @@ export class OnnxGradients {
     return { loss, grads: sums };
   }
 
+  /**
+   * A step whose batch, both sides, is one whole-model run (the demo's): one session run of wholeStepGraph
+   * gives the loss and every gradient. The gradient cache's three steps (embed, loss, backward with the
+   * embedding pass again) give the same values up to float32 rounding; this embeds the batch once. The same
+   * pixels, dropout masks (the run's chunks', in order) and loss (infoNceWeights, 1 / temperature).
+   */
+  private async wholeStep(
+    run: {
+      parts: ReadonlyArray<{ side: PairSide; source: AnyPixelSource } & ChunkRange>;
+      count: number;
+      dropout: RunDropout;
+    },
+    n: number,
+    batch: LanePairBatch,
+    options: GradientOptions,
+    weights: Feeds,
+  ): Promise<BatchGradients<Float32Array>> {
+    checkTemperature(options.loss.temperature);
+    if (batch.labels !== undefined && batch.labels.length !== n)
+      throw new Error(
+        `InfoNCE loss: ${batch.labels.length} labels for a batch of ${n} pairs; give one label per pair (or none).`,
+      );
+    const started = performance.now();
+    const timings: StepTimings = { forward: 0, backward: 0, masks: 0, loss: 0, data: 0, other: 0 };
+    const px = await joinChunks(
+      run.parts.map((c) => chunkPixels(c.source, c.start, c.count, `${c.side} images`)),
+      run.count,
+    );
+    timings.data = (performance.now() - started) / 1000;
+    const { session, graph } = await this.stepSessionFor(px.height, px.width);
+    const masks = this.maskFeeds(px, run.dropout);
+    const feeds: Feeds = {
+      ...this.pixelFeed(px),
+      [LOSS_WEIGHTS_NAME]: { data: infoNceWeights(n, batch.labels), dims: [n, n] },
+      [LOGIT_SCALE_NAME]: { data: Float32Array.of(1 / options.loss.temperature), dims: [] },
+    };
+    for (const [input, param] of graph.weights) feeds[input] = weights[param]!;
+    for (const [input, mask] of graph.masks) feeds[input] = masks[mask]!;
+    const r0 = performance.now();
+    this.sessionRuns++;
+    const result = await session.runMany(feedsFor(session, feeds), [LOSS_NAME, ...graph.gradients.map(([o]) => o)]);
+    timings.backward = (performance.now() - r0) / 1000;
+    const loss = result.get(LOSS_NAME)!.data[0]!;
+    const grads = new Map<string, Float32Array>();
+    // A loss that is not finite applies nothing (BatchGradients).
+    if (Number.isFinite(loss))
+      for (const [output, param] of graph.gradients) grads.set(param, result.get(output)!.data);
+    timings.masks = this.maskSeconds;
+    timings.other = (performance.now() - started) / 1000 - (timings.backward + timings.masks + timings.data);
+    this.lastTimings = timings;
+    this.lastSessionRuns = this.sessionRuns;
+    return { loss, grads };
+  }
+
   async close(): Promise<void> {
     const all = [...this.sessions.values()];
+    const steps = [...this.stepSessions.values()];
     this.sessions.clear();
+    this.stepSessions.clear();
+    await Promise.all(steps.map(async (p) => (await p.catch(() => null))?.session.release()));
     await Promise.all(
       all.map(async (p) => {
         const s = await p.catch(() => null);

@@ -190,6 +190,44 @@ const RULES: Record<string, Rule> = {
     return g.op('Mul', [dy, g.op('Mul', [y, g.op('Sub', [scalar(g, 'one', 1), y])])]);
   }),
 
+  Neg: elementwise((ctx, _node, dy) => ctx.g.op('Neg', [dy])),
+
+  // d√x/dx = 1 / (2√x) = 0.5 / y.
+  Sqrt: elementwise((ctx, node, dy) => {
+    const { g } = ctx;
+    return g.op('Div', [g.op('Mul', [dy, scalar(g, 'half', 0.5)]), node.outputs[0]!]);
+  }),
+
+  // d(1/x)/dx = -1/x² = -y².
+  Reciprocal: elementwise((ctx, node, dy) => {
+    const { g } = ctx;
+    const y = node.outputs[0]!;
+    return g.op('Neg', [g.op('Mul', [dy, g.op('Mul', [y, y])])]);
+  }),
+
+  // The gradient goes to the larger input; on a tie, to the first (as TF.js's maximum does).
+  Max: (ctx, node, dys, needs) => {
+    const { g } = ctx;
+    if (node.inputs.length !== 2) throw new Error('internal: autodiff supports Max of two inputs only');
+    const [a, b] = node.inputs as [string, string];
+    const ry = ctx.shape(node.outputs[0]!);
+    const dy = dys[0]!;
+    const first = g.op('Cast', [g.op('GreaterOrEqual', [a, b])], { to: { int: FLOAT } });
+    return [
+      needs[0] ? reduceTo(ctx, g.op('Mul', [dy, first]), ry, a) : null,
+      needs[1] ? reduceTo(ctx, g.op('Mul', [dy, g.op('Sub', [scalar(g, 'one', 1), first])]), ry, b) : null,
+    ];
+  },
+
+  // y = x - log Σ exp x along the axis: dx = dy - softmax(x) Σ dy = dy - exp(y) Σ dy.
+  LogSoftmax: (ctx, node, dys) => {
+    const { g } = ctx;
+    const dy = dys[0]!;
+    const axis = attrInt(node, 'axis', -1);
+    const total = g.op('ReduceSum', [dy, g.int64s('axes', [axis])], { keepdims: { int: 1 } });
+    return [g.op('Sub', [dy, g.op('Mul', [g.op('Exp', [node.outputs[0]!]), total])])];
+  },
+
   // dx = y ⊙ (dy - Σ dy ⊙ y) along the softmax axis.
   Softmax: (ctx, node, dys) => {
     const { g } = ctx;
@@ -359,11 +397,41 @@ const RULES: Record<string, Rule> = {
     return [g.op('Mul', [spread, count])];
   },
 
+  // Each input element gets its sum's gradient (axes from the `axes` input, as opset 13 has them).
+  ReduceSum: (ctx, node, dys) => {
+    const { g } = ctx;
+    const x = node.inputs[0]!;
+    const rank = ctx.rank(x);
+    const axes = node.inputs[1] ? g.int64Values(node.inputs[1]) : undefined;
+    if (!axes || axes.length === 0) throw new Error('internal: autodiff needs ReduceSum with constant axes');
+    const dy = dys[0]!;
+    const kept =
+      attrInt(node, 'keepdims', 1) === 1
+        ? dy
+        : g.op('Unsqueeze', [
+            dy,
+            g.int64s(
+              'axes',
+              axes.map((a) => normAxis(a, rank)),
+            ),
+          ]);
+    return [g.op('Expand', [kept, g.op('Shape', [x])]), null];
+  },
+
   Expand: (ctx, node, dys) => [reduceTo(ctx, dys[0]!, ctx.shape(node.outputs[0]!), node.inputs[0]!), null],
 };
 
 /** Ops whose outputs carry no gradient (shape arithmetic). */
-export const NON_DIFFERENTIABLE = new Set(['Shape', 'Size', 'ConstantOfShape', 'NonZero', 'Equal', 'Not', 'Cast']);
+export const NON_DIFFERENTIABLE = new Set([
+  'Shape',
+  'Size',
+  'ConstantOfShape',
+  'NonZero',
+  'Equal',
+  'GreaterOrEqual',
+  'Not',
+  'Cast',
+]);
 
 export function vjpRule(opType: string): Rule {
   const rule = RULES[opType];

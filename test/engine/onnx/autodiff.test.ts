@@ -212,6 +212,42 @@ const CASES: Record<string, Case> = {
     outDims: [2, 3],
     build: (g, [a]) => g.op('ReduceMean', [a!], { axes: { ints: [1] }, keepdims: { int: 0 } }),
   },
+  Neg: { inputs: [[2, 5]], outDims: [2, 5], build: (g, [a]) => g.op('Neg', [a!]) },
+  'Sqrt of a positive input': {
+    inputs: [[2, 5]],
+    outDims: [2, 5],
+    build: (g, [a]) => g.op('Sqrt', [a!]),
+    positive: [0],
+  },
+  'Reciprocal of a positive input': {
+    inputs: [[2, 5]],
+    outDims: [2, 5],
+    build: (g, [a]) => g.op('Reciprocal', [a!]),
+    positive: [0],
+  },
+  'Max of two inputs, one broadcast (no ties)': {
+    inputs: [
+      [3, 4],
+      [3, 1],
+    ],
+    outDims: [3, 4],
+    build: (g, [a, b]) => g.op('Max', [a!, b!]),
+  },
+  'LogSoftmax over rows': {
+    inputs: [[3, 5]],
+    outDims: [3, 5],
+    build: (g, [a]) => g.op('LogSoftmax', [a!], { axis: { int: 1 } }),
+  },
+  'ReduceSum over rows, keepdims 1': {
+    inputs: [[2, 4, 3]],
+    outDims: [2, 1, 3],
+    build: (g, [a]) => g.op('ReduceSum', [a!, g.int64s('axes', [1])], { keepdims: { int: 1 } }),
+  },
+  'ReduceSum of everything to a scalar, keepdims 0': {
+    inputs: [[2, 3]],
+    outDims: [],
+    build: (g, [a]) => g.op('ReduceSum', [a!, g.int64s('axes', [0, 1])], { keepdims: { int: 0 } }),
+  },
   'Expand over a run-time batch': {
     inputs: [
       [1, 2, 3],

@@ -254,6 +254,7 @@ describe('the gradient cache on ONNX Runtime equals the TF.js gradient cache (lo
     ['LoRA, dropout 0.2', { kind: 'lora', settings: { ...LORA.settings, dropout: 0.2 } }, 'cls', 'infonce'],
     ['LoRA, dropout 0.2', { kind: 'lora', settings: { ...LORA.settings, dropout: 0.2 } }, 'mean', 'triplet'],
     ['full fine-tuning', { kind: 'full' }, 'cls', 'infonce'],
+    ['LoRA, dropout 0.2', { kind: 'lora', settings: { ...LORA.settings, dropout: 0.2 } }, 'mean', 'infonce'],
   ];
   /** One case's encoder (registers fixture), batch (5 pairs) and step options (chunks of 2, training). */
   async function cacheCase([, finetune, pooling, lossType]: (typeof cases)[number]) {
@@ -296,12 +297,13 @@ describe('the gradient cache on ONNX Runtime equals the TF.js gradient cache (lo
       const { encoder, batch, options } = await cacheCase(c);
       const ref = cachedGradients(encoder, batch, options);
       const refGrads = new Map([...ref.grads].map(([k, t]) => [k, take(t)] as const));
-      // The default budget holds both sides' 10 images (one run a pass); a budget of 4 images' activations
+      // The default budget holds both sides' 10 images: one run a pass, and with InfoNCE one run for the whole
+      // step (embedding, loss and gradients in one graph: wholeStepGraph). A budget of 4 images' activations
       // groups the chunks 2 2 1 | 2 2 1 (query | positive) as 2+2, 1+2 (across the sides) and 2+1: three runs a
       // pass. Either way each chunk keeps its own dropout masks.
       try {
         for (const [budgetImages, runs] of [
-          [undefined, 1 + 1],
+          [undefined, lossType === 'infonce' ? 1 : 1 + 1],
           [4, 3 + 3],
         ] as const) {
           const wholeBackwardBytes = budgetImages && budgetImages * wholeBackwardBytesPerImage(encoder.config, 56, 56);
@@ -327,6 +329,26 @@ describe('the gradient cache on ONNX Runtime equals the TF.js gradient cache (lo
       }
     });
   }
+
+  test('the one-run step: a non-finite loss gives no gradients, a temperature of 0 is refused', async () => {
+    const { encoder, batch, options } = await cacheCase(cases[2]!);
+    const onnx = await OnnxGradients.create(encoder, { device: 'cpu', threads: 1, chunkSize: 2 });
+    try {
+      const queries = { ...batch.queries, data: batch.queries.data.slice() };
+      queries.data[7] = NaN;
+      const got = await onnx.cachedGradients(encoder, { ...batch, queries }, options);
+      assert.equal(onnx.lastSessionRuns, 1);
+      assert.ok(Number.isNaN(got.loss), `loss ${got.loss}`);
+      assert.equal(got.grads.size, 0);
+      await assert.rejects(
+        onnx.cachedGradients(encoder, batch, { ...options, loss: { ...options.loss, temperature: 0 } }),
+        /temperature must be > 0, got 0/,
+      );
+    } finally {
+      await onnx.close();
+      encoder.dispose();
+    }
+  });
 
   test('layer inputs kept from the embedding pass, or computed again, give the same step', async () => {
     const finetune: FinetuneMode = { kind: 'lora', settings: { ...LORA.settings, dropout: 0.2 } };

@@ -10,7 +10,7 @@ import { infoNceLoss } from './infonce';
 import { tripletLoss } from './triplet';
 
 export type { BatchLabels } from './common';
-export { infoNceLoss, type InfoNceOptions } from './infonce';
+export { checkTemperature, infoNceLoss, infoNceWeights, type InfoNceOptions } from './infonce';
 export { tripletLoss, type TripletOptions } from './triplet';
 
 export type LossConfig = Pick<TrainConfig, 'loss_type' | 'temperature' | 'triplet_margin'>;

@@ -29,21 +29,33 @@ export interface InfoNceOptions {
   labels?: BatchLabels;
 }
 
+/**
+ * The loss as weights of the log-probabilities: loss = -Σ_ij W_ij log softmax_j(logits_i), with
+ * W_ij = [j a positive of i] / (positives of i · n). Row-major [n, n]; the ONNX trainer's in-graph loss
+ * (onnx/lossGraph.ts) takes the same weights.
+ */
+export function infoNceWeights(n: number, labels: BatchLabels): Float32Array {
+  const mask = sameLabelMask(n, labels);
+  for (let i = 0; i < n; i++) {
+    let positives = 0;
+    for (let j = 0; j < n; j++) positives += mask[i * n + j]!;
+    for (let j = 0; j < n; j++) mask[i * n + j]! /= positives * n;
+  }
+  return mask;
+}
+
+/** Throws unless the temperature is usable (> 0). */
+export function checkTemperature(temperature: number): void {
+  if (!(temperature > 0)) throw new Error(`InfoNCE loss: temperature must be > 0, got ${temperature}.`);
+}
+
 export function infoNceLoss(queries: Tensor2D, positives: Tensor2D, options: InfoNceOptions): Scalar {
   const n = checkPairShapes(queries, positives, options.labels, 'InfoNCE loss');
-  if (!(options.temperature > 0)) {
-    throw new Error(`InfoNCE loss: temperature must be > 0, got ${options.temperature}.`);
-  }
-  const mask = sameLabelMask(n, options.labels);
-  const positivesPerRow = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < n; j++) positivesPerRow[i]! += mask[i * n + j]!;
-  }
+  checkTemperature(options.temperature);
+  const weights = infoNceWeights(n, options.labels);
   return tf.tidy(() => {
     const logits = tf.div(cosineSimilarities(queries, positives), options.temperature);
     const logProb = tf.logSoftmax(logits, 1);
-    const positiveLogProb = tf.sum(tf.mul(logProb, tf.tensor2d(mask, [n, n])), 1);
-    const perQuery = tf.neg(tf.div(positiveLogProb, tf.tensor1d(positivesPerRow)));
-    return tf.mean(perQuery) as Scalar;
+    return tf.neg(tf.sum(tf.mul(logProb, tf.tensor2d(weights, [n, n])))) as Scalar;
   });
 }
