@@ -27,6 +27,9 @@ Modes (one per process, so each peak RSS is that mode's own):
          with transformers' Dinov2Model.from_pretrained, at its own image size,
          --steps steps of --train-batch pairs (run `npm run bench` with
          `--only demo`: 32 pairs, chunk 16, 10 steps after 2 untimed ones).
+         With --no-cache, without the gradient cache: both sides in one
+         forward pass with autograd (PyTorch's fastest form of the step when
+         the batch fits in memory, as vembed's one-run step does).
 
 Prints one JSON line on stdout: {"mode", "images_per_s", "seconds", ...,
 "peak_rss_bytes"}. Exits with status 3 and a message when torch is missing.
@@ -226,6 +229,17 @@ def cached_step(model, optimizer, queries, positives, labels, chunk, temperature
     return loss.item()
 
 
+def plain_step(model, optimizer, queries, positives, labels, temperature=0.05, max_norm=1.0):
+    """No gradient cache: both sides in one forward pass with autograd, the loss, one backward pass."""
+    optimizer.zero_grad(set_to_none=True)
+    q, p = model(torch.cat([queries, positives])).chunk(2)
+    loss = info_nce(q, p, labels, temperature)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], max_norm)
+    optimizer.step()
+    return loss.item()
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -243,6 +257,7 @@ def main():
     ap.add_argument("--batches", type=int, default=3, help="timed inference batches after one warm-up batch (embed)")
     ap.add_argument("--train-batch", type=int, default=128, help="pairs per training step")
     ap.add_argument("--chunk", type=int, default=8, help="images per forward pass in the gradient cache")
+    ap.add_argument("--no-cache", action="store_true", help="no gradient cache: the whole batch in one forward pass")
     ap.add_argument("--steps", type=int, default=1, help="timed training steps")
     ap.add_argument("--warmup-batch", type=int, default=None, help="pairs of the untimed warm-up step (default 2 x --chunk; 0: none)")
     args = ap.parse_args()
@@ -296,6 +311,8 @@ def main():
 
         def step(pairs):
             labels = torch.arange(pairs)
+            if args.no_cache:
+                return plain_step(model, optimizer, pool_queries[:pairs], pool_positives[:pairs], labels)
             return cached_step(model, optimizer, pool_queries[:pairs], pool_positives[:pairs], labels, args.chunk)
 
         if warmup > 0:
@@ -307,7 +324,7 @@ def main():
         images = 2 * args.train_batch * args.steps
         out.update(
             train_batch=args.train_batch,
-            chunk=args.chunk,
+            chunk=None if args.no_cache else args.chunk,
             steps=args.steps,
             images=images,
             seconds=seconds,
