@@ -5,11 +5,10 @@
  * num_processes says), so the config is the local multi-process one (torchrun's launcher, `distributed_type:
  * MULTI_GPU`, `use_cpu: true`); vembed's ranks then choose the CPU and gloo themselves, as torch sees no GPU.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { referencePython } from '../../helpers/python';
 import { errorsOf } from '../engineEvents';
 import {
   assertOk,
@@ -21,18 +20,10 @@ import {
   trainWatching,
   weightsOf,
   worstRelativeDifference,
-  tinyModelWork,
+  useTinyTorchWork,
 } from './torchRuns';
 
-let work: string;
-let python: string;
-let model: string;
-
-before(async () => {
-  python = referencePython();
-  ({ work, model } = await tinyModelWork('torch-accelerate'));
-});
-after(() => fs.rmSync(work, { recursive: true, force: true }));
+const tiny = useTinyTorchWork('torch-accelerate');
 
 const RUN = { ...SHARED_BATCH_RUN, epochs: 1 };
 const last = (dir: string) => path.join(dir, 'out', 'checkpoint-epoch-1');
@@ -58,13 +49,13 @@ const LOCAL_TWO_PROCESSES = {
 };
 
 test('two processes started by accelerate launch equal one process of vembed (losses and weights within 1e-5)', () => {
-  const one = runFolder(work, 'one', model, RUN);
-  const a = train(one, python, ['--engine', 'torch']);
+  const one = runFolder(tiny.work, 'one', tiny.model, RUN);
+  const a = train(one, tiny.python, ['--engine', 'torch']);
   assertOk(a, 'one process');
-  const dir = runFolder(work, 'accelerate', model, RUN);
-  const config = accelerateConfig(path.join(work, 'two-cpu.yaml'), LOCAL_TWO_PROCESSES);
+  const dir = runFolder(tiny.work, 'accelerate', tiny.model, RUN);
+  const config = accelerateConfig(path.join(tiny.work, 'two-cpu.yaml'), LOCAL_TWO_PROCESSES);
   // No --num_processes: the config's num_processes stands (accelerate launch would take a flag over it).
-  const b = train(dir, python, ['--engine', 'torch', '--accelerate_config', config]);
+  const b = train(dir, tiny.python, ['--engine', 'torch', '--accelerate_config', config]);
   assertOk(b, 'accelerate launch');
   const started = b.events.find((e) => e.type === 'run_started');
   assert.match(started?.type === 'run_started' ? started.device : '', /CPU.*2 processes/);
@@ -81,13 +72,13 @@ test('two processes started by accelerate launch equal one process of vembed (lo
 });
 
 test('a config that starts fewer processes than asked ends the run before any step, saying why and what to use', () => {
-  const dir = runFolder(work, 'multi-cpu', model, RUN);
+  const dir = runFolder(tiny.work, 'multi-cpu', tiny.model, RUN);
   // MULTI_CPU without an mpirun host file: accelerate launch runs one process.
-  const config = accelerateConfig(path.join(work, 'multi-cpu.yaml'), {
+  const config = accelerateConfig(path.join(tiny.work, 'multi-cpu.yaml'), {
     ...LOCAL_TWO_PROCESSES,
     distributed_type: 'MULTI_CPU',
   });
-  const r = train(dir, python, ['--engine', 'torch', '--num_processes', '2', '--accelerate_config', config]);
+  const r = train(dir, tiny.python, ['--engine', 'torch', '--num_processes', '2', '--accelerate_config', config]);
   assert.equal(r.code, 1, r.stderr);
   const [error] = errorsOf(r.events);
   assert.equal(
@@ -100,12 +91,12 @@ test('a config that starts fewer processes than asked ends the run before any st
 });
 
 test('Ctrl+C in a terminal (SIGINT to the whole process group) stops an accelerate run with one checkpoint', async () => {
-  const dir = runFolder(work, 'ctrl-c', model, RUN);
-  const config = accelerateConfig(path.join(work, 'two-cpu.yaml'), LOCAL_TWO_PROCESSES);
+  const dir = runFolder(tiny.work, 'ctrl-c', tiny.model, RUN);
+  const config = accelerateConfig(path.join(tiny.work, 'two-cpu.yaml'), LOCAL_TWO_PROCESSES);
   let signalled = false;
   const r = await trainWatching(
     dir,
-    python,
+    tiny.python,
     ['--engine', 'torch', '--accelerate_config', config],
     (e, pid) => {
       if (e.type === 'step' && e.step === 1 && !signalled) {

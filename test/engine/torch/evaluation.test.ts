@@ -4,7 +4,7 @@
  * scores them. What it reports equals embedding the epoch's checkpoint with `vembed embed` (ONNX Runtime) and
  * scoring that with the same protocol: the embeddings within 1e-4, Recall@K and MAP@R identical.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,19 +12,10 @@ import { readNpy, toInt32 } from '../../../src/shared/artifacts/npy';
 import { LATEST_EVAL_DIR } from '../../../src/shared/runs/runFolder';
 import { evaluateRetrieval } from '../../../src/engine/retrieval/evaluate';
 import { TRAINING_RECALL_KS } from '../../../src/engine/run/evaluation';
-import { referencePython } from '../../helpers/python';
 import { compareEmbeddings, vembed } from '../../interop/helpers';
-import { assertOk, runFolder, train, tinyModelWork } from './torchRuns';
+import { assertOk, runFolder, train, useTinyTorchWork } from './torchRuns';
 
-let work: string;
-let python: string;
-let model: string;
-
-before(async () => {
-  python = referencePython();
-  ({ work, model } = await tinyModelWork('torch-eval'));
-});
-after(() => fs.rmSync(work, { recursive: true, force: true }));
+const tiny = useTinyTorchWork('torch-eval');
 
 /** The validation file's distinct images in first-occurrence order (the evaluation's order). */
 function validationImages(dir: string): string[] {
@@ -41,14 +32,14 @@ function validationImages(dir: string): string[] {
 
 test("a torch run's evaluation embeds on its ranks and equals vembed embed of the checkpoint, scored the same", async () => {
   // LoRA dropout on (eval mode must switch it off); batches of 5 split 3 + 2 over the two processes.
-  const dir = runFolder(work, 'run', model, {
+  const dir = runFolder(tiny.work, 'run', tiny.model, {
     epochs: 1,
     learning_rate: 0.01,
     warmup_steps: 0,
     lora_dropout: 0.3,
     eval_batch_size: 5,
   });
-  const r = train(dir, python, ['--engine', 'torch', '--num_processes', '2']);
+  const r = train(dir, tiny.python, ['--engine', 'torch', '--num_processes', '2']);
   assertOk(r, 'the torch run');
   const said = r.events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
   assert.ok(

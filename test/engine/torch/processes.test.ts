@@ -4,11 +4,10 @@
  * the run with a message naming it, the last checkpoint stays loadable and `--resume latest` finishes the run; a
  * missing Python is one line before any work.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { referencePython } from '../../helpers/python';
 import { errorsOf } from '../engineEvents';
 import {
   assertOk,
@@ -20,28 +19,20 @@ import {
   trainWatching,
   weightsOf,
   worstRelativeDifference,
-  tinyModelWork,
+  useTinyTorchWork,
 } from './torchRuns';
 
-let work: string;
-let python: string;
-let model: string;
-
-before(async () => {
-  python = referencePython();
-  ({ work, model } = await tinyModelWork('torch-proc'));
-});
-after(() => fs.rmSync(work, { recursive: true, force: true }));
+const tiny = useTinyTorchWork('torch-proc');
 
 const RUN = { ...SHARED_BATCH_RUN, epochs: 2 };
 const last = (dir: string) => path.join(dir, 'out', 'checkpoint-epoch-2');
 
 test('two processes equal one process with the same global batch (losses and weights within 1e-5)', () => {
-  const one = runFolder(work, 'one', model, RUN);
-  const two = runFolder(work, 'two', model, RUN);
-  const a = train(one, python, ['--engine', 'torch']);
+  const one = runFolder(tiny.work, 'one', tiny.model, RUN);
+  const two = runFolder(tiny.work, 'two', tiny.model, RUN);
+  const a = train(one, tiny.python, ['--engine', 'torch']);
   assertOk(a, 'one process');
-  const b = train(two, python, ['--engine', 'torch', '--num_processes', '2']);
+  const b = train(two, tiny.python, ['--engine', 'torch', '--num_processes', '2']);
   assertOk(b, 'two processes');
   const started = b.events.find((e) => e.type === 'run_started');
   assert.match(started?.type === 'run_started' ? started.device : '', /2 processes/);
@@ -57,11 +48,11 @@ test('two processes equal one process with the same global batch (losses and wei
 });
 
 test('Stop saves a checkpoint once, and --resume latest ends where the uninterrupted run ends', async () => {
-  const whole = path.join(work, 'one'); // the first test's run, uninterrupted
+  const whole = path.join(tiny.work, 'one'); // the first test's run, uninterrupted
   assert.ok(fs.existsSync(last(whole)), 'runs after the first test');
-  const dir = runFolder(work, 'stopped', model, RUN);
+  const dir = runFolder(tiny.work, 'stopped', tiny.model, RUN);
   let signalled = false;
-  const stopped = await trainWatching(dir, python, ['--engine', 'torch', '--num_processes', '2'], (e, pid) => {
+  const stopped = await trainWatching(dir, tiny.python, ['--engine', 'torch', '--num_processes', '2'], (e, pid) => {
     // Ctrl+C as soon as the first step is reported: the run stops after the step in progress.
     if (e.type === 'step' && e.step === 1 && !signalled) {
       signalled = true;
@@ -76,7 +67,7 @@ test('Stop saves a checkpoint once, and --resume latest ends where the uninterru
   assert.equal(end?.type === 'finished' ? end.status : end, 'stopped');
   assert.ok(stepLosses(stopped.events).size < 6, 'the run stopped before its end');
   assert.equal(fs.existsSync(path.join(dir, 'out', '.torch')), false, 'the exchange folder is removed');
-  const resumed = train(dir, python, ['--engine', 'torch', '--resume', 'latest']);
+  const resumed = train(dir, tiny.python, ['--engine', 'torch', '--resume', 'latest']);
   assertOk(resumed, 'the resumed run');
   // The uninterrupted run's losses, from its events.jsonl.
   const wholeLosses = stepLosses(
@@ -93,9 +84,9 @@ test('Stop saves a checkpoint once, and --resume latest ends where the uninterru
 });
 
 test('a rank killed mid-run ends the run naming the rank; the last checkpoint loads and --resume latest finishes', async () => {
-  const dir = runFolder(work, 'killed', model, { ...RUN, save_steps: 1 });
+  const dir = runFolder(tiny.work, 'killed', tiny.model, { ...RUN, save_steps: 1 });
   let killed = false;
-  const r = await trainWatching(dir, python, ['--engine', 'torch', '--num_processes', '2'], (e, pid) => {
+  const r = await trainWatching(dir, tiny.python, ['--engine', 'torch', '--num_processes', '2'], (e, pid) => {
     if (e.type === 'checkpoint' && e.step === 2 && !killed) {
       const rank1 = rankPids(pid).get(1);
       assert.ok(rank1, 'rank 1 is running');
@@ -112,15 +103,15 @@ test('a rank killed mid-run ends the run naming the rank; the last checkpoint lo
   const end = r.events.find((e) => e.type === 'finished');
   assert.ok(end?.type === 'finished' && end.status === 'failed');
   assert.deepEqual(rankPids(process.pid), new Map(), 'no rank is left running');
-  const resumed = train(dir, python, ['--engine', 'torch', '--num_processes', '2', '--resume', 'latest']);
+  const resumed = train(dir, tiny.python, ['--engine', 'torch', '--num_processes', '2', '--resume', 'latest']);
   assertOk(resumed, 'the resumed run');
-  const { worst } = worstRelativeDifference(weightsOf(last(dir)), weightsOf(last(path.join(work, 'one'))));
+  const { worst } = worstRelativeDifference(weightsOf(last(dir)), weightsOf(last(path.join(tiny.work, 'one'))));
   assert.ok(worst <= 1e-5, `resumed after the kill: relative difference ${worst}`);
 });
 
 test('a missing Python is one line saying what to install, before any work', () => {
-  const dir = runFolder(work, 'nopython', model, RUN);
-  const r = train(dir, python, ['--engine', 'torch', '--python', path.join(work, 'no-such-python')]);
+  const dir = runFolder(tiny.work, 'nopython', tiny.model, RUN);
+  const r = train(dir, tiny.python, ['--engine', 'torch', '--python', path.join(tiny.work, 'no-such-python')]);
   assert.notEqual(r.code, 0);
   const [error] = errorsOf(r.events);
   assert.match(error?.message ?? r.stderr, /torch engine needs Python: .*no-such-python.*no such program/);

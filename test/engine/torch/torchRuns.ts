@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { after, before } from 'node:test';
 import { readSafetensors } from '../../../src/engine/io/safetensors';
+import { referencePython } from '../../helpers/python';
 import type { EngineEvent } from '../../../src/shared/protocol';
 import { engineEvents } from '../engineEvents';
 import { tempDir, writeConfig, writePairData, writeTinyModel } from '../run/fixtures';
@@ -15,13 +17,33 @@ export const ROOT = path.resolve(__dirname, '../../..');
 const bin = path.join(ROOT, 'bin', 'vembed.js');
 export const FIXTURES = path.join(ROOT, 'test/fixtures/dinov2');
 
-/** A temporary folder with a tiny model (`model`) and the shared pair data (`data/`), for runFolder. */
-export async function tinyModelWork(tag: string): Promise<{ work: string; model: string }> {
-  const work = tempDir(tag);
-  const model = await writeTinyModel(path.join(work, 'tiny'));
-  fs.mkdirSync(path.join(work, 'data'));
-  await writePairData(path.join(work, 'data'));
-  return { work, model };
+/** A test file's temporary folder with a tiny model and the shared pair data, and the reference Python. */
+export interface TinyTorchWork {
+  /** The folder (runFolder's `work`). */
+  work: string;
+  /** The tiny model's folder. */
+  model: string;
+  /** The reference Python environment's interpreter. */
+  python: string;
+}
+
+/**
+ * A TinyTorchWork for the tests of the calling file: made before they run (a tiny model in `tiny/`, the shared
+ * pair data in `data/`), removed after; its fields are set once the `before` hook has run.
+ */
+export function useTinyTorchWork(tag: string): TinyTorchWork {
+  const w: TinyTorchWork = { work: '', model: '', python: '' };
+  before(async () => {
+    w.python = referencePython();
+    w.work = tempDir(tag);
+    w.model = await writeTinyModel(path.join(w.work, 'tiny'));
+    fs.mkdirSync(path.join(w.work, 'data'));
+    await writePairData(path.join(w.work, 'data'));
+  });
+  after(() => {
+    if (w.work) fs.rmSync(w.work, { recursive: true, force: true });
+  });
+  return w;
 }
 
 /**
