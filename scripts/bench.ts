@@ -27,7 +27,8 @@
  *     (models/vembed-tiny, 1.9 M parameters, 84 px), batch and chunk, every
  *     weight trained, --demo-steps steps after an untimed one, on ONNX
  *     Runtime's CPU provider, against transformers' Dinov2Model loaded from
- *     the same folder doing the same steps;
+ *     the same folder doing the same steps, with the gradient cache (as
+ *     configured) and without it (the whole batch in one pass);
  *   - the same training steps on vembed's PyTorch engine (lora-torch,
  *     full-torch: scripts/bench/torch_engine.py drives python/vembed_torch's
  *     own step on the CPU, float32, --torch-threads threads), beside the ONNX
