@@ -125,6 +125,21 @@ export interface ChunkDropout {
  */
 export type RunDropout = ReadonlyArray<{ count: number; dropout: ChunkDropout | null }>;
 
+/** One session run of a step: consecutive chunks (of either side) in order, their images, their dropout. */
+interface SessionRun {
+  parts: ReadonlyArray<{ side: PairSide; source: AnyPixelSource } & ChunkRange>;
+  count: number;
+  dropout: RunDropout;
+}
+
+/** A run's pixels, its chunks' one after the other. */
+function loadRun(run: SessionRun): Promise<PixelBatch> {
+  return joinChunks(
+    run.parts.map((c) => chunkPixels(c.source, c.start, c.count, `${c.side} images`)),
+    run.count,
+  );
+}
+
 /** Consecutive chunks grouped into runs of at most `images` images (a chunk larger than that runs alone). */
 export function groupChunks<C extends { count: number }>(ranges: readonly C[], images: number): C[][] {
   const runs: C[][] = [];
@@ -498,7 +513,7 @@ export class OnnxGradients {
     // runs' count costs, not their size; each chunk keeps its own dropout masks, and a run over both sides
     // sums their gradients inside the graph).
     const perRun = s0.whole ? this.wholeRunImages(size, size, options.chunkSize) : options.chunkSize;
-    const runs = groupChunks(
+    const runs: SessionRun[] = groupChunks(
       sides.flatMap(([side, source]) =>
         chunkRanges(source.n, options.chunkSize).map((range) => ({ side, source, ...range })),
       ),
@@ -515,11 +530,7 @@ export class OnnxGradients {
 
     // A run's pixels, the next one loading while this one computes; the pass's seconds go to `part`.
     const pass = async (part: 'forward' | 'backward', each: (j: number, px: PixelBatch) => Promise<void>) => {
-      const load = (j: number) =>
-        joinChunks(
-          runs[j]!.parts.map((c) => chunkPixels(c.source, c.start, c.count, `${c.side} images`)),
-          runs[j]!.count,
-        );
+      const load = (j: number) => loadRun(runs[j]!);
       let next = load(0);
       for (let j = 0; j < runs.length; j++) {
         const t = performance.now();
@@ -608,11 +619,7 @@ export class OnnxGradients {
    * pixels, dropout masks (the run's chunks', in order) and loss (infoNceWeights, 1 / temperature).
    */
   private async wholeStep(
-    run: {
-      parts: ReadonlyArray<{ side: PairSide; source: AnyPixelSource } & ChunkRange>;
-      count: number;
-      dropout: RunDropout;
-    },
+    run: SessionRun,
     n: number,
     batch: LanePairBatch,
     options: GradientOptions,
@@ -625,10 +632,7 @@ export class OnnxGradients {
       );
     const started = performance.now();
     const timings: StepTimings = { forward: 0, backward: 0, masks: 0, loss: 0, data: 0, other: 0 };
-    const px = await joinChunks(
-      run.parts.map((c) => chunkPixels(c.source, c.start, c.count, `${c.side} images`)),
-      run.count,
-    );
+    const px = await loadRun(run);
     timings.data = (performance.now() - started) / 1000;
     const { session, graph } = await this.stepSessionFor(px.height, px.width);
     const masks = this.maskFeeds(px, run.dropout);

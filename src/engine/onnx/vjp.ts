@@ -129,6 +129,24 @@ function padsOnAxis(g: GraphBuilder, rank: number, axis: number, before: number,
   );
 }
 
+/** A reduction's output gradient `dy` spread back over the reduced `axes` to the input's shape. */
+function spreadOver(ctx: VjpContext, node: NodeRecord, dy: string, axes: readonly number[]): string {
+  const { g } = ctx;
+  const x = node.inputs[0]!;
+  const rank = ctx.rank(x);
+  const kept =
+    attrInt(node, 'keepdims', 1) === 1
+      ? dy
+      : g.op('Unsqueeze', [
+          dy,
+          g.int64s(
+            'axes',
+            axes.map((a) => normAxis(a, rank)),
+          ),
+        ]);
+  return g.op('Expand', [kept, g.op('Shape', [x])]);
+}
+
 const elementwise = (f: (ctx: VjpContext, node: NodeRecord, dy: string) => string): Rule => {
   return (ctx, node, dys) => [f(ctx, node, dys[0]!)];
 };
@@ -374,17 +392,7 @@ const RULES: Record<string, Rule> = {
     const axes = attrInts(node, 'axes');
     if (!axes) throw new Error('internal: autodiff needs ReduceMean with explicit axes');
     const dy = dys[0]!;
-    const kept =
-      attrInt(node, 'keepdims', 1) === 1
-        ? dy
-        : g.op('Unsqueeze', [
-            dy,
-            g.int64s(
-              'axes',
-              axes.map((a) => normAxis(a, rank)),
-            ),
-          ]);
-    const spread = g.op('Expand', [kept, g.op('Shape', [x])]);
+    const spread = spreadOver(ctx, node, dy, axes);
     // Each input element gets 1 / (elements averaged) of its mean's gradient: a constant when the reduced axes'
     // sizes are known (else counted at run time, by shape arithmetic that ONNX Runtime keeps on the CPU).
     const reduced = axes.map((a) => ctx.shape(x)[normAxis(a, rank)]);
@@ -399,23 +407,9 @@ const RULES: Record<string, Rule> = {
 
   // Each input element gets its sum's gradient (axes from the `axes` input, as opset 13 has them).
   ReduceSum: (ctx, node, dys) => {
-    const { g } = ctx;
-    const x = node.inputs[0]!;
-    const rank = ctx.rank(x);
-    const axes = node.inputs[1] ? g.int64Values(node.inputs[1]) : undefined;
+    const axes = node.inputs[1] ? ctx.g.int64Values(node.inputs[1]) : undefined;
     if (!axes || axes.length === 0) throw new Error('internal: autodiff needs ReduceSum with constant axes');
-    const dy = dys[0]!;
-    const kept =
-      attrInt(node, 'keepdims', 1) === 1
-        ? dy
-        : g.op('Unsqueeze', [
-            dy,
-            g.int64s(
-              'axes',
-              axes.map((a) => normAxis(a, rank)),
-            ),
-          ]);
-    return [g.op('Expand', [kept, g.op('Shape', [x])]), null];
+    return [spreadOver(ctx, node, dys[0]!, axes), null];
   },
 
   Expand: (ctx, node, dys) => [reduceTo(ctx, dys[0]!, ctx.shape(node.outputs[0]!), node.inputs[0]!), null],
