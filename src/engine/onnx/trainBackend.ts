@@ -8,7 +8,7 @@
 import { Dinov2ImageEncoder } from '../model/encoder';
 import type { ImageEncoder } from '../model/types';
 import type { OnnxChoice } from './backendChoice';
-import { OnnxGradients } from './trainer';
+import { OnnxGradients, type OnnxTrainerOptions } from './trainer';
 
 export async function startOnnxTraining(
   encoder: ImageEncoder,
@@ -16,6 +16,8 @@ export async function startOnnxTraining(
   onNote: (message: string) => void,
   /** Images of the largest chunk a step computes at once (picks the backward graphs; OnnxTrainerOptions). */
   chunkSize?: number,
+  /** The run's batch and loss (OnnxTrainerOptions.batch: the one-run step's graph is built now where it applies). */
+  batch?: OnnxTrainerOptions['batch'],
 ): Promise<OnnxGradients | null> {
   if (!choice) return null;
   if (!(encoder instanceof Dinov2ImageEncoder)) {
@@ -23,7 +25,7 @@ export async function startOnnxTraining(
     return null;
   }
   try {
-    return await OnnxGradients.create(encoder, { device: choice.device, threads: choice.threads, chunkSize });
+    return await OnnxGradients.create(encoder, { device: choice.device, threads: choice.threads, chunkSize, batch });
   } catch (e) {
     const why = (e as Error).message.split('\n')[0];
     if (choice.explicit)

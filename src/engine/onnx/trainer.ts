@@ -212,6 +212,12 @@ export interface OnnxTrainerOptions {
   chunkSize?: number;
   /** Bytes of activations the whole-model backward graph may hold (default WHOLE_BACKWARD_BYTES). */
   wholeBackwardBytes?: number;
+  /**
+   * The run's batch (pairs) and loss, when known: where its steps will be one-run steps (wholeStep),
+   * create() builds that graph's session too, so that a graph that fails, fails there. Without them it is
+   * built on the first such step.
+   */
+  batch?: { pairs: number; lossType: string };
 }
 
 export class OnnxGradients {
@@ -240,7 +246,9 @@ export class OnnxGradients {
     const t = new OnnxGradients(encoder, options);
     const size = encoder.processing.imageSize;
     try {
-      await t.sessionsFor(size, size);
+      const s = await t.sessionsFor(size, size);
+      const batch = options.batch;
+      if (batch && t.oneRunStep(s, size, batch.pairs, batch.lossType)) await t.stepSessionFor(size, size);
     } catch (e) {
       await t.close();
       throw e;
@@ -307,6 +315,17 @@ export class OnnxGradients {
     return s;
   }
 
+  /**
+   * Whether a step of `pairs` pairs runs as one session run (wholeStep): InfoNCE, and both sides' images
+   * within one whole-model run.
+   */
+  private oneRunStep(s: SizeSessions, size: number, pairs: number, lossType: string): boolean {
+    const chunk = this.options.chunkSize;
+    return (
+      s.whole && lossType === 'infonce' && chunk !== undefined && 2 * pairs <= this.wholeRunImages(size, size, chunk)
+    );
+  }
+
   private stepSessionFor(height: number, width: number): Promise<{ session: OnnxSession; graph: WholeGraph }> {
     const key = `${height}x${width}`;
     let s = this.stepSessions.get(key);
@@ -315,6 +334,8 @@ export class OnnxGradients {
         const graph = wholeStepGraph(this.encoder, { height, width, loraDropout: this.dropoutRate > 0 });
         return { session: await createOnnxSession(graph.bytes, this.sessionOptions), graph };
       })();
+      // A graph or session that failed is not kept: the next step tries again (and says why again).
+      s.catch(() => this.stepSessions.delete(key));
       this.stepSessions.set(key, s);
     }
     return s;
@@ -525,8 +546,8 @@ export class OnnxGradients {
     }));
 
     // The whole batch in one whole-model run: embedding, InfoNCE and backward are one graph (wholeStep).
-    if (s0.whole && runs.length === 1 && options.loss.loss_type === 'infonce')
-      return this.wholeStep(runs[0]!, n, batch, options, weights);
+    if (runs.length === 1 && this.oneRunStep(s0, size, n, options.loss.loss_type))
+      return this.wholeStep(runs[0]!, n, batch, options, weights, started);
 
     // A run's pixels, the next one loading while this one computes; the pass's seconds go to `part`.
     const pass = async (part: 'forward' | 'backward', each: (j: number, px: PixelBatch) => Promise<void>) => {
@@ -624,16 +645,18 @@ export class OnnxGradients {
     batch: LanePairBatch,
     options: GradientOptions,
     weights: Feeds,
+    /** When the step began (its weights read, its runs planned: counted as `other`). */
+    started: number,
   ): Promise<BatchGradients<Float32Array>> {
     checkTemperature(options.loss.temperature);
     if (batch.labels !== undefined && batch.labels.length !== n)
       throw new Error(
         `InfoNCE loss: ${batch.labels.length} labels for a batch of ${n} pairs; give one label per pair (or none).`,
       );
-    const started = performance.now();
     const timings: StepTimings = { forward: 0, backward: 0, masks: 0, loss: 0, data: 0, other: 0 };
+    const d0 = performance.now();
     const px = await loadRun(run);
-    timings.data = (performance.now() - started) / 1000;
+    timings.data = (performance.now() - d0) / 1000;
     const { session, graph } = await this.stepSessionFor(px.height, px.width);
     const masks = this.maskFeeds(px, run.dropout);
     const feeds: Feeds = {

@@ -330,10 +330,40 @@ describe('the gradient cache on ONNX Runtime equals the TF.js gradient cache (lo
     });
   }
 
-  test('the one-run step: a non-finite loss gives no gradients, a temperature of 0 is refused', async () => {
+  test('the one-run step without labels, in eval mode, equals the TF.js gradient cache', async () => {
+    const { encoder, batch, options } = await cacheCase(cases[3]!);
+    const unlabelled = { queries: batch.queries, positives: batch.positives };
+    const evalMode = { ...options, training: false };
+    const onnx = await OnnxGradients.create(encoder, {
+      device: 'cpu',
+      threads: 1,
+      chunkSize: 2,
+      batch: { pairs: 5, lossType: 'infonce' },
+    });
+    try {
+      const ref = cachedGradients(encoder, unlabelled, evalMode);
+      const got = await onnx.cachedGradients(encoder, unlabelled, evalMode);
+      assert.equal(onnx.lastSessionRuns, 1);
+      // The one run is the step's graph time; there is no separate embedding pass or loss.
+      assert.ok(onnx.lastTimings.backward > 0 && onnx.lastTimings.forward === 0 && onnx.lastTimings.loss === 0);
+      assert.ok(Math.abs(got.loss - ref.loss) < 1e-4, `loss ${got.loss} vs ${ref.loss}`);
+      const toArrays = (m: Map<string, Gradient>) => new Map([...m].map(([k, t]) => [k, take(t)] as const));
+      assertGradientsClose(toArrays(got.grads), toArrays(ref.grads), 'no labels, eval mode');
+      disposeGradients(ref.grads.values());
+    } finally {
+      await onnx.close();
+      encoder.dispose();
+    }
+  });
+
+  test('the one-run step: a non-finite loss gives no gradients, bad temperatures and labels are refused', async () => {
     const { encoder, batch, options } = await cacheCase(cases[2]!);
     const onnx = await OnnxGradients.create(encoder, { device: 'cpu', threads: 1, chunkSize: 2 });
     try {
+      await assert.rejects(
+        onnx.cachedGradients(encoder, { ...batch, labels: [0, 1, 2] }, options),
+        /InfoNCE loss: 3 labels for a batch of 5 pairs; give one label per pair \(or none\)\./,
+      );
       const queries = { ...batch.queries, data: batch.queries.data.slice() };
       queries.data[7] = NaN;
       const got = await onnx.cachedGradients(encoder, { ...batch, queries }, options);

@@ -99,6 +99,7 @@ export async function setUpTrainingModel(
         ctx.onnx,
         (m) => reporter.warn(m, 'onnx-fallback'),
         chunked ? config.gradient_cache_chunk_size : config.batch_size,
+        { pairs: config.batch_size, lossType: config.loss_type },
       )
     : null;
   const lanes =
