@@ -13,6 +13,7 @@
  * W and the scale are inputs, so one graph serves every batch's labels and
  * any temperature.
  */
+import { NORM_EPS } from '../train/loss';
 import { FLOAT, type GraphBuilder } from './graph';
 
 /** Graph input: the loss weights W [n, n] (infoNceWeights), row-major. */
@@ -23,9 +24,6 @@ export const LOGIT_SCALE_NAME = 'logit_scale';
 export const LOSS_NAME = 'loss';
 /** The symbolic size of the loss weights' axes: the batch's pairs (half the embedding rows). */
 export const PAIRS_DIM = 'pairs';
-
-/** Same as train/loss/common.ts (torch.nn.functional.normalize's eps). */
-const NORM_EPS = 1e-12;
 
 /** Rows of `x` [m, E] over their L2 norm: x · 1/√max(Σx², eps²), as l2NormalizeRows writes it. */
 function normalizeRows(g: GraphBuilder, x: string): string {

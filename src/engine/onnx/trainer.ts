@@ -30,7 +30,7 @@ import type { Dinov2ImageEncoder } from '../model/encoder';
 import { adapterDropoutSeed, dropoutMaskValues } from '../model/steps/linear';
 import type { ImageEncoder, PixelBatch } from '../model/types';
 import { batchSize, lossAndEmbeddingGradients, type BatchGradients, type GradientOptions } from '../train/gradients';
-import { checkTemperature, infoNceWeights } from '../train/loss';
+import { checkLabelCount, checkTemperature, infoNceWeights } from '../train/loss';
 import type { LanePairBatch } from '../train/parallel/lanes';
 import { chunkPixels, chunkRanges, type AnyPixelSource, type ChunkRange } from '../train/pixels';
 import { chunkDropoutSeed, type PairSide } from '../train/seeds';
@@ -248,7 +248,9 @@ export class OnnxGradients {
     try {
       const s = await t.sessionsFor(size, size);
       const batch = options.batch;
-      if (batch && t.oneRunStep(s, size, batch.pairs, batch.lossType)) await t.stepSessionFor(size, size);
+      // Its steps are one run where both sides' images fit one whole-model run (cachedGradients' grouping).
+      const oneRun = batch && 2 * batch.pairs <= t.wholeRunImages(size, size, options.chunkSize ?? batch.pairs);
+      if (oneRun && t.takesWholeStep(s, batch.lossType)) await t.stepSessionFor(size, size);
     } catch (e) {
       await t.close();
       throw e;
@@ -315,15 +317,9 @@ export class OnnxGradients {
     return s;
   }
 
-  /**
-   * Whether a step of `pairs` pairs runs as one session run (wholeStep): InfoNCE, and both sides' images
-   * within one whole-model run.
-   */
-  private oneRunStep(s: SizeSessions, size: number, pairs: number, lossType: string): boolean {
-    const chunk = this.options.chunkSize;
-    return (
-      s.whole && lossType === 'infonce' && chunk !== undefined && 2 * pairs <= this.wholeRunImages(size, size, chunk)
-    );
+  /** Whether a step whose batch is one session run takes it as wholeStep: the whole-model graphs, and InfoNCE. */
+  private takesWholeStep(s: SizeSessions, lossType: string): boolean {
+    return s.whole && lossType === 'infonce';
   }
 
   private stepSessionFor(height: number, width: number): Promise<{ session: OnnxSession; graph: WholeGraph }> {
@@ -546,7 +542,7 @@ export class OnnxGradients {
     }));
 
     // The whole batch in one whole-model run: embedding, InfoNCE and backward are one graph (wholeStep).
-    if (runs.length === 1 && this.oneRunStep(s0, size, n, options.loss.loss_type))
+    if (runs.length === 1 && this.takesWholeStep(s0, options.loss.loss_type))
       return this.wholeStep(runs[0]!, n, batch, options, weights, started);
 
     // A run's pixels, the next one loading while this one computes; the pass's seconds go to `part`.
@@ -649,10 +645,7 @@ export class OnnxGradients {
     started: number,
   ): Promise<BatchGradients<Float32Array>> {
     checkTemperature(options.loss.temperature);
-    if (batch.labels !== undefined && batch.labels.length !== n)
-      throw new Error(
-        `InfoNCE loss: ${batch.labels.length} labels for a batch of ${n} pairs; give one label per pair (or none).`,
-      );
+    checkLabelCount(n, batch.labels, 'InfoNCE loss');
     const timings: StepTimings = { forward: 0, backward: 0, masks: 0, loss: 0, data: 0, other: 0 };
     const d0 = performance.now();
     const px = await loadRun(run);

@@ -11,7 +11,7 @@ import { tf, type Tensor2D } from '../../backend/tf';
 export type BatchLabels = ArrayLike<number> | undefined;
 
 /** Same as torch.nn.functional.normalize's eps: a zero vector stays zero instead of NaN. */
-const NORM_EPS = 1e-12;
+export const NORM_EPS = 1e-12;
 
 /**
  * Rows divided by their L2 norm. Written as x * rsqrt(max(|x|^2, eps^2)) so
@@ -40,10 +40,15 @@ export function checkPairShapes(queries: Tensor2D, positives: Tensor2D, labels: 
       `${where}: queries are [${queries.shape}] but positives are [${positives.shape}]; they must be pairs of the same size.`,
     );
   }
+  checkLabelCount(n, labels, where);
+  return n;
+}
+
+/** Throws unless there is one label per pair (or none). */
+export function checkLabelCount(n: number, labels: BatchLabels, where: string): void {
   if (labels !== undefined && labels.length !== n) {
     throw new Error(`${where}: ${labels.length} labels for a batch of ${n} pairs; give one label per pair (or none).`);
   }
-  return n;
 }
 
 /**

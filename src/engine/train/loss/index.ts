@@ -9,7 +9,7 @@ import type { BatchLabels } from './common';
 import { infoNceLoss } from './infonce';
 import { tripletLoss } from './triplet';
 
-export type { BatchLabels } from './common';
+export { checkLabelCount, NORM_EPS, type BatchLabels } from './common';
 export { checkTemperature, infoNceLoss, infoNceWeights, type InfoNceOptions } from './infonce';
 export { tripletLoss, type TripletOptions } from './triplet';
 
