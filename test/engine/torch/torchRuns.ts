@@ -182,6 +182,30 @@ export function weightsOf(checkpoint: string): string {
   return fs.existsSync(adapter) ? adapter : path.join(checkpoint, 'model.safetensors');
 }
 
+/** A run's step losses (stepLosses) and its last checkpoint's folder. */
+export interface TrainedRun {
+  losses: Map<number, number>;
+  checkpoint: string;
+}
+
+/**
+ * `got` trained as `expected` did, within 1e-5 (relative): each step loss `got` reports equals `expected`'s
+ * at that step (a resumed run reports only the steps after its checkpoint), and the last checkpoints'
+ * weights agree. Returns the worst relative weight difference.
+ */
+export function assertSameTraining(expected: TrainedRun, got: TrainedRun, where: string): number {
+  for (const [step, loss] of got.losses) {
+    const want = expected.losses.get(step);
+    assert.ok(
+      want !== undefined && Math.abs(loss - want) <= 1e-5 * Math.abs(want),
+      `${where}, step ${step}: ${loss} vs ${want}`,
+    );
+  }
+  const { worst, tensor } = worstRelativeDifference(weightsOf(got.checkpoint), weightsOf(expected.checkpoint));
+  assert.ok(worst <= 1e-5, `${where}, ${tensor}: relative difference ${worst}`);
+  return worst;
+}
+
 /** The pids of the python processes `pid` started, by RANK (Linux: /proc). */
 export function rankPids(pid: number): Map<number, number> {
   const out = new Map<number, number>();
